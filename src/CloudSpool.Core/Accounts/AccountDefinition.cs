@@ -1,0 +1,177 @@
+using System.Text.Json.Serialization;
+
+namespace CloudSpool.Core.Accounts;
+
+/// <summary>Upstream mail protocol.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<UpstreamProtocol>))]
+public enum UpstreamProtocol
+{
+    Pop3,
+    Imap,
+}
+
+/// <summary>How the connection to the upstream server is secured.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<TlsMode>))]
+public enum TlsMode
+{
+    /// <summary>TLS from the first byte (RFC 8314), ports 995/993 by default.</summary>
+    Implicit,
+
+    /// <summary>Plain connection upgraded with STLS/STARTTLS, which must succeed.</summary>
+    StartTls,
+
+    /// <summary>No TLS at all. Only when configured explicitly.</summary>
+    None,
+}
+
+/// <summary>What the first run of an account does with the mail already upstream.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<FirstRunMode>))]
+public enum FirstRunMode
+{
+    /// <summary>Import the existing mailbox.</summary>
+    Import,
+
+    /// <summary>Take what is there as already seen and pull only mail that arrives later.</summary>
+    SkipExisting,
+}
+
+/// <summary>
+/// When a stored message is deleted upstream. Deletion only ever happens after the message's bytes
+/// and metadata are committed to the spool. Conditions combine with "or".
+/// </summary>
+public sealed record LeavePolicy
+{
+    /// <summary>Delete right after the message is safely stored (drain a small-quota mailbox).</summary>
+    public bool DeleteWhenStored { get; init; }
+
+    /// <summary>Delete once the message was first stored at least this many days ago.</summary>
+    public int? DeleteAfterDays { get; init; }
+
+    /// <summary>Delete once stored when the message is larger than this many bytes.</summary>
+    public long? DeleteLargerThan { get; init; }
+
+    /// <summary>Keep everything on the server.</summary>
+    public static LeavePolicy Keep { get; } = new();
+
+    /// <summary>True when nothing is ever deleted upstream.</summary>
+    [JsonIgnore]
+    public bool KeepsEverything => !DeleteWhenStored && DeleteAfterDays is null && DeleteLargerThan is null;
+
+    /// <summary>Whether a message stored at <paramref name="storedAt"/> of <paramref name="size"/> bytes is due for deletion.</summary>
+    public bool ShouldDelete(DateTimeOffset storedAt, long size, DateTimeOffset now) =>
+        DeleteWhenStored
+        || (DeleteAfterDays is { } days && now - storedAt >= TimeSpan.FromDays(days))
+        || (DeleteLargerThan is { } limit && size > limit);
+
+    /// <summary>
+    /// Parses the command-line form: <c>keep</c>, <c>delete</c>, <c>delete-after=DAYS</c>,
+    /// <c>delete-larger=BYTES</c> (K/M/G suffixes allowed), combined with commas.
+    /// </summary>
+    public static bool TryParse(string text, out LeavePolicy policy, out string? error)
+    {
+        policy = Keep;
+        error = null;
+        var result = new LeavePolicy();
+        foreach (var raw in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            var part = raw.ToLowerInvariant();
+            if (part == "keep")
+                continue;
+            if (part == "delete")
+            {
+                result = result with { DeleteWhenStored = true };
+                continue;
+            }
+            if (part.StartsWith("delete-after=", StringComparison.Ordinal)
+                && int.TryParse(part["delete-after=".Length..].TrimEnd('d'), out var days) && days > 0)
+            {
+                result = result with { DeleteAfterDays = days };
+                continue;
+            }
+            if (part.StartsWith("delete-larger=", StringComparison.Ordinal)
+                && ByteSize.TryParse(part["delete-larger=".Length..], out var bytes) && bytes > 0)
+            {
+                result = result with { DeleteLargerThan = bytes };
+                continue;
+            }
+            error = $"'{raw}' is not a leave policy: expected keep, delete, delete-after=DAYS or delete-larger=SIZE (e.g. 5M), comma-separated";
+            return false;
+        }
+        policy = result;
+        return true;
+    }
+
+    /// <inheritdoc />
+    public override string ToString()
+    {
+        if (KeepsEverything)
+            return "keep";
+        var parts = new List<string>();
+        if (DeleteWhenStored)
+            parts.Add("delete");
+        if (DeleteAfterDays is { } d)
+            parts.Add($"delete-after={d}");
+        if (DeleteLargerThan is { } b)
+            parts.Add($"delete-larger={b}");
+        return string.Join(',', parts);
+    }
+}
+
+/// <summary>One upstream mailbox that CloudSpool pulls from.</summary>
+public sealed record AccountDefinition
+{
+    /// <summary>Unique account name (lower-case letters, digits, '-', '_' and '.').</summary>
+    public required string Name { get; init; }
+
+    public UpstreamProtocol Protocol { get; init; } = UpstreamProtocol.Pop3;
+    public required string Host { get; init; }
+
+    /// <summary>TCP port; 0 picks the protocol's default for the TLS mode (995/110, 993/143).</summary>
+    public int Port { get; init; }
+
+    public TlsMode Tls { get; init; } = TlsMode.Implicit;
+
+    /// <summary>
+    /// A PEM file with a certificate (or CA) to trust for this server in addition to the system's
+    /// roots, for a server with a private certificate. Validation stays on.
+    /// </summary>
+    public string? TrustedCertificateFile { get; init; }
+
+    public required string Username { get; init; }
+
+    /// <summary>Where the password comes from: <c>env:VARIABLE</c> or <c>file:/path</c> (mode 0600). Never the password itself.</summary>
+    public required string PasswordRef { get; init; }
+
+    /// <summary>
+    /// Authentication to use: null picks the strongest the server offers (SASL, then APOP, then USER/PASS);
+    /// otherwise <c>USER</c>, <c>APOP</c> or a SASL mechanism name such as <c>PLAIN</c>.
+    /// </summary>
+    public string? AuthMechanism { get; init; }
+
+    /// <summary>IMAP folders to pull; ignored for POP3.</summary>
+    public IReadOnlyList<string> Folders { get; init; } = ["INBOX"];
+
+    /// <summary>The local mailbox this account feeds; several accounts may feed one mailbox.</summary>
+    public required string Mailbox { get; init; }
+
+    public LeavePolicy Leave { get; init; } = LeavePolicy.Keep;
+    public FirstRunMode FirstRun { get; init; } = FirstRunMode.Import;
+
+    /// <summary>Quartz cron expression (with seconds field); null uses the configured default.</summary>
+    public string? Schedule { get; init; }
+
+    /// <summary>IANA or Windows time zone id for the schedule; null uses the configured default.</summary>
+    public string? TimeZone { get; init; }
+
+    public bool Enabled { get; init; } = true;
+
+    /// <summary>The port actually used.</summary>
+    [JsonIgnore]
+    public int EffectivePort => Port != 0 ? Port : (Protocol, Tls) switch
+    {
+        (UpstreamProtocol.Pop3, TlsMode.Implicit) => 995,
+        (UpstreamProtocol.Pop3, _) => 110,
+        (UpstreamProtocol.Imap, TlsMode.Implicit) => 993,
+        _ => 143,
+    };
+}

@@ -1,0 +1,94 @@
+using CloudSpool.Core.Ingest;
+
+namespace CloudSpool.Core.Pull;
+
+/// <summary>A message the seen ledger knows, with what was done with it.</summary>
+/// <param name="Key">The upstream key (see <see cref="UpstreamMessage.Key"/>).</param>
+/// <param name="FirstSeen">When it was first stored (or taken as seen).</param>
+/// <param name="Stored">True when it is in the spool; false when it was taken as already seen at first run.</param>
+/// <param name="MessageKey">Its key in the spool when stored.</param>
+/// <param name="Size">Upstream size.</param>
+public sealed record SeenEntry(string Key, DateTimeOffset FirstSeen, bool Stored, string? MessageKey, long Size);
+
+/// <summary>Per-account record of what has been pulled, so no message is pulled twice.</summary>
+public interface IPullLedger
+{
+    /// <summary>The scope's last known validity, or null before its first run.</summary>
+    Task<string?> GetScopeValidityAsync(string account, string scope, CancellationToken cancellationToken);
+
+    Task SetScopeValidityAsync(string account, string scope, string validity, CancellationToken cancellationToken);
+
+    /// <summary>Everything seen in the scope under one validity, by key.</summary>
+    Task<IReadOnlyDictionary<string, SeenEntry>> LoadSeenAsync(string account, string scope, string validity, CancellationToken cancellationToken);
+
+    /// <summary>Records entries as seen (idempotent upsert).</summary>
+    Task MarkSeenAsync(string account, string scope, string validity, IReadOnlyCollection<SeenEntry> entries, CancellationToken cancellationToken);
+
+    /// <summary>Records that one message could not be fetched, with the reason; it is retried on later runs.</summary>
+    Task RecordMessageFailureAsync(string account, string scope, string key, string error, CancellationToken cancellationToken);
+
+    /// <summary>Forgets an earlier failure of a message that has now been stored.</summary>
+    Task ClearMessageFailureAsync(string account, string scope, string key, CancellationToken cancellationToken);
+
+    /// <summary>Messages whose fetch keeps failing.</summary>
+    Task<IReadOnlyList<MessageFailure>> ListMessageFailuresAsync(string account, CancellationToken cancellationToken);
+}
+
+/// <summary>A message that could not be fetched.</summary>
+public sealed record MessageFailure(string Scope, string Key, int Attempts, DateTimeOffset LastAttempt, string Error);
+
+/// <summary>A message ready to be committed to the spool.</summary>
+public sealed record IngestedMessage(
+    IngestFigures Figures,
+    MessageSummary Summary,
+    string DedupKey,
+    string SourceAccount,
+    string SourceKey,
+    DateTimeOffset ReceivedAt);
+
+public enum StoreOutcome
+{
+    /// <summary>Newly stored.</summary>
+    Stored,
+
+    /// <summary>The mailbox already holds this message (same dedup key); nothing was written.</summary>
+    Duplicate,
+}
+
+public sealed record StoreResult(StoreOutcome Outcome, string MessageKey);
+
+/// <summary>The durable spool: raw bytes write-once, metadata committed after them.</summary>
+public interface ISpool
+{
+    /// <summary>The key of the message with this dedup key in the mailbox, if any.</summary>
+    Task<string?> FindByDedupKeyAsync(string mailbox, string dedupKey, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Writes the raw bytes (write-once), then commits the metadata; returns only when both are durable.
+    /// <paramref name="content"/> is positioned at 0 and seekable.
+    /// </summary>
+    Task<StoreResult> StoreAsync(string mailbox, IngestedMessage message, Stream content, CancellationToken cancellationToken);
+}
+
+/// <summary>Control-state: per-account health and the history of runs.</summary>
+public interface IPullStateStore
+{
+    Task<AccountPullState?> GetStateAsync(string account, CancellationToken cancellationToken);
+    Task SaveStateAsync(AccountPullState state, CancellationToken cancellationToken);
+    Task AppendRunAsync(PullRunRecord run, CancellationToken cancellationToken);
+    Task<IReadOnlyList<PullRunRecord>> RecentRunsAsync(string account, int count, CancellationToken cancellationToken);
+}
+
+/// <summary>Cross-process mutual exclusion (blob leases in Azure).</summary>
+public interface ILeaseManager
+{
+    /// <summary>Takes the named lease, or returns null at once when another holder has it.</summary>
+    Task<ILease?> TryAcquireAsync(string name, CancellationToken cancellationToken);
+}
+
+/// <summary>A held lease, renewed in the background until disposed.</summary>
+public interface ILease : IAsyncDisposable
+{
+    /// <summary>Cancelled when the lease could not be renewed: the holder must stop work.</summary>
+    CancellationToken Lost { get; }
+}

@@ -1,0 +1,369 @@
+using System.Diagnostics;
+using CloudSpool.Core.Accounts;
+using CloudSpool.Core.Ingest;
+using Microsoft.Extensions.Logging;
+
+namespace CloudSpool.Core.Pull;
+
+/// <summary>Settings of the pull engine.</summary>
+public sealed record PullEngineOptions
+{
+    /// <summary>Where message bytes are staged between upstream and the spool.</summary>
+    public string TempDirectory { get; init; } = Path.Combine(Path.GetTempPath(), "cloudspool");
+
+    /// <summary>Delay before the first retry after a failed run; doubles with each failure.</summary>
+    public TimeSpan BaseBackoff { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Cap of the backoff: a failing account is retried at least this often, forever.</summary>
+    public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>How often long imports report progress.</summary>
+    public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Messages larger than this (by the server's count) are left upstream and reported.</summary>
+    public long MaxMessageBytes { get; init; } = 256L << 20;
+
+    /// <summary>How many seen-ledger entries are written together.</summary>
+    public int SeenBatchSize { get; init; } = 50;
+}
+
+/// <summary>How a run was started.</summary>
+public sealed record PullRunRequest
+{
+    /// <summary>Manual runs (`cloudspool job run pull`) ignore the failure backoff.</summary>
+    public bool IgnoreBackoff { get; init; }
+
+    /// <summary>Receives progress lines of long imports.</summary>
+    public IProgress<PullProgress>? Progress { get; init; }
+}
+
+/// <summary>Progress of a run, reported every few seconds.</summary>
+public sealed record PullProgress(string Account, string Scope, int Done, int Total, long Bytes);
+
+/// <summary>
+/// Pulls one upstream account into the spool. Per message the order is fixed: fetch → blob written
+/// → metadata committed → seen recorded → only then, per the leave policy, the upstream deletion.
+/// A crash at any point therefore loses nothing, and the dedup key makes the next run store nothing twice.
+/// </summary>
+public sealed class PullEngine(
+    IUpstreamConnector connector,
+    ISpool spool,
+    IPullLedger ledger,
+    IPullStateStore states,
+    ILeaseManager leases,
+    PullEngineOptions options,
+    TimeProvider clock,
+    ILogger<PullEngine> logger)
+{
+    /// <summary>Name of the lease that makes one puller per account across all processes.</summary>
+    public static string LeaseName(string account) => $"pull-{account}";
+
+    /// <summary>Runs one pull of <paramref name="account"/> and records its outcome. Never throws for upstream or message trouble.</summary>
+    public async Task<PullRunRecord> RunAsync(AccountDefinition account, PullRunRequest request, CancellationToken cancellationToken)
+    {
+        var started = clock.GetUtcNow();
+        var state = await states.GetStateAsync(account.Name, cancellationToken).ConfigureAwait(false)
+                    ?? new AccountPullState { Account = account.Name };
+
+        if (!account.Enabled)
+            return await SkipAsync(account, started, "account is disabled", cancellationToken).ConfigureAwait(false);
+        if (!request.IgnoreBackoff && state.NextAttemptAfter is { } next && next > started)
+            return await SkipAsync(account, started, $"backing off after {state.FailureStreak} failures until {next:u}", cancellationToken).ConfigureAwait(false);
+
+        var lease = await leases.TryAcquireAsync(LeaseName(account.Name), cancellationToken).ConfigureAwait(false);
+        if (lease is null)
+            return await SkipAsync(account, started, "another worker is pulling this account", cancellationToken).ConfigureAwait(false);
+
+        await using (lease.ConfigureAwait(false))
+        {
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lease.Lost);
+            var run = new RunCounters();
+            PullRunRecord record;
+            UpstreamMailboxStatus? upstreamStatus = null;
+            try
+            {
+                upstreamStatus = await PullAsync(account, request, run, linked.Token).ConfigureAwait(false);
+                record = run.ToRecord(account.Name, started, clock.GetUtcNow(), PullOutcome.Succeeded);
+            }
+            catch (OperationCanceledException) when (lease.Lost.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                record = run.ToRecord(account.Name, started, clock.GetUtcNow(), PullOutcome.Failed) with
+                {
+                    Error = "the pull lease was lost (storage unreachable or taken over); stopped to avoid double work",
+                    ErrorKind = UpstreamErrorKind.Storage,
+                };
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                var (kind, text) = Describe(ex);
+                record = run.ToRecord(account.Name, started, clock.GetUtcNow(), PullOutcome.Failed) with { Error = text, ErrorKind = kind };
+            }
+
+            await RecordAsync(account, state, record, upstreamStatus).ConfigureAwait(false);
+            return record;
+        }
+    }
+
+    private async Task<UpstreamMailboxStatus?> PullAsync(AccountDefinition account, PullRunRequest request, RunCounters run, CancellationToken ct)
+    {
+        string password;
+        try
+        {
+            password = SecretReference.Resolve(account.PasswordRef);
+        }
+        catch (SecretUnavailableException ex)
+        {
+            throw new UpstreamException(UpstreamErrorKind.Configuration, $"password unavailable: {ex.Message}", ex);
+        }
+
+        var session = await connector.ConnectAsync(account, password, ct).ConfigureAwait(false);
+        await using (session.ConfigureAwait(false))
+        {
+            foreach (var scope in session.Scopes)
+            {
+                await PullScopeAsync(account, session, scope, request, run, ct).ConfigureAwait(false);
+            }
+            await session.CommitAsync(ct).ConfigureAwait(false);
+            return session.Status;
+        }
+    }
+
+    private async Task PullScopeAsync(AccountDefinition account, IUpstreamSession session, string scope, PullRunRequest request, RunCounters run, CancellationToken ct)
+    {
+        var listing = await session.OpenScopeAsync(scope, ct).ConfigureAwait(false);
+        var knownValidity = await ledger.GetScopeValidityAsync(account.Name, scope, ct).ConfigureAwait(false);
+        var now = clock.GetUtcNow();
+
+        if (knownValidity is null && account.FirstRun == FirstRunMode.SkipExisting)
+        {
+            // First run, "only new mail": take everything there now as seen, store nothing, delete nothing.
+            var entries = listing.Messages.Select(m => new SeenEntry(m.Key, now, Stored: false, MessageKey: null, m.Size)).ToList();
+            await ledger.MarkSeenAsync(account.Name, scope, listing.Validity, entries, ct).ConfigureAwait(false);
+            await ledger.SetScopeValidityAsync(account.Name, scope, listing.Validity, ct).ConfigureAwait(false);
+            run.TakenAsSeen += entries.Count;
+            logger.LogInformation("{Account}{Scope}: first run takes {Count} existing messages as seen", account.Name, ScopeLabel(scope), entries.Count);
+            await session.CloseScopeAsync(ct).ConfigureAwait(false);
+            return;
+        }
+
+        if (knownValidity is not null && knownValidity != listing.Validity)
+        {
+            // IMAP UIDVALIDITY changed (RFC 3501 section 2.3.1.1): the old UIDs mean nothing now. Messages are
+            // fetched again, and the mailbox's dedup key recognises those it already holds: none becomes new mail.
+            logger.LogWarning("{Account}{Scope}: UIDVALIDITY changed from {Old} to {New}; re-checking {Count} messages against the spool",
+                account.Name, ScopeLabel(scope), knownValidity, listing.Validity, listing.Messages.Count);
+        }
+
+        var seen = await ledger.LoadSeenAsync(account.Name, scope, listing.Validity, ct).ConfigureAwait(false);
+        var pending = new List<SeenEntry>();
+        var unseen = listing.Messages.Where(m => !seen.ContainsKey(m.Key)).ToList();
+        var progress = Stopwatch.StartNew();
+        var done = 0;
+
+        // Messages stored earlier that the leave policy now wants gone (e.g. older than N days, or a
+        // deletion that never reached the server because the connection dropped before QUIT).
+        foreach (var message in listing.Messages)
+        {
+            if (seen.TryGetValue(message.Key, out var entry) && entry.Stored && account.Leave.ShouldDelete(entry.FirstSeen, message.Size, now))
+            {
+                await session.MarkDeletedAsync(message, ct).ConfigureAwait(false);
+                run.Deleted++;
+            }
+        }
+
+        foreach (var message in unseen)
+        {
+            ct.ThrowIfCancellationRequested();
+            var entry = await IngestOneAsync(account, session, scope, message, run, ct).ConfigureAwait(false);
+            done++;
+            if (entry is not null)
+            {
+                pending.Add(entry);
+                if (entry.Stored && account.Leave.ShouldDelete(entry.FirstSeen, message.Size, clock.GetUtcNow()))
+                {
+                    // Safe: the message's bytes and metadata are committed; the seen entry is flushed before QUIT.
+                    await session.MarkDeletedAsync(message, ct).ConfigureAwait(false);
+                    run.Deleted++;
+                }
+            }
+            if (pending.Count >= options.SeenBatchSize)
+            {
+                await ledger.MarkSeenAsync(account.Name, scope, listing.Validity, pending, ct).ConfigureAwait(false);
+                pending.Clear();
+            }
+            if (progress.Elapsed >= options.ProgressInterval)
+            {
+                progress.Restart();
+                var report = new PullProgress(account.Name, scope, done, unseen.Count, run.Bytes);
+                request.Progress?.Report(report);
+                logger.LogInformation("{Account}{Scope}: {Done}/{Total} new messages, {Bytes} bytes so far",
+                    account.Name, ScopeLabel(scope), done, unseen.Count, run.Bytes);
+            }
+        }
+
+        if (pending.Count > 0)
+            await ledger.MarkSeenAsync(account.Name, scope, listing.Validity, pending, ct).ConfigureAwait(false);
+        if (knownValidity != listing.Validity)
+            await ledger.SetScopeValidityAsync(account.Name, scope, listing.Validity, ct).ConfigureAwait(false);
+        await session.CloseScopeAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Fetches, meters, summarises and stores one message; null when it failed and will be retried.</summary>
+    private async Task<SeenEntry?> IngestOneAsync(AccountDefinition account, IUpstreamSession session, string scope, UpstreamMessage message, RunCounters run, CancellationToken ct)
+    {
+        if (message.Size > options.MaxMessageBytes)
+        {
+            var error = $"message is {message.Size} bytes, larger than the limit of {options.MaxMessageBytes}; left upstream";
+            await ledger.RecordMessageFailureAsync(account.Name, scope, message.Key, error, ct).ConfigureAwait(false);
+            run.FailedMessages++;
+            return null;
+        }
+
+        var file = IngestFile.Create(options.TempDirectory);
+        await using (file.ConfigureAwait(false))
+        {
+            try
+            {
+                await session.FetchAsync(message, file, ct).ConfigureAwait(false);
+            }
+            catch (UpstreamMessageException ex)
+            {
+                logger.LogWarning("{Account}{Scope}: message {Key} could not be fetched ({Error}); it stays upstream and is retried next run",
+                    account.Name, ScopeLabel(scope), message.Key, ex.Message);
+                await ledger.RecordMessageFailureAsync(account.Name, scope, message.Key, ex.Message, ct).ConfigureAwait(false);
+                run.FailedMessages++;
+                return null;
+            }
+
+            var content = file.Seal();
+            var figures = file.Figures;
+            var summary = MessageSummarizer.Summarize(content, ct);
+            content.Position = 0;
+            var dedupKey = DedupKey.For(summary.MessageId, figures);
+            var ingested = new IngestedMessage(figures, summary, dedupKey, account.Name, message.Key, clock.GetUtcNow());
+
+            StoreResult result;
+            try
+            {
+                result = await spool.StoreAsync(account.Mailbox, ingested, content, ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                throw new UpstreamException(UpstreamErrorKind.Storage, $"could not store message {message.Key} in the spool: {ex.Message}", ex);
+            }
+
+            if (result.Outcome == StoreOutcome.Stored)
+            {
+                run.Stored++;
+                run.Bytes += figures.RawLength;
+            }
+            else
+            {
+                run.Duplicates++;
+            }
+            if (summary.Malformed)
+                logger.LogWarning("{Account}{Scope}: message {Key} stored but flagged malformed: {Error}", account.Name, ScopeLabel(scope), message.Key, summary.ParseError);
+            await ledger.ClearMessageFailureAsync(account.Name, scope, message.Key, ct).ConfigureAwait(false);
+            return new SeenEntry(message.Key, clock.GetUtcNow(), Stored: true, result.MessageKey, message.Size);
+        }
+    }
+
+    private async Task<PullRunRecord> SkipAsync(AccountDefinition account, DateTimeOffset started, string reason, CancellationToken ct)
+    {
+        logger.LogInformation("{Account}: run skipped: {Reason}", account.Name, reason);
+        var record = new PullRunRecord
+        {
+            Account = account.Name,
+            Started = started,
+            Finished = clock.GetUtcNow(),
+            Outcome = PullOutcome.Skipped,
+            SkipReason = reason,
+        };
+        await states.AppendRunAsync(record, ct).ConfigureAwait(false);
+        return record;
+    }
+
+    private async Task RecordAsync(AccountDefinition account, AccountPullState state, PullRunRecord record, UpstreamMailboxStatus? upstream)
+    {
+        AccountPullState next;
+        if (record.Outcome == PullOutcome.Succeeded)
+        {
+            next = state with
+            {
+                LastAttempt = record.Started,
+                LastSuccess = record.Finished,
+                LastNewMail = record.Stored > 0 ? record.Finished : state.LastNewMail,
+                FailureStreak = 0,
+                NextAttemptAfter = null,
+                LastRunMessages = record.Stored,
+                LastRunBytes = record.Bytes,
+                UpstreamMessages = upstream?.Messages ?? state.UpstreamMessages,
+                UpstreamBytes = upstream?.Bytes ?? state.UpstreamBytes,
+            };
+            logger.LogInformation(
+                "{Account}: pulled {Stored} new messages ({Bytes} bytes), {Duplicates} already held, {Deleted} deleted upstream, {Failed} failed, in {Seconds:F1}s",
+                account.Name, record.Stored, record.Bytes, record.Duplicates, record.DeletedUpstream, record.FailedMessages, (record.Finished - record.Started).TotalSeconds);
+        }
+        else
+        {
+            var streak = state.FailureStreak + 1;
+            next = state with
+            {
+                LastAttempt = record.Started,
+                FailureStreak = streak,
+                LastError = record.Error,
+                LastErrorKind = record.ErrorKind,
+                NextAttemptAfter = record.Finished + Backoff(streak),
+                LastRunMessages = record.Stored,
+                LastRunBytes = record.Bytes,
+            };
+            logger.LogError("{Account}: pull failed ({Kind}, {Streak} in a row, next try after {Next:u}): {Error}",
+                account.Name, record.ErrorKind, streak, next.NextAttemptAfter, record.Error);
+        }
+
+        // The outcome must be recorded even when the run itself was cancelled by shutdown.
+        using var recordTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await states.SaveStateAsync(next, recordTimeout.Token).ConfigureAwait(false);
+        await states.AppendRunAsync(record, recordTimeout.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>Capped exponential backoff: base, 2×base, 4×base, … up to the cap.</summary>
+    public TimeSpan Backoff(int streak)
+    {
+        var factor = Math.Pow(2, Math.Min(streak - 1, 30));
+        var ticks = Math.Min(options.BaseBackoff.Ticks * factor, options.MaxBackoff.Ticks);
+        return TimeSpan.FromTicks((long)ticks);
+    }
+
+    private static (UpstreamErrorKind Kind, string Text) Describe(Exception ex) => ex switch
+    {
+        UpstreamException u => (u.Kind, u.Message),
+        _ => (UpstreamErrorKind.Unknown, $"{ex.GetType().Name}: {ex.Message}"),
+    };
+
+    private static string ScopeLabel(string scope) => scope.Length == 0 ? "" : "/" + scope;
+
+    private sealed class RunCounters
+    {
+        public int Stored;
+        public int Duplicates;
+        public int TakenAsSeen;
+        public long Bytes;
+        public int Deleted;
+        public int FailedMessages;
+
+        public PullRunRecord ToRecord(string account, DateTimeOffset started, DateTimeOffset finished, PullOutcome outcome) => new()
+        {
+            Account = account,
+            Started = started,
+            Finished = finished,
+            Outcome = outcome,
+            Stored = Stored,
+            Duplicates = Duplicates,
+            TakenAsSeen = TakenAsSeen,
+            Bytes = Bytes,
+            DeletedUpstream = Deleted,
+            FailedMessages = FailedMessages,
+        };
+    }
+}

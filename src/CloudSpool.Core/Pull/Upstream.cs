@@ -1,0 +1,82 @@
+using CloudSpool.Core.Accounts;
+
+namespace CloudSpool.Core.Pull;
+
+/// <summary>
+/// A message as listed upstream. <see cref="Key"/> is the account-wide identity recorded in the seen
+/// ledger: the POP3 UIDL (or a header hash where the server has no UIDL), or for IMAP
+/// folder + UIDVALIDITY + UID.
+/// </summary>
+/// <param name="Key">Identity in the seen ledger, unique within the scope and validity.</param>
+/// <param name="Size">Size the server reports (POP3 LIST, IMAP RFC822.SIZE).</param>
+/// <param name="Handle">Adapter-specific handle (POP3 message index, IMAP UID).</param>
+public sealed record UpstreamMessage(string Key, long Size, object Handle);
+
+/// <summary>
+/// The messages of one scope (the POP3 maildrop, or one IMAP folder) and the scope's validity
+/// (IMAP UIDVALIDITY; a constant for POP3): keys are only meaningful within one validity.
+/// </summary>
+public sealed record ScopeListing(string Scope, string Validity, IReadOnlyList<UpstreamMessage> Messages);
+
+/// <summary>What the server says about the mailbox as a whole, where it says it.</summary>
+public sealed record UpstreamMailboxStatus(int Messages, long Bytes);
+
+/// <summary>Opens sessions to upstream mailboxes.</summary>
+public interface IUpstreamConnector
+{
+    /// <summary>Connects and authenticates. Throws <see cref="UpstreamException"/> with the kind of failure.</summary>
+    Task<IUpstreamSession> ConnectAsync(AccountDefinition account, string password, CancellationToken cancellationToken);
+}
+
+/// <summary>An authenticated session with an upstream mailbox.</summary>
+public interface IUpstreamSession : IAsyncDisposable
+{
+    /// <summary>The scopes to pull: one (empty name) for POP3, the configured folders for IMAP.</summary>
+    IReadOnlyList<string> Scopes { get; }
+
+    /// <summary>Size of the whole upstream mailbox, once a scope has been opened.</summary>
+    UpstreamMailboxStatus? Status { get; }
+
+    /// <summary>Opens a scope and lists its messages in server order (oldest first).</summary>
+    Task<ScopeListing> OpenScopeAsync(string scope, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Copies the message's raw bytes, exactly as the server sends them (POP3 dot-stuffing undone),
+    /// to <paramref name="destination"/>. Throws <see cref="UpstreamMessageException"/> when the server
+    /// refuses this one message and the session is still usable; any other exception means the session is gone.
+    /// </summary>
+    Task FetchAsync(UpstreamMessage message, Stream destination, CancellationToken cancellationToken);
+
+    /// <summary>Marks the message for deletion; it is removed only by <see cref="CloseScopeAsync"/> or <see cref="CommitAsync"/>.</summary>
+    Task MarkDeletedAsync(UpstreamMessage message, CancellationToken cancellationToken);
+
+    /// <summary>Ends work on the current scope (IMAP: expunges what was marked).</summary>
+    Task CloseScopeAsync(CancellationToken cancellationToken);
+
+    /// <summary>Ends the session cleanly (POP3: QUIT, which applies deletions per RFC 1939 section 6).</summary>
+    Task CommitAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>Broad kinds of upstream failure, told apart in status and alerts.</summary>
+public enum UpstreamErrorKind
+{
+    Unknown,
+    Configuration,
+    Dns,
+    Connect,
+    Tls,
+    Authentication,
+    Protocol,
+    Timeout,
+    Storage,
+}
+
+/// <summary>The upstream session failed as a whole (cannot connect, log in, or talk to the server).</summary>
+public sealed class UpstreamException(UpstreamErrorKind kind, string message, Exception? inner = null)
+    : Exception(message, inner)
+{
+    public UpstreamErrorKind Kind { get; } = kind;
+}
+
+/// <summary>The server refused one message (e.g. -ERR on RETR); the session is still usable.</summary>
+public sealed class UpstreamMessageException(string message, Exception? inner = null) : Exception(message, inner);

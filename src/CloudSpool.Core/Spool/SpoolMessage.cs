@@ -1,0 +1,43 @@
+using CloudSpool.Core.Ingest;
+
+namespace CloudSpool.Core.Spool;
+
+/// <summary>
+/// Metadata of one message in a mailbox, as committed at ingest. Readers (the POP3 edge, the
+/// forward job, `cloudspool messages`) work from this and open the raw bytes only to deliver them.
+/// </summary>
+public sealed record SpoolMessage
+{
+    public required string Mailbox { get; init; }
+
+    /// <summary>Row key; grows monotonically with ingest time so readers catch up with a range query.</summary>
+    public required string MessageKey { get; init; }
+
+    /// <summary>Stable POP3 unique-id (RFC 1939 section 7: 1-70 characters 0x21-0x7E).</summary>
+    public required string Uidl { get; init; }
+
+    public required string BlobName { get; init; }
+    public required long RawLength { get; init; }
+
+    /// <summary>RFC 1939 size: octets on the wire with every line ending in CRLF.</summary>
+    public required long Pop3Size { get; init; }
+
+    public required string Sha256 { get; init; }
+    public required string DedupKey { get; init; }
+    public required string SourceAccount { get; init; }
+    public required string SourceKey { get; init; }
+    public required DateTimeOffset ReceivedAt { get; init; }
+    public required MessageSummary Summary { get; init; }
+}
+
+/// <summary>Read access to the spool.</summary>
+public interface ISpoolReader
+{
+    /// <summary>Messages of a mailbox in ingest order, starting after <paramref name="afterKey"/> when given.</summary>
+    IAsyncEnumerable<SpoolMessage> ListAsync(string mailbox, string? afterKey, CancellationToken cancellationToken);
+
+    Task<SpoolMessage?> GetAsync(string mailbox, string messageKey, CancellationToken cancellationToken);
+
+    /// <summary>Opens the raw bytes of a message for reading (streamed).</summary>
+    Task<Stream> OpenRawAsync(SpoolMessage message, CancellationToken cancellationToken);
+}

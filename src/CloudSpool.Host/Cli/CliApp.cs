@@ -1,0 +1,97 @@
+using System.CommandLine;
+using CloudSpool.Host.Configuration;
+using Microsoft.Extensions.Logging;
+
+namespace CloudSpool.Host.Cli;
+
+/// <summary>Exit codes every command keeps (scripts and cloud cron hosts rely on them).</summary>
+public static class ExitCodes
+{
+    public const int Ok = 0;
+    public const int Failed = 1;
+    public const int Usage = 2;
+}
+
+/// <summary>The `cloudspool` command line (see DESIGN.md, command-line contract).</summary>
+public static class CliApp
+{
+    public static async Task<int> InvokeAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
+    {
+        var config = new Option<string?>("--config")
+        {
+            Description = "JSON configuration file (default: $CLOUDSPOOL_CONFIG, else ~/.config/cloudspool/cloudspool.json if present)",
+            Recursive = true,
+        };
+        var root = new RootCommand("CloudSpool: pulls mail from upstream POP3/IMAP mailboxes into one durable spool in Azure Storage.");
+        root.Options.Add(config);
+        var context = new CommandContext(config, output, error);
+        root.Subcommands.Add(RunCommands.Run(context));
+        root.Subcommands.Add(RunCommands.Worker(context));
+        root.Subcommands.Add(JobCommands.Create(context));
+        root.Subcommands.Add(AccountCommands.Create(context));
+        root.Subcommands.Add(StatusCommand.Create(context));
+        root.Subcommands.Add(MessagesCommands.Create(context));
+
+        var parse = root.Parse(args);
+        var invocation = new InvocationConfiguration { Output = output, Error = error };
+        return await parse.InvokeAsync(invocation, cancellationToken).ConfigureAwait(false);
+    }
+}
+
+/// <summary>What every command needs: the config option, output writers, and a way to start the runtime.</summary>
+public sealed class CommandContext(Option<string?> configOption, TextWriter output, TextWriter error)
+{
+    public TextWriter Out { get; } = output;
+    public TextWriter Error { get; } = error;
+
+    public static ILoggerFactory CreateLoggers() => LoggerFactory.Create(b => b
+        .SetMinimumLevel(LogLevel.Information)
+        .AddFilter("Quartz", LogLevel.Warning)
+        .AddFilter("Microsoft", LogLevel.Warning)
+        // Logs go to standard error: standard output carries results (and --json).
+        .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace)
+        .AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-dd HH:mm:ss ";
+            o.UseUtcTimestamp = true;
+        }));
+
+    /// <summary>Loads and validates the configuration; null (after printing every problem) when invalid.</summary>
+    public CloudSpoolOptions? LoadOptions(ParseResult parse)
+    {
+        try
+        {
+            return ConfigLoader.Load(parse.GetValue(configOption) ?? ConfigLoader.DefaultPath());
+        }
+        catch (ConfigurationInvalidException ex)
+        {
+            Error.WriteLine(ex.Message);
+            Error.WriteLine("nothing was started.");
+            return null;
+        }
+    }
+
+    /// <summary>Runs <paramref name="body"/> with a started runtime; handles config and storage start-up errors.</summary>
+    public async Task<int> WithRuntimeAsync(ParseResult parse, CancellationToken cancellationToken, Func<Runtime, Task<int>> body)
+    {
+        var options = LoadOptions(parse);
+        if (options is null)
+            return ExitCodes.Usage;
+        using var loggers = CreateLoggers();
+        Runtime runtime;
+        try
+        {
+            runtime = await Runtime.StartAsync(options, loggers, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or Azure.RequestFailedException or System.Net.Http.HttpRequestException or FormatException or ArgumentException or AggregateException)
+        {
+            Error.WriteLine($"storage is not reachable: {ex.Message}");
+            return ExitCodes.Failed;
+        }
+        await using (runtime.ConfigureAwait(false))
+        {
+            return await body(runtime).ConfigureAwait(false);
+        }
+    }
+}

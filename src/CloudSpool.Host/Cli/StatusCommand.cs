@@ -1,0 +1,65 @@
+using System.CommandLine;
+using System.Text.Json;
+using CloudSpool.Core.Pull;
+
+namespace CloudSpool.Host.Cli;
+
+/// <summary>`cloudspool status`: per-account health, so "no new mail" and "fetching is broken" always look different.</summary>
+public static class StatusCommand
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+
+    /// <summary>An account's state in plain words.</summary>
+    public sealed record AccountStatus(
+        string Account,
+        string State,
+        bool Enabled,
+        DateTimeOffset? LastAttempt,
+        DateTimeOffset? LastSuccess,
+        DateTimeOffset? LastNewMail,
+        int FailureStreak,
+        string? LastError,
+        string? LastErrorKind,
+        DateTimeOffset? NextAttemptAfter,
+        int? UpstreamMessages,
+        long? UpstreamBytes,
+        IReadOnlyList<MessageFailure> FailingMessages);
+
+    public static Command Create(CommandContext context)
+    {
+        var json = new Option<bool>("--json") { Description = "Machine-readable output" };
+        var command = new Command("status", "Per-account health: state, last success, failure streak, last error, messages that fail.") { json };
+        command.SetAction((parse, ct) => context.WithRuntimeAsync(parse, ct, async runtime =>
+        {
+            var result = new List<AccountStatus>();
+            foreach (var account in await runtime.Accounts.ListAsync(ct).ConfigureAwait(false))
+            {
+                var s = await runtime.States.GetStateAsync(account.Name, ct).ConfigureAwait(false);
+                var failures = await runtime.Ledger.ListMessageFailuresAsync(account.Name, ct).ConfigureAwait(false);
+                var state = !account.Enabled ? "disabled"
+                    : s is null || s.LastAttempt is null ? "never-run"
+                    : s.FailureStreak > 0 ? "failing"
+                    : "ok";
+                result.Add(new AccountStatus(account.Name, state, account.Enabled, s?.LastAttempt, s?.LastSuccess, s?.LastNewMail,
+                    s?.FailureStreak ?? 0, s?.LastError, s?.LastErrorKind?.ToString(), s?.NextAttemptAfter, s?.UpstreamMessages, s?.UpstreamBytes, failures));
+            }
+            if (parse.GetValue(json))
+            {
+                await context.Out.WriteLineAsync(JsonSerializer.Serialize(result, Json)).ConfigureAwait(false);
+                return ExitCodes.Ok;
+            }
+            foreach (var a in result)
+            {
+                await context.Out.WriteLineAsync($"{a.Account}: {a.State.ToUpperInvariant()}  last success {Time(a.LastSuccess)}, last new mail {Time(a.LastNewMail)}, upstream {a.UpstreamMessages?.ToString() ?? "?"} messages").ConfigureAwait(false);
+                if (a.FailureStreak > 0)
+                    await context.Out.WriteLineAsync($"  {a.FailureStreak} failed runs in a row ({a.LastErrorKind}): {a.LastError}; next try after {Time(a.NextAttemptAfter)}").ConfigureAwait(false);
+                foreach (var f in a.FailingMessages)
+                    await context.Out.WriteLineAsync($"  message {f.Key}{(f.Scope.Length > 0 ? " in " + f.Scope : "")} failed {f.Attempts} times: {f.Error}").ConfigureAwait(false);
+            }
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    private static string Time(DateTimeOffset? t) => t?.ToString("u", System.Globalization.CultureInfo.InvariantCulture) ?? "never";
+}

@@ -1,0 +1,63 @@
+namespace CloudSpool.Host.Configuration;
+
+/// <summary>The whole configuration: a JSON file plus CLOUDSPOOL__Section__Key environment variables.</summary>
+public sealed class CloudSpoolOptions
+{
+    public StorageOptions Storage { get; set; } = new();
+    public PullOptions Pull { get; set; } = new();
+    public SchedulerOptions Scheduler { get; set; } = new();
+}
+
+public sealed class StorageOptions
+{
+    /// <summary>Azure Storage connection string; empty means the embedded Azurite.</summary>
+    public string? ConnectionString { get; set; }
+
+    /// <summary>Prefix of every table and container name (lower-case letters and digits), to share one account.</summary>
+    public string NamePrefix { get; set; } = "";
+
+    public AzuriteOptions Azurite { get; set; } = new();
+}
+
+public sealed class AzuriteOptions
+{
+    /// <summary>Where the embedded Azurite keeps its data.</summary>
+    public string? Location { get; set; }
+
+    /// <summary>The azurite executable; default: azurite/node_modules/.bin/azurite of the source tree, then PATH.</summary>
+    public string? Command { get; set; }
+
+    public int BlobPort { get; set; } = 10000;
+    public int QueuePort { get; set; } = 10001;
+    public int TablePort { get; set; } = 10002;
+}
+
+public sealed class PullOptions
+{
+    /// <summary>Quartz cron expression used by accounts without their own schedule.</summary>
+    public string DefaultSchedule { get; set; } = "0 */5 * * * ?";
+
+    /// <summary>Time zone of schedules that name none.</summary>
+    public string TimeZone { get; set; } = "UTC";
+
+    public TimeSpan BaseBackoff { get; set; } = TimeSpan.FromMinutes(1);
+    public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Where messages are staged on their way to the spool; default: the system temp folder.</summary>
+    public string? TempDirectory { get; set; }
+
+    /// <summary>Messages larger than this many bytes are left upstream and reported.</summary>
+    public long MaxMessageBytes { get; set; } = 256L << 20;
+
+    /// <summary>Network timeout of one upstream command.</summary>
+    public int TimeoutSeconds { get; set; } = 60;
+
+    /// <summary>Blob lease duration guarding each account's pull (15-60 seconds).</summary>
+    public int LeaseSeconds { get; set; } = 30;
+}
+
+public sealed class SchedulerOptions
+{
+    /// <summary>How often a running host re-reads accounts and schedules from storage.</summary>
+    public int RefreshSeconds { get; set; } = 10;
+}

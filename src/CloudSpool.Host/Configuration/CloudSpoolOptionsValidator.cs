@@ -1,0 +1,56 @@
+using FluentValidation;
+using CloudSpool.Host.Scheduling;
+
+namespace CloudSpool.Host.Configuration;
+
+/// <summary>Validates the configuration at start-up; each failure names its path (Section:Key) and what was expected.</summary>
+public sealed class CloudSpoolOptionsValidator : AbstractValidator<CloudSpoolOptions>
+{
+    public CloudSpoolOptionsValidator()
+    {
+        RuleFor(o => o.Storage).NotNull().SetValidator(new StorageValidator());
+        RuleFor(o => o.Pull).NotNull().SetValidator(new PullValidator());
+        RuleFor(o => o.Scheduler.RefreshSeconds).InclusiveBetween(1, 3600)
+            .WithMessage("{PropertyValue} is out of range: expected 1-3600 seconds");
+    }
+
+    private sealed class StorageValidator : AbstractValidator<StorageOptions>
+    {
+        public StorageValidator()
+        {
+            RuleFor(s => s.NamePrefix).Matches("^([a-z][a-z0-9]{0,19})?$")
+                .WithMessage("'{PropertyValue}' is not a name prefix: expected up to 20 lower-case letters and digits, starting with a letter");
+            RuleFor(s => s.ConnectionString)
+                .Must(cs => cs!.Contains("AccountName=", StringComparison.OrdinalIgnoreCase) || cs.Contains("UseDevelopmentStorage=true", StringComparison.OrdinalIgnoreCase) || cs.Contains("BlobEndpoint=", StringComparison.OrdinalIgnoreCase))
+                .When(s => !string.IsNullOrWhiteSpace(s.ConnectionString))
+                .WithMessage("this is not an Azure Storage connection string: expected 'DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...' (or leave it empty for the embedded Azurite)");
+            RuleFor(s => s.Azurite.BlobPort).InclusiveBetween(1, 65535).WithMessage("{PropertyValue} is not a TCP port: expected 1-65535");
+            RuleFor(s => s.Azurite.QueuePort).InclusiveBetween(1, 65535).WithMessage("{PropertyValue} is not a TCP port: expected 1-65535");
+            RuleFor(s => s.Azurite.TablePort).InclusiveBetween(1, 65535).WithMessage("{PropertyValue} is not a TCP port: expected 1-65535");
+            RuleFor(s => s.Azurite).Must(a => a.BlobPort != a.TablePort && a.BlobPort != a.QueuePort && a.TablePort != a.QueuePort)
+                .WithMessage("the Azurite blob, queue and table ports must differ");
+        }
+    }
+
+    private sealed class PullValidator : AbstractValidator<PullOptions>
+    {
+        public PullValidator()
+        {
+            RuleFor(p => p.DefaultSchedule).NotEmpty().Must(Cron.IsValid)
+                .WithMessage("'{PropertyValue}' is not a Quartz cron expression (seconds minutes hours day-of-month month day-of-week [year]), e.g. \"0 */5 * * * ?\"");
+            RuleFor(p => p.TimeZone).Must(tz => TimeZoneInfo.TryFindSystemTimeZoneById(tz, out _))
+                .WithMessage("'{PropertyValue}' is not a known time zone (e.g. UTC, Europe/Berlin, Asia/Tokyo)");
+            RuleFor(p => p.BaseBackoff).InclusiveBetween(TimeSpan.FromSeconds(1), TimeSpan.FromDays(1))
+                .WithMessage("{PropertyValue} is out of range: expected between 00:00:01 and 1.00:00:00");
+            RuleFor(p => p.MaxBackoff).GreaterThanOrEqualTo(p => p.BaseBackoff)
+                .WithMessage("{PropertyValue} must be at least BaseBackoff").LessThanOrEqualTo(TimeSpan.FromDays(1))
+                .WithMessage("{PropertyValue} is out of range: at most 1.00:00:00, so a failing account is still retried every day");
+            RuleFor(p => p.MaxMessageBytes).InclusiveBetween(1024, 4L << 30)
+                .WithMessage("{PropertyValue} is out of range: expected 1024 bytes to 4 GiB");
+            RuleFor(p => p.TimeoutSeconds).InclusiveBetween(5, 600)
+                .WithMessage("{PropertyValue} is out of range: expected 5-600 seconds");
+            RuleFor(p => p.LeaseSeconds).InclusiveBetween(15, 60)
+                .WithMessage("{PropertyValue} is out of range: Azure blob leases last 15-60 seconds");
+        }
+    }
+}

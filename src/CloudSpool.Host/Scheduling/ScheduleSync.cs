@@ -1,0 +1,98 @@
+using CloudSpool.Core.Accounts;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Quartz;
+
+namespace CloudSpool.Host.Scheduling;
+
+/// <summary>
+/// Keeps the Quartz schedule equal to the accounts in storage: a running host picks up added,
+/// removed and re-scheduled accounts within the refresh interval, without a restart.
+/// </summary>
+public sealed class ScheduleSync(ISchedulerFactory schedulers, Runtime runtime, ILogger<ScheduleSync> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var interval = TimeSpan.FromSeconds(runtime.Options.Scheduler.RefreshSeconds);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await SyncOnceAsync(stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                // Storage unreachable: keep the current schedule and try again next interval.
+                logger.LogError("could not refresh schedules from storage ({Error}); keeping the current ones", ex.Message);
+            }
+            try
+            {
+                await Task.Delay(interval, stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>One reconciliation pass; public for tests.</summary>
+    public async Task SyncOnceAsync(CancellationToken cancellationToken)
+    {
+        var scheduler = await schedulers.GetScheduler(cancellationToken).ConfigureAwait(false);
+        var accounts = await runtime.Accounts.ListAsync(cancellationToken).ConfigureAwait(false);
+        var wanted = new Dictionary<JobKey, AccountDefinition>();
+        foreach (var account in accounts)
+        {
+            var validation = await runtime.AccountValidator.ValidateAsync(account, cancellationToken).ConfigureAwait(false);
+            if (!validation.IsValid)
+            {
+                logger.LogError("{Account}: not scheduled, its definition is invalid: {Errors}", account.Name,
+                    string.Join("; ", validation.Errors.Select(e => $"{e.PropertyName}: {e.ErrorMessage}")));
+                continue;
+            }
+            if (account.Enabled)
+                wanted[PullJob.KeyFor(account.Name)] = account;
+        }
+
+        var existing = await scheduler.GetJobKeys(GroupMatcher<JobKey>.GroupEquals(PullJob.Group), cancellationToken).ConfigureAwait(false);
+        foreach (var key in existing.Where(k => !wanted.ContainsKey(k)))
+        {
+            await scheduler.DeleteJob(key, cancellationToken).ConfigureAwait(false);
+            logger.LogInformation("{Account}: unscheduled (removed or disabled)", key.Name);
+        }
+
+        foreach (var (key, account) in wanted)
+        {
+            var (cron, zone) = runtime.ScheduleOf(account);
+            var triggerKey = new TriggerKey(key.Name, PullJob.Group);
+            var current = await scheduler.GetTrigger(triggerKey, cancellationToken).ConfigureAwait(false) as ICronTrigger;
+            if (current is not null && current.CronExpressionString == cron && current.TimeZone.Id == TimeZoneInfo.FindSystemTimeZoneById(zone).Id)
+                continue;
+
+            var trigger = TriggerBuilder.Create()
+                .WithIdentity(triggerKey)
+                .ForJob(key)
+                .WithCronSchedule(cron, b => b.InTimeZone(TimeZoneInfo.FindSystemTimeZoneById(zone))
+                    // Host asleep or down at fire time: run once on return, not once per missed fire.
+                    .WithMisfireInstruction(CronTriggerMisfireInstruction.FireAndProceed))
+                .Build();
+            if (current is null)
+            {
+                var job = JobBuilder.Create<PullJob>().WithIdentity(key).UsingJobData(PullJob.AccountKey, account.Name).Build();
+                await scheduler.ScheduleJob(job, [trigger], new ScheduleJobOptions { Replace = true }, cancellationToken).ConfigureAwait(false);
+                logger.LogInformation("{Account}: scheduled \"{Cron}\" ({Zone}), next at {Next:u}", account.Name, cron, zone, Cron.NextFire(cron, zone, DateTimeOffset.UtcNow));
+            }
+            else
+            {
+                await scheduler.RescheduleJob(triggerKey, trigger, cancellationToken).ConfigureAwait(false);
+                logger.LogInformation("{Account}: schedule changed from \"{Old}\" ({OldZone}) to \"{Cron}\" ({Zone})", account.Name,
+                    current.CronExpressionString, current.TimeZone.Id, cron, zone);
+            }
+        }
+    }
+}

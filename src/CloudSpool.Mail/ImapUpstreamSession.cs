@@ -1,0 +1,144 @@
+using CloudSpool.Core.Accounts;
+using CloudSpool.Core.Pull;
+using MailKit;
+using MailKit.Net.Imap;
+using MailKit.Search;
+
+namespace CloudSpool.Mail;
+
+/// <summary>
+/// IMAP folders as scopes; keys are UIDs, valid within the folder's UIDVALIDITY (RFC 3501 section 2.3.1.1).
+/// Messages are read with BODY.PEEK in bounded chunks (partial fetch), so neither \Seen flags change nor
+/// does a large message sit whole in memory.
+/// </summary>
+internal sealed class ImapUpstreamSession(ImapClient client, AccountDefinition account) : IUpstreamSession
+{
+    private const int ChunkSize = 4 << 20;
+    private IMailFolder? _folder;
+    private readonly List<UniqueId> _deleted = [];
+    private int _messages;
+    private long _bytes;
+
+    public IReadOnlyList<string> Scopes => account.Folders;
+    public UpstreamMailboxStatus? Status => _messages == 0 && _bytes == 0 ? null : new UpstreamMailboxStatus(_messages, _bytes);
+
+    public async Task<ScopeListing> OpenScopeAsync(string scope, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var folder = await client.GetFolderAsync(scope, cancellationToken).ConfigureAwait(false);
+            var access = account.Leave.KeepsEverything ? FolderAccess.ReadOnly : FolderAccess.ReadWrite;
+            await folder.OpenAsync(access, cancellationToken).ConfigureAwait(false);
+            _folder = folder;
+            _deleted.Clear();
+
+            var messages = new List<UpstreamMessage>(folder.Count);
+            if (folder.Count > 0)
+            {
+                var summaries = await folder.FetchAsync(0, -1, MessageSummaryItems.UniqueId | MessageSummaryItems.Size, cancellationToken).ConfigureAwait(false);
+                foreach (var s in summaries.OrderBy(s => s.UniqueId.Id))
+                    messages.Add(new UpstreamMessage(s.UniqueId.Id.ToString("D10", System.Globalization.CultureInfo.InvariantCulture), s.Size ?? 0, s.UniqueId));
+            }
+            _messages += messages.Count;
+            _bytes += messages.Sum(m => m.Size);
+            return new ScopeListing(scope, folder.UidValidity.ToString(System.Globalization.CultureInfo.InvariantCulture), messages);
+        }
+        catch (FolderNotFoundException ex)
+        {
+            throw new UpstreamException(UpstreamErrorKind.Configuration, $"{account.Host} has no folder '{scope}'", ex);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            throw UpstreamErrors.Classify(ex, account.Host, account.EffectivePort, $"opening folder {scope}");
+        }
+    }
+
+    public async Task FetchAsync(UpstreamMessage message, Stream destination, CancellationToken cancellationToken)
+    {
+        var folder = _folder ?? throw new InvalidOperationException("no folder is open");
+        var uid = (UniqueId)message.Handle;
+        try
+        {
+            for (var offset = 0; ; offset += ChunkSize)
+            {
+                // BODY.PEEK[]<offset.count> (RFC 3501 section 6.4.5): a short chunk means the end of the message.
+                using var chunk = await folder.GetStreamAsync(uid, offset, ChunkSize, cancellationToken).ConfigureAwait(false);
+                var before = destination.Position;
+                await chunk.CopyToAsync(destination, cancellationToken).ConfigureAwait(false);
+                if (destination.Position - before < ChunkSize)
+                    break;
+            }
+        }
+        catch (MessageNotFoundException ex)
+        {
+            throw new UpstreamMessageException("message was expunged before it could be fetched", ex);
+        }
+        catch (ImapCommandException ex)
+        {
+            throw new UpstreamMessageException($"server refused FETCH: {ex.Response} {ex.ResponseText}", ex);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            throw UpstreamErrors.Classify(ex, account.Host, account.EffectivePort, $"FETCH of UID {uid}");
+        }
+    }
+
+    public async Task MarkDeletedAsync(UpstreamMessage message, CancellationToken cancellationToken)
+    {
+        var folder = _folder ?? throw new InvalidOperationException("no folder is open");
+        var uid = (UniqueId)message.Handle;
+        try
+        {
+            await folder.AddFlagsAsync(uid, MessageFlags.Deleted, silent: true, cancellationToken).ConfigureAwait(false);
+            _deleted.Add(uid);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            throw UpstreamErrors.Classify(ex, account.Host, account.EffectivePort, "STORE \\Deleted");
+        }
+    }
+
+    public async Task CloseScopeAsync(CancellationToken cancellationToken)
+    {
+        var folder = _folder;
+        if (folder is null)
+            return;
+        try
+        {
+            if (_deleted.Count > 0)
+            {
+                if ((client.Capabilities & ImapCapabilities.UidPlus) != 0)
+                    await folder.ExpungeAsync(_deleted, cancellationToken).ConfigureAwait(false); // only ours (RFC 4315)
+                else
+                    await folder.ExpungeAsync(cancellationToken).ConfigureAwait(false);
+            }
+            await folder.CloseAsync(expunge: false, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            throw UpstreamErrors.Classify(ex, account.Host, account.EffectivePort, "EXPUNGE");
+        }
+        finally
+        {
+            _folder = null;
+        }
+    }
+
+    public async Task CommitAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await client.DisconnectAsync(quit: true, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            throw UpstreamErrors.Classify(ex, account.Host, account.EffectivePort, "LOGOUT");
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        client.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}

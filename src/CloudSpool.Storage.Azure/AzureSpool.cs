@@ -1,0 +1,159 @@
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using Azure;
+using Azure.Data.Tables;
+using Azure.Storage.Blobs.Models;
+using CloudSpool.Core.Ingest;
+using CloudSpool.Core.Pull;
+using CloudSpool.Core.Spool;
+
+namespace CloudSpool.Storage.Azure;
+
+/// <summary>The spool on Azure: raw bytes in Blob (write-once), metadata and dedup index in one Table partition per mailbox.</summary>
+public sealed class AzureSpool(AzureStorage storage) : ISpool, ISpoolReader
+{
+    /// <inheritdoc />
+    public async Task<string?> FindByDedupKeyAsync(string mailbox, string dedupKey, CancellationToken cancellationToken)
+    {
+        var row = await storage.Messages.GetEntityIfExistsAsync<TableEntity>(mailbox, StorageNames.DedupRowKey(dedupKey),
+            select: ["MessageKey"], cancellationToken: cancellationToken).ConfigureAwait(false);
+        return row.HasValue ? row.Value!.GetString("MessageKey") : null;
+    }
+
+    /// <inheritdoc />
+    public async Task<StoreResult> StoreAsync(string mailbox, IngestedMessage message, Stream content, CancellationToken cancellationToken)
+    {
+        var existing = await FindByDedupKeyAsync(mailbox, message.DedupKey, cancellationToken).ConfigureAwait(false);
+        if (existing is not null)
+            return new StoreResult(StoreOutcome.Duplicate, existing);
+
+        // 1. The bytes, write-once (If-None-Match: *). The name is the content hash, so a retry after a
+        //    crash finds the same blob already there, with the same bytes.
+        var blobName = StorageNames.BlobName(mailbox, message.Figures.Sha256);
+        var blob = storage.Spool.GetBlobClient(blobName);
+        try
+        {
+            await blob.UploadAsync(content, new BlobUploadOptions
+            {
+                Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All },
+                HttpHeaders = new BlobHttpHeaders { ContentType = "message/rfc822" },
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RequestFailedException ex) when (ex.IsConflict() || ex.IsPreconditionFailed())
+        {
+            // Already written by an earlier attempt: same name, same hash, same bytes.
+        }
+
+        // 2. Metadata and dedup index together, in one partition transaction: both or neither.
+        var messageKey = StorageNames.MessageRowKey(message.ReceivedAt, message.Figures.Sha256);
+        var row = ToEntity(mailbox, messageKey, blobName, message);
+        var dedup = new TableEntity(mailbox, StorageNames.DedupRowKey(message.DedupKey)) { ["MessageKey"] = messageKey };
+        try
+        {
+            await storage.Messages.SubmitTransactionAsync(
+                [new TableTransactionAction(TableTransactionActionType.Add, row), new TableTransactionAction(TableTransactionActionType.Add, dedup)],
+                cancellationToken).ConfigureAwait(false);
+            return new StoreResult(StoreOutcome.Stored, messageKey);
+        }
+        catch (TableTransactionFailedException ex) when (ex.Status == 409)
+        {
+            // Another worker committed the same message (through another account) in the meantime.
+            var winner = await FindByDedupKeyAsync(mailbox, message.DedupKey, cancellationToken).ConfigureAwait(false)
+                         ?? throw new InvalidOperationException($"dedup row for {message.DedupKey} conflicted but cannot be read", ex);
+            await DeleteBlobIfUnreferencedAsync(mailbox, blobName, winner, cancellationToken).ConfigureAwait(false);
+            return new StoreResult(StoreOutcome.Duplicate, winner);
+        }
+    }
+
+    private async Task DeleteBlobIfUnreferencedAsync(string mailbox, string blobName, string winnerKey, CancellationToken cancellationToken)
+    {
+        var winner = await GetAsync(mailbox, winnerKey, cancellationToken).ConfigureAwait(false);
+        if (winner is not null && winner.BlobName != blobName)
+        {
+            // Our bytes differ from the winner's (other trace headers) and no row names our blob: the
+            // same bytes would have had the same dedup key, which is the winner's.
+            await storage.Spool.GetBlobClient(blobName).DeleteIfExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <inheritdoc />
+    public async IAsyncEnumerable<SpoolMessage> ListAsync(string mailbox, string? afterKey, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var from = afterKey ?? StorageNames.MessageRowPrefix;
+        var to = StorageNames.PrefixEnd(StorageNames.MessageRowPrefix);
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {mailbox} and RowKey gt {from} and RowKey lt {to}");
+        await foreach (var entity in storage.Messages.QueryAsync<TableEntity>(filter, maxPerPage: 1000, cancellationToken: cancellationToken).ConfigureAwait(false))
+            yield return FromEntity(entity);
+    }
+
+    /// <inheritdoc />
+    public async Task<SpoolMessage?> GetAsync(string mailbox, string messageKey, CancellationToken cancellationToken)
+    {
+        var row = await storage.Messages.GetEntityIfExistsAsync<TableEntity>(mailbox, messageKey, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return row.HasValue ? FromEntity(row.Value!) : null;
+    }
+
+    /// <inheritdoc />
+    public async Task<Stream> OpenRawAsync(SpoolMessage message, CancellationToken cancellationToken) =>
+        await storage.Spool.GetBlobClient(message.BlobName).OpenReadAsync(new BlobOpenReadOptions(allowModifications: false), cancellationToken).ConfigureAwait(false);
+
+    private static TableEntity ToEntity(string mailbox, string messageKey, string blobName, IngestedMessage m)
+    {
+        var s = m.Summary;
+        return new TableEntity(mailbox, messageKey)
+        {
+            ["Uidl"] = StorageNames.Uidl(m.DedupKey),
+            ["BlobName"] = blobName,
+            ["RawLength"] = m.Figures.RawLength,
+            ["Pop3Size"] = m.Figures.Pop3Size,
+            ["Sha256"] = m.Figures.Sha256,
+            ["BodySha256"] = m.Figures.BodySha256,
+            ["DedupKey"] = m.DedupKey,
+            ["SourceAccount"] = m.SourceAccount,
+            ["SourceKey"] = m.SourceKey,
+            ["ReceivedAt"] = m.ReceivedAt,
+            ["From"] = s.From,
+            ["To"] = s.To,
+            ["Subject"] = s.Subject,
+            ["Date"] = s.Date,
+            ["MessageId"] = s.MessageId,
+            ["ListId"] = s.ListId,
+            ["AutoSubmitted"] = s.AutoSubmitted,
+            ["Precedence"] = s.Precedence,
+            ["AttachmentCount"] = s.AttachmentCount,
+            ["AttachmentNames"] = JsonSerializer.Serialize(s.AttachmentNames),
+            ["Malformed"] = s.Malformed,
+            ["ParseError"] = s.ParseError,
+        };
+    }
+
+    private static SpoolMessage FromEntity(TableEntity e) => new()
+    {
+        Mailbox = e.PartitionKey,
+        MessageKey = e.RowKey,
+        Uidl = e.GetString("Uidl"),
+        BlobName = e.GetString("BlobName"),
+        RawLength = e.GetInt64("RawLength") ?? 0,
+        Pop3Size = e.GetInt64("Pop3Size") ?? 0,
+        Sha256 = e.GetString("Sha256"),
+        DedupKey = e.GetString("DedupKey"),
+        SourceAccount = e.GetString("SourceAccount"),
+        SourceKey = e.GetString("SourceKey"),
+        ReceivedAt = e.GetDateTimeOffset("ReceivedAt") ?? default,
+        Summary = new MessageSummary
+        {
+            From = e.GetString("From"),
+            To = e.GetString("To"),
+            Subject = e.GetString("Subject"),
+            Date = e.GetDateTimeOffset("Date"),
+            MessageId = e.GetString("MessageId"),
+            ListId = e.GetString("ListId"),
+            AutoSubmitted = e.GetString("AutoSubmitted"),
+            Precedence = e.GetString("Precedence"),
+            AttachmentCount = e.GetInt32("AttachmentCount") ?? 0,
+            AttachmentNames = JsonSerializer.Deserialize<string[]>(e.GetString("AttachmentNames") ?? "[]") ?? [],
+            Malformed = e.GetBoolean("Malformed") ?? false,
+            ParseError = e.GetString("ParseError"),
+        },
+    };
+}

@@ -1,0 +1,48 @@
+using Azure;
+using Azure.Data.Tables;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
+
+namespace CloudSpool.Storage.Azure;
+
+/// <summary>Thread-safe clients for the storage account, shared by every adapter.</summary>
+public sealed class AzureStorage
+{
+    public AzureStorage(string connectionString, string namePrefix = "")
+    {
+        Names = new StorageNames(namePrefix);
+        var blobs = new BlobServiceClient(connectionString);
+        var tables = new TableServiceClient(connectionString);
+        Messages = tables.GetTableClient(Names.MessagesTable);
+        Ledger = tables.GetTableClient(Names.LedgerTable);
+        Control = tables.GetTableClient(Names.ControlTable);
+        Runs = tables.GetTableClient(Names.RunsTable);
+        Spool = blobs.GetBlobContainerClient(Names.SpoolContainer);
+        Leases = blobs.GetBlobContainerClient(Names.LeaseContainer);
+    }
+
+    public StorageNames Names { get; }
+    public TableClient Messages { get; }
+    public TableClient Ledger { get; }
+    public TableClient Control { get; }
+    public TableClient Runs { get; }
+    public BlobContainerClient Spool { get; }
+    public BlobContainerClient Leases { get; }
+
+    /// <summary>Creates the tables and containers that do not exist yet (idempotent).</summary>
+    public async Task EnsureCreatedAsync(CancellationToken cancellationToken)
+    {
+        foreach (var table in new[] { Messages, Ledger, Control, Runs })
+            await table.CreateIfNotExistsAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var container in new[] { Spool, Leases })
+            await container.CreateIfNotExistsAsync(PublicAccessType.None, cancellationToken: cancellationToken).ConfigureAwait(false);
+    }
+}
+
+/// <summary>Predicates on storage errors, so callers say what they mean.</summary>
+public static class RequestFailedExceptionExtensions
+{
+    public static bool IsConflict(this RequestFailedException ex) => ex.Status == 409;
+    public static bool IsNotFound(this RequestFailedException ex) => ex.Status == 404;
+    public static bool IsPreconditionFailed(this RequestFailedException ex) => ex.Status == 412;
+}

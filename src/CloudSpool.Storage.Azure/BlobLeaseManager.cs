@@ -1,0 +1,108 @@
+using Azure;
+using Azure.Storage.Blobs.Models;
+using Azure.Storage.Blobs.Specialized;
+using CloudSpool.Core.Pull;
+using Microsoft.Extensions.Logging;
+
+namespace CloudSpool.Storage.Azure;
+
+/// <summary>
+/// Cross-process mutual exclusion with blob leases, the mechanism Azure Functions uses for its timer
+/// singletons. A lease lasts <see cref="Duration"/> and is renewed at a third of that while held; a
+/// crashed holder's lease simply expires, so nothing stays blocked forever.
+/// </summary>
+public sealed class BlobLeaseManager(AzureStorage storage, ILogger<BlobLeaseManager> logger) : ILeaseManager
+{
+    /// <summary>Lease duration (Azure allows 15-60 seconds).</summary>
+    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(30);
+
+    public async Task<ILease?> TryAcquireAsync(string name, CancellationToken cancellationToken)
+    {
+        var blob = storage.Leases.GetBlobClient(name);
+        try
+        {
+            await blob.UploadAsync(BinaryData.Empty, new BlobUploadOptions { Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All } }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RequestFailedException ex) when (ex.IsConflict() || ex.IsPreconditionFailed())
+        {
+            // The lease blob exists already (possibly leased right now): fine, we only need it to exist.
+        }
+
+        var client = blob.GetBlobLeaseClient();
+        try
+        {
+            await client.AcquireAsync(Duration, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (RequestFailedException ex) when (ex.IsConflict())
+        {
+            return null; // LeaseAlreadyPresent: another holder is working.
+        }
+        return new BlobLease(client, name, Duration, logger);
+    }
+
+    private sealed class BlobLease : ILease
+    {
+        private readonly BlobLeaseClient _client;
+        private readonly string _name;
+        private readonly ILogger _logger;
+        private readonly CancellationTokenSource _lost = new();
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _renewal;
+
+        public BlobLease(BlobLeaseClient client, string name, TimeSpan duration, ILogger logger)
+        {
+            _client = client;
+            _name = name;
+            _logger = logger;
+            _renewal = RenewAsync(duration / 3);
+        }
+
+        public CancellationToken Lost => _lost.Token;
+
+        private async Task RenewAsync(TimeSpan every)
+        {
+            using var timer = new PeriodicTimer(every);
+            try
+            {
+                while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
+                {
+                    try
+                    {
+                        await _client.RenewAsync(cancellationToken: _stop.Token).ConfigureAwait(false);
+                    }
+                    catch (RequestFailedException ex)
+                    {
+                        _logger.LogError("lease {Lease} could not be renewed ({Status} {Code}); stopping the work it guards", _name, ex.Status, ex.ErrorCode);
+                        await _lost.CancelAsync().ConfigureAwait(false);
+                        return;
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+            {
+                // Disposed: renewal ends.
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync().ConfigureAwait(false);
+            await _renewal.ConfigureAwait(false);
+            if (!_lost.IsCancellationRequested)
+            {
+                try
+                {
+                    using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                    await _client.ReleaseAsync(cancellationToken: timeout.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is RequestFailedException or OperationCanceledException)
+                {
+                    // The lease expires by itself within its duration; the next run waits at most that long.
+                    _logger.LogWarning("lease {Lease} could not be released ({Error}); it will expire", _name, ex.Message);
+                }
+            }
+            _lost.Dispose();
+            _stop.Dispose();
+        }
+    }
+}

@@ -1,0 +1,82 @@
+using System.Text;
+
+namespace CloudSpool.Storage.Azure;
+
+/// <summary>
+/// Every table, container, partition and key name is derived here and nowhere else.
+/// <list type="bullet">
+/// <item><c>{p}messages</c>: PK mailbox; RK <c>m:{ingest ticks:D19}-{8 hex}</c> message metadata (monotonic),
+/// <c>d:{dedup key}</c> dedup index pointing at the message row. Both written in one transaction.</item>
+/// <item><c>{p}ledger</c>: PK account; RK <c>v:{scope}</c> scope validity, <c>s:{scope}:{validity}:{upstream key}</c>
+/// seen entries, <c>f:{scope}:{upstream key}</c> messages whose fetch failed.</item>
+/// <item><c>{p}control</c>: PK <c>account</c> (definitions) and <c>pull-state</c> (health), RK account name.</item>
+/// <item><c>{p}runs</c>: PK <c>pull:{account}</c>; RK inverted ticks, so the latest run comes first.</item>
+/// <item>Container <c>{p}spool</c>: blob <c>{mailbox}/{sha256[0..2]}/{sha256}.eml</c>, written once.</item>
+/// <item>Container <c>{p}leases</c>: one empty blob per lease name.</item>
+/// </list>
+/// </summary>
+public sealed class StorageNames
+{
+    public StorageNames(string prefix)
+    {
+        if (prefix.Length > 20 || !prefix.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9')))
+            throw new ArgumentException("the storage name prefix must be at most 20 lower-case letters or digits", nameof(prefix));
+        if (prefix.Length > 0 && !char.IsAsciiLetterLower(prefix[0]))
+            throw new ArgumentException("the storage name prefix must start with a letter", nameof(prefix));
+        MessagesTable = prefix + "messages";
+        LedgerTable = prefix + "ledger";
+        ControlTable = prefix + "control";
+        RunsTable = prefix + "runs";
+        SpoolContainer = prefix + "spool";
+        LeaseContainer = prefix + "leases";
+    }
+
+    public string MessagesTable { get; }
+    public string LedgerTable { get; }
+    public string ControlTable { get; }
+    public string RunsTable { get; }
+    public string SpoolContainer { get; }
+    public string LeaseContainer { get; }
+
+    public const string AccountPartition = "account";
+    public const string PullStatePartition = "pull-state";
+
+    public static string MessageRowKey(DateTimeOffset ingestedAt, string sha256) => $"m:{ingestedAt.UtcTicks:D19}-{sha256[..8]}";
+    public const string MessageRowPrefix = "m:";
+    public static string DedupRowKey(string dedupKey) => "d:" + dedupKey;
+    public static string BlobName(string mailbox, string sha256) => $"{mailbox}/{sha256[..2]}/{sha256}.eml";
+
+    /// <summary>The POP3 UIDL of a message: stable, unique in the mailbox, 40 characters of its dedup key.</summary>
+    public static string Uidl(string dedupKey) => dedupKey[..40];
+
+    public static string ScopeValidityRowKey(string scope) => "v:" + Escape(scope);
+    public static string SeenPrefix(string scope, string validity) => $"s:{Escape(scope)}:{Escape(validity)}:";
+    public static string FailurePrefix => "f:";
+    public static string FailureRowKey(string scope, string key) => $"f:{Escape(scope)}:{Escape(key)}";
+
+    public static string RunsPartition(string account) => "pull:" + account;
+    public static string RunRowKey(DateTimeOffset started) => (DateTimeOffset.MaxValue.UtcTicks - started.UtcTicks).ToString("D19", System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Escapes text for use in a PartitionKey/RowKey, which may not contain '/', '\', '#', '?' or control
+    /// characters: those (and '%' and ':') become %XX, so the escaping is reversible and keeps ':' as a separator.
+    /// </summary>
+    public static string Escape(string text)
+    {
+        var sb = new StringBuilder(text.Length);
+        foreach (var rune in text.EnumerateRunes())
+        {
+            if (rune.Value is '/' or '\\' or '#' or '?' or '%' or ':' || rune.Value < 0x20 || rune.Value is >= 0x7F and <= 0x9F)
+                sb.Append('%').Append(rune.Value.ToString("X2", System.Globalization.CultureInfo.InvariantCulture));
+            else
+                sb.Append(rune.ToString());
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>Reverses <see cref="Escape"/>.</summary>
+    public static string Unescape(string text) => Uri.UnescapeDataString(text);
+
+    /// <summary>The smallest key greater than every key starting with <paramref name="prefix"/>.</summary>
+    public static string PrefixEnd(string prefix) => prefix[..^1] + (char)(prefix[^1] + 1);
+}

@@ -1,0 +1,62 @@
+using CloudSpool.Host.Configuration;
+
+namespace CloudSpool.Core.Tests;
+
+public sealed class ConfigLoaderTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("cloudspool-config-").FullName;
+
+    private string Write(string json)
+    {
+        var path = Path.Combine(_dir, "cloudspool.json");
+        File.WriteAllText(path, json);
+        return path;
+    }
+
+    [Fact]
+    public void Defaults_are_valid_without_a_file()
+    {
+        var options = ConfigLoader.Load(null);
+        Assert.Equal("0 */5 * * * ?", options.Pull.DefaultSchedule);
+    }
+
+    [Fact]
+    public void A_valid_file_is_bound()
+    {
+        var options = ConfigLoader.Load(Write("""{ "Pull": { "DefaultSchedule": "0 */2 * * * ?", "TimeZone": "Asia/Tokyo", "MaxBackoff": "00:30:00" } }"""));
+        Assert.Equal("0 */2 * * * ?", options.Pull.DefaultSchedule);
+        Assert.Equal("Asia/Tokyo", options.Pull.TimeZone);
+        Assert.Equal(TimeSpan.FromMinutes(30), options.Pull.MaxBackoff);
+    }
+
+    [Fact]
+    public void Every_wrong_value_is_reported_with_its_path_and_what_was_expected()
+    {
+        var ex = Assert.Throws<ConfigurationInvalidException>(() => ConfigLoader.Load(Write("""
+            { "Storage": { "NamePrefix": "Bad-Prefix", "Azurite": { "BlobPort": 0 } },
+              "Pull": { "DefaultSchedule": "every five minutes", "TimeZone": "Nowhere/Land", "LeaseSeconds": 90 } }
+            """)));
+        Assert.Contains(ex.Problems, p => p.StartsWith("Storage:NamePrefix:", StringComparison.Ordinal));
+        Assert.Contains(ex.Problems, p => p.StartsWith("Storage:Azurite:BlobPort:", StringComparison.Ordinal));
+        Assert.Contains(ex.Problems, p => p.StartsWith("Pull:DefaultSchedule:", StringComparison.Ordinal) && p.Contains("cron"));
+        Assert.Contains(ex.Problems, p => p.StartsWith("Pull:TimeZone:", StringComparison.Ordinal));
+        Assert.Contains(ex.Problems, p => p.StartsWith("Pull:LeaseSeconds:", StringComparison.Ordinal) && p.Contains("15-60"));
+    }
+
+    [Fact]
+    public void Misspelt_keys_and_unconvertible_values_are_refused()
+    {
+        var ex = Assert.Throws<ConfigurationInvalidException>(() => ConfigLoader.Load(Write("""{ "Pull": { "DefaultSchedul": "x", "LeaseSeconds": "thirty" }, "Edgee": {} }""")));
+        Assert.Contains(ex.Problems, p => p.StartsWith("Pull:DefaultSchedul: unknown setting", StringComparison.Ordinal));
+        Assert.Contains(ex.Problems, p => p.Contains("Pull:LeaseSeconds") && p.Contains("thirty"));
+    }
+
+    [Fact]
+    public void Broken_json_and_missing_files_are_reported()
+    {
+        Assert.Contains("not valid JSON", Assert.Throws<ConfigurationInvalidException>(() => ConfigLoader.Load(Write("{ \"Pull\": "))).Message);
+        Assert.Contains("does not exist", Assert.Throws<ConfigurationInvalidException>(() => ConfigLoader.Load(Path.Combine(_dir, "nope.json"))).Message);
+    }
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+}

@@ -1,0 +1,100 @@
+using System.Security.Cryptography;
+using System.Text;
+using CloudSpool.Core.Ingest;
+
+namespace CloudSpool.Core.Tests;
+
+public sealed class IngestMeterTests
+{
+    private static IngestFigures Meter(byte[] bytes, int chunk = int.MaxValue)
+    {
+        using var meter = new IngestMeter();
+        for (var i = 0; i < bytes.Length; i += chunk)
+            meter.Append(bytes.AsSpan(i, Math.Min(chunk, bytes.Length - i)));
+        return meter.Complete();
+    }
+
+    /// <summary>Reference: the size after turning every bare CR or LF into CRLF, computed the slow, obvious way.</summary>
+    private static long ReferencePop3Size(byte[] bytes)
+    {
+        long size = 0;
+        for (var i = 0; i < bytes.Length; i++)
+        {
+            if (bytes[i] == '\r')
+            {
+                if (i + 1 < bytes.Length && bytes[i + 1] == '\n')
+                {
+                    size += 2;
+                    i++;
+                }
+                else
+                {
+                    size += 2;
+                }
+            }
+            else if (bytes[i] == '\n')
+            {
+                size += 2;
+            }
+            else
+            {
+                size += 1;
+            }
+        }
+        return size;
+    }
+
+    [Theory]
+    [InlineData("", 0)]
+    [InlineData("a", 1)]
+    [InlineData("a\r\n", 3)]
+    [InlineData("a\n", 3)]
+    [InlineData("a\r", 3)]
+    [InlineData("a\r\r\n", 5)]
+    [InlineData("\n\n", 4)]
+    [InlineData("a\rb", 4)]
+    [InlineData("\r\n.\r\n", 5)]
+    public void Pop3_size_counts_every_line_end_as_CRLF(string text, long expected)
+    {
+        Assert.Equal(expected, Meter(Encoding.Latin1.GetBytes(text)).Pop3Size);
+    }
+
+    [Theory]
+    [MemberData(nameof(TestCorpus.MessageNames), MemberType = typeof(TestCorpus))]
+    public void Corpus_figures_match_the_reference_whatever_the_chunking(string name)
+    {
+        var bytes = File.ReadAllBytes(Path.Combine(TestCorpus.Directory, name));
+        var whole = Meter(bytes);
+        Assert.Equal(bytes.Length, whole.RawLength);
+        Assert.Equal(ReferencePop3Size(bytes), whole.Pop3Size);
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(bytes)), whole.Sha256);
+        // A chunk boundary between CR and LF, or inside the header/body separator, changes nothing.
+        foreach (var chunk in new[] { 1, 2, 3, 7, 4096 })
+            Assert.Equal(whole, Meter(bytes, chunk));
+    }
+
+    [Theory]
+    [InlineData("Subject: a\r\n\r\nbody\r\n", "body\r\n")]
+    [InlineData("Subject: a\n\nbody\n", "body\n")]
+    [InlineData("Subject: a\r\n\r\n", "")]
+    [InlineData("Subject: a\r\n", "")]
+    [InlineData("\r\nbody", "body")]
+    public void Body_hash_covers_the_bytes_after_the_first_empty_line(string message, string body)
+    {
+        var figures = Meter(Encoding.ASCII.GetBytes(message));
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(Encoding.ASCII.GetBytes(body))), figures.BodySha256);
+    }
+
+    [Fact]
+    public void Same_message_with_other_trace_headers_has_the_same_dedup_key()
+    {
+        var a = Meter(Encoding.ASCII.GetBytes("Received: from a\r\nMessage-ID: <x@y>\r\n\r\nHello\r\n"));
+        var b = Meter(Encoding.ASCII.GetBytes("Received: from b\r\nDelivered-To: me\r\nMessage-ID: <x@y>\r\n\r\nHello\r\n"));
+        var c = Meter(Encoding.ASCII.GetBytes("Received: from b\r\nMessage-ID: <x@y>\r\n\r\nHello again\r\n"));
+        Assert.Equal(DedupKey.For("x@y", a), DedupKey.For("x@y", b));
+        Assert.NotEqual(DedupKey.For("x@y", a), DedupKey.For("x@y", c));
+        // Without a Message-ID only identical bytes are the same message.
+        Assert.NotEqual(DedupKey.For(null, a), DedupKey.For(null, b));
+        Assert.Equal(DedupKey.For(null, a), DedupKey.For(" ", a));
+    }
+}
