@@ -43,15 +43,9 @@ public sealed class AzureAccountStore(AzureStorage storage) : IAccountStore
 
     public async Task<bool> RemoveAsync(string name, CancellationToken cancellationToken)
     {
-        try
-        {
-            await storage.Control.DeleteEntityAsync(StorageNames.AccountPartition, name, ETag.All, cancellationToken).ConfigureAwait(false);
-            return true;
-        }
-        catch (RequestFailedException ex) when (ex.IsNotFound())
-        {
-            return false;
-        }
+        // The Tables SDK reports a missing entity as a 404 response, not as an exception.
+        var response = await storage.Control.DeleteEntityAsync(StorageNames.AccountPartition, name, ETag.All, cancellationToken).ConfigureAwait(false);
+        return response.Status != 404;
     }
 
     private static TableEntity ToEntity(AccountDefinition account) =>

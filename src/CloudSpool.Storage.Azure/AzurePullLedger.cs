@@ -66,17 +66,9 @@ public sealed class AzurePullLedger(AzureStorage storage) : IPullLedger
         }, TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
     }
 
-    public async Task ClearMessageFailureAsync(string account, string scope, string key, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await Table.DeleteEntityAsync(account, StorageNames.FailureRowKey(scope, key), ETag.All, cancellationToken).ConfigureAwait(false);
-        }
-        catch (RequestFailedException ex) when (ex.IsNotFound())
-        {
-            // Nothing had failed for this message: the usual case.
-        }
-    }
+    public Task ClearMessageFailureAsync(string account, string scope, string key, CancellationToken cancellationToken) =>
+        // A missing row (nothing had failed for this message: the usual case) is a 404 response, not an error.
+        Table.DeleteEntityAsync(account, StorageNames.FailureRowKey(scope, key), ETag.All, cancellationToken);
 
     public async Task<IReadOnlyList<MessageFailure>> ListMessageFailuresAsync(string account, CancellationToken cancellationToken)
     {

@@ -27,6 +27,37 @@ public sealed class PullHarness : IAsyncDisposable
     }
 
     public Runtime Runtime { get; }
+
+    /// <summary>Environment for a `cloudspool` child process on the same storage and prefix.</summary>
+    public Dictionary<string, string> CliEnvironment(params (string Key, string Value)[] extra)
+    {
+        var env = new Dictionary<string, string>
+        {
+            ["CLOUDSPOOL_CONFIG"] = "",
+            ["CLOUDSPOOL__Storage__ConnectionString"] = ConnectionString,
+            ["CLOUDSPOOL__Storage__NamePrefix"] = Prefix,
+            ["CLOUDSPOOL__Pull__TempDirectory"] = _temp,
+            ["CLOUDSPOOL__Pull__LeaseSeconds"] = "15",
+            ["CLOUDSPOOL__Pull__TimeoutSeconds"] = "15",
+        };
+        foreach (var (k, v) in extra)
+            env[k] = v;
+        return env;
+    }
+
+    /// <summary>Breaks a lease at once, as if its crashed holder's lease had expired.</summary>
+    public async Task BreakLeaseAsync(string name)
+    {
+        var lease = Azure.Storage.Blobs.Specialized.SpecializedBlobExtensions.GetBlobLeaseClient(Runtime.Storage.Leases.GetBlobClient(name));
+        try
+        {
+            await lease.BreakAsync(TimeSpan.Zero);
+        }
+        catch (Azure.RequestFailedException ex) when (ex.Status is 404 or 409)
+        {
+            // No blob yet, or no lease on it: nothing to break.
+        }
+    }
     public string ConnectionString { get; }
     public string Prefix { get; }
     public string TempDirectory => _temp;

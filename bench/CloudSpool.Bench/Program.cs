@@ -1,0 +1,519 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using CloudSpool.Host.Azurite;
+using CloudSpool.IntegrationTests.Fixtures;
+using Microsoft.Extensions.Logging.Abstractions;
+
+// Dovecot, mpop, GNU time and /proc: the bench runs on Linux only.
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
+
+namespace CloudSpool.Bench;
+
+/// <summary>
+/// Issue 2's pull benchmark: one Dovecot mailbox pulled by mpop into a maildir and by CloudSpool into the
+/// spool (on a private Azurite), one after the other in one run; prints wall time, peak memory and their ratio.
+/// </summary>
+public static partial class Program
+{
+    private const string MailUser = "bench";
+    private const double TargetRatio = 1.0;
+    private const long TargetPeakRssBytes = 200L << 20;
+
+    private sealed record Options(int Messages, int Seed, string CloudSpoolDll, bool CloudSpoolFirst, bool Timeline, bool KeepTemp);
+
+    private sealed record ToolResult(string Tool, int Messages, long Bytes, TimedResult Timed, Dictionary<string, double> CpuSeconds,
+        IReadOnlyList<(double Seconds, Dictionary<string, long> Ticks)> Samples, Dictionary<string, long> SampledPeakRssKb);
+
+    public static async Task<int> Main(string[] args)
+    {
+        Options options;
+        try
+        {
+            options = Parse(args);
+        }
+        catch (ArgumentException ex)
+        {
+            await Console.Error.WriteLineAsync($"bench: {ex.Message}\n\n{Usage}").ConfigureAwait(false);
+            return 2;
+        }
+
+        if (args.Contains("--help") || args.Contains("-h"))
+        {
+            Console.WriteLine(Usage);
+            return 0;
+        }
+
+        using var cts = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) =>
+        {
+            e.Cancel = true;
+            cts.Cancel();
+        };
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
+        {
+            c.Cancel = true;
+            cts.Cancel();
+        });
+
+        try
+        {
+            return await RunAsync(options, cts.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+        {
+            await Console.Error.WriteLineAsync("bench: interrupted; cleaned up").ConfigureAwait(false);
+            return 130;
+        }
+        catch (BenchException ex)
+        {
+            await Console.Error.WriteLineAsync($"bench: {ex.Message}").ConfigureAwait(false);
+            return 1;
+        }
+    }
+
+    private const string Usage = """
+        usage: CloudSpool.Bench [--messages N] [--seed S] [--cloudspool PATH/cloudspool.dll] [--cloudspool-first] [--timeline] [--keep-temp]
+          --messages N         messages in the generated mailbox (default 10000)
+          --seed S             seed of the generated mailbox (default 2); the same seed gives the same bytes
+          --cloudspool PATH    the cloudspool.dll to measure (default: src/CloudSpool.Host/bin/Release/net10.0/cloudspool.dll)
+          --cloudspool-first   run CloudSpool before mpop (default: mpop first)
+          --timeline           print CPU use of the tool, Azurite and Dovecot every 5 s of each run
+          --keep-temp          keep the work folder (maildirs, Azurite data, outputs) for inspection
+        Needs root (Dovecot switches to its mail user), mpop, GNU time, Dovecot and Azurite: bench/run installs them.
+        """;
+
+    private static Options Parse(string[] args)
+    {
+        var messages = 10_000;
+        var seed = 2;
+        string? dll = null;
+        bool first = false, timeline = false, keep = false;
+        for (var i = 0; i < args.Length; i++)
+        {
+            string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+            switch (args[i])
+            {
+                case "--messages":
+                    var m = Value();
+                    if (!int.TryParse(m, NumberStyles.None, CultureInfo.InvariantCulture, out messages) || messages < 1)
+                    {
+                        throw new ArgumentException($"--messages: '{m}' is not a positive whole number");
+                    }
+
+                    break;
+                case "--seed":
+                    var s = Value();
+                    if (!int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out seed))
+                    {
+                        throw new ArgumentException($"--seed: '{s}' is not a whole number");
+                    }
+
+                    break;
+                case "--cloudspool":
+                    dll = Path.GetFullPath(Value());
+                    break;
+                case "--cloudspool-first":
+                    first = true;
+                    break;
+                case "--timeline":
+                    timeline = true;
+                    break;
+                case "--keep-temp":
+                    keep = true;
+                    break;
+                case "--help" or "-h":
+                    break;
+                default:
+                    throw new ArgumentException($"unknown argument '{args[i]}'");
+            }
+        }
+
+        dll ??= DefaultCloudSpoolDll();
+        return new Options(messages, seed, dll, first, timeline, keep);
+    }
+
+    private static string DefaultCloudSpoolDll()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "CloudSpool.sln")))
+            {
+                return Path.Combine(dir.FullName, "src", "CloudSpool.Host", "bin", "Release", "net10.0", "cloudspool.dll");
+            }
+        }
+
+        return Path.GetFullPath("src/CloudSpool.Host/bin/Release/net10.0/cloudspool.dll");
+    }
+
+    private static async Task<int> RunAsync(Options options, CancellationToken ct)
+    {
+        Require(File.Exists(options.CloudSpoolDll), $"{options.CloudSpoolDll} not found: build it (dotnet build src/CloudSpool.Host -c Release) or pass --cloudspool");
+        Require(File.Exists(TimedProcess.TimeBinary), $"{TimedProcess.TimeBinary} (GNU time) not found: apt-get install time");
+        var mpop = Which("mpop") ?? throw new BenchException("mpop not found: apt-get install mpop");
+        Require(Environment.IsPrivilegedProcess, "must run as root: Dovecot switches to its mail user (bench/run takes care of it)");
+
+        PrintMachine(mpop);
+
+        var work = Directory.CreateTempSubdirectory("cloudspool-bench-");
+        DovecotServer? dovecot = null;
+        EmbeddedAzurite? azurite = null;
+        var ok = false;
+        try
+        {
+            // Dovecot and Azurite start together (Azurite takes a few seconds).
+            var azuriteLocation = Path.Combine(work.FullName, "azurite");
+            var azuriteTask = EmbeddedAzurite.StartPrivateAsync(azuriteLocation, NullLogger.Instance, ct);
+            try
+            {
+                dovecot = await DovecotServer.StartAsync(ct).ConfigureAwait(false);
+            }
+            finally
+            {
+                // Whatever happens to Dovecot, the Azurite process must be owned here so it gets stopped.
+                try
+                {
+                    azurite = await azuriteTask.ConfigureAwait(false);
+                }
+                catch when (dovecot is null)
+                {
+                    // Dovecot's failure is the one reported.
+                }
+            }
+
+            var password = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+            dovecot.AddUser(MailUser, password);
+            var azuritePid = ProcStats.FindByCommandLine(azuriteLocation, "node")
+                             ?? ProcStats.FindByCommandLine(azuriteLocation) ?? throw new BenchException("Azurite process not found");
+            var dovecotPid = ProcStats.FindByCommandLine(dovecot.ConfigPath, "dovecot") ?? throw new BenchException("Dovecot master process not found");
+
+            var mailbox = Generate(dovecot, options);
+            var warm = Stopwatch.StartNew();
+            var (count, octets) = await Pop3Probe.WarmUpAsync(dovecot.Host, dovecot.Pop3Port, MailUser, password, ct).ConfigureAwait(false);
+            Require(count == options.Messages, $"Dovecot reports {count} messages after delivering {options.Messages}");
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"dovecot:  {count} messages, {Mib(octets):F1} MiB as served over POP3 (CRLF); indexed by a first session in {warm.Elapsed.TotalSeconds:F1} s"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"azurite:  private instance, disk persistence in the work folder ({azurite!.ConnectionString.Split(';').First(p => p.StartsWith("BlobEndpoint", StringComparison.Ordinal))})"));
+            Console.WriteLine();
+
+            var roots = new Dictionary<string, int> { ["azurite"] = azuritePid, ["dovecot"] = dovecotPid };
+            var results = new List<ToolResult>();
+            var order = options.CloudSpoolFirst ? new[] { "cloudspool", "mpop" } : ["mpop", "cloudspool"];
+            foreach (var tool in order)
+            {
+                Console.WriteLine($"running {tool} ...");
+                results.Add(tool == "mpop"
+                    ? await RunMpopAsync(mpop, dovecot, password, work.FullName, roots, ct).ConfigureAwait(false)
+                    : await RunCloudSpoolAsync(options, dovecot, password, azurite, work.FullName, roots, ct).ConfigureAwait(false));
+            }
+
+            Console.WriteLine();
+            ok = Report(options, mailbox, results);
+            return ok ? 0 : 1;
+        }
+        finally
+        {
+            if (options.KeepTemp)
+            {
+                Console.WriteLine($"work folder kept: {work.FullName} (Dovecot's maildir: {dovecot?.Root})");
+            }
+
+            if (azurite is not null)
+            {
+                await azurite.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (dovecot is not null && !options.KeepTemp)
+            {
+                await dovecot.DisposeAsync().ConfigureAwait(false);
+            }
+            else if (dovecot is not null)
+            {
+                await dovecot.StopAsync().ConfigureAwait(false);
+            }
+
+            if (!options.KeepTemp)
+            {
+                TryDelete(work.FullName);
+            }
+        }
+    }
+
+    private sealed record Mailbox(int Messages, long Bytes, Dictionary<MailKind, int> Kinds, long Smallest, long Largest, double Seconds);
+
+    private static Mailbox Generate(DovecotServer dovecot, Options options)
+    {
+        var clock = Stopwatch.StartNew();
+        var generator = new MailboxGenerator(options.Seed);
+        var kinds = Enum.GetValues<MailKind>().ToDictionary(k => k, _ => 0);
+        long bytes = 0, smallest = long.MaxValue, largest = 0;
+        var sizes = new List<int>(options.Messages);
+        for (var i = 0; i < options.Messages; i++)
+        {
+            var (raw, kind) = generator.Next();
+            // Via tmp/ into new/, owned by the mail user, as a delivery agent would leave it.
+            dovecot.DeliverRaw(MailUser, raw);
+            kinds[kind]++;
+            bytes += raw.Length;
+            smallest = Math.Min(smallest, raw.Length);
+            largest = Math.Max(largest, raw.Length);
+            sizes.Add(raw.Length);
+        }
+
+        sizes.Sort();
+
+        var mailbox = new Mailbox(options.Messages, bytes, kinds, smallest, largest, clock.Elapsed.TotalSeconds);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"mailbox:  {mailbox.Messages} messages, {Mib(bytes):F1} MiB in maildir files (seed {options.Seed}): {kinds[MailKind.Text]} text, {kinds[MailKind.Html]} HTML, "
+            + $"{kinds[MailKind.Attachment]} with a 50 KB-2 MB attachment, {kinds[MailKind.Large]} of about 5 MB; "
+            + $"{smallest / 1024.0:F1} KiB to {Mib(largest):F1} MiB, median {sizes[sizes.Count / 2] / 1024.0:F1} KiB; generated in {mailbox.Seconds:F1} s"));
+        return mailbox;
+    }
+
+    private static async Task<ToolResult> RunMpopAsync(string mpop, DovecotServer dovecot, string password, string work, Dictionary<string, int> roots, CancellationToken ct)
+    {
+        var dir = Directory.CreateDirectory(Path.Combine(work, "mpop")).FullName;
+        var maildir = Path.Combine(dir, "maildir");
+        foreach (var sub in new[] { "cur", "new", "tmp" })
+        {
+            Directory.CreateDirectory(Path.Combine(maildir, sub));
+        }
+
+        var passwordFile = Path.Combine(dir, "password");
+        File.WriteAllText(passwordFile, password);
+        File.SetUnixFileMode(passwordFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var config = Path.Combine(dir, "mpoprc");
+        File.WriteAllText(config, $"""
+            defaults
+            account bench
+            host {dovecot.Host}
+            port {dovecot.Pop3Port}
+            tls off
+            auth user
+            user {MailUser}
+            passwordeval cat {passwordFile}
+            keep on
+            delivery maildir {maildir}
+            uidls_file {Path.Combine(dir, "uidls")}
+
+            """);
+        File.SetUnixFileMode(config, UnixFileMode.UserRead | UnixFileMode.UserWrite); // mpop refuses a config others can read
+
+        var timed = await MeasureAsync([mpop, "--file", config, "--quiet", "bench"], new Dictionary<string, string>(), Path.Combine(dir, "time"), roots, ct).ConfigureAwait(false);
+        if (timed.Timed.ExitCode != 0)
+        {
+            throw new BenchException($"mpop failed with exit code {timed.Timed.ExitCode}:\n{timed.Timed.Stdout}{timed.Timed.Stderr}");
+        }
+
+        var files = Directory.GetFiles(Path.Combine(maildir, "new")).Concat(Directory.GetFiles(Path.Combine(maildir, "cur"))).ToList();
+        var bytes = files.Sum(f => new FileInfo(f).Length);
+        return new ToolResult("mpop", files.Count, bytes, timed.Timed, timed.Cpu, timed.Samples, timed.PeakRss);
+    }
+
+    private static async Task<ToolResult> RunCloudSpoolAsync(Options options, DovecotServer dovecot, string password, EmbeddedAzurite azurite, string work, Dictionary<string, int> roots, CancellationToken ct)
+    {
+        var dir = Directory.CreateDirectory(Path.Combine(work, "cloudspool")).FullName;
+        var config = Path.Combine(dir, "cloudspool.json");
+        File.WriteAllText(config, "{}\n"); // isolates the run from any ~/.config/cloudspool/cloudspool.json
+        var environment = new Dictionary<string, string>
+        {
+            ["CLOUDSPOOL_CONFIG"] = config,
+            ["CLOUDSPOOL__Storage__ConnectionString"] = azurite.ConnectionString,
+            ["CLOUDSPOOL__Storage__NamePrefix"] = "b" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4)),
+            ["CLOUDSPOOL__Pull__TempDirectory"] = Path.Combine(dir, "tmp"),
+            ["BENCH_PW"] = password,
+        };
+        string[] cli = ["dotnet", options.CloudSpoolDll];
+
+        var add = await TimedProcess.RunAsync(
+            [.. cli, "account", "add", "bench", "--protocol", "pop3", "--host", dovecot.Host, "--port", dovecot.Pop3Port.ToString(CultureInfo.InvariantCulture),
+                "--tls", "none", "--user", MailUser, "--password-ref", "env:BENCH_PW", "--mailbox", "bench", "--leave", "keep"],
+            environment, null, ct).ConfigureAwait(false);
+        if (add.ExitCode != 0)
+        {
+            throw new BenchException($"cloudspool account add failed with exit code {add.ExitCode}:\n{add.Stdout}{add.Stderr}");
+        }
+
+        var timed = await MeasureAsync([.. cli, "job", "run", "pull", "--account", "bench"], environment, Path.Combine(dir, "time"), roots, ct).ConfigureAwait(false);
+        File.WriteAllText(Path.Combine(dir, "pull.out"), timed.Timed.Stdout + "--- stderr ---\n" + timed.Timed.Stderr);
+        var match = OkLine().Match(timed.Timed.Stdout);
+        if (timed.Timed.ExitCode != 0 || !match.Success)
+        {
+            throw new BenchException($"cloudspool job run pull failed with exit code {timed.Timed.ExitCode}:\n{timed.Timed.Stdout}{Tail(timed.Timed.Stderr, 40)}");
+        }
+
+        var stored = int.Parse(match.Groups["n"].Value, CultureInfo.InvariantCulture);
+        var bytes = long.Parse(match.Groups["bytes"].Value, CultureInfo.InvariantCulture);
+
+        // Cross-check in the spool itself, as a user would look.
+        var list = await TimedProcess.RunAsync([.. cli, "messages", "list", "--mailbox", "bench", "--json"], environment, null, ct).ConfigureAwait(false);
+        if (list.ExitCode != 0)
+        {
+            throw new BenchException($"cloudspool messages list failed with exit code {list.ExitCode}:\n{Tail(list.Stderr, 20)}");
+        }
+
+        using var json = JsonDocument.Parse(list.Stdout);
+        var listed = json.RootElement.GetArrayLength();
+        if (listed != stored)
+        {
+            throw new BenchException($"cloudspool reported {stored} new messages but messages list shows {listed}");
+        }
+
+        return new ToolResult("cloudspool", listed, bytes, timed.Timed, timed.Cpu, timed.Samples, timed.PeakRss);
+    }
+
+    private static async Task<(TimedResult Timed, Dictionary<string, double> Cpu, IReadOnlyList<(double Seconds, Dictionary<string, long> Ticks)> Samples, Dictionary<string, long> PeakRss)> MeasureAsync(
+        IReadOnlyList<string> command, Dictionary<string, string> environment, string timeFile, Dictionary<string, int> roots, CancellationToken ct)
+    {
+        var toolPid = 0;
+        var sampler = new CpuSampler(roots, () => toolPid == 0 ? null : toolPid);
+        await using (sampler.ConfigureAwait(false))
+        {
+            var timed = await TimedProcess.RunTimedAsync(command, environment, timeFile, pid => Volatile.Write(ref toolPid, pid), ct).ConfigureAwait(false);
+            var end = await sampler.StopAsync().ConfigureAwait(false);
+            var cpu = roots.Keys.ToDictionary(k => k, k => (end[k] - sampler.Start[k]) / ProcStats.TicksPerSecond);
+            cpu["tool user"] = timed.UserSeconds;
+            cpu["tool sys"] = timed.SystemSeconds;
+            return (timed, cpu, sampler.Samples.ToList(), sampler.PeakRssKb);
+        }
+    }
+
+    private static bool Report(Options options, Mailbox mailbox, List<ToolResult> results)
+    {
+        var mpop = results.Single(r => r.Tool == "mpop");
+        var cloud = results.Single(r => r.Tool == "cloudspool");
+        var complete = true;
+        Console.WriteLine("tool          messages       MiB    wall s    msgs/s     MiB/s   peak RSS MiB");
+        foreach (var r in new[] { mpop, cloud })
+        {
+            var wall = r.Timed.WallSeconds;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{r.Tool,-12}{r.Messages,10}{Mib(r.Bytes),10:F1}{wall,10:F2}{r.Messages / wall,10:F1}{Mib(r.Bytes) / wall,10:F1}{r.Timed.PeakRssKb / 1024.0,15:F1}"));
+            if (r.Messages != mailbox.Messages)
+            {
+                Console.WriteLine($"  INCOMPLETE: {r.Tool} got {r.Messages} of {mailbox.Messages} messages");
+                complete = false;
+            }
+        }
+
+        var ratio = cloud.Timed.WallSeconds / mpop.Timed.WallSeconds;
+        var peakMib = cloud.Timed.PeakRssKb / 1024.0;
+        Console.WriteLine();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ratio (cloudspool/mpop wall): {ratio:F2}"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"target ratio <= {TargetRatio:F1}: {(ratio <= TargetRatio ? "met" : "NOT met")}"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"target cloudspool peak RSS < 200 MiB: {(cloud.Timed.PeakRssKb * 1024L < TargetPeakRssBytes ? "met" : "NOT met")} ({peakMib:F1} MiB)"));
+        Console.WriteLine(complete ? $"both got all {mailbox.Messages} messages" : "NOT all messages arrived: the figures are not comparable");
+
+        Console.WriteLine();
+        Console.WriteLine($"CPU seconds used during each run ({Environment.ProcessorCount} cores = {Environment.ProcessorCount} CPU-s per wall second):");
+        foreach (var r in results)
+        {
+            var wall = r.Timed.WallSeconds;
+            var tool = r.CpuSeconds["tool user"] + r.CpuSeconds["tool sys"];
+            var total = tool + r.CpuSeconds["azurite"] + r.CpuSeconds["dovecot"];
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {r.Tool,-10}  {r.Tool} {tool,6:F1} (user {r.CpuSeconds["tool user"]:F1}, sys {r.CpuSeconds["tool sys"]:F1})   azurite {r.CpuSeconds["azurite"],6:F1}   dovecot {r.CpuSeconds["dovecot"],6:F1}   "
+                + $"=> {100 * total / (wall * Environment.ProcessorCount),3:F0}% of the machine busy"));
+        }
+
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  azurite peak RSS during the cloudspool run: {cloud.SampledPeakRssKb.GetValueOrDefault("azurite") / 1024.0:F1} MiB (a separate process, not in cloudspool's figure)"));
+
+        if (options.Timeline)
+        {
+            foreach (var r in results)
+            {
+                Timeline(r);
+            }
+        }
+
+        return complete;
+    }
+
+    private static void Timeline(ToolResult r)
+    {
+        Console.WriteLine();
+        Console.WriteLine($"timeline of the {r.Tool} run (CPU % of one core, averaged over 5 s):");
+        Console.WriteLine("      s      tool   azurite   dovecot");
+        var samples = r.Samples;
+        for (var i = 5; i < samples.Count; i += 5)
+        {
+            var (t0, a) = samples[i - 5];
+            var (t1, b) = samples[i];
+            double Pct(string k) => a.TryGetValue(k, out var x) && b.TryGetValue(k, out var y) ? 100 * (y - x) / ProcStats.TicksPerSecond / (t1 - t0) : 0;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{t1,7:F0}{Pct("tool"),10:F0}{Pct("azurite"),10:F0}{Pct("dovecot"),10:F0}"));
+        }
+    }
+
+    private static void PrintMachine(string mpop)
+    {
+        var model = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown CPU";
+        var memKb = File.ReadLines("/proc/meminfo").First(l => l.StartsWith("MemTotal:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1];
+        var mpopVersion = TimedProcess.Capture(mpop, "--version")?.Split('\n')[0] ?? "mpop";
+        var dovecotVersion = TimedProcess.Capture("/usr/sbin/dovecot", "--version") ?? "?";
+        var azuriteVersion = AzuriteVersion();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"machine:  nproc {Environment.ProcessorCount}, {model}, {long.Parse(memKb, CultureInfo.InvariantCulture) / 1024.0 / 1024:F1} GiB RAM, {RuntimeInformation.OSDescription}"));
+        Console.WriteLine($"software: .NET {Environment.Version}, {mpopVersion}, Dovecot {dovecotVersion}, Azurite {azuriteVersion}, Node {TimedProcess.Capture("node", "--version") ?? "?"}");
+        Console.WriteLine($"date:     {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC");
+    }
+
+    private static string AzuriteVersion()
+    {
+        var command = EmbeddedAzurite.FindCommand(null);
+        if (command is null)
+        {
+            return "?";
+        }
+
+        // .bin/azurite -> ../azurite/dist/src/azurite.js; the package.json is in node_modules/azurite.
+        var package = Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(command))!, "azurite", "package.json");
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllText(package));
+            return doc.RootElement.GetProperty("version").GetString() ?? "?";
+        }
+        catch (Exception ex) when (ex is IOException or JsonException or KeyNotFoundException)
+        {
+            return "?";
+        }
+    }
+
+    private static string? Which(string name) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator).Select(p => Path.Combine(p, name)).FirstOrDefault(File.Exists);
+
+    private static double Mib(long bytes) => bytes / 1024.0 / 1024.0;
+
+    private static string Tail(string text, int lines) => string.Join('\n', text.Split('\n').TakeLast(lines));
+
+    private static void Require(bool condition, string message)
+    {
+        if (!condition)
+        {
+            throw new BenchException(message);
+        }
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            Directory.Delete(path, recursive: true);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"bench: could not delete {path}: {ex.Message}");
+        }
+    }
+
+    [GeneratedRegex(@": ok: (?<n>\d+) new \((?<bytes>\d+) bytes\)")]
+    private static partial Regex OkLine();
+
+    private sealed class BenchException(string message) : Exception(message);
+}

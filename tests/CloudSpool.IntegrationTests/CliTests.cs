@@ -1,0 +1,206 @@
+using System.Text.Json;
+using CloudSpool.Core.Pull;
+using CloudSpool.IntegrationTests.Fixtures;
+
+namespace CloudSpool.IntegrationTests;
+
+/// <summary>The `cloudspool` executable as users, scripts and cron hosts run it, against real Dovecot and Azurite.</summary>
+public sealed class CliTests : IAsyncLifetime
+{
+    private DovecotServer _dovecot = null!;
+    private PullHarness _spool = null!;
+
+    public async Task InitializeAsync()
+    {
+        _dovecot = await DovecotServer.StartAsync();
+        _spool = await PullHarness.StartAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _spool.DisposeAsync();
+        await _dovecot.DisposeAsync();
+    }
+
+    private string[] AddArgs(string name, string user, string passwordVariable, string mailbox, params string[] extra) =>
+    [
+        "account", "add", name, "--protocol", "pop3", "--host", _dovecot.Host, "--port", _dovecot.Pop3Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        "--tls", "none", "--user", user, "--password-ref", "env:" + passwordVariable, "--mailbox", mailbox, .. extra,
+    ];
+
+    [Fact]
+    public async Task Account_commands_manage_test_and_pull_an_account()
+    {
+        _dovecot.AddUser("cli", "pw");
+        _dovecot.DeliverRaw("cli", TestMail.Create("via the cli"));
+        var env = _spool.CliEnvironment(("CLI_PW", "pw"), ("CLI_BAD_PW", "nope"));
+
+        var invalid = await CliProcess.RunAsync(env, "account", "add", "Bad Name", "--host", "exa mple", "--user", "u", "--password-ref", "hunter2", "--mailbox", "m", "--schedule", "often");
+        Assert.Equal(2, invalid.ExitCode);
+        Assert.Contains("Name:", invalid.Stderr);
+        Assert.Contains("Host:", invalid.Stderr);
+        Assert.Contains("PasswordRef:", invalid.Stderr);
+        Assert.Contains("Schedule:", invalid.Stderr);
+        Assert.Contains("was not added", invalid.Stderr);
+
+        var added = await CliProcess.RunAsync(env, AddArgs("cli", "cli", "CLI_PW", "quinn", "--leave", "delete"));
+        Assert.True(added.ExitCode == 0, added.Stderr);
+        Assert.Contains("added cli", added.Stdout);
+        Assert.Equal(1, (await CliProcess.RunAsync(env, AddArgs("cli", "cli", "CLI_PW", "quinn"))).ExitCode);
+        // USER/PASS only: a failed SASL login costs 5 s per mechanism at Dovecot, and MailKit tries each.
+        Assert.Equal(0, (await CliProcess.RunAsync(env, AddArgs("wrongpw", "cli", "CLI_BAD_PW", "quinn", "--auth", "USER"))).ExitCode);
+
+        var list = await CliProcess.RunAsync(env, "account", "list", "--json");
+        Assert.Equal(0, list.ExitCode);
+        using (var doc = JsonDocument.Parse(list.Stdout))
+            Assert.Equal(["cli", "wrongpw"], doc.RootElement.EnumerateArray().Select(a => a.GetProperty("name").GetString()).Order());
+
+        var test = await CliProcess.RunAsync(env, "account", "test", "cli");
+        Assert.True(test.ExitCode == 0, test.Stderr);
+        Assert.Contains("1 messages", test.Stdout);
+        Assert.Equal(1, await UpstreamProbe.CountAsync(_dovecot, "cli", "pw")); // test changes nothing, even with --leave delete
+
+        var badTest = await CliProcess.RunAsync(env, "account", "test", "wrongpw");
+        Assert.Equal(1, badTest.ExitCode);
+        Assert.Contains("FAILED (Authentication)", badTest.Stderr);
+
+        var pull = await CliProcess.RunAsync(env, "job", "run", "pull", "--account", "cli");
+        Assert.True(pull.ExitCode == 0, pull.Stdout + pull.Stderr);
+        Assert.Contains("cli: ok: 1 new", pull.Stdout);
+        Assert.Equal(0, await UpstreamProbe.CountAsync(_dovecot, "cli", "pw"));
+
+        var unknown = await CliProcess.RunAsync(env, "job", "run", "pull", "--account", "nope");
+        Assert.Equal(2, unknown.ExitCode);
+        Assert.Contains("no account named 'nope'", unknown.Stderr);
+
+        // All accounts: one fails, so the run fails (exit 1) and says which and why.
+        var all = await CliProcess.RunAsync(env, "job", "run", "pull");
+        Assert.True(all.ExitCode == 1, all.Stdout + all.Stderr);
+        Assert.Contains("wrongpw: FAILED (Authentication)", all.Stdout);
+
+        var status = await CliProcess.RunAsync(env, "status", "--json");
+        Assert.Equal(0, status.ExitCode);
+        using (var doc = JsonDocument.Parse(status.Stdout))
+        {
+            var states = doc.RootElement.EnumerateArray().ToDictionary(a => a.GetProperty("account").GetString()!, a => a.GetProperty("state").GetString());
+            Assert.Equal("ok", states["cli"]);
+            Assert.Equal("failing", states["wrongpw"]);
+        }
+
+        var messages = await CliProcess.RunAsync(env, "messages", "list", "--mailbox", "quinn");
+        Assert.Contains("via the cli", messages.Stdout);
+
+        Assert.Equal(0, (await CliProcess.RunAsync(env, "account", "remove", "wrongpw")).ExitCode);
+        Assert.Equal(1, (await CliProcess.RunAsync(env, "account", "remove", "wrongpw")).ExitCode);
+    }
+
+    [Fact]
+    public async Task An_invalid_configuration_is_refused_with_every_problem_and_its_path()
+    {
+        var config = Path.Combine(_spool.TempDirectory, "bad.json");
+        await File.WriteAllTextAsync(config, """{ "Pull": { "DefaultSchedule": "sometimes", "LeaseSeconds": 5, "Tmp": "x" } }""");
+
+        var result = await CliProcess.RunAsync(_spool.CliEnvironment(), "job", "run", "pull", "--config", config);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("Pull:Tmp: unknown setting", result.Stderr);
+        Assert.Contains("nothing was started", result.Stderr);
+    }
+
+    [Fact]
+    public async Task Kill_9_at_any_moment_loses_nothing_and_the_next_run_duplicates_nothing()
+    {
+        const int count = 120;
+        _dovecot.AddUser("crashy", "pw");
+        for (var i = 0; i < count; i++)
+            _dovecot.DeliverRaw("crashy", TestMail.Create($"crash {i:D3}", bodyBytes: 30_000));
+        var env = _spool.CliEnvironment(("CRASHY_PW", "pw"));
+        Assert.Equal(0, (await CliProcess.RunAsync(env, AddArgs("crashy", "crashy", "CRASHY_PW", "rita", "--leave", "delete"))).ExitCode);
+
+        // Kill the pull process at many different moments: during start-up, connect, fetch, store, DELE, QUIT.
+        var kills = 0;
+        foreach (var delayMs in new[] { 150, 700, 1100, 1300, 1500, 1700, 1900, 2200, 2600, 3000, 3500 })
+        {
+            using var pull = CliProcess.Start(env, "job", "run", "pull", "--account", "crashy");
+            await Task.Delay(delayMs);
+            if (pull.HasExited)
+                break;
+            pull.KillHard();
+            await pull.WaitAsync(TimeSpan.FromSeconds(10));
+            kills++;
+            // A killed holder's lease expires by itself; break it at once to keep the test short.
+            await _spool.BreakLeaseAsync(PullEngine.LeaseName("crashy"));
+
+            // Invariant at every instant: each message is upstream or in the spool (or both), never neither.
+            var spooled = (await _spool.ListAsync("rita")).Select(m => m.Summary.Subject).ToHashSet();
+            var upstream = (await UpstreamProbe.FetchAllAsync(_dovecot, "crashy", "pw")).Values
+                .Select(b => System.Text.Encoding.ASCII.GetString(b)).Select(t => t[(t.IndexOf("Subject: ", StringComparison.Ordinal) + 9)..t.IndexOf('\r', t.IndexOf("Subject: ", StringComparison.Ordinal))]).ToHashSet();
+            for (var i = 0; i < count; i++)
+                Assert.True(spooled.Contains($"crash {i:D3}") || upstream.Contains($"crash {i:D3}"), $"message {i} lost after kill at {delayMs} ms");
+        }
+        Assert.True(kills >= 3, $"only {kills} kills landed before the pull finished: make the mailbox larger");
+
+        var final = await CliProcess.RunAsync(env, "job", "run", "pull", "--account", "crashy");
+        Assert.True(final.ExitCode == 0, final.Stdout + final.Stderr);
+
+        var stored = await _spool.ListAsync("rita");
+        Assert.Equal(count, stored.Count);
+        Assert.Equal(count, stored.Select(m => m.Summary.Subject).Distinct().Count());
+        Assert.Equal(count, stored.Select(m => m.DedupKey).Distinct().Count());
+        Assert.Equal(0, await UpstreamProbe.CountAsync(_dovecot, "crashy", "pw"));
+        foreach (var m in stored.Take(5))
+            Assert.Equal(m.RawLength, (await _spool.ReadRawAsync(m)).Length);
+    }
+
+    [Fact]
+    public async Task Two_pull_processes_for_one_account_do_no_double_work()
+    {
+        const int count = 80;
+        _dovecot.AddUser("twice", "pw");
+        for (var i = 0; i < count; i++)
+            _dovecot.DeliverRaw("twice", TestMail.Create($"twice {i}", bodyBytes: 20_000));
+        var env = _spool.CliEnvironment(("TWICE_PW", "pw"));
+        Assert.Equal(0, (await CliProcess.RunAsync(env, AddArgs("twice", "twice", "TWICE_PW", "sam", "--leave", "delete"))).ExitCode);
+
+        var both = await Task.WhenAll(
+            CliProcess.RunAsync(env, "job", "run", "pull", "--account", "twice"),
+            CliProcess.RunAsync(env, "job", "run", "pull", "--account", "twice"));
+
+        Assert.All(both, r => Assert.True(r.ExitCode == 0, r.Stdout + r.Stderr));
+        var stored = both.Sum(r => Count(r.Stdout, "new"));
+        Assert.Equal(count, stored);
+        // Neither fetched what the other had stored: no message was pulled twice.
+        Assert.All(both, r => Assert.Equal(0, Count(r.Stdout, "already held")));
+        Assert.Equal(count, (await _spool.ListAsync("sam")).Count);
+        Assert.Equal(0, await UpstreamProbe.CountAsync(_dovecot, "twice", "pw"));
+    }
+
+    /// <summary>A figure from a `job run` result line, e.g. "ok: 3 new (...)" or "2 already held"; 0 for a skipped run.</summary>
+    private static int Count(string stdout, string what)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(stdout, @"(\d+) " + what);
+        return match.Success ? int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : 0;
+    }
+
+    [Fact]
+    public async Task Run_schedules_accounts_added_while_it_runs_and_pulls_on_their_cron()
+    {
+        _dovecot.AddUser("sched", "pw");
+        _dovecot.DeliverRaw("sched", TestMail.Create("scheduled"));
+        var env = _spool.CliEnvironment(("SCHED_PW", "pw"), ("CLOUDSPOOL__Scheduler__RefreshSeconds", "1"));
+        using var host = CliProcess.Start(env, "run");
+        await Task.Delay(1500);
+        Assert.False(host.HasExited, host.Stderr);
+
+        Assert.Equal(0, (await CliProcess.RunAsync(env, AddArgs("sched", "sched", "SCHED_PW", "tina", "--schedule", "*/2 * * * * ?"))).ExitCode);
+
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while ((await _spool.ListAsync("tina")).Count == 0 && DateTime.UtcNow < deadline)
+            await Task.Delay(500);
+        Assert.Equal("scheduled", Assert.Single(await _spool.ListAsync("tina")).Summary.Subject);
+
+        await host.TerminateAsync();
+        Assert.Equal(0, await host.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains("sched: scheduled", host.Stderr);
+    }
+}

@@ -1,0 +1,86 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace CloudSpool.IntegrationTests.Fixtures;
+
+/// <summary>The real `cloudspool` executable run as a child process, as users, scripts and cron hosts run it.</summary>
+public sealed class CliProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _out = new();
+    private readonly StringBuilder _err = new();
+
+    private CliProcess(Process process)
+    {
+        _process = process;
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_out) _out.AppendLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_err) _err.AppendLine(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public int Id => _process.Id;
+    public bool HasExited => _process.HasExited;
+
+    public string Stdout { get { lock (_out) return _out.ToString(); } }
+    public string Stderr { get { lock (_err) return _err.ToString(); } }
+
+    public static CliProcess Start(IReadOnlyDictionary<string, string> environment, params string[] args)
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "cloudspool.dll");
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(dll);
+        foreach (var a in args)
+            start.ArgumentList.Add(a);
+        foreach (var (k, v) in environment)
+            start.Environment[k] = v;
+        return new CliProcess(Process.Start(start)!);
+    }
+
+    /// <summary>Runs to completion (bounded) and returns the exit code.</summary>
+    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(IReadOnlyDictionary<string, string> environment, params string[] args)
+    {
+        using var p = Start(environment, args);
+        var code = await p.WaitAsync(TimeSpan.FromSeconds(120));
+        return (code, p.Stdout, p.Stderr);
+    }
+
+    public async Task<int> WaitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            _process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"cloudspool did not exit within {timeout}; stdout: {Stdout}; stderr: {Stderr}");
+        }
+        _process.WaitForExit(); // drain the output readers
+        return _process.ExitCode;
+    }
+
+    /// <summary>kill -9: no chance to clean up, release leases or finish a write.</summary>
+    public void KillHard() => _process.Kill(entireProcessTree: true);
+
+    /// <summary>SIGTERM: the graceful stop a service manager sends.</summary>
+    public async Task TerminateAsync()
+    {
+        using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync();
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited)
+            _process.Kill(entireProcessTree: true);
+        _process.Dispose();
+    }
+}
