@@ -418,8 +418,8 @@ public static partial class Program
             var tool = r.CpuSeconds["tool user"] + r.CpuSeconds["tool sys"];
             var total = tool + r.CpuSeconds["azurite"] + r.CpuSeconds["dovecot"];
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {r.Tool,-10}  {r.Tool} {tool,6:F1} (user {r.CpuSeconds["tool user"]:F1}, sys {r.CpuSeconds["tool sys"]:F1})   azurite {r.CpuSeconds["azurite"],6:F1}   dovecot {r.CpuSeconds["dovecot"],6:F1}   "
-                + $"=> {100 * total / (wall * Environment.ProcessorCount),3:F0}% of the machine busy"));
+                $"  {r.Tool + " run:",-16}{r.Tool} {tool:F1} (user {r.CpuSeconds["tool user"]:F1}, sys {r.CpuSeconds["tool sys"]:F1}), azurite {r.CpuSeconds["azurite"]:F1}, dovecot {r.CpuSeconds["dovecot"]:F1}"
+                + $" => {100 * total / (wall * Environment.ProcessorCount):F0}% of the machine busy over {wall:F1} s"));
         }
 
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,

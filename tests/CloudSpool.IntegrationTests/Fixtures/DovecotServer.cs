@@ -174,6 +174,32 @@ public sealed class DovecotServer : IAsyncDisposable
         return newPath;
     }
 
+    /// <summary>
+    /// Puts a message into <c>cur/</c> that Dovecot lists but cannot read: its sizes are in the file name
+    /// (<c>,S=</c> and <c>,W=</c>, so login and LIST need not open it) and the file is root-owned with mode 000.
+    /// RETR of it gets -ERR while the session stays usable. Undo with <see cref="MakeReadable"/>.
+    /// </summary>
+    public string DeliverUnreadable(string user, byte[] raw)
+    {
+        ArgumentNullException.ThrowIfNull(raw);
+        var dir = EnsureMaildir(NormalizeUser(user), folder: null);
+        var counter = Interlocked.Increment(ref _deliveryCounter);
+        var now = DateTimeOffset.UtcNow;
+        var name = string.Create(CultureInfo.InvariantCulture,
+            $"{now.ToUnixTimeSeconds()}.M{now.Ticks / 10 % 1_000_000:D6}P{Environment.ProcessId}Q{counter:D6}.cloudspool,S={raw.Length},W={raw.Length}:2,");
+        var path = Path.Combine(dir, "cur", name);
+        File.WriteAllBytes(path, raw);
+        SetUnixFileMode(path, UnixFileMode.None);
+        return path;
+    }
+
+    /// <summary>Gives a file made by <see cref="DeliverUnreadable"/> back to the mail user.</summary>
+    public void MakeReadable(string path)
+    {
+        SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        Chown(path);
+    }
+
     /// <summary>Message files in <c>new/</c> and <c>cur/</c> of the folder, ordered by file name.</summary>
     public IReadOnlyList<string> ListMessageFiles(string user, string? folder = null)
     {
