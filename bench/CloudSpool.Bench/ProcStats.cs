@@ -97,6 +97,14 @@ public static class ProcStats
         return result;
     }
 
+    /// <summary>Busy CPU ticks of the whole machine since boot (user, nice, system, irq, softirq, steal of /proc/stat).</summary>
+    public static long MachineBusyTicks()
+    {
+        var fields = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        long F(int i) => long.Parse(fields[i], CultureInfo.InvariantCulture);
+        return F(1) + F(2) + F(3) + F(6) + F(7) + F(8);
+    }
+
     /// <summary>A value in kB from /proc/PID/status (VmRSS, VmHWM), or 0.</summary>
     public static long StatusKb(int pid, string field)
     {
@@ -187,6 +195,7 @@ public sealed class CpuSampler : IAsyncDisposable
             Rss(name, snapshot, root);
         }
 
+        ticks["machine"] = ProcStats.MachineBusyTicks();
         if (_toolRoot() is { } tool)
         {
             ticks["tool"] = ProcStats.TreeTicks(snapshot, tool);

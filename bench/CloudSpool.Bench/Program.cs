@@ -375,7 +375,7 @@ public static partial class Program
         {
             var timed = await TimedProcess.RunTimedAsync(command, environment, timeFile, pid => Volatile.Write(ref toolPid, pid), ct).ConfigureAwait(false);
             var end = await sampler.StopAsync().ConfigureAwait(false);
-            var cpu = roots.Keys.ToDictionary(k => k, k => (end[k] - sampler.Start[k]) / ProcStats.TicksPerSecond);
+            var cpu = roots.Keys.Append("machine").ToDictionary(k => k, k => (end[k] - sampler.Start[k]) / ProcStats.TicksPerSecond);
             cpu["tool user"] = timed.UserSeconds;
             cpu["tool sys"] = timed.SystemSeconds;
             return (timed, cpu, sampler.Samples.ToList(), sampler.PeakRssKb);
@@ -412,14 +412,25 @@ public static partial class Program
 
         Console.WriteLine();
         Console.WriteLine($"CPU seconds used during each run ({Environment.ProcessorCount} cores = {Environment.ProcessorCount} CPU-s per wall second):");
+        var disturbed = new List<string>();
         foreach (var r in results)
         {
             var wall = r.Timed.WallSeconds;
             var tool = r.CpuSeconds["tool user"] + r.CpuSeconds["tool sys"];
             var total = tool + r.CpuSeconds["azurite"] + r.CpuSeconds["dovecot"];
+            var other = Math.Max(0, r.CpuSeconds["machine"] - total);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  {r.Tool + " run:",-16}{r.Tool} {tool:F1} (user {r.CpuSeconds["tool user"]:F1}, sys {r.CpuSeconds["tool sys"]:F1}), azurite {r.CpuSeconds["azurite"]:F1}, dovecot {r.CpuSeconds["dovecot"]:F1}"
-                + $" => {100 * total / (wall * Environment.ProcessorCount):F0}% of the machine busy over {wall:F1} s"));
+                + $" => {100 * total / (wall * Environment.ProcessorCount):F0}% of the machine over {wall:F1} s; other processes {other:F1}"));
+            if (other > 0.1 * wall * Environment.ProcessorCount)
+            {
+                disturbed.Add(string.Create(CultureInfo.InvariantCulture, $"{r.Tool} ({100 * other / (wall * Environment.ProcessorCount):F0}% of the machine)"));
+            }
+        }
+
+        if (disturbed.Count > 0)
+        {
+            Console.WriteLine($"  NOTE: other processes were busy during {string.Join(" and ", disturbed)}: those figures are disturbed; rerun on an idle machine");
         }
 
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,

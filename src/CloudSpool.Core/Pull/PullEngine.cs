@@ -25,6 +25,9 @@ public sealed record PullEngineOptions
 
     /// <summary>How many seen-ledger entries are written together.</summary>
     public int SeenBatchSize { get; init; } = 50;
+
+    /// <summary>How many messages are being stored while the next ones are fetched.</summary>
+    public int StoreConcurrency { get; init; } = 8;
 }
 
 /// <summary>How a run was started.</summary>
@@ -155,6 +158,8 @@ public sealed class PullEngine(
         }
 
         var seen = await ledger.LoadSeenAsync(account.Name, scope, listing.Validity, ct).ConfigureAwait(false);
+        var failedBefore = (await ledger.ListMessageFailuresAsync(account.Name, ct).ConfigureAwait(false))
+            .Where(f => f.Scope == scope).Select(f => f.Key).ToHashSet(StringComparer.Ordinal);
         var pending = new List<SeenEntry>();
         var unseen = listing.Messages.Where(m => !seen.ContainsKey(m.Key)).ToList();
         var progress = Stopwatch.StartNew();
@@ -171,45 +176,78 @@ public sealed class PullEngine(
             }
         }
 
-        foreach (var message in unseen)
+        // Fetching is sequential on the upstream session; storing overlaps with it, a bounded number at a time.
+        // A message is marked for deletion only once its own store has completed.
+        var inFlight = new Queue<PendingStore>();
+        try
         {
-            ct.ThrowIfCancellationRequested();
-            var entry = await IngestOneAsync(account, session, scope, message, run, ct).ConfigureAwait(false);
-            done++;
-            if (entry is not null)
+            foreach (var message in unseen)
             {
-                pending.Add(entry);
-                if (entry.Stored && account.Leave.ShouldDelete(entry.FirstSeen, message.Size, clock.GetUtcNow()))
+                ct.ThrowIfCancellationRequested();
+                var fetched = await FetchOneAsync(account, session, scope, message, run, ct).ConfigureAwait(false);
+                done++;
+                if (fetched is not null)
+                    inFlight.Enqueue(fetched with { Store = spool.StoreAsync(account.Mailbox, fetched.Ingested, fetched.Content, ct) });
+
+                while (inFlight.Count >= options.StoreConcurrency || (inFlight.Count > 0 && inFlight.Peek().Store!.IsCompleted))
+                    await CompleteStoreAsync(account, session, scope, inFlight.Dequeue(), failedBefore, pending, run, ct).ConfigureAwait(false);
+
+                if (pending.Count >= options.SeenBatchSize)
                 {
-                    // Safe: the message's bytes and metadata are committed; the seen entry is flushed before QUIT.
-                    await session.MarkDeletedAsync(message, ct).ConfigureAwait(false);
-                    run.Deleted++;
+                    await ledger.MarkSeenAsync(account.Name, scope, listing.Validity, pending, ct).ConfigureAwait(false);
+                    pending.Clear();
+                }
+                if (progress.Elapsed >= options.ProgressInterval)
+                {
+                    progress.Restart();
+                    request.Progress?.Report(new PullProgress(account.Name, scope, done, unseen.Count, run.Bytes));
+                    logger.LogInformation("{Account}{Scope}: {Done}/{Total} new messages, {Bytes} bytes so far",
+                        account.Name, ScopeLabel(scope), done, unseen.Count, run.Bytes);
                 }
             }
-            if (pending.Count >= options.SeenBatchSize)
-            {
-                await ledger.MarkSeenAsync(account.Name, scope, listing.Validity, pending, ct).ConfigureAwait(false);
-                pending.Clear();
-            }
-            if (progress.Elapsed >= options.ProgressInterval)
-            {
-                progress.Restart();
-                var report = new PullProgress(account.Name, scope, done, unseen.Count, run.Bytes);
-                request.Progress?.Report(report);
-                logger.LogInformation("{Account}{Scope}: {Done}/{Total} new messages, {Bytes} bytes so far",
-                    account.Name, ScopeLabel(scope), done, unseen.Count, run.Bytes);
-            }
+            while (inFlight.Count > 0)
+                await CompleteStoreAsync(account, session, scope, inFlight.Dequeue(), failedBefore, pending, run, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            // After a failure, let the stores still running end before their staged files go away, and count
+            // those that committed (they are safely stored; only their upstream deletion waits for the next run).
+            while (inFlight.Count > 0)
+                await SettleStoreAsync(inFlight.Dequeue(), pending, run).ConfigureAwait(false);
+            // What was committed is recorded as seen even when the run fails, so the next run need not re-fetch it.
+            if (pending.Count > 0)
+                await FlushSeenAsync(account, scope, listing.Validity, pending).ConfigureAwait(false);
         }
 
-        if (pending.Count > 0)
-            await ledger.MarkSeenAsync(account.Name, scope, listing.Validity, pending, ct).ConfigureAwait(false);
         if (knownValidity != listing.Validity)
             await ledger.SetScopeValidityAsync(account.Name, scope, listing.Validity, ct).ConfigureAwait(false);
         await session.CloseScopeAsync(ct).ConfigureAwait(false);
     }
 
-    /// <summary>Fetches, meters, summarises and stores one message; null when it failed and will be retried.</summary>
-    private async Task<SeenEntry?> IngestOneAsync(AccountDefinition account, IUpstreamSession session, string scope, UpstreamMessage message, RunCounters run, CancellationToken ct)
+    private async Task FlushSeenAsync(AccountDefinition account, string scope, string validity, List<SeenEntry> pending)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await ledger.MarkSeenAsync(account.Name, scope, validity, pending, timeout.Token).ConfigureAwait(false);
+            pending.Clear();
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Harmless to lose: those messages are in the spool, and the next run's dedup key recognises them.
+            logger.LogWarning("{Account}{Scope}: could not record {Count} stored messages as seen ({Error}); the next run re-checks them",
+                account.Name, ScopeLabel(scope), pending.Count, ex.Message);
+        }
+    }
+
+    /// <summary>A message fetched and staged, with its store (once started).</summary>
+    private sealed record PendingStore(UpstreamMessage Message, IngestFile File, Stream Content, IngestedMessage Ingested)
+    {
+        public Task<StoreResult>? Store { get; init; }
+    }
+
+    /// <summary>Fetches one message into a staged file, meters and summarises it; null when the server refused it (recorded, retried next run).</summary>
+    private async Task<PendingStore?> FetchOneAsync(AccountDefinition account, IUpstreamSession session, string scope, UpstreamMessage message, RunCounters run, CancellationToken ct)
     {
         if (message.Size > options.MaxMessageBytes)
         {
@@ -220,7 +258,7 @@ public sealed class PullEngine(
         }
 
         var file = IngestFile.Create(options.TempDirectory);
-        await using (file.ConfigureAwait(false))
+        try
         {
             try
             {
@@ -232,6 +270,7 @@ public sealed class PullEngine(
                     account.Name, ScopeLabel(scope), message.Key, ex.Message);
                 await ledger.RecordMessageFailureAsync(account.Name, scope, message.Key, ex.Message, ct).ConfigureAwait(false);
                 run.FailedMessages++;
+                await file.DisposeAsync().ConfigureAwait(false);
                 return null;
             }
 
@@ -239,32 +278,79 @@ public sealed class PullEngine(
             var figures = file.Figures;
             var summary = MessageSummarizer.Summarize(content, ct);
             content.Position = 0;
-            var dedupKey = DedupKey.For(summary.MessageId, figures);
-            var ingested = new IngestedMessage(figures, summary, dedupKey, account.Name, message.Key, clock.GetUtcNow());
-
-            StoreResult result;
-            try
-            {
-                result = await spool.StoreAsync(account.Mailbox, ingested, content, ct).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                throw new UpstreamException(UpstreamErrorKind.Storage, $"could not store message {message.Key} in the spool: {ex.Message}", ex);
-            }
-
-            if (result.Outcome == StoreOutcome.Stored)
-            {
-                run.Stored++;
-                run.Bytes += figures.RawLength;
-            }
-            else
-            {
-                run.Duplicates++;
-            }
             if (summary.Malformed)
-                logger.LogWarning("{Account}{Scope}: message {Key} stored but flagged malformed: {Error}", account.Name, ScopeLabel(scope), message.Key, summary.ParseError);
-            await ledger.ClearMessageFailureAsync(account.Name, scope, message.Key, ct).ConfigureAwait(false);
-            return new SeenEntry(message.Key, clock.GetUtcNow(), Stored: true, result.MessageKey, message.Size);
+                logger.LogWarning("{Account}{Scope}: message {Key} is malformed ({Error}); storing it as received", account.Name, ScopeLabel(scope), message.Key, summary.ParseError);
+            var ingested = new IngestedMessage(figures, summary, DedupKey.For(summary.MessageId, figures), account.Name, message.Key, clock.GetUtcNow());
+            return new PendingStore(message, file, content, ingested);
+        }
+        catch
+        {
+            await file.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private async Task CompleteStoreAsync(AccountDefinition account, IUpstreamSession session, string scope, PendingStore item,
+        HashSet<string> failedBefore, List<SeenEntry> pending, RunCounters run, CancellationToken ct)
+    {
+        StoreResult result;
+        try
+        {
+            result = await item.Store!.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            throw new UpstreamException(UpstreamErrorKind.Storage, $"could not store message {item.Message.Key} in the spool: {ex.Message}", ex);
+        }
+        finally
+        {
+            await item.File.DisposeAsync().ConfigureAwait(false);
+        }
+
+        Count(item, result, run);
+        if (failedBefore.Contains(item.Message.Key))
+            await ledger.ClearMessageFailureAsync(account.Name, scope, item.Message.Key, ct).ConfigureAwait(false);
+
+        var entry = new SeenEntry(item.Message.Key, clock.GetUtcNow(), Stored: true, result.MessageKey, item.Message.Size);
+        pending.Add(entry);
+        if (account.Leave.ShouldDelete(entry.FirstSeen, item.Message.Size, entry.FirstSeen))
+        {
+            // Safe: this message's bytes and metadata are committed; its seen entry is written before QUIT.
+            await session.MarkDeletedAsync(item.Message, ct).ConfigureAwait(false);
+            run.Deleted++;
+        }
+    }
+
+    private async Task SettleStoreAsync(PendingStore item, List<SeenEntry> pending, RunCounters run)
+    {
+        try
+        {
+            var result = await item.Store!.ConfigureAwait(false);
+            Count(item, result, run);
+            pending.Add(new SeenEntry(item.Message.Key, clock.GetUtcNow(), Stored: true, result.MessageKey, item.Message.Size));
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // The run is already failing for another reason; this message is not marked seen, so the next run
+            // fetches it again and the dedup key recognises it if this store did commit.
+            logger.LogDebug("store of {Key} during a failing run ended with {Error}", item.Message.Key, ex.Message);
+        }
+        finally
+        {
+            await item.File.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static void Count(PendingStore item, StoreResult result, RunCounters run)
+    {
+        if (result.Outcome == StoreOutcome.Stored)
+        {
+            run.Stored++;
+            run.Bytes += item.Ingested.Figures.RawLength;
+        }
+        else
+        {
+            run.Duplicates++;
         }
     }
 
