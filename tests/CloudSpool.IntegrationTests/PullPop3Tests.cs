@@ -269,4 +269,44 @@ public sealed class PullPop3Tests : IAsyncLifetime
         Assert.Equal(40, (await _spool.ListAsync("lee")).Count);
         Assert.Equal(0, await UpstreamProbe.CountAsync(_dovecot, "busy", "pw"));
     }
+
+    [Fact]
+    public async Task Apop_and_sasl_are_used_when_asked_and_a_missing_apop_is_refused_clearly()
+    {
+        await using var apopServer = await DovecotServer.StartAsync("auth_mechanisms = plain login apop");
+        apopServer.AddUser("apop", "pw");
+        apopServer.DeliverRaw("apop", TestMail.Create("by apop"));
+        _dovecot.AddUser("plain", "pw");
+        _dovecot.DeliverRaw("plain", TestMail.Create("by sasl plain"));
+
+        var apop = await _spool.PullAsync(PullHarness.Account(apopServer, "apop", "apop", "pw", "wanda") with { AuthMechanism = "APOP" });
+        var sasl = await _spool.PullAsync(PullHarness.Account(_dovecot, "plain", "plain", "pw", "wanda") with { AuthMechanism = "PLAIN" });
+        var noApop = await _spool.PullAsync(PullHarness.Account(_dovecot, "noapop", "plain", "pw", "wanda") with { AuthMechanism = "APOP" });
+
+        Assert.Equal((PullOutcome.Succeeded, 1), (apop.Outcome, apop.Stored));
+        Assert.Equal((PullOutcome.Succeeded, 1), (sasl.Outcome, sasl.Stored));
+        Assert.Equal((PullOutcome.Failed, UpstreamErrorKind.Authentication), (noApop.Outcome, noApop.ErrorKind));
+        Assert.Contains("APOP", noApop.Error);
+    }
+
+    [Fact]
+    public async Task Long_imports_report_progress()
+    {
+        _dovecot.AddUser("progress", "pw");
+        for (var i = 0; i < 6; i++)
+            _dovecot.DeliverRaw("progress", TestMail.Create($"progress {i}"));
+        var account = PullHarness.Account(_dovecot, "progress", "progress", "pw", "xena");
+        var reports = new List<PullProgress>();
+        var engine = _spool.EngineWith(TimeProvider.System, o => o with { ProgressInterval = TimeSpan.Zero });
+
+        await engine.RunAsync(account, new PullRunRequest { IgnoreBackoff = true, Progress = new SynchronousProgress<PullProgress>(reports.Add) }, CancellationToken.None);
+
+        Assert.Equal([1, 2, 3, 4, 5, 6], reports.Select(r => r.Done));
+        Assert.All(reports, r => Assert.Equal(6, r.Total));
+    }
+
+    private sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
+    }
 }

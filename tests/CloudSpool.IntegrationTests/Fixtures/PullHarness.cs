@@ -90,10 +90,12 @@ public sealed class PullHarness : IAsyncDisposable
     }
 
     /// <summary>A pull engine on the same storage with another clock (for age-based policies) or connector.</summary>
-    public PullEngine EngineWith(TimeProvider clock, IUpstreamConnector? connector = null) =>
-        new(connector ?? Runtime.Connector, Runtime.Spool, Runtime.Ledger, Runtime.States, Runtime.Leases,
-            new PullEngineOptions { TempDirectory = _temp, BaseBackoff = TimeSpan.FromSeconds(30), MaxBackoff = TimeSpan.FromMinutes(10) },
-            clock, NullLogger<PullEngine>.Instance);
+    public PullEngine EngineWith(TimeProvider clock, Func<PullEngineOptions, PullEngineOptions>? configure = null)
+    {
+        var options = new PullEngineOptions { TempDirectory = _temp, BaseBackoff = TimeSpan.FromSeconds(30), MaxBackoff = TimeSpan.FromMinutes(10) };
+        return new PullEngine(Runtime.Connector, Runtime.Spool, Runtime.Ledger, Runtime.States, Runtime.Leases,
+            configure?.Invoke(options) ?? options, clock, NullLogger<PullEngine>.Instance);
+    }
 
     /// <summary>An account on the Dovecot server, its password passed through a process environment variable.</summary>
     public static AccountDefinition Account(DovecotServer dovecot, string name, string user, string password, string mailbox,
