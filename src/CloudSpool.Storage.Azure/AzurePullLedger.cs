@@ -51,6 +51,26 @@ public sealed class AzurePullLedger(AzureStorage storage) : IPullLedger
         }
     }
 
+    public async Task ForgetSeenAsync(string account, string scope, string validity, IReadOnlyCollection<string> keys, CancellationToken cancellationToken)
+    {
+        var prefix = StorageNames.SeenPrefix(scope, validity);
+        foreach (var chunk in keys.Chunk(100))
+        {
+            var actions = chunk.Select(k => new TableTransactionAction(TableTransactionActionType.Delete,
+                new TableEntity(account, prefix + StorageNames.Escape(k)), ETag.All));
+            try
+            {
+                await Table.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TableTransactionFailedException ex) when (ex.Status == 404)
+            {
+                // One of them was already forgotten (an earlier run crashed half-way): forget the rest one by one.
+                foreach (var k in chunk)
+                    await Table.DeleteEntityAsync(account, prefix + StorageNames.Escape(k), ETag.All, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
     public async Task RecordMessageFailureAsync(string account, string scope, string key, string error, CancellationToken cancellationToken)
     {
         var rowKey = StorageNames.FailureRowKey(scope, key);

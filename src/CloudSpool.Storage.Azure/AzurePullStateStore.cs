@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Azure;
 using Azure.Data.Tables;
 using CloudSpool.Core.Pull;
 
@@ -21,13 +22,25 @@ public sealed class AzurePullStateStore(AzureStorage storage) : IPullStateStore
             ["State"] = JsonSerializer.Serialize(state, Json),
         }, TableUpdateMode.Replace, cancellationToken);
 
-    public Task AppendRunAsync(PullRunRecord run, CancellationToken cancellationToken) =>
+    /// <summary>How long run records are kept; older ones are removed as new ones arrive.</summary>
+    public TimeSpan RunHistory { get; init; } = TimeSpan.FromDays(30);
+
+    public async Task AppendRunAsync(PullRunRecord run, CancellationToken cancellationToken)
+    {
+        var partition = StorageNames.RunsPartition(run.Account);
         // Upsert: two runs starting in the same tick (never in practice) must not fail the second.
-        storage.Runs.UpsertEntityAsync(new TableEntity(StorageNames.RunsPartition(run.Account), StorageNames.RunRowKey(run.Started))
+        await storage.Runs.UpsertEntityAsync(new TableEntity(partition, StorageNames.RunRowKey(run.Started))
         {
             ["Outcome"] = run.Outcome.ToString(),
             ["Run"] = JsonSerializer.Serialize(run, Json),
-        }, TableUpdateMode.Replace, cancellationToken);
+        }, TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
+
+        // Keys are inverted ticks: everything older than the cut-off sorts after its key.
+        var cutoff = StorageNames.RunRowKey(run.Started - RunHistory);
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and RowKey gt {cutoff}");
+        await foreach (var old in storage.Runs.QueryAsync<TableEntity>(filter, select: ["PartitionKey", "RowKey"], cancellationToken: cancellationToken).ConfigureAwait(false))
+            await storage.Runs.DeleteEntityAsync(old.PartitionKey, old.RowKey, ETag.All, cancellationToken).ConfigureAwait(false);
+    }
 
     public async Task<IReadOnlyList<PullRunRecord>> RecentRunsAsync(string account, int count, CancellationToken cancellationToken)
     {

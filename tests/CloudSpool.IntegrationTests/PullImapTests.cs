@@ -69,6 +69,7 @@ public sealed class PullImapTests : IAsyncLifetime
         var account = PullHarness.Account(_dovecot, "reset", "reset", "pw", "ned", UpstreamProtocol.Imap);
         Assert.Equal(3, (await _spool.PullAsync(account)).Stored);
 
+        var oldValidity = await _spool.Runtime.Ledger.GetScopeValidityAsync("reset", "INBOX", CancellationToken.None);
         _dovecot.ResetUidValidity("reset");
         _dovecot.DeliverRaw("reset", TestMail.Create("after reset"));
         var run = await _spool.PullAsync(account);
@@ -77,6 +78,9 @@ public sealed class PullImapTests : IAsyncLifetime
         Assert.Equal(4, (await _spool.ListAsync("ned")).Count);
         var third = await _spool.PullAsync(account);
         Assert.Equal((0, 0), (third.Stored, third.Duplicates));
+        // The UIDs of the old validity mean nothing any more: the ledger forgot them.
+        Assert.Empty(await _spool.Runtime.Ledger.LoadSeenAsync("reset", "INBOX", oldValidity!, CancellationToken.None));
+        Assert.Equal(4, (await _spool.Runtime.Ledger.LoadSeenAsync("reset", "INBOX", (await _spool.Runtime.Ledger.GetScopeValidityAsync("reset", "INBOX", CancellationToken.None))!, CancellationToken.None)).Count);
     }
 
     [Fact]

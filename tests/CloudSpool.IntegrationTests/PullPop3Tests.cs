@@ -77,6 +77,29 @@ public sealed class PullPop3Tests : IAsyncLifetime
         var next = await _spool.PullAsync(account);
         Assert.Equal((1, 1), (next.Stored, next.DeletedUpstream));
         Assert.Equal(6, (await _spool.ListAsync("bob")).Count);
+        // The ledger keeps only what is still upstream: the first five are forgotten once seen gone.
+        Assert.Single(await _spool.Runtime.Ledger.LoadSeenAsync("tiny", "", "pop3", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Run_history_is_kept_for_thirty_days()
+    {
+        _dovecot.AddUser("history", "pw");
+        var account = PullHarness.Account(_dovecot, "history", "history", "pw", "yves");
+        var clock = new ManualClock(DateTimeOffset.UtcNow);
+        var engine = _spool.EngineWith(clock);
+        var request = new PullRunRequest { IgnoreBackoff = true };
+
+        var first = await engine.RunAsync(account, request, CancellationToken.None);
+        clock.Now += TimeSpan.FromDays(29);
+        await engine.RunAsync(account, request, CancellationToken.None);
+        Assert.Equal(2, (await _spool.Runtime.States.RecentRunsAsync("history", 10, CancellationToken.None)).Count);
+        clock.Now += TimeSpan.FromDays(2);
+        await engine.RunAsync(account, request, CancellationToken.None);
+
+        var runs = await _spool.Runtime.States.RecentRunsAsync("history", 10, CancellationToken.None);
+        Assert.Equal(2, runs.Count);
+        Assert.DoesNotContain(runs, r => r.Started == first.Started);
     }
 
     [Fact]

@@ -66,8 +66,9 @@ public static class MessageSummarizer
                 MessagePart rfc822 => rfc822.ContentDisposition?.FileName ?? rfc822.Message?.Subject,
                 _ => null,
             };
-            if (!string.IsNullOrWhiteSpace(name) && names.Count < 50)
-                names.Add(Bound(name)!);
+            // At most 50 names of at most 256 characters: a metadata row stays far below the 64 KiB property limit.
+            if (!string.IsNullOrWhiteSpace(name) && names.Count < MessageSummary.MaxAttachmentNames)
+                names.Add(Bound(name, MessageSummary.MaxAttachmentNameLength)!);
         }
 
         var malformed = message.Headers.Count == 0;
@@ -94,13 +95,13 @@ public static class MessageSummarizer
         return header?.Value;
     }
 
-    private static string? Bound(string? value)
+    private static string? Bound(string? value, int max = MessageSummary.MaxFieldLength)
     {
         if (value is null)
             return null;
-        if (value.Length <= MessageSummary.MaxFieldLength)
+        if (value.Length <= max)
             return value;
-        var cut = MessageSummary.MaxFieldLength;
+        var cut = max;
         if (char.IsHighSurrogate(value[cut - 1]))
             cut--; // never split a surrogate pair
         return value[..cut];

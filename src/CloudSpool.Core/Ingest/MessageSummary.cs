@@ -10,6 +10,10 @@ public sealed record MessageSummary
     /// <summary>Longest value kept for any single summary field.</summary>
     public const int MaxFieldLength = 2048;
 
+    /// <summary>How many attachment names are kept, and how long each may be.</summary>
+    public const int MaxAttachmentNames = 50;
+    public const int MaxAttachmentNameLength = 256;
+
     public string? From { get; init; }
     public string? To { get; init; }
     public string? Subject { get; init; }

@@ -24,6 +24,12 @@ public interface IPullLedger
     /// <summary>Records entries as seen (idempotent upsert).</summary>
     Task MarkSeenAsync(string account, string scope, string validity, IReadOnlyCollection<SeenEntry> entries, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Forgets seen entries of messages that are gone upstream (deleted, or listed under an old validity),
+    /// so the ledger stays as large as the mailbox, not as large as its history.
+    /// </summary>
+    Task ForgetSeenAsync(string account, string scope, string validity, IReadOnlyCollection<string> keys, CancellationToken cancellationToken);
+
     /// <summary>Records that one message could not be fetched, with the reason; it is retried on later runs.</summary>
     Task RecordMessageFailureAsync(string account, string scope, string key, string error, CancellationToken cancellationToken);
 

@@ -219,6 +219,18 @@ public sealed class PullEngine(
                 await FlushSeenAsync(account, scope, listing.Validity, pending).ConfigureAwait(false);
         }
 
+        // Seen entries of messages no longer listed are of no use: POP3 never reuses a UIDL (RFC 1939 section 7),
+        // IMAP never reuses a UID within a UIDVALIDITY. Even if a server hid a message for a while, the dedup
+        // key would keep it from being stored twice when it comes back.
+        var listed = listing.Messages.Select(m => m.Key).ToHashSet(StringComparer.Ordinal);
+        var gone = seen.Keys.Where(k => !listed.Contains(k)).ToList();
+        if (gone.Count > 0)
+            await ledger.ForgetSeenAsync(account.Name, scope, listing.Validity, gone, ct).ConfigureAwait(false);
+        if (knownValidity is not null && knownValidity != listing.Validity)
+        {
+            var stale = await ledger.LoadSeenAsync(account.Name, scope, knownValidity, ct).ConfigureAwait(false);
+            await ledger.ForgetSeenAsync(account.Name, scope, knownValidity, stale.Keys.ToList(), ct).ConfigureAwait(false);
+        }
         if (knownValidity != listing.Validity)
             await ledger.SetScopeValidityAsync(account.Name, scope, listing.Validity, ct).ConfigureAwait(false);
         await session.CloseScopeAsync(ct).ConfigureAwait(false);
