@@ -332,4 +332,40 @@ public sealed class PullPop3Tests : IAsyncLifetime
     {
         public void Report(T value) => report(value);
     }
+
+    [Fact]
+    public async Task Malformed_empty_and_binary_messages_are_stored_and_flagged_not_hidden()
+    {
+        _dovecot.AddUser("odd", "pw");
+        _dovecot.DeliverRaw("odd", []);
+        _dovecot.DeliverRaw("odd", [0, 1, 2, 0xFF, 0xFE, (byte)'\r', (byte)'\n', 0, 0x80]);
+        _dovecot.DeliverRaw("odd", TestMail.Create("normal"));
+        var upstream = await UpstreamProbe.FetchAllAsync(_dovecot, "odd", "pw");
+        var account = PullHarness.Account(_dovecot, "odd", "odd", "pw", "zoe") with { Leave = new LeavePolicy { DeleteWhenStored = true } };
+
+        var run = await _spool.PullAsync(account);
+
+        Assert.Equal((PullOutcome.Succeeded, 3, 0), (run.Outcome, run.Stored, run.FailedMessages));
+        var stored = await _spool.ListAsync("zoe");
+        Assert.Equal(2, stored.Count(m => m.Summary.Malformed && !string.IsNullOrEmpty(m.Summary.ParseError)));
+        foreach (var m in stored)
+            Assert.Equal(upstream[m.SourceKey], await _spool.ReadRawAsync(m));
+        Assert.Equal(0, await UpstreamProbe.CountAsync(_dovecot, "odd", "pw"));
+    }
+
+    [Fact]
+    public async Task A_message_over_the_size_limit_stays_upstream_and_is_reported()
+    {
+        _dovecot.AddUser("huge", "pw");
+        _dovecot.DeliverRaw("huge", TestMail.Create("too big", bodyBytes: 300_000));
+        _dovecot.DeliverRaw("huge", TestMail.Create("fine"));
+        var account = PullHarness.Account(_dovecot, "huge", "huge", "pw", "abe") with { Leave = new LeavePolicy { DeleteWhenStored = true } };
+        var engine = _spool.EngineWith(TimeProvider.System, o => o with { MaxMessageBytes = 100_000 });
+
+        var run = await engine.RunAsync(account, new PullRunRequest { IgnoreBackoff = true }, CancellationToken.None);
+
+        Assert.Equal((PullOutcome.Succeeded, 1, 1), (run.Outcome, run.Stored, run.FailedMessages));
+        Assert.Contains("larger than the limit", Assert.Single(await _spool.Runtime.Ledger.ListMessageFailuresAsync("huge", CancellationToken.None)).Error);
+        Assert.Equal(1, await UpstreamProbe.CountAsync(_dovecot, "huge", "pw"));
+    }
 }
