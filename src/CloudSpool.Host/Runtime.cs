@@ -1,5 +1,6 @@
 using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Pull;
+using CloudSpool.Core.Scheduling;
 using CloudSpool.Core.Spool;
 using CloudSpool.Host.Azurite;
 using CloudSpool.Host.Configuration;
@@ -40,6 +41,7 @@ public sealed class Runtime : IAsyncDisposable
             MaxMessageBytes = options.Pull.MaxMessageBytes,
         }, TimeProvider.System, loggers.CreateLogger<PullEngine>());
         AccountValidator = new AccountValidator(s => Cron.IsValid(s));
+        Schedules = new AzureScheduleStore(storage);
     }
 
     public CloudSpoolOptions Options { get; }
@@ -54,6 +56,7 @@ public sealed class Runtime : IAsyncDisposable
     public IUpstreamConnector Connector { get; }
     public PullEngine Engine { get; }
     public AccountValidator AccountValidator { get; }
+    public IScheduleStore Schedules { get; }
 
     /// <summary>A short description of where the spool lives, for logs.</summary>
     public string StorageDescription => _azurite is null
@@ -83,9 +86,19 @@ public sealed class Runtime : IAsyncDisposable
         }
     }
 
-    /// <summary>The account's schedule, or the configured default.</summary>
-    public (string Cron, string TimeZone) ScheduleOf(AccountDefinition account) =>
-        (account.Schedule ?? Options.Pull.DefaultSchedule, account.TimeZone ?? Options.Pull.TimeZone);
+    /// <summary>
+    /// The schedule in effect for an account's pull job: an edit (`schedule set`) wins, then the account's
+    /// own schedule, then the configured default.
+    /// </summary>
+    public EffectiveSchedule ScheduleOf(AccountDefinition account, IReadOnlyDictionary<string, ScheduleOverride>? edits = null)
+    {
+        var job = JobNames.Pull(account.Name);
+        if (edits is not null && edits.TryGetValue(job, out var edit))
+            return new EffectiveSchedule(job, edit.Cron, edit.TimeZone, ScheduleSource.Edited);
+        if (account.Schedule is not null)
+            return new EffectiveSchedule(job, account.Schedule, account.TimeZone ?? Options.Pull.TimeZone, ScheduleSource.Account);
+        return new EffectiveSchedule(job, Options.Pull.DefaultSchedule, account.TimeZone ?? Options.Pull.TimeZone, ScheduleSource.Default);
+    }
 
     public async ValueTask DisposeAsync()
     {

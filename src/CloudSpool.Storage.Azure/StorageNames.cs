@@ -9,7 +9,8 @@ namespace CloudSpool.Storage.Azure;
 /// <c>d:{dedup key}</c> dedup index pointing at the message row. Both written in one transaction.</item>
 /// <item><c>{p}ledger</c>: PK account; RK <c>v:{scope}</c> scope validity, <c>s:{scope}:{validity}:{upstream key}</c>
 /// seen entries, <c>f:{scope}:{upstream key}</c> messages whose fetch failed.</item>
-/// <item><c>{p}control</c>: PK <c>account</c> (definitions) and <c>pull-state</c> (health), RK account name.</item>
+/// <item><c>{p}control</c>: PK <c>account</c> (definitions) and <c>pull-state</c> (health), RK account name;
+/// PK <c>schedule</c>, RK job name (schedule edits).</item>
 /// <item><c>{p}runs</c>: PK <c>pull:{account}</c>; RK inverted ticks, so the latest run comes first.</item>
 /// <item>Container <c>{p}spool</c>: blob <c>{mailbox}/{sha256[0..2]}/{sha256}.eml</c>, written once.</item>
 /// <item>Container <c>{p}leases</c>: one empty blob per lease name.</item>
@@ -40,6 +41,7 @@ public sealed class StorageNames
 
     public const string AccountPartition = "account";
     public const string PullStatePartition = "pull-state";
+    public const string SchedulePartition = "schedule";
 
     public static string MessageRowKey(DateTimeOffset ingestedAt, string sha256) => $"m:{ingestedAt.UtcTicks:D19}-{sha256[..8]}";
     public const string MessageRowPrefix = "m:";

@@ -85,8 +85,8 @@ public static class AccountCommands
                     await context.Error.WriteLineAsync($"an account named '{definition.Name}' exists already (remove it first)").ConfigureAwait(false);
                     return ExitCodes.Failed;
                 }
-                var (cron, tz) = runtime.ScheduleOf(definition);
-                await context.Out.WriteLineAsync($"added {definition.Name}: {definition.Protocol} {definition.Host}:{definition.EffectivePort} ({definition.Tls}) → mailbox {definition.Mailbox}, leave {definition.Leave}, schedule \"{cron}\" {tz}").ConfigureAwait(false);
+                var schedule = runtime.ScheduleOf(definition, await runtime.Schedules.ListAsync(ct).ConfigureAwait(false));
+                await context.Out.WriteLineAsync($"added {definition.Name}: {definition.Protocol} {definition.Host}:{definition.EffectivePort} ({definition.Tls}) → mailbox {definition.Mailbox}, leave {definition.Leave}, schedule \"{schedule.Cron}\" {schedule.TimeZone}").ConfigureAwait(false);
                 return ExitCodes.Ok;
             });
         });
@@ -110,11 +110,12 @@ public static class AccountCommands
                 await context.Out.WriteLineAsync("no accounts (add one with: cloudspool account add NAME --host ... )").ConfigureAwait(false);
                 return ExitCodes.Ok;
             }
+            var edits = await runtime.Schedules.ListAsync(ct).ConfigureAwait(false);
             await context.Out.WriteLineAsync($"{"NAME",-16} {"PROTOCOL",-8} {"SERVER",-28} {"TLS",-9} {"MAILBOX",-12} {"LEAVE",-20} SCHEDULE").ConfigureAwait(false);
             foreach (var a in accounts)
             {
-                var (cron, tz) = runtime.ScheduleOf(a);
-                await context.Out.WriteLineAsync($"{a.Name,-16} {a.Protocol,-8} {a.Host + ":" + a.EffectivePort,-28} {a.Tls,-9} {a.Mailbox,-12} {a.Leave,-20} \"{cron}\" {tz}{(a.Enabled ? "" : " (disabled)")}").ConfigureAwait(false);
+                var schedule = runtime.ScheduleOf(a, edits);
+                await context.Out.WriteLineAsync($"{a.Name,-16} {a.Protocol,-8} {a.Host + ":" + a.EffectivePort,-28} {a.Tls,-9} {a.Mailbox,-12} {a.Leave,-20} \"{schedule.Cron}\" {schedule.TimeZone}{(a.Enabled ? "" : " (disabled)")}").ConfigureAwait(false);
             }
             return ExitCodes.Ok;
         }));

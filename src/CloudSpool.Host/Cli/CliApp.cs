@@ -31,6 +31,7 @@ public static class CliApp
         root.Subcommands.Add(AccountCommands.Create(context));
         root.Subcommands.Add(StatusCommand.Create(context));
         root.Subcommands.Add(MessagesCommands.Create(context));
+        root.Subcommands.Add(ScheduleCommands.Create(context));
 
         var parse = root.Parse(args);
         var invocation = new InvocationConfiguration { Output = output, Error = error };

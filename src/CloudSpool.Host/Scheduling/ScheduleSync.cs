@@ -45,6 +45,7 @@ public sealed class ScheduleSync(ISchedulerFactory schedulers, Runtime runtime, 
     {
         var scheduler = await schedulers.GetScheduler(cancellationToken).ConfigureAwait(false);
         var accounts = await runtime.Accounts.ListAsync(cancellationToken).ConfigureAwait(false);
+        var edits = await runtime.Schedules.ListAsync(cancellationToken).ConfigureAwait(false);
         var wanted = new Dictionary<JobKey, AccountDefinition>();
         foreach (var account in accounts)
         {
@@ -68,7 +69,13 @@ public sealed class ScheduleSync(ISchedulerFactory schedulers, Runtime runtime, 
 
         foreach (var (key, account) in wanted)
         {
-            var (cron, zone) = runtime.ScheduleOf(account);
+            var schedule = runtime.ScheduleOf(account, edits);
+            var (cron, zone) = (schedule.Cron, schedule.TimeZone);
+            if (!Cron.IsValid(cron) || !TimeZoneInfo.TryFindSystemTimeZoneById(zone, out _))
+            {
+                logger.LogError("{Job}: schedule \"{Cron}\" ({Zone}) is not valid; keeping the current one", schedule.Job, cron, zone);
+                continue;
+            }
             var triggerKey = new TriggerKey(key.Name, PullJob.Group);
             var current = await scheduler.GetTrigger(triggerKey, cancellationToken).ConfigureAwait(false) as ICronTrigger;
             if (current is not null && current.CronExpressionString == cron && current.TimeZone.Id == TimeZoneInfo.FindSystemTimeZoneById(zone).Id)
@@ -85,13 +92,13 @@ public sealed class ScheduleSync(ISchedulerFactory schedulers, Runtime runtime, 
             {
                 var job = JobBuilder.Create<PullJob>().WithIdentity(key).UsingJobData(PullJob.AccountKey, account.Name).Build();
                 await scheduler.ScheduleJob(job, [trigger], new ScheduleJobOptions { Replace = true }, cancellationToken).ConfigureAwait(false);
-                logger.LogInformation("{Account}: scheduled \"{Cron}\" ({Zone}), next at {Next:u}", account.Name, cron, zone, Cron.NextFire(cron, zone, DateTimeOffset.UtcNow));
+                logger.LogInformation("{Job}: scheduled \"{Cron}\" ({Zone}, {Source}), next at {Next:u}", schedule.Job, cron, zone, schedule.Source, Cron.NextFire(cron, zone, DateTimeOffset.UtcNow));
             }
             else
             {
                 await scheduler.RescheduleJob(triggerKey, trigger, cancellationToken).ConfigureAwait(false);
-                logger.LogInformation("{Account}: schedule changed from \"{Old}\" ({OldZone}) to \"{Cron}\" ({Zone})", account.Name,
-                    current.CronExpressionString, current.TimeZone.Id, cron, zone);
+                logger.LogInformation("{Job}: schedule changed from \"{Old}\" ({OldZone}) to \"{Cron}\" ({Zone}, {Source}), next at {Next:u}", schedule.Job,
+                    current.CronExpressionString, current.TimeZone.Id, cron, zone, schedule.Source, Cron.NextFire(cron, zone, DateTimeOffset.UtcNow));
             }
         }
     }

@@ -1,0 +1,133 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using CloudSpool.Core.Scheduling;
+using CloudSpool.Host.Scheduling;
+
+namespace CloudSpool.Host.Cli;
+
+/// <summary>`cloudspool schedule list|set|reset`: edit schedules while everything runs.</summary>
+public static class ScheduleCommands
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+
+    /// <summary>One job's schedule as `schedule list` shows it.</summary>
+    public sealed record ScheduleView(
+        string Job, string Cron, string TimeZone, string Source, bool Enabled,
+        IReadOnlyList<DateTimeOffset> NextFires, DateTimeOffset? LastRun, string? LastOutcome);
+
+    public static Command Create(CommandContext context)
+    {
+        var schedule = new Command("schedule", "Show and edit job schedules; a running host applies edits within Scheduler:RefreshSeconds.");
+        schedule.Subcommands.Add(List(context));
+        schedule.Subcommands.Add(Set(context));
+        schedule.Subcommands.Add(Reset(context));
+        return schedule;
+    }
+
+    private static Command List(CommandContext context)
+    {
+        var json = new Option<bool>("--json") { Description = "Machine-readable output" };
+        var command = new Command("list", "Each job: cron expression, time zone, where it comes from, next three fire times, last run and outcome.") { json };
+        command.SetAction((parse, ct) => context.WithRuntimeAsync(parse, ct, async runtime =>
+        {
+            var edits = await runtime.Schedules.ListAsync(ct).ConfigureAwait(false);
+            var views = new List<ScheduleView>();
+            foreach (var account in await runtime.Accounts.ListAsync(ct).ConfigureAwait(false))
+            {
+                var s = runtime.ScheduleOf(account, edits);
+                var last = (await runtime.States.RecentRunsAsync(account.Name, 1, ct).ConfigureAwait(false)).FirstOrDefault();
+                views.Add(new ScheduleView(s.Job, s.Cron, s.TimeZone, s.Source.ToString().ToLowerInvariant(), account.Enabled,
+                    NextFires(s.Cron, s.TimeZone, 3), last?.Started, last?.Outcome.ToString()));
+            }
+            if (parse.GetValue(json))
+            {
+                await context.Out.WriteLineAsync(JsonSerializer.Serialize(views, Json)).ConfigureAwait(false);
+                return ExitCodes.Ok;
+            }
+            foreach (var v in views)
+            {
+                var next = string.Join(", ", v.NextFires.Select(t => t.ToString("yyyy-MM-dd HH:mm:ss zzz", CultureInfo.InvariantCulture)));
+                var last = v.LastRun is { } t ? $"{t:u} {v.LastOutcome}" : "never";
+                await context.Out.WriteLineAsync($"{v.Job}: \"{v.Cron}\" {v.TimeZone} ({v.Source}{(v.Enabled ? "" : ", disabled")})").ConfigureAwait(false);
+                await context.Out.WriteLineAsync($"  next: {next}").ConfigureAwait(false);
+                await context.Out.WriteLineAsync($"  last run: {last}").ConfigureAwait(false);
+            }
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    private static Command Set(CommandContext context)
+    {
+        var job = new Argument<string>("job") { Description = "The job, e.g. pull:isp (see schedule list)" };
+        var cron = new Argument<string>("cron") { Description = "Quartz cron with a seconds field, e.g. \"0 */2 * * * ?\"" };
+        var zone = new Option<string?>("--tz") { Description = "Time zone, e.g. Asia/Tokyo (default: the job's current one)" };
+        var command = new Command("set", "Set a job's schedule; it wins over the account's and the default until reset. Refused with the reason, changing nothing, when invalid.") { job, cron, zone };
+        command.SetAction((parse, ct) => context.WithRuntimeAsync(parse, ct, async runtime =>
+        {
+            var name = parse.GetValue(job)!;
+            var expression = parse.GetValue(cron)!.Trim();
+            var account = JobNames.PullAccount(name) is { } a ? await runtime.Accounts.GetAsync(a, ct).ConfigureAwait(false) : null;
+            if (account is null)
+            {
+                await context.Error.WriteLineAsync($"no job named '{name}': jobs are pull:ACCOUNT (see: cloudspool schedule list); nothing changed").ConfigureAwait(false);
+                return ExitCodes.Usage;
+            }
+            var edits = await runtime.Schedules.ListAsync(ct).ConfigureAwait(false);
+            var tz = parse.GetValue(zone) ?? runtime.ScheduleOf(account, edits).TimeZone;
+            var problems = new List<string>();
+            if (!Cron.IsValid(expression))
+                problems.Add($"'{expression}' is not a Quartz cron expression that fires (seconds minutes hours day-of-month month day-of-week [year]), e.g. \"0 */5 * * * ?\"");
+            if (!TimeZoneInfo.TryFindSystemTimeZoneById(tz, out _))
+                problems.Add($"'{tz}' is not a known time zone (e.g. UTC, Europe/Berlin, Asia/Tokyo)");
+            if (problems.Count > 0)
+            {
+                foreach (var p in problems)
+                    await context.Error.WriteLineAsync(p).ConfigureAwait(false);
+                await context.Error.WriteLineAsync("nothing changed.").ConfigureAwait(false);
+                return ExitCodes.Usage;
+            }
+            await runtime.Schedules.SetAsync(new ScheduleOverride(name, expression, tz, DateTimeOffset.UtcNow), ct).ConfigureAwait(false);
+            await context.Out.WriteLineAsync($"{name}: \"{expression}\" {tz}; next: {string.Join(", ", NextFires(expression, tz, 3).Select(t => t.ToString("u", CultureInfo.InvariantCulture)))}").ConfigureAwait(false);
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    private static Command Reset(CommandContext context)
+    {
+        var job = new Argument<string>("job") { Description = "The job, e.g. pull:isp" };
+        var command = new Command("reset", "Drop a job's edited schedule: the account's or the configured default applies again.") { job };
+        command.SetAction((parse, ct) => context.WithRuntimeAsync(parse, ct, async runtime =>
+        {
+            var name = parse.GetValue(job)!;
+            var account = JobNames.PullAccount(name) is { } a ? await runtime.Accounts.GetAsync(a, ct).ConfigureAwait(false) : null;
+            if (account is null)
+            {
+                await context.Error.WriteLineAsync($"no job named '{name}' (see: cloudspool schedule list)").ConfigureAwait(false);
+                return ExitCodes.Usage;
+            }
+            var removed = await runtime.Schedules.ResetAsync(name, ct).ConfigureAwait(false);
+            var now = runtime.ScheduleOf(account);
+            await context.Out.WriteLineAsync(removed
+                ? $"{name}: edit removed; now \"{now.Cron}\" {now.TimeZone} ({now.Source.ToString().ToLowerInvariant()})"
+                : $"{name}: had no edit; \"{now.Cron}\" {now.TimeZone} ({now.Source.ToString().ToLowerInvariant()})").ConfigureAwait(false);
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    private static List<DateTimeOffset> NextFires(string cron, string zone, int count)
+    {
+        var result = new List<DateTimeOffset>();
+        var after = DateTimeOffset.UtcNow;
+        var tz = TimeZoneInfo.FindSystemTimeZoneById(zone);
+        for (var i = 0; i < count && Cron.NextFire(cron, zone, after) is { } next; i++)
+        {
+            result.Add(TimeZoneInfo.ConvertTime(next, tz));
+            after = next;
+        }
+        return result;
+    }
+}

@@ -1,0 +1,114 @@
+using System.Text.Json;
+using CloudSpool.IntegrationTests.Fixtures;
+
+namespace CloudSpool.IntegrationTests;
+
+/// <summary>Schedules edited while everything runs (`cloudspool schedule ...`), against real Azurite and Dovecot.</summary>
+public sealed class ScheduleTests : IAsyncLifetime
+{
+    private DovecotServer _dovecot = null!;
+    private PullHarness _spool = null!;
+
+    public async Task InitializeAsync()
+    {
+        _dovecot = await DovecotServer.StartAsync();
+        _spool = await PullHarness.StartAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _spool.DisposeAsync();
+        await _dovecot.DisposeAsync();
+    }
+
+    private async Task AddAccountAsync(Dictionary<string, string> env, string name, string user, params string[] extra)
+    {
+        var result = await CliProcess.RunAsync(env,
+        [
+            "account", "add", name, "--host", _dovecot.Host, "--port", _dovecot.Pop3Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--tls", "none", "--user", user, "--password-ref", "env:SCHED_PW", "--mailbox", "box", .. extra,
+        ]);
+        Assert.True(result.ExitCode == 0, result.Stderr);
+    }
+
+    private static async Task<JsonElement> ListAsync(Dictionary<string, string> env, string job)
+    {
+        var list = await CliProcess.RunAsync(env, "schedule", "list", "--json");
+        Assert.True(list.ExitCode == 0, list.Stderr);
+        using var doc = JsonDocument.Parse(list.Stdout);
+        return doc.RootElement.EnumerateArray().Single(j => j.GetProperty("job").GetString() == job).Clone();
+    }
+
+    [Fact]
+    public async Task Schedule_set_validates_and_list_shows_the_schedule_in_effect()
+    {
+        _dovecot.AddUser("edit", "pw");
+        var env = _spool.CliEnvironment(("SCHED_PW", "pw"));
+        await AddAccountAsync(env, "edit", "edit");
+
+        var initial = await ListAsync(env, "pull:edit");
+        Assert.Equal(("0 */5 * * * ?", "UTC", "default"), (initial.GetProperty("cron").GetString(), initial.GetProperty("timeZone").GetString(), initial.GetProperty("source").GetString()));
+        Assert.Equal(3, initial.GetProperty("nextFires").GetArrayLength());
+
+        var badCron = await CliProcess.RunAsync(env, "schedule", "set", "pull:edit", "every two minutes");
+        Assert.Equal(2, badCron.ExitCode);
+        Assert.Contains("not a Quartz cron expression", badCron.Stderr);
+        Assert.Contains("nothing changed", badCron.Stderr);
+        var badZone = await CliProcess.RunAsync(env, "schedule", "set", "pull:edit", "0 */2 * * * ?", "--tz", "Mars/Olympus_Mons");
+        Assert.Equal(2, badZone.ExitCode);
+        Assert.Contains("not a known time zone", badZone.Stderr);
+        var noJob = await CliProcess.RunAsync(env, "schedule", "set", "pull:nobody", "0 */2 * * * ?");
+        Assert.Equal(2, noJob.ExitCode);
+        Assert.Equal("default", (await ListAsync(env, "pull:edit")).GetProperty("source").GetString());
+
+        var set = await CliProcess.RunAsync(env, "schedule", "set", "pull:edit", "0 */2 * * * ?", "--tz", "Asia/Tokyo");
+        Assert.True(set.ExitCode == 0, set.Stderr);
+        var edited = await ListAsync(env, "pull:edit");
+        Assert.Equal(("0 */2 * * * ?", "Asia/Tokyo", "edited"), (edited.GetProperty("cron").GetString(), edited.GetProperty("timeZone").GetString(), edited.GetProperty("source").GetString()));
+        var fires = edited.GetProperty("nextFires").EnumerateArray().Select(f => f.GetDateTimeOffset()).ToList();
+        Assert.All(fires, f => Assert.Equal(TimeSpan.FromHours(9), f.Offset));
+        Assert.Equal([TimeSpan.FromMinutes(2), TimeSpan.FromMinutes(2)], fires.Zip(fires.Skip(1), (a, b) => b - a));
+
+        await CliProcess.RunAsync(env, "job", "run", "pull", "--account", "edit");
+        Assert.Equal("Succeeded", (await ListAsync(env, "pull:edit")).GetProperty("lastOutcome").GetString());
+
+        var reset = await CliProcess.RunAsync(env, "schedule", "reset", "pull:edit");
+        Assert.True(reset.ExitCode == 0, reset.Stderr);
+        Assert.Contains("edit removed", reset.Stdout);
+        Assert.Equal("default", (await ListAsync(env, "pull:edit")).GetProperty("source").GetString());
+    }
+
+    [Fact]
+    public async Task Every_running_worker_applies_a_schedule_edit_within_seconds()
+    {
+        _dovecot.AddUser("later", "pw");
+        _dovecot.DeliverRaw("later", TestMail.Create("waiting for the edit"));
+        var env = _spool.CliEnvironment(("SCHED_PW", "pw"), ("CLOUDSPOOL__Scheduler__RefreshSeconds", "1"));
+        await AddAccountAsync(env, "later", "later", "--schedule", "0 0 0 1 1 ? 2099");
+        using var first = CliProcess.Start(env, "worker");
+        using var second = CliProcess.Start(env, "worker");
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!(first.Stderr.Contains("pull:later: scheduled", StringComparison.Ordinal) && second.Stderr.Contains("pull:later: scheduled", StringComparison.Ordinal)) && DateTime.UtcNow < deadline)
+            await Task.Delay(200);
+        Assert.Empty(await _spool.ListAsync("box"));
+
+        var set = await CliProcess.RunAsync(env, "schedule", "set", "pull:later", "*/2 * * * * ?");
+        Assert.True(set.ExitCode == 0, set.Stderr);
+        var edited = DateTime.UtcNow;
+
+        deadline = DateTime.UtcNow.AddSeconds(30);
+        while ((await _spool.ListAsync("box")).Count == 0 && DateTime.UtcNow < deadline)
+            await Task.Delay(250);
+        Assert.True(DateTime.UtcNow - edited < TimeSpan.FromSeconds(10), "the edit took effect within 10 seconds");
+        Assert.Equal("waiting for the edit", Assert.Single(await _spool.ListAsync("box")).Summary.Subject);
+        while (!(first.Stderr.Contains("schedule changed", StringComparison.Ordinal) && second.Stderr.Contains("schedule changed", StringComparison.Ordinal)) && DateTime.UtcNow < deadline)
+            await Task.Delay(200);
+        Assert.Contains("pull:later: schedule changed from \"0 0 0 1 1 ? 2099\" (UTC) to \"*/2 * * * * ?\"", first.Stderr);
+        Assert.Contains("pull:later: schedule changed from \"0 0 0 1 1 ? 2099\" (UTC) to \"*/2 * * * * ?\"", second.Stderr);
+
+        await first.TerminateAsync();
+        await second.TerminateAsync();
+        Assert.Equal(0, await first.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(0, await second.WaitAsync(TimeSpan.FromSeconds(30)));
+    }
+}
