@@ -9,7 +9,10 @@ using CloudSpool.Core.Spool;
 
 namespace CloudSpool.Storage.Azure;
 
-/// <summary>The spool on Azure: raw bytes in Blob (write-once), metadata and dedup index in one Table partition per mailbox.</summary>
+/// <summary>
+/// The spool on Azure: raw bytes in Blob (write-once, named by content hash), metadata and the dedup index
+/// in one Table partition per mailbox, committed together in entity-group transactions of up to 50 messages.
+/// </summary>
 public sealed class AzureSpool(AzureStorage storage) : ISpool, ISpoolReader
 {
     /// <inheritdoc />
@@ -21,16 +24,11 @@ public sealed class AzureSpool(AzureStorage storage) : ISpool, ISpoolReader
     }
 
     /// <inheritdoc />
-    public async Task<StoreResult> StoreAsync(string mailbox, IngestedMessage message, Stream content, CancellationToken cancellationToken)
+    public async Task WriteContentAsync(string mailbox, IngestedMessage message, Stream content, CancellationToken cancellationToken)
     {
-        var existing = await FindByDedupKeyAsync(mailbox, message.DedupKey, cancellationToken).ConfigureAwait(false);
-        if (existing is not null)
-            return new StoreResult(StoreOutcome.Duplicate, existing);
-
-        // 1. The bytes, write-once (If-None-Match: *). The name is the content hash, so a retry after a
-        //    crash finds the same blob already there, with the same bytes.
-        var blobName = StorageNames.BlobName(mailbox, message.Figures.Sha256);
-        var blob = storage.Spool.GetBlobClient(blobName);
+        // Write-once (If-None-Match: *). The name is the content hash, so a retry after a crash, or the same
+        // bytes arriving again, finds the same blob already there with the same bytes.
+        var blob = storage.Spool.GetBlobClient(StorageNames.BlobName(mailbox, message.Figures.Sha256));
         try
         {
             await blob.UploadAsync(content, new BlobUploadOptions
@@ -41,10 +39,62 @@ public sealed class AzureSpool(AzureStorage storage) : ISpool, ISpoolReader
         }
         catch (RequestFailedException ex) when (ex.IsConflict() || ex.IsPreconditionFailed())
         {
-            // Already written by an earlier attempt: same name, same hash, same bytes.
+            // Already written: same name, same hash, same bytes.
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<StoreResult>> CommitAsync(string mailbox, IReadOnlyList<IngestedMessage> messages, CancellationToken cancellationToken)
+    {
+        var results = new StoreResult?[messages.Count];
+        // One transaction holds at most 100 entities of one partition: 50 messages with their dedup rows.
+        // A dedup key twice in one transaction is refused by the service, so later twins wait for the first.
+        var firsts = new Dictionary<string, int>(StringComparer.Ordinal);
+        var twins = new List<int>();
+        for (var i = 0; i < messages.Count; i++)
+        {
+            if (!firsts.TryAdd(messages[i].DedupKey, i))
+                twins.Add(i);
         }
 
-        // 2. Metadata and dedup index together, in one partition transaction: both or neither.
+        foreach (var chunk in firsts.Values.Order().Chunk(50))
+        {
+            var actions = new List<TableTransactionAction>(chunk.Length * 2);
+            var keys = new string[chunk.Length];
+            for (var j = 0; j < chunk.Length; j++)
+            {
+                var m = messages[chunk[j]];
+                keys[j] = StorageNames.MessageRowKey(m.ReceivedAt, m.Figures.Sha256);
+                actions.Add(new TableTransactionAction(TableTransactionActionType.Add, ToEntity(mailbox, keys[j], StorageNames.BlobName(mailbox, m.Figures.Sha256), m)));
+                actions.Add(new TableTransactionAction(TableTransactionActionType.Add, new TableEntity(mailbox, StorageNames.DedupRowKey(m.DedupKey)) { ["MessageKey"] = keys[j] }));
+            }
+            try
+            {
+                await storage.Messages.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
+                for (var j = 0; j < chunk.Length; j++)
+                    results[chunk[j]] = new StoreResult(StoreOutcome.Stored, keys[j]);
+            }
+            catch (TableTransactionFailedException ex) when (ex.Status == 409)
+            {
+                // Some message of the batch is held already (another account, an earlier crashed run):
+                // commit them one by one to tell which.
+                foreach (var index in chunk)
+                    results[index] = await CommitOneAsync(mailbox, messages[index], cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        foreach (var index in twins)
+        {
+            var first = results[firsts[messages[index].DedupKey]]!;
+            await DeleteBlobIfUnreferencedAsync(mailbox, StorageNames.BlobName(mailbox, messages[index].Figures.Sha256), first.MessageKey, cancellationToken).ConfigureAwait(false);
+            results[index] = new StoreResult(StoreOutcome.Duplicate, first.MessageKey);
+        }
+        return results.Select(r => r!).ToList();
+    }
+
+    private async Task<StoreResult> CommitOneAsync(string mailbox, IngestedMessage message, CancellationToken cancellationToken)
+    {
+        var blobName = StorageNames.BlobName(mailbox, message.Figures.Sha256);
         var messageKey = StorageNames.MessageRowKey(message.ReceivedAt, message.Figures.Sha256);
         var row = ToEntity(mailbox, messageKey, blobName, message);
         var dedup = new TableEntity(mailbox, StorageNames.DedupRowKey(message.DedupKey)) { ["MessageKey"] = messageKey };
@@ -57,7 +107,7 @@ public sealed class AzureSpool(AzureStorage storage) : ISpool, ISpoolReader
         }
         catch (TableTransactionFailedException ex) when (ex.Status == 409)
         {
-            // Another worker committed the same message (through another account) in the meantime.
+            // The mailbox holds this message already (same dedup key).
             var winner = await FindByDedupKeyAsync(mailbox, message.DedupKey, cancellationToken).ConfigureAwait(false)
                          ?? throw new InvalidOperationException($"dedup row for {message.DedupKey} conflicted but cannot be read", ex);
             await DeleteBlobIfUnreferencedAsync(mailbox, blobName, winner, cancellationToken).ConfigureAwait(false);

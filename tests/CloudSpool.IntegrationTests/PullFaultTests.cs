@@ -65,7 +65,7 @@ public sealed class PullFaultTests : IAsyncLifetime
         Assert.Equal(1, proxy.Cuts);
         Assert.Equal(PullOutcome.Failed, cut.Outcome);
         Assert.True(cut.ErrorKind is UpstreamErrorKind.Protocol or UpstreamErrorKind.Connect, $"{cut.ErrorKind}: {cut.Error}");
-        Assert.InRange(cut.Stored, 3, 5);
+        Assert.True(cut.Stored is >= 3 and <= 5, $"stored {cut.Stored} before the cut: {cut.ErrorKind}: {cut.Error}");
         Assert.Equal(cut.Stored, (await _spool.ListAsync("vera")).Count);
         // No QUIT reached the server: RFC 1939 says nothing is deleted.
         Assert.Equal(10, await UpstreamProbe.CountAsync(_dovecot, "cut", "pw"));

@@ -63,17 +63,27 @@ public enum StoreOutcome
 
 public sealed record StoreResult(StoreOutcome Outcome, string MessageKey);
 
-/// <summary>The durable spool: raw bytes write-once, metadata committed after them.</summary>
+/// <summary>
+/// The durable spool. Storing a message takes two steps, in this order: its raw bytes are written
+/// (write-once, named by content hash), then its metadata is committed together with the mailbox's dedup
+/// index; only a committed message counts as stored. Commits take many messages at once.
+/// </summary>
 public interface ISpool
 {
     /// <summary>The key of the message with this dedup key in the mailbox, if any.</summary>
     Task<string?> FindByDedupKeyAsync(string mailbox, string dedupKey, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Writes the raw bytes (write-once), then commits the metadata; returns only when both are durable.
-    /// <paramref name="content"/> is positioned at 0 and seekable.
+    /// Writes the raw bytes once; writing the same bytes again is a no-op. <paramref name="content"/> is
+    /// positioned at 0 and seekable.
     /// </summary>
-    Task<StoreResult> StoreAsync(string mailbox, IngestedMessage message, Stream content, CancellationToken cancellationToken);
+    Task WriteContentAsync(string mailbox, IngestedMessage message, Stream content, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Commits the metadata of messages whose content is written; returns, in the same order, whether each
+    /// was stored or the mailbox already held it. Returns only when every commit is durable.
+    /// </summary>
+    Task<IReadOnlyList<StoreResult>> CommitAsync(string mailbox, IReadOnlyList<IngestedMessage> messages, CancellationToken cancellationToken);
 }
 
 /// <summary>Control-state: per-account health and the history of runs.</summary>

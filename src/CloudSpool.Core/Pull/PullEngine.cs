@@ -26,8 +26,14 @@ public sealed record PullEngineOptions
     /// <summary>How many seen-ledger entries are written together.</summary>
     public int SeenBatchSize { get; init; } = 50;
 
-    /// <summary>How many messages are being stored while the next ones are fetched.</summary>
-    public int StoreConcurrency { get; init; } = 8;
+    /// <summary>How many messages are being written to the spool while the next ones are fetched.</summary>
+    public int StoreConcurrency { get; init; } = 32;
+
+    /// <summary>How many bytes of staged messages may wait for their write and commit.</summary>
+    public long StoreBytesInFlight { get; init; } = 64L << 20;
+
+    /// <summary>How many messages' metadata are committed in one transaction (at most 50: 100 entities).</summary>
+    public int CommitBatchSize { get; init; } = 50;
 }
 
 /// <summary>How a run was started.</summary>
@@ -176,9 +182,13 @@ public sealed class PullEngine(
             }
         }
 
-        // Fetching is sequential on the upstream session; storing overlaps with it, a bounded number at a time.
-        // A message is marked for deletion only once its own store has completed.
+        // Fetching is sequential on the upstream session. Writing the bytes overlaps with it (a bounded number of
+        // messages and bytes at a time); metadata is committed in batches; a message is marked for deletion only
+        // after its own commit.
+        var toFetch = unseen.Where(m => m.Size <= options.MaxMessageBytes).ToList();
+        session.PlanFetches(toFetch);
         var inFlight = new Queue<PendingStore>();
+        long inFlightBytes = 0;
         try
         {
             foreach (var message in unseen)
@@ -187,10 +197,14 @@ public sealed class PullEngine(
                 var fetched = await FetchOneAsync(account, session, scope, message, run, ct).ConfigureAwait(false);
                 done++;
                 if (fetched is not null)
-                    inFlight.Enqueue(fetched with { Store = spool.StoreAsync(account.Mailbox, fetched.Ingested, fetched.Content, ct) });
+                {
+                    inFlight.Enqueue(fetched with { Write = spool.WriteContentAsync(account.Mailbox, fetched.Ingested, fetched.Content, ct) });
+                    inFlightBytes += fetched.Ingested.Figures.RawLength;
+                }
 
-                while (inFlight.Count >= options.StoreConcurrency || (inFlight.Count > 0 && inFlight.Peek().Store!.IsCompleted))
-                    await CompleteStoreAsync(account, session, scope, inFlight.Dequeue(), failedBefore, pending, run, ct).ConfigureAwait(false);
+                var full = inFlight.Count >= options.StoreConcurrency || inFlightBytes >= options.StoreBytesInFlight;
+                if (full || CompletedAtHead(inFlight) >= options.CommitBatchSize)
+                    inFlightBytes -= await CommitWrittenAsync(account, session, scope, inFlight, wait: full, failedBefore, pending, run, ct).ConfigureAwait(false);
 
                 if (pending.Count >= options.SeenBatchSize)
                 {
@@ -206,14 +220,14 @@ public sealed class PullEngine(
                 }
             }
             while (inFlight.Count > 0)
-                await CompleteStoreAsync(account, session, scope, inFlight.Dequeue(), failedBefore, pending, run, ct).ConfigureAwait(false);
+                inFlightBytes -= await CommitWrittenAsync(account, session, scope, inFlight, wait: true, failedBefore, pending, run, ct).ConfigureAwait(false);
         }
         finally
         {
-            // After a failure, let the stores still running end before their staged files go away, and count
-            // those that committed (they are safely stored; only their upstream deletion waits for the next run).
-            while (inFlight.Count > 0)
-                await SettleStoreAsync(inFlight.Dequeue(), pending, run).ConfigureAwait(false);
+            // After a failure, let the writes still running end before their staged files go away, and commit
+            // those that were written (they are then safely stored; only their deletion waits for the next run).
+            if (inFlight.Count > 0)
+                await SettleAsync(account, inFlight, pending, run).ConfigureAwait(false);
             // What was committed is recorded as seen even when the run fails, so the next run need not re-fetch it.
             if (pending.Count > 0)
                 await FlushSeenAsync(account, scope, listing.Validity, pending).ConfigureAwait(false);
@@ -252,10 +266,22 @@ public sealed class PullEngine(
         }
     }
 
-    /// <summary>A message fetched and staged, with its store (once started).</summary>
+    /// <summary>A message fetched and staged, with the write of its bytes (once started).</summary>
     private sealed record PendingStore(UpstreamMessage Message, IngestFile File, Stream Content, IngestedMessage Ingested)
     {
-        public Task<StoreResult>? Store { get; init; }
+        public Task? Write { get; init; }
+    }
+
+    private static int CompletedAtHead(Queue<PendingStore> inFlight)
+    {
+        var count = 0;
+        foreach (var item in inFlight)
+        {
+            if (!item.Write!.IsCompleted)
+                break;
+            count++;
+        }
+        return count;
     }
 
     /// <summary>Fetches one message into a staged file, meters and summarises it; null when the server refused it (recorded, retried next run).</summary>
@@ -302,54 +328,110 @@ public sealed class PullEngine(
         }
     }
 
-    private async Task CompleteStoreAsync(AccountDefinition account, IUpstreamSession session, string scope, PendingStore item,
-        HashSet<string> failedBefore, List<SeenEntry> pending, RunCounters run, CancellationToken ct)
+    /// <summary>
+    /// Commits the written messages at the head of the queue in one batch (waiting for the first one when
+    /// <paramref name="wait"/>), then records them as seen and marks for deletion those the policy wants gone.
+    /// Returns the bytes that left the queue.
+    /// </summary>
+    private async Task<long> CommitWrittenAsync(AccountDefinition account, IUpstreamSession session, string scope, Queue<PendingStore> inFlight,
+        bool wait, HashSet<string> failedBefore, List<SeenEntry> pending, RunCounters run, CancellationToken ct)
     {
-        StoreResult result;
+        var batch = new List<PendingStore>();
         try
         {
-            result = await item.Store!.ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            throw new UpstreamException(UpstreamErrorKind.Storage, $"could not store message {item.Message.Key} in the spool: {ex.Message}", ex);
+            while (inFlight.Count > 0 && batch.Count < options.CommitBatchSize && (inFlight.Peek().Write!.IsCompleted || (wait && batch.Count == 0)))
+            {
+                var item = inFlight.Peek();
+                await AwaitStorageAsync(item.Write!, item.Message).ConfigureAwait(false);
+                batch.Add(inFlight.Dequeue());
+            }
+            if (batch.Count == 0)
+                return 0;
+
+            IReadOnlyList<StoreResult> results;
+            try
+            {
+                results = await spool.CommitAsync(account.Mailbox, batch.Select(b => b.Ingested).ToList(), ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                throw new UpstreamException(UpstreamErrorKind.Storage, $"could not commit {batch.Count} messages to the spool: {ex.Message}", ex);
+            }
+
+            for (var i = 0; i < batch.Count; i++)
+            {
+                var item = batch[i];
+                Count(item, results[i], run);
+                if (failedBefore.Contains(item.Message.Key))
+                    await ledger.ClearMessageFailureAsync(account.Name, scope, item.Message.Key, ct).ConfigureAwait(false);
+                var entry = new SeenEntry(item.Message.Key, clock.GetUtcNow(), Stored: true, results[i].MessageKey, item.Message.Size);
+                pending.Add(entry);
+                if (account.Leave.ShouldDelete(entry.FirstSeen, item.Message.Size, entry.FirstSeen))
+                {
+                    // Safe: this message's bytes and metadata are committed; its seen entry is written before QUIT.
+                    await session.MarkDeletedAsync(item.Message, ct).ConfigureAwait(false);
+                    run.Deleted++;
+                }
+            }
+            return batch.Sum(b => b.Ingested.Figures.RawLength);
         }
         finally
         {
-            await item.File.DisposeAsync().ConfigureAwait(false);
-        }
-
-        Count(item, result, run);
-        if (failedBefore.Contains(item.Message.Key))
-            await ledger.ClearMessageFailureAsync(account.Name, scope, item.Message.Key, ct).ConfigureAwait(false);
-
-        var entry = new SeenEntry(item.Message.Key, clock.GetUtcNow(), Stored: true, result.MessageKey, item.Message.Size);
-        pending.Add(entry);
-        if (account.Leave.ShouldDelete(entry.FirstSeen, item.Message.Size, entry.FirstSeen))
-        {
-            // Safe: this message's bytes and metadata are committed; its seen entry is written before QUIT.
-            await session.MarkDeletedAsync(item.Message, ct).ConfigureAwait(false);
-            run.Deleted++;
+            foreach (var item in batch)
+                await item.File.DisposeAsync().ConfigureAwait(false);
         }
     }
 
-    private async Task SettleStoreAsync(PendingStore item, List<SeenEntry> pending, RunCounters run)
+    private static async Task AwaitStorageAsync(Task write, UpstreamMessage message)
     {
         try
         {
-            var result = await item.Store!.ConfigureAwait(false);
-            Count(item, result, run);
-            pending.Add(new SeenEntry(item.Message.Key, clock.GetUtcNow(), Stored: true, result.MessageKey, item.Message.Size));
+            await write.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            throw new UpstreamException(UpstreamErrorKind.Storage, $"could not write message {message.Key} to the spool: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>During a failing run: waits for the writes still running, commits what was written (best effort), releases the staged files.</summary>
+    private async Task SettleAsync(AccountDefinition account, Queue<PendingStore> inFlight, List<SeenEntry> pending, RunCounters run)
+    {
+        var written = new List<PendingStore>();
+        foreach (var item in inFlight)
+        {
+            try
+            {
+                await item.Write!.ConfigureAwait(false);
+                written.Add(item);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                logger.LogDebug("write of {Key} during a failing run ended with {Error}", item.Message.Key, ex.Message);
+            }
+        }
+        try
+        {
+            if (written.Count > 0)
+            {
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                var results = await spool.CommitAsync(account.Mailbox, written.Select(w => w.Ingested).ToList(), timeout.Token).ConfigureAwait(false);
+                for (var i = 0; i < written.Count; i++)
+                {
+                    Count(written[i], results[i], run);
+                    pending.Add(new SeenEntry(written[i].Message.Key, clock.GetUtcNow(), Stored: true, results[i].MessageKey, written[i].Message.Size));
+                }
+            }
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            // The run is already failing for another reason; this message is not marked seen, so the next run
-            // fetches it again and the dedup key recognises it if this store did commit.
-            logger.LogDebug("store of {Key} during a failing run ended with {Error}", item.Message.Key, ex.Message);
+            // Not marked seen: the next run fetches them again, and the dedup key recognises any that did commit.
+            logger.LogDebug("commit of {Count} written messages during a failing run ended with {Error}", written.Count, ex.Message);
         }
         finally
         {
-            await item.File.DisposeAsync().ConfigureAwait(false);
+            while (inFlight.Count > 0)
+                await inFlight.Dequeue().File.DisposeAsync().ConfigureAwait(false);
         }
     }
 

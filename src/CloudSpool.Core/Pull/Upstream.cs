@@ -41,6 +41,12 @@ public interface IUpstreamSession : IAsyncDisposable
     Task<ScopeListing> OpenScopeAsync(string scope, CancellationToken cancellationToken);
 
     /// <summary>
+    /// A hint: the messages of the open scope that will be fetched next, in the order <see cref="FetchAsync"/> will be
+    /// called for them. An adapter may request them ahead (POP3 PIPELINING); a fetch of anything else still works.
+    /// </summary>
+    void PlanFetches(IReadOnlyList<UpstreamMessage> messages) { }
+
+    /// <summary>
     /// Copies the message's raw bytes, exactly as the server sends them (POP3 dot-stuffing undone),
     /// to <paramref name="destination"/>. Throws <see cref="UpstreamMessageException"/> when the server
     /// refuses this one message and the session is still usable; any other exception means the session is gone.
