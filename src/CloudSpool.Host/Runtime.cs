@@ -1,5 +1,6 @@
 using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Pull;
+using CloudSpool.Core.Retention;
 using CloudSpool.Core.Scheduling;
 using CloudSpool.Core.Spool;
 using CloudSpool.Host.Azurite;
@@ -42,6 +43,8 @@ public sealed class Runtime : IAsyncDisposable
         }, TimeProvider.System, loggers.CreateLogger<PullEngine>());
         AccountValidator = new AccountValidator(s => Cron.IsValid(s));
         Schedules = new AzureScheduleStore(storage);
+        JobRuns = new AzureJobRunLog(storage);
+        Retention = new RetentionRunner(new AzureSpoolMaintenance(storage, spool), Leases, JobRuns, TimeProvider.System, loggers.CreateLogger<RetentionRunner>());
     }
 
     public CloudSpoolOptions Options { get; }
@@ -57,6 +60,25 @@ public sealed class Runtime : IAsyncDisposable
     public PullEngine Engine { get; }
     public AccountValidator AccountValidator { get; }
     public IScheduleStore Schedules { get; }
+    public IJobRunLog JobRuns { get; }
+    public RetentionRunner Retention { get; }
+
+    /// <summary>Retention in days per mailbox: every mailbox an account feeds or the configuration names.</summary>
+    public async Task<IReadOnlyDictionary<string, int>> RetentionDaysAsync(CancellationToken cancellationToken)
+    {
+        var result = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var account in await Accounts.ListAsync(cancellationToken).ConfigureAwait(false))
+            result[account.Mailbox] = Options.Retention.DefaultDays;
+        foreach (var (mailbox, days) in Options.Retention.Mailboxes)
+            result[mailbox] = days;
+        return result;
+    }
+
+    /// <summary>The retention job's schedule: an edit wins over the configuration.</summary>
+    public EffectiveSchedule RetentionSchedule(IReadOnlyDictionary<string, ScheduleOverride>? edits = null) =>
+        edits is not null && edits.TryGetValue(RetentionRunner.Job, out var edit)
+            ? new EffectiveSchedule(RetentionRunner.Job, edit.Cron, edit.TimeZone, ScheduleSource.Edited)
+            : new EffectiveSchedule(RetentionRunner.Job, Options.Retention.Schedule, Options.Retention.TimeZone ?? Options.Pull.TimeZone, ScheduleSource.Default);
 
     /// <summary>A short description of where the spool lives, for logs.</summary>
     public string StorageDescription => _azurite is null

@@ -177,7 +177,7 @@ public sealed class AzureSpool(AzureStorage storage) : ISpool, ISpoolReader
         };
     }
 
-    private static SpoolMessage FromEntity(TableEntity e) => new()
+    internal static SpoolMessage FromEntity(TableEntity e) => new()
     {
         Mailbox = e.PartitionKey,
         MessageKey = e.RowKey,

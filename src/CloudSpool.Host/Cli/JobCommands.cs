@@ -11,12 +11,21 @@ public static class JobCommands
     {
         var job = new Command("job", "Run jobs once, outside the scheduler.");
         var run = new Command("run", "Run one job once and exit: 0 when it succeeded, 1 when it failed.");
-        var name = new Argument<string>("job") { Description = "The job: pull" };
-        name.AcceptOnlyFromAmong("pull");
-        var account = new Option<string?>("--account") { Description = "Only this account (default: every enabled account)" };
+        var name = new Argument<string>("job") { Description = "The job: pull or retention" };
+        name.AcceptOnlyFromAmong("pull", "retention");
+        var account = new Option<string?>("--account") { Description = "pull: only this account (default: every enabled account)" };
+        var repair = new Option<bool>("--repair") { Description = "retention: instead of removing old mail, check every row has its blob and every blob its row" };
+        var fix = new Option<bool>("--fix") { Description = "retention --repair: delete blobs no row names (older than an hour)" };
         run.Arguments.Add(name);
         run.Options.Add(account);
-        run.SetAction((parse, ct) => context.WithRuntimeAsync(parse, ct, runtime => PullAsync(context, runtime, parse.GetValue(account), ct)));
+        run.Options.Add(repair);
+        run.Options.Add(fix);
+        run.SetAction((parse, ct) => context.WithRuntimeAsync(parse, ct, runtime => parse.GetValue(name) switch
+        {
+            "retention" when parse.GetValue(repair) => RepairAsync(context, runtime, parse.GetValue(fix), ct),
+            "retention" => RetentionAsync(context, runtime, ct),
+            _ => PullAsync(context, runtime, parse.GetValue(account), ct),
+        }));
         job.Subcommands.Add(run);
         return job;
     }
@@ -51,6 +60,36 @@ public static class JobCommands
             failed |= record.Outcome == PullOutcome.Failed;
         }
         return failed ? ExitCodes.Failed : ExitCodes.Ok;
+    }
+
+    private static async Task<int> RetentionAsync(CommandContext context, Runtime runtime, CancellationToken ct)
+    {
+        var record = await runtime.Retention.RunAsync(await runtime.RetentionDaysAsync(ct).ConfigureAwait(false), ct).ConfigureAwait(false);
+        await context.Out.WriteLineAsync(record.Outcome switch
+        {
+            PullOutcome.Succeeded => $"retention: ok: {record.Summary}",
+            PullOutcome.Skipped => $"retention: skipped: {record.Summary}",
+            _ => $"retention: FAILED: {record.Error} [{record.Summary}]",
+        }).ConfigureAwait(false);
+        return record.Outcome == PullOutcome.Failed ? ExitCodes.Failed : ExitCodes.Ok;
+    }
+
+    private static async Task<int> RepairAsync(CommandContext context, Runtime runtime, bool fix, CancellationToken ct)
+    {
+        var checks = await runtime.Retention.CheckAsync((await runtime.RetentionDaysAsync(ct).ConfigureAwait(false)).Keys, fix, ct).ConfigureAwait(false);
+        var consistent = true;
+        foreach (var c in checks)
+        {
+            await context.Out.WriteLineAsync($"{c.Mailbox}: {c.Messages} messages, {c.Blobs} blobs: {(c.Consistent ? "consistent" : "NOT consistent")}").ConfigureAwait(false);
+            foreach (var key in c.RowsWithoutBlob)
+                await context.Out.WriteLineAsync($"  message {key}: its blob is missing").ConfigureAwait(false);
+            foreach (var blob in c.BlobsWithoutRow)
+                await context.Out.WriteLineAsync($"  blob {blob}: no message names it{(fix ? "" : " (--fix deletes it)")}").ConfigureAwait(false);
+            if (c.BlobsDeleted > 0)
+                await context.Out.WriteLineAsync($"  deleted {c.BlobsDeleted} unreferenced blobs").ConfigureAwait(false);
+            consistent &= c.RowsWithoutBlob.Count == 0 && (c.BlobsWithoutRow.Count == 0 || c.BlobsDeleted == c.BlobsWithoutRow.Count);
+        }
+        return consistent ? ExitCodes.Ok : ExitCodes.Failed;
     }
 
     internal static string Describe(PullRunRecord r) => r.Outcome switch

@@ -40,6 +40,11 @@ public static class ScheduleCommands
                 views.Add(new ScheduleView(s.Job, s.Cron, s.TimeZone, s.Source.ToString().ToLowerInvariant(), account.Enabled,
                     NextFires(s.Cron, s.TimeZone, 3), last?.Started, last?.Outcome.ToString()));
             }
+            var retention = runtime.RetentionSchedule(edits);
+            var lastRetention = (await runtime.JobRuns.RecentAsync(retention.Job, 1, ct).ConfigureAwait(false)).FirstOrDefault();
+            var retentionEnabled = runtime.Options.Retention.DefaultDays > 0 || runtime.Options.Retention.Mailboxes.Values.Any(d => d > 0);
+            views.Add(new ScheduleView(retention.Job, retention.Cron, retention.TimeZone, retention.Source.ToString().ToLowerInvariant(), retentionEnabled,
+                NextFires(retention.Cron, retention.TimeZone, 3), lastRetention?.Started, lastRetention?.Outcome.ToString()));
             if (parse.GetValue(json))
             {
                 await context.Out.WriteLineAsync(JsonSerializer.Serialize(views, Json)).ConfigureAwait(false);
@@ -68,14 +73,14 @@ public static class ScheduleCommands
         {
             var name = parse.GetValue(job)!;
             var expression = parse.GetValue(cron)!.Trim();
-            var account = JobNames.PullAccount(name) is { } a ? await runtime.Accounts.GetAsync(a, ct).ConfigureAwait(false) : null;
-            if (account is null)
+            var edits = await runtime.Schedules.ListAsync(ct).ConfigureAwait(false);
+            var current = await FindAsync(runtime, name, edits, ct).ConfigureAwait(false);
+            if (current is null)
             {
-                await context.Error.WriteLineAsync($"no job named '{name}': jobs are pull:ACCOUNT (see: cloudspool schedule list); nothing changed").ConfigureAwait(false);
+                await context.Error.WriteLineAsync($"no job named '{name}': jobs are pull:ACCOUNT and retention (see: cloudspool schedule list); nothing changed").ConfigureAwait(false);
                 return ExitCodes.Usage;
             }
-            var edits = await runtime.Schedules.ListAsync(ct).ConfigureAwait(false);
-            var tz = parse.GetValue(zone) ?? runtime.ScheduleOf(account, edits).TimeZone;
+            var tz = parse.GetValue(zone) ?? current.TimeZone;
             var problems = new List<string>();
             if (!Cron.IsValid(expression))
                 problems.Add($"'{expression}' is not a Quartz cron expression that fires (seconds minutes hours day-of-month month day-of-week [year]), e.g. \"0 */5 * * * ?\"");
@@ -102,20 +107,28 @@ public static class ScheduleCommands
         command.SetAction((parse, ct) => context.WithRuntimeAsync(parse, ct, async runtime =>
         {
             var name = parse.GetValue(job)!;
-            var account = JobNames.PullAccount(name) is { } a ? await runtime.Accounts.GetAsync(a, ct).ConfigureAwait(false) : null;
-            if (account is null)
+            if (await FindAsync(runtime, name, null, ct).ConfigureAwait(false) is null)
             {
                 await context.Error.WriteLineAsync($"no job named '{name}' (see: cloudspool schedule list)").ConfigureAwait(false);
                 return ExitCodes.Usage;
             }
             var removed = await runtime.Schedules.ResetAsync(name, ct).ConfigureAwait(false);
-            var now = runtime.ScheduleOf(account);
+            var now = (await FindAsync(runtime, name, null, ct).ConfigureAwait(false))!;
             await context.Out.WriteLineAsync(removed
                 ? $"{name}: edit removed; now \"{now.Cron}\" {now.TimeZone} ({now.Source.ToString().ToLowerInvariant()})"
                 : $"{name}: had no edit; \"{now.Cron}\" {now.TimeZone} ({now.Source.ToString().ToLowerInvariant()})").ConfigureAwait(false);
             return ExitCodes.Ok;
         }));
         return command;
+    }
+
+    /// <summary>The schedule in effect for a job name, or null when there is no such job.</summary>
+    private static async Task<EffectiveSchedule?> FindAsync(Runtime runtime, string job, IReadOnlyDictionary<string, ScheduleOverride>? edits, CancellationToken ct)
+    {
+        if (job == Core.Retention.RetentionRunner.Job)
+            return runtime.RetentionSchedule(edits);
+        var account = JobNames.PullAccount(job) is { } a ? await runtime.Accounts.GetAsync(a, ct).ConfigureAwait(false) : null;
+        return account is null ? null : runtime.ScheduleOf(account, edits);
     }
 
     private static List<DateTimeOffset> NextFires(string cron, string zone, int count)

@@ -6,6 +6,22 @@ public sealed class CloudSpoolOptions
     public StorageOptions Storage { get; set; } = new();
     public PullOptions Pull { get; set; } = new();
     public SchedulerOptions Scheduler { get; set; } = new();
+    public RetentionOptions Retention { get; set; } = new();
+}
+
+public sealed class RetentionOptions
+{
+    /// <summary>Days a message stays in a mailbox's spool after ingest; 0 keeps it forever.</summary>
+    public int DefaultDays { get; set; }
+
+    /// <summary>Per-mailbox retention in days, overriding <see cref="DefaultDays"/> (0 keeps forever).</summary>
+    public Dictionary<string, int> Mailboxes { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>When the retention job runs (Quartz cron); editable with `schedule set retention`.</summary>
+    public string Schedule { get; set; } = "0 30 3 * * ?";
+
+    /// <summary>Time zone of the schedule; default Pull:TimeZone.</summary>
+    public string? TimeZone { get; set; }
 }
 
 public sealed class StorageOptions

@@ -10,6 +10,16 @@ public sealed class CloudSpoolOptionsValidator : AbstractValidator<CloudSpoolOpt
     {
         RuleFor(o => o.Storage).NotNull().SetValidator(new StorageValidator());
         RuleFor(o => o.Pull).NotNull().SetValidator(new PullValidator());
+        RuleFor(o => o.Retention.DefaultDays).InclusiveBetween(0, 36500)
+            .WithMessage("{PropertyValue} is out of range: expected 0 (keep forever) to 36500 days");
+        RuleForEach(o => o.Retention.Mailboxes)
+            .Must(m => m.Value is >= 0 and <= 36500 && System.Text.RegularExpressions.Regex.IsMatch(m.Key, "^[a-z0-9][a-z0-9._-]{0,62}$"))
+            .OverridePropertyName("Retention.Mailboxes")
+            .WithMessage((_, m) => $"'{m.Key}': {m.Value} is not valid: expected a mailbox name (lower-case letters, digits, '.', '_', '-') and 0-36500 days");
+        RuleFor(o => o.Retention.Schedule).Must(Cron.IsValid)
+            .WithMessage("'{PropertyValue}' is not a Quartz cron expression (seconds minutes hours day-of-month month day-of-week [year]), e.g. \"0 30 3 * * ?\"");
+        RuleFor(o => o.Retention.TimeZone).Must(tz => TimeZoneInfo.TryFindSystemTimeZoneById(tz!, out _)).When(o => o.Retention.TimeZone is not null)
+            .WithMessage("'{PropertyValue}' is not a known time zone (e.g. UTC, Europe/Berlin, Asia/Tokyo)");
         RuleFor(o => o.Scheduler.RefreshSeconds).InclusiveBetween(1, 3600)
             .WithMessage("{PropertyValue} is out of range: expected 1-3600 seconds");
     }

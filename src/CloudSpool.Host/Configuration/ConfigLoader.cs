@@ -84,7 +84,7 @@ public static class ConfigLoader
                 continue;
             }
             var propertyType = property.PropertyType;
-            if (propertyType.IsClass && propertyType != typeof(string))
+            if (propertyType.IsClass && propertyType != typeof(string) && !propertyType.IsGenericType)
                 FindUnknownKeys(section.GetChildren(), propertyType, problems);
         }
     }

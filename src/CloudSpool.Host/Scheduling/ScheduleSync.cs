@@ -69,37 +69,53 @@ public sealed class ScheduleSync(ISchedulerFactory schedulers, Runtime runtime, 
 
         foreach (var (key, account) in wanted)
         {
-            var schedule = runtime.ScheduleOf(account, edits);
-            var (cron, zone) = (schedule.Cron, schedule.TimeZone);
-            if (!Cron.IsValid(cron) || !TimeZoneInfo.TryFindSystemTimeZoneById(zone, out _))
-            {
-                logger.LogError("{Job}: schedule \"{Cron}\" ({Zone}) is not valid; keeping the current one", schedule.Job, cron, zone);
-                continue;
-            }
-            var triggerKey = new TriggerKey(key.Name, PullJob.Group);
-            var current = await scheduler.GetTrigger(triggerKey, cancellationToken).ConfigureAwait(false) as ICronTrigger;
-            if (current is not null && current.CronExpressionString == cron && current.TimeZone.Id == TimeZoneInfo.FindSystemTimeZoneById(zone).Id)
-                continue;
+            await EnsureAsync(scheduler, key, runtime.ScheduleOf(account, edits),
+                () => JobBuilder.Create<PullJob>().WithIdentity(key).UsingJobData(PullJob.AccountKey, account.Name).Build(), cancellationToken).ConfigureAwait(false);
+        }
 
-            var trigger = TriggerBuilder.Create()
-                .WithIdentity(triggerKey)
-                .ForJob(key)
-                .WithCronSchedule(cron, b => b.InTimeZone(TimeZoneInfo.FindSystemTimeZoneById(zone))
-                    // Host asleep or down at fire time: run once on return, not once per missed fire.
-                    .WithMisfireInstruction(CronTriggerMisfireInstruction.FireAndProceed))
-                .Build();
-            if (current is null)
-            {
-                var job = JobBuilder.Create<PullJob>().WithIdentity(key).UsingJobData(PullJob.AccountKey, account.Name).Build();
-                await scheduler.ScheduleJob(job, [trigger], new ScheduleJobOptions { Replace = true }, cancellationToken).ConfigureAwait(false);
-                logger.LogInformation("{Job}: scheduled \"{Cron}\" ({Zone}, {Source}), next at {Next:u}", schedule.Job, cron, zone, schedule.Source, Cron.NextFire(cron, zone, DateTimeOffset.UtcNow));
-            }
-            else
-            {
-                await scheduler.RescheduleJob(triggerKey, trigger, cancellationToken).ConfigureAwait(false);
-                logger.LogInformation("{Job}: schedule changed from \"{Old}\" ({OldZone}) to \"{Cron}\" ({Zone}, {Source}), next at {Next:u}", schedule.Job,
-                    current.CronExpressionString, current.TimeZone.Id, cron, zone, schedule.Source, Cron.NextFire(cron, zone, DateTimeOffset.UtcNow));
-            }
+        var retentionWanted = runtime.Options.Retention.DefaultDays > 0 || runtime.Options.Retention.Mailboxes.Values.Any(d => d > 0);
+        if (retentionWanted)
+        {
+            await EnsureAsync(scheduler, RetentionJob.Key, runtime.RetentionSchedule(edits),
+                () => JobBuilder.Create<RetentionJob>().WithIdentity(RetentionJob.Key).Build(), cancellationToken).ConfigureAwait(false);
+        }
+        else if (await scheduler.DeleteJob(RetentionJob.Key, cancellationToken).ConfigureAwait(false))
+        {
+            logger.LogInformation("retention: unscheduled (no mailbox has a retention period)");
+        }
+    }
+
+    /// <summary>Schedules a job, or reschedules it when its expression or zone changed; an invalid schedule keeps the current one.</summary>
+    private async Task EnsureAsync(IScheduler scheduler, JobKey key, EffectiveSchedule schedule, Func<IJobDetail> createJob, CancellationToken cancellationToken)
+    {
+        var (cron, zone) = (schedule.Cron, schedule.TimeZone);
+        if (!Cron.IsValid(cron) || !TimeZoneInfo.TryFindSystemTimeZoneById(zone, out var timeZone))
+        {
+            logger.LogError("{Job}: schedule \"{Cron}\" ({Zone}) is not valid; keeping the current one", schedule.Job, cron, zone);
+            return;
+        }
+        var triggerKey = new TriggerKey(key.Name, key.Group);
+        var current = await scheduler.GetTrigger(triggerKey, cancellationToken).ConfigureAwait(false) as ICronTrigger;
+        if (current is not null && current.CronExpressionString == cron && current.TimeZone.Id == timeZone.Id)
+            return;
+
+        var trigger = TriggerBuilder.Create()
+            .WithIdentity(triggerKey)
+            .ForJob(key)
+            .WithCronSchedule(cron, b => b.InTimeZone(timeZone)
+                // Host asleep or down at fire time: run once on return, not once per missed fire.
+                .WithMisfireInstruction(CronTriggerMisfireInstruction.FireAndProceed))
+            .Build();
+        if (current is null)
+        {
+            await scheduler.ScheduleJob(createJob(), [trigger], new ScheduleJobOptions { Replace = true }, cancellationToken).ConfigureAwait(false);
+            logger.LogInformation("{Job}: scheduled \"{Cron}\" ({Zone}, {Source}), next at {Next:u}", schedule.Job, cron, zone, schedule.Source, Cron.NextFire(cron, zone, DateTimeOffset.UtcNow));
+        }
+        else
+        {
+            await scheduler.RescheduleJob(triggerKey, trigger, cancellationToken).ConfigureAwait(false);
+            logger.LogInformation("{Job}: schedule changed from \"{Old}\" ({OldZone}) to \"{Cron}\" ({Zone}, {Source}), next at {Next:u}", schedule.Job,
+                current.CronExpressionString, current.TimeZone.Id, cron, zone, schedule.Source, Cron.NextFire(cron, zone, DateTimeOffset.UtcNow));
         }
     }
 }

@@ -1,0 +1,83 @@
+using CloudSpool.Core.Pull;
+using Microsoft.Extensions.Logging;
+
+namespace CloudSpool.Core.Retention;
+
+/// <summary>The outcome of one run of a job other than pull (retention, later forward and health).</summary>
+public sealed record JobRunRecord(string Job, DateTimeOffset Started, DateTimeOffset Finished, PullOutcome Outcome, string Summary, string? Error);
+
+/// <summary>History of job runs (latest first), so every run's outcome is recorded.</summary>
+public interface IJobRunLog
+{
+    Task AppendAsync(JobRunRecord run, CancellationToken cancellationToken);
+    Task<IReadOnlyList<JobRunRecord>> RecentAsync(string job, int count, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// Removes mail older than each mailbox's retention from Blob and Table together, and (on request) checks
+/// that every row has its blob and every blob its row. One runner at a time across all processes (blob lease).
+/// </summary>
+public sealed class RetentionRunner(ISpoolMaintenance spool, ILeaseManager leases, IJobRunLog runs, TimeProvider clock, ILogger<RetentionRunner> logger)
+{
+    public const string Job = "retention";
+
+    /// <summary>Removes, per mailbox, the messages ingested more than its retention (days) ago; 0 keeps everything.</summary>
+    public async Task<JobRunRecord> RunAsync(IReadOnlyDictionary<string, int> retentionDays, CancellationToken cancellationToken)
+    {
+        var started = clock.GetUtcNow();
+        var lease = await leases.TryAcquireAsync(Job, cancellationToken).ConfigureAwait(false);
+        if (lease is null)
+            return await RecordAsync(new JobRunRecord(Job, started, clock.GetUtcNow(), PullOutcome.Skipped, "another worker is running retention", null)).ConfigureAwait(false);
+
+        await using (lease.ConfigureAwait(false))
+        {
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lease.Lost);
+            var removed = new Dictionary<string, int>(StringComparer.Ordinal);
+            try
+            {
+                foreach (var (mailbox, days) in retentionDays.Where(r => r.Value > 0).OrderBy(r => r.Key, StringComparer.Ordinal))
+                {
+                    var cutoff = started - TimeSpan.FromDays(days);
+                    var count = 0;
+                    await foreach (var message in spool.ListOlderThanAsync(mailbox, cutoff, linked.Token).ConfigureAwait(false))
+                    {
+                        await spool.RemoveAsync(message, linked.Token).ConfigureAwait(false);
+                        count++;
+                    }
+                    removed[mailbox] = count;
+                    logger.LogInformation("retention: {Mailbox}: removed {Count} messages ingested before {Cutoff:u} ({Days} days)", mailbox, count, cutoff, days);
+                }
+                var summary = removed.Count == 0 ? "no mailbox has a retention period" : string.Join(", ", removed.Select(r => $"{r.Key}: {r.Value} removed"));
+                return await RecordAsync(new JobRunRecord(Job, started, clock.GetUtcNow(), PullOutcome.Succeeded, summary, null)).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                logger.LogError("retention failed: {Error}", ex.Message);
+                var summary = string.Join(", ", removed.Select(r => $"{r.Key}: {r.Value} removed"));
+                return await RecordAsync(new JobRunRecord(Job, started, clock.GetUtcNow(), PullOutcome.Failed, summary, ex.Message)).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Checks (and with <paramref name="fix"/>, repairs) each mailbox; young unreferenced blobs are left to the ingest writing them.</summary>
+    public async Task<IReadOnlyList<SpoolCheck>> CheckAsync(IEnumerable<string> mailboxes, bool fix, CancellationToken cancellationToken, TimeSpan? graceAge = null)
+    {
+        var result = new List<SpoolCheck>();
+        foreach (var mailbox in mailboxes.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
+        {
+            var check = await spool.CheckAsync(mailbox, graceAge ?? TimeSpan.FromHours(1), fix, cancellationToken).ConfigureAwait(false);
+            if (!check.Consistent)
+                logger.LogWarning("repair: {Mailbox}: {Missing} rows without their blob, {Orphans} blobs without a row ({Deleted} deleted)",
+                    mailbox, check.RowsWithoutBlob.Count, check.BlobsWithoutRow.Count, check.BlobsDeleted);
+            result.Add(check);
+        }
+        return result;
+    }
+
+    private async Task<JobRunRecord> RecordAsync(JobRunRecord record)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await runs.AppendAsync(record, timeout.Token).ConfigureAwait(false);
+        return record;
+    }
+}

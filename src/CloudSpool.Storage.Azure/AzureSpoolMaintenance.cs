@@ -1,0 +1,66 @@
+using System.Runtime.CompilerServices;
+using Azure;
+using Azure.Data.Tables;
+using Azure.Storage.Blobs.Models;
+using CloudSpool.Core.Retention;
+using CloudSpool.Core.Spool;
+
+namespace CloudSpool.Storage.Azure;
+
+/// <summary>Retention and repair on the Azure spool (see <see cref="ISpoolMaintenance"/>).</summary>
+public sealed class AzureSpoolMaintenance(AzureStorage storage, AzureSpool spool) : ISpoolMaintenance
+{
+    public async IAsyncEnumerable<SpoolMessage> ListOlderThanAsync(string mailbox, DateTimeOffset cutoff, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        // Message keys start with the ingest time, so "older than" is a key range, not a scan.
+        var end = StorageNames.MessageRowKey(cutoff, "00000000");
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {mailbox} and RowKey gt {StorageNames.MessageRowPrefix} and RowKey lt {end}");
+        await foreach (var e in storage.Messages.QueryAsync<TableEntity>(filter, maxPerPage: 1000, cancellationToken: cancellationToken).ConfigureAwait(false))
+            yield return AzureSpool.FromEntity(e);
+    }
+
+    public async Task RemoveAsync(SpoolMessage message, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await storage.Messages.SubmitTransactionAsync(
+            [
+                new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(message.Mailbox, message.MessageKey), ETag.All),
+                new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(message.Mailbox, StorageNames.DedupRowKey(message.DedupKey)), ETag.All),
+            ], cancellationToken).ConfigureAwait(false);
+        }
+        catch (TableTransactionFailedException ex) when (ex.Status == 404)
+        {
+            // Removed by an earlier, interrupted run (or another worker): only the blob may be left.
+        }
+        await storage.Spool.GetBlobClient(message.BlobName).DeleteIfExistsAsync(DeleteSnapshotsOption.IncludeSnapshots, cancellationToken: cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<SpoolCheck> CheckAsync(string mailbox, TimeSpan graceAge, bool fix, CancellationToken cancellationToken)
+    {
+        var rows = new Dictionary<string, string>(StringComparer.Ordinal); // blob name -> message key
+        await foreach (var m in spool.ListAsync(mailbox, null, cancellationToken).ConfigureAwait(false))
+            rows[m.BlobName] = m.MessageKey;
+
+        var blobs = new HashSet<string>(StringComparer.Ordinal);
+        var orphans = new List<string>();
+        var deleted = 0;
+        var youngest = DateTimeOffset.UtcNow - graceAge;
+        await foreach (var blob in storage.Spool.GetBlobsAsync(new GetBlobsOptions { Prefix = mailbox + "/" }, cancellationToken).ConfigureAwait(false))
+        {
+            blobs.Add(blob.Name);
+            if (rows.ContainsKey(blob.Name) || blob.Properties.LastModified > youngest)
+                continue;
+            orphans.Add(blob.Name);
+            if (fix)
+            {
+                // Older than the grace age, so not an ingest still committing; and only if unchanged since listed.
+                await storage.Spool.GetBlobClient(blob.Name).DeleteIfExistsAsync(DeleteSnapshotsOption.IncludeSnapshots,
+                    new BlobRequestConditions { IfMatch = blob.Properties.ETag }, cancellationToken).ConfigureAwait(false);
+                deleted++;
+            }
+        }
+        var missing = rows.Where(r => !blobs.Contains(r.Key)).Select(r => r.Value).Order(StringComparer.Ordinal).ToList();
+        return new SpoolCheck(mailbox, rows.Count, blobs.Count, missing, orphans, deleted);
+    }
+}
