@@ -9,7 +9,7 @@ public static class ProcStats
     public const double TicksPerSecond = 100;
 
     /// <summary>One line of /proc/PID/stat, parsed.</summary>
-    public readonly record struct Stat(int Pid, string Comm, int ParentPid, long OwnTicks, long ReapedChildTicks);
+    public readonly record struct Stat(int Pid, string Comm, int ParentPid, long OwnTicks, long ReapedChildTicks, long StartTime);
 
     /// <summary>Every live process (those that vanish while being read are skipped).</summary>
     public static Dictionary<int, Stat> Snapshot()
@@ -53,9 +53,9 @@ public static class ProcStats
 
         var comm = text[(open + 1)..close];
         var fields = text[(close + 2)..].Split(' ');
-        // fields[0] = state (field 3), [1] = ppid (4), [11] utime (14), [12] stime (15), [13] cutime (16), [14] cstime (17).
+        // fields[0] = state (field 3), [1] = ppid (4), [11] utime (14), [12] stime (15), [13] cutime (16), [14] cstime (17), [19] starttime (22).
         long F(int i) => long.Parse(fields[i], CultureInfo.InvariantCulture);
-        return new Stat(pid, comm, (int)F(1), F(11) + F(12), F(13) + F(14));
+        return new Stat(pid, comm, (int)F(1), F(11) + F(12), F(13) + F(14), F(19));
     }
 
     /// <summary>
@@ -185,14 +185,21 @@ public sealed class CpuSampler : IAsyncDisposable
 
     private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
 
+    /// <summary>CPU ticks of live processes outside the measured groups, by command name (this bench included, as "bench").</summary>
+    public Dictionary<string, long> OtherTicksByCommand { get; } = [];
+
+    private Dictionary<int, ProcStats.Stat>? _previous;
+
     private Dictionary<string, long> Take()
     {
         var snapshot = ProcStats.Snapshot();
         var ticks = new Dictionary<string, long>();
+        var measured = new HashSet<int>();
         foreach (var (name, root) in _roots)
         {
             ticks[name] = ProcStats.TreeTicks(snapshot, root);
             Rss(name, snapshot, root);
+            measured.UnionWith(ProcStats.Tree(snapshot, root));
         }
 
         ticks["machine"] = ProcStats.MachineBusyTicks();
@@ -200,6 +207,34 @@ public sealed class CpuSampler : IAsyncDisposable
         {
             ticks["tool"] = ProcStats.TreeTicks(snapshot, tool);
             Rss("tool", snapshot, tool);
+            measured.UnionWith(ProcStats.Tree(snapshot, tool));
+        }
+
+        lock (OtherTicksByCommand)
+        {
+            if (_previous is not null)
+            {
+                foreach (var (pid, stat) in snapshot)
+                {
+                    if (measured.Contains(pid))
+                    {
+                        continue;
+                    }
+
+                    // A process that was not there at the previous sample started since. Own time only: a parent's
+                    // reaped-children time jumps by a child's whole lifetime when it is reaped. (Processes that live
+                    // less than a second are missed here; the "other" total from /proc/stat still has them.)
+                    var before = _previous.TryGetValue(pid, out var p) && p.StartTime == stat.StartTime ? p.OwnTicks : 0;
+                    var delta = stat.OwnTicks - before;
+                    if (delta > 0)
+                    {
+                        var comm = pid == Environment.ProcessId ? "bench" : stat.Comm.Split('/')[0];
+                        OtherTicksByCommand[comm] = OtherTicksByCommand.GetValueOrDefault(comm) + delta;
+                    }
+                }
+            }
+
+            _previous = snapshot;
         }
 
         return ticks;

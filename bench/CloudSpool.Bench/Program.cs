@@ -23,10 +23,10 @@ public static partial class Program
     private const double TargetRatio = 1.0;
     private const long TargetPeakRssBytes = 200L << 20;
 
-    private sealed record Options(int Messages, int Seed, string CloudSpoolDll, bool CloudSpoolFirst, bool Timeline, bool KeepTemp);
+    private sealed record Options(int Messages, int Seed, string CloudSpoolDll, string? Source, bool CloudSpoolFirst, bool Timeline, bool KeepTemp);
 
     private sealed record ToolResult(string Tool, int Messages, long Bytes, TimedResult Timed, Dictionary<string, double> CpuSeconds,
-        IReadOnlyList<(double Seconds, Dictionary<string, long> Ticks)> Samples, Dictionary<string, long> SampledPeakRssKb);
+        IReadOnlyList<(double Seconds, Dictionary<string, long> Ticks)> Samples, Dictionary<string, long> SampledPeakRssKb, Dictionary<string, long> OtherTicks);
 
     public static async Task<int> Main(string[] args)
     {
@@ -76,10 +76,11 @@ public static partial class Program
     }
 
     private const string Usage = """
-        usage: CloudSpool.Bench [--messages N] [--seed S] [--cloudspool PATH/cloudspool.dll] [--cloudspool-first] [--timeline] [--keep-temp]
+        usage: CloudSpool.Bench [--messages N] [--seed S] [--cloudspool PATH/cloudspool.dll] [--source TEXT] [--cloudspool-first] [--timeline] [--keep-temp]
           --messages N         messages in the generated mailbox (default 10000)
           --seed S             seed of the generated mailbox (default 2); the same seed gives the same bytes
           --cloudspool PATH    the cloudspool.dll to measure (default: src/CloudSpool.Host/bin/Release/net10.0/cloudspool.dll)
+          --source TEXT        what the measured cloudspool was built from, for the report (bench/run passes the git commit)
           --cloudspool-first   run CloudSpool before mpop (default: mpop first)
           --timeline           print CPU use of the tool, Azurite and Dovecot every 5 s of each run
           --keep-temp          keep the work folder (maildirs, Azurite data, outputs) for inspection
@@ -90,7 +91,7 @@ public static partial class Program
     {
         var messages = 10_000;
         var seed = 2;
-        string? dll = null;
+        string? dll = null, source = null;
         bool first = false, timeline = false, keep = false;
         for (var i = 0; i < args.Length; i++)
         {
@@ -116,6 +117,9 @@ public static partial class Program
                 case "--cloudspool":
                     dll = Path.GetFullPath(Value());
                     break;
+                case "--source":
+                    source = Value();
+                    break;
                 case "--cloudspool-first":
                     first = true;
                     break;
@@ -133,7 +137,7 @@ public static partial class Program
         }
 
         dll ??= DefaultCloudSpoolDll();
-        return new Options(messages, seed, dll, first, timeline, keep);
+        return new Options(messages, seed, dll, source, first, timeline, keep);
     }
 
     private static string DefaultCloudSpoolDll()
@@ -156,7 +160,7 @@ public static partial class Program
         var mpop = Which("mpop") ?? throw new BenchException("mpop not found: apt-get install mpop");
         Require(Environment.IsPrivilegedProcess, "must run as root: Dovecot switches to its mail user (bench/run takes care of it)");
 
-        PrintMachine(mpop);
+        PrintMachine(mpop, options);
 
         var work = Directory.CreateTempSubdirectory("cloudspool-bench-");
         DovecotServer? dovecot = null;
@@ -201,6 +205,12 @@ public static partial class Program
             Console.WriteLine();
 
             var roots = new Dictionary<string, int> { ["azurite"] = azuritePid, ["dovecot"] = dovecotPid };
+            var warmSampler = new CpuSampler(roots, () => null); // JIT-compiles the sampling code before anything is measured
+            await using (warmSampler.ConfigureAwait(false))
+            {
+                await warmSampler.StopAsync().ConfigureAwait(false);
+            }
+
             var results = new List<ToolResult>();
             var order = options.CloudSpoolFirst ? new[] { "cloudspool", "mpop" } : ["mpop", "cloudspool"];
             foreach (var tool in order)
@@ -311,7 +321,7 @@ public static partial class Program
 
         var files = Directory.GetFiles(Path.Combine(maildir, "new")).Concat(Directory.GetFiles(Path.Combine(maildir, "cur"))).ToList();
         var bytes = files.Sum(f => new FileInfo(f).Length);
-        return new ToolResult("mpop", files.Count, bytes, timed.Timed, timed.Cpu, timed.Samples, timed.PeakRss);
+        return new ToolResult("mpop", files.Count, bytes, timed.Timed, timed.Cpu, timed.Samples, timed.PeakRss, timed.Other);
     }
 
     private static async Task<ToolResult> RunCloudSpoolAsync(Options options, DovecotServer dovecot, string password, EmbeddedAzurite azurite, string work, Dictionary<string, int> roots, CancellationToken ct)
@@ -363,10 +373,10 @@ public static partial class Program
             throw new BenchException($"cloudspool reported {stored} new messages but messages list shows {listed}");
         }
 
-        return new ToolResult("cloudspool", listed, bytes, timed.Timed, timed.Cpu, timed.Samples, timed.PeakRss);
+        return new ToolResult("cloudspool", listed, bytes, timed.Timed, timed.Cpu, timed.Samples, timed.PeakRss, timed.Other);
     }
 
-    private static async Task<(TimedResult Timed, Dictionary<string, double> Cpu, IReadOnlyList<(double Seconds, Dictionary<string, long> Ticks)> Samples, Dictionary<string, long> PeakRss)> MeasureAsync(
+    private static async Task<(TimedResult Timed, Dictionary<string, double> Cpu, IReadOnlyList<(double Seconds, Dictionary<string, long> Ticks)> Samples, Dictionary<string, long> PeakRss, Dictionary<string, long> Other)> MeasureAsync(
         IReadOnlyList<string> command, Dictionary<string, string> environment, string timeFile, Dictionary<string, int> roots, CancellationToken ct)
     {
         var toolPid = 0;
@@ -378,7 +388,7 @@ public static partial class Program
             var cpu = roots.Keys.Append("machine").ToDictionary(k => k, k => (end[k] - sampler.Start[k]) / ProcStats.TicksPerSecond);
             cpu["tool user"] = timed.UserSeconds;
             cpu["tool sys"] = timed.SystemSeconds;
-            return (timed, cpu, sampler.Samples.ToList(), sampler.PeakRssKb);
+            return (timed, cpu, sampler.Samples.ToList(), sampler.PeakRssKb, sampler.OtherTicksByCommand);
         }
     }
 
@@ -421,8 +431,8 @@ public static partial class Program
             var other = Math.Max(0, r.CpuSeconds["machine"] - total);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  {r.Tool + " run:",-16}{r.Tool} {tool:F1} (user {r.CpuSeconds["tool user"]:F1}, sys {r.CpuSeconds["tool sys"]:F1}), azurite {r.CpuSeconds["azurite"]:F1}, dovecot {r.CpuSeconds["dovecot"]:F1}"
-                + $" => {100 * total / (wall * Environment.ProcessorCount):F0}% of the machine over {wall:F1} s; other processes {other:F1}"));
-            if (other > 0.1 * wall * Environment.ProcessorCount)
+                + $" => {100 * total / (wall * Environment.ProcessorCount):F0}% of the machine over {wall:F1} s; other processes {other:F1}{TopOthers(r.OtherTicks)}"));
+            if (other > 1 && other > 0.1 * wall * Environment.ProcessorCount)
             {
                 disturbed.Add(string.Create(CultureInfo.InvariantCulture, $"{r.Tool} ({100 * other / (wall * Environment.ProcessorCount):F0}% of the machine)"));
             }
@@ -447,6 +457,13 @@ public static partial class Program
         return complete;
     }
 
+    private static string TopOthers(Dictionary<string, long> ticks)
+    {
+        var top = ticks.Where(t => t.Value >= ProcStats.TicksPerSecond / 2).OrderByDescending(t => t.Value).Take(4)
+            .Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Key} {t.Value / ProcStats.TicksPerSecond:F1}")).ToList();
+        return top.Count == 0 ? "" : $" ({string.Join(", ", top)})";
+    }
+
     private static void Timeline(ToolResult r)
     {
         Console.WriteLine();
@@ -462,7 +479,7 @@ public static partial class Program
         }
     }
 
-    private static void PrintMachine(string mpop)
+    private static void PrintMachine(string mpop, Options options)
     {
         var model = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown CPU";
         var memKb = File.ReadLines("/proc/meminfo").First(l => l.StartsWith("MemTotal:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1];
@@ -472,6 +489,7 @@ public static partial class Program
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"machine:  nproc {Environment.ProcessorCount}, {model}, {long.Parse(memKb, CultureInfo.InvariantCulture) / 1024.0 / 1024:F1} GiB RAM, {RuntimeInformation.OSDescription}"));
         Console.WriteLine($"software: .NET {Environment.Version}, {mpopVersion}, Dovecot {dovecotVersion}, Azurite {azuriteVersion}, Node {TimedProcess.Capture("node", "--version") ?? "?"}");
+        Console.WriteLine($"measured: {options.CloudSpoolDll}{(options.Source is null ? "" : $" built from {options.Source}")}");
         Console.WriteLine($"date:     {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC");
     }
 

@@ -1,0 +1,81 @@
+using System.Net;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+
+namespace CloudSpool.Pop3;
+
+/// <summary>Settings of a <see cref="Pop3Server"/>: validated when the server is created, and not to be changed afterwards.</summary>
+public sealed class Pop3ServerOptions
+{
+    /// <summary>
+    /// Server certificate (with private key) for STLS (RFC 2595) and implicit-TLS listeners (RFC 8314).
+    /// Without one, STLS is neither advertised nor accepted and implicit-TLS endpoints cannot be started.
+    /// </summary>
+    public X509Certificate2? Certificate { get; set; }
+
+    /// <summary>TLS versions allowed; <see cref="SslProtocols.None"/> lets the operating system choose.</summary>
+    public SslProtocols TlsProtocols { get; set; } = SslProtocols.None;
+
+    /// <summary>
+    /// Networks whose clients may send a password without TLS (USER/PASS, AUTH PLAIN). Every other client must
+    /// use STLS or an implicit-TLS port first (RFC 2595 section 2.3 recommends against plaintext passwords).
+    /// Default: loopback only.
+    /// </summary>
+    public IList<IPNetwork> PlaintextAuthNetworks { get; } =
+        [IPNetwork.Parse("127.0.0.0/8"), IPNetwork.Parse("::1/128")];
+
+    /// <summary>Delay before answering a failed login, to slow down password guessing. Default 2 s.</summary>
+    public TimeSpan FailedLoginDelay { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Bad commands (unknown, not valid in the state, malformed, over-long, failed logins) after which the session is ended. Default 10.</summary>
+    public int MaxBadCommands { get; set; } = 10;
+
+    /// <summary>Time a client may stay silent before logging in. Default 60 s.</summary>
+    public TimeSpan IdleTimeoutBeforeLogin { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Time a logged-in client may stay silent, or take to accept a chunk of a message. RFC 1939 section 3
+    /// requires an autologout timer of at least 10 minutes, the default.
+    /// </summary>
+    public TimeSpan IdleTimeoutAfterLogin { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Sessions served at once; further connections get -ERR [SYS/TEMP] and are closed. Default 100.</summary>
+    public int MaxSessions { get; set; } = 100;
+
+    /// <summary>Host name in the APOP timestamp of the greeting (RFC 1939 section 7). Default: the machine name.</summary>
+    public string HostName { get; set; } = Environment.MachineName;
+
+    /// <summary>
+    /// Days a retrieved message may be kept before the server removes it on its own, announced as CAPA EXPIRE
+    /// (RFC 2449 section 6.7); null announces NEVER.
+    /// </summary>
+    public int? ExpireDays { get; set; }
+
+    /// <summary>Bytes read from a stored message per chunk while sending it. Default 64 KiB.</summary>
+    public int TransferChunkSize { get; set; } = 64 * 1024;
+
+    internal void Validate()
+    {
+        var errors = new List<string>();
+        if (FailedLoginDelay < TimeSpan.Zero)
+            errors.Add($"{nameof(FailedLoginDelay)} must not be negative (was {FailedLoginDelay})");
+        if (MaxBadCommands < 1)
+            errors.Add($"{nameof(MaxBadCommands)} must be at least 1 (was {MaxBadCommands})");
+        if (IdleTimeoutBeforeLogin <= TimeSpan.Zero)
+            errors.Add($"{nameof(IdleTimeoutBeforeLogin)} must be positive (was {IdleTimeoutBeforeLogin})");
+        if (IdleTimeoutAfterLogin <= TimeSpan.Zero)
+            errors.Add($"{nameof(IdleTimeoutAfterLogin)} must be positive (was {IdleTimeoutAfterLogin})");
+        if (MaxSessions < 1)
+            errors.Add($"{nameof(MaxSessions)} must be at least 1 (was {MaxSessions})");
+        if (string.IsNullOrWhiteSpace(HostName) || HostName.Any(c => c is <= ' ' or >= (char)0x7F or '<' or '>'))
+            errors.Add($"{nameof(HostName)} must be printable ASCII without spaces or angle brackets (was '{HostName}')");
+        if (ExpireDays is < 0)
+            errors.Add($"{nameof(ExpireDays)} must not be negative (was {ExpireDays})");
+        if (TransferChunkSize is < 512 or > 16 * 1024 * 1024)
+            errors.Add($"{nameof(TransferChunkSize)} must be between 512 and 16777216 (was {TransferChunkSize})");
+        if (Certificate is { HasPrivateKey: false })
+            errors.Add($"{nameof(Certificate)} must have a private key (subject {Certificate.Subject})");
+        if (errors.Count > 0)
+            throw new ArgumentException("invalid POP3 server options: " + string.Join("; ", errors));
+    }
+}

@@ -1,0 +1,166 @@
+using System.Net;
+using System.Net.Sockets;
+using CloudSpool.Pop3.Tests.Support;
+using MailKit.Net.Pop3;
+using MailKit.Security;
+
+namespace CloudSpool.Pop3.Tests;
+
+/// <summary>The listener: ports, the session cap, stopping, and hostile clients next to a normal one.</summary>
+public sealed class ServerTests
+{
+    private static async Task<WireClient> ConnectAsync(int port)
+    {
+        var socket = new TcpClient();
+        await socket.ConnectAsync(IPAddress.Loopback, port).WaitAsync(WireClient.Patience);
+        return new WireClient(socket.GetStream());
+    }
+
+    [Fact]
+    public async Task Server_bound_to_port_zero_exposes_the_real_ports()
+    {
+        await using var server = await ServerHarness.StartAsync(mail: SessionHarness.Mail);
+        Assert.All(server.Server.LocalEndPoints, e => Assert.NotEqual(0, e.Port));
+        Assert.Equal(IPAddress.Loopback, server.Server.LocalEndPoints[0].Address);
+        await using var client = await ConnectAsync(server.PlainPort);
+        Assert.Equal("+OK CloudSpool POP3 server ready", await client.ReadLineAsync());
+    }
+
+    [Fact]
+    public async Task Implicit_tls_endpoint_without_a_certificate_is_refused_at_start()
+    {
+        await using var server = new Pop3Server(SessionHarness.TestOptions(), new FakeAuthenticator(), new FakeMaildropProvider());
+        await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            server.StartAsync([new Pop3Endpoint(new IPEndPoint(IPAddress.Loopback, 0), ImplicitTls: true)]));
+    }
+
+    [Fact]
+    public void Invalid_options_are_reported_with_names_and_values()
+    {
+        var options = new Pop3ServerOptions { MaxBadCommands = 0, MaxSessions = -1, IdleTimeoutAfterLogin = TimeSpan.Zero };
+        var error = Assert.Throws<ArgumentException>(() => new Pop3Server(options, new FakeAuthenticator(), new FakeMaildropProvider()));
+        Assert.Contains("MaxBadCommands must be at least 1 (was 0)", error.Message);
+        Assert.Contains("MaxSessions must be at least 1 (was -1)", error.Message);
+        Assert.Contains("IdleTimeoutAfterLogin must be positive", error.Message);
+    }
+
+    [Fact]
+    public async Task Connections_over_the_session_cap_are_told_and_closed_while_others_are_served()
+    {
+        await using var server = await ServerHarness.StartAsync(o => o.MaxSessions = 2, mail: SessionHarness.Mail);
+        await using var first = await ConnectAsync(server.PlainPort);
+        await using var second = await ConnectAsync(server.PlainPort);
+        Assert.StartsWith("+OK", await first.ReadLineAsync());
+        Assert.StartsWith("+OK", await second.ReadLineAsync());
+        await using (var third = await ConnectAsync(server.PlainPort))
+        {
+            Assert.Equal("-ERR [SYS/TEMP] too many sessions", await third.ReadLineAsync());
+            await third.AssertClosedAsync();
+        }
+        await first.SendAsync("QUIT\r\n");
+        Assert.Equal("+OK CloudSpool signing off", await first.ReadLineAsync());
+        await first.AssertClosedAsync();
+        await WaitUntilAsync(() => server.Server.ActiveSessions == 1);
+        await using var fourth = await ConnectAsync(server.PlainPort);
+        Assert.StartsWith("+OK CloudSpool POP3 server ready", await fourth.ReadLineAsync());
+    }
+
+    [Fact]
+    public async Task Stop_ends_every_session_without_committing_and_closes_the_listener()
+    {
+        var server = await ServerHarness.StartAsync(mail: SessionHarness.Mail);
+        await using var client = await ConnectAsync(server.PlainPort);
+        await client.ReadLineAsync();
+        await client.SendAsync("USER alice\r\nPASS secret\r\nDELE 1\r\n");
+        Assert.Equal("+OK send PASS", await client.ReadLineAsync());
+        await client.ReadLineAsync();
+        Assert.Equal("+OK message 1 deleted", await client.ReadLineAsync());
+        await Task.Delay(200); // let the session settle into waiting for the next command
+        await server.DisposeAsync();
+        // Between commands the server says why it closes; had the stop caught it finishing a reply, it would close silently.
+        var farewell = await client.ReadLineAsync();
+        Assert.True(farewell is null or "-ERR [SYS/TEMP] server shutting down", farewell);
+        await client.AssertClosedAsync();
+        Assert.Empty(Assert.Single(server.Maildrops.Opened).Commits);
+        Assert.Equal(0, server.Server.ActiveSessions);
+        using var refused = new TcpClient();
+        await Assert.ThrowsAnyAsync<SocketException>(() => refused.ConnectAsync(IPAddress.Loopback, server.PlainPort));
+    }
+
+    [Fact]
+    public async Task Hostile_clients_do_not_disturb_a_normal_client()
+    {
+        await using var server = await ServerHarness.StartAsync(o => o.IdleTimeoutBeforeLogin = TimeSpan.FromSeconds(5));
+        var random = new Random(5034);
+        var hostile = new List<Task>();
+        for (var i = 0; i < 8; i++)
+        {
+            var seed = random.Next();
+            hostile.Add(Task.Run(async () =>
+            {
+                var rng = new Random(seed);
+                await using var client = await ConnectAsync(server.PlainPort);
+                // Floods of binary, endless lines and bad commands, then a silent hang-up.
+                for (var round = 0; round < 20; round++)
+                {
+                    var junk = new byte[rng.Next(1, 32 * 1024)];
+                    rng.NextBytes(junk);
+                    try
+                    {
+                        await client.SendAsync(round % 4 == 0 ? "XXXX\r\nRETR 1\r\nAUTH PLAIN ====\r\n"u8.ToArray() : junk);
+                    }
+                    catch (IOException)
+                    {
+                        return; // the server hung up on it: that is the point
+                    }
+                }
+            }));
+        }
+        // Meanwhile a real client reads everything.
+        using var normal = new Pop3Client { Timeout = 20000 };
+        await normal.ConnectAsync("127.0.0.1", server.PlainPort, SecureSocketOptions.None);
+        await normal.AuthenticateAsync("alice", "secret");
+        for (var i = 0; i < server.Mail.Count; i++)
+        {
+            await using var stream = await normal.GetStreamAsync(i);
+            var copy = new MemoryStream();
+            await stream.CopyToAsync(copy);
+            Assert.True(Wire.AsReceived(server.Mail[i].Bytes).AsSpan().SequenceEqual(copy.ToArray()));
+        }
+        await normal.DisconnectAsync(quit: true);
+        await Task.WhenAll(hostile).WaitAsync(TimeSpan.FromSeconds(60));
+        await server.WaitForIdleAsync();
+        Assert.DoesNotContain(server.Logs.Entries, e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Error);
+    }
+
+    [Fact]
+    public async Task Tls_port_survives_a_client_that_speaks_plaintext()
+    {
+        await using var server = await ServerHarness.StartAsync(mail: SessionHarness.Mail);
+        await using (var plain = await ConnectAsync(server.TlsPort))
+        {
+            await plain.SendAsync("USER alice\r\nPASS secret\r\n");
+            await plain.ReadToEndAsync();
+        }
+        using var client = new Pop3Client
+        {
+            Timeout = 20000,
+            CheckCertificateRevocation = false,
+            ServerCertificateValidationCallback = (_, c, _, _) => c?.GetCertHashString() == TestCertificates.Localhost.GetCertHashString(),
+        };
+        await client.ConnectAsync("127.0.0.1", server.TlsPort, SecureSocketOptions.SslOnConnect);
+        await client.AuthenticateAsync("alice", "secret");
+        Assert.Equal(3, client.Count);
+        Assert.DoesNotContain(server.Authenticator.Attempts, a => !a.Connection.IsSecure);
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + WireClient.Patience;
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not met in time");
+            await Task.Delay(20);
+        }
+    }
+}
