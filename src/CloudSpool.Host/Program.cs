@@ -1,3 +1,3 @@
 using CloudSpool.Host.Cli;
 
-return await CliApp.InvokeAsync(args, Console.Out, Console.Error).ConfigureAwait(false);
+return await CliApp.InvokeAsync(args, Console.In, Console.Out, Console.Error).ConfigureAwait(false);

@@ -1,8 +1,10 @@
 using CloudSpool.Core.Accounts;
+using CloudSpool.Core.Edge;
 using CloudSpool.Core.Pull;
 using CloudSpool.Core.Retention;
 using CloudSpool.Core.Scheduling;
 using CloudSpool.Core.Spool;
+using CloudSpool.Edge;
 using CloudSpool.Host.Azurite;
 using CloudSpool.Host.Configuration;
 using CloudSpool.Host.Scheduling;
@@ -44,6 +46,8 @@ public sealed class Runtime : IAsyncDisposable
         AccountValidator = new AccountValidator(s => Cron.IsValid(s));
         Schedules = new AzureScheduleStore(storage);
         JobRuns = new AzureJobRunLog(storage);
+        Pop3Users = new AzurePop3UserStore(storage);
+        ClientViews = new AzureClientViewStore(storage, TimeProvider.System);
         Retention = new RetentionRunner(new AzureSpoolMaintenance(storage, spool), Leases, JobRuns, TimeProvider.System, loggers.CreateLogger<RetentionRunner>());
     }
 
@@ -62,6 +66,11 @@ public sealed class Runtime : IAsyncDisposable
     public IScheduleStore Schedules { get; }
     public IJobRunLog JobRuns { get; }
     public RetentionRunner Retention { get; }
+    public IPop3UserStore Pop3Users { get; }
+    public IClientViewStore ClientViews { get; }
+
+    /// <summary>The POP3 edge's adapters over this runtime's spool, users and views.</summary>
+    public SpoolEdge CreateEdge() => new(Pop3Users, ClientViews, SpoolReader, Loggers);
 
     /// <summary>Retention in days per mailbox: every mailbox an account feeds or the configuration names.</summary>
     public async Task<IReadOnlyDictionary<string, int>> RetentionDaysAsync(CancellationToken cancellationToken)

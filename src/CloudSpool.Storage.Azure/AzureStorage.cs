@@ -17,6 +17,7 @@ public sealed class AzureStorage
         Ledger = tables.GetTableClient(Names.LedgerTable);
         Control = tables.GetTableClient(Names.ControlTable);
         Runs = tables.GetTableClient(Names.RunsTable);
+        Views = tables.GetTableClient(Names.ViewsTable);
         Spool = blobs.GetBlobContainerClient(Names.SpoolContainer);
         Leases = blobs.GetBlobContainerClient(Names.LeaseContainer);
     }
@@ -26,13 +27,14 @@ public sealed class AzureStorage
     public TableClient Ledger { get; }
     public TableClient Control { get; }
     public TableClient Runs { get; }
+    public TableClient Views { get; }
     public BlobContainerClient Spool { get; }
     public BlobContainerClient Leases { get; }
 
     /// <summary>Creates the tables and containers that do not exist yet (idempotent).</summary>
     public async Task EnsureCreatedAsync(CancellationToken cancellationToken)
     {
-        foreach (var table in new[] { Messages, Ledger, Control, Runs })
+        foreach (var table in new[] { Messages, Ledger, Control, Runs, Views })
             await table.CreateIfNotExistsAsync(cancellationToken).ConfigureAwait(false);
         foreach (var container in new[] { Spool, Leases })
             await container.CreateIfNotExistsAsync(PublicAccessType.None, cancellationToken: cancellationToken).ConfigureAwait(false);

@@ -10,7 +10,11 @@ namespace CloudSpool.Storage.Azure;
 /// <item><c>{p}ledger</c>: PK account; RK <c>v:{scope}</c> scope validity, <c>s:{scope}:{validity}:{upstream key}</c>
 /// seen entries, <c>f:{scope}:{upstream key}</c> messages whose fetch failed.</item>
 /// <item><c>{p}control</c>: PK <c>account</c> (definitions) and <c>pull-state</c> (health), RK account name;
-/// PK <c>schedule</c>, RK job name (schedule edits).</item>
+/// PK <c>schedule</c>, RK job name (schedule edits); PK <c>pop3-user</c>, RK user name (POP3 users of the edge:
+/// mailbox and ASP.NET Core Identity password hash).</item>
+/// <item><c>{p}views</c>: per-client views of the POP3 edge. PK <c>view:{mailbox}:{client identity}</c> (both escaped),
+/// RK message key (the <c>m:</c> key of <c>{p}messages</c>): a row means "hidden for this client" (DELE+QUIT).
+/// One partition per mailbox and client, so a login reads one partition and a QUIT writes batches of at most 100.</item>
 /// <item><c>{p}runs</c>: PK <c>pull:{account}</c>; RK inverted ticks, so the latest run comes first.</item>
 /// <item>Container <c>{p}spool</c>: blob <c>{mailbox}/{sha256[0..2]}/{sha256}.eml</c>, written once.</item>
 /// <item>Container <c>{p}leases</c>: one empty blob per lease name.</item>
@@ -28,6 +32,7 @@ public sealed class StorageNames
         LedgerTable = prefix + "ledger";
         ControlTable = prefix + "control";
         RunsTable = prefix + "runs";
+        ViewsTable = prefix + "views";
         SpoolContainer = prefix + "spool";
         LeaseContainer = prefix + "leases";
     }
@@ -36,12 +41,17 @@ public sealed class StorageNames
     public string LedgerTable { get; }
     public string ControlTable { get; }
     public string RunsTable { get; }
+    public string ViewsTable { get; }
     public string SpoolContainer { get; }
     public string LeaseContainer { get; }
 
     public const string AccountPartition = "account";
     public const string PullStatePartition = "pull-state";
     public const string SchedulePartition = "schedule";
+    public const string Pop3UserPartition = "pop3-user";
+
+    /// <summary>The partition of one client identity's view of a mailbox (hidden message keys).</summary>
+    public static string ViewPartition(string mailbox, string client) => $"view:{Escape(mailbox)}:{Escape(client)}";
 
     public static string MessageRowKey(DateTimeOffset ingestedAt, string sha256) => $"m:{ingestedAt.UtcTicks:D19}-{sha256[..8]}";
     public const string MessageRowPrefix = "m:";

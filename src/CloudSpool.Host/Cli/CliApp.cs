@@ -15,7 +15,11 @@ public static class ExitCodes
 /// <summary>The `cloudspool` command line (see DESIGN.md, command-line contract).</summary>
 public static class CliApp
 {
-    public static async Task<int> InvokeAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
+    public static Task<int> InvokeAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default) =>
+        InvokeAsync(args, Console.In, output, error, cancellationToken);
+
+    /// <summary>Runs the command line; <paramref name="input"/> is where secrets such as POP3 passwords are read from.</summary>
+    public static async Task<int> InvokeAsync(string[] args, TextReader input, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
     {
         var config = new Option<string?>("--config")
         {
@@ -24,9 +28,11 @@ public static class CliApp
         };
         var root = new RootCommand("CloudSpool: pulls mail from upstream POP3/IMAP mailboxes into one durable spool in Azure Storage.");
         root.Options.Add(config);
-        var context = new CommandContext(config, output, error);
+        var context = new CommandContext(config, input, output, error);
         root.Subcommands.Add(RunCommands.Run(context));
         root.Subcommands.Add(RunCommands.Worker(context));
+        root.Subcommands.Add(RunCommands.Edge(context));
+        root.Subcommands.Add(UserCommands.Create(context));
         root.Subcommands.Add(JobCommands.Create(context));
         root.Subcommands.Add(AccountCommands.Create(context));
         root.Subcommands.Add(StatusCommand.Create(context));
@@ -40,8 +46,10 @@ public static class CliApp
 }
 
 /// <summary>What every command needs: the config option, output writers, and a way to start the runtime.</summary>
-public sealed class CommandContext(Option<string?> configOption, TextWriter output, TextWriter error)
+public sealed class CommandContext(Option<string?> configOption, TextReader input, TextWriter output, TextWriter error)
 {
+    /// <summary>Standard input: secrets are read from here, never from arguments.</summary>
+    public TextReader In { get; } = input;
     public TextWriter Out { get; } = output;
     public TextWriter Error { get; } = error;
 

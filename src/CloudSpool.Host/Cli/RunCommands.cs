@@ -1,4 +1,5 @@
 using System.CommandLine;
+using CloudSpool.Host.Edge;
 using CloudSpool.Host.Scheduling;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -8,37 +9,67 @@ using Quartz;
 
 namespace CloudSpool.Host.Cli;
 
-/// <summary>`cloudspool run` and `cloudspool worker`: the long-running scheduler.</summary>
+/// <summary>`cloudspool run`, `cloudspool worker` and `cloudspool edge`: the long-running hosts.</summary>
 public static class RunCommands
 {
     public static Command Run(CommandContext context)
     {
-        var command = new Command("run", "All-in-one: the scheduler for every job, on the embedded Azurite unless Storage:ConnectionString is set. (The POP3 edge and status page join it as they land.)");
-        command.SetAction((parse, ct) => RunHostAsync(context, parse, ct));
+        var command = new Command("run", "All-in-one: the scheduler for every job and the POP3 edge (unless Edge:Enabled is false), on the embedded Azurite unless Storage:ConnectionString is set.");
+        command.SetAction((parse, ct) => RunHostAsync(context, parse, scheduler: true, edge: EdgeMode.IfEnabled, ct));
         return command;
     }
 
     public static Command Worker(CommandContext context)
     {
         var command = new Command("worker", "Jobs only (the cloud unit): runs the scheduler without the POP3 edge.");
-        command.SetAction((parse, ct) => RunHostAsync(context, parse, ct));
+        command.SetAction((parse, ct) => RunHostAsync(context, parse, scheduler: true, edge: EdgeMode.Off, ct));
         return command;
     }
 
-    private static Task<int> RunHostAsync(CommandContext context, ParseResult parse, CancellationToken cancellationToken) =>
+    public static Command Edge(CommandContext context)
+    {
+        var command = new Command("edge", "POP3 only (the LAN unit): serves the spool to mail clients with per-client views; exits 1 when it cannot listen.");
+        command.SetAction((parse, ct) => RunHostAsync(context, parse, scheduler: false, edge: EdgeMode.Required, ct));
+        return command;
+    }
+
+    private enum EdgeMode
+    {
+        Off,
+        IfEnabled,
+        Required,
+    }
+
+    private static Task<int> RunHostAsync(CommandContext context, ParseResult parse, bool scheduler, EdgeMode edge, CancellationToken cancellationToken) =>
         context.WithRuntimeAsync(parse, cancellationToken, async runtime =>
         {
             var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
             builder.Logging.ClearProviders();
             builder.Services.AddSingleton(runtime);
-            builder.Services.AddQuartz(q => q.UseInMemoryStore());
-            builder.Services.AddQuartzHostedService(o => o.WaitForJobsToComplete = true);
-            builder.Services.AddHostedService<ScheduleSync>();
+            if (scheduler)
+            {
+                builder.Services.AddQuartz(q => q.UseInMemoryStore());
+                builder.Services.AddQuartzHostedService(o => o.WaitForJobsToComplete = true);
+                builder.Services.AddHostedService<ScheduleSync>();
+            }
+            if (edge == EdgeMode.Required || (edge == EdgeMode.IfEnabled && runtime.Options.Edge.Enabled))
+                builder.Services.AddHostedService(_ => new EdgeService(runtime, required: edge == EdgeMode.Required));
             builder.Services.Replace(ServiceDescriptor.Singleton<ILoggerFactory>(runtime.Loggers));
             using var host = builder.Build();
             var logger = runtime.Loggers.CreateLogger("CloudSpool");
-            logger.LogInformation("CloudSpool running on {Storage}; schedules refresh every {Seconds}s; Ctrl+C stops", runtime.StorageDescription, runtime.Options.Scheduler.RefreshSeconds);
-            await host.RunAsync(cancellationToken).ConfigureAwait(false);
+            if (scheduler)
+                logger.LogInformation("CloudSpool running on {Storage}; schedules refresh every {Seconds}s; Ctrl+C stops", runtime.StorageDescription, runtime.Options.Scheduler.RefreshSeconds);
+            else
+                logger.LogInformation("CloudSpool POP3 edge running on {Storage}; Ctrl+C stops", runtime.StorageDescription);
+            try
+            {
+                await host.RunAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (edge == EdgeMode.Required && ex is System.Net.Sockets.SocketException or System.Security.Cryptography.CryptographicException or IOException or ArgumentException or InvalidOperationException)
+            {
+                logger.LogError(ex, "the POP3 edge could not start: {Error}", ex.Message);
+                return ExitCodes.Failed;
+            }
             logger.LogInformation("CloudSpool stopped");
             return ExitCodes.Ok;
         });

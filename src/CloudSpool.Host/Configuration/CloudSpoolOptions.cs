@@ -7,6 +7,35 @@ public sealed class CloudSpoolOptions
     public PullOptions Pull { get; set; } = new();
     public SchedulerOptions Scheduler { get; set; } = new();
     public RetentionOptions Retention { get; set; } = new();
+    public EdgeOptions Edge { get; set; } = new();
+}
+
+/// <summary>The POP3 edge (`cloudspool edge`, and inside `cloudspool run`).</summary>
+public sealed class EdgeOptions
+{
+    /// <summary>Whether `cloudspool run` starts the edge (`cloudspool edge` always does).</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>IP address to listen on; default loopback only.</summary>
+    public string Listen { get; set; } = "127.0.0.1";
+
+    /// <summary>Plain POP3 port (STLS when a certificate is configured); 0 picks a free port (logged).</summary>
+    public int Port { get; set; } = 1110;
+
+    /// <summary>Implicit-TLS (POP3S) port, when wanted; needs <see cref="CertificatePath"/>.</summary>
+    public int? ImplicitTlsPort { get; set; }
+
+    /// <summary>PEM certificate (chain) for STLS and the implicit-TLS port.</summary>
+    public string? CertificatePath { get; set; }
+
+    /// <summary>PEM private key of the certificate; default: in the certificate file.</summary>
+    public string? KeyPath { get; set; }
+
+    /// <summary>Networks (CIDR) whose clients may log in without TLS; null means loopback only (127.0.0.0/8, ::1/128).</summary>
+    public List<string>? PlaintextAuthNetworks { get; set; }
+
+    /// <summary>Sessions served at once.</summary>
+    public int MaxSessions { get; set; } = 100;
 }
 
 public sealed class RetentionOptions

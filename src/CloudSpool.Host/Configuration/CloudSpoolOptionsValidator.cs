@@ -20,6 +20,7 @@ public sealed class CloudSpoolOptionsValidator : AbstractValidator<CloudSpoolOpt
             .WithMessage("'{PropertyValue}' is not a Quartz cron expression (seconds minutes hours day-of-month month day-of-week [year]), e.g. \"0 30 3 * * ?\"");
         RuleFor(o => o.Retention.TimeZone).Must(tz => TimeZoneInfo.TryFindSystemTimeZoneById(tz!, out _)).When(o => o.Retention.TimeZone is not null)
             .WithMessage("'{PropertyValue}' is not a known time zone (e.g. UTC, Europe/Berlin, Asia/Tokyo)");
+        RuleFor(o => o.Edge).NotNull().SetValidator(new EdgeValidator());
         RuleFor(o => o.Scheduler.RefreshSeconds).InclusiveBetween(1, 3600)
             .WithMessage("{PropertyValue} is out of range: expected 1-3600 seconds");
     }
@@ -39,6 +40,31 @@ public sealed class CloudSpoolOptionsValidator : AbstractValidator<CloudSpoolOpt
             RuleFor(s => s.Azurite.TablePort).InclusiveBetween(1, 65535).WithMessage("{PropertyValue} is not a TCP port: expected 1-65535");
             RuleFor(s => s.Azurite).Must(a => a.BlobPort != a.TablePort && a.BlobPort != a.QueuePort && a.TablePort != a.QueuePort)
                 .WithMessage("the Azurite blob, queue and table ports must differ");
+        }
+    }
+
+    private sealed class EdgeValidator : AbstractValidator<EdgeOptions>
+    {
+        public EdgeValidator()
+        {
+            RuleFor(e => e.Listen).Must(a => System.Net.IPAddress.TryParse(a, out _))
+                .WithMessage("'{PropertyValue}' is not an IP address: expected e.g. 127.0.0.1, 0.0.0.0, ::1 or ::");
+            RuleFor(e => e.Port).InclusiveBetween(0, 65535).WithMessage("{PropertyValue} is not a TCP port: expected 1-65535 (0 picks a free one)");
+            RuleFor(e => e.ImplicitTlsPort).InclusiveBetween(0, 65535).When(e => e.ImplicitTlsPort is not null)
+                .WithMessage("{PropertyValue} is not a TCP port: expected 1-65535 (0 picks a free one)");
+            RuleFor(e => e.ImplicitTlsPort).Must((e, port) => port != e.Port || port == 0).When(e => e.ImplicitTlsPort is not null)
+                .WithMessage("{PropertyValue}: the implicit-TLS port must differ from Edge:Port");
+            RuleFor(e => e.CertificatePath).NotEmpty().When(e => e.ImplicitTlsPort is not null)
+                .WithMessage("an implicit-TLS port needs a certificate: set Edge:CertificatePath (PEM) and Edge:KeyPath");
+            RuleFor(e => e.CertificatePath).Must(File.Exists).When(e => !string.IsNullOrEmpty(e.CertificatePath))
+                .WithMessage("'{PropertyValue}' does not exist: expected a PEM certificate file");
+            RuleFor(e => e.KeyPath).Must(File.Exists).When(e => !string.IsNullOrEmpty(e.KeyPath))
+                .WithMessage("'{PropertyValue}' does not exist: expected a PEM private key file");
+            RuleFor(e => e.KeyPath).Empty().When(e => string.IsNullOrEmpty(e.CertificatePath))
+                .WithMessage("a key without Edge:CertificatePath is of no use: set both or neither");
+            RuleForEach(e => e.PlaintextAuthNetworks).Must(n => System.Net.IPNetwork.TryParse(n, out _))
+                .WithMessage("'{PropertyValue}' is not a network: expected CIDR notation such as 192.168.1.0/24 or fd00::/8");
+            RuleFor(e => e.MaxSessions).InclusiveBetween(1, 10000).WithMessage("{PropertyValue} is out of range: expected 1-10000 sessions");
         }
     }
 

@@ -1,0 +1,70 @@
+using System.Text.RegularExpressions;
+
+namespace CloudSpool.Core.Edge;
+
+/// <summary>A POP3 user of the edge: who may log in, which mailbox they read, and their password hash.</summary>
+/// <param name="Name">User name (lower-case letters, digits, '.', '_', '-'); logins <c>NAME</c> and <c>NAME+CLIENT</c> use it.</param>
+/// <param name="Mailbox">The spool mailbox the user reads.</param>
+/// <param name="PasswordHash">ASP.NET Core Identity password hash (never the password).</param>
+public sealed record Pop3User(string Name, string Mailbox, string PasswordHash);
+
+/// <summary>POP3 users, shared by every edge and the CLI.</summary>
+public interface IPop3UserStore
+{
+    Task<Pop3User?> GetAsync(string name, CancellationToken cancellationToken);
+
+    Task<IReadOnlyList<Pop3User>> ListAsync(CancellationToken cancellationToken);
+
+    /// <summary>Adds a user; false when one of that name exists.</summary>
+    Task<bool> AddAsync(Pop3User user, CancellationToken cancellationToken);
+
+    /// <summary>Replaces an existing user; false when there is none of that name.</summary>
+    Task<bool> UpdateAsync(Pop3User user, CancellationToken cancellationToken);
+
+    /// <summary>Removes a user; false when there was none.</summary>
+    Task<bool> RemoveAsync(string name, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// Per-client views of a mailbox: the messages one client identity (e.g. <c>alice+laptop</c>) deleted with
+/// DELE+QUIT, hidden from that identity only. The spool itself keeps them until retention removes them.
+/// </summary>
+public interface IClientViewStore
+{
+    /// <summary>Message keys hidden for <paramref name="client"/> in <paramref name="mailbox"/>.</summary>
+    Task<IReadOnlySet<string>> ListHiddenAsync(string mailbox, string client, CancellationToken cancellationToken);
+
+    /// <summary>Hides messages for one client identity; idempotent.</summary>
+    Task HideAsync(string mailbox, string client, IReadOnlyCollection<string> messageKeys, CancellationToken cancellationToken);
+}
+
+/// <summary>The naming rules of POP3 users and client identities.</summary>
+public static partial class Pop3Names
+{
+    /// <summary>Separates the user from the client in a login name (<c>alice+laptop</c>).</summary>
+    public const char ClientSeparator = '+';
+
+    [GeneratedRegex("^[a-z0-9][a-z0-9._-]{0,62}$")]
+    private static partial Regex NameRegex();
+
+    [GeneratedRegex("^[a-z0-9][a-z0-9._-]{0,31}$")]
+    private static partial Regex ClientRegex();
+
+    /// <summary>A valid user or mailbox name: lower-case letters, digits, '.', '_', '-', at most 63 characters.</summary>
+    public static bool IsValidName(string name) => NameRegex().IsMatch(name);
+
+    /// <summary>
+    /// Splits a login name into user and client identity: <c>alice</c> → (alice, alice), <c>alice+laptop</c>
+    /// → (alice, alice+laptop). Case-insensitive (folded to lower case). False when it is not well formed.
+    /// </summary>
+    public static bool TryParseLogin(string login, out string user, out string client)
+    {
+        var folded = login.ToLowerInvariant();
+        var plus = folded.IndexOf(ClientSeparator, StringComparison.Ordinal);
+        user = plus < 0 ? folded : folded[..plus];
+        client = folded;
+        if (!IsValidName(user))
+            return false;
+        return plus < 0 || ClientRegex().IsMatch(folded[(plus + 1)..]);
+    }
+}

@@ -1,0 +1,55 @@
+using CloudSpool.Core.Edge;
+using CloudSpool.Pop3;
+using Microsoft.Extensions.Logging;
+
+namespace CloudSpool.Edge;
+
+/// <summary>
+/// Checks POP3 logins against the user store. A login <c>alice+laptop</c> authenticates as user <c>alice</c>
+/// (same password) and becomes the client identity <c>alice+laptop</c> with its own view of the mailbox.
+/// </summary>
+public sealed class SpoolAuthenticator(IPop3UserStore users, ILogger<SpoolAuthenticator> logger) : IPop3Authenticator
+{
+    public async ValueTask<Pop3AuthResult> AuthenticateAsync(Pop3Credentials credentials, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(credentials);
+        var remote = credentials.Connection.RemoteEndPoint;
+        if (credentials.AuthorizationIdentity is { } authzid && !string.Equals(authzid, credentials.UserName, StringComparison.OrdinalIgnoreCase))
+        {
+            Pop3Passwords.VerifyDecoy(credentials.Password);
+            EdgeLog.LoginRefused(logger, credentials.UserName, remote, "acting as another identity is not allowed");
+            return Pop3AuthResult.Failed;
+        }
+        if (!Pop3Names.TryParseLogin(credentials.UserName, out var userName, out var client))
+        {
+            Pop3Passwords.VerifyDecoy(credentials.Password);
+            EdgeLog.LoginRefused(logger, credentials.UserName, remote, "not a valid login name");
+            return Pop3AuthResult.Failed;
+        }
+
+        Pop3User? user;
+        try
+        {
+            user = await users.GetAsync(userName, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            EdgeLog.UserStoreFailed(logger, ex, credentials.UserName);
+            return Pop3AuthResult.TemporaryFailure("the user store is not reachable: " + ex.Message);
+        }
+
+        if (user is null)
+        {
+            Pop3Passwords.VerifyDecoy(credentials.Password);
+            EdgeLog.LoginRefused(logger, credentials.UserName, remote, "no such user");
+            return Pop3AuthResult.Failed;
+        }
+        if (!Pop3Passwords.Verify(user.PasswordHash, credentials.Password))
+        {
+            EdgeLog.LoginRefused(logger, credentials.UserName, remote, "wrong password");
+            return Pop3AuthResult.Failed;
+        }
+        EdgeLog.LoggedIn(logger, client, remote, user.Mailbox);
+        return Pop3AuthResult.Success(new SpoolIdentity(client, user.Name, user.Mailbox));
+    }
+}

@@ -1,0 +1,99 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using CloudSpool.Host.Configuration;
+using CloudSpool.Pop3;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace CloudSpool.Host.Edge;
+
+/// <summary>The POP3 edge as a hosted service: listens on the configured endpoints and serves the spool.</summary>
+/// <param name="runtime">The started runtime (storage, users, views).</param>
+/// <param name="required">
+/// True for `cloudspool edge`: failing to listen stops the host. False inside `cloudspool run`: the failure is
+/// logged and the scheduler keeps pulling mail.
+/// </param>
+internal sealed partial class EdgeService(Runtime runtime, bool required) : IHostedService, IAsyncDisposable
+{
+    private readonly ILogger _logger = runtime.Loggers.CreateLogger<EdgeService>();
+    private Pop3Server? _server;
+
+    /// <summary>The addresses bound (port 0 resolved), once started.</summary>
+    public IReadOnlyList<IPEndPoint> LocalEndPoints => _server?.LocalEndPoints ?? [];
+
+    /// <summary>Server options from the Edge section (the certificate is loaded here).</summary>
+    public static Pop3ServerOptions ServerOptions(EdgeOptions edge)
+    {
+        var options = new Pop3ServerOptions { MaxSessions = edge.MaxSessions };
+        if (!string.IsNullOrEmpty(edge.CertificatePath))
+            options.Certificate = X509Certificate2.CreateFromPemFile(edge.CertificatePath, string.IsNullOrEmpty(edge.KeyPath) ? null : edge.KeyPath);
+        if (edge.PlaintextAuthNetworks is { } networks)
+        {
+            options.PlaintextAuthNetworks.Clear();
+            foreach (var network in networks)
+                options.PlaintextAuthNetworks.Add(IPNetwork.Parse(network));
+        }
+        return options;
+    }
+
+    /// <summary>The endpoints from the Edge section: the plain port, and the implicit-TLS port when configured.</summary>
+    public static IReadOnlyList<Pop3Endpoint> Endpoints(EdgeOptions edge)
+    {
+        var address = IPAddress.Parse(edge.Listen);
+        var endpoints = new List<Pop3Endpoint> { new(new IPEndPoint(address, edge.Port)) };
+        if (edge.ImplicitTlsPort is { } tlsPort)
+            endpoints.Add(new Pop3Endpoint(new IPEndPoint(address, tlsPort), ImplicitTls: true));
+        return endpoints;
+    }
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var edge = runtime.Options.Edge;
+        try
+        {
+            var server = runtime.CreateEdge().CreateServer(ServerOptions(edge));
+            try
+            {
+                await server.StartAsync(Endpoints(edge), cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                await server.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+            _server = server;
+            foreach (var endPoint in server.LocalEndPoints)
+                Listening(_logger, endPoint);
+        }
+        catch (Exception ex) when (ex is SocketException or CryptographicException or IOException or ArgumentException or InvalidOperationException)
+        {
+            if (required)
+                throw;
+            NotListening(_logger, ex, edge.Listen, edge.Port);
+        }
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_server is { } server)
+        {
+            _server = null;
+            await server.StopAsync(cancellationToken).ConfigureAwait(false);
+            await server.DisposeAsync().ConfigureAwait(false);
+            Stopped(_logger);
+        }
+    }
+
+    public async ValueTask DisposeAsync() => await StopAsync(CancellationToken.None).ConfigureAwait(false);
+
+    [LoggerMessage(1, LogLevel.Information, "POP3 edge listening on {EndPoint}")]
+    private static partial void Listening(ILogger logger, IPEndPoint endPoint);
+
+    [LoggerMessage(2, LogLevel.Error, "the POP3 edge could not start on {Listen}:{Port}; the jobs keep running without it")]
+    private static partial void NotListening(ILogger logger, Exception exception, string listen, int port);
+
+    [LoggerMessage(3, LogLevel.Information, "POP3 edge stopped")]
+    private static partial void Stopped(ILogger logger);
+}

@@ -1,0 +1,37 @@
+using Azure.Data.Tables;
+using CloudSpool.Core.Edge;
+
+namespace CloudSpool.Storage.Azure;
+
+/// <summary>
+/// Per-client views in the <c>{p}views</c> table: one partition per mailbox and client identity
+/// (<see cref="StorageNames.ViewPartition"/>), one row per hidden message key.
+/// </summary>
+public sealed class AzureClientViewStore(AzureStorage storage, TimeProvider clock) : IClientViewStore
+{
+    /// <summary>Entities in one entity-group transaction (the service's limit).</summary>
+    private const int BatchSize = 100;
+
+    public async Task<IReadOnlySet<string>> ListHiddenAsync(string mailbox, string client, CancellationToken cancellationToken)
+    {
+        var partition = StorageNames.ViewPartition(mailbox, client);
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition}");
+        var result = new HashSet<string>(StringComparer.Ordinal);
+        await foreach (var e in storage.Views.QueryAsync<TableEntity>(filter, maxPerPage: 1000, select: ["RowKey"], cancellationToken: cancellationToken).ConfigureAwait(false))
+            result.Add(e.RowKey);
+        return result;
+    }
+
+    public async Task HideAsync(string mailbox, string client, IReadOnlyCollection<string> messageKeys, CancellationToken cancellationToken)
+    {
+        var partition = StorageNames.ViewPartition(mailbox, client);
+        var now = clock.GetUtcNow();
+        // Upserts: hiding a hidden message again changes nothing, so a retried QUIT is harmless.
+        foreach (var chunk in messageKeys.Distinct(StringComparer.Ordinal).Chunk(BatchSize))
+        {
+            var actions = chunk.Select(key => new TableTransactionAction(TableTransactionActionType.UpsertReplace,
+                new TableEntity(partition, key) { ["HiddenAt"] = now })).ToList();
+            await storage.Views.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
+        }
+    }
+}

@@ -1,0 +1,62 @@
+using CloudSpool.Core.Edge;
+using CloudSpool.Host.Configuration;
+
+namespace CloudSpool.Core.Tests;
+
+public sealed class EdgeConfigTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("cloudspool-edge-config-").FullName;
+
+    private string Write(string json)
+    {
+        var path = Path.Combine(_dir, "cloudspool.json");
+        File.WriteAllText(path, json);
+        return path;
+    }
+
+    [Fact]
+    public void Edge_defaults_listen_on_loopback_port_1110()
+    {
+        var edge = ConfigLoader.Load(null).Edge;
+        Assert.True(edge.Enabled);
+        Assert.Equal(("127.0.0.1", 1110, 100), (edge.Listen, edge.Port, edge.MaxSessions));
+        Assert.Null(edge.PlaintextAuthNetworks);
+    }
+
+    [Fact]
+    public void Edge_settings_are_bound_and_every_wrong_value_is_reported()
+    {
+        var ok = ConfigLoader.Load(Write("""{ "Edge": { "Listen": "0.0.0.0", "Port": 2110, "PlaintextAuthNetworks": [ "192.168.1.0/24" ] } }""")).Edge;
+        Assert.Equal(["192.168.1.0/24"], ok.PlaintextAuthNetworks!);
+
+        var ex = Assert.Throws<ConfigurationInvalidException>(() => ConfigLoader.Load(Write("""
+            { "Edge": { "Listen": "localhost", "Port": 70000, "ImplicitTlsPort": 995, "PlaintextAuthNetworks": [ "lan" ], "MaxSessions": 0, "Portt": 1 } }
+            """)));
+        Assert.Contains(ex.Problems, p => p.StartsWith("Edge:Portt: unknown setting", StringComparison.Ordinal));
+
+        ex = Assert.Throws<ConfigurationInvalidException>(() => ConfigLoader.Load(Write("""
+            { "Edge": { "Listen": "localhost", "Port": 70000, "ImplicitTlsPort": 995, "PlaintextAuthNetworks": [ "lan" ], "MaxSessions": 0 } }
+            """)));
+        Assert.Contains(ex.Problems, p => p.StartsWith("Edge:Listen:", StringComparison.Ordinal));
+        Assert.Contains(ex.Problems, p => p.StartsWith("Edge:Port:", StringComparison.Ordinal));
+        Assert.Contains(ex.Problems, p => p.StartsWith("Edge:CertificatePath:", StringComparison.Ordinal) && p.Contains("certificate"));
+        Assert.Contains(ex.Problems, p => p.StartsWith("Edge:PlaintextAuthNetworks", StringComparison.Ordinal) && p.Contains("CIDR"));
+        Assert.Contains(ex.Problems, p => p.StartsWith("Edge:MaxSessions:", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("alice", true, "alice", "alice")]
+    [InlineData("Alice+Laptop", true, "alice", "alice+laptop")]
+    [InlineData("alice+", false, null, null)]
+    [InlineData("+laptop", false, null, null)]
+    [InlineData("alice+lap+top", false, null, null)]
+    [InlineData("al!ce", false, null, null)]
+    public void Login_names_split_into_user_and_client_identity(string login, bool valid, string? user, string? client)
+    {
+        Assert.Equal(valid, Pop3Names.TryParseLogin(login, out var u, out var c));
+        if (valid)
+            Assert.Equal((user, client), (u, c));
+    }
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+}

@@ -1,0 +1,368 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using CloudSpool.Core.Edge;
+using CloudSpool.Core.Ingest;
+using CloudSpool.Core.Pull;
+using CloudSpool.Core.Spool;
+using CloudSpool.Edge;
+using CloudSpool.IntegrationTests.Fixtures;
+using CloudSpool.Pop3;
+using MailKit.Net.Pop3;
+
+namespace CloudSpool.IntegrationTests;
+
+/// <summary>The POP3 edge over a real Azurite: MailKit and curl against real sockets, per-client views, users.</summary>
+public sealed class EdgeTests : IAsyncLifetime
+{
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
+    private PullHarness _spool = null!;
+    private SpoolEdge _edge = null!;
+    private Pop3Server _server = null!;
+    private int _port;
+
+    public async Task InitializeAsync()
+    {
+        _spool = await PullHarness.StartAsync();
+        _edge = _spool.Runtime.CreateEdge();
+        _server = _edge.CreateServer(new Pop3ServerOptions { FailedLoginDelay = TimeSpan.FromMilliseconds(50) });
+        await _server.StartAsync(new IPEndPoint(IPAddress.Loopback, 0));
+        _port = _server.LocalEndPoints[0].Port;
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _server.DisposeAsync();
+        await _spool.DisposeAsync();
+    }
+
+    private async Task AddUserAsync(string name, string password, string? mailbox = null) =>
+        Assert.True(await _spool.Runtime.Pop3Users.AddAsync(new Pop3User(name, mailbox ?? name, Pop3Passwords.Hash(password)), CancellationToken.None));
+
+    /// <summary>Puts a message into the spool as the pull job does: blob first, then the metadata commit.</summary>
+    private async Task<SpoolMessage> PutAsync(string mailbox, byte[] raw)
+    {
+        IngestFigures figures;
+        using (var meter = new IngestMeter())
+        {
+            meter.Append(raw);
+            figures = meter.Complete();
+        }
+        var summary = MessageSummarizer.Summarize(new MemoryStream(raw));
+        var message = new IngestedMessage(figures, summary, DedupKey.For(summary.MessageId, figures), "test", Guid.NewGuid().ToString("N"), DateTimeOffset.UtcNow);
+        await _spool.Runtime.Spool.WriteContentAsync(mailbox, message, new MemoryStream(raw), CancellationToken.None);
+        var stored = Assert.Single(await _spool.Runtime.Spool.CommitAsync(mailbox, [message], CancellationToken.None));
+        Assert.Equal(StoreOutcome.Stored, stored.Outcome);
+        return (await _spool.Runtime.SpoolReader.GetAsync(mailbox, stored.MessageKey, CancellationToken.None))!;
+    }
+
+    private async Task<List<SpoolMessage>> PutThreeAsync(string mailbox)
+    {
+        var bareLf = Encoding.ASCII.GetBytes("From: a@example.org\nTo: b@example.org\nSubject: bare LF\nMessage-ID: <lf-" + Guid.NewGuid().ToString("N") + "@x>\n\n.leading dot\nline two\n");
+        return
+        [
+            await PutAsync(mailbox, TestMail.Create("first")),
+            await PutAsync(mailbox, bareLf),
+            await PutAsync(mailbox, TestMail.Create("third", bodyBytes: 200_000)),
+        ];
+    }
+
+    private async Task<Pop3Client> ConnectAsync(string login, string password)
+    {
+        using var timeout = new CancellationTokenSource(Bound);
+        var client = new Pop3Client { Timeout = (int)Bound.TotalMilliseconds };
+        await client.ConnectAsync("127.0.0.1", _port, MailKit.Security.SecureSocketOptions.None, timeout.Token);
+        await client.AuthenticateAsync(login, password, timeout.Token);
+        return client;
+    }
+
+    /// <summary>What a POP3 client must receive: the stored bytes with every line ending in CRLF.</summary>
+    private static byte[] OnTheWire(byte[] stored)
+    {
+        var result = new List<byte>(stored.Length + 64);
+        for (var i = 0; i < stored.Length; i++)
+        {
+            var b = stored[i];
+            if (b == '\r')
+            {
+                result.Add((byte)'\r');
+                result.Add((byte)'\n');
+                if (i + 1 < stored.Length && stored[i + 1] == '\n')
+                    i++;
+            }
+            else if (b == '\n')
+            {
+                result.Add((byte)'\r');
+                result.Add((byte)'\n');
+            }
+            else
+            {
+                result.Add(b);
+            }
+        }
+        return [.. result];
+    }
+
+    private async Task WaitForNoSessionsAsync()
+    {
+        var deadline = DateTime.UtcNow + Bound;
+        while (_edge.Maildrops.OpenSessions > 0 || _server.ActiveSessions > 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "sessions did not end");
+            await Task.Delay(20);
+        }
+    }
+
+    /// <summary>A raw USER/PASS exchange; returns the answer to PASS.</summary>
+    private async Task<(TcpClient Client, string Answer)> RawLoginAsync(string login, string password)
+    {
+        using var timeout = new CancellationTokenSource(Bound);
+        var tcp = new TcpClient();
+        await tcp.ConnectAsync(IPAddress.Loopback, _port, timeout.Token);
+        var stream = tcp.GetStream();
+        var reader = new StreamReader(stream, Encoding.ASCII, leaveOpen: true);
+        Assert.StartsWith("+OK", await reader.ReadLineAsync(timeout.Token));
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"USER {login}\r\n"), timeout.Token);
+        Assert.StartsWith("+OK", await reader.ReadLineAsync(timeout.Token));
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"PASS {password}\r\n"), timeout.Token);
+        return (tcp, (await reader.ReadLineAsync(timeout.Token))!);
+    }
+
+    [Fact]
+    public async Task Stat_list_and_uidl_come_from_metadata_and_retr_returns_the_stored_bytes_with_crlf()
+    {
+        await AddUserAsync("alice", "secret");
+        var stored = await PutThreeAsync("alice");
+
+        using var client = await ConnectAsync("alice", "secret");
+        Assert.Equal(3, client.Count);
+        Assert.Equal(stored.Select(m => (int)m.Pop3Size), await client.GetMessageSizesAsync());
+        Assert.Equal(stored.Select(m => m.Uidl), await client.GetMessageUidsAsync());
+        for (var i = 0; i < stored.Count; i++)
+        {
+            await using var stream = await client.GetStreamAsync(i);
+            using var copy = new MemoryStream();
+            await stream.CopyToAsync(copy);
+            var expected = OnTheWire(await _spool.ReadRawAsync(stored[i]));
+            Assert.Equal(expected, copy.ToArray());
+            Assert.Equal(stored[i].Pop3Size, copy.Length);
+        }
+        await client.DisconnectAsync(quit: true);
+    }
+
+    [Fact]
+    public async Task Each_client_identity_has_its_own_view_and_a_mailbox_can_be_shared()
+    {
+        await AddUserAsync("alice", "secret");
+        await AddUserAsync("bob", "other", mailbox: "alice");
+        var stored = await PutThreeAsync("alice");
+
+        using (var alice = await ConnectAsync("alice", "secret"))
+        {
+            await alice.DeleteMessageAsync(0);
+            await alice.DeleteMessageAsync(2);
+            await alice.DisconnectAsync(quit: true);
+        }
+        await WaitForNoSessionsAsync();
+
+        using (var again = await ConnectAsync("alice", "secret"))
+        {
+            Assert.Equal([stored[1].Uidl], await again.GetMessageUidsAsync());
+            await again.DisconnectAsync(quit: true);
+        }
+        using (var laptop = await ConnectAsync("alice+laptop", "secret"))
+        {
+            Assert.Equal(stored.Select(m => m.Uidl), await laptop.GetMessageUidsAsync());
+            await laptop.DeleteMessageAsync(1);
+            await laptop.DisconnectAsync(quit: true);
+        }
+        using (var bob = await ConnectAsync("bob", "other"))
+        {
+            Assert.Equal(3, bob.Count);
+            await bob.DisconnectAsync(quit: true);
+        }
+        await WaitForNoSessionsAsync();
+        using (var laptop = await ConnectAsync("ALICE+laptop", "secret"))
+        {
+            Assert.Equal([stored[0].Uidl, stored[2].Uidl], await laptop.GetMessageUidsAsync());
+            await laptop.DisconnectAsync(quit: true);
+        }
+        // The spool keeps everything: views only hide.
+        Assert.Equal(3, (await _spool.ListAsync("alice")).Count);
+        // Hiding again is harmless (a retried QUIT).
+        await _spool.Runtime.ClientViews.HideAsync("alice", "alice", [stored[0].MessageKey], CancellationToken.None);
+        Assert.Equal(2, (await _spool.Runtime.ClientViews.ListHiddenAsync("alice", "alice", CancellationToken.None)).Count);
+    }
+
+    [Fact]
+    public async Task A_second_session_of_the_same_client_identity_is_in_use_and_other_identities_are_not()
+    {
+        await AddUserAsync("alice", "secret");
+        await PutAsync("alice", TestMail.Create("one"));
+
+        using var first = await ConnectAsync("alice", "secret");
+        var (second, answer) = await RawLoginAsync("alice", "secret");
+        using (second)
+            Assert.StartsWith("-ERR [IN-USE]", answer);
+        using var laptop = await ConnectAsync("alice+laptop", "secret");
+        Assert.Equal(1, laptop.Count);
+        await laptop.DisconnectAsync(quit: true);
+        await first.DisconnectAsync(quit: true);
+
+        await WaitForNoSessionsAsync();
+        using var third = await ConnectAsync("alice", "secret");
+        Assert.Equal(1, third.Count);
+    }
+
+    [Fact]
+    public async Task Wrong_passwords_unknown_users_and_bad_login_names_are_refused()
+    {
+        await AddUserAsync("alice", "secret");
+        foreach (var (login, password) in new[] { ("alice", "wrong"), ("alice+laptop", "wrong"), ("nobody", "secret"), ("alice+", "secret"), ("ali!ce", "secret"), ("alice+lap+top", "secret") })
+        {
+            var (client, answer) = await RawLoginAsync(login, password);
+            using (client)
+                Assert.True(answer.StartsWith("-ERR [AUTH]", StringComparison.Ordinal), $"{login}: {answer}");
+        }
+        using var ok = await ConnectAsync("alice", "secret");
+        Assert.Equal(0, ok.Count);
+    }
+
+    [Fact]
+    public async Task A_dropped_connection_hides_nothing()
+    {
+        await AddUserAsync("alice", "secret");
+        await PutThreeAsync("alice");
+
+        var dropped = await ConnectAsync("alice", "secret");
+        await dropped.DeleteMessageAsync(0);
+        await dropped.DeleteMessageAsync(1);
+        await dropped.DisconnectAsync(quit: false); // the socket closes without QUIT
+        dropped.Dispose();
+        await WaitForNoSessionsAsync();
+
+        using var again = await ConnectAsync("alice", "secret");
+        Assert.Equal(3, again.Count);
+        Assert.Empty(await _spool.Runtime.ClientViews.ListHiddenAsync("alice", "alice", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_missing_blob_fails_only_its_own_retr()
+    {
+        await AddUserAsync("alice", "secret");
+        var stored = await PutThreeAsync("alice");
+        await _spool.Runtime.Storage.Spool.GetBlobClient(stored[1].BlobName).DeleteAsync();
+
+        using var client = await ConnectAsync("alice", "secret");
+        Assert.Equal(3, client.Count);
+        Assert.Equal(stored.Select(m => (int)m.Pop3Size), await client.GetMessageSizesAsync());
+        var error = await Assert.ThrowsAsync<Pop3CommandException>(() => client.GetMessageAsync(1));
+        Assert.Contains("SYS/TEMP", error.StatusText + " " + error.Message, StringComparison.Ordinal);
+        Assert.Equal("first", (await client.GetMessageAsync(0)).Subject);
+        Assert.Equal("third", (await client.GetMessageAsync(2)).Subject);
+        await client.NoOpAsync();
+        await client.DisconnectAsync(quit: true);
+    }
+
+    [Fact]
+    public async Task Cli_user_add_reads_the_password_from_stdin_and_cloudspool_edge_serves_curl()
+    {
+        var message = await PutAsync("carol", TestMail.Create("for curl", bodyBytes: 5000));
+        var env = _spool.CliEnvironment(("CLOUDSPOOL__Edge__Port", FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        var port = int.Parse(env["CLOUDSPOOL__Edge__Port"], System.Globalization.CultureInfo.InvariantCulture);
+
+        var add = await RunWithStdinAsync(env, "hunter2-from-stdin\n", "user", "add", "carol");
+        Assert.True(add.ExitCode == 0, add.Stderr);
+        Assert.DoesNotContain("hunter2", add.Stdout + add.Stderr, StringComparison.Ordinal);
+        Assert.Equal(1, (await RunWithStdinAsync(env, "again\n", "user", "add", "carol")).ExitCode);
+        Assert.Equal(2, (await RunWithStdinAsync(env, "", "user", "add", "dave")).ExitCode);
+        var list = await CliProcess.RunAsync(env, "user", "list");
+        Assert.Contains("carol", list.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("AQAAAA", list.Stdout, StringComparison.Ordinal); // never a hash
+
+        using var edge = CliProcess.Start(env, "edge");
+        await WaitForPortAsync(port, edge);
+
+        var curl = await CurlAsync($"pop3://127.0.0.1:{port}/1", "carol+curl:hunter2-from-stdin");
+        Assert.True(curl.ExitCode == 0, curl.Stderr);
+        Assert.Equal(await _spool.ReadRawAsync(message), curl.Stdout);
+
+        Assert.Equal(0, (await RunWithStdinAsync(env, "changed\n", "user", "passwd", "carol")).ExitCode);
+        Assert.NotEqual(0, (await CurlAsync($"pop3://127.0.0.1:{port}/1", "carol:hunter2-from-stdin")).ExitCode);
+        Assert.Equal(0, (await CurlAsync($"pop3://127.0.0.1:{port}/1", "carol:changed")).ExitCode);
+
+        await edge.TerminateAsync();
+        Assert.Equal(0, await edge.WaitAsync(Bound));
+        Assert.DoesNotContain("hunter2", edge.Stdout + edge.Stderr, StringComparison.Ordinal);
+        Assert.Equal(0, (await CliProcess.RunAsync(env, "user", "remove", "carol")).ExitCode);
+        Assert.Equal(1, (await CliProcess.RunAsync(env, "user", "remove", "carol")).ExitCode);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static async Task WaitForPortAsync(int port, CliProcess process)
+    {
+        var deadline = DateTime.UtcNow + Bound;
+        while (true)
+        {
+            Assert.False(process.HasExited, "cloudspool edge exited: " + process.Stderr);
+            Assert.True(DateTime.UtcNow < deadline, "cloudspool edge did not listen: " + process.Stderr);
+            try
+            {
+                using var probe = new TcpClient();
+                await probe.ConnectAsync(IPAddress.Loopback, port);
+                return;
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(200);
+            }
+        }
+    }
+
+    private static async Task<(int ExitCode, byte[] Stdout, string Stderr)> CurlAsync(string url, string userPassword)
+    {
+        var start = new ProcessStartInfo("curl") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { "--silent", "--show-error", "--max-time", "30", "--user", userPassword, url })
+            start.ArgumentList.Add(a);
+        using var process = Process.Start(start)!;
+        using var output = new MemoryStream();
+        var copy = process.StandardOutput.BaseStream.CopyToAsync(output);
+        var error = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(Bound);
+        await process.WaitForExitAsync(timeout.Token);
+        await copy;
+        return (process.ExitCode, output.ToArray(), await error);
+    }
+
+    /// <summary>Runs `cloudspool` with <paramref name="stdin"/> on its standard input (how a password reaches it).</summary>
+    private static async Task<(int ExitCode, string Stdout, string Stderr)> RunWithStdinAsync(IReadOnlyDictionary<string, string> env, string stdin, params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "cloudspool.dll"));
+        foreach (var a in args)
+            start.ArgumentList.Add(a);
+        foreach (var (k, v) in env)
+            start.Environment[k] = v;
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.StandardInput.WriteAsync(stdin);
+        process.StandardInput.Close();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, await stdout, await stderr);
+    }
+}
