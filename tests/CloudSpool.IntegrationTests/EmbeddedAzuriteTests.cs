@@ -18,6 +18,7 @@ public sealed class EmbeddedAzuriteTests : IDisposable
         ["CLOUDSPOOL__Storage__Azurite__QueuePort"] = queue.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["CLOUDSPOOL__Storage__Azurite__TablePort"] = table.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["EMBEDDED_PW"] = "pw",
+        ["CLOUDSPOOL__Edge__Port"] = "0",
     };
 
     private static bool Listening(int port)

@@ -39,6 +39,8 @@ public sealed class PullHarness : IAsyncDisposable
             ["CLOUDSPOOL__Pull__TempDirectory"] = _temp,
             ["CLOUDSPOOL__Pull__LeaseSeconds"] = "15",
             ["CLOUDSPOOL__Pull__TimeoutSeconds"] = "15",
+            // `run` starts the POP3 edge: on a free port, never the fixed default, so parallel tests don't collide.
+            ["CLOUDSPOOL__Edge__Port"] = "0",
         };
         foreach (var (k, v) in extra)
             env[k] = v;
