@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Azure;
 using Azure.Data.Tables;
 using CloudSpool.Core.Pull;
 
@@ -23,35 +22,11 @@ public sealed class AzurePullStateStore(AzureStorage storage) : IPullStateStore
         }, TableUpdateMode.Replace, cancellationToken);
 
     /// <summary>How long run records are kept; older ones are removed as new ones arrive.</summary>
-    public TimeSpan RunHistory { get; init; } = TimeSpan.FromDays(30);
+    private readonly RunHistory _history = new(storage, TimeSpan.FromDays(30));
 
-    public async Task AppendRunAsync(PullRunRecord run, CancellationToken cancellationToken)
-    {
-        var partition = StorageNames.RunsPartition(run.Account);
-        // Upsert: two runs starting in the same tick (never in practice) must not fail the second.
-        await storage.Runs.UpsertEntityAsync(new TableEntity(partition, StorageNames.RunRowKey(run.Started))
-        {
-            ["Outcome"] = run.Outcome.ToString(),
-            ["Run"] = JsonSerializer.Serialize(run, Json),
-        }, TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
+    public Task AppendRunAsync(PullRunRecord run, CancellationToken cancellationToken) =>
+        _history.AppendAsync(StorageNames.RunsPartition(run.Account), run.Started, run.Outcome.ToString(), run, cancellationToken);
 
-        // Keys are inverted ticks: everything older than the cut-off sorts after its key.
-        var cutoff = StorageNames.RunRowKey(run.Started - RunHistory);
-        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and RowKey gt {cutoff}");
-        await foreach (var old in storage.Runs.QueryAsync<TableEntity>(filter, select: ["PartitionKey", "RowKey"], cancellationToken: cancellationToken).ConfigureAwait(false))
-            await storage.Runs.DeleteEntityAsync(old.PartitionKey, old.RowKey, ETag.All, cancellationToken).ConfigureAwait(false);
-    }
-
-    public async Task<IReadOnlyList<PullRunRecord>> RecentRunsAsync(string account, int count, CancellationToken cancellationToken)
-    {
-        var result = new List<PullRunRecord>();
-        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {StorageNames.RunsPartition(account)}");
-        await foreach (var e in storage.Runs.QueryAsync<TableEntity>(filter, maxPerPage: count, cancellationToken: cancellationToken).ConfigureAwait(false))
-        {
-            result.Add(JsonSerializer.Deserialize<PullRunRecord>(e.GetString("Run"), Json)!);
-            if (result.Count >= count)
-                break;
-        }
-        return result;
-    }
+    public Task<IReadOnlyList<PullRunRecord>> RecentRunsAsync(string account, int count, CancellationToken cancellationToken) =>
+        _history.RecentAsync<PullRunRecord>(StorageNames.RunsPartition(account), count, cancellationToken);
 }

@@ -5,35 +5,20 @@ using CloudSpool.IntegrationTests.Fixtures;
 namespace CloudSpool.IntegrationTests;
 
 /// <summary>The `cloudspool` executable as users, scripts and cron hosts run it, against real Dovecot and Azurite.</summary>
-public sealed class CliTests : IAsyncLifetime
+public sealed class CliTests : DovecotAndSpoolTest
 {
-    private DovecotServer _dovecot = null!;
-    private PullHarness _spool = null!;
-
-    public async Task InitializeAsync()
-    {
-        _dovecot = await DovecotServer.StartAsync();
-        _spool = await PullHarness.StartAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _spool.DisposeAsync();
-        await _dovecot.DisposeAsync();
-    }
-
     private string[] AddArgs(string name, string user, string passwordVariable, string mailbox, params string[] extra) =>
     [
-        "account", "add", name, "--protocol", "pop3", "--host", _dovecot.Host, "--port", _dovecot.Pop3Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        "account", "add", name, "--protocol", "pop3", "--host", Dovecot.Host, "--port", Dovecot.Pop3Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
         "--tls", "none", "--user", user, "--password-ref", "env:" + passwordVariable, "--mailbox", mailbox, .. extra,
     ];
 
     [Fact]
     public async Task Account_commands_manage_test_and_pull_an_account()
     {
-        _dovecot.AddUser("cli", "pw");
-        _dovecot.DeliverRaw("cli", TestMail.Create("via the cli"));
-        var env = _spool.CliEnvironment(("CLI_PW", "pw"), ("CLI_BAD_PW", "nope"));
+        Dovecot.AddUser("cli", "pw");
+        Dovecot.DeliverRaw("cli", TestMail.Create("via the cli"));
+        var env = Spool.CliEnvironment(("CLI_PW", "pw"), ("CLI_BAD_PW", "nope"));
 
         var invalid = await CliProcess.RunAsync(env, "account", "add", "Bad Name", "--host", "exa mple", "--user", "u", "--password-ref", "hunter2", "--mailbox", "m", "--schedule", "often");
         Assert.Equal(2, invalid.ExitCode);
@@ -58,7 +43,7 @@ public sealed class CliTests : IAsyncLifetime
         var test = await CliProcess.RunAsync(env, "account", "test", "cli");
         Assert.True(test.ExitCode == 0, test.Stderr);
         Assert.Contains("1 messages", test.Stdout);
-        Assert.Equal(1, await UpstreamProbe.CountAsync(_dovecot, "cli", "pw")); // test changes nothing, even with --leave delete
+        Assert.Equal(1, await UpstreamProbe.CountAsync(Dovecot, "cli", "pw")); // test changes nothing, even with --leave delete
 
         var badTest = await CliProcess.RunAsync(env, "account", "test", "wrongpw");
         Assert.Equal(1, badTest.ExitCode);
@@ -67,7 +52,7 @@ public sealed class CliTests : IAsyncLifetime
         var pull = await CliProcess.RunAsync(env, "job", "run", "pull", "--account", "cli");
         Assert.True(pull.ExitCode == 0, pull.Stdout + pull.Stderr);
         Assert.Contains("cli: ok: 1 new", pull.Stdout);
-        Assert.Equal(0, await UpstreamProbe.CountAsync(_dovecot, "cli", "pw"));
+        Assert.Equal(0, await UpstreamProbe.CountAsync(Dovecot, "cli", "pw"));
 
         var unknown = await CliProcess.RunAsync(env, "job", "run", "pull", "--account", "nope");
         Assert.Equal(2, unknown.ExitCode);
@@ -97,10 +82,10 @@ public sealed class CliTests : IAsyncLifetime
     [Fact]
     public async Task An_invalid_configuration_is_refused_with_every_problem_and_its_path()
     {
-        var config = Path.Combine(_spool.TempDirectory, "bad.json");
+        var config = Path.Combine(Spool.TempDirectory, "bad.json");
         await File.WriteAllTextAsync(config, """{ "Pull": { "DefaultSchedule": "sometimes", "LeaseSeconds": 5, "Tmp": "x" } }""");
 
-        var result = await CliProcess.RunAsync(_spool.CliEnvironment(), "job", "run", "pull", "--config", config);
+        var result = await CliProcess.RunAsync(Spool.CliEnvironment(), "job", "run", "pull", "--config", config);
 
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("Pull:Tmp: unknown setting", result.Stderr);
@@ -111,10 +96,10 @@ public sealed class CliTests : IAsyncLifetime
     public async Task Kill_9_at_any_moment_loses_nothing_and_the_next_run_duplicates_nothing()
     {
         const int count = 120;
-        _dovecot.AddUser("crashy", "pw");
+        Dovecot.AddUser("crashy", "pw");
         for (var i = 0; i < count; i++)
-            _dovecot.DeliverRaw("crashy", TestMail.Create($"crash {i:D3}", bodyBytes: 30_000));
-        var env = _spool.CliEnvironment(("CRASHY_PW", "pw"));
+            Dovecot.DeliverRaw("crashy", TestMail.Create($"crash {i:D3}", bodyBytes: 30_000));
+        var env = Spool.CliEnvironment(("CRASHY_PW", "pw"));
         Assert.Equal(0, (await CliProcess.RunAsync(env, AddArgs("crashy", "crashy", "CRASHY_PW", "rita", "--leave", "delete"))).ExitCode);
 
         // Kill the pull process at many different moments: during start-up, connect, fetch, store, DELE, QUIT.
@@ -129,11 +114,11 @@ public sealed class CliTests : IAsyncLifetime
             await pull.WaitAsync(TimeSpan.FromSeconds(10));
             kills++;
             // A killed holder's lease expires by itself; break it at once to keep the test short.
-            await _spool.BreakLeaseAsync(PullEngine.LeaseName("crashy"));
+            await Spool.BreakLeaseAsync(PullEngine.LeaseName("crashy"));
 
             // Invariant at every instant: each message is upstream or in the spool (or both), never neither.
-            var spooled = (await _spool.ListAsync("rita")).Select(m => m.Summary.Subject).ToHashSet();
-            var upstream = (await UpstreamProbe.FetchAllAsync(_dovecot, "crashy", "pw")).Values
+            var spooled = (await Spool.ListAsync("rita")).Select(m => m.Summary.Subject).ToHashSet();
+            var upstream = (await UpstreamProbe.FetchAllAsync(Dovecot, "crashy", "pw")).Values
                 .Select(b => System.Text.Encoding.ASCII.GetString(b)).Select(t => t[(t.IndexOf("Subject: ", StringComparison.Ordinal) + 9)..t.IndexOf('\r', t.IndexOf("Subject: ", StringComparison.Ordinal))]).ToHashSet();
             for (var i = 0; i < count; i++)
                 Assert.True(spooled.Contains($"crash {i:D3}") || upstream.Contains($"crash {i:D3}"), $"message {i} lost after kill at {delayMs} ms");
@@ -143,23 +128,23 @@ public sealed class CliTests : IAsyncLifetime
         var final = await CliProcess.RunAsync(env, "job", "run", "pull", "--account", "crashy");
         Assert.True(final.ExitCode == 0, final.Stdout + final.Stderr);
 
-        var stored = await _spool.ListAsync("rita");
+        var stored = await Spool.ListAsync("rita");
         Assert.Equal(count, stored.Count);
         Assert.Equal(count, stored.Select(m => m.Summary.Subject).Distinct().Count());
         Assert.Equal(count, stored.Select(m => m.DedupKey).Distinct().Count());
-        Assert.Equal(0, await UpstreamProbe.CountAsync(_dovecot, "crashy", "pw"));
+        Assert.Equal(0, await UpstreamProbe.CountAsync(Dovecot, "crashy", "pw"));
         foreach (var m in stored.Take(5))
-            Assert.Equal(m.RawLength, (await _spool.ReadRawAsync(m)).Length);
+            Assert.Equal(m.RawLength, (await Spool.ReadRawAsync(m)).Length);
     }
 
     [Fact]
     public async Task Two_pull_processes_for_one_account_do_no_double_work()
     {
         const int count = 80;
-        _dovecot.AddUser("twice", "pw");
+        Dovecot.AddUser("twice", "pw");
         for (var i = 0; i < count; i++)
-            _dovecot.DeliverRaw("twice", TestMail.Create($"twice {i}", bodyBytes: 20_000));
-        var env = _spool.CliEnvironment(("TWICE_PW", "pw"));
+            Dovecot.DeliverRaw("twice", TestMail.Create($"twice {i}", bodyBytes: 20_000));
+        var env = Spool.CliEnvironment(("TWICE_PW", "pw"));
         Assert.Equal(0, (await CliProcess.RunAsync(env, AddArgs("twice", "twice", "TWICE_PW", "sam", "--leave", "delete"))).ExitCode);
 
         var both = await Task.WhenAll(
@@ -171,8 +156,8 @@ public sealed class CliTests : IAsyncLifetime
         Assert.Equal(count, stored);
         // Neither fetched what the other had stored: no message was pulled twice.
         Assert.All(both, r => Assert.Equal(0, Count(r.Stdout, "already held")));
-        Assert.Equal(count, (await _spool.ListAsync("sam")).Count);
-        Assert.Equal(0, await UpstreamProbe.CountAsync(_dovecot, "twice", "pw"));
+        Assert.Equal(count, (await Spool.ListAsync("sam")).Count);
+        Assert.Equal(0, await UpstreamProbe.CountAsync(Dovecot, "twice", "pw"));
     }
 
     /// <summary>A figure from a `job run` result line, e.g. "ok: 3 new (...)" or "2 already held"; 0 for a skipped run.</summary>
@@ -185,9 +170,9 @@ public sealed class CliTests : IAsyncLifetime
     [Fact]
     public async Task Run_schedules_accounts_added_while_it_runs_and_pulls_on_their_cron()
     {
-        _dovecot.AddUser("sched", "pw");
-        _dovecot.DeliverRaw("sched", TestMail.Create("scheduled"));
-        var env = _spool.CliEnvironment(("SCHED_PW", "pw"), ("CLOUDSPOOL__Scheduler__RefreshSeconds", "1"));
+        Dovecot.AddUser("sched", "pw");
+        Dovecot.DeliverRaw("sched", TestMail.Create("scheduled"));
+        var env = Spool.CliEnvironment(("SCHED_PW", "pw"), ("CLOUDSPOOL__Scheduler__RefreshSeconds", "1"));
         using var host = CliProcess.Start(env, "run");
         await Task.Delay(1500);
         Assert.False(host.HasExited, host.Stderr);
@@ -195,9 +180,9 @@ public sealed class CliTests : IAsyncLifetime
         Assert.Equal(0, (await CliProcess.RunAsync(env, AddArgs("sched", "sched", "SCHED_PW", "tina", "--schedule", "*/2 * * * * ?"))).ExitCode);
 
         var deadline = DateTime.UtcNow.AddSeconds(30);
-        while ((await _spool.ListAsync("tina")).Count == 0 && DateTime.UtcNow < deadline)
+        while ((await Spool.ListAsync("tina")).Count == 0 && DateTime.UtcNow < deadline)
             await Task.Delay(500);
-        Assert.Equal("scheduled", Assert.Single(await _spool.ListAsync("tina")).Summary.Subject);
+        Assert.Equal("scheduled", Assert.Single(await Spool.ListAsync("tina")).Summary.Subject);
 
         await host.TerminateAsync();
         Assert.Equal(0, await host.WaitAsync(TimeSpan.FromSeconds(30)));

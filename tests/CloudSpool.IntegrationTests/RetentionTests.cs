@@ -4,97 +4,82 @@ using CloudSpool.IntegrationTests.Fixtures;
 namespace CloudSpool.IntegrationTests;
 
 /// <summary>The retention job and its repair pass against a real Azurite (mail pulled from a real Dovecot).</summary>
-public sealed class RetentionTests : IAsyncLifetime
+public sealed class RetentionTests : DovecotAndSpoolTest
 {
-    private DovecotServer _dovecot = null!;
-    private PullHarness _spool = null!;
-
-    public async Task InitializeAsync()
-    {
-        _dovecot = await DovecotServer.StartAsync();
-        _spool = await PullHarness.StartAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _spool.DisposeAsync();
-        await _dovecot.DisposeAsync();
-    }
-
     /// <summary>Pulls one new message into the mailbox as if it had been ingested <paramref name="daysAgo"/> days ago.</summary>
     private async Task IngestAsync(string user, string mailbox, string subject, int daysAgo)
     {
-        _dovecot.DeliverRaw(user, TestMail.Create(subject));
-        var engine = _spool.EngineWith(new ManualClock(DateTimeOffset.UtcNow - TimeSpan.FromDays(daysAgo)));
-        var run = await engine.RunAsync(PullHarness.Account(_dovecot, user, user, "pw", mailbox), new PullRunRequest { IgnoreBackoff = true }, CancellationToken.None);
+        Dovecot.DeliverRaw(user, TestMail.Create(subject));
+        var engine = Spool.EngineWith(new ManualClock(DateTimeOffset.UtcNow - TimeSpan.FromDays(daysAgo)));
+        var run = await engine.RunAsync(PullHarness.Account(Dovecot, user, user, "pw", mailbox), new PullRunRequest { IgnoreBackoff = true }, CancellationToken.None);
         Assert.Equal((PullOutcome.Succeeded, 1), (run.Outcome, run.Stored));
     }
 
     [Fact]
     public async Task Retention_removes_old_mail_from_blob_and_table_together_and_keeps_the_rest()
     {
-        _dovecot.AddUser("ret", "pw");
-        _dovecot.AddUser("other", "pw");
+        Dovecot.AddUser("ret", "pw");
+        Dovecot.AddUser("other", "pw");
         await IngestAsync("ret", "kept30", "ancient", daysAgo: 40);
         await IngestAsync("ret", "kept30", "recent", daysAgo: 10);
         await IngestAsync("other", "forever", "ancient elsewhere", daysAgo: 400);
 
-        var run = await _spool.Runtime.Retention.RunAsync(new Dictionary<string, int> { ["kept30"] = 30, ["forever"] = 0 }, CancellationToken.None);
+        var run = await Spool.Runtime.Retention.RunAsync(new Dictionary<string, int> { ["kept30"] = 30, ["forever"] = 0 }, CancellationToken.None);
 
         Assert.Equal(PullOutcome.Succeeded, run.Outcome);
         Assert.Contains("kept30: 1 removed", run.Summary);
-        Assert.Equal("recent", Assert.Single(await _spool.ListAsync("kept30")).Summary.Subject);
-        Assert.Equal("ancient elsewhere", Assert.Single(await _spool.ListAsync("forever")).Summary.Subject);
-        var checks = await _spool.Runtime.Retention.CheckAsync(["kept30", "forever"], fix: false, CancellationToken.None, TimeSpan.Zero);
+        Assert.Equal("recent", Assert.Single(await Spool.ListAsync("kept30")).Summary.Subject);
+        Assert.Equal("ancient elsewhere", Assert.Single(await Spool.ListAsync("forever")).Summary.Subject);
+        var checks = await Spool.Runtime.Retention.CheckAsync(["kept30", "forever"], fix: false, CancellationToken.None, TimeSpan.Zero);
         Assert.All(checks, c => Assert.True(c.Consistent, $"{c.Mailbox}: {string.Join(",", c.RowsWithoutBlob)} / {string.Join(",", c.BlobsWithoutRow)}"));
         Assert.Equal([1, 1], checks.Select(c => c.Blobs));
-        Assert.Equal(run, Assert.Single(await _spool.Runtime.JobRuns.RecentAsync("retention", 5, CancellationToken.None)));
+        Assert.Equal(run, Assert.Single(await Spool.Runtime.JobRuns.RecentAsync("retention", 5, CancellationToken.None)));
     }
 
     [Fact]
     public async Task Repair_reports_rows_without_blobs_and_blobs_without_rows_and_fix_deletes_the_orphans()
     {
-        _dovecot.AddUser("rep", "pw");
+        Dovecot.AddUser("rep", "pw");
         await IngestAsync("rep", "mixed", "one", daysAgo: 0);
         await IngestAsync("rep", "mixed", "two", daysAgo: 0);
-        var messages = await _spool.ListAsync("mixed");
+        var messages = await Spool.ListAsync("mixed");
         // A crash of an ingest between blob and commit leaves a blob no row names; a lost blob leaves a row alone.
-        await _spool.Runtime.Storage.Spool.GetBlobClient("mixed/ab/" + new string('a', 64) + ".eml").UploadAsync(BinaryData.FromString("orphan"));
-        await _spool.Runtime.Storage.Spool.GetBlobClient(messages[1].BlobName).DeleteAsync();
+        await Spool.Runtime.Storage.Spool.GetBlobClient("mixed/ab/" + new string('a', 64) + ".eml").UploadAsync(BinaryData.FromString("orphan"));
+        await Spool.Runtime.Storage.Spool.GetBlobClient(messages[1].BlobName).DeleteAsync();
 
-        var check = Assert.Single(await _spool.Runtime.Retention.CheckAsync(["mixed"], fix: false, CancellationToken.None, TimeSpan.Zero));
+        var check = Assert.Single(await Spool.Runtime.Retention.CheckAsync(["mixed"], fix: false, CancellationToken.None, TimeSpan.Zero));
         Assert.False(check.Consistent);
         Assert.Equal([messages[1].MessageKey], check.RowsWithoutBlob);
         Assert.Equal(["mixed/ab/" + new string('a', 64) + ".eml"], check.BlobsWithoutRow);
 
-        var young = Assert.Single(await _spool.Runtime.Retention.CheckAsync(["mixed"], fix: true, CancellationToken.None));
+        var young = Assert.Single(await Spool.Runtime.Retention.CheckAsync(["mixed"], fix: true, CancellationToken.None));
         Assert.Equal(0, young.BlobsDeleted); // younger than the grace age: maybe an ingest still committing
 
-        var fixedCheck = Assert.Single(await _spool.Runtime.Retention.CheckAsync(["mixed"], fix: true, CancellationToken.None, TimeSpan.Zero));
+        var fixedCheck = Assert.Single(await Spool.Runtime.Retention.CheckAsync(["mixed"], fix: true, CancellationToken.None, TimeSpan.Zero));
         Assert.Equal(1, fixedCheck.BlobsDeleted);
-        var after = Assert.Single(await _spool.Runtime.Retention.CheckAsync(["mixed"], fix: false, CancellationToken.None, TimeSpan.Zero));
+        var after = Assert.Single(await Spool.Runtime.Retention.CheckAsync(["mixed"], fix: false, CancellationToken.None, TimeSpan.Zero));
         Assert.Empty(after.BlobsWithoutRow);
         Assert.Equal([messages[1].MessageKey], after.RowsWithoutBlob); // reported, never silently dropped
-        Assert.Equal(await _spool.ReadRawAsync(messages[0]), await _spool.ReadRawAsync(messages[0]));
+        Assert.Equal(await Spool.ReadRawAsync(messages[0]), await Spool.ReadRawAsync(messages[0]));
     }
 
     [Fact]
     public async Task Job_run_retention_uses_the_configured_periods_and_repair_exits_non_zero_when_inconsistent()
     {
-        _dovecot.AddUser("cli", "pw");
+        Dovecot.AddUser("cli", "pw");
         await IngestAsync("cli", "box", "old", daysAgo: 100);
-        var env = _spool.CliEnvironment(("CLOUDSPOOL__Retention__Mailboxes__box", "90"));
+        var env = Spool.CliEnvironment(("CLOUDSPOOL__Retention__Mailboxes__box", "90"));
 
         var run = await CliProcess.RunAsync(env, "job", "run", "retention");
         Assert.True(run.ExitCode == 0, run.Stdout + run.Stderr);
         Assert.Contains("retention: ok: box: 1 removed", run.Stdout);
-        Assert.Empty(await _spool.ListAsync("box"));
+        Assert.Empty(await Spool.ListAsync("box"));
 
         var repair = await CliProcess.RunAsync(env, "job", "run", "retention", "--repair");
         Assert.True(repair.ExitCode == 0, repair.Stdout + repair.Stderr);
         Assert.Contains("box: 0 messages, 0 blobs: consistent", repair.Stdout);
 
-        var bad = await CliProcess.RunAsync(_spool.CliEnvironment(("CLOUDSPOOL__Retention__Mailboxes__Bad Name", "-1")), "job", "run", "retention");
+        var bad = await CliProcess.RunAsync(Spool.CliEnvironment(("CLOUDSPOOL__Retention__Mailboxes__Bad Name", "-1")), "job", "run", "retention");
         Assert.Equal(2, bad.ExitCode);
         Assert.Contains("Retention:Mailboxes", bad.Stderr);
     }

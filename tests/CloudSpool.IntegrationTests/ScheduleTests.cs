@@ -4,28 +4,13 @@ using CloudSpool.IntegrationTests.Fixtures;
 namespace CloudSpool.IntegrationTests;
 
 /// <summary>Schedules edited while everything runs (`cloudspool schedule ...`), against real Azurite and Dovecot.</summary>
-public sealed class ScheduleTests : IAsyncLifetime
+public sealed class ScheduleTests : DovecotAndSpoolTest
 {
-    private DovecotServer _dovecot = null!;
-    private PullHarness _spool = null!;
-
-    public async Task InitializeAsync()
-    {
-        _dovecot = await DovecotServer.StartAsync();
-        _spool = await PullHarness.StartAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _spool.DisposeAsync();
-        await _dovecot.DisposeAsync();
-    }
-
     private async Task AddAccountAsync(Dictionary<string, string> env, string name, string user, params string[] extra)
     {
         var result = await CliProcess.RunAsync(env,
         [
-            "account", "add", name, "--host", _dovecot.Host, "--port", _dovecot.Pop3Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "account", "add", name, "--host", Dovecot.Host, "--port", Dovecot.Pop3Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--tls", "none", "--user", user, "--password-ref", "env:SCHED_PW", "--mailbox", "box", .. extra,
         ]);
         Assert.True(result.ExitCode == 0, result.Stderr);
@@ -42,8 +27,8 @@ public sealed class ScheduleTests : IAsyncLifetime
     [Fact]
     public async Task Schedule_set_validates_and_list_shows_the_schedule_in_effect()
     {
-        _dovecot.AddUser("edit", "pw");
-        var env = _spool.CliEnvironment(("SCHED_PW", "pw"));
+        Dovecot.AddUser("edit", "pw");
+        var env = Spool.CliEnvironment(("SCHED_PW", "pw"));
         await AddAccountAsync(env, "edit", "edit");
 
         var initial = await ListAsync(env, "pull:edit");
@@ -81,26 +66,26 @@ public sealed class ScheduleTests : IAsyncLifetime
     [Fact]
     public async Task Every_running_worker_applies_a_schedule_edit_within_seconds()
     {
-        _dovecot.AddUser("later", "pw");
-        _dovecot.DeliverRaw("later", TestMail.Create("waiting for the edit"));
-        var env = _spool.CliEnvironment(("SCHED_PW", "pw"), ("CLOUDSPOOL__Scheduler__RefreshSeconds", "1"));
+        Dovecot.AddUser("later", "pw");
+        Dovecot.DeliverRaw("later", TestMail.Create("waiting for the edit"));
+        var env = Spool.CliEnvironment(("SCHED_PW", "pw"), ("CLOUDSPOOL__Scheduler__RefreshSeconds", "1"));
         await AddAccountAsync(env, "later", "later", "--schedule", "0 0 0 1 1 ? 2099");
         using var first = CliProcess.Start(env, "worker");
         using var second = CliProcess.Start(env, "worker");
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (!(first.Stderr.Contains("pull:later: scheduled", StringComparison.Ordinal) && second.Stderr.Contains("pull:later: scheduled", StringComparison.Ordinal)) && DateTime.UtcNow < deadline)
             await Task.Delay(200);
-        Assert.Empty(await _spool.ListAsync("box"));
+        Assert.Empty(await Spool.ListAsync("box"));
 
         var set = await CliProcess.RunAsync(env, "schedule", "set", "pull:later", "*/2 * * * * ?");
         Assert.True(set.ExitCode == 0, set.Stderr);
         var edited = DateTime.UtcNow;
 
         deadline = DateTime.UtcNow.AddSeconds(30);
-        while ((await _spool.ListAsync("box")).Count == 0 && DateTime.UtcNow < deadline)
+        while ((await Spool.ListAsync("box")).Count == 0 && DateTime.UtcNow < deadline)
             await Task.Delay(250);
         Assert.True(DateTime.UtcNow - edited < TimeSpan.FromSeconds(10), "the edit took effect within 10 seconds");
-        Assert.Equal("waiting for the edit", Assert.Single(await _spool.ListAsync("box")).Summary.Subject);
+        Assert.Equal("waiting for the edit", Assert.Single(await Spool.ListAsync("box")).Summary.Subject);
         while (!(first.Stderr.Contains("schedule changed", StringComparison.Ordinal) && second.Stderr.Contains("schedule changed", StringComparison.Ordinal)) && DateTime.UtcNow < deadline)
             await Task.Delay(200);
         Assert.Contains("pull:later: schedule changed from \"0 0 0 1 1 ? 2099\" (UTC) to \"*/2 * * * * ?\"", first.Stderr);
