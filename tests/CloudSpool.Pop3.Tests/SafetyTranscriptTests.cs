@@ -99,10 +99,11 @@ public sealed class SafetyTranscriptTests
     [Fact]
     public async Task Slow_but_active_client_is_not_timed_out()
     {
-        await using var h = await SessionHarness.StartAsync(o => o.IdleTimeoutBeforeLogin = TimeSpan.FromSeconds(1));
-        for (var i = 0; i < 5; i++)
+        // 6 x 600 ms of activity outlasts the 3 s idle timeout; each gap leaves a wide margin on a loaded machine.
+        await using var h = await SessionHarness.StartAsync(o => o.IdleTimeoutBeforeLogin = TimeSpan.FromSeconds(3));
+        for (var i = 0; i < 6; i++)
         {
-            await Task.Delay(300);
+            await Task.Delay(600);
             await h.ExpectAsync("CAPA", "+OK capability list follows");
             await h.Client.ReadLinesAsync();
         }
