@@ -15,9 +15,12 @@ public static class SharedAzurite
 
     public static Task<EmbeddedAzurite> GetAsync() => Instance.Value;
 
+    private const string FolderPrefix = "cloudspool-test-azurite-";
+
     private static async Task<EmbeddedAzurite> StartAsync()
     {
-        _location = Directory.CreateTempSubdirectory("cloudspool-test-azurite-").FullName;
+        RemoveStaleFolders();
+        _location = Directory.CreateTempSubdirectory(FolderPrefix).FullName;
         var azurite = await EmbeddedAzurite.StartPrivateAsync(_location, NullLogger.Instance, CancellationToken.None).ConfigureAwait(false);
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
@@ -26,12 +29,33 @@ public static class SharedAzurite
             {
                 Directory.Delete(_location, recursive: true);
             }
-            catch (IOException)
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                // Best effort: a temp folder left behind does no harm.
+                // Best effort: a folder left behind is removed by a later run (RemoveStaleFolders).
             }
         };
         return azurite;
+    }
+
+    /// <summary>
+    /// Data folders of earlier runs whose test host ended before it could delete them (the test platform may end
+    /// the process without running exit handlers); none of them is in use after a few hours.
+    /// </summary>
+    private static void RemoveStaleFolders()
+    {
+        foreach (var dir in new DirectoryInfo(Path.GetTempPath()).EnumerateDirectories(FolderPrefix + "*"))
+        {
+            if (dir.LastWriteTimeUtc > DateTime.UtcNow.AddHours(-3))
+                continue;
+            try
+            {
+                dir.Delete(recursive: true);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Best effort: try again on the next run.
+            }
+        }
     }
 
     /// <summary>A fresh storage name prefix: lower-case letter then letters/digits.</summary>
