@@ -40,6 +40,14 @@ public static class CliApp
         root.Subcommands.Add(ScheduleCommands.Create(context));
 
         var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            // A wrong command line is a usage error (exit 2), told apart from a job that failed (exit 1).
+            foreach (var problem in parse.Errors)
+                await error.WriteLineAsync(problem.Message).ConfigureAwait(false);
+            await error.WriteLineAsync("see: cloudspool --help").ConfigureAwait(false);
+            return ExitCodes.Usage;
+        }
         var invocation = new InvocationConfiguration { Output = output, Error = error };
         return await parse.InvokeAsync(invocation, cancellationToken).ConfigureAwait(false);
     }
