@@ -1,32 +1,18 @@
+using CloudSpool.Testing;
+
 namespace CloudSpool.Core.Tests;
 
-/// <summary>The shared corpus of odd real-world messages (../shared/corpus), found from the repository root.</summary>
+/// <summary>The shared corpus (see <see cref="Corpus"/>) as xunit theory data.</summary>
 public static class TestCorpus
 {
-    public static string Directory { get; } = Find();
+    public static string Directory => Corpus.Directory;
 
-    private static string Find()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var candidate = Path.Combine(dir.FullName, "shared", "corpus", "mimekit");
-            if (System.IO.Directory.Exists(candidate))
-                return candidate;
-            candidate = Path.Combine(dir.FullName, "..", "shared", "corpus", "mimekit");
-            if (System.IO.Directory.Exists(candidate) && File.Exists(Path.Combine(dir.FullName, "CloudSpool.sln")))
-                return Path.GetFullPath(candidate);
-        }
-        throw new InvalidOperationException("the test corpus (../shared/corpus/mimekit beside the repository) was not found");
-    }
-
-    /// <summary>Every message file of the corpus (not the licence or README).</summary>
-    public static IEnumerable<string> Messages() =>
-        System.IO.Directory.GetFiles(Directory).Where(f => Path.GetFileName(f) != "LICENSE").Order(StringComparer.Ordinal);
+    public static IEnumerable<string> Messages() => Corpus.Files();
 
     public static TheoryData<string> MessageNames()
     {
         var data = new TheoryData<string>();
-        foreach (var f in Messages())
+        foreach (var f in Corpus.Files())
             data.Add(Path.GetFileName(f));
         return data;
     }

@@ -23,19 +23,7 @@ public static class TestMail
     }
 
     /// <summary>The corpus of odd real-world messages beside the repository (../shared/corpus/mimekit).</summary>
-    public static string CorpusDirectory { get; } = FindCorpus();
+    public static string CorpusDirectory => CloudSpool.Testing.Corpus.Directory;
 
-    private static string FindCorpus()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var candidate = Path.Combine(dir.FullName, "..", "shared", "corpus", "mimekit");
-            if (File.Exists(Path.Combine(dir.FullName, "CloudSpool.sln")) && Directory.Exists(candidate))
-                return Path.GetFullPath(candidate);
-        }
-        throw new InvalidOperationException("the test corpus (../shared/corpus/mimekit beside the repository) was not found");
-    }
-
-    public static IEnumerable<string> CorpusFiles() =>
-        Directory.GetFiles(CorpusDirectory).Where(f => Path.GetFileName(f) != "LICENSE").Order(StringComparer.Ordinal);
+    public static IEnumerable<string> CorpusFiles() => CloudSpool.Testing.Corpus.Files();
 }

@@ -1,0 +1,25 @@
+namespace CloudSpool.Testing;
+
+/// <summary>
+/// The shared corpus of odd real-world messages, ../shared/corpus/mimekit beside the repository (CI lays shared/
+/// there too). One copy of this file is compiled into every test project.
+/// </summary>
+public static class Corpus
+{
+    public static string Directory { get; } = Find();
+
+    private static string Find()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "..", "shared", "corpus", "mimekit");
+            if (File.Exists(Path.Combine(dir.FullName, "CloudSpool.sln")) && System.IO.Directory.Exists(candidate))
+                return Path.GetFullPath(candidate);
+        }
+        throw new InvalidOperationException("the test corpus (../shared/corpus/mimekit beside the repository) was not found");
+    }
+
+    /// <summary>Every message file of the corpus (not the licence), in a fixed order.</summary>
+    public static IReadOnlyList<string> Files() =>
+        [.. System.IO.Directory.GetFiles(Directory).Where(f => Path.GetFileName(f) != "LICENSE").Order(StringComparer.Ordinal)];
+}
