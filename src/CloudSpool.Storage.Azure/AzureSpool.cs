@@ -15,8 +15,8 @@ namespace CloudSpool.Storage.Azure;
 /// </summary>
 public sealed class AzureSpool(AzureStorage storage) : ISpool, ISpoolReader
 {
-    /// <inheritdoc />
-    public async Task<string?> FindByDedupKeyAsync(string mailbox, string dedupKey, CancellationToken cancellationToken)
+    /// <summary>The key of the message with this dedup key in the mailbox, if any.</summary>
+    private async Task<string?> FindByDedupKeyAsync(string mailbox, string dedupKey, CancellationToken cancellationToken)
     {
         var row = await storage.Messages.GetEntityIfExistsAsync<TableEntity>(mailbox, StorageNames.DedupRowKey(dedupKey),
             select: ["MessageKey"], cancellationToken: cancellationToken).ConfigureAwait(false);

@@ -70,9 +70,6 @@ public sealed record StoreResult(StoreOutcome Outcome, string MessageKey);
 /// </summary>
 public interface ISpool
 {
-    /// <summary>The key of the message with this dedup key in the mailbox, if any.</summary>
-    Task<string?> FindByDedupKeyAsync(string mailbox, string dedupKey, CancellationToken cancellationToken);
-
     /// <summary>
     /// Writes the raw bytes once; writing the same bytes again is a no-op. <paramref name="content"/> is
     /// positioned at 0 and seekable.
