@@ -34,28 +34,15 @@ public sealed class EdgeTests : IAsyncLifetime
     public async Task DisposeAsync()
     {
         await _server.DisposeAsync();
+        await _edge.DisposeAsync();
         await _spool.DisposeAsync();
     }
 
     private async Task AddUserAsync(string name, string password, string? mailbox = null) =>
         Assert.True(await _spool.Runtime.Pop3Users.AddAsync(new Pop3User(name, mailbox ?? name, Pop3Passwords.Hash(password)), CancellationToken.None));
 
-    /// <summary>Puts a message into the spool as the pull job does: blob first, then the metadata commit.</summary>
-    private async Task<SpoolMessage> PutAsync(string mailbox, byte[] raw)
-    {
-        IngestFigures figures;
-        using (var meter = new IngestMeter())
-        {
-            meter.Append(raw);
-            figures = meter.Complete();
-        }
-        var summary = MessageSummarizer.Summarize(new MemoryStream(raw));
-        var message = new IngestedMessage(figures, summary, DedupKey.For(summary.MessageId, figures), "test", Guid.NewGuid().ToString("N"), DateTimeOffset.UtcNow);
-        await _spool.Runtime.Spool.WriteContentAsync(mailbox, message, new MemoryStream(raw), CancellationToken.None);
-        var stored = Assert.Single(await _spool.Runtime.Spool.CommitAsync(mailbox, [message], CancellationToken.None));
-        Assert.Equal(StoreOutcome.Stored, stored.Outcome);
-        return (await _spool.Runtime.SpoolReader.GetAsync(mailbox, stored.MessageKey, CancellationToken.None))!;
-    }
+    private Task<SpoolMessage> PutAsync(string mailbox, byte[] raw) =>
+        SpoolWriter.PutAsync(_spool.Runtime.Spool, _spool.Runtime.SpoolReader, mailbox, raw);
 
     private async Task<List<SpoolMessage>> PutThreeAsync(string mailbox)
     {
@@ -114,20 +101,7 @@ public sealed class EdgeTests : IAsyncLifetime
         }
     }
 
-    /// <summary>A raw USER/PASS exchange; returns the answer to PASS.</summary>
-    private async Task<(TcpClient Client, string Answer)> RawLoginAsync(string login, string password)
-    {
-        using var timeout = new CancellationTokenSource(Bound);
-        var tcp = new TcpClient();
-        await tcp.ConnectAsync(IPAddress.Loopback, _port, timeout.Token);
-        var stream = tcp.GetStream();
-        var reader = new StreamReader(stream, Encoding.ASCII, leaveOpen: true);
-        Assert.StartsWith("+OK", await reader.ReadLineAsync(timeout.Token));
-        await stream.WriteAsync(Encoding.ASCII.GetBytes($"USER {login}\r\n"), timeout.Token);
-        Assert.StartsWith("+OK", await reader.ReadLineAsync(timeout.Token));
-        await stream.WriteAsync(Encoding.ASCII.GetBytes($"PASS {password}\r\n"), timeout.Token);
-        return (tcp, (await reader.ReadLineAsync(timeout.Token))!);
-    }
+    private Task<(TcpClient Client, string Answer)> RawLoginAsync(string login, string password) => Pop3Raw.LoginAsync(_port, login, password);
 
     [Fact]
     public async Task Stat_list_and_uidl_come_from_metadata_and_retr_returns_the_stored_bytes_with_crlf()
