@@ -107,6 +107,12 @@ public sealed class ScheduleExportTests : IAsyncLifetime, IDisposable
         // The compiled template is the real one, with one job per entry.
         var template = output.RootElement.GetProperty("templateJson").GetString()!;
         Assert.Contains("Microsoft.App/jobs", template, StringComparison.Ordinal);
+
+        // What a job container runs, run here: `cloudspool job run retention` with the exported settings.
+        var containerEnv = new Dictionary<string, string>(settings) { ["CLOUDSPOOL_CONFIG"] = "", ["CLOUDSPOOL__Storage__ConnectionString"] = _env["CLOUDSPOOL__Storage__ConnectionString"] };
+        var retention = await CliProcess.RunAsync(containerEnv, "job", "run", "retention");
+        Assert.True(retention.ExitCode == 0, retention.Stderr);
+        Assert.StartsWith("retention: ok", retention.Stdout, StringComparison.Ordinal);
     }
 
     [Fact]
