@@ -139,7 +139,14 @@ public sealed class ScheduleExportTests : IAsyncLifetime, IDisposable
             var parameters = json.RootElement.GetProperty("parameters");
             Assert.Equal("worker", parameters.GetProperty("mode").GetProperty("value").GetString());
             Assert.Equal(0, parameters.GetProperty("jobs").GetProperty("value").GetArrayLength());
+            // Every parameter of the ARM parameters file is one the template declares.
+            var build = await Bicep.RunAsync(null, "build", "infra/bicep/main.bicep", "--stdout");
+            Assert.True(build.ExitCode == 0, build.ToString());
+            using var template = JsonDocument.Parse(build.Stdout);
+            var declared = template.RootElement.GetProperty("parameters").EnumerateObject().Select(p => p.Name).ToHashSet();
+            Assert.All(parameters.EnumerateObject(), p => Assert.Contains(p.Name, declared));
         }
+        Assert.Contains("pass the image and these secrets yourself", worker.Stderr, StringComparison.Ordinal);
 
         // An edit to a zone without daylight saving time makes it exportable as jobs.
         var set = await CliAsync("schedule", "set", "pull:berlin", "0 0 6 * * ?", "--tz", "UTC");

@@ -108,7 +108,11 @@ public static partial class ScheduleExportCommand
                 ? $"{export.Jobs.Count} jobs: {string.Join(", ", export.Jobs.Select(j => $"{j.Name} \"{j.Cron}\" UTC"))}"
                 : "worker mode: the worker runs every schedule itself and applies later edits").ConfigureAwait(false);
             if (export.SecretVariables.Count > 0)
-                await context.Error.WriteLineAsync($"secrets the deployment reads from its environment: {string.Join(", ", export.SecretVariables)}").ConfigureAwait(false);
+            {
+                await context.Error.WriteLineAsync(parse.GetValue(format) == "json"
+                    ? $"pass the image and these secrets yourself (-p image=... secrets=@FILE, a JSON object of name and value): {string.Join(", ", export.SecretVariables)}"
+                    : $"secrets the deployment reads from its environment: {string.Join(", ", export.SecretVariables)}").ConfigureAwait(false);
+            }
             return ExitCodes.Ok;
         }));
         return command;
