@@ -52,6 +52,18 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    public void The_repair_check_of_the_retention_job_is_a_named_mode()
+    {
+        Assert.Equal(CloudSpool.Core.Retention.RepairMode.Report, ConfigLoader.Load(null).Retention.Repair);
+        Assert.True(ConfigLoader.Load(null).Retention.Scheduled);
+        var off = ConfigLoader.Load(Write("""{ "Retention": { "Repair": "Off" } }""")).Retention;
+        Assert.False(off.Scheduled);
+        Assert.Equal(CloudSpool.Core.Retention.RepairMode.Fix, ConfigLoader.Load(Write("""{ "Retention": { "Repair": "fix" } }""")).Retention.Repair);
+        var ex = Assert.Throws<ConfigurationInvalidException>(() => ConfigLoader.Load(Write("""{ "Retention": { "Repair": "sometimes" } }""")));
+        Assert.Contains(ex.Problems, p => p.Contains("Retention:Repair") && p.Contains("sometimes"));
+    }
+
+    [Fact]
     public void Broken_json_and_missing_files_are_reported()
     {
         Assert.Contains("not valid JSON", Assert.Throws<ConfigurationInvalidException>(() => ConfigLoader.Load(Write("{ \"Pull\": "))).Message);

@@ -72,7 +72,7 @@ public sealed class RetentionTests : DovecotAndSpoolTest
 
         var run = await CliProcess.RunAsync(env, "job", "run", "retention");
         Assert.True(run.ExitCode == 0, run.Stdout + run.Stderr);
-        Assert.Contains("retention: ok: box: 1 removed", run.Stdout);
+        Assert.Contains("retention: ok: box: 1 removed; repair check: 0 messages without their blob, 0 blobs without a message (0 deleted)", run.Stdout);
         Assert.Empty(await Spool.ListAsync("box"));
 
         var repair = await CliProcess.RunAsync(env, "job", "run", "retention", "--repair");
@@ -82,5 +82,25 @@ public sealed class RetentionTests : DovecotAndSpoolTest
         var bad = await CliProcess.RunAsync(Spool.CliEnvironment(("CLOUDSPOOL__Retention__Mailboxes__Bad Name", "-1")), "job", "run", "retention");
         Assert.Equal(2, bad.ExitCode);
         Assert.Contains("Retention:Mailboxes", bad.Stderr);
+    }
+
+    [Fact]
+    public async Task The_scheduled_run_reports_a_lost_blob_as_a_failure_and_the_check_can_be_switched_off()
+    {
+        Dovecot.AddUser("sched", "pw");
+        await IngestAsync("sched", "kept", "one", daysAgo: 0);
+        await IngestAsync("sched", "kept", "two", daysAgo: 0);
+        var messages = await Spool.ListAsync("kept");
+        await Spool.Runtime.Storage.Spool.GetBlobClient(messages[0].BlobName).DeleteAsync();
+        var days = new Dictionary<string, int> { ["kept"] = 0 };
+
+        var report = await Spool.Runtime.Retention.RunAsync(days, CancellationToken.None, CloudSpool.Core.Retention.RepairMode.Report);
+        Assert.Equal(PullOutcome.Failed, report.Outcome);
+        Assert.Contains("repair check: 1 messages without their blob, 0 blobs without a message", report.Summary);
+        Assert.Contains(messages[0].MessageKey, report.Error);
+        Assert.Equal(report, (await Spool.Runtime.JobRuns.RecentAsync("retention", 1, CancellationToken.None))[0]);
+
+        var quiet = await Spool.Runtime.Retention.RunAsync(days, CancellationToken.None, CloudSpool.Core.Retention.RepairMode.Off);
+        Assert.Equal((PullOutcome.Succeeded, "no mailbox has a retention period"), (quiet.Outcome, quiet.Summary));
     }
 }

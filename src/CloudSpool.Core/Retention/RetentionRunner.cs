@@ -13,6 +13,19 @@ public interface IJobRunLog
     Task<IReadOnlyList<JobRunRecord>> RecentAsync(string job, int count, CancellationToken cancellationToken);
 }
 
+/// <summary>What the scheduled retention run does about leftovers of crashes (rows without blobs, blobs without rows).</summary>
+public enum RepairMode
+{
+    /// <summary>No check.</summary>
+    Off,
+
+    /// <summary>Check every mailbox and report what is inconsistent; a row without its blob fails the run.</summary>
+    Report,
+
+    /// <summary>As <see cref="Report"/>, and delete blobs no row names (older than an hour, so no ingest still writing them).</summary>
+    Fix,
+}
+
 /// <summary>
 /// Removes mail older than each mailbox's retention from Blob and Table together, and (on request) checks
 /// that every row has its blob and every blob its row. One runner at a time across all processes (blob lease).
@@ -21,8 +34,11 @@ public sealed class RetentionRunner(ISpoolMaintenance spool, ILeaseManager lease
 {
     public const string Job = "retention";
 
-    /// <summary>Removes, per mailbox, the messages ingested more than its retention (days) ago; 0 keeps everything.</summary>
-    public async Task<JobRunRecord> RunAsync(IReadOnlyDictionary<string, int> retentionDays, CancellationToken cancellationToken)
+    /// <summary>
+    /// Removes, per mailbox, the messages ingested more than its retention (days) ago (0 keeps everything); then,
+    /// unless <paramref name="repair"/> is off, checks every mailbox for leftovers of crashes under the same lease.
+    /// </summary>
+    public async Task<JobRunRecord> RunAsync(IReadOnlyDictionary<string, int> retentionDays, CancellationToken cancellationToken, RepairMode repair = RepairMode.Off)
     {
         var started = clock.GetUtcNow();
         var lease = await leases.TryAcquireAsync(Job, cancellationToken).ConfigureAwait(false);
@@ -48,7 +64,18 @@ public sealed class RetentionRunner(ISpoolMaintenance spool, ILeaseManager lease
                     logger.LogInformation("retention: {Mailbox}: removed {Count} messages ingested before {Cutoff:u} ({Days} days)", mailbox, count, cutoff, days);
                 }
                 var summary = removed.Count == 0 ? "no mailbox has a retention period" : string.Join(", ", removed.Select(r => $"{r.Key}: {r.Value} removed"));
-                return await RecordAsync(new JobRunRecord(Job, started, clock.GetUtcNow(), PullOutcome.Succeeded, summary, null)).ConfigureAwait(false);
+                string? error = null;
+                if (repair != RepairMode.Off)
+                {
+                    var checks = await CheckAsync(retentionDays.Keys, repair == RepairMode.Fix, linked.Token).ConfigureAwait(false);
+                    var lost = checks.Sum(c => c.RowsWithoutBlob.Count);
+                    var orphans = checks.Sum(c => c.BlobsWithoutRow.Count);
+                    var deleted = checks.Sum(c => c.BlobsDeleted);
+                    summary += $"; repair check: {lost} messages without their blob, {orphans} blobs without a message ({deleted} deleted)";
+                    if (lost > 0)
+                        error = "messages whose blob is missing: " + string.Join(", ", checks.Where(c => c.RowsWithoutBlob.Count > 0).Select(c => $"{c.Mailbox}: {string.Join(" ", c.RowsWithoutBlob.Take(10))}"));
+                }
+                return await RecordAsync(new JobRunRecord(Job, started, clock.GetUtcNow(), error is null ? PullOutcome.Succeeded : PullOutcome.Failed, summary, error)).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {

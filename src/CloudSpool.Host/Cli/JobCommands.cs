@@ -64,7 +64,7 @@ public static class JobCommands
 
     private static async Task<int> RetentionAsync(CommandContext context, Runtime runtime, CancellationToken ct)
     {
-        var record = await runtime.Retention.RunAsync(await runtime.RetentionDaysAsync(ct).ConfigureAwait(false), ct).ConfigureAwait(false);
+        var record = await runtime.Retention.RunAsync(await runtime.RetentionDaysAsync(ct).ConfigureAwait(false), ct, runtime.Options.Retention.Repair).ConfigureAwait(false);
         await context.Out.WriteLineAsync(record.Outcome switch
         {
             PullOutcome.Succeeded => $"retention: ok: {record.Summary}",

@@ -43,8 +43,7 @@ public static class ScheduleCommands
             }
             var retention = runtime.RetentionSchedule(edits);
             var lastRetention = (await runtime.JobRuns.RecentAsync(retention.Job, 1, ct).ConfigureAwait(false)).FirstOrDefault();
-            var retentionEnabled = runtime.Options.Retention.DefaultDays > 0 || runtime.Options.Retention.Mailboxes.Values.Any(d => d > 0);
-            views.Add(new ScheduleView(retention.Job, retention.Cron, retention.TimeZone, retention.Source.ToString().ToLowerInvariant(), retentionEnabled,
+            views.Add(new ScheduleView(retention.Job, retention.Cron, retention.TimeZone, retention.Source.ToString().ToLowerInvariant(), runtime.Options.Retention.Scheduled,
                 NextFires(retention.Cron, retention.TimeZone, 3), lastRetention?.Started, lastRetention?.Outcome.ToString()));
             if (parse.GetValue(json))
             {

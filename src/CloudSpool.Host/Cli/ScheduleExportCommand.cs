@@ -118,9 +118,8 @@ public static partial class ScheduleExportCommand
         return command;
     }
 
-    /// <summary>The same rule as the scheduler: retention runs only when some mailbox has a period.</summary>
-    private static bool RetentionWanted(CloudSpoolOptions options) =>
-        options.Retention.DefaultDays > 0 || options.Retention.Mailboxes.Values.Any(d => d > 0);
+    /// <summary>The same rule as the scheduler.</summary>
+    private static bool RetentionWanted(CloudSpoolOptions options) => options.Retention.Scheduled;
 
     /// <summary>
     /// A Container Apps resource name suffix for a job: pull:isp becomes pull-isp; names with other characters or

@@ -75,6 +75,15 @@ public sealed class RetentionOptions
 
     /// <summary>Time zone of the schedule; default Pull:TimeZone.</summary>
     public string? TimeZone { get; set; }
+
+    /// <summary>
+    /// After each retention run, check every mailbox for leftovers of crashes: Off, Report (a message whose blob is
+    /// missing fails the run), or Fix (also delete blobs no message names).
+    /// </summary>
+    public CloudSpool.Core.Retention.RepairMode Repair { get; set; } = CloudSpool.Core.Retention.RepairMode.Report;
+
+    /// <summary>Whether the retention job is scheduled at all: some mailbox has a period, or the repair check is on.</summary>
+    public bool Scheduled => DefaultDays > 0 || Mailboxes.Values.Any(d => d > 0) || Repair != CloudSpool.Core.Retention.RepairMode.Off;
 }
 
 public sealed class StorageOptions

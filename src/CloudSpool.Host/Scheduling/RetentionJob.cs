@@ -14,7 +14,7 @@ public sealed class RetentionJob(Runtime runtime, ILogger<RetentionJob> logger) 
         try
         {
             var days = await runtime.RetentionDaysAsync(cancellationToken).ConfigureAwait(false);
-            await runtime.Retention.RunAsync(days, cancellationToken).ConfigureAwait(false);
+            await runtime.Retention.RunAsync(days, cancellationToken, runtime.Options.Retention.Repair).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {

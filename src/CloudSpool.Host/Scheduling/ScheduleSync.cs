@@ -73,15 +73,14 @@ public sealed class ScheduleSync(ISchedulerFactory schedulers, Runtime runtime, 
                 () => JobBuilder.Create<PullJob>().WithIdentity(key).UsingJobData(PullJob.AccountKey, account.Name).Build(), cancellationToken).ConfigureAwait(false);
         }
 
-        var retentionWanted = runtime.Options.Retention.DefaultDays > 0 || runtime.Options.Retention.Mailboxes.Values.Any(d => d > 0);
-        if (retentionWanted)
+        if (runtime.Options.Retention.Scheduled)
         {
             await EnsureAsync(scheduler, RetentionJob.Key, runtime.RetentionSchedule(edits),
                 () => JobBuilder.Create<RetentionJob>().WithIdentity(RetentionJob.Key).Build(), cancellationToken).ConfigureAwait(false);
         }
         else if (await scheduler.DeleteJob(RetentionJob.Key, cancellationToken).ConfigureAwait(false))
         {
-            logger.LogInformation("retention: unscheduled (no mailbox has a retention period)");
+            logger.LogInformation("retention: unscheduled (no mailbox has a retention period and the repair check is off)");
         }
     }
 
