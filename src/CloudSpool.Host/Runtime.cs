@@ -1,5 +1,6 @@
 using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Edge;
+using CloudSpool.Core.Health;
 using CloudSpool.Core.Pull;
 using CloudSpool.Core.Retention;
 using CloudSpool.Core.Scheduling;
@@ -48,6 +49,8 @@ public sealed class Runtime : IAsyncDisposable
         JobRuns = new AzureJobRunLog(storage);
         Pop3Users = new AzurePop3UserStore(storage);
         ClientViews = new AzureClientViewStore(storage, TimeProvider.System);
+        Alerts = new AzureAlertLedger(storage);
+        Health = new HealthRunner(Alerts, Spool, Leases, JobRuns, TimeProvider.System, loggers.CreateLogger<HealthRunner>());
         Retention = new RetentionRunner(new AzureSpoolMaintenance(storage, spool), Leases, JobRuns, TimeProvider.System, loggers.CreateLogger<RetentionRunner>());
     }
 
@@ -66,6 +69,26 @@ public sealed class Runtime : IAsyncDisposable
     public IScheduleStore Schedules { get; }
     public IJobRunLog JobRuns { get; }
     public RetentionRunner Retention { get; }
+    public IAlertLedger Alerts { get; }
+    public HealthRunner Health { get; }
+
+    /// <summary>When accounts' trouble becomes an alert (Health section).</summary>
+    public HealthThresholds HealthThresholds => new(TimeSpan.FromMinutes(Options.Health.FailingAfterMinutes), TimeSpan.FromHours(Options.Health.StaleAfterHours));
+
+    /// <summary>One health run over every account: evaluate, raise and clear alerts, record the run.</summary>
+    public async Task<HealthReport> RunHealthAsync(CancellationToken cancellationToken)
+    {
+        var inputs = new List<HealthInput>();
+        foreach (var account in await Accounts.ListAsync(cancellationToken).ConfigureAwait(false))
+            inputs.Add(new HealthInput(account, await States.GetStateAsync(account.Name, cancellationToken).ConfigureAwait(false)));
+        return await Health.RunAsync(inputs, HealthThresholds, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The health job's schedule: an edit wins over the configuration.</summary>
+    public EffectiveSchedule HealthSchedule(IReadOnlyDictionary<string, ScheduleOverride>? edits = null) =>
+        edits is not null && edits.TryGetValue(HealthRunner.Job, out var edit)
+            ? new EffectiveSchedule(HealthRunner.Job, edit.Cron, edit.TimeZone, ScheduleSource.Edited)
+            : new EffectiveSchedule(HealthRunner.Job, Options.Health.Schedule, Options.Health.TimeZone ?? Options.Pull.TimeZone, ScheduleSource.Default);
     public IPop3UserStore Pop3Users { get; }
     public IClientViewStore ClientViews { get; }
 

@@ -12,7 +12,8 @@ namespace CloudSpool.Storage.Azure;
 /// seen entries, <c>f:{scope}:{upstream key}</c> messages whose fetch failed.</item>
 /// <item><c>{p}control</c>: PK <c>account</c> (definitions) and <c>pull-state</c> (health), RK account name;
 /// PK <c>schedule</c>, RK job name (schedule edits); PK <c>pop3-user</c>, RK user name (POP3 users of the edge:
-/// mailbox and ASP.NET Core Identity password hash).</item>
+/// mailbox and ASP.NET Core Identity password hash); PK <c>alert</c>, RK <c>{account}:{condition}</c> (open health alerts, with their
+/// fixed text, until the condition clears).</item>
 /// <item><c>{p}views</c>: per-client views of the POP3 edge. PK <c>view:{mailbox}:{client identity}</c> (both escaped),
 /// RK message key (the <c>m:</c> key of <c>{p}messages</c>): a row means "hidden for this client" (DELE+QUIT).
 /// One partition per mailbox and client, so a login reads one partition and a QUIT writes batches of at most 100.</item>
@@ -50,6 +51,9 @@ public sealed class StorageNames
     public const string PullStatePartition = "pull-state";
     public const string SchedulePartition = "schedule";
     public const string Pop3UserPartition = "pop3-user";
+    public const string AlertPartition = "alert";
+
+    public static string AlertRowKey(string account, string condition) => $"{Escape(account)}:{Escape(condition)}";
 
     /// <summary>The partition of one client identity's view of a mailbox (hidden message keys).</summary>
     public static string ViewPartition(string mailbox, string client) => $"view:{Escape(mailbox)}:{Escape(client)}";

@@ -89,6 +89,7 @@ public sealed class ScheduleExportTests : IAsyncLifetime, IDisposable
             ["pull-isp"] = ("pull", "isp", "*/2 * * * *"),
             ["pull-tokyo"] = ("pull", "tokyo", "0 23 * * 0-4"),
             ["retention"] = ("retention", "", "30 3 * * *"),
+            ["health"] = ("health", "", "*/5 * * * *"),
         }, jobs);
         var secrets = values.GetProperty("secrets").GetProperty("value");
         Assert.Equal("isp-secret", secrets.GetProperty("ISP_PASSWORD").GetString());

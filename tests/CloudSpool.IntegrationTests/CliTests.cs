@@ -185,7 +185,8 @@ public sealed class CliTests : DovecotAndSpoolTest
         Assert.Equal("scheduled", Assert.Single(await Spool.ListAsync("tina")).Summary.Subject);
 
         await host.TerminateAsync();
-        Assert.Equal(0, await host.WaitAsync(TimeSpan.FromSeconds(30)));
+        var code = await host.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(code == 0, $"exit {code}: {host.Stderr}");
         Assert.Contains("sched: scheduled", host.Stderr);
     }
 }

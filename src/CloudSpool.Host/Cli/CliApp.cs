@@ -48,7 +48,15 @@ public static class CliApp
             await error.WriteLineAsync("see: cloudspool --help").ConfigureAwait(false);
             return ExitCodes.Usage;
         }
-        var invocation = new InvocationConfiguration { Output = output, Error = error };
+        var invocation = new InvocationConfiguration
+        {
+            Output = output,
+            Error = error,
+            // SIGTERM/Ctrl+C cancel the command's token; System.CommandLine would end the process with 143 if the
+            // command took longer than its 2-second default to finish, cutting a host's orderly stop short (jobs
+            // finishing their batch, the edge closing sessions). The host's own shutdown timeout bounds it instead.
+            ProcessTerminationTimeout = TimeSpan.FromSeconds(60),
+        };
         return await parse.InvokeAsync(invocation, cancellationToken).ConfigureAwait(false);
     }
 }

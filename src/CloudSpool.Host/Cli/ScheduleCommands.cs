@@ -45,6 +45,10 @@ public static class ScheduleCommands
             var lastRetention = (await runtime.JobRuns.RecentAsync(retention.Job, 1, ct).ConfigureAwait(false)).FirstOrDefault();
             views.Add(new ScheduleView(retention.Job, retention.Cron, retention.TimeZone, retention.Source.ToString().ToLowerInvariant(), runtime.Options.Retention.Scheduled,
                 NextFires(retention.Cron, retention.TimeZone, 3), lastRetention?.Started, lastRetention?.Outcome.ToString()));
+            var health = runtime.HealthSchedule(edits);
+            var lastHealth = (await runtime.JobRuns.RecentAsync(health.Job, 1, ct).ConfigureAwait(false)).FirstOrDefault();
+            views.Add(new ScheduleView(health.Job, health.Cron, health.TimeZone, health.Source.ToString().ToLowerInvariant(), true,
+                NextFires(health.Cron, health.TimeZone, 3), lastHealth?.Started, lastHealth?.Outcome.ToString()));
             if (parse.GetValue(json))
             {
                 await context.Out.WriteLineAsync(JsonSerializer.Serialize(views, Json)).ConfigureAwait(false);
@@ -77,7 +81,7 @@ public static class ScheduleCommands
             var current = await FindAsync(runtime, name, edits, ct).ConfigureAwait(false);
             if (current is null)
             {
-                await context.Error.WriteLineAsync($"no job named '{name}': jobs are pull:ACCOUNT and retention (see: cloudspool schedule list); nothing changed").ConfigureAwait(false);
+                await context.Error.WriteLineAsync($"no job named '{name}': jobs are pull:ACCOUNT, retention and health (see: cloudspool schedule list); nothing changed").ConfigureAwait(false);
                 return ExitCodes.Usage;
             }
             var tz = parse.GetValue(zone) ?? current.TimeZone;
@@ -127,6 +131,8 @@ public static class ScheduleCommands
     {
         if (job == Core.Retention.RetentionRunner.Job)
             return runtime.RetentionSchedule(edits);
+        if (job == Core.Health.HealthRunner.Job)
+            return runtime.HealthSchedule(edits);
         var account = JobNames.PullAccount(job) is { } a ? await runtime.Accounts.GetAsync(a, ct).ConfigureAwait(false) : null;
         return account is null ? null : runtime.ScheduleOf(account, edits);
     }

@@ -24,8 +24,8 @@ public static partial class ScheduleExportCommand
 
     /// <summary>One cloud job: <c>cloudspool job run JOB [--account ACCOUNT]</c> on a UTC cron.</summary>
     /// <param name="Name">Resource name suffix (lower-case letters, digits, single '-').</param>
-    /// <param name="Job">`pull` or `retention`.</param>
-    /// <param name="Account">The account of a pull job; empty for retention.</param>
+    /// <param name="Job">`pull`, `retention` or `health`.</param>
+    /// <param name="Account">The account of a pull job; empty for the others.</param>
     /// <param name="Cron">5-field UTC cron; empty in worker mode.</param>
     /// <param name="Schedule">The Quartz schedule it comes from, for people reading the parameters.</param>
     public sealed record CloudJob(string Name, string Job, string Account, string Cron, string Schedule);
@@ -65,6 +65,7 @@ public static partial class ScheduleExportCommand
             }
             if (RetentionWanted(runtime.Options))
                 schedules.Add(runtime.RetentionSchedule(edits));
+            schedules.Add(runtime.HealthSchedule(edits));
 
             var cloudMode = parse.GetValue(mode)!;
             var jobs = new List<CloudJob>();

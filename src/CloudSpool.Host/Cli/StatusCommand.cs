@@ -36,10 +36,12 @@ public static class StatusCommand
             {
                 var s = await runtime.States.GetStateAsync(account.Name, ct).ConfigureAwait(false);
                 var failures = await runtime.Ledger.ListMessageFailuresAsync(account.Name, ct).ConfigureAwait(false);
-                var state = !account.Enabled ? "disabled"
-                    : s is null || s.LastAttempt is null ? "never-run"
-                    : s.FailureStreak > 0 ? "failing"
-                    : "ok";
+                var health = Core.Health.HealthEvaluator.Evaluate(account, s, DateTimeOffset.UtcNow, runtime.HealthThresholds);
+                var state = health.State switch
+                {
+                    Core.Health.AccountHealthState.NeverRun => "never-run",
+                    var other => other.ToString().ToLowerInvariant(),
+                };
                 result.Add(new AccountStatus(account.Name, state, account.Enabled, s?.LastAttempt, s?.LastSuccess, s?.LastNewMail,
                     s?.FailureStreak ?? 0, s?.LastError, s?.LastErrorKind?.ToString(), s?.NextAttemptAfter, s?.UpstreamMessages, s?.UpstreamBytes, failures));
             }

@@ -8,6 +8,23 @@ public sealed class CloudSpoolOptions
     public SchedulerOptions Scheduler { get; set; } = new();
     public RetentionOptions Retention { get; set; } = new();
     public EdgeOptions Edge { get; set; } = new();
+    public HealthOptions Health { get; set; } = new();
+}
+
+/// <summary>The health job: account health turned into alert mail in the owner's mailbox.</summary>
+public sealed class HealthOptions
+{
+    /// <summary>When the health job runs (Quartz cron); editable with `schedule set health`.</summary>
+    public string Schedule { get; set; } = "0 */5 * * * ?";
+
+    /// <summary>Time zone of the schedule; default Pull:TimeZone.</summary>
+    public string? TimeZone { get; set; }
+
+    /// <summary>An account failing for this long (since its last success) raises an alert.</summary>
+    public int FailingAfterMinutes { get; set; } = 60;
+
+    /// <summary>An account with no successful check for this long raises an alert, whatever its runs say.</summary>
+    public int StaleAfterHours { get; set; } = 24;
 }
 
 /// <summary>The POP3 edge (`cloudspool edge`, and inside `cloudspool run`).</summary>

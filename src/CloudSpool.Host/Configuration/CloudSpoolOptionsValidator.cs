@@ -21,6 +21,12 @@ public sealed class CloudSpoolOptionsValidator : AbstractValidator<CloudSpoolOpt
         RuleFor(o => o.Retention.TimeZone).Must(tz => TimeZoneInfo.TryFindSystemTimeZoneById(tz!, out _)).When(o => o.Retention.TimeZone is not null)
             .WithMessage("'{PropertyValue}' is not a known time zone (e.g. UTC, Europe/Berlin, Asia/Tokyo)");
         RuleFor(o => o.Edge).NotNull().SetValidator(new EdgeValidator());
+        RuleFor(o => o.Health.Schedule).NotEmpty().Must(Cron.IsValid)
+            .WithMessage("'{PropertyValue}' is not a Quartz cron expression (seconds minutes hours day-of-month month day-of-week [year]), e.g. \"0 */5 * * * ?\"");
+        RuleFor(o => o.Health.TimeZone).Must(tz => TimeZoneInfo.TryFindSystemTimeZoneById(tz!, out _)).When(o => o.Health.TimeZone is not null)
+            .WithMessage("'{PropertyValue}' is not a known time zone (e.g. UTC, Europe/Berlin, Asia/Tokyo)");
+        RuleFor(o => o.Health.FailingAfterMinutes).InclusiveBetween(1, 7 * 24 * 60).WithMessage("{PropertyValue} is out of range: expected 1-10080 minutes");
+        RuleFor(o => o.Health.StaleAfterHours).InclusiveBetween(1, 24 * 60).WithMessage("{PropertyValue} is out of range: expected 1-1440 hours");
         RuleFor(o => o.Scheduler.RefreshSeconds).InclusiveBetween(1, 3600)
             .WithMessage("{PropertyValue} is out of range: expected 1-3600 seconds");
     }

@@ -73,6 +73,9 @@ public sealed class ScheduleSync(ISchedulerFactory schedulers, Runtime runtime, 
                 () => JobBuilder.Create<PullJob>().WithIdentity(key).UsingJobData(PullJob.AccountKey, account.Name).Build(), cancellationToken).ConfigureAwait(false);
         }
 
+        await EnsureAsync(scheduler, HealthJob.Key, runtime.HealthSchedule(edits),
+            () => JobBuilder.Create<HealthJob>().WithIdentity(HealthJob.Key).Build(), cancellationToken).ConfigureAwait(false);
+
         if (runtime.Options.Retention.Scheduled)
         {
             await EnsureAsync(scheduler, RetentionJob.Key, runtime.RetentionSchedule(edits),

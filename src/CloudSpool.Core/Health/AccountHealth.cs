@@ -1,0 +1,79 @@
+using CloudSpool.Core.Accounts;
+using CloudSpool.Core.Pull;
+
+namespace CloudSpool.Core.Health;
+
+/// <summary>An account's health in one word (`cloudspool status`, alerts).</summary>
+public enum AccountHealthState
+{
+    /// <summary>The last run succeeded and the account was checked recently.</summary>
+    Ok,
+
+    /// <summary>The last runs failed (the failure streak is not zero).</summary>
+    Failing,
+
+    /// <summary>No successful check for too long (no worker running, a scheduler stuck): broken even if no run said so.</summary>
+    Stale,
+
+    /// <summary>Switched off by its owner.</summary>
+    Disabled,
+
+    /// <summary>Added, not run yet.</summary>
+    NeverRun,
+}
+
+/// <summary>When an account's trouble becomes an alert.</summary>
+/// <param name="FailingAfter">A failure streak older than this (since the last success) alerts.</param>
+/// <param name="StaleAfter">No successful check for this long alerts, whatever the runs say.</param>
+public sealed record HealthThresholds(TimeSpan FailingAfter, TimeSpan StaleAfter);
+
+/// <summary>The health of one account and the alert conditions it is in now.</summary>
+/// <param name="Account">The account's name.</param>
+/// <param name="Mailbox">The mailbox it feeds (where its alerts go).</param>
+/// <param name="State">Its state in one word.</param>
+/// <param name="Alerts">Conditions that call for an alert now (<see cref="HealthEvaluator.FailingCondition"/>, <see cref="HealthEvaluator.StaleCondition"/>).</param>
+/// <param name="Reason">The state in plain words.</param>
+public sealed record AccountHealth(string Account, string Mailbox, AccountHealthState State, IReadOnlySet<string> Alerts, string Reason);
+
+/// <summary>Turns what the pull runs recorded into health: pure, so "no new mail" and "fetching is broken" are told apart the same way everywhere.</summary>
+public static class HealthEvaluator
+{
+    public const string FailingCondition = "failing";
+    public const string StaleCondition = "stale";
+
+    /// <param name="account">The account as configured.</param>
+    /// <param name="state">What its runs recorded; null when it never ran.</param>
+    /// <param name="now">The time of the evaluation.</param>
+    /// <param name="thresholds">When trouble becomes an alert.</param>
+    public static AccountHealth Evaluate(AccountDefinition account, AccountPullState? state, DateTimeOffset now, HealthThresholds thresholds)
+    {
+        ArgumentNullException.ThrowIfNull(account);
+        ArgumentNullException.ThrowIfNull(thresholds);
+        var alerts = new HashSet<string>(StringComparer.Ordinal);
+        if (!account.Enabled)
+            return new AccountHealth(account.Name, account.Mailbox, AccountHealthState.Disabled, alerts, "disabled by its owner");
+
+        var lastSuccess = state?.LastSuccess;
+        var since = lastSuccess is { } s ? $"since {s:u}" : "ever";
+        if (state?.FailureStreak > 0)
+        {
+            // Failing for as long as there has been no success (or, never successful, since the first attempts).
+            var failingFor = now - (lastSuccess ?? state.LastAttempt ?? now);
+            if (failingFor >= thresholds.FailingAfter || lastSuccess is null && state.FailureStreak >= 3)
+                alerts.Add(FailingCondition);
+        }
+        var neverChecked = lastSuccess is null;
+        if (!neverChecked && now - lastSuccess!.Value >= thresholds.StaleAfter)
+            alerts.Add(StaleCondition);
+
+        if (state?.FailureStreak > 0)
+            return new AccountHealth(account.Name, account.Mailbox, AccountHealthState.Failing, alerts,
+                $"{state.FailureStreak} failed runs in a row, no success {since}: {state.LastError}");
+        if (alerts.Contains(StaleCondition))
+            return new AccountHealth(account.Name, account.Mailbox, AccountHealthState.Stale, alerts, $"no successful check {since}: is a worker running?");
+        if (state?.LastAttempt is null)
+            return new AccountHealth(account.Name, account.Mailbox, AccountHealthState.NeverRun, alerts, "not run yet");
+        var newMail = state.LastNewMail is { } m ? $"last new mail {m:u}" : "no new mail yet";
+        return new AccountHealth(account.Name, account.Mailbox, AccountHealthState.Ok, alerts, $"checked {lastSuccess:u}, {newMail}");
+    }
+}

@@ -1,0 +1,134 @@
+using CloudSpool.Core.Accounts;
+using CloudSpool.Core.Ingest;
+using CloudSpool.Core.Pull;
+using CloudSpool.Core.Retention;
+using Microsoft.Extensions.Logging;
+
+namespace CloudSpool.Core.Health;
+
+/// <summary>What the health job is given for one account.</summary>
+/// <param name="Account">The account as configured.</param>
+/// <param name="State">What its runs recorded; null when it never ran.</param>
+public sealed record HealthInput(AccountDefinition Account, AccountPullState? State);
+
+/// <summary>The outcome of a health run: every account's health, and the run as recorded.</summary>
+public sealed record HealthReport(IReadOnlyList<AccountHealth> Accounts, JobRunRecord Run);
+
+/// <summary>
+/// The health job: evaluates every account and turns conditions into alerts in the owner's mailbox, once when a
+/// condition starts and once when it clears (never every run). One runner at a time across processes (blob lease).
+/// </summary>
+/// <remarks>
+/// Alerts survive crashes without repeating: the alert is recorded (with its text) before its mail is stored, the
+/// mail is rendered from the record alone, and the spool stores a message with the same Message-ID and body once.
+/// </remarks>
+public sealed class HealthRunner(IAlertLedger alerts, ISpool spool, ILeaseManager leases, IJobRunLog runs, TimeProvider clock, ILogger<HealthRunner> logger)
+{
+    public const string Job = "health";
+
+    /// <summary>The pseudo-account alert mail is stored under.</summary>
+    public const string AlertSource = "cloudspool";
+
+    public async Task<HealthReport> RunAsync(IReadOnlyList<HealthInput> inputs, HealthThresholds thresholds, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        var started = clock.GetUtcNow();
+        var health = inputs.Select(i => HealthEvaluator.Evaluate(i.Account, i.State, started, thresholds)).ToList();
+        var lease = await leases.TryAcquireAsync(Job, cancellationToken).ConfigureAwait(false);
+        if (lease is null)
+            return new HealthReport(health, await RecordAsync(new JobRunRecord(Job, started, clock.GetUtcNow(), PullOutcome.Skipped, "another worker is running the health check", null)).ConfigureAwait(false));
+
+        await using (lease.ConfigureAwait(false))
+        {
+            var raised = new List<string>();
+            var cleared = new List<string>();
+            try
+            {
+                var open = (await alerts.ListAsync(cancellationToken).ConfigureAwait(false)).ToDictionary(a => (a.Account, a.Condition));
+                foreach (var h in health)
+                {
+                    foreach (var condition in h.Alerts.Order(StringComparer.Ordinal))
+                    {
+                        if (!open.Remove((h.Account, condition), out var alert))
+                        {
+                            alert = new AlertRecord { Account = h.Account, Condition = condition, Mailbox = h.Mailbox, RaisedAt = started, Text = AlertText(h, condition) };
+                            if (!await alerts.AddAsync(alert, cancellationToken).ConfigureAwait(false))
+                                continue; // raised by another worker meanwhile
+                        }
+                        if (!alert.Delivered)
+                        {
+                            await DeliverAsync(alert.Mailbox, AlertMail.Raised(alert), $"alert:{alert.Account}:{alert.Condition}:{alert.RaisedAt.UtcTicks}", cancellationToken).ConfigureAwait(false);
+                            await alerts.UpdateAsync(alert with { Delivered = true }, cancellationToken).ConfigureAwait(false);
+                            raised.Add($"{h.Account} {condition}");
+                            logger.LogWarning("health: {Account}: alert raised ({Condition}): {Reason}", h.Account, condition, h.Reason);
+                        }
+                    }
+                }
+                // What is left open no longer holds (or the account is gone): tell the owner it recovered, once.
+                var byAccount = health.ToDictionary(h => h.Account, StringComparer.Ordinal);
+                foreach (var alert in open.Values)
+                {
+                    if (alert.Delivered)
+                    {
+                        var recovered = alert.RecoveredAt is null
+                            ? alert with { RecoveredAt = started, RecoveryText = RecoveryText(alert, byAccount.GetValueOrDefault(alert.Account)) }
+                            : alert;
+                        if (alert.RecoveredAt is null)
+                            await alerts.UpdateAsync(recovered, cancellationToken).ConfigureAwait(false);
+                        await DeliverAsync(alert.Mailbox, AlertMail.Recovered(recovered), $"recovered:{alert.Account}:{alert.Condition}:{alert.RaisedAt.UtcTicks}", cancellationToken).ConfigureAwait(false);
+                        cleared.Add($"{alert.Account} {alert.Condition}");
+                        logger.LogInformation("health: {Account}: {Condition} cleared", alert.Account, alert.Condition);
+                    }
+                    await alerts.RemoveAsync(alert.Account, alert.Condition, cancellationToken).ConfigureAwait(false);
+                }
+                var summary = Summary(health, raised, cleared);
+                return new HealthReport(health, await RecordAsync(new JobRunRecord(Job, started, clock.GetUtcNow(), PullOutcome.Succeeded, summary, null)).ConfigureAwait(false));
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                logger.LogError("health check failed: {Error}", ex.Message);
+                return new HealthReport(health, await RecordAsync(new JobRunRecord(Job, started, clock.GetUtcNow(), PullOutcome.Failed, Summary(health, raised, cleared), ex.Message)).ConfigureAwait(false));
+            }
+        }
+    }
+
+    private static string Summary(IReadOnlyList<AccountHealth> health, List<string> raised, List<string> cleared)
+    {
+        var counts = health.GroupBy(h => h.State).OrderBy(g => g.Key).Select(g => $"{g.Count()} {g.Key.ToString().ToLowerInvariant()}");
+        var text = health.Count == 0 ? "no accounts" : $"{health.Count} accounts: {string.Join(", ", counts)}";
+        if (raised.Count > 0)
+            text += "; alerts raised: " + string.Join(", ", raised);
+        if (cleared.Count > 0)
+            text += "; recovered: " + string.Join(", ", cleared);
+        return text;
+    }
+
+    private static string AlertText(AccountHealth h, string condition) => condition == HealthEvaluator.FailingCondition
+        ? $"CloudSpool cannot fetch the mail of account {h.Account} (mailbox {h.Mailbox}).\n\n{h.Reason}\n\nIt keeps retrying with capped backoff; `cloudspool status` shows the details. Another message follows when it works again."
+        : $"CloudSpool has not checked account {h.Account} (mailbox {h.Mailbox}) successfully for too long.\n\n{h.Reason}\n\nNew mail there is not reaching you. `cloudspool status` shows the details; another message follows when it works again.";
+
+    private static string RecoveryText(AlertRecord alert, AccountHealth? now) => now is null
+        ? $"Account {alert.Account} was removed; its alert ({alert.Condition}, raised {alert.RaisedAt:u}) is closed."
+        : $"Account {alert.Account} works again ({now.Reason}). The alert ({alert.Condition}) was raised {alert.RaisedAt:u}.";
+
+    private async Task DeliverAsync(string mailbox, byte[] raw, string sourceKey, CancellationToken cancellationToken)
+    {
+        IngestFigures figures;
+        using (var meter = new IngestMeter())
+        {
+            meter.Append(raw);
+            figures = meter.Complete();
+        }
+        var summary = MessageSummarizer.Summarize(new MemoryStream(raw));
+        var message = new IngestedMessage(figures, summary, DedupKey.For(summary.MessageId, figures), AlertSource, sourceKey, clock.GetUtcNow());
+        await spool.WriteContentAsync(mailbox, message, new MemoryStream(raw), cancellationToken).ConfigureAwait(false);
+        await spool.CommitAsync(mailbox, [message], cancellationToken).ConfigureAwait(false); // Stored, or Duplicate after a crash: both fine
+    }
+
+    private async Task<JobRunRecord> RecordAsync(JobRunRecord record)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await runs.AppendAsync(record, timeout.Token).ConfigureAwait(false);
+        return record;
+    }
+}
