@@ -41,21 +41,7 @@ public sealed class EdgeTests : IAsyncLifetime
         Assert.True(await _spool.Runtime.Pop3Users.AddAsync(new Pop3User(name, mailbox ?? name, Pop3Passwords.Hash(password)), CancellationToken.None));
 
     /// <summary>Puts a message into the spool as the pull job does: blob first, then the metadata commit.</summary>
-    private async Task<SpoolMessage> PutAsync(string mailbox, byte[] raw)
-    {
-        IngestFigures figures;
-        using (var meter = new IngestMeter())
-        {
-            meter.Append(raw);
-            figures = meter.Complete();
-        }
-        var summary = MessageSummarizer.Summarize(new MemoryStream(raw));
-        var message = new IngestedMessage(figures, summary, DedupKey.For(summary.MessageId, figures), "test", Guid.NewGuid().ToString("N"), DateTimeOffset.UtcNow);
-        await _spool.Runtime.Spool.WriteContentAsync(mailbox, message, new MemoryStream(raw), CancellationToken.None);
-        var stored = Assert.Single(await _spool.Runtime.Spool.CommitAsync(mailbox, [message], CancellationToken.None));
-        Assert.Equal(StoreOutcome.Stored, stored.Outcome);
-        return (await _spool.Runtime.SpoolReader.GetAsync(mailbox, stored.MessageKey, CancellationToken.None))!;
-    }
+    private Task<SpoolMessage> PutAsync(string mailbox, byte[] raw) => _spool.PutAsync(mailbox, raw);
 
     private async Task<List<SpoolMessage>> PutThreeAsync(string mailbox)
     {

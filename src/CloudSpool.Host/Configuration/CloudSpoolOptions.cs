@@ -22,10 +22,10 @@ public sealed class EdgeOptions
     /// <summary>Plain POP3 port (STLS when a certificate is configured); 0 picks a free port (logged).</summary>
     public int Port { get; set; } = 1110;
 
-    /// <summary>Implicit-TLS (POP3S) port, when wanted; needs <see cref="CertificatePath"/>.</summary>
+    /// <summary>Implicit-TLS (POP3S) port, when wanted (with the configured or the generated certificate).</summary>
     public int? ImplicitTlsPort { get; set; }
 
-    /// <summary>PEM certificate (chain) for STLS and the implicit-TLS port.</summary>
+    /// <summary>PEM certificate (chain) for STLS and the implicit-TLS port; null: a self-signed one generated on the first start and kept in <see cref="StateDirectory"/>.</summary>
     public string? CertificatePath { get; set; }
 
     /// <summary>PEM private key of the certificate; default: in the certificate file.</summary>
@@ -36,6 +36,12 @@ public sealed class EdgeOptions
 
     /// <summary>Sessions served at once.</summary>
     public int MaxSessions { get; set; } = 100;
+
+    /// <summary>
+    /// Where the edge keeps its own files (the generated certificate); null: $STATE_DIRECTORY (systemd), else
+    /// $XDG_STATE_HOME/cloudspool/edge, else ~/.local/state/cloudspool/edge.
+    /// </summary>
+    public string? StateDirectory { get; set; }
 }
 
 public sealed class RetentionOptions
