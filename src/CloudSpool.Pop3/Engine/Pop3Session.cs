@@ -269,12 +269,23 @@ internal sealed class Pop3Session : IAsyncDisposable
 
     /// <summary>
     /// Runs an authentication and, when it succeeds, opens the maildrop and enters TRANSACTION. Answers every
-    /// outcome: a failure after <see cref="Pop3ServerOptions.FailedLoginDelay"/> with [AUTH] (counted as a bad
-    /// command), the maildrop in use with [IN-USE], anything unavailable with [SYS/TEMP] (RFC 3206).
+    /// outcome: a failure with [AUTH] after a delay that grows with the recent failures from the client's address
+    /// (counted as a bad command; see <see cref="Pop3LoginPenalties"/>), an address locked out after too many
+    /// failures with [SYS/TEMP] before any credential is checked (and the session ends), the maildrop in use with
+    /// [IN-USE], anything unavailable with [SYS/TEMP] (RFC 3206).
     /// </summary>
     public async ValueTask<bool> LogInAsync(
         string userName, string mechanism, Func<CancellationToken, ValueTask<Pop3AuthResult>> authenticate, CancellationToken cancellationToken)
     {
+        if (_context.LoginPenalties.LockoutLeft(_remote) is { } left)
+        {
+            // Not even a correct password is accepted: otherwise the lockout would only slow the guessing down.
+            Pop3Log.LoginLockedOut(_context.Logger, SessionId, _remote, userName, left);
+            Err($"[SYS/TEMP] too many failed logins from your address; try again in {Describe(left)}");
+            Close();
+            return false;
+        }
+
         Pop3AuthResult result;
         try
         {
@@ -290,18 +301,28 @@ internal sealed class Pop3Session : IAsyncDisposable
         switch (result.Status)
         {
             case Pop3AuthStatus.Succeeded:
+                _context.LoginPenalties.RecordSuccess(_remote);
                 break;
             case Pop3AuthStatus.TemporaryFailure:
                 Pop3Log.AuthenticationUnavailable(_context.Logger, null, SessionId, userName, result.Reason);
                 Err("[SYS/TEMP] authentication is temporarily unavailable; try again later");
                 return false;
             default:
-                Pop3Log.LoginFailed(_context.Logger, SessionId, _remote, userName, mechanism);
-                if (_context.Options.FailedLoginDelay > TimeSpan.Zero)
+                var penalty = _context.LoginPenalties.RecordFailure(_remote);
+                Pop3Log.LoginFailed(_context.Logger, SessionId, _remote, userName, mechanism, penalty.RecentFailures, penalty.Delay);
+                if (penalty.Lockout > TimeSpan.Zero)
+                    Pop3Log.AddressLockedOut(_context.Logger, _remote, penalty.RecentFailures, penalty.Lockout);
+                if (penalty.Delay > TimeSpan.Zero)
                 {
                     // Replies queued for earlier pipelined commands go out before the delay.
                     await _connection.FlushAsync(cancellationToken).ConfigureAwait(false);
-                    await Task.Delay(_context.Options.FailedLoginDelay, cancellationToken).ConfigureAwait(false);
+                    await Task.Delay(penalty.Delay, _context.Options.TimeProvider, cancellationToken).ConfigureAwait(false);
+                }
+                if (penalty.Lockout > TimeSpan.Zero)
+                {
+                    Err($"[AUTH] invalid user name or password; too many failed logins from your address, try again in {Describe(penalty.Lockout)}");
+                    Close();
+                    return false;
                 }
                 Reject("[AUTH] invalid user name or password");
                 return false;
@@ -519,6 +540,18 @@ internal sealed class Pop3Session : IAsyncDisposable
         {
             Pop3Log.MaildropReleaseFailed(_context.Logger, ex, SessionId);
         }
+    }
+
+    /// <summary>A wait as a person reads it: whole minutes (rounded up) from one minute on, else seconds.</summary>
+    private static string Describe(TimeSpan wait)
+    {
+        if (wait >= TimeSpan.FromMinutes(1))
+        {
+            var minutes = (long)Math.Ceiling(wait.TotalMinutes);
+            return minutes == 1 ? "1 minute" : $"{minutes} minutes";
+        }
+        var seconds = Math.Max(1, (long)Math.Ceiling(wait.TotalSeconds));
+        return seconds == 1 ? "1 second" : $"{seconds} seconds";
     }
 
     private static bool IsConnectionFailure(Exception ex) =>
