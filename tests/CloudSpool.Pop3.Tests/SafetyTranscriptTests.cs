@@ -110,6 +110,33 @@ public sealed class SafetyTranscriptTests
     }
 
     [Fact]
+    public async Task Slowloris_client_trickling_bytes_without_ending_a_line_is_disconnected_at_the_idle_timeout()
+    {
+        // One byte every 200 ms is activity, but no command ever completes: the idle timeout runs per line.
+        await using var h = await SessionHarness.StartAsync(o => o.IdleTimeoutBeforeLogin = TimeSpan.FromSeconds(1));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var closed = h.Client.ReadToEndAsync();
+        var sent = 0;
+        while (!closed.IsCompleted && clock.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            try
+            {
+                await h.Client.SendAsync("X");
+                sent++;
+            }
+            catch (IOException)
+            {
+                break;
+            }
+            await Task.Delay(200);
+        }
+        Assert.Empty(await closed);
+        Assert.True(clock.Elapsed >= TimeSpan.FromMilliseconds(900), "closed after " + clock.Elapsed);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), "still open after " + clock.Elapsed + " and " + sent + " bytes");
+        await h.WaitForEndAsync();
+    }
+
+    [Fact]
     public async Task Random_garbage_never_throws_out_of_the_session()
     {
         var random = new Random(2449);
