@@ -348,6 +348,11 @@ internal sealed class Pop3Session : IAsyncDisposable
                 Pop3Log.MaildropInUse(_context.Logger, SessionId, identity.Name);
                 Err("[IN-USE] the maildrop is in use by another session");
                 return false;
+            case Pop3MaildropStatus.PermanentlyUnavailable:
+                // RFC 3206 section 4: a problem that is unlikely to go away without someone fixing it.
+                Pop3Log.MaildropUnavailable(_context.Logger, null, SessionId, identity.Name, opened.Reason);
+                Err("[SYS/PERM] the maildrop cannot be opened; retrying will not help, ask the administrator");
+                return false;
             default:
                 Pop3Log.MaildropUnavailable(_context.Logger, null, SessionId, identity.Name, opened.Reason);
                 Err("[SYS/TEMP] the maildrop is temporarily unavailable; try again later");
@@ -398,7 +403,7 @@ internal sealed class Pop3Session : IAsyncDisposable
         }
         if (number < 1 || number > _messages.Length)
         {
-            Err("no such message");
+            Err($"no such message (the maildrop has {_messages.Length} messages, numbered from 1)");
             return false;
         }
         if (_deleted[number - 1])
@@ -465,7 +470,7 @@ internal sealed class Pop3Session : IAsyncDisposable
         if (result.Status == Pop3TransferStatus.Unavailable)
         {
             Pop3Log.MessageUnavailable(_context.Logger, result.Error!, SessionId, index + 1, info.Uidl);
-            Err("[SYS/TEMP] message unavailable");
+            Err($"[SYS/TEMP] message {index + 1} cannot be read right now; the other messages are not affected, try it again later");
             return false;
         }
         return true;
@@ -501,7 +506,7 @@ internal sealed class Pop3Session : IAsyncDisposable
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
         {
             Pop3Log.CommitFailed(_context.Logger, ex, SessionId, marked.Count);
-            Err("[SYS/TEMP] some deleted messages not removed");
+            Err("[SYS/TEMP] some deleted messages not removed; they will be listed again at the next login");
             return;
         }
         if (marked.Count > 0)
