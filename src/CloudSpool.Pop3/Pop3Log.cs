@@ -75,6 +75,9 @@ internal static partial class Pop3Log
     [LoggerMessage(24, LogLevel.Information, "POP3 session {SessionId} from {Remote}: login for {User} refused, the address is locked out for {Left} more")]
     public static partial void LoginLockedOut(ILogger logger, string sessionId, EndPoint? remote, string user, TimeSpan left);
 
+    [LoggerMessage(25, LogLevel.Information, "POP3 session {SessionId} from {Remote} ended: no login within {LoginTimeout}")]
+    public static partial void LoginTimedOut(ILogger logger, string sessionId, EndPoint? remote, TimeSpan loginTimeout);
+
     [LoggerMessage(22, LogLevel.Debug, "POP3 session {SessionId}: could not send the closing reply")]
     public static partial void FarewellFailed(ILogger logger, Exception exception, string sessionId);
 }

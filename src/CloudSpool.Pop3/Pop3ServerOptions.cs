@@ -56,6 +56,12 @@ public sealed class Pop3ServerOptions
     public TimeSpan IdleTimeoutBeforeLogin { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>
+    /// Time from connecting (or from the TLS handshake of an implicit-TLS port) to a successful login, however active
+    /// the client is meanwhile (CAPA, failed logins); then the session is ended with -ERR [SYS/TEMP]. Default 3 minutes.
+    /// </summary>
+    public TimeSpan LoginTimeout { get; set; } = TimeSpan.FromMinutes(3);
+
+    /// <summary>
     /// Time a logged-in client may stay silent, or take to accept a chunk of a message. RFC 1939 section 3
     /// requires an autologout timer of at least 10 minutes, the default.
     /// </summary>
@@ -95,6 +101,8 @@ public sealed class Pop3ServerOptions
             errors.Add($"{nameof(MaxBadCommands)} must be at least 1 (was {MaxBadCommands})");
         if (IdleTimeoutBeforeLogin <= TimeSpan.Zero)
             errors.Add($"{nameof(IdleTimeoutBeforeLogin)} must be positive (was {IdleTimeoutBeforeLogin})");
+        if (LoginTimeout <= TimeSpan.Zero)
+            errors.Add($"{nameof(LoginTimeout)} must be positive (was {LoginTimeout})");
         if (IdleTimeoutAfterLogin <= TimeSpan.Zero)
             errors.Add($"{nameof(IdleTimeoutAfterLogin)} must be positive (was {IdleTimeoutAfterLogin})");
         if (MaxSessions < 1)

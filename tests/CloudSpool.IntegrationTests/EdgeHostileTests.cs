@@ -21,6 +21,7 @@ public sealed class EdgeHostileTests : IAsyncLifetime
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan IdleBeforeLogin = TimeSpan.FromSeconds(3);
     private static readonly TimeSpan IdleAfterLogin = TimeSpan.FromSeconds(4);
+    private static readonly TimeSpan LoginTimeout = TimeSpan.FromSeconds(10);
     private PullHarness _spool = null!;
     private SpoolEdge _edge = null!;
     private Pop3Server _server = null!;
@@ -37,6 +38,7 @@ public sealed class EdgeHostileTests : IAsyncLifetime
             MaxSessions = MaxSessions,
             IdleTimeoutBeforeLogin = IdleBeforeLogin,
             IdleTimeoutAfterLogin = IdleAfterLogin,
+            LoginTimeout = LoginTimeout,
         });
         await _server.StartAsync(new IPEndPoint(IPAddress.Loopback, 0));
         _port = _server.LocalEndPoints[0].Port;
@@ -269,6 +271,33 @@ public sealed class EdgeHostileTests : IAsyncLifetime
             Assert.Equal("+OK CloudSpool POP3 server ready\r\n", answer);
             Assert.True(clock.Elapsed >= IdleBeforeLogin - TimeSpan.FromMilliseconds(500), "closed after " + clock.Elapsed);
             Assert.True(sent < line.Length - 2, $"the slow client sent all of its {sent} bytes in {clock.Elapsed}");
+        });
+    }
+
+    [Fact]
+    public async Task A_client_busy_with_capa_that_never_logs_in_is_ended_at_the_login_timeout()
+    {
+        await WhileNormalClientIsServedAsync(async () =>
+        {
+            using var socket = await ConnectRawAsync();
+            var clock = Stopwatch.StartNew();
+            var closed = ReadToCloseAsync(socket);
+            while (!closed.IsCompleted && clock.Elapsed < Bound)
+            {
+                try
+                {
+                    await SendAsync(socket, "CAPA\r\n");
+                }
+                catch (SocketException)
+                {
+                    break;
+                }
+                await Task.WhenAny(closed, Task.Delay(500));
+            }
+            var answer = await closed;
+            Assert.True(clock.Elapsed >= LoginTimeout - TimeSpan.FromMilliseconds(500), "closed after " + clock.Elapsed);
+            Assert.True(clock.Elapsed < Bound, "a CAPA-only client kept its session for " + clock.Elapsed);
+            Assert.Contains("+OK capability list follows", answer, StringComparison.Ordinal);
         });
     }
 

@@ -89,8 +89,11 @@ internal sealed class Pop3Session : IAsyncDisposable
         {
             Pop3Log.SessionStarted(_context.Logger, SessionId, _remote, _connection.IsSecure);
             Ok(Pop3ServerContext.Implementation + " POP3 server ready" + (ApopTimestamp is null ? "" : " " + ApopTimestamp));
+            var loginDeadline = _context.Options.TimeProvider.GetUtcNow() + _context.Options.LoginTimeout;
             while (!_closing)
             {
+                if (State != Pop3State.Transaction && !LimitWaitToLoginDeadline(loginDeadline))
+                    break;
                 var line = await _connection.ReadLineAsync(MaxCommandOctets, cancellationToken).ConfigureAwait(false);
                 switch (line.Status)
                 {
@@ -143,6 +146,25 @@ internal sealed class Pop3Session : IAsyncDisposable
         {
             Pop3Log.SessionEnded(_context.Logger, SessionId, reason);
         }
+    }
+
+    /// <summary>
+    /// Before login, the wait for the next command ends at the login deadline too: a client that keeps a session
+    /// busy with CAPA or failed logins without ever logging in does not hold its place for ever. Returns false (after
+    /// queueing a farewell) once the deadline has passed.
+    /// </summary>
+    private bool LimitWaitToLoginDeadline(DateTimeOffset deadline)
+    {
+        var left = deadline - _context.Options.TimeProvider.GetUtcNow();
+        if (left <= TimeSpan.Zero)
+        {
+            Pop3Log.LoginTimedOut(_context.Logger, SessionId, _remote, _context.Options.LoginTimeout);
+            Err("[SYS/TEMP] no login within " + Describe(_context.Options.LoginTimeout) + "; closing the connection");
+            _closing = true;
+            return false;
+        }
+        _connection.IdleTimeout = left < _context.Options.IdleTimeoutBeforeLogin ? left : _context.Options.IdleTimeoutBeforeLogin;
+        return true;
     }
 
     private async ValueTask DispatchAsync(string line, CancellationToken cancellationToken)
