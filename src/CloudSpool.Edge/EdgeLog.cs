@@ -29,4 +29,37 @@ internal static partial class EdgeLog
 
     [LoggerMessage(8, LogLevel.Information, "{Client}: {Count} messages of mailbox {Mailbox} hidden for this client")]
     public static partial void Hidden(ILogger logger, string client, string mailbox, int count);
+
+    [LoggerMessage(9, LogLevel.Warning, "mailbox {Mailbox}: storage did not answer in time, serving the local index as of {LastSync}")]
+    public static partial void ServingStaleIndex(ILogger logger, Exception exception, string mailbox, DateTimeOffset? lastSync);
+
+    [LoggerMessage(10, LogLevel.Warning, "{Client}: storage did not answer; using the view of mailbox {Mailbox} as last read")]
+    public static partial void ServingCachedView(ILogger logger, Exception exception, string client, string mailbox);
+
+    [LoggerMessage(11, LogLevel.Warning, "{Client}: the session lease could not be taken (storage unreachable); only this edge process keeps the one-session rule")]
+    public static partial void SessionLeaseUnavailable(ILogger logger, Exception exception, string client);
+
+    [LoggerMessage(12, LogLevel.Information, "mailbox {Mailbox}: index synced ({Added} new, {Removed} removed, full listing: {Full}); {Count} messages")]
+    public static partial void IndexSynced(ILogger logger, string mailbox, int added, int removed, bool full, int count);
+
+    [LoggerMessage(13, LogLevel.Warning, "index sync failed; the edge serves its local index and retries")]
+    public static partial void SyncFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(14, LogLevel.Warning, "message {MessageKey} could not be fetched into the cache ahead of time")]
+    public static partial void PrefetchFailed(ILogger logger, Exception exception, string messageKey);
+
+    [LoggerMessage(15, LogLevel.Warning, "cached message {Sha256} could not be evicted")]
+    public static partial void EvictFailed(ILogger logger, Exception exception, string sha256);
+
+    [LoggerMessage(16, LogLevel.Warning, "the user store is not reachable; {Login} is checked against the user as last read")]
+    public static partial void UsingCachedUser(ILogger logger, Exception exception, string login);
+
+    [LoggerMessage(17, LogLevel.Warning, "the edge state folder {Directory} is in use by another process: this edge keeps its index in memory and reads Blob directly")]
+    public static partial void StateDirectoryBusy(ILogger logger, Exception exception, string directory);
+
+    [LoggerMessage(18, LogLevel.Information, "{Client}: {Count} hidden-markers of messages retention removed from mailbox {Mailbox} were dropped")]
+    public static partial void MarkersSwept(ILogger logger, string client, string mailbox, int count);
+
+    [LoggerMessage(19, LogLevel.Warning, "{Client}: hidden-markers of removed messages of mailbox {Mailbox} could not be dropped; tried again at a later login")]
+    public static partial void MarkerSweepFailed(ILogger logger, Exception exception, string client, string mailbox);
 }

@@ -8,8 +8,13 @@ namespace CloudSpool.Edge;
 /// Checks POP3 logins against the user store. A login <c>alice+laptop</c> authenticates as user <c>alice</c>
 /// (same password) and becomes the client identity <c>alice+laptop</c> with its own view of the mailbox.
 /// </summary>
-public sealed class SpoolAuthenticator(IPop3UserStore users, ILogger<SpoolAuthenticator> logger) : IPop3Authenticator
+/// <remarks>
+/// Users last read are kept in memory, so a running edge keeps letting people in while storage is unreachable.
+/// </remarks>
+public sealed class SpoolAuthenticator(IPop3UserStore users, StorageHealth storage, ILogger<SpoolAuthenticator> logger) : IPop3Authenticator
 {
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Pop3User?> _known = new(StringComparer.Ordinal);
+
     public async ValueTask<Pop3AuthResult> AuthenticateAsync(Pop3Credentials credentials, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(credentials);
@@ -30,7 +35,13 @@ public sealed class SpoolAuthenticator(IPop3UserStore users, ILogger<SpoolAuthen
         Pop3User? user;
         try
         {
-            user = await users.GetAsync(userName, cancellationToken).ConfigureAwait(false);
+            user = await storage.CallAsync(ct => users.GetAsync(userName, ct), cancellationToken).ConfigureAwait(false);
+            _known[userName] = user;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException && _known.TryGetValue(userName, out var known))
+        {
+            EdgeLog.UsingCachedUser(logger, ex, credentials.UserName);
+            user = known;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

@@ -69,8 +69,34 @@ public sealed class Runtime : IAsyncDisposable
     public IPop3UserStore Pop3Users { get; }
     public IClientViewStore ClientViews { get; }
 
-    /// <summary>The POP3 edge's adapters over this runtime's spool, users and views.</summary>
-    public SpoolEdge CreateEdge() => new(Pop3Users, ClientViews, SpoolReader, Loggers);
+    /// <summary>The POP3 edge's adapters over this runtime's spool, users and views (not started).</summary>
+    public SpoolEdge CreateEdge()
+    {
+        var edge = Options.Edge;
+        return new SpoolEdge(Pop3Users, ClientViews, SpoolReader, Leases, new SpoolEdgeOptions
+        {
+            StateDirectory = EdgeStateDirectory(),
+            CacheBytes = edge.CacheMegabytes * 1024L * 1024L,
+            SyncInterval = TimeSpan.FromSeconds(edge.SyncSeconds),
+            ReconcileInterval = TimeSpan.FromMinutes(edge.ReconcileMinutes),
+            Lookback = TimeSpan.FromSeconds(edge.LookbackSeconds),
+            Prefetch = edge.Prefetch,
+            SharedDeleteMailboxes = edge.SharedDeleteMailboxes.ToHashSet(StringComparer.Ordinal),
+        }, Loggers);
+    }
+
+    /// <summary>
+    /// The edge's local state folder for this storage: the configured (or default) state directory, with one
+    /// sub-folder per storage account and name prefix so an index never mixes two spools.
+    /// </summary>
+    public string EdgeStateDirectory()
+    {
+        var root = Options.Edge.StateDirectory
+                   ?? Environment.GetEnvironmentVariable("STATE_DIRECTORY")?.Split(':')[0]
+                   ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "state", "cloudspool", "edge");
+        var identity = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Storage.Spool.Uri.AbsoluteUri));
+        return Path.Combine(root, "spool-" + Convert.ToHexStringLower(identity)[..12]);
+    }
 
     /// <summary>Retention in days per mailbox: every mailbox an account feeds or the configuration names.</summary>
     public async Task<IReadOnlyDictionary<string, int>> RetentionDaysAsync(CancellationToken cancellationToken)

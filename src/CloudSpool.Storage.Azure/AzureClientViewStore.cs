@@ -34,4 +34,14 @@ public sealed class AzureClientViewStore(AzureStorage storage, TimeProvider cloc
             await storage.Views.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
         }
     }
+
+    public async Task ForgetAsync(string mailbox, string client, IReadOnlyCollection<string> messageKeys, CancellationToken cancellationToken)
+    {
+        var partition = StorageNames.ViewPartition(mailbox, client);
+        foreach (var key in messageKeys.Distinct(StringComparer.Ordinal))
+        {
+            // One by one: a marker already gone (a sweep by another edge) answers 404 and is fine.
+            await storage.Views.DeleteEntityAsync(partition, key, global::Azure.ETag.All, cancellationToken).ConfigureAwait(false);
+        }
+    }
 }

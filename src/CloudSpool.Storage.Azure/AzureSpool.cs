@@ -13,8 +13,27 @@ namespace CloudSpool.Storage.Azure;
 /// The spool on Azure: raw bytes in Blob (write-once, named by content hash), metadata and the dedup index
 /// in one Table partition per mailbox, committed together in entity-group transactions of up to 50 messages.
 /// </summary>
-public sealed class AzureSpool(AzureStorage storage) : ISpool, ISpoolReader
+/// <remarks>
+/// Message keys are taken at commit time, strictly increasing in this process, so that a reader syncing from its
+/// last position misses nothing but what other writers commit within its look-back window (see SpoolKeys).
+/// </remarks>
+public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null) : ISpool, ISpoolReader
 {
+    private readonly TimeProvider _clock = clock ?? TimeProvider.System;
+    private long _lastTicks;
+
+    /// <summary>Ticks for the next message key: now, but always after the last one this process handed out.</summary>
+    private long NextTicks()
+    {
+        while (true)
+        {
+            var last = Interlocked.Read(ref _lastTicks);
+            var next = Math.Max(_clock.GetUtcNow().UtcTicks, last + 1);
+            if (Interlocked.CompareExchange(ref _lastTicks, next, last) == last)
+                return next;
+        }
+    }
+
     /// <summary>The key of the message with this dedup key in the mailbox, if any.</summary>
     private async Task<string?> FindByDedupKeyAsync(string mailbox, string dedupKey, CancellationToken cancellationToken)
     {
@@ -64,7 +83,7 @@ public sealed class AzureSpool(AzureStorage storage) : ISpool, ISpoolReader
             for (var j = 0; j < chunk.Length; j++)
             {
                 var m = messages[chunk[j]];
-                keys[j] = StorageNames.MessageRowKey(m.ReceivedAt, m.Figures.Sha256);
+                keys[j] = StorageNames.MessageRowKey(NextTicks(), m.Figures.Sha256);
                 actions.Add(new TableTransactionAction(TableTransactionActionType.Add, ToEntity(mailbox, keys[j], StorageNames.BlobName(mailbox, m.Figures.Sha256), m)));
                 actions.Add(new TableTransactionAction(TableTransactionActionType.Add, new TableEntity(mailbox, StorageNames.DedupRowKey(m.DedupKey)) { ["MessageKey"] = keys[j] }));
             }
@@ -95,7 +114,7 @@ public sealed class AzureSpool(AzureStorage storage) : ISpool, ISpoolReader
     private async Task<StoreResult> CommitOneAsync(string mailbox, IngestedMessage message, CancellationToken cancellationToken)
     {
         var blobName = StorageNames.BlobName(mailbox, message.Figures.Sha256);
-        var messageKey = StorageNames.MessageRowKey(message.ReceivedAt, message.Figures.Sha256);
+        var messageKey = StorageNames.MessageRowKey(NextTicks(), message.Figures.Sha256);
         var row = ToEntity(mailbox, messageKey, blobName, message);
         var dedup = new TableEntity(mailbox, StorageNames.DedupRowKey(message.DedupKey)) { ["MessageKey"] = messageKey };
         try
@@ -129,10 +148,7 @@ public sealed class AzureSpool(AzureStorage storage) : ISpool, ISpoolReader
     /// <inheritdoc />
     public async IAsyncEnumerable<SpoolMessage> ListAsync(string mailbox, string? afterKey, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var from = afterKey ?? StorageNames.MessageRowPrefix;
-        var to = StorageNames.PrefixEnd(StorageNames.MessageRowPrefix);
-        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {mailbox} and RowKey gt {from} and RowKey lt {to}");
-        await foreach (var entity in storage.Messages.QueryAsync<TableEntity>(filter, maxPerPage: 1000, cancellationToken: cancellationToken).ConfigureAwait(false))
+        await foreach (var entity in storage.Messages.QueryAsync<TableEntity>(MessageRange(mailbox, afterKey), maxPerPage: 1000, cancellationToken: cancellationToken).ConfigureAwait(false))
             yield return FromEntity(entity);
     }
 
@@ -144,8 +160,38 @@ public sealed class AzureSpool(AzureStorage storage) : ISpool, ISpoolReader
     }
 
     /// <inheritdoc />
-    public async Task<Stream> OpenRawAsync(SpoolMessage message, CancellationToken cancellationToken) =>
-        await storage.Spool.GetBlobClient(message.BlobName).OpenReadAsync(new BlobOpenReadOptions(allowModifications: false), cancellationToken).ConfigureAwait(false);
+    public async IAsyncEnumerable<SpoolIndexEntry> ListIndexAsync(string mailbox, string? afterKey, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await foreach (var e in storage.Messages.QueryAsync<TableEntity>(MessageRange(mailbox, afterKey), maxPerPage: 1000,
+            select: IndexColumns, cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            yield return new SpoolIndexEntry(e.RowKey, e.GetString("Uidl"), e.GetInt64("Pop3Size") ?? 0, e.GetInt64("RawLength") ?? 0,
+                e.GetString("Sha256"), e.GetString("BlobName"));
+        }
+    }
+
+    private static readonly string[] IndexColumns = ["RowKey", "Uidl", "Pop3Size", "RawLength", "Sha256", "BlobName"];
+
+    /// <inheritdoc />
+    public async Task<string?> FirstKeyAsync(string mailbox, CancellationToken cancellationToken)
+    {
+        await foreach (var page in storage.Messages.QueryAsync<TableEntity>(MessageRange(mailbox, null), maxPerPage: 1,
+            select: ["RowKey"], cancellationToken: cancellationToken).AsPages(pageSizeHint: 1).ConfigureAwait(false))
+        {
+            if (page.Values.Count > 0)
+                return page.Values[0].RowKey;
+            if (page.ContinuationToken is null)
+                break;
+        }
+        return null;
+    }
+
+    private static string MessageRange(string mailbox, string? afterKey) => TableClient.CreateQueryFilter(
+        $"PartitionKey eq {mailbox} and RowKey gt {afterKey ?? StorageNames.MessageRowPrefix} and RowKey lt {StorageNames.PrefixEnd(StorageNames.MessageRowPrefix)}");
+
+    /// <inheritdoc />
+    public async Task<Stream> OpenBlobAsync(string blobName, CancellationToken cancellationToken) =>
+        await storage.Spool.GetBlobClient(blobName).OpenReadAsync(new BlobOpenReadOptions(allowModifications: false), cancellationToken).ConfigureAwait(false);
 
     private static TableEntity ToEntity(string mailbox, string messageKey, string blobName, IngestedMessage m)
     {

@@ -12,8 +12,8 @@ public sealed class AzureSpoolMaintenance(AzureStorage storage, AzureSpool spool
 {
     public async IAsyncEnumerable<SpoolMessage> ListOlderThanAsync(string mailbox, DateTimeOffset cutoff, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        // Message keys start with the ingest time, so "older than" is a key range, not a scan.
-        var end = StorageNames.MessageRowKey(cutoff, "00000000");
+        // Message keys start with the commit time (seconds after ingest), so "older than" is a key range, not a scan.
+        var end = StorageNames.MessageRowKey(cutoff.UtcTicks, "00000000");
         var filter = TableClient.CreateQueryFilter($"PartitionKey eq {mailbox} and RowKey gt {StorageNames.MessageRowPrefix} and RowKey lt {end}");
         await foreach (var e in storage.Messages.QueryAsync<TableEntity>(filter, maxPerPage: 1000, cancellationToken: cancellationToken).ConfigureAwait(false))
             yield return AzureSpool.FromEntity(e);

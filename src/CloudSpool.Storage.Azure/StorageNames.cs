@@ -1,11 +1,12 @@
 using System.Text;
+using CloudSpool.Core.Spool;
 
 namespace CloudSpool.Storage.Azure;
 
 /// <summary>
 /// Every table, container, partition and key name is derived here and nowhere else.
 /// <list type="bullet">
-/// <item><c>{p}messages</c>: PK mailbox; RK <c>m:{ingest ticks:D19}-{8 hex}</c> message metadata (monotonic),
+/// <item><c>{p}messages</c>: PK mailbox; RK <c>m:{commit ticks:D19}-{8 hex}</c> message metadata (grows with commit time, see SpoolKeys),
 /// <c>d:{dedup key}</c> dedup index pointing at the message row. Both written in one transaction.</item>
 /// <item><c>{p}ledger</c>: PK account; RK <c>v:{scope}</c> scope validity, <c>s:{scope}:{validity}:{upstream key}</c>
 /// seen entries, <c>f:{scope}:{upstream key}</c> messages whose fetch failed.</item>
@@ -53,8 +54,8 @@ public sealed class StorageNames
     /// <summary>The partition of one client identity's view of a mailbox (hidden message keys).</summary>
     public static string ViewPartition(string mailbox, string client) => $"view:{Escape(mailbox)}:{Escape(client)}";
 
-    public static string MessageRowKey(DateTimeOffset ingestedAt, string sha256) => $"m:{ingestedAt.UtcTicks:D19}-{sha256[..8]}";
-    public const string MessageRowPrefix = "m:";
+    public static string MessageRowKey(long commitTicks, string sha256) => SpoolKeys.Message(commitTicks, sha256);
+    public const string MessageRowPrefix = SpoolKeys.MessagePrefix;
     public static string DedupRowKey(string dedupKey) => "d:" + dedupKey;
     public static string BlobName(string mailbox, string sha256) => $"{mailbox}/{sha256[..2]}/{sha256}.eml";
 

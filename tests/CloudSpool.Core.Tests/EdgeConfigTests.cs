@@ -53,6 +53,23 @@ public sealed class EdgeConfigTests : IDisposable
         Assert.Contains(ex.Problems, p => p.StartsWith("Edge:MaxSessions:", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void Edge_index_and_cache_settings_are_bound_and_checked()
+    {
+        var ok = ConfigLoader.Load(Write("""
+            { "Edge": { "StateDirectory": "/var/lib/cloudspool", "CacheMegabytes": 0, "SyncSeconds": 2, "ReconcileMinutes": 30,
+                        "LookbackSeconds": 0, "Prefetch": false, "SharedDeleteMailboxes": [ "family" ] } }
+            """)).Edge;
+        Assert.Equal(("/var/lib/cloudspool", 0, 2, 30, 0, false), (ok.StateDirectory, ok.CacheMegabytes, ok.SyncSeconds, ok.ReconcileMinutes, ok.LookbackSeconds, ok.Prefetch));
+        Assert.Equal(["family"], ok.SharedDeleteMailboxes);
+
+        var ex = Assert.Throws<ConfigurationInvalidException>(() => ConfigLoader.Load(Write("""
+            { "Edge": { "CacheMegabytes": -1, "SyncSeconds": 0, "ReconcileMinutes": 0, "LookbackSeconds": -5, "SharedDeleteMailboxes": [ "" ] } }
+            """)));
+        foreach (var key in new[] { "CacheMegabytes", "SyncSeconds", "ReconcileMinutes", "LookbackSeconds", "SharedDeleteMailboxes" })
+            Assert.Contains(ex.Problems, p => p.StartsWith("Edge:" + key, StringComparison.Ordinal));
+    }
+
     [Theory]
     [InlineData("alice", true, "alice", "alice")]
     [InlineData("Alice+Laptop", true, "alice", "alice+laptop")]

@@ -159,6 +159,7 @@ public sealed class EdgeCertificateTests : IAsyncLifetime
         var expected = EdgeCertificate.Fingerprint(configured);
         Assert.Equal(expected, edge.CertificateFingerprint);
         Assert.Equal(expected, await RetrieveOverTlsAsync(edge.LocalEndPoints[0], SecureSocketOptions.StartTls, expected));
-        Assert.False(Directory.Exists(_state));
+        Assert.False(File.Exists(CertificateFile));
+        Assert.False(File.Exists(KeyFile));
     }
 }

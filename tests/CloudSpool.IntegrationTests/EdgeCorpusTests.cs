@@ -17,9 +17,9 @@ public sealed class EdgeCorpusTests : DovecotAndSpoolTest
 {
     private static readonly string[] Commands = ["RETR {0}", "TOP {0} 0", "TOP {0} 5"];
 
-    private async Task<Pop3Server> StartEdgeAsync()
+    private static async Task<Pop3Server> StartServerAsync(SpoolEdge edge)
     {
-        var server = Spool.Runtime.CreateEdge().CreateServer(new Pop3ServerOptions { FailedLoginDelay = TimeSpan.Zero });
+        var server = edge.CreateServer(new Pop3ServerOptions { FailedLoginDelay = TimeSpan.Zero });
         await server.StartAsync(new IPEndPoint(IPAddress.Loopback, 0));
         return server;
     }
@@ -66,7 +66,8 @@ public sealed class EdgeCorpusTests : DovecotAndSpoolTest
         Assert.True(distinct.Count >= 20, "corpus too small: " + distinct.Count);
         Assert.True(await Spool.Runtime.Pop3Users.AddAsync(new Pop3User("direct", "direct", Pop3Passwords.Hash("pw")), CancellationToken.None));
 
-        await using var server = await StartEdgeAsync();
+        await using var spoolEdge = Spool.Runtime.CreateEdge();
+        await using var server = await StartServerAsync(spoolEdge);
         await using var edge = await RawPop3Client.LogInAsync(server.LocalEndPoints[0].Port, "direct", "pw");
         var edgeSizes = await edge.ListAsync();
         Assert.Equal(distinct.Count, edgeSizes.Count);
@@ -96,7 +97,8 @@ public sealed class EdgeCorpusTests : DovecotAndSpoolTest
         Assert.True(await Spool.Runtime.Pop3Users.AddAsync(new Pop3User("pulled", "pulled", Pop3Passwords.Hash("pw")), CancellationToken.None));
         var stored = await Spool.ListAsync("pulled");
 
-        await using var server = await StartEdgeAsync();
+        await using var spoolEdge = Spool.Runtime.CreateEdge();
+        await using var server = await StartServerAsync(spoolEdge);
         await using var edge = await RawPop3Client.LogInAsync(server.LocalEndPoints[0].Port, "pulled", "pw");
         await using var dovecot = await RawPop3Client.LogInAsync(Dovecot.Pop3Port, "corpus", "pw");
         var edgeSizes = await edge.ListAsync();

@@ -51,6 +51,7 @@ public sealed class EdgeHostileTests : IAsyncLifetime
     public async Task DisposeAsync()
     {
         await _server.DisposeAsync();
+        await _edge.DisposeAsync();
         await _spool.DisposeAsync();
     }
 

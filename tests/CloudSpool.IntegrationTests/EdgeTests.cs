@@ -34,6 +34,7 @@ public sealed class EdgeTests : IAsyncLifetime
     public async Task DisposeAsync()
     {
         await _server.DisposeAsync();
+        await _edge.DisposeAsync();
         await _spool.DisposeAsync();
     }
 
@@ -100,20 +101,7 @@ public sealed class EdgeTests : IAsyncLifetime
         }
     }
 
-    /// <summary>A raw USER/PASS exchange; returns the answer to PASS.</summary>
-    private async Task<(TcpClient Client, string Answer)> RawLoginAsync(string login, string password)
-    {
-        using var timeout = new CancellationTokenSource(Bound);
-        var tcp = new TcpClient();
-        await tcp.ConnectAsync(IPAddress.Loopback, _port, timeout.Token);
-        var stream = tcp.GetStream();
-        var reader = new StreamReader(stream, Encoding.ASCII, leaveOpen: true);
-        Assert.StartsWith("+OK", await reader.ReadLineAsync(timeout.Token));
-        await stream.WriteAsync(Encoding.ASCII.GetBytes($"USER {login}\r\n"), timeout.Token);
-        Assert.StartsWith("+OK", await reader.ReadLineAsync(timeout.Token));
-        await stream.WriteAsync(Encoding.ASCII.GetBytes($"PASS {password}\r\n"), timeout.Token);
-        return (tcp, (await reader.ReadLineAsync(timeout.Token))!);
-    }
+    private Task<(TcpClient Client, string Answer)> RawLoginAsync(string login, string password) => Pop3Raw.LoginAsync(_port, login, password);
 
     [Fact]
     public async Task Stat_list_and_uidl_come_from_metadata_and_retr_returns_the_stored_bytes_with_crlf()

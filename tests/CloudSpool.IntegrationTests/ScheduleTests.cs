@@ -96,4 +96,41 @@ public sealed class ScheduleTests : DovecotAndSpoolTest
         Assert.Equal(0, await first.WaitAsync(TimeSpan.FromSeconds(30)));
         Assert.Equal(0, await second.WaitAsync(TimeSpan.FromSeconds(30)));
     }
+
+    [Fact]
+    public async Task Two_workers_on_one_schedule_never_pull_an_account_at_the_same_time()
+    {
+        const int count = 300;
+        Dovecot.AddUser("busy", "pw");
+        for (var i = 0; i < count; i++)
+            Dovecot.DeliverRaw("busy", TestMail.Create("busy " + i, bodyBytes: 20_000));
+        var env = Spool.CliEnvironment(("SCHED_PW", "pw"), ("CLOUDSPOOL__Scheduler__RefreshSeconds", "1"));
+        // Every second on both workers, so fires keep coming while the first (long) run still holds the account.
+        await AddAccountAsync(env, "busy", "busy", "--schedule", "* * * * * ?");
+        using var first = CliProcess.Start(env, "worker");
+        using var second = CliProcess.Start(env, "worker");
+
+        var deadline = DateTime.UtcNow.AddSeconds(90);
+        List<CloudSpool.Core.Pull.PullRunRecord> runs;
+        do
+        {
+            await Task.Delay(500);
+            runs = [.. await Spool.Runtime.States.RecentRunsAsync("busy", 500, CancellationToken.None)];
+        }
+        while (!(runs.Sum(r => r.Stored) >= count && runs.Count(r => r.Outcome == CloudSpool.Core.Pull.PullOutcome.Succeeded) >= 3) && DateTime.UtcNow < deadline);
+        await first.TerminateAsync();
+        await second.TerminateAsync();
+        Assert.Equal(0, await first.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(0, await second.WaitAsync(TimeSpan.FromSeconds(30)));
+
+        runs = [.. await Spool.Runtime.States.RecentRunsAsync("busy", 500, CancellationToken.None)];
+        // Two runs at once would both fetch the unseen messages: one of them would find them held already.
+        Assert.Equal(count, runs.Sum(r => r.Stored));
+        Assert.Equal(0, runs.Sum(r => r.Duplicates));
+        Assert.Equal(count, (await Spool.ListAsync("box")).Count);
+        Assert.All(runs, r => Assert.NotEqual(CloudSpool.Core.Pull.PullOutcome.Failed, r.Outcome));
+        // And the workers did collide: fires that found the account busy were skipped, and said why.
+        Assert.Contains(runs, r => r.Outcome == CloudSpool.Core.Pull.PullOutcome.Skipped && r.SkipReason == "another worker is pulling this account");
+        Assert.Contains("another worker is pulling this account", first.Stderr + second.Stderr, StringComparison.Ordinal);
+    }
 }

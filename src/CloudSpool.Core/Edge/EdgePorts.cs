@@ -36,6 +36,9 @@ public interface IClientViewStore
 
     /// <summary>Hides messages for one client identity; idempotent.</summary>
     Task HideAsync(string mailbox, string client, IReadOnlyCollection<string> messageKeys, CancellationToken cancellationToken);
+
+    /// <summary>Drops the markers of messages that are gone from the spool (removed by retention); idempotent.</summary>
+    Task ForgetAsync(string mailbox, string client, IReadOnlyCollection<string> messageKeys, CancellationToken cancellationToken);
 }
 
 /// <summary>The naming rules of POP3 users and client identities.</summary>

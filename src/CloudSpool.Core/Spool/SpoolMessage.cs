@@ -10,7 +10,7 @@ public sealed record SpoolMessage
 {
     public required string Mailbox { get; init; }
 
-    /// <summary>Row key; grows monotonically with ingest time so readers catch up with a range query.</summary>
+    /// <summary>Key in the mailbox (<see cref="SpoolKeys"/>); grows with commit time so readers catch up with a range query.</summary>
     public required string MessageKey { get; init; }
 
     /// <summary>Stable POP3 unique-id (RFC 1939 section 7: 1-70 characters 0x21-0x7E).</summary>
@@ -30,14 +30,29 @@ public sealed record SpoolMessage
     public required MessageSummary Summary { get; init; }
 }
 
+/// <summary>
+/// What an index of a mailbox needs of a message (the POP3 edge's STAT, LIST, UIDL and cache), read without the
+/// header summary.
+/// </summary>
+public sealed record SpoolIndexEntry(string MessageKey, string Uidl, long Pop3Size, long RawLength, string Sha256, string BlobName);
+
 /// <summary>Read access to the spool.</summary>
 public interface ISpoolReader
 {
+    /// <summary>The index entries of a mailbox in key order, starting after <paramref name="afterKey"/> when given.</summary>
+    IAsyncEnumerable<SpoolIndexEntry> ListIndexAsync(string mailbox, string? afterKey, CancellationToken cancellationToken);
+
+    /// <summary>The smallest message key of a mailbox (its oldest message), or null when it is empty.</summary>
+    Task<string?> FirstKeyAsync(string mailbox, CancellationToken cancellationToken);
+
+    /// <summary>Opens the raw bytes stored under a blob name (streamed).</summary>
+    Task<Stream> OpenBlobAsync(string blobName, CancellationToken cancellationToken);
+
     /// <summary>Messages of a mailbox in ingest order, starting after <paramref name="afterKey"/> when given.</summary>
     IAsyncEnumerable<SpoolMessage> ListAsync(string mailbox, string? afterKey, CancellationToken cancellationToken);
 
     Task<SpoolMessage?> GetAsync(string mailbox, string messageKey, CancellationToken cancellationToken);
 
     /// <summary>Opens the raw bytes of a message for reading (streamed).</summary>
-    Task<Stream> OpenRawAsync(SpoolMessage message, CancellationToken cancellationToken);
+    Task<Stream> OpenRawAsync(SpoolMessage message, CancellationToken cancellationToken) => OpenBlobAsync(message.BlobName, cancellationToken);
 }

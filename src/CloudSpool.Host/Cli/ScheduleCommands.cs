@@ -22,6 +22,7 @@ public static class ScheduleCommands
         schedule.Subcommands.Add(List(context));
         schedule.Subcommands.Add(Set(context));
         schedule.Subcommands.Add(Reset(context));
+        schedule.Subcommands.Add(ScheduleExportCommand.Create(context));
         return schedule;
     }
 

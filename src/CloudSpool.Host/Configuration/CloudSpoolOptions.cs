@@ -38,10 +38,29 @@ public sealed class EdgeOptions
     public int MaxSessions { get; set; } = 100;
 
     /// <summary>
-    /// Where the edge keeps its own files (the generated certificate); null: $STATE_DIRECTORY (systemd), else
-    /// $XDG_STATE_HOME/cloudspool/edge, else ~/.local/state/cloudspool/edge.
+    /// Folder of the edge's local state (the generated TLS certificate; index of each mailbox, blob cache); default
+    /// $STATE_DIRECTORY (set by systemd) or ~/.local/state/cloudspool/edge. Each storage account and name prefix gets
+    /// its own sub-folder for the index and cache; the certificate is the machine's, at the top.
     /// </summary>
     public string? StateDirectory { get; set; }
+
+    /// <summary>Size of the local blob cache in MiB; 0 serves every message straight from Blob.</summary>
+    public int CacheMegabytes { get; set; } = 1024;
+
+    /// <summary>Seconds between background syncs of each mailbox's index (new mail appears within this).</summary>
+    public int SyncSeconds { get; set; } = 5;
+
+    /// <summary>Minutes between full comparisons of an index with its mailbox.</summary>
+    public int ReconcileMinutes { get; set; } = 60;
+
+    /// <summary>Seconds an incremental sync looks back for metadata committed out of order (several pullers, clock skew).</summary>
+    public int LookbackSeconds { get; set; } = 300;
+
+    /// <summary>Whether new mail is copied into the cache ahead of time.</summary>
+    public bool Prefetch { get; set; } = true;
+
+    /// <summary>Mailboxes with classic shared deletion: a DELE+QUIT by any client hides the message from every client.</summary>
+    public List<string> SharedDeleteMailboxes { get; set; } = [];
 }
 
 public sealed class RetentionOptions

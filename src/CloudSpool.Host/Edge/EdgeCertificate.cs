@@ -35,19 +35,16 @@ internal static class EdgeCertificate
     }
 
     /// <summary>
-    /// The state directory: Edge:StateDirectory; else $STATE_DIRECTORY (set by systemd's StateDirectory=, first entry);
-    /// else $XDG_STATE_HOME/cloudspool/edge; else ~/.local/state/cloudspool/edge.
+    /// The state directory, as for the edge's index and cache: Edge:StateDirectory; else $STATE_DIRECTORY (set by
+    /// systemd's StateDirectory=, first entry); else ~/.local/state/cloudspool/edge. The certificate lies at its top:
+    /// it belongs to the machine, not to one storage account.
     /// </summary>
     public static string StateDirectory(EdgeOptions edge)
     {
-        if (!string.IsNullOrEmpty(edge.StateDirectory))
-            return Path.GetFullPath(edge.StateDirectory);
-        if (Environment.GetEnvironmentVariable("STATE_DIRECTORY") is { Length: > 0 } systemd)
-            return Path.GetFullPath(systemd.Split(':')[0]);
-        var stateHome = Environment.GetEnvironmentVariable("XDG_STATE_HOME") is { Length: > 0 } xdg
-            ? xdg
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "state");
-        return Path.GetFullPath(Path.Combine(stateHome, "cloudspool", "edge"));
+        var root = !string.IsNullOrEmpty(edge.StateDirectory) ? edge.StateDirectory
+            : Environment.GetEnvironmentVariable("STATE_DIRECTORY") is { Length: > 0 } systemd ? systemd.Split(':')[0]
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "state", "cloudspool", "edge");
+        return Path.GetFullPath(root);
     }
 
     /// <summary>The configured certificate, or the stored one, or a new one generated and stored now.</summary>

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using CloudSpool.Edge;
 using CloudSpool.Host.Configuration;
 using CloudSpool.Pop3;
 using Microsoft.Extensions.Hosting;
@@ -19,6 +20,7 @@ internal sealed partial class EdgeService(Runtime runtime, bool required) : IHos
 {
     private readonly ILogger _logger = runtime.Loggers.CreateLogger<EdgeService>();
     private Pop3Server? _server;
+    private SpoolEdge? _spoolEdge;
 
     /// <summary>The addresses bound (port 0 resolved), once started.</summary>
     public IReadOnlyList<IPEndPoint> LocalEndPoints => _server?.LocalEndPoints ?? [];
@@ -71,7 +73,8 @@ internal sealed partial class EdgeService(Runtime runtime, bool required) : IHos
                     CertificateConfigured(_logger, path, CertificateFingerprint, certificate.NotAfter.ToUniversalTime());
                     break;
             }
-            var server = runtime.CreateEdge().CreateServer(ServerOptions(edge, certificate));
+            var spoolEdge = runtime.CreateEdge();
+            var server = spoolEdge.CreateServer(ServerOptions(edge, certificate));
             try
             {
                 await server.StartAsync(Endpoints(edge), cancellationToken).ConfigureAwait(false);
@@ -79,8 +82,11 @@ internal sealed partial class EdgeService(Runtime runtime, bool required) : IHos
             catch
             {
                 await server.DisposeAsync().ConfigureAwait(false);
+                await spoolEdge.DisposeAsync().ConfigureAwait(false);
                 throw;
             }
+            spoolEdge.Start();
+            _spoolEdge = spoolEdge;
             _server = server;
             foreach (var endPoint in server.LocalEndPoints)
                 Listening(_logger, endPoint);
@@ -101,6 +107,11 @@ internal sealed partial class EdgeService(Runtime runtime, bool required) : IHos
             await server.StopAsync(cancellationToken).ConfigureAwait(false);
             await server.DisposeAsync().ConfigureAwait(false);
             Stopped(_logger);
+        }
+        if (_spoolEdge is { } spoolEdge)
+        {
+            _spoolEdge = null;
+            await spoolEdge.DisposeAsync().ConfigureAwait(false);
         }
     }
 

@@ -41,8 +41,8 @@ public sealed class PullHarness : IAsyncDisposable
             ["CLOUDSPOOL__Pull__TimeoutSeconds"] = "15",
             // `run` starts the POP3 edge: on a free port, never the fixed default, so parallel tests don't collide.
             ["CLOUDSPOOL__Edge__Port"] = "0",
-            // The edge keeps its generated certificate here instead of the user's ~/.local/state.
-            ["CLOUDSPOOL__Edge__StateDirectory"] = Path.Combine(_temp, "edge-state"),
+            // The edge keeps its generated certificate, index and cache here instead of the user's ~/.local/state.
+            ["CLOUDSPOOL__Edge__StateDirectory"] = Path.Combine(_temp, "edge-cli"),
         };
         foreach (var (k, v) in extra)
             env[k] = v;
@@ -75,6 +75,7 @@ public sealed class PullHarness : IAsyncDisposable
         {
             Storage = new StorageOptions { ConnectionString = azurite.ConnectionString, NamePrefix = prefix },
             Pull = new PullOptions { TempDirectory = temp, BaseBackoff = TimeSpan.FromSeconds(30), MaxBackoff = TimeSpan.FromMinutes(10), TimeoutSeconds = 15 },
+            Edge = new EdgeOptions { StateDirectory = Path.Combine(temp, "edge") },
         };
         var runtime = await Runtime.StartAsync(options, NullLoggerFactory.Instance, CancellationToken.None);
         return new PullHarness(runtime, azurite.ConnectionString, prefix, temp);
@@ -88,16 +89,20 @@ public sealed class PullHarness : IAsyncDisposable
         {
             Storage = new StorageOptions { ConnectionString = first.ConnectionString, NamePrefix = first.Prefix },
             Pull = new PullOptions { TempDirectory = temp, TimeoutSeconds = 15 },
+            Edge = new EdgeOptions { StateDirectory = Path.Combine(temp, "edge") },
         };
         var runtime = await Runtime.StartAsync(options, NullLoggerFactory.Instance, CancellationToken.None);
         return new PullHarness(runtime, first.ConnectionString, first.Prefix, temp);
     }
 
-    /// <summary>A pull engine on the same storage with another clock (for age-based policies) or connector.</summary>
+    /// <summary>
+    /// A pull engine on the same storage with another clock (for age-based policies and retention: the spool's
+    /// message keys take their commit time from it too) or connector.
+    /// </summary>
     public PullEngine EngineWith(TimeProvider clock, Func<PullEngineOptions, PullEngineOptions>? configure = null)
     {
         var options = new PullEngineOptions { TempDirectory = _temp, BaseBackoff = TimeSpan.FromSeconds(30), MaxBackoff = TimeSpan.FromMinutes(10) };
-        return new PullEngine(Runtime.Connector, Runtime.Spool, Runtime.Ledger, Runtime.States, Runtime.Leases,
+        return new PullEngine(Runtime.Connector, new CloudSpool.Storage.Azure.AzureSpool(Runtime.Storage, clock), Runtime.Ledger, Runtime.States, Runtime.Leases,
             configure?.Invoke(options) ?? options, clock, NullLogger<PullEngine>.Instance);
     }
 

@@ -4,11 +4,10 @@ using CloudSpool.Core.Spool;
 
 namespace CloudSpool.IntegrationTests.Fixtures;
 
-/// <summary>Puts raw messages straight into a harness's spool, as the pull job stores them.</summary>
+/// <summary>Puts messages into a spool the way the pull job does: blob first, then the metadata commit.</summary>
 public static class SpoolWriter
 {
-    /// <summary>Blob first, then the metadata commit; returns the stored message as the spool reader sees it.</summary>
-    public static async Task<SpoolMessage> PutAsync(this PullHarness spool, string mailbox, byte[] raw)
+    public static async Task<SpoolMessage> PutAsync(ISpool spool, ISpoolReader reader, string mailbox, byte[] raw)
     {
         IngestFigures figures;
         using (var meter = new IngestMeter())
@@ -18,9 +17,13 @@ public static class SpoolWriter
         }
         var summary = MessageSummarizer.Summarize(new MemoryStream(raw));
         var message = new IngestedMessage(figures, summary, DedupKey.For(summary.MessageId, figures), "test", Guid.NewGuid().ToString("N"), DateTimeOffset.UtcNow);
-        await spool.Runtime.Spool.WriteContentAsync(mailbox, message, new MemoryStream(raw), CancellationToken.None);
-        var stored = Assert.Single(await spool.Runtime.Spool.CommitAsync(mailbox, [message], CancellationToken.None));
-        Assert.Equal(StoreOutcome.Stored, stored.Outcome);
-        return (await spool.Runtime.SpoolReader.GetAsync(mailbox, stored.MessageKey, CancellationToken.None))!;
+        await spool.WriteContentAsync(mailbox, message, new MemoryStream(raw), CancellationToken.None);
+        var stored = Xunit.Assert.Single(await spool.CommitAsync(mailbox, [message], CancellationToken.None));
+        Xunit.Assert.Equal(StoreOutcome.Stored, stored.Outcome);
+        return (await reader.GetAsync(mailbox, stored.MessageKey, CancellationToken.None))!;
     }
+
+    /// <summary>The same into a harness's spool.</summary>
+    public static Task<SpoolMessage> PutAsync(this PullHarness harness, string mailbox, byte[] raw) =>
+        PutAsync(harness.Runtime.Spool, harness.Runtime.SpoolReader, mailbox, raw);
 }

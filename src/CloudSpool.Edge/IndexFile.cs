@@ -1,0 +1,128 @@
+using System.Globalization;
+using System.Text;
+using CloudSpool.Core.Spool;
+
+namespace CloudSpool.Edge;
+
+/// <summary>
+/// The persisted index of one mailbox: a text file of tab-separated lines, appended as entries come and go and
+/// rewritten whole (atomically, by rename) when it holds many removals. It is a cache of the Table metadata:
+/// anything unreadable in it is dropped and rebuilt from storage, never trusted.
+/// </summary>
+/// <remarks>
+/// Lines: a header <c>cloudspool-index 1 MAILBOX</c>; <c>+ KEY UIDL POP3SIZE RAWLENGTH SHA256 BLOBNAME</c> for an entry;
+/// <c>- KEY</c> for a removal. A torn last line (a crash while appending) is cut off at load.
+/// </remarks>
+internal sealed class IndexFile(string path, string mailbox)
+{
+    private const string Magic = "cloudspool-index";
+    private const int Version = 1;
+    private int _appendedRemovals;
+
+    public string Path { get; } = path;
+
+    /// <summary>The entries stored, or null when there is no usable file (missing, other mailbox or version, corrupt).</summary>
+    public List<SpoolIndexEntry>? Load()
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(Path);
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return null;
+        }
+        var end = Array.LastIndexOf(bytes, (byte)'\n') + 1;
+        if (end < bytes.Length)
+        {
+            // A torn append: keep the whole lines, so the next append starts on a line of its own.
+            using var fs = new FileStream(Path, FileMode.Open, FileAccess.Write);
+            fs.SetLength(end);
+        }
+        var lines = Encoding.UTF8.GetString(bytes, 0, end).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        if (lines.Length == 0 || lines[0] != Header)
+            return null;
+        var entries = new Dictionary<string, SpoolIndexEntry>(StringComparer.Ordinal);
+        var removals = 0;
+        for (var i = 1; i < lines.Length; i++)
+        {
+            var f = lines[i].Split('\t');
+            if (f is ["-", var key])
+            {
+                entries.Remove(key);
+                removals++;
+            }
+            else if (f is ["+", var k, var uidl, var size, var raw, var sha, var blob]
+                     && long.TryParse(size, NumberStyles.None, CultureInfo.InvariantCulture, out var pop3Size)
+                     && long.TryParse(raw, NumberStyles.None, CultureInfo.InvariantCulture, out var rawLength))
+            {
+                entries[k] = new SpoolIndexEntry(k, uidl, pop3Size, rawLength, sha, blob);
+            }
+            else
+            {
+                return null;
+            }
+        }
+        _appendedRemovals = removals;
+        return [.. entries.Values.OrderBy(e => e.MessageKey, StringComparer.Ordinal)];
+    }
+
+    /// <summary>Appends what changed; rewrites the file instead when removals have piled up.</summary>
+    public void Append(IReadOnlyCollection<SpoolIndexEntry> added, IReadOnlyCollection<string> removed, Func<IReadOnlyList<SpoolIndexEntry>> all)
+    {
+        if (added.Count == 0 && removed.Count == 0)
+            return;
+        _appendedRemovals += removed.Count;
+        if (!File.Exists(Path) || _appendedRemovals > 1000 && _appendedRemovals > all().Count)
+        {
+            Rewrite(all());
+            return;
+        }
+        var text = new StringBuilder();
+        foreach (var key in removed)
+            text.Append("-\t").Append(key).Append('\n');
+        foreach (var e in added)
+            AppendEntry(text, e);
+        using var stream = new FileStream(Path, FileMode.Append, FileAccess.Write, FileShare.Read);
+        stream.Write(Encoding.UTF8.GetBytes(text.ToString()));
+    }
+
+    /// <summary>Writes the whole index to a new file and renames it into place.</summary>
+    public void Rewrite(IReadOnlyList<SpoolIndexEntry> entries)
+    {
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(Path)!);
+        var temp = Path + ".tmp";
+        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+        using (var writer = new StreamWriter(stream, new UTF8Encoding(false)))
+        {
+            writer.Write(Header);
+            writer.Write('\n');
+            var text = new StringBuilder();
+            foreach (var e in entries)
+            {
+                AppendEntry(text, e);
+                if (text.Length > 64 * 1024)
+                {
+                    writer.Write(text);
+                    text.Clear();
+                }
+            }
+            writer.Write(text);
+        }
+        File.Move(temp, Path, overwrite: true);
+        _appendedRemovals = 0;
+    }
+
+    private string Header => $"{Magic}\t{Version}\t{mailbox}";
+
+    private static void AppendEntry(StringBuilder text, SpoolIndexEntry e)
+    {
+        // Fields never hold tabs or line ends (keys, UIDLs, hashes and blob names are printable ASCII); one that
+        // did would make the line unreadable, and the whole file is then rebuilt from storage.
+        text.Append("+\t").Append(e.MessageKey).Append('\t').Append(e.Uidl).Append('\t')
+            .Append(e.Pop3Size.ToString(CultureInfo.InvariantCulture)).Append('\t')
+            .Append(e.RawLength.ToString(CultureInfo.InvariantCulture)).Append('\t')
+            .Append(e.Sha256).Append('\t').Append(e.BlobName).Append('\n');
+    }
+}

@@ -1,0 +1,128 @@
+using CloudSpool.Core.Spool;
+
+namespace CloudSpool.Edge;
+
+/// <summary>What one sync of an index changed.</summary>
+/// <param name="Added">Entries new to the index, in key order.</param>
+/// <param name="Removed">Keys dropped from the index.</param>
+/// <param name="Full">Whether the whole mailbox was listed.</param>
+public sealed record IndexSyncResult(IReadOnlyList<SpoolIndexEntry> Added, IReadOnlyList<string> Removed, bool Full);
+
+/// <summary>
+/// The local index of one mailbox: every message's key, UIDL, sizes and blob, so STAT, LIST and UIDL are answered
+/// without touching storage. Kept fresh by range queries from the newest key (minus a look-back), trimmed from the
+/// oldest key (retention removes by age), compared with the whole mailbox now and then, and persisted locally so
+/// a restart does not re-list the mailbox.
+/// </summary>
+/// <remarks>
+/// Thread-safe: syncs are serialized; readers take <see cref="Snapshot"/>, an immutable array replaced on change.
+/// </remarks>
+public sealed class MailboxIndex
+{
+    private readonly object _gate = new();
+    private readonly SemaphoreSlim _sync = new(1, 1);
+    private readonly IndexFile? _file;
+    private readonly TimeProvider _clock;
+    private SpoolIndexEntry[] _entries = [];
+    private HashSet<string> _keys = new(StringComparer.Ordinal);
+
+    internal MailboxIndex(string mailbox, string? path, TimeProvider clock)
+    {
+        Mailbox = mailbox;
+        _clock = clock;
+        if (path is not null)
+        {
+            _file = new IndexFile(path, mailbox);
+            if (_file.Load() is { } loaded)
+            {
+                _entries = [.. loaded];
+                _keys = new HashSet<string>(loaded.Select(e => e.MessageKey), StringComparer.Ordinal);
+                LoadedFromDisk = true;
+            }
+        }
+    }
+
+    public string Mailbox { get; }
+
+    /// <summary>Whether the index was read from its file at start (not yet confirmed by a full listing).</summary>
+    public bool LoadedFromDisk { get; }
+
+    /// <summary>The messages of the mailbox in key order, as of the last sync. Never changes once returned.</summary>
+    public IReadOnlyList<SpoolIndexEntry> Snapshot => Volatile.Read(ref _entries);
+
+    /// <summary>When the last sync succeeded; null before the first.</summary>
+    public DateTimeOffset? LastSync { get; private set; }
+
+    /// <summary>When the whole mailbox was last listed; null before the first time.</summary>
+    public DateTimeOffset? LastFullSync { get; private set; }
+
+    /// <summary>
+    /// Brings the index up to date: the whole mailbox when <paramref name="full"/> (or the index is empty),
+    /// otherwise what was committed since the newest key minus <paramref name="lookback"/>, and trims what
+    /// retention removed. A sync already running is awaited instead of starting another.
+    /// </summary>
+    public async Task<IndexSyncResult> SyncAsync(ISpoolReader spool, TimeSpan lookback, bool full, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(spool);
+        var started = _clock.GetUtcNow();
+        await _sync.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (!full && LastSync is { } last && last >= started)
+                return new IndexSyncResult([], [], false); // another caller synced while this one waited
+            var current = Snapshot;
+            full |= current.Count == 0;
+            var from = full ? null : SpoolKeys.Rewind(current[^1].MessageKey, lookback);
+            var listed = new List<SpoolIndexEntry>();
+            await foreach (var entry in spool.ListIndexAsync(Mailbox, from, cancellationToken).ConfigureAwait(false))
+                listed.Add(entry);
+
+            IndexSyncResult result;
+            if (full)
+            {
+                var listedKeys = new HashSet<string>(listed.Select(e => e.MessageKey), StringComparer.Ordinal);
+                var added = listed.Where(e => !_keys.Contains(e.MessageKey)).ToList();
+                var removed = current.Where(e => !listedKeys.Contains(e.MessageKey)).Select(e => e.MessageKey).ToList();
+                Replace([.. listed], listedKeys);
+                _file?.Rewrite(listed);
+                LastFullSync = started;
+                result = new IndexSyncResult(added, removed, true);
+            }
+            else
+            {
+                // Retention removes by age, oldest first: everything before the oldest key left is gone (and an
+                // empty mailbox has no oldest key).
+                var first = await spool.FirstKeyAsync(Mailbox, cancellationToken).ConfigureAwait(false);
+                bool Gone(SpoolIndexEntry e) => first is null || string.CompareOrdinal(e.MessageKey, first) < 0;
+                var added = listed.Where(e => !_keys.Contains(e.MessageKey) && !Gone(e)).ToList();
+                var removed = current.Where(Gone).Select(e => e.MessageKey).ToList();
+                if (added.Count > 0 || removed.Count > 0)
+                {
+                    var keys = new HashSet<string>(_keys, StringComparer.Ordinal);
+                    keys.ExceptWith(removed);
+                    keys.UnionWith(added.Select(e => e.MessageKey));
+                    var merged = current.Where(e => keys.Contains(e.MessageKey)).Concat(added)
+                        .OrderBy(e => e.MessageKey, StringComparer.Ordinal).ToArray();
+                    Replace(merged, keys);
+                    _file?.Append(added, removed, () => Snapshot);
+                }
+                result = new IndexSyncResult(added, removed, false);
+            }
+            LastSync = started;
+            return result;
+        }
+        finally
+        {
+            _sync.Release();
+        }
+    }
+
+    private void Replace(SpoolIndexEntry[] entries, HashSet<string> keys)
+    {
+        lock (_gate)
+        {
+            _keys = keys;
+            Volatile.Write(ref _entries, entries);
+        }
+    }
+}

@@ -1,0 +1,45 @@
+namespace CloudSpool.Edge;
+
+/// <summary>How the edge keeps its local index and blob cache of the spool.</summary>
+public sealed class SpoolEdgeOptions
+{
+    /// <summary>
+    /// Folder of the persisted indexes and the blob cache; null keeps the index in memory only and serves every
+    /// message straight from Blob (no cache).
+    /// </summary>
+    public string? StateDirectory { get; init; }
+
+    /// <summary>Bytes the blob cache may hold; messages larger than a quarter of it are streamed from Blob uncached.</summary>
+    public long CacheBytes { get; init; } = 1L << 30;
+
+    /// <summary>How often every known mailbox's index is brought up to date in the background.</summary>
+    public TimeSpan SyncInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often an index is compared with the whole mailbox (finds rows removed other than by age).</summary>
+    public TimeSpan ReconcileInterval { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>How far before its newest key an incremental sync looks again, for commits that landed out of order.</summary>
+    public TimeSpan Lookback { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// How long a storage call may keep a client waiting (a login's sync, its view, its session lease) before the edge
+    /// serves what it holds locally.
+    /// </summary>
+    public TimeSpan StorageTimeout { get; init; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>Whether new mail is copied into the cache ahead of time.</summary>
+    public bool Prefetch { get; init; } = true;
+
+    /// <summary>Mailboxes with classic shared deletion: DELE+QUIT by any client hides the message for every client.</summary>
+    public IReadOnlySet<string> SharedDeleteMailboxes { get; init; } = new HashSet<string>(StringComparer.Ordinal);
+
+    internal void Validate()
+    {
+        if (CacheBytes < 0)
+            throw new ArgumentException($"{nameof(CacheBytes)} must not be negative (was {CacheBytes})");
+        if (SyncInterval <= TimeSpan.Zero || ReconcileInterval <= TimeSpan.Zero || StorageTimeout <= TimeSpan.Zero)
+            throw new ArgumentException("the sync and reconcile intervals and the storage timeout must be positive");
+        if (Lookback < TimeSpan.Zero)
+            throw new ArgumentException($"{nameof(Lookback)} must not be negative (was {Lookback})");
+    }
+}

@@ -1,0 +1,434 @@
+using System.Net;
+using System.Runtime.CompilerServices;
+using CloudSpool.Core.Edge;
+using CloudSpool.Core.Spool;
+using CloudSpool.Edge;
+using CloudSpool.Host;
+using CloudSpool.Host.Azurite;
+using CloudSpool.Host.Configuration;
+using CloudSpool.IntegrationTests.Fixtures;
+using CloudSpool.Pop3;
+using CloudSpool.Storage.Azure;
+using MailKit.Net.Pop3;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace CloudSpool.IntegrationTests;
+
+/// <summary>
+/// The edge's local mirror of the spool on a real Azurite: the index kept fresh in the background and persisted,
+/// the blob cache filled ahead of time and serving while storage is down, and the one-session rule across edges.
+/// </summary>
+public sealed class EdgeMirrorTests : IAsyncLifetime
+{
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
+    private PullHarness _spool = null!;
+    private string _state = null!;
+    private readonly List<IAsyncDisposable> _cleanup = [];
+
+    public async Task InitializeAsync()
+    {
+        _spool = await PullHarness.StartAsync();
+        _state = Path.Combine(_spool.TempDirectory, "mirror-state");
+        Assert.True(await _spool.Runtime.Pop3Users.AddAsync(new Pop3User("alice", "alice", Pop3Passwords.Hash("secret")), CancellationToken.None));
+    }
+
+    public async Task DisposeAsync()
+    {
+        for (var i = _cleanup.Count - 1; i >= 0; i--)
+            await _cleanup[i].DisposeAsync();
+        await _spool.DisposeAsync();
+    }
+
+    private static SpoolEdgeOptions Options(string state, TimeSpan? lookback = null, bool prefetch = true, params string[] shared) => new()
+    {
+        StateDirectory = state,
+        CacheBytes = 64L << 20,
+        SyncInterval = TimeSpan.FromMilliseconds(200),
+        Lookback = lookback ?? TimeSpan.FromMinutes(5),
+        Prefetch = prefetch,
+        SharedDeleteMailboxes = shared.ToHashSet(StringComparer.Ordinal),
+    };
+
+    private SpoolEdge NewEdge(Runtime runtime, SpoolEdgeOptions options, ISpoolReader? reader = null)
+    {
+        var edge = new SpoolEdge(runtime.Pop3Users, runtime.ClientViews, reader ?? runtime.SpoolReader, runtime.Leases, options, NullLoggerFactory.Instance);
+        _cleanup.Add(edge);
+        return edge;
+    }
+
+    private async Task<int> ServeAsync(SpoolEdge edge)
+    {
+        var server = edge.CreateServer(new Pop3ServerOptions { FailedLoginDelay = TimeSpan.FromMilliseconds(50) });
+        _cleanup.Add(server);
+        await server.StartAsync(new IPEndPoint(IPAddress.Loopback, 0));
+        return server.LocalEndPoints[0].Port;
+    }
+
+    private static async Task<Pop3Client> ConnectAsync(int port, string login, string password = "secret")
+    {
+        using var timeout = new CancellationTokenSource(Bound);
+        var client = new Pop3Client { Timeout = (int)Bound.TotalMilliseconds };
+        await client.ConnectAsync("127.0.0.1", port, MailKit.Security.SecureSocketOptions.None, timeout.Token);
+        await client.AuthenticateAsync(login, password, timeout.Token);
+        return client;
+    }
+
+    private Task<SpoolMessage> PutAsync(string subject, int bodyBytes = 100, string mailbox = "alice") =>
+        SpoolWriter.PutAsync(_spool.Runtime.Spool, _spool.Runtime.SpoolReader, mailbox, TestMail.Create(subject, bodyBytes: bodyBytes));
+
+    private static async Task WaitForAsync(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + Bound;
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "timed out waiting for " + what);
+            await Task.Delay(50);
+        }
+    }
+
+    private static async Task<byte[]> RetrieveRawAsync(Pop3Client client, int index)
+    {
+        using var stream = await client.GetStreamAsync(index);
+        using var copy = new MemoryStream();
+        await stream.CopyToAsync(copy);
+        return copy.ToArray();
+    }
+
+    [Fact]
+    public async Task New_mail_reaches_the_index_and_the_cache_in_the_background_without_a_login()
+    {
+        var edge = NewEdge(_spool.Runtime, Options(_state));
+        edge.Start();
+        var first = await PutAsync("one");
+        var second = await PutAsync("two", bodyBytes: 300_000);
+        var index = edge.Mirror.IndexOf("alice");
+        var cache = edge.Mirror.Cache!;
+
+        await WaitForAsync(() => index.Snapshot.Count == 2 && cache.Count == 2, "the background sync and prefetch");
+        Assert.Equal([first.MessageKey, second.MessageKey], index.Snapshot.Select(e => e.MessageKey));
+        Assert.Equal(first.RawLength + second.RawLength, cache.Bytes);
+        Assert.Equal(2, Directory.EnumerateFiles(Path.Combine(_state, "cache"), "*.eml", SearchOption.AllDirectories).Count());
+
+        // Served from the cache: the blob can go, the bytes still come (they were checked against the hash when cached).
+        await _spool.Runtime.Storage.Spool.GetBlobClient(second.BlobName).DeleteAsync();
+        using var client = await ConnectAsync(await ServeAsync(edge), "alice");
+        Assert.Equal(2, client.Count);
+        Assert.Equal("two", (await client.GetMessageAsync(1)).Subject);
+        await client.DisconnectAsync(quit: true);
+    }
+
+    [Fact]
+    public async Task The_cache_stays_within_its_size_evicting_the_least_recently_used_and_streams_large_messages_uncached()
+    {
+        var small = new List<SpoolMessage>();
+        for (var i = 0; i < 12; i++)
+            small.Add(await PutAsync("small " + i, bodyBytes: 10_000));
+        var large = await PutAsync("large", bodyBytes: 40_000);
+        var edge = NewEdge(_spool.Runtime, new SpoolEdgeOptions
+        {
+            StateDirectory = _state,
+            CacheBytes = 100_000,
+            Prefetch = false,
+        });
+        var cache = edge.Mirror.Cache!;
+        using var client = await ConnectAsync(await ServeAsync(edge), "alice");
+        Assert.Equal("small 0", (await client.GetMessageAsync(0)).Subject);
+        for (var i = 1; i < 12; i++)
+        {
+            Assert.Equal("small " + i, (await client.GetMessageAsync(i)).Subject);
+            Assert.Equal("small 0", (await client.GetMessageAsync(0)).Subject); // keeps the first one in use
+            Assert.True(cache.Bytes <= 100_000, $"the cache holds {cache.Bytes} bytes");
+        }
+        var index = edge.Mirror.IndexOf("alice").Snapshot;
+        Assert.True(cache.Contains(index[0]));
+        Assert.True(cache.Contains(index[11]));
+        Assert.False(cache.Contains(index[1]));
+        Assert.Equal(Directory.EnumerateFiles(Path.Combine(_state, "cache"), "*.eml", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length), cache.Bytes);
+
+        // More than a quarter of the cache: streamed from Blob, not cached.
+        Assert.Equal("large", (await client.GetMessageAsync(12)).Subject);
+        Assert.False(cache.Contains(index[12]));
+        Assert.Equal(large.MessageKey, index[12].MessageKey);
+        await client.DisconnectAsync(quit: true);
+    }
+
+    [Fact]
+    public async Task A_restart_reads_the_index_from_disk_and_lists_only_what_is_new()
+    {
+        for (var i = 0; i < 5; i++)
+            await PutAsync("old " + i);
+        var firstEdge = NewEdge(_spool.Runtime, Options(_state, lookback: TimeSpan.Zero));
+        using (var client = await ConnectAsync(await ServeAsync(firstEdge), "alice"))
+        {
+            Assert.Equal(5, client.Count);
+            await client.DisconnectAsync(quit: true);
+        }
+        await firstEdge.DisposeAsync();
+        Assert.True(File.Exists(Path.Combine(_state, "index", "alice.idx")));
+
+        var added = await PutAsync("new");
+        var counting = new CountingReader(_spool.Runtime.SpoolReader);
+        var edge = NewEdge(_spool.Runtime, Options(_state, lookback: TimeSpan.Zero), counting);
+        Assert.True(edge.Mirror.IndexOf("alice").LoadedFromDisk);
+        using (var client = await ConnectAsync(await ServeAsync(edge), "alice"))
+        {
+            Assert.Equal(6, client.Count);
+            Assert.Equal("new", (await client.GetMessageAsync(5)).Subject);
+            await client.DisconnectAsync(quit: true);
+        }
+        // One range query from the last key on disk, which found only the new message.
+        var listing = Assert.Single(counting.Listings);
+        Assert.NotNull(listing.AfterKey);
+        Assert.Equal(1, listing.Rows);
+        Assert.Equal(added.MessageKey, edge.Mirror.IndexOf("alice").Snapshot[^1].MessageKey);
+    }
+
+    [Fact]
+    public async Task A_torn_or_corrupt_index_file_is_rebuilt_from_storage()
+    {
+        await PutAsync("one");
+        await PutAsync("two");
+        var path = Path.Combine(_state, "index", "alice.idx");
+        var edge = NewEdge(_spool.Runtime, Options(_state));
+        await edge.Mirror.SnapshotForLoginAsync("alice", CancellationToken.None);
+        await edge.DisposeAsync();
+
+        // A crash while appending leaves half a line: the whole lines stay good.
+        await File.AppendAllTextAsync(path, "+\tm:0000");
+        var reloaded = NewEdge(_spool.Runtime, Options(_state)).Mirror.IndexOf("alice");
+        Assert.True(reloaded.LoadedFromDisk);
+        Assert.Equal(2, reloaded.Snapshot.Count);
+        await _cleanup[^1].DisposeAsync();
+        _cleanup.RemoveAt(_cleanup.Count - 1);
+
+        // Garbage is not trusted: the index starts empty and is listed again.
+        await File.WriteAllTextAsync(path, "cloudspool-index\t1\talice\nnonsense\n");
+        var rebuilt = NewEdge(_spool.Runtime, Options(_state)).Mirror;
+        Assert.False(rebuilt.IndexOf("alice").LoadedFromDisk);
+        Assert.Equal(2, (await rebuilt.SnapshotForLoginAsync("alice", CancellationToken.None)).Count);
+    }
+
+    [Fact]
+    public async Task Metadata_committed_out_of_order_is_found_within_the_lookback_and_by_the_full_listing()
+    {
+        var late = new AzureSpool(_spool.Runtime.Storage, new ManualClock(DateTimeOffset.UtcNow.AddSeconds(-60)));
+        await PutAsync("on time");
+        var withLookback = NewEdge(_spool.Runtime, Options(Path.Combine(_state, "a"))).Mirror;
+        var without = NewEdge(_spool.Runtime, Options(Path.Combine(_state, "b"), lookback: TimeSpan.Zero)).Mirror;
+        Assert.Single(await withLookback.SnapshotForLoginAsync("alice", CancellationToken.None));
+        Assert.Single(await without.SnapshotForLoginAsync("alice", CancellationToken.None));
+
+        // Another writer (clock a minute behind) commits a message whose key sorts before the newest one.
+        var straggler = await SpoolWriter.PutAsync(late, _spool.Runtime.SpoolReader, "alice", TestMail.Create("straggler"));
+        Assert.True(string.CompareOrdinal(straggler.MessageKey, withLookback.IndexOf("alice").Snapshot[0].MessageKey) < 0);
+
+        Assert.Equal(2, (await withLookback.SnapshotForLoginAsync("alice", CancellationToken.None)).Count);
+        Assert.Equal(straggler.MessageKey, withLookback.IndexOf("alice").Snapshot[0].MessageKey);
+        Assert.Single(await without.SnapshotForLoginAsync("alice", CancellationToken.None));
+        await without.IndexOf("alice").SyncAsync(_spool.Runtime.SpoolReader, TimeSpan.Zero, full: true, CancellationToken.None);
+        Assert.Equal(2, without.IndexOf("alice").Snapshot.Count);
+    }
+
+    [Fact]
+    public async Task Messages_removed_by_retention_leave_the_index_and_its_file()
+    {
+        var oldest = await PutAsync("oldest");
+        await PutAsync("middle");
+        await PutAsync("newest");
+        var edge = NewEdge(_spool.Runtime, Options(_state));
+        Assert.Equal(3, (await edge.Mirror.SnapshotForLoginAsync("alice", CancellationToken.None)).Count);
+
+        await new AzureSpoolMaintenance(_spool.Runtime.Storage, (AzureSpool)_spool.Runtime.Spool).RemoveAsync(oldest, CancellationToken.None);
+        var after = await edge.Mirror.SnapshotForLoginAsync("alice", CancellationToken.None);
+        Assert.Equal(["middle", "newest"], await SubjectsAsync(after));
+        await edge.DisposeAsync();
+
+        var reloaded = NewEdge(_spool.Runtime, Options(_state)).Mirror.IndexOf("alice");
+        Assert.Equal(after.Select(e => e.MessageKey), reloaded.Snapshot.Select(e => e.MessageKey));
+    }
+
+    [Fact]
+    public async Task Hidden_markers_of_messages_retention_removed_are_swept_at_the_next_login()
+    {
+        var oldest = await PutAsync("oldest");
+        var kept = await PutAsync("kept");
+        var edge = NewEdge(_spool.Runtime, Options(_state));
+        var port = await ServeAsync(edge);
+        using (var client = await ConnectAsync(port, "alice"))
+        {
+            await client.DeleteMessageAsync(0);
+            await client.DeleteMessageAsync(1);
+            await client.DisconnectAsync(quit: true);
+        }
+        await WaitForAsync(() => edge.Maildrops.OpenSessions == 0, "the session to end");
+        var views = _spool.Runtime.ClientViews;
+        Assert.Equal(2, (await views.ListHiddenAsync("alice", "alice", CancellationToken.None)).Count);
+
+        await new AzureSpoolMaintenance(_spool.Runtime.Storage, (AzureSpool)_spool.Runtime.Spool).RemoveAsync(oldest, CancellationToken.None);
+        using (var client = await ConnectAsync(port, "alice"))
+        {
+            Assert.Equal(0, client.Count);
+            await client.DisconnectAsync(quit: true);
+        }
+        var deadline = DateTime.UtcNow + Bound;
+        while ((await views.ListHiddenAsync("alice", "alice", CancellationToken.None)).Count != 1)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the marker of the removed message was not swept");
+            await Task.Delay(100);
+        }
+        Assert.Equal([kept.MessageKey], await views.ListHiddenAsync("alice", "alice", CancellationToken.None));
+    }
+
+    private async Task<List<string?>> SubjectsAsync(IEnumerable<SpoolIndexEntry> entries)
+    {
+        var subjects = new List<string?>();
+        foreach (var e in entries)
+            subjects.Add((await _spool.Runtime.SpoolReader.GetAsync("alice", e.MessageKey, CancellationToken.None))!.Summary.Subject);
+        return subjects;
+    }
+
+    [Fact]
+    public async Task A_blob_whose_bytes_differ_from_what_ingest_recorded_is_refused_and_the_rest_is_served()
+    {
+        await PutAsync("good");
+        var bad = await PutAsync("tampered");
+        var raw = TestMail.Create("tampered");
+        raw[^3] ^= 0x20; // same length, other bytes
+        await _spool.Runtime.Storage.Spool.GetBlobClient(bad.BlobName).UploadAsync(new BinaryData(raw), overwrite: true);
+
+        var edge = NewEdge(_spool.Runtime, Options(_state, prefetch: false));
+        using var client = await ConnectAsync(await ServeAsync(edge), "alice");
+        var error = await Assert.ThrowsAsync<Pop3CommandException>(() => client.GetMessageAsync(1));
+        Assert.Contains("SYS/TEMP", error.StatusText + " " + error.Message, StringComparison.Ordinal);
+        Assert.Equal("good", (await client.GetMessageAsync(0)).Subject);
+        Assert.Equal(1, edge.Mirror.Cache!.Count);
+        await client.DisconnectAsync(quit: true);
+    }
+
+    [Fact]
+    public async Task One_session_per_client_identity_across_two_edge_processes()
+    {
+        await PutAsync("hello");
+        await using var other = await PullHarness.AttachAsync(_spool);
+        var edgeA = NewEdge(_spool.Runtime, Options(Path.Combine(_state, "a")));
+        var portA = await ServeAsync(edgeA);
+        var portB = await ServeAsync(NewEdge(other.Runtime, Options(Path.Combine(_state, "b"))));
+
+        var onA = await ConnectAsync(portA, "alice");
+        var (refused, answer) = await Pop3Raw.LoginAsync(portB, "alice", "secret");
+        using (refused)
+            Assert.StartsWith("-ERR [IN-USE]", answer);
+        using (var laptop = await ConnectAsync(portB, "alice+laptop"))
+        {
+            Assert.Equal(1, laptop.Count);
+            await laptop.DisconnectAsync(quit: true);
+        }
+        await onA.DisconnectAsync(quit: true);
+        onA.Dispose();
+        await WaitForAsync(() => edgeA.Maildrops.OpenSessions == 0, "the session on edge A to end");
+
+        using var again = await ConnectAsync(portB, "alice");
+        Assert.Equal(1, again.Count);
+        await again.DisconnectAsync(quit: true);
+    }
+
+    [Fact]
+    public async Task A_shared_delete_mailbox_hides_a_deleted_message_from_every_client_and_locks_the_mailbox()
+    {
+        Assert.True(await _spool.Runtime.Pop3Users.AddAsync(new Pop3User("fam", "family", Pop3Passwords.Hash("secret")), CancellationToken.None));
+        await PutAsync("for everyone", mailbox: "family");
+        await PutAsync("read by one", mailbox: "family");
+        var edge = NewEdge(_spool.Runtime, Options(_state, shared: "family"));
+        var port = await ServeAsync(edge);
+
+        using (var desktop = await ConnectAsync(port, "fam+desktop"))
+        {
+            var (refused, answer) = await Pop3Raw.LoginAsync(port, "fam+laptop", "secret");
+            using (refused)
+                Assert.StartsWith("-ERR [IN-USE]", answer);
+            Assert.Equal(2, desktop.Count);
+            await desktop.DeleteMessageAsync(1);
+            await desktop.DisconnectAsync(quit: true);
+        }
+        await WaitForAsync(() => edge.Maildrops.OpenSessions == 0, "the desktop's session to end");
+        using var laptop = await ConnectAsync(port, "fam+laptop");
+        Assert.Equal(1, laptop.Count);
+        Assert.Equal("for everyone", (await laptop.GetMessageAsync(0)).Subject);
+        await laptop.DisconnectAsync(quit: true);
+    }
+
+    [Fact]
+    public async Task Cached_mail_stays_readable_while_storage_is_down_and_only_uncached_retr_fails()
+    {
+        var location = Directory.CreateTempSubdirectory("cloudspool-test-azurite-").FullName;
+        var azurite = await EmbeddedAzurite.StartPrivateAsync(location, NullLogger.Instance, CancellationToken.None);
+        var stopped = false;
+        try
+        {
+            var options = new CloudSpoolOptions { Storage = new StorageOptions { ConnectionString = azurite.ConnectionString } };
+            await using var runtime = await Runtime.StartAsync(options, NullLoggerFactory.Instance, CancellationToken.None);
+            Assert.True(await runtime.Pop3Users.AddAsync(new Pop3User("bob", "bob", Pop3Passwords.Hash("secret")), CancellationToken.None));
+            var raws = new[] { TestMail.Create("cached one"), TestMail.Create("never read"), TestMail.Create("cached big", bodyBytes: 2_000_000) };
+            foreach (var raw in raws)
+                await SpoolWriter.PutAsync(runtime.Spool, runtime.SpoolReader, "bob", raw);
+            var edge = NewEdge(runtime, Options(_state, prefetch: false));
+            var port = await ServeAsync(edge);
+            using (var client = await ConnectAsync(port, "bob"))
+            {
+                Assert.Equal(raws[0], await RetrieveRawAsync(client, 0));
+                Assert.Equal(raws[2], await RetrieveRawAsync(client, 2));
+                await client.DisconnectAsync(quit: true);
+            }
+            await WaitForAsync(() => edge.Maildrops.OpenSessions == 0, "the first session to end");
+
+            await azurite.DisposeAsync();
+            stopped = true;
+
+            using (var client = await ConnectAsync(port, "bob"))
+            {
+                Assert.Equal(3, client.Count);
+                Assert.Equal(raws.Select(r => (int)r.Length), await client.GetMessageSizesAsync());
+                Assert.Equal(raws[0], await RetrieveRawAsync(client, 0));
+                Assert.Equal(raws[2], await RetrieveRawAsync(client, 2));
+                var error = await Assert.ThrowsAsync<Pop3CommandException>(() => client.GetMessageAsync(1));
+                Assert.Contains("SYS/TEMP", error.StatusText + " " + error.Message, StringComparison.Ordinal);
+                await client.NoOpAsync();
+                await client.DisconnectAsync(quit: true);
+            }
+
+            // An identity whose view was never read cannot be shown its mail safely (it may have deleted some): refused for now.
+            var (refused, answer) = await Pop3Raw.LoginAsync(port, "bob+new", "secret");
+            using (refused)
+                Assert.StartsWith("-ERR [SYS/TEMP]", answer);
+        }
+        finally
+        {
+            if (!stopped)
+                await azurite.DisposeAsync();
+            Directory.Delete(location, recursive: true);
+        }
+    }
+
+    /// <summary>Passes through to the real spool and records each index listing: where it started and how many rows it read.</summary>
+    private sealed class CountingReader(ISpoolReader inner) : ISpoolReader
+    {
+        public List<(string? AfterKey, int Rows)> Listings { get; } = [];
+
+        public async IAsyncEnumerable<SpoolIndexEntry> ListIndexAsync(string mailbox, string? afterKey, [EnumeratorCancellation] CancellationToken cancellationToken)
+        {
+            var rows = 0;
+            await foreach (var e in inner.ListIndexAsync(mailbox, afterKey, cancellationToken))
+            {
+                rows++;
+                yield return e;
+            }
+            lock (Listings)
+                Listings.Add((afterKey, rows));
+        }
+
+        public Task<string?> FirstKeyAsync(string mailbox, CancellationToken cancellationToken) => inner.FirstKeyAsync(mailbox, cancellationToken);
+        public Task<Stream> OpenBlobAsync(string blobName, CancellationToken cancellationToken) => inner.OpenBlobAsync(blobName, cancellationToken);
+        public IAsyncEnumerable<SpoolMessage> ListAsync(string mailbox, string? afterKey, CancellationToken cancellationToken) => inner.ListAsync(mailbox, afterKey, cancellationToken);
+        public Task<SpoolMessage?> GetAsync(string mailbox, string messageKey, CancellationToken cancellationToken) => inner.GetAsync(mailbox, messageKey, cancellationToken);
+    }
+}
