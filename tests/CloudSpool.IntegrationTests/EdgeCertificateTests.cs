@@ -92,6 +92,52 @@ public sealed class EdgeCertificateTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Mpop_pinning_the_logged_fingerprint_retrieves_over_stls_and_refuses_another()
+    {
+        await using var edge = new EdgeService(_spool.Runtime, required: true);
+        await edge.StartAsync(CancellationToken.None);
+        var directory = Path.GetDirectoryName(_state)!;
+        var maildir = Path.Combine(directory, "Maildir");
+        foreach (var sub in new[] { "new", "cur", "tmp" })
+            Directory.CreateDirectory(Path.Combine(maildir, sub));
+
+        async Task<(int ExitCode, string Output)> MpopAsync(string fingerprint)
+        {
+            // mpop's tls_fingerprint is the SHA-256 of the certificate in the same colon-separated form the edge logs.
+            var config = Path.Combine(directory, "mpoprc");
+            await File.WriteAllTextAsync(config, $"""
+                defaults
+                tls on
+                tls_starttls on
+                tls_fingerprint {fingerprint}
+                auth user
+                received_header off
+                keep on
+                uidls_file {Path.Combine(directory, "uidls")}
+
+                account edge
+                host 127.0.0.1
+                port {edge.LocalEndPoints[0].Port}
+                user alice+mpop
+                password secret
+                delivery maildir {maildir}
+                """);
+            File.SetUnixFileMode(config, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            var (exit, stdout, stderr) = await ExternalTool.RunAsync("mpop", "--file=" + config, "--quiet", "edge");
+            return (exit, stderr + System.Text.Encoding.UTF8.GetString(stdout));
+        }
+
+        var refused = await MpopAsync(string.Join(':', Enumerable.Repeat("00", 32)));
+        Assert.True(refused.ExitCode != 0, "mpop accepted a certificate it did not pin: " + refused.Output);
+        Assert.Empty(Directory.GetFiles(Path.Combine(maildir, "new")));
+
+        var pinned = await MpopAsync(edge.CertificateFingerprint!);
+        Assert.True(pinned.ExitCode == 0, $"mpop exit {pinned.ExitCode}: {pinned.Output}");
+        var delivered = Assert.Single(Directory.GetFiles(Path.Combine(maildir, "new")));
+        Assert.Contains("Subject: over TLS", await File.ReadAllTextAsync(delivered), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void The_generated_certificate_names_this_machine_localhost_loopback_and_the_listen_address()
     {
         var (certificate, generated) = EdgeCertificate.LoadOrCreate(_state, IPAddress.Parse("192.0.2.7"));

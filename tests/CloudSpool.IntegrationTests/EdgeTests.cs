@@ -274,7 +274,7 @@ public sealed class EdgeTests : IAsyncLifetime
                 delivery maildir {maildir}
                 """);
             File.SetUnixFileMode(config, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-            var mpop = await ToolAsync("mpop", "--file=" + config, "--quiet", "edge");
+            var mpop = await ExternalTool.RunAsync("mpop", "--file=" + config, "--quiet", "edge");
             Assert.True(mpop.ExitCode == 0, $"mpop exit {mpop.ExitCode}: {mpop.Stderr}{Encoding.UTF8.GetString(mpop.Stdout)}");
 
             // mpop stores each message with LF line ends (the CRLFs of the wire undone).
@@ -315,6 +315,8 @@ public sealed class EdgeTests : IAsyncLifetime
 
         using var edge = CliProcess.Start(env, "edge");
         var port = await WaitForListeningPortAsync(edge);
+        // No certificate configured: one is generated into Edge:StateDirectory and its fingerprint logged for pinning.
+        Assert.Matches("generated a self-signed TLS certificate .*edge-certificate.pem, SHA-256 fingerprint ([0-9A-F]{2}:){31}[0-9A-F]{2}", edge.Stderr);
 
         var curl = await CurlAsync($"pop3://127.0.0.1:{port}/1", "carol+curl:hunter2-from-stdin");
         Assert.True(curl.ExitCode == 0, curl.Stderr);
@@ -347,23 +349,7 @@ public sealed class EdgeTests : IAsyncLifetime
     }
 
     private static Task<(int ExitCode, byte[] Stdout, string Stderr)> CurlAsync(string url, string userPassword) =>
-        ToolAsync("curl", "--silent", "--show-error", "--max-time", "30", "--user", userPassword, url);
-
-    /// <summary>Runs a command-line client (installed by tests/run) and captures its output bytes.</summary>
-    private static async Task<(int ExitCode, byte[] Stdout, string Stderr)> ToolAsync(string file, params string[] arguments)
-    {
-        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in arguments)
-            start.ArgumentList.Add(a);
-        using var process = Process.Start(start)!;
-        using var output = new MemoryStream();
-        var copy = process.StandardOutput.BaseStream.CopyToAsync(output);
-        var error = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(Bound);
-        await process.WaitForExitAsync(timeout.Token);
-        await copy;
-        return (process.ExitCode, output.ToArray(), await error);
-    }
+        ExternalTool.RunAsync("curl", "--silent", "--show-error", "--max-time", "30", "--user", userPassword, url);
 
     /// <summary>Runs `cloudspool` with <paramref name="stdin"/> on its standard input (how a password reaches it).</summary>
     private static async Task<(int ExitCode, string Stdout, string Stderr)> RunWithStdinAsync(IReadOnlyDictionary<string, string> env, string stdin, params string[] args)
