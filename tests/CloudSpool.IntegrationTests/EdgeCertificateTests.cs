@@ -6,6 +6,7 @@ using CloudSpool.Edge;
 using CloudSpool.Host.Configuration;
 using CloudSpool.Host.Edge;
 using CloudSpool.IntegrationTests.Fixtures;
+using CloudSpool.Testing;
 using MailKit.Net.Pop3;
 using MailKit.Security;
 

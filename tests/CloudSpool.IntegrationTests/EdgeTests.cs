@@ -9,6 +9,7 @@ using CloudSpool.Core.Spool;
 using CloudSpool.Edge;
 using CloudSpool.IntegrationTests.Fixtures;
 using CloudSpool.Pop3;
+using CloudSpool.Testing;
 using MailKit.Net.Pop3;
 
 namespace CloudSpool.IntegrationTests;
