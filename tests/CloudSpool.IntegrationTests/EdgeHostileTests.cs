@@ -109,10 +109,10 @@ public sealed class EdgeHostileTests : IAsyncLifetime
 
     // ---- raw sockets -------------------------------------------------------------------------------------
 
-    private async Task<Socket> ConnectRawAsync()
+    private async Task<Socket> ConnectRawAsync(int? port = null)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await socket.ConnectAsync(IPAddress.Loopback, _port).WaitAsync(Bound);
+        await socket.ConnectAsync(IPAddress.Loopback, port ?? _port).WaitAsync(Bound);
         return socket;
     }
 
@@ -160,9 +160,17 @@ public sealed class EdgeHostileTests : IAsyncLifetime
     [Fact]
     public async Task A_256_MiB_line_is_discarded_as_it_arrives_and_the_session_goes_on()
     {
+        // A line must be complete within the idle timeout: this server gives the 256 MiB a minute, even on a loaded
+        // machine (the normal client keeps using the test's main server beside it).
+        await using var patient = _edge.CreateServer(new Pop3ServerOptions
+        {
+            IdleTimeoutBeforeLogin = TimeSpan.FromSeconds(60),
+            LoginTimeout = TimeSpan.FromSeconds(120),
+        });
+        await patient.StartAsync(new IPEndPoint(IPAddress.Loopback, 0));
         await WhileNormalClientIsServedAsync(async () =>
         {
-            using var socket = await ConnectRawAsync();
+            using var socket = await ConnectRawAsync(patient.LocalEndPoints[0].Port);
             var before = LiveHeap();
             var chunk = Encoding.ASCII.GetBytes(new string('A', 1024 * 1024));
             for (var i = 0; i < 256; i++)
