@@ -24,6 +24,9 @@ public enum Pop3MaildropStatus
 
     /// <summary>It cannot be opened now: answered with -ERR [SYS/TEMP] (RFC 3206).</summary>
     Unavailable,
+
+    /// <summary>It cannot be opened until someone fixes something (a disabled or broken mailbox): answered with -ERR [SYS/PERM] (RFC 3206 section 4).</summary>
+    PermanentlyUnavailable,
 }
 
 /// <summary>The answer of an <see cref="IMaildropProvider"/>.</summary>
@@ -57,4 +60,7 @@ public sealed class Pop3MaildropResult
 
     /// <summary>The maildrop cannot be opened now.</summary>
     public static Pop3MaildropResult Unavailable(string? reason = null) => new(Pop3MaildropStatus.Unavailable, null, reason);
+
+    /// <summary>The maildrop cannot be opened and retrying will not help until the cause is fixed.</summary>
+    public static Pop3MaildropResult PermanentlyUnavailable(string? reason = null) => new(Pop3MaildropStatus.PermanentlyUnavailable, null, reason);
 }

@@ -36,8 +36,8 @@ internal static partial class Pop3Log
     [LoggerMessage(10, LogLevel.Information, "POP3 session {SessionId}: {User} logged in with {Mechanism} ({Messages} messages)")]
     public static partial void LoggedIn(ILogger logger, string sessionId, string user, string mechanism, int messages);
 
-    [LoggerMessage(11, LogLevel.Warning, "POP3 session {SessionId} from {Remote}: failed login for {User} with {Mechanism}")]
-    public static partial void LoginFailed(ILogger logger, string sessionId, EndPoint? remote, string user, string mechanism);
+    [LoggerMessage(11, LogLevel.Warning, "POP3 session {SessionId} from {Remote}: failed login for {User} with {Mechanism} ({Failures} recent failures from this address; answered after {Delay})")]
+    public static partial void LoginFailed(ILogger logger, string sessionId, EndPoint? remote, string user, string mechanism, int failures, TimeSpan delay);
 
     [LoggerMessage(12, LogLevel.Warning, "POP3 session {SessionId}: authentication unavailable for {User}: {Reason}")]
     public static partial void AuthenticationUnavailable(ILogger logger, Exception? exception, string sessionId, string user, string? reason);
@@ -68,6 +68,15 @@ internal static partial class Pop3Log
 
     [LoggerMessage(21, LogLevel.Information, "POP3 session {SessionId} from {Remote} ended after {Count} bad commands")]
     public static partial void TooManyBadCommands(ILogger logger, string sessionId, EndPoint? remote, int count);
+
+    [LoggerMessage(23, LogLevel.Warning, "POP3 logins from {Remote} refused for {Lockout} after {Failures} failed logins")]
+    public static partial void AddressLockedOut(ILogger logger, EndPoint? remote, int failures, TimeSpan lockout);
+
+    [LoggerMessage(24, LogLevel.Information, "POP3 session {SessionId} from {Remote}: login for {User} refused, the address is locked out for {Left} more")]
+    public static partial void LoginLockedOut(ILogger logger, string sessionId, EndPoint? remote, string user, TimeSpan left);
+
+    [LoggerMessage(25, LogLevel.Information, "POP3 session {SessionId} from {Remote} ended: no login within {LoginTimeout}")]
+    public static partial void LoginTimedOut(ILogger logger, string sessionId, EndPoint? remote, TimeSpan loginTimeout);
 
     [LoggerMessage(22, LogLevel.Debug, "POP3 session {SessionId}: could not send the closing reply")]
     public static partial void FarewellFailed(ILogger logger, Exception exception, string sessionId);

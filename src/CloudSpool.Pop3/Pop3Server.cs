@@ -27,7 +27,7 @@ namespace CloudSpool.Pop3;
 /// </example>
 public sealed class Pop3Server : IAsyncDisposable
 {
-    private static readonly byte[] TooManySessions = Encoding.ASCII.GetBytes("-ERR [SYS/TEMP] too many sessions\r\n");
+    private static readonly byte[] TooManySessions = Encoding.ASCII.GetBytes("-ERR [SYS/TEMP] too many sessions at once; try again later\r\n");
 
     private readonly Pop3ServerContext _context;
     private readonly ILogger _logger;

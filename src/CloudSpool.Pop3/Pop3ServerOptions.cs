@@ -24,14 +24,42 @@ public sealed class Pop3ServerOptions
     public IList<IPNetwork> PlaintextAuthNetworks { get; } =
         [IPNetwork.Parse("127.0.0.0/8"), IPNetwork.Parse("::1/128")];
 
-    /// <summary>Delay before answering a failed login, to slow down password guessing. Default 2 s.</summary>
+    /// <summary>
+    /// Delay before answering the first failed login from an address, to slow down password guessing; it doubles
+    /// with every further failure from the same address within <see cref="FailedLoginWindow"/>, up to
+    /// <see cref="MaxFailedLoginDelay"/>. Default 2 s.
+    /// </summary>
     public TimeSpan FailedLoginDelay { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>The longest delay before answering a failed login. Default 30 s.</summary>
+    public TimeSpan MaxFailedLoginDelay { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long a failed login counts against its address; older ones are forgotten. Default 15 minutes.</summary>
+    public TimeSpan FailedLoginWindow { get; set; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>
+    /// Failed logins from one address within <see cref="FailedLoginWindow"/> after which that address is refused at
+    /// login (-ERR [SYS/TEMP], whatever the credentials) for <see cref="FailedLoginLockout"/>. Default 10.
+    /// </summary>
+    public int MaxFailedLogins { get; set; } = 10;
+
+    /// <summary>How long an address that reached <see cref="MaxFailedLogins"/> is refused at login. Default 15 minutes.</summary>
+    public TimeSpan FailedLoginLockout { get; set; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>The clock of login penalties (delays, windows, lockouts). Default: the system clock.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
     /// <summary>Bad commands (unknown, not valid in the state, malformed, over-long, failed logins) after which the session is ended. Default 10.</summary>
     public int MaxBadCommands { get; set; } = 10;
 
     /// <summary>Time a client may stay silent before logging in. Default 60 s.</summary>
     public TimeSpan IdleTimeoutBeforeLogin { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Time from connecting (or from the TLS handshake of an implicit-TLS port) to a successful login, however active
+    /// the client is meanwhile (CAPA, failed logins); then the session is ended with -ERR [SYS/TEMP]. Default 3 minutes.
+    /// </summary>
+    public TimeSpan LoginTimeout { get; set; } = TimeSpan.FromMinutes(3);
 
     /// <summary>
     /// Time a logged-in client may stay silent, or take to accept a chunk of a message. RFC 1939 section 3
@@ -59,10 +87,22 @@ public sealed class Pop3ServerOptions
         var errors = new List<string>();
         if (FailedLoginDelay < TimeSpan.Zero)
             errors.Add($"{nameof(FailedLoginDelay)} must not be negative (was {FailedLoginDelay})");
+        if (MaxFailedLoginDelay < FailedLoginDelay)
+            errors.Add($"{nameof(MaxFailedLoginDelay)} must not be less than {nameof(FailedLoginDelay)} (was {MaxFailedLoginDelay}, {FailedLoginDelay})");
+        if (FailedLoginWindow <= TimeSpan.Zero)
+            errors.Add($"{nameof(FailedLoginWindow)} must be positive (was {FailedLoginWindow})");
+        if (MaxFailedLogins < 1)
+            errors.Add($"{nameof(MaxFailedLogins)} must be at least 1 (was {MaxFailedLogins})");
+        if (FailedLoginLockout <= TimeSpan.Zero)
+            errors.Add($"{nameof(FailedLoginLockout)} must be positive (was {FailedLoginLockout})");
+        if (TimeProvider is null)
+            errors.Add($"{nameof(TimeProvider)} must be set");
         if (MaxBadCommands < 1)
             errors.Add($"{nameof(MaxBadCommands)} must be at least 1 (was {MaxBadCommands})");
         if (IdleTimeoutBeforeLogin <= TimeSpan.Zero)
             errors.Add($"{nameof(IdleTimeoutBeforeLogin)} must be positive (was {IdleTimeoutBeforeLogin})");
+        if (LoginTimeout <= TimeSpan.Zero)
+            errors.Add($"{nameof(LoginTimeout)} must be positive (was {LoginTimeout})");
         if (IdleTimeoutAfterLogin <= TimeSpan.Zero)
             errors.Add($"{nameof(IdleTimeoutAfterLogin)} must be positive (was {IdleTimeoutAfterLogin})");
         if (MaxSessions < 1)

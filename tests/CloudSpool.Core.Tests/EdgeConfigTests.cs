@@ -21,6 +21,14 @@ public sealed class EdgeConfigTests : IDisposable
         Assert.True(edge.Enabled);
         Assert.Equal(("127.0.0.1", 1110, 100), (edge.Listen, edge.Port, edge.MaxSessions));
         Assert.Null(edge.PlaintextAuthNetworks);
+        Assert.Null(edge.StateDirectory);
+    }
+
+    [Fact]
+    public void An_implicit_tls_port_needs_no_configured_certificate_since_the_edge_generates_one()
+    {
+        var edge = ConfigLoader.Load(Write("""{ "Edge": { "ImplicitTlsPort": 1995, "StateDirectory": "/var/lib/cloudspool/edge" } }""")).Edge;
+        Assert.Equal((1995, "/var/lib/cloudspool/edge"), (edge.ImplicitTlsPort, edge.StateDirectory));
     }
 
     [Fact]
@@ -35,11 +43,12 @@ public sealed class EdgeConfigTests : IDisposable
         Assert.Contains(ex.Problems, p => p.StartsWith("Edge:Portt: unknown setting", StringComparison.Ordinal));
 
         ex = Assert.Throws<ConfigurationInvalidException>(() => ConfigLoader.Load(Write("""
-            { "Edge": { "Listen": "localhost", "Port": 70000, "ImplicitTlsPort": 995, "PlaintextAuthNetworks": [ "lan" ], "MaxSessions": 0 } }
+            { "Edge": { "Listen": "localhost", "Port": 70000, "ImplicitTlsPort": 995, "CertificatePath": "/nonexistent/edge.pem", "PlaintextAuthNetworks": [ "lan" ], "MaxSessions": 0, "StateDirectory": " " } }
             """)));
         Assert.Contains(ex.Problems, p => p.StartsWith("Edge:Listen:", StringComparison.Ordinal));
         Assert.Contains(ex.Problems, p => p.StartsWith("Edge:Port:", StringComparison.Ordinal));
         Assert.Contains(ex.Problems, p => p.StartsWith("Edge:CertificatePath:", StringComparison.Ordinal) && p.Contains("certificate"));
+        Assert.Contains(ex.Problems, p => p.StartsWith("Edge:StateDirectory:", StringComparison.Ordinal) && p.Contains("directory"));
         Assert.Contains(ex.Problems, p => p.StartsWith("Edge:PlaintextAuthNetworks", StringComparison.Ordinal) && p.Contains("CIDR"));
         Assert.Contains(ex.Problems, p => p.StartsWith("Edge:MaxSessions:", StringComparison.Ordinal));
     }

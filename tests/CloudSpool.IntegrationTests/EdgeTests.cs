@@ -9,6 +9,7 @@ using CloudSpool.Core.Spool;
 using CloudSpool.Edge;
 using CloudSpool.IntegrationTests.Fixtures;
 using CloudSpool.Pop3;
+using CloudSpool.Testing;
 using MailKit.Net.Pop3;
 
 namespace CloudSpool.IntegrationTests;
@@ -41,8 +42,8 @@ public sealed class EdgeTests : IAsyncLifetime
     private async Task AddUserAsync(string name, string password, string? mailbox = null) =>
         Assert.True(await _spool.Runtime.Pop3Users.AddAsync(new Pop3User(name, mailbox ?? name, Pop3Passwords.Hash(password)), CancellationToken.None));
 
-    private Task<SpoolMessage> PutAsync(string mailbox, byte[] raw) =>
-        SpoolWriter.PutAsync(_spool.Runtime.Spool, _spool.Runtime.SpoolReader, mailbox, raw);
+    /// <summary>Puts a message into the spool as the pull job does: blob first, then the metadata commit.</summary>
+    private Task<SpoolMessage> PutAsync(string mailbox, byte[] raw) => _spool.PutAsync(mailbox, raw);
 
     private async Task<List<SpoolMessage>> PutThreeAsync(string mailbox)
     {
@@ -240,6 +241,63 @@ public sealed class EdgeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Curl_and_mpop_retrieve_every_message_and_mpop_deletes_only_from_its_own_view()
+    {
+        await AddUserAsync("alice", "secret");
+        var stored = await PutThreeAsync("alice");
+        for (var i = 0; i < stored.Count; i++)
+        {
+            var curl = await CurlAsync($"pop3://127.0.0.1:{_port}/{i + 1}", "alice+curl:secret");
+            Assert.True(curl.ExitCode == 0, curl.Stderr);
+            Assert.Equal(OnTheWire(await _spool.ReadRawAsync(stored[i])), curl.Stdout);
+        }
+
+        var directory = Directory.CreateTempSubdirectory("cloudspool-mpop-").FullName;
+        try
+        {
+            var maildir = Path.Combine(directory, "Maildir");
+            foreach (var sub in new[] { "new", "cur", "tmp" })
+                Directory.CreateDirectory(Path.Combine(maildir, sub));
+            var config = Path.Combine(directory, "mpoprc");
+            await File.WriteAllTextAsync(config, $"""
+                defaults
+                tls off
+                auth user
+                received_header off
+                keep off
+                uidls_file {Path.Combine(directory, "uidls")}
+
+                account edge
+                host 127.0.0.1
+                port {_port}
+                user alice+mpop
+                password secret
+                delivery maildir {maildir}
+                """);
+            File.SetUnixFileMode(config, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            var mpop = await ExternalTool.RunAsync("mpop", "--file=" + config, "--quiet", "edge");
+            Assert.True(mpop.ExitCode == 0, $"mpop exit {mpop.ExitCode}: {mpop.Stderr}{Encoding.UTF8.GetString(mpop.Stdout)}");
+
+            // mpop stores each message with LF line ends (the CRLFs of the wire undone).
+            var delivered = Directory.GetFiles(Path.Combine(maildir, "new")).Select(f => Encoding.Latin1.GetString(File.ReadAllBytes(f))).Order(StringComparer.Ordinal);
+            var expected = new List<string>();
+            foreach (var message in stored)
+                expected.Add(Encoding.Latin1.GetString(OnTheWire(await _spool.ReadRawAsync(message))).Replace("\r\n", "\n", StringComparison.Ordinal));
+            Assert.Equal(expected.Order(StringComparer.Ordinal), delivered);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+
+        // mpop deleted its copies (keep off): hidden for alice+mpop only.
+        await WaitForNoSessionsAsync();
+        Assert.Equal(3, (await _spool.Runtime.ClientViews.ListHiddenAsync("alice", "alice+mpop", CancellationToken.None)).Count);
+        using var alice = await ConnectAsync("alice", "secret");
+        Assert.Equal(3, alice.Count);
+    }
+
+    [Fact]
     public async Task Cli_user_add_reads_the_password_from_stdin_and_cloudspool_edge_serves_curl()
     {
         var message = await PutAsync("carol", TestMail.Create("for curl", bodyBytes: 5000));
@@ -258,6 +316,8 @@ public sealed class EdgeTests : IAsyncLifetime
 
         using var edge = CliProcess.Start(env, "edge");
         var port = await WaitForListeningPortAsync(edge);
+        // No certificate configured: one is generated into Edge:StateDirectory and its fingerprint logged for pinning.
+        Assert.Matches("generated a self-signed TLS certificate .*edge-certificate.pem, SHA-256 fingerprint ([0-9A-F]{2}:){31}[0-9A-F]{2}", edge.Stderr);
 
         var curl = await CurlAsync($"pop3://127.0.0.1:{port}/1", "carol+curl:hunter2-from-stdin");
         Assert.True(curl.ExitCode == 0, curl.Stderr);
@@ -289,20 +349,8 @@ public sealed class EdgeTests : IAsyncLifetime
         }
     }
 
-    private static async Task<(int ExitCode, byte[] Stdout, string Stderr)> CurlAsync(string url, string userPassword)
-    {
-        var start = new ProcessStartInfo("curl") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { "--silent", "--show-error", "--max-time", "30", "--user", userPassword, url })
-            start.ArgumentList.Add(a);
-        using var process = Process.Start(start)!;
-        using var output = new MemoryStream();
-        var copy = process.StandardOutput.BaseStream.CopyToAsync(output);
-        var error = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(Bound);
-        await process.WaitForExitAsync(timeout.Token);
-        await copy;
-        return (process.ExitCode, output.ToArray(), await error);
-    }
+    private static Task<(int ExitCode, byte[] Stdout, string Stderr)> CurlAsync(string url, string userPassword) =>
+        ExternalTool.RunAsync("curl", "--silent", "--show-error", "--max-time", "30", "--user", userPassword, url);
 
     /// <summary>Runs `cloudspool` with <paramref name="stdin"/> on its standard input (how a password reaches it).</summary>
     private static async Task<(int ExitCode, string Stdout, string Stderr)> RunWithStdinAsync(IReadOnlyDictionary<string, string> env, string stdin, params string[] args)

@@ -263,9 +263,9 @@ public sealed class AuthorizationTranscriptTests
     [InlineData("AUTH PLAIN !!notbase64!!", "-ERR malformed PLAIN response")]
     [InlineData("AUTH PLAIN YWxpY2U=", "-ERR malformed PLAIN response")]
     [InlineData("AUTH PLAIN AGFsaWNlAA==", "-ERR malformed PLAIN response")]
-    [InlineData("AUTH LOGIN", "-ERR unsupported authentication mechanism")]
-    [InlineData("AUTH CRAM-MD5", "-ERR unsupported authentication mechanism")]
-    [InlineData("AUTH PLAIN a b", "-ERR unsupported authentication mechanism")]
+    [InlineData("AUTH LOGIN", "-ERR unsupported authentication mechanism; supported: PLAIN")]
+    [InlineData("AUTH CRAM-MD5", "-ERR unsupported authentication mechanism; supported: PLAIN")]
+    [InlineData("AUTH PLAIN a b", "-ERR unsupported authentication mechanism; supported: PLAIN")]
     public async Task Auth_with_a_bad_mechanism_or_response_is_refused(string command, string reply)
     {
         await using var h = await SessionHarness.StartAsync();
@@ -337,6 +337,54 @@ public sealed class AuthorizationTranscriptTests
         await h.ExpectAsync("AUTH PLAIN " + Plain("", "alice", "secret"), "-ERR [SYS/TEMP] the maildrop is temporarily unavailable; try again later");
         maildrops.Override = null;
         await h.LoginAsync();
+    }
+
+    [Fact]
+    public async Task Maildrop_permanently_unavailable_is_answered_with_sys_perm_and_the_session_stays_in_authorization()
+    {
+        // RFC 3206 section 4: SYS/PERM tells the client that retrying will not help until someone intervenes.
+        var maildrops = new FakeMaildropProvider().Add(SessionHarness.User, SessionHarness.Mail);
+        await using var h = await SessionHarness.StartAsync(maildrops: maildrops);
+        maildrops.Override = () => Pop3MaildropResult.PermanentlyUnavailable("mailbox disabled");
+        await h.ExpectAsync("USER alice", "+OK send PASS");
+        await h.ExpectAsync("PASS secret", "-ERR [SYS/PERM] the maildrop cannot be opened; retrying will not help, ask the administrator");
+        await h.ExpectAsync("STAT", "-ERR STAT is valid only after login");
+        Assert.DoesNotContain(h.Logs.Entries, e => e.Message.Contains("secret", StringComparison.Ordinal));
+        Assert.Contains(h.Logs.Entries, e => e.Message.Contains("mailbox disabled", StringComparison.Ordinal));
+        maildrops.Override = null;
+        await h.LoginAsync();
+    }
+
+    [Fact]
+    public async Task Every_refused_login_carries_a_response_code_as_capa_auth_resp_code_promises()
+    {
+        // RFC 3206 section 5 (AUTH-RESP-CODE) and RFC 2449 section 8: a client can tell a wrong password ([AUTH])
+        // from a busy maildrop ([IN-USE]) and a server problem ([SYS/TEMP], [SYS/PERM]) on USER/PASS, AUTH and APOP.
+        var maildrops = new FakeMaildropProvider().Add(SessionHarness.User, SessionHarness.Mail);
+        var authenticator = new FakeAuthenticator((SessionHarness.User, SessionHarness.Password)) { SupportsApop = true };
+        await using var h = await SessionHarness.StartAsync(authenticator: authenticator, maildrops: maildrops);
+        await h.ExpectAsync("CAPA", "+OK capability list follows");
+        var capabilities = await h.Client.ReadLinesAsync();
+        Assert.Contains("AUTH-RESP-CODE", capabilities);
+        Assert.Contains("RESP-CODES", capabilities);
+
+        var attempts = new (string[] Commands, Func<Pop3MaildropResult>? Maildrop, string Code)[]
+        {
+            (["USER alice", "PASS wrong"], null, "[AUTH]"),
+            (["AUTH PLAIN " + Plain("", "alice", "wrong")], null, "[AUTH]"),
+            (["APOP alice " + new string('0', 32)], null, "[AUTH]"),
+            (["USER alice", "PASS secret"], () => Pop3MaildropResult.InUse, "[IN-USE]"),
+            (["AUTH PLAIN " + Plain("", "alice", "secret")], () => Pop3MaildropResult.Unavailable(), "[SYS/TEMP]"),
+            (["USER alice", "PASS secret"], () => Pop3MaildropResult.PermanentlyUnavailable(), "[SYS/PERM]"),
+        };
+        foreach (var (commands, maildrop, code) in attempts)
+        {
+            maildrops.Override = maildrop;
+            string? answer = null;
+            foreach (var command in commands)
+                answer = await h.CommandAsync(command);
+            Assert.StartsWith("-ERR " + code + " ", answer, StringComparison.Ordinal);
+        }
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.Text;
 using CloudSpool.Pop3.Tests.Support;
+using CloudSpool.Testing;
 
 namespace CloudSpool.Pop3.Tests;
 

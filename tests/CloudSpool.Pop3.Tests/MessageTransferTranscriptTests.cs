@@ -95,8 +95,8 @@ public sealed class MessageTransferTranscriptTests
     {
         var broken = new FakeMessage("broken", Wire.Bytes("Subject: x\r\n\r\nbody\r\n")) { Open = () => throw new IOException("blob missing") };
         await using var h = await LoggedInAsync([SessionHarness.One, broken, SessionHarness.Three]);
-        await h.ExpectAsync("RETR 2", "-ERR [SYS/TEMP] message unavailable");
-        await h.ExpectAsync("TOP 2 0", "-ERR [SYS/TEMP] message unavailable");
+        await h.ExpectAsync("RETR 2", "-ERR [SYS/TEMP] message 2 cannot be read right now; the other messages are not affected, try it again later");
+        await h.ExpectAsync("TOP 2 0", "-ERR [SYS/TEMP] message 2 cannot be read right now; the other messages are not affected, try it again later");
         await h.ExpectAsync("STAT", "+OK 3 72");
         await h.ExpectAsync("RETR 3", "+OK 29 octets");
         Assert.Equal("Subject: three\r\n\r\nbinary \0\xff\r\n.\r\n", Wire.Text(await h.Client.ReadDataAsync()));
@@ -110,7 +110,7 @@ public sealed class MessageTransferTranscriptTests
     {
         var broken = new FakeMessage("broken", Wire.Bytes("Subject: x\r\n\r\nbody\r\n")) { Open = () => new FailingStream([], 0) };
         await using var h = await LoggedInAsync([broken, SessionHarness.One]);
-        await h.ExpectAsync("RETR 1", "-ERR [SYS/TEMP] message unavailable");
+        await h.ExpectAsync("RETR 1", "-ERR [SYS/TEMP] message 1 cannot be read right now; the other messages are not affected, try it again later");
         await h.ExpectAsync("RETR 2", "+OK 23 octets");
         Assert.Equal("Subject: one\r\n\r\nHello\r\n.\r\n", Wire.Text(await h.Client.ReadDataAsync()));
     }

@@ -110,6 +110,63 @@ public sealed class SafetyTranscriptTests
     }
 
     [Fact]
+    public async Task Slowloris_client_trickling_bytes_without_ending_a_line_is_disconnected_at_the_idle_timeout()
+    {
+        // One byte every 200 ms is activity, but no command ever completes: the idle timeout runs per line.
+        await using var h = await SessionHarness.StartAsync(o => o.IdleTimeoutBeforeLogin = TimeSpan.FromSeconds(1));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var closed = h.Client.ReadToEndAsync();
+        var sent = 0;
+        while (!closed.IsCompleted && clock.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            try
+            {
+                await h.Client.SendAsync("X");
+                sent++;
+            }
+            catch (IOException)
+            {
+                break;
+            }
+            await Task.Delay(200);
+        }
+        Assert.Empty(await closed);
+        Assert.True(clock.Elapsed >= TimeSpan.FromMilliseconds(900), "closed after " + clock.Elapsed);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), "still open after " + clock.Elapsed + " and " + sent + " bytes");
+        await h.WaitForEndAsync();
+    }
+
+    [Fact]
+    public async Task A_client_that_never_logs_in_is_ended_at_the_login_timeout_however_busy_it_keeps()
+    {
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        await using var h = await SessionHarness.StartAsync(o => o.TimeProvider = clock);
+        await h.ExpectAsync("CAPA", "+OK capability list follows");
+        await h.Client.ReadLinesAsync();
+        clock.Advance(TimeSpan.FromMinutes(2));
+        await h.ExpectAsync("USER alice", "+OK send PASS");
+        await h.ExpectAsync("PASS wrong", "-ERR [AUTH] invalid user name or password");
+        clock.Advance(TimeSpan.FromMinutes(1));
+        await h.ExpectAsync("CAPA", "+OK capability list follows");
+        await h.Client.ReadLinesAsync();
+        Assert.Equal("-ERR [SYS/TEMP] no login within 3 minutes; closing the connection", await h.Client.ReadLineAsync());
+        await h.Client.AssertClosedAsync();
+        await h.WaitForEndAsync();
+    }
+
+    [Fact]
+    public async Task The_login_timeout_no_longer_applies_once_logged_in()
+    {
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        await using var h = await SessionHarness.StartAsync(o => o.TimeProvider = clock);
+        clock.Advance(TimeSpan.FromMinutes(2));
+        await h.LoginAsync();
+        clock.Advance(TimeSpan.FromMinutes(30));
+        await h.ExpectAsync("NOOP", "+OK");
+        await h.ExpectAsync("STAT", "+OK 3 82");
+    }
+
+    [Fact]
     public async Task Random_garbage_never_throws_out_of_the_session()
     {
         var random = new Random(2449);

@@ -54,7 +54,7 @@ public sealed class ServerTests
         Assert.StartsWith("+OK", await second.ReadLineAsync());
         await using (var third = await ConnectAsync(server.PlainPort))
         {
-            Assert.Equal("-ERR [SYS/TEMP] too many sessions", await third.ReadLineAsync());
+            Assert.Equal("-ERR [SYS/TEMP] too many sessions at once; try again later", await third.ReadLineAsync());
             await third.AssertClosedAsync();
         }
         await first.SendAsync("QUIT\r\n");

@@ -39,10 +39,10 @@ public sealed class EdgeOptions
     /// <summary>Plain POP3 port (STLS when a certificate is configured); 0 picks a free port (logged).</summary>
     public int Port { get; set; } = 1110;
 
-    /// <summary>Implicit-TLS (POP3S) port, when wanted; needs <see cref="CertificatePath"/>.</summary>
+    /// <summary>Implicit-TLS (POP3S) port, when wanted (with the configured or the generated certificate).</summary>
     public int? ImplicitTlsPort { get; set; }
 
-    /// <summary>PEM certificate (chain) for STLS and the implicit-TLS port.</summary>
+    /// <summary>PEM certificate (chain) for STLS and the implicit-TLS port; null: a self-signed one generated on the first start and kept in <see cref="StateDirectory"/>.</summary>
     public string? CertificatePath { get; set; }
 
     /// <summary>PEM private key of the certificate; default: in the certificate file.</summary>
@@ -55,8 +55,9 @@ public sealed class EdgeOptions
     public int MaxSessions { get; set; } = 100;
 
     /// <summary>
-    /// Folder of the edge's local state (index of each mailbox, blob cache); default $STATE_DIRECTORY (set by systemd)
-    /// or ~/.local/state/cloudspool/edge. Each storage account and name prefix gets its own sub-folder.
+    /// Folder of the edge's local state (the generated TLS certificate; index of each mailbox, blob cache); default
+    /// $STATE_DIRECTORY (set by systemd) or ~/.local/state/cloudspool/edge. Each storage account and name prefix gets
+    /// its own sub-folder for the index and cache; the certificate is the machine's, at the top.
     /// </summary>
     public string? StateDirectory { get; set; }
 

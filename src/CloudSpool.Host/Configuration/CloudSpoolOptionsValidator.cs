@@ -60,8 +60,6 @@ public sealed class CloudSpoolOptionsValidator : AbstractValidator<CloudSpoolOpt
                 .WithMessage("{PropertyValue} is not a TCP port: expected 1-65535 (0 picks a free one)");
             RuleFor(e => e.ImplicitTlsPort).Must((e, port) => port != e.Port || port == 0).When(e => e.ImplicitTlsPort is not null)
                 .WithMessage("{PropertyValue}: the implicit-TLS port must differ from Edge:Port");
-            RuleFor(e => e.CertificatePath).NotEmpty().When(e => e.ImplicitTlsPort is not null)
-                .WithMessage("an implicit-TLS port needs a certificate: set Edge:CertificatePath (PEM) and Edge:KeyPath");
             RuleFor(e => e.CertificatePath).Must(File.Exists).When(e => !string.IsNullOrEmpty(e.CertificatePath))
                 .WithMessage("'{PropertyValue}' does not exist: expected a PEM certificate file");
             RuleFor(e => e.KeyPath).Must(File.Exists).When(e => !string.IsNullOrEmpty(e.KeyPath))
@@ -70,6 +68,8 @@ public sealed class CloudSpoolOptionsValidator : AbstractValidator<CloudSpoolOpt
                 .WithMessage("a key without Edge:CertificatePath is of no use: set both or neither");
             RuleForEach(e => e.PlaintextAuthNetworks).Must(n => System.Net.IPNetwork.TryParse(n, out _))
                 .WithMessage("'{PropertyValue}' is not a network: expected CIDR notation such as 192.168.1.0/24 or fd00::/8");
+            RuleFor(e => e.StateDirectory).Must(d => d!.Trim().Length > 0 && d.IndexOfAny(Path.GetInvalidPathChars()) < 0).When(e => e.StateDirectory is not null)
+                .WithMessage("'{PropertyValue}' is not a directory path: expected e.g. /var/lib/cloudspool/edge (or null for the default)");
             RuleFor(e => e.MaxSessions).InclusiveBetween(1, 10000).WithMessage("{PropertyValue} is out of range: expected 1-10000 sessions");
             RuleFor(e => e.CacheMegabytes).InclusiveBetween(0, 1 << 20).WithMessage("{PropertyValue} is out of range: expected 0-1048576 MiB (0: no cache)");
             RuleFor(e => e.SyncSeconds).InclusiveBetween(1, 3600).WithMessage("{PropertyValue} is out of range: expected 1-3600 seconds");

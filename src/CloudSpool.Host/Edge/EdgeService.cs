@@ -25,12 +25,16 @@ internal sealed partial class EdgeService(Runtime runtime, bool required) : IHos
     /// <summary>The addresses bound (port 0 resolved), once started.</summary>
     public IReadOnlyList<IPEndPoint> LocalEndPoints => _server?.LocalEndPoints ?? [];
 
-    /// <summary>Server options from the Edge section (the certificate is loaded here).</summary>
-    public static Pop3ServerOptions ServerOptions(EdgeOptions edge)
+    /// <summary>SHA-256 fingerprint of the certificate served (as logged), once started.</summary>
+    public string? CertificateFingerprint { get; private set; }
+
+    /// <summary>
+    /// Server options from the Edge section, with the configured certificate, or the one generated on the first
+    /// start and kept in the state directory (see <see cref="EdgeCertificate"/>).
+    /// </summary>
+    public static Pop3ServerOptions ServerOptions(EdgeOptions edge, X509Certificate2 certificate)
     {
-        var options = new Pop3ServerOptions { MaxSessions = edge.MaxSessions };
-        if (!string.IsNullOrEmpty(edge.CertificatePath))
-            options.Certificate = X509Certificate2.CreateFromPemFile(edge.CertificatePath, string.IsNullOrEmpty(edge.KeyPath) ? null : edge.KeyPath);
+        var options = new Pop3ServerOptions { MaxSessions = edge.MaxSessions, Certificate = certificate };
         if (edge.PlaintextAuthNetworks is { } networks)
         {
             options.PlaintextAuthNetworks.Clear();
@@ -55,8 +59,22 @@ internal sealed partial class EdgeService(Runtime runtime, bool required) : IHos
         var edge = runtime.Options.Edge;
         try
         {
+            var (certificate, origin, path) = EdgeCertificate.Resolve(edge);
+            CertificateFingerprint = EdgeCertificate.Fingerprint(certificate);
+            switch (origin)
+            {
+                case EdgeCertificate.Origin.Generated:
+                    CertificateGenerated(_logger, path, CertificateFingerprint);
+                    break;
+                case EdgeCertificate.Origin.Stored:
+                    CertificateStored(_logger, path, CertificateFingerprint, certificate.NotAfter.ToUniversalTime());
+                    break;
+                default:
+                    CertificateConfigured(_logger, path, CertificateFingerprint, certificate.NotAfter.ToUniversalTime());
+                    break;
+            }
             var spoolEdge = runtime.CreateEdge();
-            var server = spoolEdge.CreateServer(ServerOptions(edge));
+            var server = spoolEdge.CreateServer(ServerOptions(edge, certificate));
             try
             {
                 await server.StartAsync(Endpoints(edge), cancellationToken).ConfigureAwait(false);
@@ -107,4 +125,13 @@ internal sealed partial class EdgeService(Runtime runtime, bool required) : IHos
 
     [LoggerMessage(3, LogLevel.Information, "POP3 edge stopped")]
     private static partial void Stopped(ILogger logger);
+
+    [LoggerMessage(4, LogLevel.Warning, "POP3 edge: generated a self-signed TLS certificate {Path}, SHA-256 fingerprint {Fingerprint}; pin this fingerprint in your mail clients (it stays the same on later starts)")]
+    private static partial void CertificateGenerated(ILogger logger, string path, string fingerprint);
+
+    [LoggerMessage(5, LogLevel.Information, "POP3 edge TLS certificate {Path} (generated on the first start), SHA-256 fingerprint {Fingerprint}, valid until {NotAfter:u}")]
+    private static partial void CertificateStored(ILogger logger, string path, string fingerprint, DateTime notAfter);
+
+    [LoggerMessage(6, LogLevel.Information, "POP3 edge TLS certificate {Path} (Edge:CertificatePath), SHA-256 fingerprint {Fingerprint}, valid until {NotAfter:u}")]
+    private static partial void CertificateConfigured(ILogger logger, string path, string fingerprint, DateTime notAfter);
 }

@@ -27,7 +27,7 @@ internal sealed class AuthCommand : IPop3Command
         var parts = arguments.Split(' ');
         if (parts.Length > 2 || !parts[0].Equals(Plain, StringComparison.OrdinalIgnoreCase))
         {
-            session.Reject("unsupported authentication mechanism");
+            session.Reject("unsupported authentication mechanism; supported: " + Plain);
             return false;
         }
 

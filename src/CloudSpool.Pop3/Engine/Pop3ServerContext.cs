@@ -21,6 +21,7 @@ internal sealed class Pop3ServerContext
         Logger = logger;
         _plaintextNetworks = [.. options.PlaintextAuthNetworks];
         ApopEnabled = authenticator.SupportsApop;
+        LoginPenalties = new Pop3LoginPenalties(options);
         if (options.Certificate is { } certificate)
         {
             TlsOptions = new SslServerAuthenticationOptions
@@ -36,6 +37,9 @@ internal sealed class Pop3ServerContext
     public IPop3Authenticator Authenticator { get; }
     public IMaildropProvider Maildrops { get; }
     public ILogger Logger { get; }
+
+    /// <summary>Failed logins per remote address, shared by every session.</summary>
+    public Pop3LoginPenalties LoginPenalties { get; }
 
     /// <summary>Read once: the greeting's timestamp and the APOP row depend on it for the server's lifetime.</summary>
     public bool ApopEnabled { get; }

@@ -89,8 +89,11 @@ internal sealed class Pop3Session : IAsyncDisposable
         {
             Pop3Log.SessionStarted(_context.Logger, SessionId, _remote, _connection.IsSecure);
             Ok(Pop3ServerContext.Implementation + " POP3 server ready" + (ApopTimestamp is null ? "" : " " + ApopTimestamp));
+            var loginDeadline = _context.Options.TimeProvider.GetUtcNow() + _context.Options.LoginTimeout;
             while (!_closing)
             {
+                if (State != Pop3State.Transaction && !LimitWaitToLoginDeadline(loginDeadline))
+                    break;
                 var line = await _connection.ReadLineAsync(MaxCommandOctets, cancellationToken).ConfigureAwait(false);
                 switch (line.Status)
                 {
@@ -143,6 +146,25 @@ internal sealed class Pop3Session : IAsyncDisposable
         {
             Pop3Log.SessionEnded(_context.Logger, SessionId, reason);
         }
+    }
+
+    /// <summary>
+    /// Before login, the wait for the next command ends at the login deadline too: a client that keeps a session
+    /// busy with CAPA or failed logins without ever logging in does not hold its place for ever. Returns false (after
+    /// queueing a farewell) once the deadline has passed.
+    /// </summary>
+    private bool LimitWaitToLoginDeadline(DateTimeOffset deadline)
+    {
+        var left = deadline - _context.Options.TimeProvider.GetUtcNow();
+        if (left <= TimeSpan.Zero)
+        {
+            Pop3Log.LoginTimedOut(_context.Logger, SessionId, _remote, _context.Options.LoginTimeout);
+            Err("[SYS/TEMP] no login within " + Describe(_context.Options.LoginTimeout) + "; closing the connection");
+            _closing = true;
+            return false;
+        }
+        _connection.IdleTimeout = left < _context.Options.IdleTimeoutBeforeLogin ? left : _context.Options.IdleTimeoutBeforeLogin;
+        return true;
     }
 
     private async ValueTask DispatchAsync(string line, CancellationToken cancellationToken)
@@ -269,12 +291,23 @@ internal sealed class Pop3Session : IAsyncDisposable
 
     /// <summary>
     /// Runs an authentication and, when it succeeds, opens the maildrop and enters TRANSACTION. Answers every
-    /// outcome: a failure after <see cref="Pop3ServerOptions.FailedLoginDelay"/> with [AUTH] (counted as a bad
-    /// command), the maildrop in use with [IN-USE], anything unavailable with [SYS/TEMP] (RFC 3206).
+    /// outcome: a failure with [AUTH] after a delay that grows with the recent failures from the client's address
+    /// (counted as a bad command; see <see cref="Pop3LoginPenalties"/>), an address locked out after too many
+    /// failures with [SYS/TEMP] before any credential is checked (and the session ends), the maildrop in use with
+    /// [IN-USE], anything unavailable with [SYS/TEMP] (RFC 3206).
     /// </summary>
     public async ValueTask<bool> LogInAsync(
         string userName, string mechanism, Func<CancellationToken, ValueTask<Pop3AuthResult>> authenticate, CancellationToken cancellationToken)
     {
+        if (_context.LoginPenalties.LockoutLeft(_remote) is { } left)
+        {
+            // Not even a correct password is accepted: otherwise the lockout would only slow the guessing down.
+            Pop3Log.LoginLockedOut(_context.Logger, SessionId, _remote, userName, left);
+            Err($"[SYS/TEMP] too many failed logins from your address; try again in {Describe(left)}");
+            Close();
+            return false;
+        }
+
         Pop3AuthResult result;
         try
         {
@@ -290,18 +323,28 @@ internal sealed class Pop3Session : IAsyncDisposable
         switch (result.Status)
         {
             case Pop3AuthStatus.Succeeded:
+                _context.LoginPenalties.RecordSuccess(_remote);
                 break;
             case Pop3AuthStatus.TemporaryFailure:
                 Pop3Log.AuthenticationUnavailable(_context.Logger, null, SessionId, userName, result.Reason);
                 Err("[SYS/TEMP] authentication is temporarily unavailable; try again later");
                 return false;
             default:
-                Pop3Log.LoginFailed(_context.Logger, SessionId, _remote, userName, mechanism);
-                if (_context.Options.FailedLoginDelay > TimeSpan.Zero)
+                var penalty = _context.LoginPenalties.RecordFailure(_remote);
+                Pop3Log.LoginFailed(_context.Logger, SessionId, _remote, userName, mechanism, penalty.RecentFailures, penalty.Delay);
+                if (penalty.Lockout > TimeSpan.Zero)
+                    Pop3Log.AddressLockedOut(_context.Logger, _remote, penalty.RecentFailures, penalty.Lockout);
+                if (penalty.Delay > TimeSpan.Zero)
                 {
                     // Replies queued for earlier pipelined commands go out before the delay.
                     await _connection.FlushAsync(cancellationToken).ConfigureAwait(false);
-                    await Task.Delay(_context.Options.FailedLoginDelay, cancellationToken).ConfigureAwait(false);
+                    await Task.Delay(penalty.Delay, _context.Options.TimeProvider, cancellationToken).ConfigureAwait(false);
+                }
+                if (penalty.Lockout > TimeSpan.Zero)
+                {
+                    Err($"[AUTH] invalid user name or password; too many failed logins from your address, try again in {Describe(penalty.Lockout)}");
+                    Close();
+                    return false;
                 }
                 Reject("[AUTH] invalid user name or password");
                 return false;
@@ -326,6 +369,11 @@ internal sealed class Pop3Session : IAsyncDisposable
             case Pop3MaildropStatus.InUse:
                 Pop3Log.MaildropInUse(_context.Logger, SessionId, identity.Name);
                 Err("[IN-USE] the maildrop is in use by another session");
+                return false;
+            case Pop3MaildropStatus.PermanentlyUnavailable:
+                // RFC 3206 section 4: a problem that is unlikely to go away without someone fixing it.
+                Pop3Log.MaildropUnavailable(_context.Logger, null, SessionId, identity.Name, opened.Reason);
+                Err("[SYS/PERM] the maildrop cannot be opened; retrying will not help, ask the administrator");
                 return false;
             default:
                 Pop3Log.MaildropUnavailable(_context.Logger, null, SessionId, identity.Name, opened.Reason);
@@ -377,7 +425,7 @@ internal sealed class Pop3Session : IAsyncDisposable
         }
         if (number < 1 || number > _messages.Length)
         {
-            Err("no such message");
+            Err($"no such message (the maildrop has {_messages.Length} messages, numbered from 1)");
             return false;
         }
         if (_deleted[number - 1])
@@ -444,7 +492,7 @@ internal sealed class Pop3Session : IAsyncDisposable
         if (result.Status == Pop3TransferStatus.Unavailable)
         {
             Pop3Log.MessageUnavailable(_context.Logger, result.Error!, SessionId, index + 1, info.Uidl);
-            Err("[SYS/TEMP] message unavailable");
+            Err($"[SYS/TEMP] message {index + 1} cannot be read right now; the other messages are not affected, try it again later");
             return false;
         }
         return true;
@@ -480,7 +528,7 @@ internal sealed class Pop3Session : IAsyncDisposable
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
         {
             Pop3Log.CommitFailed(_context.Logger, ex, SessionId, marked.Count);
-            Err("[SYS/TEMP] some deleted messages not removed");
+            Err("[SYS/TEMP] some deleted messages not removed; they will be listed again at the next login");
             return;
         }
         if (marked.Count > 0)
@@ -519,6 +567,18 @@ internal sealed class Pop3Session : IAsyncDisposable
         {
             Pop3Log.MaildropReleaseFailed(_context.Logger, ex, SessionId);
         }
+    }
+
+    /// <summary>A wait as a person reads it: whole minutes (rounded up) from one minute on, else seconds.</summary>
+    private static string Describe(TimeSpan wait)
+    {
+        if (wait >= TimeSpan.FromMinutes(1))
+        {
+            var minutes = (long)Math.Ceiling(wait.TotalMinutes);
+            return minutes == 1 ? "1 minute" : $"{minutes} minutes";
+        }
+        var seconds = Math.Max(1, (long)Math.Ceiling(wait.TotalSeconds));
+        return seconds == 1 ? "1 second" : $"{seconds} seconds";
     }
 
     private static bool IsConnectionFailure(Exception ex) =>

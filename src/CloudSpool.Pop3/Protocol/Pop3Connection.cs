@@ -78,54 +78,85 @@ internal sealed class Pop3Connection : IAsyncDisposable
     /// sends. Pending replies are flushed before waiting for the client, never while whole pipelined commands are
     /// still buffered.
     /// </summary>
+    /// <remarks>
+    /// The whole line must arrive within <see cref="IdleTimeout"/> of the start of the wait: bytes that trickle in
+    /// without completing a line (a "slowloris" client sending one byte a second) do not keep a session alive.
+    /// </remarks>
     public async ValueTask<Pop3Line> ReadLineAsync(int maxOctets, CancellationToken cancellationToken)
     {
         var discarding = false;
         var mustWait = false;
-        while (true)
+        CancellationTokenSource? deadline = null;
+        try
         {
-            ReadResult result;
-            if (mustWait || !_input.TryRead(out result))
+            while (true)
             {
-                await FlushAsync(cancellationToken).ConfigureAwait(false);
-                WaitingForInput = true;
-                result = await WithIdleTimeoutAsync(
-                    static (input, token) => input.ReadAsync(token), _input, cancellationToken).ConfigureAwait(false);
-                WaitingForInput = false;
-            }
-
-            var buffer = result.Buffer;
-            if (buffer.PositionOf((byte)'\n') is { } lf)
-            {
-                var next = buffer.GetPosition(1, lf);
-                var line = buffer.Slice(0, next);
-                if (discarding || line.Length > maxOctets)
+                ReadResult result;
+                if (mustWait || !_input.TryRead(out result))
                 {
-                    _input.AdvanceTo(next);
-                    return new Pop3Line(Pop3LineStatus.TooLong, string.Empty);
+                    await FlushAsync(cancellationToken).ConfigureAwait(false);
+                    if (deadline is null)
+                    {
+                        deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                        deadline.CancelAfter(IdleTimeout);
+                    }
+                    WaitingForInput = true;
+                    result = await ReadBeforeDeadlineAsync(deadline.Token, cancellationToken).ConfigureAwait(false);
+                    WaitingForInput = false;
                 }
-                var text = Decode(line);
-                _input.AdvanceTo(next);
-                return new Pop3Line(Pop3LineStatus.Line, text);
-            }
 
-            if (result.IsCompleted)
-            {
-                _input.AdvanceTo(buffer.End);
-                return new Pop3Line(Pop3LineStatus.EndOfStream, string.Empty);
-            }
+                var buffer = result.Buffer;
+                if (buffer.PositionOf((byte)'\n') is { } lf)
+                {
+                    var next = buffer.GetPosition(1, lf);
+                    var line = buffer.Slice(0, next);
+                    if (discarding || line.Length > maxOctets)
+                    {
+                        _input.AdvanceTo(next);
+                        return new Pop3Line(Pop3LineStatus.TooLong, string.Empty);
+                    }
+                    var text = Decode(line);
+                    _input.AdvanceTo(next);
+                    return new Pop3Line(Pop3LineStatus.Line, text);
+                }
 
-            if (discarding || buffer.Length >= maxOctets)
-            {
-                // No line end within the cap: the line is too long whatever follows. Drop what arrived.
-                discarding = true;
-                _input.AdvanceTo(buffer.End);
+                if (result.IsCompleted)
+                {
+                    _input.AdvanceTo(buffer.End);
+                    return new Pop3Line(Pop3LineStatus.EndOfStream, string.Empty);
+                }
+
+                if (discarding || buffer.Length >= maxOctets)
+                {
+                    // No line end within the cap: the line is too long whatever follows. Drop what arrived.
+                    discarding = true;
+                    _input.AdvanceTo(buffer.End);
+                }
+                else
+                {
+                    _input.AdvanceTo(buffer.Start, buffer.End);
+                }
+                mustWait = true;
             }
-            else
-            {
-                _input.AdvanceTo(buffer.Start, buffer.End);
-            }
-            mustWait = true;
+        }
+        finally
+        {
+            deadline?.Dispose();
+        }
+    }
+
+    private async ValueTask<ReadResult> ReadBeforeDeadlineAsync(CancellationToken deadline, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var result = await _input.ReadAsync(deadline).ConfigureAwait(false);
+            if (result.IsCanceled)
+                throw new OperationCanceledException(deadline);
+            return result;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && deadline.IsCancellationRequested)
+        {
+            throw new TimeoutException("the client sent no complete line for longer than " + IdleTimeout);
         }
     }
 

@@ -22,4 +22,8 @@ public static class SpoolWriter
         Xunit.Assert.Equal(StoreOutcome.Stored, stored.Outcome);
         return (await reader.GetAsync(mailbox, stored.MessageKey, CancellationToken.None))!;
     }
+
+    /// <summary>The same into a harness's spool.</summary>
+    public static Task<SpoolMessage> PutAsync(this PullHarness harness, string mailbox, byte[] raw) =>
+        PutAsync(harness.Runtime.Spool, harness.Runtime.SpoolReader, mailbox, raw);
 }

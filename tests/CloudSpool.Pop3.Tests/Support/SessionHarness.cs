@@ -24,6 +24,7 @@ public sealed class SessionHarness : IAsyncDisposable
     public static readonly IPEndPoint Remote = new(IPAddress.Parse("192.0.2.10"), 40000);
 
     private readonly CancellationTokenSource _stop;
+    private readonly List<Task> _others = [];
 
     private SessionHarness(WireClient client, Task session, Pop3Server server, FakeAuthenticator authenticator,
         FakeMaildropProvider maildrops, CapturingLoggerFactory logs, CancellationTokenSource stop)
@@ -76,6 +77,19 @@ public sealed class SessionHarness : IAsyncDisposable
         return harness;
     }
 
+    /// <summary>
+    /// Another session on the same server (sharing its per-address login penalties) from <paramref name="remote"/>,
+    /// greeting read. Dispose the client to end it.
+    /// </summary>
+    public async Task<WireClient> ConnectAnotherAsync(IPEndPoint remote)
+    {
+        var (serverSide, clientSide) = InMemoryDuplex.CreatePair();
+        var client = new WireClient(clientSide);
+        _others.Add(Server.RunSessionAsync(serverSide, remote, isSecure: false, _stop.Token));
+        Assert.StartsWith("+OK CloudSpool POP3 server ready", await client.ReadLineAsync());
+        return client;
+    }
+
     /// <summary>Sends one command and returns the first line of the reply.</summary>
     public async Task<string?> CommandAsync(string command)
     {
@@ -111,6 +125,7 @@ public sealed class SessionHarness : IAsyncDisposable
         await Client.DisposeAsync();
         await _stop.CancelAsync();
         await Session.WaitAsync(WireClient.Patience);
+        await Task.WhenAll(_others).WaitAsync(WireClient.Patience);
         _stop.Dispose();
         await Server.DisposeAsync();
     }

@@ -1,8 +1,8 @@
 using System.Diagnostics;
 
-namespace CloudSpool.Pop3.Tests.Support;
+namespace CloudSpool.Testing;
 
-/// <summary>Runs a command-line client with a time limit and captures its output bytes.</summary>
+/// <summary>Runs a command-line client (curl, mpop: installed by tests/run) with a time limit and captures its output bytes. One copy of this file is compiled into each test project that needs it.</summary>
 public static class ExternalTool
 {
     public static bool IsInstalled(string name) =>
