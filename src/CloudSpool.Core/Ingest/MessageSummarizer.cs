@@ -6,7 +6,7 @@ namespace CloudSpool.Core.Ingest;
 public static class MessageSummarizer
 {
     // Deeply nested MIME (see corpus stack-overflow.txt) must not exhaust the stack or the time of a run.
-    private static readonly ParserOptions Options = CreateOptions();
+    internal static readonly ParserOptions Options = CreateOptions();
 
     private static ParserOptions CreateOptions()
     {
