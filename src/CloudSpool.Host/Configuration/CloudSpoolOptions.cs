@@ -8,6 +8,9 @@ public sealed class CloudSpoolOptions
     public SchedulerOptions Scheduler { get; set; } = new();
     public RetentionOptions Retention { get; set; } = new();
     public EdgeOptions Edge { get; set; } = new();
+
+    /// <summary>Forwarding to a phone (issue 4); see <see cref="Core.Forward.ForwardOptions"/>.</summary>
+    public Core.Forward.ForwardOptions Forward { get; set; } = new();
 }
 
 /// <summary>The POP3 edge (`cloudspool edge`, and inside `cloudspool run`).</summary>

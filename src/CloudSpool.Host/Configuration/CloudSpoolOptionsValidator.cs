@@ -21,6 +21,7 @@ public sealed class CloudSpoolOptionsValidator : AbstractValidator<CloudSpoolOpt
         RuleFor(o => o.Retention.TimeZone).Must(tz => TimeZoneInfo.TryFindSystemTimeZoneById(tz!, out _)).When(o => o.Retention.TimeZone is not null)
             .WithMessage("'{PropertyValue}' is not a known time zone (e.g. UTC, Europe/Berlin, Asia/Tokyo)");
         RuleFor(o => o.Edge).NotNull().SetValidator(new EdgeValidator());
+        RuleFor(o => o.Forward).NotNull().SetValidator(new Core.Forward.ForwardOptionsValidator(Cron.IsValid));
         RuleFor(o => o.Scheduler.RefreshSeconds).InclusiveBetween(1, 3600)
             .WithMessage("{PropertyValue} is out of range: expected 1-3600 seconds");
     }
