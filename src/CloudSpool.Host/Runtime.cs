@@ -1,5 +1,6 @@
 using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Edge;
+using CloudSpool.Core.Forward;
 using CloudSpool.Core.Pull;
 using CloudSpool.Core.Retention;
 using CloudSpool.Core.Scheduling;
@@ -49,6 +50,18 @@ public sealed class Runtime : IAsyncDisposable
         Pop3Users = new AzurePop3UserStore(storage);
         ClientViews = new AzureClientViewStore(storage, TimeProvider.System);
         Retention = new RetentionRunner(new AzureSpoolMaintenance(storage, spool), Leases, JobRuns, TimeProvider.System, loggers.CreateLogger<RetentionRunner>());
+        var forwards = new AzureForwardStore(storage, TimeProvider.System);
+        ForwardLedger = forwards;
+        var forwardLeases = new BlobLeaseManager(storage, loggers.CreateLogger<BlobLeaseManager>()) { Duration = TimeSpan.FromSeconds(options.Forward.LeaseSeconds) };
+        var smtp = options.Forward.Smtp;
+        Forward = new ForwardRunner(options.Forward, spool, forwards, forwards,
+            new SmtpForwardTransport(smtp, () => smtp.Password is null ? null : SecretReference.Resolve(smtp.Password)),
+            forwardLeases, JobRuns, TimeProvider.System, loggers.CreateLogger<ForwardRunner>())
+        {
+            StaleSending = TimeSpan.FromSeconds(options.Forward.LeaseSeconds * 2),
+            TimeZoneId = options.Forward.TimeZone ?? options.Pull.TimeZone,
+            TempDirectory = options.Pull.TempDirectory ?? Path.Combine(Path.GetTempPath(), "cloudspool"),
+        };
     }
 
     public CloudSpoolOptions Options { get; }
@@ -68,6 +81,8 @@ public sealed class Runtime : IAsyncDisposable
     public RetentionRunner Retention { get; }
     public IPop3UserStore Pop3Users { get; }
     public IClientViewStore ClientViews { get; }
+    public ForwardRunner Forward { get; }
+    public IForwardLedger ForwardLedger { get; }
 
     /// <summary>The POP3 edge's adapters over this runtime's spool, users and views.</summary>
     public SpoolEdge CreateEdge() => new(Pop3Users, ClientViews, SpoolReader, Loggers);
@@ -88,6 +103,12 @@ public sealed class Runtime : IAsyncDisposable
         edits is not null && edits.TryGetValue(RetentionRunner.Job, out var edit)
             ? new EffectiveSchedule(RetentionRunner.Job, edit.Cron, edit.TimeZone, ScheduleSource.Edited)
             : new EffectiveSchedule(RetentionRunner.Job, Options.Retention.Schedule, Options.Retention.TimeZone ?? Options.Pull.TimeZone, ScheduleSource.Default);
+
+    /// <summary>The forward job's schedule: an edit wins over the configuration.</summary>
+    public EffectiveSchedule ForwardSchedule(IReadOnlyDictionary<string, ScheduleOverride>? edits = null) =>
+        edits is not null && edits.TryGetValue(ForwardRunner.Job, out var edit)
+            ? new EffectiveSchedule(ForwardRunner.Job, edit.Cron, edit.TimeZone, ScheduleSource.Edited)
+            : new EffectiveSchedule(ForwardRunner.Job, Options.Forward.Schedule, Options.Forward.TimeZone ?? Options.Pull.TimeZone, ScheduleSource.Default);
 
     /// <summary>A short description of where the spool lives, for logs.</summary>
     public string StorageDescription => _azurite is null

@@ -11,8 +11,8 @@ public static class JobCommands
     {
         var job = new Command("job", "Run jobs once, outside the scheduler.");
         var run = new Command("run", "Run one job once and exit: 0 when it succeeded, 1 when it failed.");
-        var name = new Argument<string>("job") { Description = "The job: pull or retention" };
-        name.AcceptOnlyFromAmong("pull", "retention");
+        var name = new Argument<string>("job") { Description = "The job: pull, retention or forward" };
+        name.AcceptOnlyFromAmong("pull", "retention", "forward");
         var account = new Option<string?>("--account") { Description = "pull: only this account (default: every enabled account)" };
         var repair = new Option<bool>("--repair") { Description = "retention: instead of removing old mail, check every row has its blob and every blob its row" };
         var fix = new Option<bool>("--fix") { Description = "retention --repair: delete blobs no row names (older than an hour)" };
@@ -24,6 +24,7 @@ public static class JobCommands
         {
             "retention" when parse.GetValue(repair) => RepairAsync(context, runtime, parse.GetValue(fix), ct),
             "retention" => RetentionAsync(context, runtime, ct),
+            "forward" => ForwardAsync(context, runtime, ct),
             _ => PullAsync(context, runtime, parse.GetValue(account), ct),
         }));
         job.Subcommands.Add(run);
@@ -62,14 +63,20 @@ public static class JobCommands
         return failed ? ExitCodes.Failed : ExitCodes.Ok;
     }
 
-    private static async Task<int> RetentionAsync(CommandContext context, Runtime runtime, CancellationToken ct)
+    private static async Task<int> RetentionAsync(CommandContext context, Runtime runtime, CancellationToken ct) =>
+        await ReportAsync(context, await runtime.Retention.RunAsync(await runtime.RetentionDaysAsync(ct).ConfigureAwait(false), ct).ConfigureAwait(false)).ConfigureAwait(false);
+
+    private static async Task<int> ForwardAsync(CommandContext context, Runtime runtime, CancellationToken ct) =>
+        await ReportAsync(context, await runtime.Forward.RunAsync(ct).ConfigureAwait(false)).ConfigureAwait(false);
+
+    /// <summary>Prints a job run's outcome as one line ("JOB: ok: ...") and turns it into the exit code.</summary>
+    private static async Task<int> ReportAsync(CommandContext context, Core.Retention.JobRunRecord record)
     {
-        var record = await runtime.Retention.RunAsync(await runtime.RetentionDaysAsync(ct).ConfigureAwait(false), ct).ConfigureAwait(false);
         await context.Out.WriteLineAsync(record.Outcome switch
         {
-            PullOutcome.Succeeded => $"retention: ok: {record.Summary}",
-            PullOutcome.Skipped => $"retention: skipped: {record.Summary}",
-            _ => $"retention: FAILED: {record.Error} [{record.Summary}]",
+            PullOutcome.Succeeded => $"{record.Job}: ok: {record.Summary}",
+            PullOutcome.Skipped => $"{record.Job}: skipped: {record.Summary}",
+            _ => $"{record.Job}: FAILED: {record.Error} [{record.Summary}]",
         }).ConfigureAwait(false);
         return record.Outcome == PullOutcome.Failed ? ExitCodes.Failed : ExitCodes.Ok;
     }

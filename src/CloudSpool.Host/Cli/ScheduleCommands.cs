@@ -45,6 +45,10 @@ public static class ScheduleCommands
             var retentionEnabled = runtime.Options.Retention.DefaultDays > 0 || runtime.Options.Retention.Mailboxes.Values.Any(d => d > 0);
             views.Add(new ScheduleView(retention.Job, retention.Cron, retention.TimeZone, retention.Source.ToString().ToLowerInvariant(), retentionEnabled,
                 NextFires(retention.Cron, retention.TimeZone, 3), lastRetention?.Started, lastRetention?.Outcome.ToString()));
+            var forward = runtime.ForwardSchedule(edits);
+            var lastForward = (await runtime.JobRuns.RecentAsync(forward.Job, 1, ct).ConfigureAwait(false)).FirstOrDefault();
+            views.Add(new ScheduleView(forward.Job, forward.Cron, forward.TimeZone, forward.Source.ToString().ToLowerInvariant(), runtime.Options.Forward.Configured,
+                NextFires(forward.Cron, forward.TimeZone, 3), lastForward?.Started, lastForward?.Outcome.ToString()));
             if (parse.GetValue(json))
             {
                 await context.Out.WriteLineAsync(JsonSerializer.Serialize(views, Json)).ConfigureAwait(false);
@@ -77,7 +81,7 @@ public static class ScheduleCommands
             var current = await FindAsync(runtime, name, edits, ct).ConfigureAwait(false);
             if (current is null)
             {
-                await context.Error.WriteLineAsync($"no job named '{name}': jobs are pull:ACCOUNT and retention (see: cloudspool schedule list); nothing changed").ConfigureAwait(false);
+                await context.Error.WriteLineAsync($"no job named '{name}': jobs are pull:ACCOUNT, retention and forward (see: cloudspool schedule list); nothing changed").ConfigureAwait(false);
                 return ExitCodes.Usage;
             }
             var tz = parse.GetValue(zone) ?? current.TimeZone;
@@ -127,6 +131,8 @@ public static class ScheduleCommands
     {
         if (job == Core.Retention.RetentionRunner.Job)
             return runtime.RetentionSchedule(edits);
+        if (job == Core.Forward.ForwardRunner.Job)
+            return runtime.ForwardSchedule(edits);
         var account = JobNames.PullAccount(job) is { } a ? await runtime.Accounts.GetAsync(a, ct).ConfigureAwait(false) : null;
         return account is null ? null : runtime.ScheduleOf(account, edits);
     }
