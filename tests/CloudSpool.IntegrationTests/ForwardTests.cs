@@ -235,6 +235,64 @@ public sealed class ForwardTests : DovecotAndSpoolTest, IAsyncLifetime
         Assert.Equal((ForwardState.Failed, 1), (rows[Phone].State, rows[Phone].Attempts));
     }
 
+    [Theory]
+    [InlineData(SmtpSecurity.StartTls)]
+    [InlineData(SmtpSecurity.Implicit)]
+    public async Task Tls_to_the_relay_validates_its_certificate(SmtpSecurity security)
+    {
+        await using var tlsRelay = await SmtpSinkServer.StartAsync(security);
+        void Relay(ForwardOptions o, string? trusted) => o.Smtp = new SmtpRelayOptions
+        {
+            Host = "127.0.0.1", Port = tlsRelay.Port, Security = security, TimeoutSeconds = 15, TrustedCertificateFile = trusted,
+        };
+        var (untrusting, store) = Runner(Options(o => Relay(o, null)));
+        await untrusting.SwitchOnAsync(null, CancellationToken.None);
+        await DeliverAndPullAsync(TestMail.Create("over tls"));
+
+        var refused = await untrusting.RunAsync(CancellationToken.None);
+        Assert.Equal(PullOutcome.Failed, refused.Outcome);
+        Assert.Contains("TLS failed (certificate not trusted", refused.Error, StringComparison.Ordinal);
+        Assert.Empty(tlsRelay.Received());
+
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        var (trusting, _) = Runner(Options(o => Relay(o, tlsRelay.CertificatePemPath)));
+        var ok = await trusting.RunAsync(CancellationToken.None);
+        Assert.True(ok.Outcome == PullOutcome.Succeeded, ok.Error);
+        Assert.Equal("over tls", Assert.Single(tlsRelay.Received()).Message.Subject);
+        Assert.Equal(ForwardState.Sent, Assert.Single(await store.ListAfterAsync(Mailbox, null, CancellationToken.None)).State);
+    }
+
+    [Fact]
+    public async Task Until_switches_forwarding_off_by_itself()
+    {
+        var (runner, _) = Runner();
+        await runner.SwitchOnAsync(DateTimeOffset.UtcNow.AddSeconds(1), CancellationToken.None);
+        await DeliverAndPullAsync(TestMail.Create("after the end"));
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+
+        var run = await runner.RunAsync(CancellationToken.None);
+        Assert.StartsWith("forwarding switched itself off at ", run.Summary, StringComparison.Ordinal);
+        Assert.Empty(_smtp.Received());
+        var message = Assert.Single(await Spool.ListAsync(Mailbox));
+        Assert.Contains("not forwarded: forwarding is off (switched itself off at", Assert.Single(await runner.ExplainAsync(message, CancellationToken.None)), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Outside_the_weekly_windows_new_mail_waits()
+    {
+        var now = DateTime.UtcNow;
+        var closed = new ForwardWindowOptions { Days = now.AddDays(2).DayOfWeek.ToString()[..3], Start = "00:00", End = "24:00" };
+        var (runner, _) = Runner(Options(o => o.Windows = [closed]));
+        await runner.SwitchOnAsync(null, CancellationToken.None);
+        await DeliverAndPullAsync(TestMail.Create("waits"));
+
+        var run = await runner.RunAsync(CancellationToken.None);
+        Assert.Equal("outside the forwarding windows: new mail waits", run.Summary);
+        Assert.Empty(_smtp.Received());
+        var (open, _) = Runner(Options(o => o.Windows = [new ForwardWindowOptions { Days = now.DayOfWeek.ToString()[..3] + "," + now.AddDays(1).DayOfWeek.ToString()[..3] }]));
+        Assert.StartsWith("1 sent", (await open.RunAsync(CancellationToken.None)).Summary, StringComparison.Ordinal);
+    }
+
     private Dictionary<string, string> ForwardEnvironment(params (string Key, string Value)[] extra)
     {
         var env = Spool.CliEnvironment(

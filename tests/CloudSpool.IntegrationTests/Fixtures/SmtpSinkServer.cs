@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
+using CloudSpool.Core.Forward;
 using MimeKit;
 
 namespace CloudSpool.IntegrationTests.Fixtures;
@@ -17,16 +18,25 @@ public sealed class SmtpSinkServer : IAsyncDisposable
     private readonly string _root;
     private Process? _process;
 
-    private SmtpSinkServer(string root, int port)
+    private readonly SmtpSecurity _security;
+
+    private SmtpSinkServer(string root, int port, SmtpSecurity security)
     {
         _root = root;
         Port = port;
+        _security = security;
+        if (security != SmtpSecurity.None)
+            TestCertificates.WriteSelfSigned(CertificatePemPath, Path.Combine(root, "key.pem"));
     }
 
     public int Port { get; }
+
+    /// <summary>The server's self-signed certificate (for STARTTLS or implicit TLS), to trust explicitly.</summary>
+    public string CertificatePemPath => Path.Combine(_root, "cert.pem");
     public string Maildir => Path.Combine(_root, "maildir");
 
-    public static async Task<SmtpSinkServer> StartAsync()
+    /// <param name="security">STARTTLS (required by the server before MAIL) or implicit TLS with a self-signed certificate, or plain.</param>
+    public static async Task<SmtpSinkServer> StartAsync(SmtpSecurity security = SmtpSecurity.None)
     {
         if (!File.Exists(Python) || !Directory.Exists("/usr/lib/python3/dist-packages/aiosmtpd"))
             throw new InvalidOperationException("aiosmtpd is missing: apt-get install -y python3-aiosmtpd (tests/run installs it)");
@@ -35,7 +45,7 @@ public sealed class SmtpSinkServer : IAsyncDisposable
         listener.Start();
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;
         listener.Stop();
-        var server = new SmtpSinkServer(root, port);
+        var server = new SmtpSinkServer(root, port, security);
         await server.StartProcessAsync();
         return server;
     }
@@ -49,7 +59,15 @@ public sealed class SmtpSinkServer : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var arg in new[] { "-m", "aiosmtpd", "-n", "-l", $"127.0.0.1:{Port}", "-c", "smtp_sink.Sink", _root })
+        var key = Path.Combine(_root, "key.pem");
+        string[] tls = _security switch
+        {
+            SmtpSecurity.StartTls => ["--tlscert", CertificatePemPath, "--tlskey", key],
+            SmtpSecurity.Implicit => ["--smtpscert", CertificatePemPath, "--smtpskey", key],
+            _ => [],
+        };
+        string[] args = ["-m", "aiosmtpd", "-n", "-l", $"127.0.0.1:{Port}", .. tls, "-c", "smtp_sink.Sink", _root];
+        foreach (var arg in args)
             start.ArgumentList.Add(arg);
         start.Environment["PYTHONPATH"] = Path.Combine(AppContext.BaseDirectory, "Fixtures");
         _process = Process.Start(start)!;
@@ -64,6 +82,8 @@ public sealed class SmtpSinkServer : IAsyncDisposable
             {
                 using var client = new TcpClient();
                 await client.ConnectAsync(IPAddress.Loopback, Port);
+                if (_security == SmtpSecurity.Implicit)
+                    return; // the greeting comes after the TLS handshake
                 using var reader = new StreamReader(client.GetStream());
                 var greeting = await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(5));
                 if (greeting?.StartsWith("220", StringComparison.Ordinal) == true)
