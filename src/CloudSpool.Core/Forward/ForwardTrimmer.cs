@@ -109,7 +109,8 @@ public static class ForwardTrimmer
 
     private static TrimmedMessage TrimParsed(MimeMessage original, TrimLimits limits, ForwardAddressing addressing)
     {
-        var content = new Content();
+        // Text beyond a few times the limit can never be shown: a 50 MB text part is decoded only that far.
+        var content = new Content { MaxDecodedBytes = (limits.MaxBytes * 4) + 65536 };
         Walk(original.Body, content);
         var body = content.Body.ToString().Trim();
         if (body.Length == 0 && content.Items.Count == 0 && string.IsNullOrWhiteSpace(original.Subject))
@@ -133,7 +134,7 @@ public static class ForwardTrimmer
 
         var candidates = content.Items.Where(i => i.Entity is MimePart && Keeps(limits.KeepAttachmentTypes, i.ContentType))
             .OrderBy(i => i.Size).ToList();
-        return Fit(header, intro.ToString(), body, content.Items, candidates, limits, addressing);
+        return Fit(header, intro.ToString(), body, content.Items, candidates, limits, addressing, content.Capped);
     }
 
     private static TrimmedMessage TrimRecovered(ForwardSource source, TrimLimits limits, ForwardAddressing addressing)
@@ -142,11 +143,11 @@ public static class ForwardTrimmer
             return TrimmedMessage.Skip($"nothing readable to forward: the message could not be parsed ({source.ParseError})");
         var intro = $"This message could not be read as mail ({source.ParseError}); below is the text that could be recovered.\n\n";
         var header = new HeaderInfo("unknown sender" + ViaSuffix, null, "(unreadable message)", addressing.ReceivedAt);
-        return Fit(header, intro, source.RecoveredText, [], [], limits, addressing);
+        return Fit(header, intro, source.RecoveredText, [], [], limits, addressing, capped: false);
     }
 
     /// <summary>Complete text with as many kept attachments as fit; else no attachments and the longest prefix of the text that fits.</summary>
-    private static TrimmedMessage Fit(HeaderInfo header, string intro, string body, IReadOnlyList<Item> items, IReadOnlyList<Item> candidates, TrimLimits limits, ForwardAddressing addressing)
+    private static TrimmedMessage Fit(HeaderInfo header, string intro, string body, IReadOnlyList<Item> items, IReadOnlyList<Item> candidates, TrimLimits limits, ForwardAddressing addressing, bool capped)
     {
         for (var kept = candidates.Count; kept >= 0; kept--)
         {
@@ -164,7 +165,8 @@ public static class ForwardTrimmer
         {
             var end = elements >= starts.Length ? pre.Length : starts[elements];
             var percent = body.Length == 0 ? 100 : (int)(100L * end / body.Length);
-            var note = $"\n\n[… cut here to fit the phone's limit of {FormatSize(limits.MaxBytes)}: {percent}% of the text shown]";
+            var shown = capped ? "" : $": {percent}% of the text shown";
+            var note = $"\n\n[… cut here to fit the phone's limit of {FormatSize(limits.MaxBytes)}{shown}]";
             return intro + pre[..end].TrimEnd() + note + Trailer(items, []);
         }
 
@@ -265,7 +267,7 @@ public static class ForwardTrimmer
                     Walk(child, content);
                 return;
             case TextPart text when !text.IsAttachment && (text.IsPlain || text.IsHtml):
-                var decoded = Decode(text);
+                var decoded = Decode(text, content);
                 if (decoded.Length == 0)
                     return;
                 if (content.Body.Length > 0)
@@ -284,8 +286,26 @@ public static class ForwardTrimmer
         }
     }
 
-    private static string Decode(TextPart part)
+    private static string Decode(TextPart part, Content content)
     {
+        if (part.Content is not null && DecodedSize(part) > content.MaxDecodedBytes)
+        {
+            // Only the head can ever be shown: decode that much through MimeKit's own charset handling.
+            var head = new MemoryStream();
+            using (var decoded = part.Content.Open())
+            {
+                var buffer = new byte[81920];
+                int read;
+                while (head.Length < content.MaxDecodedBytes && (read = decoded.Read(buffer, 0, (int)Math.Min(buffer.Length, content.MaxDecodedBytes - head.Length))) > 0)
+                    head.Write(buffer, 0, read);
+            }
+            head.Position = 0;
+            var headPart = new TextPart(part.ContentType.MediaSubtype) { Content = new MimeContent(head) };
+            foreach (var parameter in part.ContentType.Parameters)
+                headPart.ContentType.Parameters[parameter.Name] = parameter.Value;
+            part = headPart;
+            content.Capped = true;
+        }
         string text;
         try
         {
@@ -381,6 +401,11 @@ public static class ForwardTrimmer
 
     private sealed class Content
     {
+        public long MaxDecodedBytes { get; init; } = long.MaxValue;
+
+        /// <summary>True when some text part was decoded only in part.</summary>
+        public bool Capped { get; set; }
+
         public StringBuilder Body { get; } = new();
         public List<Item> Items { get; } = [];
     }

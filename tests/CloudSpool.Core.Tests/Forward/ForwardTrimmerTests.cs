@@ -221,6 +221,38 @@ public sealed class ForwardTrimmerTests
         Assert.InRange(result.Size, 3000, 4096);
     }
 
+    [Theory]
+    [InlineData("iso-2022-jp")]
+    [InlineData("shift_jis")]
+    public void A_50_MB_japanese_text_part_is_decoded_only_as_far_as_can_be_shown(string charset)
+    {
+        var text = string.Concat(Enumerable.Repeat(Japanese, 420_000)); // about 50 MB once encoded
+        var original = Mail("巨大", Text(text, charset));
+        var path = Path.GetTempFileName();
+        try
+        {
+            using (var file = File.Create(path))
+                original.WriteTo(ForwardTrimmer.WireFormat, file);
+            Assert.True(new FileInfo(path).Length > 40_000_000);
+            GC.Collect();
+            var before = GC.GetTotalAllocatedBytes(precise: true);
+            using var stream = File.OpenRead(path);
+            var result = ForwardTrimmer.Trim(ForwardSource.Load(stream), Limit(100 * 1024), Addressing());
+            var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+
+            Assert.True(result.Truncated);
+            Assert.True(allocated < 100_000_000, $"{allocated / 1_000_000} MB allocated");
+            var body = Received(result).TextBody!.Replace("\r\n", "\n", StringComparison.Ordinal);
+            Assert.DoesNotContain('\uFFFD', body);
+            Assert.Contains("お世話になっております。", body, StringComparison.Ordinal);
+            Assert.Contains("[… cut here to fit the phone's limit of 100 KB]", body, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     [Fact]
     public void As_is_keeps_the_original_and_adds_the_loop_guard_and_resent_fields()
     {
