@@ -144,6 +144,27 @@ public sealed class ForwardTests : DovecotAndSpoolTest, IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_cursor_passes_settled_mail_older_than_the_lag_and_never_young_mail()
+    {
+        var (runner, store) = Runner();
+        await runner.SwitchOnAsync(null, CancellationToken.None); // empty mailbox: no watermark
+        Dovecot.DeliverRaw("fwduser", TestMail.Create("old a"));
+        Dovecot.DeliverRaw("fwduser", TestMail.Create("old b"));
+        var engine = Spool.EngineWith(new ManualClock(DateTimeOffset.UtcNow - TimeSpan.FromHours(1)));
+        Assert.Equal(2, (await engine.RunAsync(_account, new PullRunRequest { IgnoreBackoff = true }, CancellationToken.None)).Stored);
+
+        Assert.StartsWith("2 sent", (await runner.RunAsync(CancellationToken.None)).Summary, StringComparison.Ordinal);
+        var keys = (await Spool.ListAsync(Mailbox)).Select(m => m.MessageKey).ToList();
+        Assert.Equal(keys[1], await store.GetCursorAsync(Mailbox, CancellationToken.None));
+
+        await DeliverAndPullAsync(TestMail.Create("young"));
+        Assert.StartsWith("1 sent, 0 skipped, 0 refused, 0 waiting", (await runner.RunAsync(CancellationToken.None)).Summary, StringComparison.Ordinal);
+        Assert.Equal(keys[1], await store.GetCursorAsync(Mailbox, CancellationToken.None)); // younger than the lag: read again next run
+        Assert.StartsWith("0 sent, 0 skipped, 0 refused, 0 waiting", (await runner.RunAsync(CancellationToken.None)).Summary, StringComparison.Ordinal);
+        Assert.Equal(["old a", "old b", "young"], _smtp.Received().Select(r => r.Message.Subject).Order());
+    }
+
+    [Fact]
     public async Task Rules_skip_with_a_reason_and_bulk_mail_is_not_forwarded()
     {
         var (runner, _) = Runner(Options(o => o.Rules = [new ForwardRuleDefinition { Name = "no ads", Subject = "sale", Action = "skip" }]));
