@@ -52,6 +52,7 @@ public sealed class Runtime : IAsyncDisposable
         Retention = new RetentionRunner(new AzureSpoolMaintenance(storage, spool), Leases, JobRuns, TimeProvider.System, loggers.CreateLogger<RetentionRunner>());
         var forwards = new AzureForwardStore(storage, TimeProvider.System);
         ForwardLedger = forwards;
+        ForwardControl = forwards;
         var forwardLeases = new BlobLeaseManager(storage, loggers.CreateLogger<BlobLeaseManager>()) { Duration = TimeSpan.FromSeconds(options.Forward.LeaseSeconds) };
         var smtp = options.Forward.Smtp;
         Forward = new ForwardRunner(options.Forward, spool, forwards, forwards,
@@ -83,6 +84,7 @@ public sealed class Runtime : IAsyncDisposable
     public IClientViewStore ClientViews { get; }
     public ForwardRunner Forward { get; }
     public IForwardLedger ForwardLedger { get; }
+    public IForwardControl ForwardControl { get; }
 
     /// <summary>The POP3 edge's adapters over this runtime's spool, users and views.</summary>
     public SpoolEdge CreateEdge() => new(Pop3Users, ClientViews, SpoolReader, Loggers);

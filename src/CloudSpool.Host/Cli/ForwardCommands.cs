@@ -95,8 +95,7 @@ public static class ForwardCommands
     private static async Task<int> StatusAsync(CommandContext context, Runtime runtime, bool json, CancellationToken ct)
     {
         var options = runtime.Options.Forward;
-        var control = (IForwardControl)runtime.ForwardLedger;
-        var state = await control.GetSwitchAsync(ct).ConfigureAwait(false);
+        var state = await runtime.ForwardControl.GetSwitchAsync(ct).ConfigureAwait(false);
         var now = DateTimeOffset.UtcNow;
         var zone = TimeZoneInfo.FindSystemTimeZoneById(options.TimeZone ?? runtime.Options.Pull.TimeZone);
         var windows = options.Windows.Select(w => ForwardWindow.TryParse(w, out var parsed, out _) ? parsed! : null).OfType<ForwardWindow>().ToList();
