@@ -56,9 +56,11 @@ public sealed class ForwardTests : DovecotAndSpoolTest, IAsyncLifetime
     private (ForwardRunner Runner, AzureForwardStore Store) Runner(ForwardOptions? options = null)
     {
         options ??= Options();
+        var smtp = options.Smtp;
         var storage = Spool.Runtime.Storage;
         var store = new AzureForwardStore(storage, TimeProvider.System);
-        var runner = new ForwardRunner(options, Spool.Runtime.SpoolReader, store, store, new SmtpForwardTransport(options.Smtp, () => null),
+        var transport = new SmtpForwardTransport(smtp, () => smtp.Password is null ? null : SecretReference.Resolve(smtp.Password));
+        var runner = new ForwardRunner(options, Spool.Runtime.SpoolReader, store, store, transport,
             new BlobLeaseManager(storage, NullLogger<BlobLeaseManager>.Instance) { Duration = TimeSpan.FromSeconds(15) },
             Spool.Runtime.JobRuns, TimeProvider.System, NullLogger<ForwardRunner>.Instance)
         {
@@ -281,6 +283,32 @@ public sealed class ForwardTests : DovecotAndSpoolTest, IAsyncLifetime
         Assert.True(ok.Outcome == PullOutcome.Succeeded, ok.Error);
         Assert.Equal("over tls", Assert.Single(tlsRelay.Received()).Message.Subject);
         Assert.Equal(ForwardState.Sent, Assert.Single(await store.ListAfterAsync(Mailbox, null, CancellationToken.None)).State);
+    }
+
+    [Fact]
+    public async Task Smtp_auth_logs_in_with_the_secret_reference_and_a_refused_login_is_retried()
+    {
+        await using var authRelay = await SmtpSinkServer.StartAsync(login: ("cloudspool", "s3cret"));
+        var variable = "CLOUDSPOOL_TEST_SMTP_" + Guid.NewGuid().ToString("N");
+        Environment.SetEnvironmentVariable(variable, "wrong");
+        var options = Options(o => o.Smtp = new SmtpRelayOptions
+        {
+            Host = "127.0.0.1", Port = authRelay.Port, Security = SmtpSecurity.None, TimeoutSeconds = 15, User = "cloudspool", Password = "env:" + variable,
+        });
+        var (runner, _) = Runner(options);
+        await runner.SwitchOnAsync(null, CancellationToken.None);
+        await DeliverAndPullAsync(TestMail.Create("authenticated"));
+
+        var refused = await runner.RunAsync(CancellationToken.None);
+        Assert.Equal(PullOutcome.Failed, refused.Outcome);
+        Assert.Contains("login failed: the relay refused the login", refused.Error, StringComparison.Ordinal);
+        Assert.Empty(authRelay.Received());
+
+        Environment.SetEnvironmentVariable(variable, "s3cret");
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        var ok = await runner.RunAsync(CancellationToken.None);
+        Assert.True(ok.Outcome == PullOutcome.Succeeded, ok.Error);
+        Assert.Equal("authenticated", Assert.Single(authRelay.Received()).Message.Subject);
     }
 
     [Fact]

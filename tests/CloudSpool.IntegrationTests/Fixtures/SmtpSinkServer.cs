@@ -19,12 +19,14 @@ public sealed class SmtpSinkServer : IAsyncDisposable
     private Process? _process;
 
     private readonly SmtpSecurity _security;
+    private readonly (string User, string Password)? _login;
 
-    private SmtpSinkServer(string root, int port, SmtpSecurity security)
+    private SmtpSinkServer(string root, int port, SmtpSecurity security, (string User, string Password)? login)
     {
         _root = root;
         Port = port;
         _security = security;
+        _login = login;
         if (security != SmtpSecurity.None)
             TestCertificates.WriteSelfSigned(CertificatePemPath, Path.Combine(root, "key.pem"));
     }
@@ -36,7 +38,8 @@ public sealed class SmtpSinkServer : IAsyncDisposable
     public string Maildir => Path.Combine(_root, "maildir");
 
     /// <param name="security">STARTTLS (required by the server before MAIL) or implicit TLS with a self-signed certificate, or plain.</param>
-    public static async Task<SmtpSinkServer> StartAsync(SmtpSecurity security = SmtpSecurity.None)
+    /// <param name="login">When set, SMTP AUTH with this user and password is required (plain connection only: the handler's own launcher).</param>
+    public static async Task<SmtpSinkServer> StartAsync(SmtpSecurity security = SmtpSecurity.None, (string User, string Password)? login = null)
     {
         if (!File.Exists(Python) || !Directory.Exists("/usr/lib/python3/dist-packages/aiosmtpd"))
             throw new InvalidOperationException("aiosmtpd is missing: apt-get install -y python3-aiosmtpd (tests/run installs it)");
@@ -45,7 +48,7 @@ public sealed class SmtpSinkServer : IAsyncDisposable
         listener.Start();
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;
         listener.Stop();
-        var server = new SmtpSinkServer(root, port, security);
+        var server = new SmtpSinkServer(root, port, security, login);
         await server.StartProcessAsync();
         return server;
     }
@@ -66,10 +69,13 @@ public sealed class SmtpSinkServer : IAsyncDisposable
             SmtpSecurity.Implicit => ["--smtpscert", CertificatePemPath, "--smtpskey", key],
             _ => [],
         };
-        string[] args = ["-m", "aiosmtpd", "-n", "-l", $"127.0.0.1:{Port}", .. tls, "-c", "smtp_sink.Sink", _root];
+        var fixtures = Path.Combine(AppContext.BaseDirectory, "Fixtures");
+        string[] args = _login is { } login
+            ? [Path.Combine(fixtures, "smtp_sink.py"), Port.ToString(System.Globalization.CultureInfo.InvariantCulture), _root, login.User, login.Password]
+            : ["-m", "aiosmtpd", "-n", "-l", $"127.0.0.1:{Port}", .. tls, "-c", "smtp_sink.Sink", _root];
         foreach (var arg in args)
             start.ArgumentList.Add(arg);
-        start.Environment["PYTHONPATH"] = Path.Combine(AppContext.BaseDirectory, "Fixtures");
+        start.Environment["PYTHONPATH"] = fixtures;
         _process = Process.Start(start)!;
         _process.OutputDataReceived += (_, _) => { };
         _process.ErrorDataReceived += (_, _) => { };

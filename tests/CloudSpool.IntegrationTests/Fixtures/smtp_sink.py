@@ -41,3 +41,28 @@ class Sink:
     async def handle_DATA(self, server, session, envelope):
         self.maildir.add(envelope.original_content or envelope.content)
         return "250 2.0.0 accepted"
+
+
+def main():
+    """With SMTP AUTH (which the aiosmtpd command line cannot configure):
+    /usr/bin/python3 smtp_sink.py PORT DIR USER PASSWORD  (AUTH PLAIN/LOGIN required, allowed without TLS on loopback)."""
+    import sys
+    import time
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    port, directory, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == user and auth_data.password.decode() == password
+        return AuthResult(success=ok, handled=False)  # handled=False: the server answers 535 itself
+
+    controller = Controller(Sink(directory), hostname="127.0.0.1", port=port, authenticator=authenticator,
+                            auth_required=True, auth_require_tls=False)
+    controller.start()
+    while True:
+        time.sleep(3600)
+
+
+if __name__ == "__main__":
+    main()
