@@ -1,6 +1,7 @@
 using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Edge;
 using CloudSpool.Core.Health;
+using CloudSpool.Core.Forward;
 using CloudSpool.Core.Pull;
 using CloudSpool.Core.Retention;
 using CloudSpool.Core.Scheduling;
@@ -52,6 +53,19 @@ public sealed class Runtime : IAsyncDisposable
         Alerts = new AzureAlertLedger(storage);
         Health = new HealthRunner(Alerts, Spool, Leases, JobRuns, TimeProvider.System, loggers.CreateLogger<HealthRunner>());
         Retention = new RetentionRunner(new AzureSpoolMaintenance(storage, spool), Leases, JobRuns, TimeProvider.System, loggers.CreateLogger<RetentionRunner>());
+        var forwards = new AzureForwardStore(storage, TimeProvider.System);
+        ForwardLedger = forwards;
+        ForwardControl = forwards;
+        var forwardLeases = new BlobLeaseManager(storage, loggers.CreateLogger<BlobLeaseManager>()) { Duration = TimeSpan.FromSeconds(options.Forward.LeaseSeconds) };
+        var smtp = options.Forward.Smtp;
+        Forward = new ForwardRunner(options.Forward, spool, forwards, forwards,
+            new SmtpForwardTransport(smtp, () => smtp.Password is null ? null : SecretReference.Resolve(smtp.Password)),
+            forwardLeases, JobRuns, TimeProvider.System, loggers.CreateLogger<ForwardRunner>())
+        {
+            StaleSending = TimeSpan.FromSeconds(options.Forward.LeaseSeconds * 2),
+            TimeZoneId = options.Forward.TimeZone ?? options.Pull.TimeZone,
+            TempDirectory = options.Pull.TempDirectory ?? Path.Combine(Path.GetTempPath(), "cloudspool"),
+        };
     }
 
     public CloudSpoolOptions Options { get; }
@@ -91,6 +105,9 @@ public sealed class Runtime : IAsyncDisposable
             : new EffectiveSchedule(HealthRunner.Job, Options.Health.Schedule, Options.Health.TimeZone ?? Options.Pull.TimeZone, ScheduleSource.Default);
     public IPop3UserStore Pop3Users { get; }
     public IClientViewStore ClientViews { get; }
+    public ForwardRunner Forward { get; }
+    public IForwardLedger ForwardLedger { get; }
+    public IForwardControl ForwardControl { get; }
 
     /// <summary>The POP3 edge's adapters over this runtime's spool, users and views (not started).</summary>
     public SpoolEdge CreateEdge()
@@ -137,6 +154,12 @@ public sealed class Runtime : IAsyncDisposable
         edits is not null && edits.TryGetValue(RetentionRunner.Job, out var edit)
             ? new EffectiveSchedule(RetentionRunner.Job, edit.Cron, edit.TimeZone, ScheduleSource.Edited)
             : new EffectiveSchedule(RetentionRunner.Job, Options.Retention.Schedule, Options.Retention.TimeZone ?? Options.Pull.TimeZone, ScheduleSource.Default);
+
+    /// <summary>The forward job's schedule: an edit wins over the configuration.</summary>
+    public EffectiveSchedule ForwardSchedule(IReadOnlyDictionary<string, ScheduleOverride>? edits = null) =>
+        edits is not null && edits.TryGetValue(ForwardRunner.Job, out var edit)
+            ? new EffectiveSchedule(ForwardRunner.Job, edit.Cron, edit.TimeZone, ScheduleSource.Edited)
+            : new EffectiveSchedule(ForwardRunner.Job, Options.Forward.Schedule, Options.Forward.TimeZone ?? Options.Pull.TimeZone, ScheduleSource.Default);
 
     /// <summary>A short description of where the spool lives, for logs.</summary>
     public string StorageDescription => _azurite is null

@@ -18,6 +18,7 @@ public sealed class AzureStorage
         Control = tables.GetTableClient(Names.ControlTable);
         Runs = tables.GetTableClient(Names.RunsTable);
         Views = tables.GetTableClient(Names.ViewsTable);
+        Forwards = tables.GetTableClient(Names.ForwardsTable);
         Spool = blobs.GetBlobContainerClient(Names.SpoolContainer);
         Leases = blobs.GetBlobContainerClient(Names.LeaseContainer);
     }
@@ -28,13 +29,14 @@ public sealed class AzureStorage
     public TableClient Control { get; }
     public TableClient Runs { get; }
     public TableClient Views { get; }
+    public TableClient Forwards { get; }
     public BlobContainerClient Spool { get; }
     public BlobContainerClient Leases { get; }
 
     /// <summary>Creates the tables and containers that do not exist yet (idempotent).</summary>
     public async Task EnsureCreatedAsync(CancellationToken cancellationToken)
     {
-        foreach (var table in new[] { Messages, Ledger, Control, Runs, Views })
+        foreach (var table in new[] { Messages, Ledger, Control, Runs, Views, Forwards })
             await table.CreateIfNotExistsAsync(cancellationToken).ConfigureAwait(false);
         foreach (var container in new[] { Spool, Leases })
             await container.CreateIfNotExistsAsync(PublicAccessType.None, cancellationToken: cancellationToken).ConfigureAwait(false);

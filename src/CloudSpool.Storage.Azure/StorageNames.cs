@@ -17,7 +17,12 @@ namespace CloudSpool.Storage.Azure;
 /// <item><c>{p}views</c>: per-client views of the POP3 edge. PK <c>view:{mailbox}:{client identity}</c> (both escaped),
 /// RK message key (the <c>m:</c> key of <c>{p}messages</c>): a row means "hidden for this client" (DELE+QUIT).
 /// One partition per mailbox and client, so a login reads one partition and a QUIT writes batches of at most 100.</item>
-/// <item><c>{p}runs</c>: PK <c>pull:{account}</c>; RK inverted ticks, so the latest run comes first.</item>
+/// <item><c>{p}runs</c>: PK <c>pull:{account}</c> (or a job name: <c>retention</c>, <c>forward</c>); RK inverted ticks, so the latest run comes first.</item>
+/// <item><c>{p}forwards</c>: the forward ledger. PK mailbox; RK <c>{message key}|{destination}</c> (destination lower-cased and
+/// escaped): one row per message and destination (state, reason, attempts, Message-ID of the copy), written with ETags so a
+/// forward is claimed once. Rows sort by message key, so a run reads the rows after its starting key with one range query.</item>
+/// <item><c>{p}control</c>, forwarding: PK <c>forward</c>, RK <c>switch</c> (the away switch and its watermark); PK
+/// <c>forward-cursor</c>, RK mailbox (every message up to this key is settled for every destination).</item>
 /// <item>Container <c>{p}spool</c>: blob <c>{mailbox}/{sha256[0..2]}/{sha256}.eml</c>, written once.</item>
 /// <item>Container <c>{p}leases</c>: one empty blob per lease name.</item>
 /// </list>
@@ -35,6 +40,7 @@ public sealed class StorageNames
         ControlTable = prefix + "control";
         RunsTable = prefix + "runs";
         ViewsTable = prefix + "views";
+        ForwardsTable = prefix + "forwards";
         SpoolContainer = prefix + "spool";
         LeaseContainer = prefix + "leases";
     }
@@ -44,6 +50,7 @@ public sealed class StorageNames
     public string ControlTable { get; }
     public string RunsTable { get; }
     public string ViewsTable { get; }
+    public string ForwardsTable { get; }
     public string SpoolContainer { get; }
     public string LeaseContainer { get; }
 
@@ -54,6 +61,18 @@ public sealed class StorageNames
     public const string AlertPartition = "alert";
 
     public static string AlertRowKey(string account, string condition) => $"{Escape(account)}:{Escape(condition)}";
+    public const string ForwardPartition = "forward";
+    public const string ForwardSwitchRow = "switch";
+    public const string ForwardCursorPartition = "forward-cursor";
+
+    /// <summary>The forward ledger row of one message and destination.</summary>
+    public static string ForwardRowKey(string messageKey, string destination) => $"{messageKey}|{Escape(destination.ToLowerInvariant())}";
+
+    /// <summary>The smallest forward row key after every row of <paramref name="messageKey"/> ('}' follows '|').</summary>
+    public static string ForwardRowsEnd(string messageKey) => messageKey + "}";
+
+    /// <summary>The message row key prefix of an ingest instant (keys at or after it sort at or after this).</summary>
+    public static string MessageRowKeyAt(DateTimeOffset instant) => $"m:{instant.UtcTicks:D19}";
 
     /// <summary>The partition of one client identity's view of a mailbox (hidden message keys).</summary>
     public static string ViewPartition(string mailbox, string client) => $"view:{Escape(mailbox)}:{Escape(client)}";

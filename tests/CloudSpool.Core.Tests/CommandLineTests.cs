@@ -15,7 +15,7 @@ public sealed class CommandLineTests
 
     [Theory]
     [InlineData("frobnicate")]
-    [InlineData("job", "run", "forward")]
+    [InlineData("job", "run", "frobnicate")]
     [InlineData("account", "add")]
     [InlineData("schedule", "set", "pull:x")]
     public async Task A_wrong_command_line_is_a_usage_error_with_exit_code_2(params string[] args)
@@ -30,7 +30,7 @@ public sealed class CommandLineTests
     {
         var (code, output, _) = await RunAsync("--help");
         Assert.Equal(ExitCodes.Ok, code);
-        foreach (var command in new[] { "run", "worker", "edge", "job", "account", "user", "status", "messages", "schedule" })
+        foreach (var command in new[] { "run", "worker", "edge", "job", "account", "user", "status", "messages", "schedule", "forward", "rules" })
             Assert.Contains("  " + command + " ", output);
     }
 }

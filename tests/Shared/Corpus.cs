@@ -23,3 +23,15 @@ public static class Corpus
     public static IReadOnlyList<string> Files() =>
         [.. System.IO.Directory.GetFiles(Directory).Where(f => Path.GetFileName(f) != "LICENSE").Order(StringComparer.Ordinal)];
 }
+
+/// <summary>
+/// Registers the code-pages encodings when a test assembly loads: MimeKit caches the charsets it can use the first
+/// time it looks, so a test that touches MimeKit before any CloudSpool code must not make Japanese mail undecodable
+/// for the tests after it.
+/// </summary>
+internal static class TestEncodings
+{
+#pragma warning disable CA2255 // The one case module initializers are for: set-up that must precede any other code.
+    [System.Runtime.CompilerServices.ModuleInitializer]
+    internal static void Register() => System.Text.Encoding.RegisterProvider(System.Text.CodePagesEncodingProvider.Instance);
+}

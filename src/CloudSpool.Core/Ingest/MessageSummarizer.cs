@@ -6,12 +6,11 @@ namespace CloudSpool.Core.Ingest;
 public static class MessageSummarizer
 {
     // Deeply nested MIME (see corpus stack-overflow.txt) must not exhaust the stack or the time of a run.
-    private static readonly ParserOptions Options = CreateOptions();
+    internal static readonly ParserOptions Options = CreateOptions();
 
     private static ParserOptions CreateOptions()
     {
-        // Japanese (ISO-2022-JP, Shift_JIS) and other legacy charsets live in the code-pages provider on .NET.
-        System.Text.Encoding.RegisterProvider(System.Text.CodePagesEncodingProvider.Instance);
+        // Legacy charsets (ISO-2022-JP, Shift_JIS, ...) are registered when this assembly loads (Encodings).
         var options = ParserOptions.Default.Clone();
         options.MaxMimeDepth = 64;
         options.AllowAddressesWithoutDomain = true;

@@ -38,6 +38,8 @@ public static class CliApp
         root.Subcommands.Add(StatusCommand.Create(context));
         root.Subcommands.Add(MessagesCommands.Create(context));
         root.Subcommands.Add(ScheduleCommands.Create(context));
+        root.Subcommands.Add(ForwardCommands.Create(context));
+        root.Subcommands.Add(ForwardCommands.Rules(context));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

@@ -11,8 +11,8 @@ public static class JobCommands
     {
         var job = new Command("job", "Run jobs once, outside the scheduler.");
         var run = new Command("run", "Run one job once and exit: 0 when it succeeded, 1 when it failed.");
-        var name = new Argument<string>("job") { Description = "The job: pull, retention or health" };
-        name.AcceptOnlyFromAmong("pull", "retention", "health");
+        var name = new Argument<string>("job") { Description = "The job: pull, forward, retention or health" };
+        name.AcceptOnlyFromAmong("pull", "forward", "retention", "health");
         var account = new Option<string?>("--account") { Description = "pull: only this account (default: every enabled account)" };
         var repair = new Option<bool>("--repair") { Description = "retention: instead of removing old mail, check every row has its blob and every blob its row" };
         var fix = new Option<bool>("--fix") { Description = "retention --repair: delete blobs no row names (older than an hour)" };
@@ -25,6 +25,7 @@ public static class JobCommands
             "retention" when parse.GetValue(repair) => RepairAsync(context, runtime, parse.GetValue(fix), ct),
             "retention" => RetentionAsync(context, runtime, ct),
             "health" => HealthAsync(context, runtime, ct),
+            "forward" => ForwardAsync(context, runtime, ct),
             _ => PullAsync(context, runtime, parse.GetValue(account), ct),
         }));
         job.Subcommands.Add(run);
@@ -63,14 +64,20 @@ public static class JobCommands
         return failed ? ExitCodes.Failed : ExitCodes.Ok;
     }
 
-    private static async Task<int> RetentionAsync(CommandContext context, Runtime runtime, CancellationToken ct)
+    private static async Task<int> RetentionAsync(CommandContext context, Runtime runtime, CancellationToken ct) =>
+        await ReportAsync(context, await runtime.Retention.RunAsync(await runtime.RetentionDaysAsync(ct).ConfigureAwait(false), ct, runtime.Options.Retention.Repair).ConfigureAwait(false)).ConfigureAwait(false);
+
+    private static async Task<int> ForwardAsync(CommandContext context, Runtime runtime, CancellationToken ct) =>
+        await ReportAsync(context, await runtime.Forward.RunAsync(ct).ConfigureAwait(false)).ConfigureAwait(false);
+
+    /// <summary>Prints a job run's outcome as one line ("JOB: ok: ...") and turns it into the exit code.</summary>
+    private static async Task<int> ReportAsync(CommandContext context, Core.Retention.JobRunRecord record)
     {
-        var record = await runtime.Retention.RunAsync(await runtime.RetentionDaysAsync(ct).ConfigureAwait(false), ct, runtime.Options.Retention.Repair).ConfigureAwait(false);
         await context.Out.WriteLineAsync(record.Outcome switch
         {
-            PullOutcome.Succeeded => $"retention: ok: {record.Summary}",
-            PullOutcome.Skipped => $"retention: skipped: {record.Summary}",
-            _ => $"retention: FAILED: {record.Error} [{record.Summary}]",
+            PullOutcome.Succeeded => $"{record.Job}: ok: {record.Summary}",
+            PullOutcome.Skipped => $"{record.Job}: skipped: {record.Summary}",
+            _ => $"{record.Job}: FAILED: {record.Error} [{record.Summary}]",
         }).ConfigureAwait(false);
         return record.Outcome == PullOutcome.Failed ? ExitCodes.Failed : ExitCodes.Ok;
     }
@@ -80,15 +87,8 @@ public static class JobCommands
         var report = await runtime.RunHealthAsync(ct).ConfigureAwait(false);
         foreach (var a in report.Accounts)
             await context.Out.WriteLineAsync($"{a.Account}: {a.State.ToString().ToUpperInvariant()}: {a.Reason}").ConfigureAwait(false);
-        var run = report.Run;
-        await context.Out.WriteLineAsync(run.Outcome switch
-        {
-            PullOutcome.Succeeded => $"health: ok: {run.Summary}",
-            PullOutcome.Skipped => $"health: skipped: {run.Summary}",
-            _ => $"health: FAILED: {run.Error} [{run.Summary}]",
-        }).ConfigureAwait(false);
         // The exit code tells whether the check ran; what it found is in the output, status and the alert mail.
-        return run.Outcome == PullOutcome.Failed ? ExitCodes.Failed : ExitCodes.Ok;
+        return await ReportAsync(context, report.Run).ConfigureAwait(false);
     }
 
     private static async Task<int> RepairAsync(CommandContext context, Runtime runtime, bool fix, CancellationToken ct)

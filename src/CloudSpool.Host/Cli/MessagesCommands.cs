@@ -46,7 +46,10 @@ public static class MessagesCommands
                 await context.Error.WriteLineAsync("no such message").ConfigureAwait(false);
                 return ExitCodes.Failed;
             }
-            await context.Out.WriteLineAsync(JsonSerializer.Serialize(m, Json)).ConfigureAwait(false);
+            // The message's metadata plus, per destination, whether it was forwarded and why (or why not).
+            var view = JsonSerializer.SerializeToNode(m, Json)!.AsObject();
+            view["forwarding"] = JsonSerializer.SerializeToNode(await runtime.Forward.ExplainAsync(m, ct).ConfigureAwait(false), Json);
+            await context.Out.WriteLineAsync(view.ToJsonString(Json)).ConfigureAwait(false);
             return ExitCodes.Ok;
         }));
         messages.Subcommands.Add(show);

@@ -49,6 +49,10 @@ public static class ScheduleCommands
             var lastHealth = (await runtime.JobRuns.RecentAsync(health.Job, 1, ct).ConfigureAwait(false)).FirstOrDefault();
             views.Add(new ScheduleView(health.Job, health.Cron, health.TimeZone, health.Source.ToString().ToLowerInvariant(), true,
                 NextFires(health.Cron, health.TimeZone, 3), lastHealth?.Started, lastHealth?.Outcome.ToString()));
+            var forward = runtime.ForwardSchedule(edits);
+            var lastForward = (await runtime.JobRuns.RecentAsync(forward.Job, 1, ct).ConfigureAwait(false)).FirstOrDefault();
+            views.Add(new ScheduleView(forward.Job, forward.Cron, forward.TimeZone, forward.Source.ToString().ToLowerInvariant(), runtime.Options.Forward.Configured,
+                NextFires(forward.Cron, forward.TimeZone, 3), lastForward?.Started, lastForward?.Outcome.ToString()));
             if (parse.GetValue(json))
             {
                 await context.Out.WriteLineAsync(JsonSerializer.Serialize(views, Json)).ConfigureAwait(false);
@@ -81,7 +85,7 @@ public static class ScheduleCommands
             var current = await FindAsync(runtime, name, edits, ct).ConfigureAwait(false);
             if (current is null)
             {
-                await context.Error.WriteLineAsync($"no job named '{name}': jobs are pull:ACCOUNT, retention and health (see: cloudspool schedule list); nothing changed").ConfigureAwait(false);
+                await context.Error.WriteLineAsync($"no job named '{name}': jobs are pull:ACCOUNT, forward, retention and health (see: cloudspool schedule list); nothing changed").ConfigureAwait(false);
                 return ExitCodes.Usage;
             }
             var tz = parse.GetValue(zone) ?? current.TimeZone;
@@ -133,6 +137,8 @@ public static class ScheduleCommands
             return runtime.RetentionSchedule(edits);
         if (job == Core.Health.HealthRunner.Job)
             return runtime.HealthSchedule(edits);
+        if (job == Core.Forward.ForwardRunner.Job)
+            return runtime.ForwardSchedule(edits);
         var account = JobNames.PullAccount(job) is { } a ? await runtime.Accounts.GetAsync(a, ct).ConfigureAwait(false) : null;
         return account is null ? null : runtime.ScheduleOf(account, edits);
     }

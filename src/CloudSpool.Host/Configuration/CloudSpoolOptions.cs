@@ -9,6 +9,9 @@ public sealed class CloudSpoolOptions
     public RetentionOptions Retention { get; set; } = new();
     public EdgeOptions Edge { get; set; } = new();
     public HealthOptions Health { get; set; } = new();
+
+    /// <summary>Forwarding to a phone (issue 4); see <see cref="Core.Forward.ForwardOptions"/>.</summary>
+    public Core.Forward.ForwardOptions Forward { get; set; } = new();
 }
 
 /// <summary>The health job: account health turned into alert mail in the owner's mailbox.</summary>

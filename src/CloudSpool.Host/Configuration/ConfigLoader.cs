@@ -86,6 +86,13 @@ public static class ConfigLoader
             var propertyType = property.PropertyType;
             if (propertyType.IsClass && propertyType != typeof(string) && !propertyType.IsGenericType)
                 FindUnknownKeys(section.GetChildren(), propertyType, problems);
+            else if (propertyType.IsGenericType && propertyType.GetGenericTypeDefinition() == typeof(List<>)
+                && propertyType.GetGenericArguments()[0] is { IsClass: true } element && element != typeof(string))
+            {
+                // A list of objects (e.g. Forward:Rules): a misspelt condition in one element would match everything.
+                foreach (var item in section.GetChildren())
+                    FindUnknownKeys(item.GetChildren(), element, problems);
+            }
         }
     }
 }

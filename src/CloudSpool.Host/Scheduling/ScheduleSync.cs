@@ -85,6 +85,12 @@ public sealed class ScheduleSync(ISchedulerFactory schedulers, Runtime runtime, 
         {
             logger.LogInformation("retention: unscheduled (no mailbox has a retention period and the repair check is off)");
         }
+
+        if (runtime.Options.Forward.Configured)
+        {
+            await EnsureAsync(scheduler, ForwardJob.Key, runtime.ForwardSchedule(edits),
+                () => JobBuilder.Create<ForwardJob>().WithIdentity(ForwardJob.Key).Build(), cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>Schedules a job, or reschedules it when its expression or zone changed; an invalid schedule keeps the current one.</summary>

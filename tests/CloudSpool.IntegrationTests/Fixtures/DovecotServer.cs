@@ -467,23 +467,7 @@ public sealed class DovecotServer : IAsyncDisposable
         LiveServers.TryAdd(this, 0);
     }
 
-    private void WriteCertificate()
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest("CN=127.0.0.1", key, HashAlgorithmName.SHA256);
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddIpAddress(IPAddress.Loopback);
-        san.AddDnsName("localhost");
-        request.CertificateExtensions.Add(san.Build());
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, critical: true));
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], critical: false));
-        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, critical: false));
-        var now = DateTimeOffset.UtcNow;
-        using var certificate = request.CreateSelfSigned(now.AddDays(-1), now.AddDays(30));
-        File.WriteAllText(CertificatePemPath, certificate.ExportCertificatePem() + "\n");
-        File.WriteAllText(KeyPemPath, key.ExportPkcs8PrivateKeyPem() + "\n");
-        SetUnixFileMode(KeyPemPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-    }
+    private void WriteCertificate() => TestCertificates.WriteSelfSigned(CertificatePemPath, KeyPemPath);
 
     private void AssignFreePorts()
     {

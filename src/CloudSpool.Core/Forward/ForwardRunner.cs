@@ -1,0 +1,436 @@
+using System.Security.Cryptography;
+using System.Text;
+using CloudSpool.Core.Pull;
+using CloudSpool.Core.Retention;
+using CloudSpool.Core.Spool;
+using Microsoft.Extensions.Logging;
+using MimeKit;
+
+namespace CloudSpool.Core.Forward;
+
+/// <summary>What `rules test` shows for one message.</summary>
+public sealed record ForwardPreview(SpoolMessage Message, ForwardDecision Decision, string Outcome);
+
+/// <summary>
+/// The forward job. One runner at a time across all processes (blob lease). Each run, while the away switch is on and
+/// inside the weekly windows: the mailbox's messages after the watermark and the progress cursor are decided by the
+/// rules, trimmed per destination and handed to the relay, each message × destination recorded in the ledger.
+/// <para>
+/// Exactly once, and what a crash does: a forward is first claimed in the ledger as <see cref="ForwardState.Sending"/>
+/// (a conditional write: two runners cannot both claim it), then handed to the relay, then marked
+/// <see cref="ForwardState.Sent"/> right after the relay's 250, before anything else. A crash before the hand-over
+/// leaves a <c>Sending</c> row of a copy that was never sent: a later run (once that row is older than twice the lease, so
+/// its writer is surely gone) sends it again. SMTP has no idempotency, so the one instant that cannot be made safe is
+/// between the relay's 250 and the <c>Sent</c> write (milliseconds): CloudSpool chooses at-least-once there — a copy of
+/// important mail is never lost; in that window's rare case the phone receives it twice, with the same Message-ID
+/// (derived from message and destination), which mail clients use to fold duplicates.
+/// </para>
+/// </summary>
+public sealed partial class ForwardRunner(
+    ForwardOptions options,
+    ISpoolReader spool,
+    IForwardControl control,
+    IForwardLedger ledger,
+    IForwardTransport transport,
+    ILeaseManager leases,
+    IJobRunLog runs,
+    TimeProvider clock,
+    ILogger<ForwardRunner> logger)
+{
+    public const string Job = "forward";
+
+    /// <summary>
+    /// The cursor never passes messages younger than this: a pull stamps a message's key when it fetches it and commits
+    /// batches later, so a key can appear behind newer ones for a short while.
+    /// </summary>
+    public static readonly TimeSpan CursorLag = TimeSpan.FromMinutes(15);
+
+    private ForwardRules? _rules;
+
+    private ForwardRules Rules => _rules ??= ForwardRules.Compile(options);
+
+    /// <summary>A <c>Sending</c> row older than this belongs to a dead runner.</summary>
+    public TimeSpan StaleSending { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Time zone of the weekly windows (Forward:TimeZone, else Pull:TimeZone).</summary>
+    public string TimeZoneId { get; init; } = "UTC";
+
+    /// <summary>Where messages are staged while being trimmed.</summary>
+    public string TempDirectory { get; init; } = Path.Combine(Path.GetTempPath(), "cloudspool");
+
+    /// <summary>Switches forwarding on: the mailbox's current last key becomes the watermark, so the backlog is never sent.</summary>
+    public async Task<ForwardSwitchState> SwitchOnAsync(DateTimeOffset? until, CancellationToken cancellationToken)
+    {
+        var watermark = await control.LastMessageKeyAsync(options.Mailbox!, cancellationToken).ConfigureAwait(false);
+        var state = new ForwardSwitchState { On = true, Until = until, Watermark = watermark, ChangedAt = clock.GetUtcNow(), Note = "switched on" };
+        await control.SetSwitchAsync(state, cancellationToken).ConfigureAwait(false);
+        LogSwitchedOn(logger, options.Mailbox!, watermark ?? "(empty mailbox)", until);
+        return state;
+    }
+
+    /// <summary>Switches forwarding off at once: a running job stops before its next send; retries are not sent.</summary>
+    public async Task<ForwardSwitchState> SwitchOffAsync(string note, CancellationToken cancellationToken)
+    {
+        var current = await control.GetSwitchAsync(cancellationToken).ConfigureAwait(false);
+        var state = current with { On = false, ChangedAt = clock.GetUtcNow(), Note = note };
+        await control.SetSwitchAsync(state, cancellationToken).ConfigureAwait(false);
+        return state;
+    }
+
+    /// <summary>One run; never throws except for cancellation by the caller. The outcome is recorded in the run log.</summary>
+    public async Task<JobRunRecord> RunAsync(CancellationToken cancellationToken)
+    {
+        var started = clock.GetUtcNow();
+        if (!options.Configured)
+            return await RecordAsync(started, PullOutcome.Skipped, "forwarding is not configured (Forward:Destinations is empty)", null).ConfigureAwait(false);
+        var lease = await leases.TryAcquireAsync(Job, cancellationToken).ConfigureAwait(false);
+        if (lease is null)
+            return await RecordAsync(started, PullOutcome.Skipped, "another worker is forwarding", null).ConfigureAwait(false);
+
+        await using (lease.ConfigureAwait(false))
+        {
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lease.Lost);
+            var tally = new Tally();
+            try
+            {
+                var summary = await ForwardAsync(tally, linked.Token).ConfigureAwait(false);
+                var outcome = tally.RelayDown is null ? PullOutcome.Succeeded : PullOutcome.Failed;
+                return await RecordAsync(started, outcome, summary, tally.RelayDown).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                LogRunFailed(logger, ex.Message);
+                return await RecordAsync(started, PullOutcome.Failed, tally.ToString(), ex.Message).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task<string> ForwardAsync(Tally tally, CancellationToken cancellationToken)
+    {
+        var mailbox = options.Mailbox!;
+        var state = await control.GetSwitchAsync(cancellationToken).ConfigureAwait(false);
+        var now = clock.GetUtcNow();
+        if (state.On && !state.IsOnAt(now))
+        {
+            await control.SetSwitchAsync(state with { On = false, ChangedAt = now, Note = $"switched itself off at {state.Until:u} (--until)" }, cancellationToken).ConfigureAwait(false);
+            return $"forwarding switched itself off at {state.Until:u}";
+        }
+        if (!state.On)
+            return "forwarding is off";
+        var windows = options.Windows.Select(w => ForwardWindow.TryParse(w, out var parsed, out _) ? parsed! : throw new ArgumentException("invalid window")).ToList();
+        if (!ForwardWindow.AnyContains(windows, now, Zone()))
+            return "outside the forwarding windows: new mail waits";
+
+        var cursor = await control.GetCursorAsync(mailbox, cancellationToken).ConfigureAwait(false);
+        var start = Max(state.Watermark, cursor);
+        var rows = (await ledger.ListAfterAsync(mailbox, start, cancellationToken).ConfigureAwait(false))
+            .ToDictionary(e => (e.MessageKey, e.Destination.ToLowerInvariant()));
+        await using var session = transport.CreateSession();
+        string? settledUpTo = null;
+        var prefixSettled = true;
+        await foreach (var message in spool.ListAsync(mailbox, start, cancellationToken).ConfigureAwait(false))
+        {
+            var settled = await ForwardMessageAsync(message, rows, session, tally, cancellationToken).ConfigureAwait(false);
+            if (tally.Stopped is not null)
+                break;
+            prefixSettled &= settled && message.ReceivedAt < now - CursorLag;
+            if (prefixSettled)
+                settledUpTo = message.MessageKey;
+        }
+        if (settledUpTo is not null)
+            await control.SetCursorAsync(mailbox, settledUpTo, cancellationToken).ConfigureAwait(false);
+        return tally.ToString();
+    }
+
+    /// <summary>Forwards one message to every destination that still needs it; true when it is settled for all of them.</summary>
+    private async Task<bool> ForwardMessageAsync(SpoolMessage message, Dictionary<(string, string), ForwardEntry> rows, IForwardSession session, Tally tally, CancellationToken cancellationToken)
+    {
+        var now = clock.GetUtcNow();
+        var pending = new List<(ForwardDestination Destination, ForwardEntry? Row)>();
+        foreach (var destination in options.Destinations)
+        {
+            rows.TryGetValue((message.MessageKey, destination.Address!.ToLowerInvariant()), out var row);
+            if (row is { IsFinal: true })
+                continue;
+            if (row is { State: ForwardState.Retry } && row.NextAttemptAt > now)
+            {
+                tally.Waiting++;
+                continue;
+            }
+            if (row is { State: ForwardState.Sending } && now - row.UpdatedAt < StaleSending)
+            {
+                tally.Waiting++; // another runner may be sending it right now
+                continue;
+            }
+            pending.Add((destination, row));
+        }
+        if (pending.Count == 0)
+            return AllFinal(message, rows);
+
+        var loaded = await LoadAsync(message, cancellationToken).ConfigureAwait(false);
+        using (loaded.Temp)
+        {
+            if (loaded.Source is null)
+            {
+                // Its blob cannot be read right now: this message waits (and is retried next run); the others go on.
+                tally.Waiting++;
+                LogUnreadable(logger, message.MessageKey, loaded.Error!);
+                return false;
+            }
+            var decision = Rules.Decide(ForwardFacts.Create(loaded.Source, message.SourceAccount, message.RawLength, message.Summary));
+            var allSettled = true;
+            foreach (var (destination, row) in pending)
+            {
+                var result = await ForwardOneAsync(message, loaded.Source, decision, destination, row, session, tally, cancellationToken).ConfigureAwait(false);
+                if (result is not null)
+                    rows[(message.MessageKey, destination.Address!.ToLowerInvariant())] = result;
+                allSettled &= result?.IsFinal == true;
+                if (tally.Stopped is not null)
+                    return false;
+            }
+            return allSettled && AllFinal(message, rows);
+        }
+    }
+
+    private bool AllFinal(SpoolMessage message, Dictionary<(string, string), ForwardEntry> rows) =>
+        options.Destinations.All(d => rows.TryGetValue((message.MessageKey, d.Address!.ToLowerInvariant()), out var r) && r.IsFinal);
+
+    private async Task<ForwardEntry?> ForwardOneAsync(SpoolMessage message, ForwardSource source, ForwardDecision decision, ForwardDestination destination,
+        ForwardEntry? row, IForwardSession session, Tally tally, CancellationToken cancellationToken)
+    {
+        var to = MailboxAddress.Parse(destination.Address!);
+        var sender = MailboxAddress.Parse(options.Sender!);
+        var messageId = MessageIdFor(message, destination.Address!, sender.Domain);
+        var entry = new ForwardEntry
+        {
+            MessageKey = message.MessageKey,
+            Destination = destination.Address!,
+            State = ForwardState.Skipped,
+            Reason = decision.Reason,
+            SmtpMessageId = messageId,
+            Attempts = row?.Attempts ?? 0,
+            UpdatedAt = clock.GetUtcNow(),
+            Version = row?.Version,
+        };
+        if (!decision.Forwards)
+        {
+            tally.Skipped++;
+            return await ledger.TryWriteAsync(options.Mailbox!, entry, cancellationToken).ConfigureAwait(false);
+        }
+
+        var addressing = new ForwardAddressing(sender, to, messageId, message.MessageKey, message.ReceivedAt);
+        var copy = decision.Action == ForwardAction.ForwardAsIs
+            ? ForwardTrimmer.AsIs(source, addressing)
+            : ForwardTrimmer.Trim(source, new TrimLimits(destination.MaxBytes, destination.KeepAttachmentTypes), addressing);
+        if (copy.Message is null)
+        {
+            tally.Skipped++;
+            return await ledger.TryWriteAsync(options.Mailbox!, entry with { Reason = $"{decision.Reason}; but {copy.SkipReason}" }, cancellationToken).ConfigureAwait(false);
+        }
+
+        // Switching off stops at once: checked right before every hand-over, retries included.
+        var state = await control.GetSwitchAsync(cancellationToken).ConfigureAwait(false);
+        if (!state.IsOnAt(clock.GetUtcNow()))
+        {
+            tally.Stopped = "forwarding was switched off during the run";
+            return null;
+        }
+
+        var claimed = await ledger.TryWriteAsync(options.Mailbox!, entry with
+        {
+            State = ForwardState.Sending,
+            Reason = $"{decision.Reason}; handing over to the relay",
+            Attempts = entry.Attempts + 1,
+        }, cancellationToken).ConfigureAwait(false);
+        if (claimed is null)
+        {
+            tally.Waiting++; // another runner changed the row: it owns this forward
+            return null;
+        }
+
+        var sent = await session.SendAsync(copy.Message, sender, to, cancellationToken).ConfigureAwait(false);
+        var details = Describe(copy);
+        var done = sent.Status switch
+        {
+            SendStatus.Sent => claimed with { State = ForwardState.Sent, Reason = $"{decision.Reason}; sent {details}: {sent.Detail}", NextAttemptAt = null },
+            SendStatus.Permanent => claimed with { State = ForwardState.Failed, Reason = $"refused by the relay, not retried: {sent.Detail}", NextAttemptAt = null },
+            _ when claimed.Attempts >= options.MaxAttempts => claimed with { State = ForwardState.Failed, Reason = $"given up after {claimed.Attempts} attempts: {sent.Detail}", NextAttemptAt = null },
+            _ => claimed with { State = ForwardState.Retry, Reason = $"temporary failure (attempt {claimed.Attempts}), retried later: {sent.Detail}", NextAttemptAt = clock.GetUtcNow() + Backoff(claimed.Attempts) },
+        };
+        // Written with a token that a lost lease does not cancel: the 250 must be recorded whatever happens next.
+        using var record = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var written = await ledger.TryWriteAsync(options.Mailbox!, done with { UpdatedAt = clock.GetUtcNow() }, record.Token).ConfigureAwait(false);
+        switch (sent.Status)
+        {
+            case SendStatus.Sent:
+                tally.Sent++;
+                LogSent(logger, message.MessageKey, destination.Address!, copy.Size);
+                break;
+            case SendStatus.Permanent:
+                tally.Failed++;
+                LogRefused(logger, message.MessageKey, destination.Address!, sent.Detail);
+                break;
+            default:
+                tally.Waiting++;
+                LogTemporary(logger, message.MessageKey, destination.Address!, sent.Detail);
+                if (sent.ConnectionFailed)
+                {
+                    tally.RelayDown = sent.Detail;
+                    tally.Stopped = "the relay is unusable";
+                }
+                break;
+        }
+        return written;
+    }
+
+    private static string Describe(TrimmedMessage copy)
+    {
+        var parts = new List<string> { ForwardTrimmer.FormatSize(copy.Size) };
+        if (copy.Truncated)
+            parts.Add("text cut");
+        if (copy.Removed.Count > 0)
+            parts.Add($"{copy.Removed.Count} attachment(s) removed");
+        return "(" + string.Join(", ", parts) + ")";
+    }
+
+    private TimeSpan Backoff(int attempts)
+    {
+        var factor = Math.Pow(2, Math.Min(attempts - 1, 30));
+        var delay = TimeSpan.FromTicks((long)Math.Min(options.BaseBackoff.Ticks * factor, options.MaxBackoff.Ticks));
+        return delay < options.BaseBackoff ? options.BaseBackoff : delay;
+    }
+
+    /// <summary>The copy's Message-ID: the same for every attempt of one message to one destination.</summary>
+    public static string MessageIdFor(SpoolMessage message, string destination, string domain)
+    {
+        var hash = SHA256.HashData(Encoding.UTF8.GetBytes($"{message.Mailbox}\n{message.MessageKey}\n{destination.ToLowerInvariant()}"));
+        return $"{Convert.ToHexStringLower(hash)[..32]}.forward@{(string.IsNullOrEmpty(domain) ? "cloudspool.invalid" : domain)}";
+    }
+
+    /// <summary>What `rules test` shows: the last <paramref name="count"/> messages, the decision and what trimming would make of them.</summary>
+    public async Task<IReadOnlyList<ForwardPreview>> PreviewAsync(int count, CancellationToken cancellationToken)
+    {
+        var result = new List<ForwardPreview>();
+        var destination = options.Destinations.FirstOrDefault() ?? new ForwardDestination { Address = "phone@example.invalid" };
+        var sender = MailboxAddress.TryParse(options.Sender ?? "", out var s) ? s : new MailboxAddress("", "cloudspool@example.invalid");
+        foreach (var message in await control.RecentMessagesAsync(options.Mailbox!, count, cancellationToken).ConfigureAwait(false))
+        {
+            var loaded = await LoadAsync(message, cancellationToken).ConfigureAwait(false);
+            using (loaded.Temp)
+            {
+                if (loaded.Source is null)
+                {
+                    result.Add(new ForwardPreview(message, new ForwardDecision(ForwardAction.Skip, $"the stored message could not be read: {loaded.Error}"), "nothing would be sent"));
+                    continue;
+                }
+                var decision = Rules.Decide(ForwardFacts.Create(loaded.Source, message.SourceAccount, message.RawLength, message.Summary));
+                var outcome = "nothing would be sent";
+                if (decision.Forwards)
+                {
+                    var addressing = new ForwardAddressing(sender, MailboxAddress.Parse(destination.Address!), "preview@cloudspool.invalid", message.MessageKey, message.ReceivedAt);
+                    var copy = decision.Action == ForwardAction.ForwardAsIs
+                        ? ForwardTrimmer.AsIs(loaded.Source, addressing)
+                        : ForwardTrimmer.Trim(loaded.Source, new TrimLimits(destination.MaxBytes, destination.KeepAttachmentTypes), addressing);
+                    outcome = copy.Message is null ? $"nothing would be sent: {copy.SkipReason}" : $"would send {Describe(copy)} to {destination.Address}";
+                }
+                result.Add(new ForwardPreview(message, decision, outcome));
+            }
+        }
+        return result;
+    }
+
+    /// <summary>Why a message was or was not forwarded, one line per destination (for `messages show` and `forward status`).</summary>
+    public async Task<IReadOnlyList<string>> ExplainAsync(SpoolMessage message, CancellationToken cancellationToken)
+    {
+        var rows = await ledger.ListForMessageAsync(message.Mailbox, message.MessageKey, cancellationToken).ConfigureAwait(false);
+        var state = await control.GetSwitchAsync(cancellationToken).ConfigureAwait(false);
+        var lines = new List<string>();
+        foreach (var row in rows)
+        {
+            var when = row.NextAttemptAt is { } next && row.State == ForwardState.Retry ? $", next attempt after {next:u}" : "";
+            lines.Add($"{row.Destination}: {row.State.ToString().ToLowerInvariant()} at {row.UpdatedAt:u} after {row.Attempts} attempt(s){when}: {row.Reason}");
+        }
+        if (rows.Count == 0)
+        {
+            if (!options.Configured || message.Mailbox != options.Mailbox)
+                lines.Add("not forwarded: forwarding is not configured for this mailbox");
+            else if (state.Watermark is not null && state.IsBacklog(message.MessageKey))
+                lines.Add($"not forwarded: it was already in the mailbox when forwarding was switched on ({state.ChangedAt:u}; the backlog is never forwarded)");
+            else if (!state.IsOnAt(clock.GetUtcNow()))
+                lines.Add($"not forwarded: forwarding is off ({state.Note})");
+            else
+                lines.Add("not forwarded yet: waiting for the next forward run");
+        }
+        else if (!state.IsOnAt(clock.GetUtcNow()) && rows.Any(r => !r.IsFinal))
+        {
+            lines.Add($"forwarding is off ({state.Note}): unfinished forwards are not sent");
+        }
+        return lines;
+    }
+
+    private TimeZoneInfo Zone() => TimeZoneInfo.FindSystemTimeZoneById(TimeZoneId);
+
+    private static string? Max(string? a, string? b) => a is null ? b : b is null ? a : string.CompareOrdinal(a, b) >= 0 ? a : b;
+
+    private sealed record Loaded(ForwardSource? Source, string? Error, IDisposable? Temp);
+
+    /// <summary>Stages the raw bytes in a temporary file (a 50 MB message is never whole in memory) and parses them.</summary>
+    private async Task<Loaded> LoadAsync(SpoolMessage message, CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(TempDirectory);
+        var temp = new FileStream(Path.Combine(TempDirectory, $"forward-{Guid.NewGuid():N}.eml"), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 65536, FileOptions.DeleteOnClose);
+        try
+        {
+            var raw = await spool.OpenRawAsync(message, cancellationToken).ConfigureAwait(false);
+            await using (raw.ConfigureAwait(false))
+                await raw.CopyToAsync(temp, cancellationToken).ConfigureAwait(false);
+            temp.Position = 0;
+            return new Loaded(ForwardSource.Load(temp, cancellationToken), null, temp);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The blob store's own exceptions are not known here (no Azure in Core): any failure to read is this message's.
+            await temp.DisposeAsync().ConfigureAwait(false);
+            return new Loaded(null, ex.Message, null);
+        }
+    }
+
+    private async Task<JobRunRecord> RecordAsync(DateTimeOffset started, PullOutcome outcome, string summary, string? error)
+    {
+        var record = new JobRunRecord(Job, started, clock.GetUtcNow(), outcome, summary, error);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await runs.AppendAsync(record, timeout.Token).ConfigureAwait(false);
+        return record;
+    }
+
+    private sealed class Tally
+    {
+        public int Sent;
+        public int Skipped;
+        public int Failed;
+        public int Waiting;
+        public string? Stopped;
+        public string? RelayDown;
+
+        public override string ToString() =>
+            $"{Sent} sent, {Skipped} skipped, {Failed} refused, {Waiting} waiting" + (Stopped is null ? "" : $"; stopped: {Stopped}");
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "forward: switched on for {Mailbox}; watermark {Watermark}, until {Until}")]
+    private static partial void LogSwitchedOn(ILogger logger, string mailbox, string watermark, DateTimeOffset? until);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "forward: {Key} sent to {Destination} ({Size} bytes)")]
+    private static partial void LogSent(ILogger logger, string key, string destination, long size);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "forward: {Key} to {Destination} refused permanently: {Detail}")]
+    private static partial void LogRefused(ILogger logger, string key, string destination, string detail);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "forward: {Key} to {Destination} failed for now, retried later: {Detail}")]
+    private static partial void LogTemporary(ILogger logger, string key, string destination, string detail);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "forward: {Key} cannot be read now, tried again next run: {Error}")]
+    private static partial void LogUnreadable(ILogger logger, string key, string error);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "forward run failed: {Error}")]
+    private static partial void LogRunFailed(ILogger logger, string error);
+}
