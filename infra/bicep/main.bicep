@@ -36,10 +36,10 @@ param registryPassword string = ''
 ])
 param mode string = 'jobs'
 
-@description('From `cloudspool schedule export`: name, job (pull|retention|health), account, cron (5-field, UTC), schedule (the Quartz original).')
+@description('From `cloudspool schedule export`: name, job (pull|forward|retention|health), account, cron (5-field, UTC), schedule (the Quartz original).')
 param jobs {
   name: string
-  job: ('pull' | 'retention' | 'health')
+  job: ('pull' | 'forward' | 'retention' | 'health')
   account: string
   cron: string
   schedule: string

@@ -159,4 +159,42 @@ public sealed class ScheduleExportTests : IAsyncLifetime, IDisposable
             .Single(j => j.GetProperty("name").GetString() == "pull-berlin");
         Assert.Equal("0 6 * * *", berlin.GetProperty("cron").GetString());
     }
+
+    [Fact]
+    public async Task Forwarding_exports_its_job_its_relay_secret_and_list_settings_the_containers_read_back()
+    {
+        _env["CLOUDSPOOL__Forward__Mailbox"] = "alice";
+        _env["CLOUDSPOOL__Forward__Sender"] = "cloudspool@home.example";
+        _env["CLOUDSPOOL__Forward__Destinations__0__Address"] = "phone@carrier.example";
+        _env["CLOUDSPOOL__Forward__Destinations__0__MaxBytes"] = "50000";
+        _env["CLOUDSPOOL__Forward__Destinations__0__KeepAttachmentTypes__0"] = "text/calendar";
+        _env["CLOUDSPOOL__Forward__Rules__0__Name"] = "no newsletters";
+        _env["CLOUDSPOOL__Forward__Rules__0__Subject"] = "newsletter";
+        _env["CLOUDSPOOL__Forward__Rules__0__Action"] = "skip";
+        _env["CLOUDSPOOL__Forward__Smtp__Host"] = "smtp.example.net";
+        _env["CLOUDSPOOL__Forward__Smtp__User"] = "me";
+        _env["CLOUDSPOOL__Forward__Smtp__Password"] = "env:RELAY_PASSWORD";
+
+        var export = await CliAsync("schedule", "export", "--format", "json");
+        Assert.True(export.ExitCode == 0, export.Stderr);
+        Assert.Contains("RELAY_PASSWORD", export.Stderr, StringComparison.Ordinal);
+        using var json = JsonDocument.Parse(export.Stdout);
+        var parameters = json.RootElement.GetProperty("parameters");
+        var forward = parameters.GetProperty("jobs").GetProperty("value").EnumerateArray().Single(j => j.GetProperty("job").GetString() == "forward");
+        Assert.Equal("* * * * *", forward.GetProperty("cron").GetString());
+
+        var settings = parameters.GetProperty("settings").GetProperty("value").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString()!);
+        Assert.Equal("phone@carrier.example", settings["CLOUDSPOOL__Forward__Destinations__0__Address"]);
+        Assert.Equal("50000", settings["CLOUDSPOOL__Forward__Destinations__0__MaxBytes"]);
+        Assert.Equal("text/calendar", settings["CLOUDSPOOL__Forward__Destinations__0__KeepAttachmentTypes__0"]);
+        Assert.Equal("skip", settings["CLOUDSPOOL__Forward__Rules__0__Action"]);
+        Assert.Equal("env:RELAY_PASSWORD", settings["CLOUDSPOOL__Forward__Smtp__Password"]);
+        Assert.DoesNotContain(settings.Keys, k => k.EndsWith("__Configured", StringComparison.Ordinal) || k.EndsWith("__Scheduled", StringComparison.Ordinal) || k.Contains("Capacity", StringComparison.Ordinal));
+
+        // What a forward container gets is a valid configuration with the same forwarding in it.
+        var containerEnv = new Dictionary<string, string>(settings) { ["CLOUDSPOOL_CONFIG"] = "", ["CLOUDSPOOL__Storage__ConnectionString"] = _env["CLOUDSPOOL__Storage__ConnectionString"] };
+        var status = await CliProcess.RunAsync(containerEnv, "forward", "status");
+        Assert.True(status.ExitCode == 0, status.Stderr);
+        Assert.Contains("phone@carrier.example", status.Stdout, StringComparison.Ordinal);
+    }
 }

@@ -24,7 +24,7 @@ public static partial class ScheduleExportCommand
 
     /// <summary>One cloud job: <c>cloudspool job run JOB [--account ACCOUNT]</c> on a UTC cron.</summary>
     /// <param name="Name">Resource name suffix (lower-case letters, digits, single '-').</param>
-    /// <param name="Job">`pull`, `retention` or `health`.</param>
+    /// <param name="Job">`pull`, `forward`, `retention` or `health`.</param>
     /// <param name="Account">The account of a pull job; empty for the others.</param>
     /// <param name="Cron">5-field UTC cron; empty in worker mode.</param>
     /// <param name="Schedule">The Quartz schedule it comes from, for people reading the parameters.</param>
@@ -66,6 +66,17 @@ public static partial class ScheduleExportCommand
             if (RetentionWanted(runtime.Options))
                 schedules.Add(runtime.RetentionSchedule(edits));
             schedules.Add(runtime.HealthSchedule(edits));
+            if (runtime.Options.Forward.Configured)
+            {
+                schedules.Add(runtime.ForwardSchedule(edits));
+                if (runtime.Options.Forward.Smtp.Password is { } relayPassword)
+                {
+                    if (relayPassword.StartsWith("env:", StringComparison.Ordinal))
+                        secrets.Add(relayPassword[4..]);
+                    else
+                        problems.Add($"forward: the relay password comes from '{relayPassword}', a file the cloud containers do not have; use env:NAME");
+                }
+            }
 
             var cloudMode = parse.GetValue(mode)!;
             var jobs = new List<CloudJob>();
@@ -156,34 +167,53 @@ public static partial class ScheduleExportCommand
 
     private static void AddSettings(object actual, object defaults, string path, SortedDictionary<string, string> result)
     {
-        foreach (var property in actual.GetType().GetProperties(BindingFlags.Public | BindingFlags.Instance))
+        // Only what the configuration binder sets: read-only properties (Retention:Scheduled, Forward:Configured) are
+        // derived, not settings.
+        foreach (var property in actual.GetType().GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite && p.GetIndexParameters().Length == 0))
         {
             var key = path.Length == 0 ? property.Name : $"{path}:{property.Name}";
             if (LocalOnly.Contains(key))
                 continue;
-            var value = property.GetValue(actual);
-            var fallback = property.GetValue(defaults);
-            if (value is IDictionary<string, int> map)
-            {
-                foreach (var (name, days) in map)
-                    result[Variable($"{key}:{name}")] = days.ToString(CultureInfo.InvariantCulture);
-            }
-            else if (value is not null && property.PropertyType.IsClass && property.PropertyType != typeof(string))
-            {
-                AddSettings(value, fallback!, key, result);
-            }
-            else if (!Equals(value, fallback) && value is not null)
-            {
-                result[Variable(key)] = value switch
-                {
-                    TimeSpan t => t.ToString("c", CultureInfo.InvariantCulture),
-                    bool b => b ? "true" : "false",
-                    IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
-                    _ => value.ToString()!,
-                };
-            }
+            AddValue(key, property.GetValue(actual), property.GetValue(defaults), result);
         }
     }
+
+    private static void AddValue(string key, object? value, object? fallback, SortedDictionary<string, string> result)
+    {
+        switch (value)
+        {
+            case null:
+                return;
+            case string or TimeSpan or bool or Enum or IFormattable:
+                if (!Equals(value, fallback))
+                    result[Variable(key)] = Text(value);
+                return;
+            case System.Collections.IDictionary map:
+                // Every entry: the binder adds them to the (empty or default) dictionary.
+                foreach (System.Collections.DictionaryEntry entry in map)
+                    AddValue($"{key}:{entry.Key}", entry.Value, null, result);
+                return;
+            case System.Collections.IList list:
+                // Elements by index (KEY__0__Field), each against a fresh element's defaults.
+                for (var i = 0; i < list.Count; i++)
+                {
+                    var item = list[i];
+                    AddValue($"{key}:{i}", item, item is null || item is string || item.GetType().IsValueType ? null : Activator.CreateInstance(item.GetType()), result);
+                }
+                return;
+            default:
+                AddSettings(value, fallback ?? Activator.CreateInstance(value.GetType())!, key, result);
+                return;
+        }
+    }
+
+    private static string Text(object value) => value switch
+    {
+        TimeSpan t => t.ToString("c", CultureInfo.InvariantCulture),
+        bool b => b ? "true" : "false",
+        IFormattable f and not Enum => f.ToString(null, CultureInfo.InvariantCulture),
+        _ => value.ToString()!,
+    };
 
     private static string Variable(string key) => ConfigLoader.EnvironmentPrefix + key.Replace(":", "__", StringComparison.Ordinal);
 
