@@ -133,4 +133,35 @@ public sealed class ScheduleTests : DovecotAndSpoolTest
         Assert.Contains(runs, r => r.Outcome == CloudSpool.Core.Pull.PullOutcome.Skipped && r.SkipReason == "another worker is pulling this account");
         Assert.Contains("another worker is pulling this account", first.Stderr + second.Stderr, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_host_that_slept_through_many_fires_runs_the_job_once_on_return()
+    {
+        Dovecot.AddUser("sleepy", "pw");
+        var env = Spool.CliEnvironment(("SCHED_PW", "pw"), ("CLOUDSPOOL__Scheduler__RefreshSeconds", "1"), ("CLOUDSPOOL__Scheduler__MisfireThresholdSeconds", "2"));
+        await AddAccountAsync(env, "sleepy", "sleepy", "--schedule", "*/2 * * * * ?");
+        using var worker = CliProcess.Start(env, "worker");
+        async Task<List<DateTimeOffset>> StartsAsync() =>
+            [.. (await Spool.Runtime.States.RecentRunsAsync("sleepy", 500, CancellationToken.None)).Select(r => r.Started).Order()];
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while ((await StartsAsync()).Count < 2 && DateTime.UtcNow < deadline)
+            await Task.Delay(250);
+        Assert.True((await StartsAsync()).Count >= 2, worker.Stderr);
+
+        // The host sleeps through six fires.
+        await worker.SignalAsync("STOP");
+        await Task.Delay(TimeSpan.FromSeconds(12));
+        var resumed = DateTimeOffset.UtcNow;
+        await worker.SignalAsync("CONT");
+        await Task.Delay(TimeSpan.FromSeconds(5));
+        await worker.TerminateAsync();
+        Assert.Equal(0, await worker.WaitAsync(TimeSpan.FromSeconds(30)));
+
+        // On return: one run at once, then the schedule as usual, never a burst of the missed ones.
+        var afterwards = (await StartsAsync()).Where(t => t >= resumed).ToList();
+        Assert.NotEmpty(afterwards);
+        var firstSecond = afterwards.Count(t => t < afterwards[0].AddSeconds(1.5));
+        Assert.True(firstSecond <= 2, $"{firstSecond} runs within 1.5 s of waking: {string.Join(", ", afterwards.Select(t => t.ToString("HH:mm:ss.fff", System.Globalization.CultureInfo.InvariantCulture)))}");
+        Assert.InRange(afterwards.Count, 2, 5);
+    }
 }

@@ -159,4 +159,10 @@ public sealed class SchedulerOptions
 {
     /// <summary>How often a running host re-reads accounts and schedules from storage.</summary>
     public int RefreshSeconds { get; set; } = 10;
+
+    /// <summary>
+    /// A fire late by more than this (host asleep, stopped or busy) counts as missed: the job then runs once on return,
+    /// not once per missed fire.
+    /// </summary>
+    public int MisfireThresholdSeconds { get; set; } = 10;
 }

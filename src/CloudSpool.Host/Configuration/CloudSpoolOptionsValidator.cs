@@ -28,6 +28,8 @@ public sealed class CloudSpoolOptionsValidator : AbstractValidator<CloudSpoolOpt
         RuleFor(o => o.Health.FailingAfterMinutes).InclusiveBetween(1, 7 * 24 * 60).WithMessage("{PropertyValue} is out of range: expected 1-10080 minutes");
         RuleFor(o => o.Health.StaleAfterHours).InclusiveBetween(1, 24 * 60).WithMessage("{PropertyValue} is out of range: expected 1-1440 hours");
         RuleFor(o => o.Forward).NotNull().SetValidator(new Core.Forward.ForwardOptionsValidator(Cron.IsValid));
+        RuleFor(o => o.Scheduler.MisfireThresholdSeconds).InclusiveBetween(1, 3600)
+            .WithMessage("{PropertyValue} is out of range: expected 1-3600 seconds");
         RuleFor(o => o.Scheduler.RefreshSeconds).InclusiveBetween(1, 3600)
             .WithMessage("{PropertyValue} is out of range: expected 1-3600 seconds");
     }

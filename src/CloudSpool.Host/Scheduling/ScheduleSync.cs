@@ -110,6 +110,8 @@ public sealed class ScheduleSync(ISchedulerFactory schedulers, Runtime runtime, 
         var trigger = TriggerBuilder.Create()
             .WithIdentity(triggerKey)
             .ForJob(key)
+            // Later than this, a fire counts as missed, and FireAndProceed runs the job once instead of once per fire.
+            .WithMisfireThreshold(TimeSpan.FromSeconds(runtime.Options.Scheduler.MisfireThresholdSeconds))
             .WithCronSchedule(cron, b => b.InTimeZone(timeZone)
                 // Host asleep or down at fire time: run once on return, not once per missed fire.
                 .WithMisfireInstruction(CronTriggerMisfireInstruction.FireAndProceed))
