@@ -9,7 +9,6 @@ using CloudSpool.Core.Pull;
 using CloudSpool.Host.Azurite;
 using CloudSpool.IntegrationTests.Fixtures;
 using CloudSpool.Storage.Azure;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace CloudSpool.Bench;
 
@@ -45,35 +44,20 @@ public static partial class Program
         Require(Environment.IsPrivilegedProcess, "must run as root: Dovecot switches to its mail user (bench/run takes care of it)");
         PrintMachine(null, options);
 
-        var work = Directory.CreateTempSubdirectory("cloudspool-edgebench-");
-        DovecotServer? dovecot = null;
-        EmbeddedAzurite? azurite = null;
+        await using var local = new BenchServers(Directory.CreateTempSubdirectory("cloudspool-edgebench-"), options.KeepTemp);
+        var work = local.Work;
         var edges = new List<EdgeProcess>();
         try
         {
-            var azuriteLocation = Path.Combine(work.FullName, "azurite");
-            var azuriteTask = EmbeddedAzurite.StartPrivateAsync(azuriteLocation, NullLogger.Instance, ct);
-            try
-            {
-                dovecot = await DovecotServer.StartAsync(ct).ConfigureAwait(false);
-            }
-            finally
-            {
-                try
-                {
-                    azurite = await azuriteTask.ConfigureAwait(false);
-                }
-                catch when (dovecot is null)
-                {
-                    // Dovecot's failure is the one reported.
-                }
-            }
-
+            await local.StartAsync(ct).ConfigureAwait(false);
+            var dovecot = local.Dovecot!;
+            var azurite = local.Azurite!;
+            var azuriteLocation = local.AzuriteLocation;
             var azuritePid = ProcStats.FindByCommandLine(azuriteLocation, "node")
                              ?? ProcStats.FindByCommandLine(azuriteLocation) ?? throw new BenchException("Azurite process not found");
             var password = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
             var prefix = "e" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
-            var storage = new AzureStorage(azurite!.ConnectionString, prefix);
+            var storage = new AzureStorage(azurite.ConnectionString, prefix);
             await storage.EnsureCreatedAsync(ct).ConfigureAwait(false);
             var spool = new AzureSpool(storage);
             var environment = new Dictionary<string, string>
@@ -85,7 +69,7 @@ public static partial class Program
             File.WriteAllText(environment["CLOUDSPOOL_CONFIG"], "{}\n");
 
             // 1. The mailbox, into Dovecot's maildir and (as Dovecot serves it, CRLF) into the spool.
-            dovecot!.AddUser(MailUser, password);
+            dovecot.AddUser(MailUser, password);
             var generator = new MailboxGenerator(options.Seed);
             var mailbox = await FillAsync(dovecot, spool, MailUser, options.Messages, () => generator.Next(), ct).ConfigureAwait(false);
             var filled = Stopwatch.StartNew();
@@ -132,16 +116,20 @@ public static partial class Program
             var edgePeakKb = ProcStats.StatusKb(edge.Pid, "VmHWM");
             var edgeRssKb = ProcStats.StatusKb(edge.Pid, "VmRSS");
 
+            Console.WriteLine();
+            var ok = ReportEdge(options, mailbox, listing, retr, edgePeakKb, edgeRssKb, null);
+
             // 5. The listing at many small messages, on a second edge process of its own (its memory is that index's).
-            (Dictionary<string, Latency> Listing, Mailbox Mailbox, long PeakKb, long RssKb, double Fill)? large = null;
             if (options.ListingMessages > 0)
             {
                 await edge.StopAsync().ConfigureAwait(false);
-                large = await MeasureLargeListingAsync(options, dovecot, spool, environment, work.FullName, password, azuritePid, edges, ct).ConfigureAwait(false);
+                var large = await MeasureLargeListingAsync(options, dovecot, spool, environment, work.FullName, password, azuritePid, edges, ct).ConfigureAwait(false);
+                Console.WriteLine();
+                ok &= ReportEdge(options, mailbox, listing, retr, edgePeakKb, edgeRssKb, large);
             }
 
-            Console.WriteLine();
-            return ReportEdge(options, mailbox, listing, retr, edgePeakKb, edgeRssKb, large) ? 0 : 1;
+            Console.WriteLine(ok ? "both servers served the same messages, byte for byte" : "the servers DIFFER: the figures are not comparable");
+            return ok ? 0 : 1;
         }
         finally
         {
@@ -152,30 +140,6 @@ public static partial class Program
                 {
                     File.WriteAllText(Path.Combine(work.FullName, $"edge-{edge.Pid}.log"), edge.Output);
                 }
-            }
-
-            if (options.KeepTemp)
-            {
-                Console.WriteLine($"work folder kept: {work.FullName} (Dovecot's maildir: {dovecot?.Root})");
-            }
-
-            if (azurite is not null)
-            {
-                await azurite.DisposeAsync().ConfigureAwait(false);
-            }
-
-            if (dovecot is not null && !options.KeepTemp)
-            {
-                await dovecot.DisposeAsync().ConfigureAwait(false);
-            }
-            else if (dovecot is not null)
-            {
-                await dovecot.StopAsync().ConfigureAwait(false);
-            }
-
-            if (!options.KeepTemp)
-            {
-                TryDelete(work.FullName);
             }
         }
     }
@@ -470,12 +434,18 @@ public static partial class Program
     private static bool ReportEdge(Options options, Mailbox mailbox, Dictionary<string, Latency> listing, Dictionary<(string, int), Throughput> retr,
         long edgePeakKb, long edgeRssKb, (Dictionary<string, Latency> Listing, Mailbox Mailbox, long PeakKb, long RssKb, double Fill)? large)
     {
+        // Without large: the main mailbox's table; with it: only the many-small-messages table.
         var ok = true;
         string Met(bool met) => met ? "met" : "NOT met";
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{options.Messages} messages, {Mib(mailbox.Bytes):F1} MiB as served:"));
-        Console.WriteLine("                                              dovecot        edge   edge/dovecot   target");
         void Row(string what, double d, double e, string unit, string target) =>
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {what,-42}{d,10:F1}{e,12:F1}{e / d,15:F2}   {target}   {unit}"));
+        if (large is { } l)
+        {
+            return ReportLarge(l);
+        }
+
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{options.Messages} messages, {Mib(mailbox.Bytes):F1} MiB as served:"));
+        Console.WriteLine("                                              dovecot        edge   edge/dovecot   target");
         var d1 = listing["dovecot"];
         var e1 = listing["edge"];
         Row("login+STAT+UIDL+LIST ms, median", d1.MedianMs, e1.MedianMs, "", $"<= {TargetListingRatio:F2} {Met(e1.MedianMs / d1.MedianMs <= TargetListingRatio)}");
@@ -498,7 +468,9 @@ public static partial class Program
             $"  STAT: dovecot {d1.Messages} msgs {d1.Octets} octets; edge {e1.Messages} msgs {e1.Octets} octets{(d1.Octets == e1.Octets ? "" : " (DIFFERENT)")}"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  edge process: peak RSS (VmHWM) {edgePeakKb / 1024.0:F1} MiB, RSS now {edgeRssKb / 1024.0:F1} MiB"));
 
-        if (large is { } l)
+        return ok;
+
+        bool ReportLarge((Dictionary<string, Latency> Listing, Mailbox Mailbox, long PeakKb, long RssKb, double Fill) l)
         {
             var d = l.Listing["dovecot"];
             var e = l.Listing["edge"];
@@ -513,10 +485,8 @@ public static partial class Program
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  edge process (this mailbox only): peak RSS (VmHWM) {l.PeakKb / 1024.0:F1} MiB = {l.PeakKb * 1024 / 1e6:F0} MB, RSS now {l.RssKb / 1024.0:F1} MiB; "
                 + $"target < 300 MB {Met(l.PeakKb * 1024 < TargetEdgeRssBytes)}"));
+            return ok;
         }
-
-        Console.WriteLine(ok ? "both servers served the same messages, byte for byte" : "the servers DIFFER: the figures are not comparable");
-        return ok;
     }
 
     /// <summary>A running <c>cloudspool edge</c> process; its port comes from its "listening on" log line.</summary>

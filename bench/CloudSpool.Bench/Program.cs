@@ -177,31 +177,14 @@ public static partial class Program
 
         PrintMachine(mpop, options);
 
-        var work = Directory.CreateTempSubdirectory("cloudspool-bench-");
-        DovecotServer? dovecot = null;
-        EmbeddedAzurite? azurite = null;
+        await using var servers = new BenchServers(Directory.CreateTempSubdirectory("cloudspool-bench-"), options.KeepTemp);
+        var work = servers.Work;
         var ok = false;
-        try
         {
-            // Dovecot and Azurite start together (Azurite takes a few seconds).
-            var azuriteLocation = Path.Combine(work.FullName, "azurite");
-            var azuriteTask = EmbeddedAzurite.StartPrivateAsync(azuriteLocation, NullLogger.Instance, ct);
-            try
-            {
-                dovecot = await DovecotServer.StartAsync(ct).ConfigureAwait(false);
-            }
-            finally
-            {
-                // Whatever happens to Dovecot, the Azurite process must be owned here so it gets stopped.
-                try
-                {
-                    azurite = await azuriteTask.ConfigureAwait(false);
-                }
-                catch when (dovecot is null)
-                {
-                    // Dovecot's failure is the one reported.
-                }
-            }
+            await servers.StartAsync(ct).ConfigureAwait(false);
+            var dovecot = servers.Dovecot!;
+            var azurite = servers.Azurite!;
+            var azuriteLocation = servers.AzuriteLocation;
 
             var password = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
             dovecot.AddUser(MailUser, password);
@@ -216,7 +199,7 @@ public static partial class Program
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"dovecot:  {count} messages, {Mib(octets):F1} MiB as served over POP3 (CRLF); indexed by a first session in {warm.Elapsed.TotalSeconds:F1} s"));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"azurite:  private instance, disk persistence in the work folder ({azurite!.ConnectionString.Split(';').First(p => p.StartsWith("BlobEndpoint", StringComparison.Ordinal))})"));
+                $"azurite:  private instance, disk persistence in the work folder ({azurite.ConnectionString.Split(';').First(p => p.StartsWith("BlobEndpoint", StringComparison.Ordinal))})"));
             Console.WriteLine();
 
             var roots = new Dictionary<string, int> { ["azurite"] = azuritePid, ["dovecot"] = dovecotPid };
@@ -240,28 +223,65 @@ public static partial class Program
             ok = Report(options, mailbox, results);
             return ok ? 0 : 1;
         }
-        finally
+    }
+
+    /// <summary>
+    /// The private Dovecot and Azurite of one run and its work folder: started together (Azurite takes a few seconds),
+    /// stopped and deleted whatever happens (kept with --keep-temp).
+    /// </summary>
+    private sealed class BenchServers(DirectoryInfo work, bool keepTemp) : IAsyncDisposable
+    {
+        public DirectoryInfo Work => work;
+
+        public string AzuriteLocation => Path.Combine(work.FullName, "azurite");
+
+        public DovecotServer? Dovecot { get; private set; }
+
+        public EmbeddedAzurite? Azurite { get; private set; }
+
+        public async Task StartAsync(CancellationToken ct)
         {
-            if (options.KeepTemp)
+            var azuriteTask = EmbeddedAzurite.StartPrivateAsync(AzuriteLocation, NullLogger.Instance, ct);
+            try
             {
-                Console.WriteLine($"work folder kept: {work.FullName} (Dovecot's maildir: {dovecot?.Root})");
+                Dovecot = await DovecotServer.StartAsync(ct).ConfigureAwait(false);
+            }
+            finally
+            {
+                // Whatever happens to Dovecot, the Azurite process must be owned here so it gets stopped.
+                try
+                {
+                    Azurite = await azuriteTask.ConfigureAwait(false);
+                }
+                catch when (Dovecot is null)
+                {
+                    // Dovecot's failure is the one reported.
+                }
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (keepTemp)
+            {
+                Console.WriteLine($"work folder kept: {work.FullName} (Dovecot's maildir: {Dovecot?.Root})");
             }
 
-            if (azurite is not null)
+            if (Azurite is not null)
             {
-                await azurite.DisposeAsync().ConfigureAwait(false);
+                await Azurite.DisposeAsync().ConfigureAwait(false);
             }
 
-            if (dovecot is not null && !options.KeepTemp)
+            if (Dovecot is not null && !keepTemp)
             {
-                await dovecot.DisposeAsync().ConfigureAwait(false);
+                await Dovecot.DisposeAsync().ConfigureAwait(false);
             }
-            else if (dovecot is not null)
+            else if (Dovecot is not null)
             {
-                await dovecot.StopAsync().ConfigureAwait(false);
+                await Dovecot.StopAsync().ConfigureAwait(false);
             }
 
-            if (!options.KeepTemp)
+            if (!keepTemp)
             {
                 TryDelete(work.FullName);
             }
