@@ -23,7 +23,7 @@ public static partial class Program
     private const double TargetRatio = 1.0;
     private const long TargetPeakRssBytes = 200L << 20;
 
-    private sealed record Options(int Messages, int Seed, string CloudSpoolDll, string? Source, bool CloudSpoolFirst, bool Timeline, bool KeepTemp);
+    private sealed record Options(int Messages, int Seed, string CloudSpoolDll, string? Source, bool CloudSpoolFirst, bool Timeline, bool KeepTemp, bool Edge, int ListingMessages);
 
     private sealed record ToolResult(string Tool, int Messages, long Bytes, TimedResult Timed, Dictionary<string, double> CpuSeconds,
         IReadOnlyList<(double Seconds, Dictionary<string, long> Ticks)> Samples, Dictionary<string, long> SampledPeakRssKb, Dictionary<string, long> OtherTicks);
@@ -61,7 +61,7 @@ public static partial class Program
 
         try
         {
-            return await RunAsync(options, cts.Token).ConfigureAwait(false);
+            return options.Edge ? await RunEdgeAsync(options, cts.Token).ConfigureAwait(false) : await RunAsync(options, cts.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cts.IsCancellationRequested)
         {
@@ -77,6 +77,9 @@ public static partial class Program
 
     private const string Usage = """
         usage: CloudSpool.Bench [--messages N] [--seed S] [--cloudspool PATH/cloudspool.dll] [--source TEXT] [--cloudspool-first] [--timeline] [--keep-temp]
+               CloudSpool.Bench edge [--messages N] [--listing-messages N] [--seed S] [--cloudspool PATH] [--source TEXT] [--keep-temp]
+          edge                 the edge benchmark (issue 3): Dovecot and the CloudSpool edge serving the same mailbox
+          --listing-messages N edge: small messages of the second mailbox whose listing is measured (default 100000; 0 = skip)
           --messages N         messages in the generated mailbox (default 10000)
           --seed S             seed of the generated mailbox (default 2); the same seed gives the same bytes
           --cloudspool PATH    the cloudspool.dll to measure (default: src/CloudSpool.Host/bin/Release/net10.0/cloudspool.dll)
@@ -92,7 +95,8 @@ public static partial class Program
         var messages = 10_000;
         var seed = 2;
         string? dll = null, source = null;
-        bool first = false, timeline = false, keep = false;
+        bool first = false, timeline = false, keep = false, edge = false;
+        var listing = 100_000;
         for (var i = 0; i < args.Length; i++)
         {
             string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -111,6 +115,17 @@ public static partial class Program
                     if (!int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out seed))
                     {
                         throw new ArgumentException($"--seed: '{s}' is not a whole number");
+                    }
+
+                    break;
+                case "edge":
+                    edge = true;
+                    break;
+                case "--listing-messages":
+                    var l = Value();
+                    if (!int.TryParse(l, NumberStyles.None, CultureInfo.InvariantCulture, out listing))
+                    {
+                        throw new ArgumentException($"--listing-messages: '{l}' is not a whole number");
                     }
 
                     break;
@@ -137,7 +152,7 @@ public static partial class Program
         }
 
         dll ??= DefaultCloudSpoolDll();
-        return new Options(messages, seed, dll, source, first, timeline, keep);
+        return new Options(messages, seed, dll, source, first, timeline, keep, edge, listing);
     }
 
     private static string DefaultCloudSpoolDll()
@@ -162,31 +177,14 @@ public static partial class Program
 
         PrintMachine(mpop, options);
 
-        var work = Directory.CreateTempSubdirectory("cloudspool-bench-");
-        DovecotServer? dovecot = null;
-        EmbeddedAzurite? azurite = null;
+        await using var servers = new BenchServers(Directory.CreateTempSubdirectory("cloudspool-bench-"), options.KeepTemp);
+        var work = servers.Work;
         var ok = false;
-        try
         {
-            // Dovecot and Azurite start together (Azurite takes a few seconds).
-            var azuriteLocation = Path.Combine(work.FullName, "azurite");
-            var azuriteTask = EmbeddedAzurite.StartPrivateAsync(azuriteLocation, NullLogger.Instance, ct);
-            try
-            {
-                dovecot = await DovecotServer.StartAsync(ct).ConfigureAwait(false);
-            }
-            finally
-            {
-                // Whatever happens to Dovecot, the Azurite process must be owned here so it gets stopped.
-                try
-                {
-                    azurite = await azuriteTask.ConfigureAwait(false);
-                }
-                catch when (dovecot is null)
-                {
-                    // Dovecot's failure is the one reported.
-                }
-            }
+            await servers.StartAsync(ct).ConfigureAwait(false);
+            var dovecot = servers.Dovecot!;
+            var azurite = servers.Azurite!;
+            var azuriteLocation = servers.AzuriteLocation;
 
             var password = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
             dovecot.AddUser(MailUser, password);
@@ -201,7 +199,7 @@ public static partial class Program
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"dovecot:  {count} messages, {Mib(octets):F1} MiB as served over POP3 (CRLF); indexed by a first session in {warm.Elapsed.TotalSeconds:F1} s"));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"azurite:  private instance, disk persistence in the work folder ({azurite!.ConnectionString.Split(';').First(p => p.StartsWith("BlobEndpoint", StringComparison.Ordinal))})"));
+                $"azurite:  private instance, disk persistence in the work folder ({azurite.ConnectionString.Split(';').First(p => p.StartsWith("BlobEndpoint", StringComparison.Ordinal))})"));
             Console.WriteLine();
 
             var roots = new Dictionary<string, int> { ["azurite"] = azuritePid, ["dovecot"] = dovecotPid };
@@ -225,28 +223,65 @@ public static partial class Program
             ok = Report(options, mailbox, results);
             return ok ? 0 : 1;
         }
-        finally
+    }
+
+    /// <summary>
+    /// The private Dovecot and Azurite of one run and its work folder: started together (Azurite takes a few seconds),
+    /// stopped and deleted whatever happens (kept with --keep-temp).
+    /// </summary>
+    private sealed class BenchServers(DirectoryInfo work, bool keepTemp) : IAsyncDisposable
+    {
+        public DirectoryInfo Work => work;
+
+        public string AzuriteLocation => Path.Combine(work.FullName, "azurite");
+
+        public DovecotServer? Dovecot { get; private set; }
+
+        public EmbeddedAzurite? Azurite { get; private set; }
+
+        public async Task StartAsync(CancellationToken ct)
         {
-            if (options.KeepTemp)
+            var azuriteTask = EmbeddedAzurite.StartPrivateAsync(AzuriteLocation, NullLogger.Instance, ct);
+            try
             {
-                Console.WriteLine($"work folder kept: {work.FullName} (Dovecot's maildir: {dovecot?.Root})");
+                Dovecot = await DovecotServer.StartAsync(ct).ConfigureAwait(false);
+            }
+            finally
+            {
+                // Whatever happens to Dovecot, the Azurite process must be owned here so it gets stopped.
+                try
+                {
+                    Azurite = await azuriteTask.ConfigureAwait(false);
+                }
+                catch when (Dovecot is null)
+                {
+                    // Dovecot's failure is the one reported.
+                }
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (keepTemp)
+            {
+                Console.WriteLine($"work folder kept: {work.FullName} (Dovecot's maildir: {Dovecot?.Root})");
             }
 
-            if (azurite is not null)
+            if (Azurite is not null)
             {
-                await azurite.DisposeAsync().ConfigureAwait(false);
+                await Azurite.DisposeAsync().ConfigureAwait(false);
             }
 
-            if (dovecot is not null && !options.KeepTemp)
+            if (Dovecot is not null && !keepTemp)
             {
-                await dovecot.DisposeAsync().ConfigureAwait(false);
+                await Dovecot.DisposeAsync().ConfigureAwait(false);
             }
-            else if (dovecot is not null)
+            else if (Dovecot is not null)
             {
-                await dovecot.StopAsync().ConfigureAwait(false);
+                await Dovecot.StopAsync().ConfigureAwait(false);
             }
 
-            if (!options.KeepTemp)
+            if (!keepTemp)
             {
                 TryDelete(work.FullName);
             }
@@ -479,16 +514,16 @@ public static partial class Program
         }
     }
 
-    private static void PrintMachine(string mpop, Options options)
+    private static void PrintMachine(string? mpop, Options options)
     {
         var model = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown CPU";
         var memKb = File.ReadLines("/proc/meminfo").First(l => l.StartsWith("MemTotal:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1];
-        var mpopVersion = TimedProcess.Capture(mpop, "--version")?.Split('\n')[0] ?? "mpop";
+        var mpopVersion = mpop is null ? null : TimedProcess.Capture(mpop, "--version")?.Split('\n')[0] ?? "mpop";
         var dovecotVersion = TimedProcess.Capture("/usr/sbin/dovecot", "--version") ?? "?";
         var azuriteVersion = AzuriteVersion();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"machine:  nproc {Environment.ProcessorCount}, {model}, {long.Parse(memKb, CultureInfo.InvariantCulture) / 1024.0 / 1024:F1} GiB RAM, {RuntimeInformation.OSDescription}"));
-        Console.WriteLine($"software: .NET {Environment.Version}, {mpopVersion}, Dovecot {dovecotVersion}, Azurite {azuriteVersion}, Node {TimedProcess.Capture("node", "--version") ?? "?"}");
+        Console.WriteLine($"software: .NET {Environment.Version}, {(mpopVersion is null ? "" : mpopVersion + ", ")}Dovecot {dovecotVersion}, Azurite {azuriteVersion}, Node {TimedProcess.Capture("node", "--version") ?? "?"}");
         Console.WriteLine($"measured: {options.CloudSpoolDll}{(options.Source is null ? "" : $" built from {options.Source}")}");
         Console.WriteLine($"date:     {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC");
     }

@@ -27,7 +27,7 @@ public static class TimedProcess
 
     /// <summary>Runs a command to completion and returns its exit code and output; kills its process tree if cancelled.</summary>
     public static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(
-        IReadOnlyList<string> command, IReadOnlyDictionary<string, string>? environment, Action<int>? onStarted, CancellationToken ct)
+        IReadOnlyList<string> command, IReadOnlyDictionary<string, string>? environment, Action<int>? onStarted, CancellationToken ct, string? stdin = null)
     {
         var start = new ProcessStartInfo(command[0])
         {
@@ -55,6 +55,11 @@ public static class TimedProcess
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (stdout) stdout.AppendLine(e.Data); };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (stderr) stderr.AppendLine(e.Data); };
         process.Start();
+        if (stdin is not null)
+        {
+            await process.StandardInput.WriteAsync(stdin).ConfigureAwait(false);
+        }
+
         process.StandardInput.Close();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();

@@ -116,8 +116,10 @@ public sealed class BlobCache : IDisposable
         }
         try
         {
-            // FileShare.Delete: eviction may remove the name while a session still reads the file.
-            return new FileStream(PathOf(entry.Sha256), FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 64 * 1024, FileOptions.Asynchronous | FileOptions.SequentialScan);
+            // FileShare.Delete: eviction may remove the name while a session still reads the file. No FileStream buffer
+            // (the POP3 transfer reads whole 64 KiB chunks) and no Asynchronous flag (on Linux that only hands each
+            // read to the thread pool; a read of a cached file is a page-cache copy).
+            return new FileStream(PathOf(entry.Sha256), FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, bufferSize: 0, FileOptions.SequentialScan);
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
         {

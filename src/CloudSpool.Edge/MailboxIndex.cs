@@ -73,9 +73,19 @@ public sealed class MailboxIndex
             var current = Snapshot;
             full |= current.Count == 0;
             var from = full ? null : SpoolKeys.Rewind(current[^1].MessageKey, lookback);
+            // An incremental sync also needs the oldest key (to trim what retention removed): asked alongside the listing.
+            var firstTask = full ? null : spool.FirstKeyAsync(Mailbox, cancellationToken);
             var listed = new List<SpoolIndexEntry>();
-            await foreach (var entry in spool.ListIndexAsync(Mailbox, from, cancellationToken).ConfigureAwait(false))
-                listed.Add(entry);
+            try
+            {
+                await foreach (var entry in spool.ListIndexAsync(Mailbox, from, cancellationToken).ConfigureAwait(false))
+                    listed.Add(entry);
+            }
+            catch when (firstTask is not null)
+            {
+                _ = firstTask.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+                throw;
+            }
 
             IndexSyncResult result;
             if (full)
@@ -92,7 +102,7 @@ public sealed class MailboxIndex
             {
                 // Retention removes by age, oldest first: everything before the oldest key left is gone (and an
                 // empty mailbox has no oldest key).
-                var first = await spool.FirstKeyAsync(Mailbox, cancellationToken).ConfigureAwait(false);
+                var first = await firstTask!.ConfigureAwait(false);
                 bool Gone(SpoolIndexEntry e) => first is null || string.CompareOrdinal(e.MessageKey, first) < 0;
                 var added = listed.Where(e => !_keys.Contains(e.MessageKey) && !Gone(e)).ToList();
                 var removed = current.Where(Gone).Select(e => e.MessageKey).ToList();

@@ -10,10 +10,16 @@ namespace CloudSpool.Edge;
 /// </summary>
 /// <remarks>
 /// Users last read are kept in memory, so a running edge keeps letting people in while storage is unreachable.
+/// A password that verified against a user's stored hash is remembered in memory as an HMAC under a key of this
+/// process (never the password, never persisted), so the next login of a mail client that polls every few minutes
+/// skips the deliberately slow hash (as Dovecot's auth cache does). Only successes are remembered: a wrong password
+/// always pays the full verification, and a changed password (a new stored hash) is verified afresh.
 /// </remarks>
 public sealed class SpoolAuthenticator(IPop3UserStore users, StorageHealth storage, ILogger<SpoolAuthenticator> logger) : IPop3Authenticator
 {
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Pop3User?> _known = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (string Hash, byte[] Mac)> _verified = new(StringComparer.Ordinal);
+    private readonly byte[] _macKey = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
 
     public async ValueTask<Pop3AuthResult> AuthenticateAsync(Pop3Credentials credentials, CancellationToken cancellationToken)
     {
@@ -55,12 +61,25 @@ public sealed class SpoolAuthenticator(IPop3UserStore users, StorageHealth stora
             EdgeLog.LoginRefused(logger, credentials.UserName, remote, "no such user");
             return Pop3AuthResult.Failed;
         }
-        if (!Pop3Passwords.Verify(user.PasswordHash, credentials.Password))
+        if (!VerifyRemembered(user, credentials.Password))
         {
-            EdgeLog.LoginRefused(logger, credentials.UserName, remote, "wrong password");
-            return Pop3AuthResult.Failed;
+            if (!Pop3Passwords.Verify(user.PasswordHash, credentials.Password))
+            {
+                EdgeLog.LoginRefused(logger, credentials.UserName, remote, "wrong password");
+                return Pop3AuthResult.Failed;
+            }
+            _verified[user.Name] = (user.PasswordHash, Mac(credentials.Password));
         }
         EdgeLog.LoggedIn(logger, client, remote, user.Mailbox);
         return Pop3AuthResult.Success(new SpoolIdentity(client, user.Name, user.Mailbox));
     }
+
+    /// <summary>True when this password verified against this very stored hash before (compared in constant time).</summary>
+    private bool VerifyRemembered(Pop3User user, string password) =>
+        _verified.TryGetValue(user.Name, out var remembered)
+        && string.Equals(remembered.Hash, user.PasswordHash, StringComparison.Ordinal)
+        && System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(remembered.Mac, Mac(password));
+
+    private byte[] Mac(string password) =>
+        System.Security.Cryptography.HMACSHA256.HashData(_macKey, System.Text.Encoding.UTF8.GetBytes(password));
 }

@@ -40,28 +40,42 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
             return Pop3MaildropResult.InUse;
         }
         ILease? lease = null;
+        // The session lease, the view and the index's catch-up are independent storage calls: made at once, a login
+        // waits for the slowest of them instead of their sum.
+        var leaseTask = AcquireLeaseAsync(id, key.Item2, cancellationToken);
+        var hiddenTask = HiddenAsync(id, cancellationToken);
+        var snapshotTask = mirror.SnapshotForLoginAsync(id.Mailbox, cancellationToken);
         try
         {
-            if (leases is not null)
+            try
             {
-                try
+                var (acquired, inUse) = await leaseTask.ConfigureAwait(false);
+                lease = acquired;
+                if (inUse)
                 {
-                    lease = await mirror.Health.CallAsync(ct => leases.TryAcquireAsync($"pop3/{id.Mailbox}/{key.Item2}", ct), cancellationToken).ConfigureAwait(false);
-                    if (lease is null)
-                    {
-                        Release(key);
-                        EdgeLog.InUse(logger, id.Client);
-                        return Pop3MaildropResult.InUse;
-                    }
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    EdgeLog.SessionLeaseUnavailable(logger, ex, id.Client);
+                    Release(key);
+                    EdgeLog.InUse(logger, id.Client);
+                    await ObserveAsync(hiddenTask, snapshotTask).ConfigureAwait(false);
+                    return Pop3MaildropResult.InUse;
                 }
             }
+            catch
+            {
+                await ObserveAsync(hiddenTask, snapshotTask).ConfigureAwait(false);
+                throw;
+            }
 
-            var hidden = await HiddenAsync(id, cancellationToken).ConfigureAwait(false);
-            var snapshot = await mirror.SnapshotForLoginAsync(id.Mailbox, cancellationToken).ConfigureAwait(false);
+            IReadOnlySet<string> hidden;
+            try
+            {
+                hidden = await hiddenTask.ConfigureAwait(false);
+            }
+            catch
+            {
+                await ObserveAsync(snapshotTask).ConfigureAwait(false);
+                throw;
+            }
+            var snapshot = await snapshotTask.ConfigureAwait(false);
             var messages = snapshot.Where(m => !hidden.Contains(m.MessageKey)).ToList();
             SweepMarkersOfRemovedMessages(id, hidden, snapshot);
             EdgeLog.Opened(logger, id.Client, id.Mailbox, messages.Count, snapshot.Count - messages.Count);
@@ -82,6 +96,39 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
     }
 
     /// <summary>
+    /// The cross-process session lease: (lease, false) when taken, (null, true) when another session holds it, and
+    /// (null, false) when storage does not answer (this process's own rule still holds; logged).
+    /// </summary>
+    private async Task<(ILease? Lease, bool InUse)> AcquireLeaseAsync(SpoolIdentity id, string view, CancellationToken cancellationToken)
+    {
+        if (leases is null)
+            return (null, false);
+        try
+        {
+            var lease = await mirror.Health.CallAsync(ct => leases.TryAcquireAsync($"pop3/{id.Mailbox}/{view}", ct), cancellationToken).ConfigureAwait(false);
+            return (lease, lease is null);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            EdgeLog.SessionLeaseUnavailable(logger, ex, id.Client);
+            return (null, false);
+        }
+    }
+
+    /// <summary>Waits for calls whose results are no longer wanted, so none of them fails unobserved.</summary>
+    private static async Task ObserveAsync(params Task[] tasks)
+    {
+        try
+        {
+            await Task.WhenAll(tasks).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // The login already failed or was refused for another reason; the snapshot and view errors are logged there.
+        }
+    }
+
+    /// <summary>
     /// What the client may not see: its own hidden messages and the mailbox's shared ones, read from storage, or
     /// as last read in this process when storage does not answer.
     /// </summary>
@@ -90,8 +137,11 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
         var key = (id.Mailbox, id.Client);
         try
         {
-            var own = await mirror.Health.CallAsync(ct => views.ListHiddenAsync(id.Mailbox, id.Client, ct), cancellationToken).ConfigureAwait(false);
-            var shared = await mirror.Health.CallAsync(ct => views.ListHiddenAsync(id.Mailbox, SharedView, ct), cancellationToken).ConfigureAwait(false);
+            var ownTask = mirror.Health.CallAsync(ct => views.ListHiddenAsync(id.Mailbox, id.Client, ct), cancellationToken);
+            var sharedTask = mirror.Health.CallAsync(ct => views.ListHiddenAsync(id.Mailbox, SharedView, ct), cancellationToken);
+            await ObserveAsync(ownTask, sharedTask).ConfigureAwait(false);
+            var own = await ownTask.ConfigureAwait(false);
+            var shared = await sharedTask.ConfigureAwait(false);
             var all = new HashSet<string>(own, StringComparer.Ordinal);
             all.UnionWith(shared);
             _hidden[key] = all;
@@ -195,14 +245,25 @@ internal sealed class SpoolMaildrop : IMaildrop
         }
     }
 
+    /// <remarks>
+    /// QUIT ends the session whatever this returns, so the client identity is released here, before the library
+    /// answers the QUIT: a client that logs in again as soon as it has the reply is not refused with [IN-USE].
+    /// </remarks>
     public async ValueTask CommitDeletesAsync(IReadOnlySet<int> indexes, CancellationToken cancellationToken)
     {
-        if (indexes.Count == 0)
-            return;
-        var keys = indexes.Order().Select(i => _messages[i].MessageKey).ToList();
-        await _views.HideAsync(_identity.Mailbox, _view, keys, cancellationToken).ConfigureAwait(false);
-        _provider.Remember(_identity, keys);
-        EdgeLog.Hidden(_logger, _identity.Client, _identity.Mailbox, keys.Count);
+        try
+        {
+            if (indexes.Count == 0)
+                return;
+            var keys = indexes.Order().Select(i => _messages[i].MessageKey).ToList();
+            await _views.HideAsync(_identity.Mailbox, _view, keys, cancellationToken).ConfigureAwait(false);
+            _provider.Remember(_identity, keys);
+            EdgeLog.Hidden(_logger, _identity.Client, _identity.Mailbox, keys.Count);
+        }
+        finally
+        {
+            await DisposeAsync().ConfigureAwait(false);
+        }
     }
 
     public async ValueTask DisposeAsync()

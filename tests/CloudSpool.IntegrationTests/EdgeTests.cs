@@ -104,6 +104,13 @@ public sealed class EdgeTests : IAsyncLifetime
 
     private Task<(TcpClient Client, string Answer)> RawLoginAsync(string login, string password) => Pop3Raw.LoginAsync(_port, login, password);
 
+    private async Task AssertLoginRefusedAsync(string login, string password)
+    {
+        var (client, answer) = await RawLoginAsync(login, password);
+        using (client)
+            Assert.True(answer.StartsWith("-ERR [AUTH]", StringComparison.Ordinal), $"{login}: {answer}");
+    }
+
     [Fact]
     public async Task Stat_list_and_uidl_come_from_metadata_and_retr_returns_the_stored_bytes_with_crlf()
     {
@@ -191,15 +198,39 @@ public sealed class EdgeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_client_that_logs_in_again_right_after_quit_is_not_in_use()
+    {
+        await AddUserAsync("alice", "secret");
+        await PutAsync("alice", TestMail.Create("one"));
+        for (var i = 0; i < 5; i++)
+        {
+            using var client = await ConnectAsync("alice", "secret");
+            Assert.Equal(1, client.Count);
+            await client.DisconnectAsync(quit: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_remembered_login_still_refuses_a_wrong_password_and_forgets_a_changed_one()
+    {
+        await AddUserAsync("alice", "secret");
+        using (var first = await ConnectAsync("alice", "secret"))
+            await first.DisconnectAsync(quit: true);
+
+        await AssertLoginRefusedAsync("alice", "secreT");
+        Assert.True(await _spool.Runtime.Pop3Users.UpdateAsync(new Pop3User("alice", "alice", Pop3Passwords.Hash("changed")), CancellationToken.None));
+        await AssertLoginRefusedAsync("alice", "secret");
+        using var changed = await ConnectAsync("alice", "changed");
+        Assert.Equal(0, changed.Count);
+        await changed.DisconnectAsync(quit: true);
+    }
+
+    [Fact]
     public async Task Wrong_passwords_unknown_users_and_bad_login_names_are_refused()
     {
         await AddUserAsync("alice", "secret");
         foreach (var (login, password) in new[] { ("alice", "wrong"), ("alice+laptop", "wrong"), ("nobody", "secret"), ("alice+", "secret"), ("ali!ce", "secret"), ("alice+lap+top", "secret") })
-        {
-            var (client, answer) = await RawLoginAsync(login, password);
-            using (client)
-                Assert.True(answer.StartsWith("-ERR [AUTH]", StringComparison.Ordinal), $"{login}: {answer}");
-        }
+            await AssertLoginRefusedAsync(login, password);
         using var ok = await ConnectAsync("alice", "secret");
         Assert.Equal(0, ok.Count);
     }

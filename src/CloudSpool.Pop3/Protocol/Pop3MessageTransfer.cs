@@ -70,9 +70,11 @@ internal static class Pop3MessageTransfer
                     output.Advance(written);
                     offset += consumed;
                 }
-                await connection.FlushAsync(cancellationToken).ConfigureAwait(false);
-                if (encoder.IsComplete)
+                // A chunk that came back short was the end of the message: the final flush below sends it with the
+                // terminating line, and no further read is needed.
+                if (encoder.IsComplete || read < chunkSize)
                     break;
+                await connection.FlushAsync(cancellationToken).ConfigureAwait(false);
                 try
                 {
                     read = await ReadAsync(source, chunk, chunkSize, connection.IdleTimeout, cancellationToken).ConfigureAwait(false);
