@@ -23,7 +23,7 @@ public static partial class Program
     private const double TargetRatio = 1.0;
     private const long TargetPeakRssBytes = 200L << 20;
 
-    private sealed record Options(int Messages, int Seed, string CloudSpoolDll, string? Source, bool CloudSpoolFirst, bool Timeline, bool KeepTemp, bool Edge, int ListingMessages);
+    private sealed record Options(int Messages, int Seed, string CloudSpoolDll, string? Source, bool CloudSpoolFirst, bool Timeline, bool KeepTemp, bool Edge, int ListingMessages, bool Trim);
 
     private sealed record ToolResult(string Tool, int Messages, long Bytes, TimedResult Timed, Dictionary<string, double> CpuSeconds,
         IReadOnlyList<(double Seconds, Dictionary<string, long> Ticks)> Samples, Dictionary<string, long> SampledPeakRssKb, Dictionary<string, long> OtherTicks);
@@ -61,7 +61,8 @@ public static partial class Program
 
         try
         {
-            return options.Edge ? await RunEdgeAsync(options, cts.Token).ConfigureAwait(false) : await RunAsync(options, cts.Token).ConfigureAwait(false);
+            return options.Trim ? await TrimBench.RunAsync(options.Messages, options.Seed, cts.Token).ConfigureAwait(false)
+                : options.Edge ? await RunEdgeAsync(options, cts.Token).ConfigureAwait(false) : await RunAsync(options, cts.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cts.IsCancellationRequested)
         {
@@ -78,7 +79,9 @@ public static partial class Program
     private const string Usage = """
         usage: CloudSpool.Bench [--messages N] [--seed S] [--cloudspool PATH/cloudspool.dll] [--source TEXT] [--cloudspool-first] [--timeline] [--keep-temp]
                CloudSpool.Bench edge [--messages N] [--listing-messages N] [--seed S] [--cloudspool PATH] [--source TEXT] [--keep-temp]
+               CloudSpool.Bench trim [--messages N] [--seed S]
           edge                 the edge benchmark (issue 3): Dovecot and the CloudSpool edge serving the same mailbox
+          trim                 the trimming benchmark (issue 4): the generated mailbox trimmed for a phone on one thread
           --listing-messages N edge: small messages of the second mailbox whose listing is measured (default 100000; 0 = skip)
           --messages N         messages in the generated mailbox (default 10000)
           --seed S             seed of the generated mailbox (default 2); the same seed gives the same bytes
@@ -95,7 +98,7 @@ public static partial class Program
         var messages = 10_000;
         var seed = 2;
         string? dll = null, source = null;
-        bool first = false, timeline = false, keep = false, edge = false;
+        bool first = false, timeline = false, keep = false, edge = false, trim = false;
         var listing = 100_000;
         for (var i = 0; i < args.Length; i++)
         {
@@ -117,6 +120,9 @@ public static partial class Program
                         throw new ArgumentException($"--seed: '{s}' is not a whole number");
                     }
 
+                    break;
+                case "trim":
+                    trim = true;
                     break;
                 case "edge":
                     edge = true;
@@ -152,7 +158,7 @@ public static partial class Program
         }
 
         dll ??= DefaultCloudSpoolDll();
-        return new Options(messages, seed, dll, source, first, timeline, keep, edge, listing);
+        return new Options(messages, seed, dll, source, first, timeline, keep, edge, listing, trim);
     }
 
     private static string DefaultCloudSpoolDll()
