@@ -447,6 +447,33 @@ public sealed class ForwardTests : DovecotAndSpoolTest, IAsyncLifetime
     }
 
     [Fact]
+    public async Task New_mail_pulled_by_the_worker_is_forwarded_at_once_not_at_the_forward_jobs_next_fire()
+    {
+        // The forward job's own schedule never fires in this test: only the pull's new mail can start it.
+        var env = ForwardEnvironment(("CLOUDSPOOL__Forward__Schedule", "0 0 0 1 1 ? 2099"), ("CLOUDSPOOL__Scheduler__RefreshSeconds", "1"));
+        Assert.True(await Spool.Runtime.Accounts.AddAsync(_account with { Schedule = "*/2 * * * * ?" }, CancellationToken.None));
+        Assert.Equal(0, (await CliProcess.RunAsync(env, "forward", "on")).ExitCode);
+        using var worker = CliProcess.Start(env, "worker");
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!worker.Stderr.Contains("pull:isp: scheduled", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+            await Task.Delay(200);
+
+        Dovecot.DeliverRaw("fwduser", TestMail.Create("straight to the phone"));
+        var delivered = DateTime.UtcNow;
+        while (_smtp.Received().Count == 0 && DateTime.UtcNow < deadline)
+        {
+            Assert.False(worker.HasExited, worker.Stdout + worker.Stderr);
+            await Task.Delay(100);
+        }
+        var delay = DateTime.UtcNow - delivered;
+        await worker.TerminateAsync();
+        await worker.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal("straight to the phone", Assert.Single(_smtp.Received()).Message.Subject);
+        // Pull interval (2 s) plus seconds, with a wide margin for a loaded machine; the forward schedule is years away.
+        Assert.True(delay < TimeSpan.FromSeconds(30), $"arrival to phone took {delay}");
+    }
+
+    [Fact]
     public async Task Invalid_rules_are_refused_by_config_validation_with_exit_2()
     {
         var env = ForwardEnvironment(

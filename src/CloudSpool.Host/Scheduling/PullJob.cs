@@ -27,7 +27,16 @@ public sealed class PullJob(Runtime runtime, ILogger<PullJob> logger) : IJob
                 logger.LogWarning("{Account}: scheduled pull skipped: the account no longer exists", name);
                 return;
             }
-            await runtime.Engine.RunAsync(account, new PullRunRequest(), cancellationToken).ConfigureAwait(false);
+            var record = await runtime.Engine.RunAsync(account, new PullRunRequest(), cancellationToken).ConfigureAwait(false);
+            // New mail in the forwarded mailbox goes to the phone now, not at the forward job's next fire: the delay from
+            // arrival upstream to the phone is then the pull interval plus seconds. (The forward job checks the away
+            // switch itself; a forward already running takes the new mail in its next pass.)
+            var forward = runtime.Options.Forward;
+            if (record.Stored > 0 && forward.Configured && forward.Mailbox == account.Mailbox
+                && await context.Scheduler.Exists(ForwardJob.Key, cancellationToken).ConfigureAwait(false))
+            {
+                await context.Scheduler.TriggerJob(ForwardJob.Key, cancellationToken).ConfigureAwait(false);
+            }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
