@@ -252,18 +252,7 @@ public static partial class Program
         static string SeedOf(string user) => user == MailUser ? "--seed" : "--seed + 1";
     }
 
-    private static IngestedMessage Ingested(byte[] raw)
-    {
-        IngestFigures figures;
-        using (var meter = new IngestMeter())
-        {
-            meter.Append(raw);
-            figures = meter.Complete();
-        }
-
-        var summary = MessageSummarizer.Summarize(new MemoryStream(raw, writable: false));
-        return new IngestedMessage(figures, summary, DedupKey.For(summary.MessageId, figures), "bench", Guid.NewGuid().ToString("N"), DateTimeOffset.UtcNow);
-    }
+    private static IngestedMessage Ingested(byte[] raw) => IngestedMessage.FromBytes(raw, "bench", Guid.NewGuid().ToString("N"), DateTimeOffset.UtcNow);
 
     /// <summary>LF line ends to CRLF (a CR already before the LF is kept), as Dovecot serves a maildir file over POP3.</summary>
     private static byte[] ToCrlf(byte[] raw)

@@ -20,7 +20,6 @@ public sealed class ForwardTests : DovecotAndSpoolTest, IAsyncLifetime
     private const string Mailbox = "fwd";
     private SmtpSinkServer _smtp = null!;
 
-    static ForwardTests() => Encoding.RegisterProvider(CodePagesEncodingProvider.Instance);
     private AccountDefinition _account = null!;
 
     public new async Task InitializeAsync()

@@ -113,14 +113,7 @@ public sealed class HealthRunner(IAlertLedger alerts, ISpool spool, ILeaseManage
 
     private async Task DeliverAsync(string mailbox, byte[] raw, string sourceKey, CancellationToken cancellationToken)
     {
-        IngestFigures figures;
-        using (var meter = new IngestMeter())
-        {
-            meter.Append(raw);
-            figures = meter.Complete();
-        }
-        var summary = MessageSummarizer.Summarize(new MemoryStream(raw));
-        var message = new IngestedMessage(figures, summary, DedupKey.For(summary.MessageId, figures), AlertSource, sourceKey, clock.GetUtcNow());
+        var message = IngestedMessage.FromBytes(raw, AlertSource, sourceKey, clock.GetUtcNow());
         await spool.WriteContentAsync(mailbox, message, new MemoryStream(raw), cancellationToken).ConfigureAwait(false);
         await spool.CommitAsync(mailbox, [message], cancellationToken).ConfigureAwait(false); // Stored, or Duplicate after a crash: both fine
     }

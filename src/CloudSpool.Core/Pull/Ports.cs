@@ -50,7 +50,25 @@ public sealed record IngestedMessage(
     string DedupKey,
     string SourceAccount,
     string SourceKey,
-    DateTimeOffset ReceivedAt);
+    DateTimeOffset ReceivedAt)
+{
+    /// <summary>
+    /// A message whose bytes are whole in memory (mail CloudSpool writes itself, such as alerts): its figures,
+    /// summary and dedup key computed as ingest does for a fetched message.
+    /// </summary>
+    public static IngestedMessage FromBytes(byte[] raw, string sourceAccount, string sourceKey, DateTimeOffset receivedAt)
+    {
+        ArgumentNullException.ThrowIfNull(raw);
+        IngestFigures figures;
+        using (var meter = new IngestMeter())
+        {
+            meter.Append(raw);
+            figures = meter.Complete();
+        }
+        var summary = MessageSummarizer.Summarize(new MemoryStream(raw, writable: false));
+        return new IngestedMessage(figures, summary, Ingest.DedupKey.For(summary.MessageId, figures), sourceAccount, sourceKey, receivedAt);
+    }
+}
 
 public enum StoreOutcome
 {

@@ -41,18 +41,19 @@ public static class ScheduleCommands
                 views.Add(new ScheduleView(s.Job, s.Cron, s.TimeZone, s.Source.ToString().ToLowerInvariant(), account.Enabled,
                     NextFires(s.Cron, s.TimeZone, 3), last?.Started, last?.Outcome.ToString()));
             }
-            var retention = runtime.RetentionSchedule(edits);
-            var lastRetention = (await runtime.JobRuns.RecentAsync(retention.Job, 1, ct).ConfigureAwait(false)).FirstOrDefault();
-            views.Add(new ScheduleView(retention.Job, retention.Cron, retention.TimeZone, retention.Source.ToString().ToLowerInvariant(), runtime.Options.Retention.Scheduled,
-                NextFires(retention.Cron, retention.TimeZone, 3), lastRetention?.Started, lastRetention?.Outcome.ToString()));
-            var health = runtime.HealthSchedule(edits);
-            var lastHealth = (await runtime.JobRuns.RecentAsync(health.Job, 1, ct).ConfigureAwait(false)).FirstOrDefault();
-            views.Add(new ScheduleView(health.Job, health.Cron, health.TimeZone, health.Source.ToString().ToLowerInvariant(), true,
-                NextFires(health.Cron, health.TimeZone, 3), lastHealth?.Started, lastHealth?.Outcome.ToString()));
-            var forward = runtime.ForwardSchedule(edits);
-            var lastForward = (await runtime.JobRuns.RecentAsync(forward.Job, 1, ct).ConfigureAwait(false)).FirstOrDefault();
-            views.Add(new ScheduleView(forward.Job, forward.Cron, forward.TimeZone, forward.Source.ToString().ToLowerInvariant(), runtime.Options.Forward.Configured,
-                NextFires(forward.Cron, forward.TimeZone, 3), lastForward?.Started, lastForward?.Outcome.ToString()));
+            // The jobs that are not per account, in a fixed order; each with whether it is scheduled at all.
+            (EffectiveSchedule Schedule, bool Enabled)[] others =
+            [
+                (runtime.RetentionSchedule(edits), runtime.Options.Retention.Scheduled),
+                (runtime.HealthSchedule(edits), true),
+                (runtime.ForwardSchedule(edits), runtime.Options.Forward.Configured),
+            ];
+            foreach (var (s, enabled) in others)
+            {
+                var last = (await runtime.JobRuns.RecentAsync(s.Job, 1, ct).ConfigureAwait(false)).FirstOrDefault();
+                views.Add(new ScheduleView(s.Job, s.Cron, s.TimeZone, s.Source.ToString().ToLowerInvariant(), enabled,
+                    NextFires(s.Cron, s.TimeZone, 3), last?.Started, last?.Outcome.ToString()));
+            }
             if (parse.GetValue(json))
             {
                 await context.Out.WriteLineAsync(JsonSerializer.Serialize(views, Json)).ConfigureAwait(false);

@@ -1,4 +1,3 @@
-using CloudSpool.Core.Ingest;
 using CloudSpool.Core.Pull;
 using CloudSpool.Core.Spool;
 
@@ -9,14 +8,7 @@ public static class SpoolWriter
 {
     public static async Task<SpoolMessage> PutAsync(ISpool spool, ISpoolReader reader, string mailbox, byte[] raw)
     {
-        IngestFigures figures;
-        using (var meter = new IngestMeter())
-        {
-            meter.Append(raw);
-            figures = meter.Complete();
-        }
-        var summary = MessageSummarizer.Summarize(new MemoryStream(raw));
-        var message = new IngestedMessage(figures, summary, DedupKey.For(summary.MessageId, figures), "test", Guid.NewGuid().ToString("N"), DateTimeOffset.UtcNow);
+        var message = IngestedMessage.FromBytes(raw, "test", Guid.NewGuid().ToString("N"), DateTimeOffset.UtcNow);
         await spool.WriteContentAsync(mailbox, message, new MemoryStream(raw), CancellationToken.None);
         var stored = Xunit.Assert.Single(await spool.CommitAsync(mailbox, [message], CancellationToken.None));
         Xunit.Assert.Equal(StoreOutcome.Stored, stored.Outcome);
