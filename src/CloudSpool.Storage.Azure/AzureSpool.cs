@@ -66,7 +66,7 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
     public async Task<IReadOnlyList<StoreResult>> CommitAsync(string mailbox, IReadOnlyList<IngestedMessage> messages, CancellationToken cancellationToken)
     {
         var results = new StoreResult?[messages.Count];
-        // One transaction holds at most 100 entities of one partition: 50 messages with their dedup rows.
+        // One transaction holds at most 100 entities of one partition: 49 messages with their dedup rows, and the change row.
         // A dedup key twice in one transaction is refused by the service, so later twins wait for the first.
         var firsts = new Dictionary<string, int>(StringComparer.Ordinal);
         var twins = new List<int>();
@@ -76,9 +76,9 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
                 twins.Add(i);
         }
 
-        foreach (var chunk in firsts.Values.Order().Chunk(50))
+        foreach (var chunk in firsts.Values.Order().Chunk(49))
         {
-            var actions = new List<TableTransactionAction>(chunk.Length * 2);
+            var actions = new List<TableTransactionAction>(chunk.Length * 2 + 1) { ChangeAction(mailbox) };
             var keys = new string[chunk.Length];
             for (var j = 0; j < chunk.Length; j++)
             {
@@ -120,7 +120,7 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
         try
         {
             await storage.Messages.SubmitTransactionAsync(
-                [new TableTransactionAction(TableTransactionActionType.Add, row), new TableTransactionAction(TableTransactionActionType.Add, dedup)],
+                [new TableTransactionAction(TableTransactionActionType.Add, row), new TableTransactionAction(TableTransactionActionType.Add, dedup), ChangeAction(mailbox)],
                 cancellationToken).ConfigureAwait(false);
             return new StoreResult(StoreOutcome.Stored, messageKey);
         }
@@ -185,6 +185,21 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
         }
         return null;
     }
+
+    /// <inheritdoc />
+    public async Task<string?> ChangeTokenAsync(string mailbox, CancellationToken cancellationToken)
+    {
+        var row = await storage.Messages.GetEntityIfExistsAsync<TableEntity>(mailbox, StorageNames.HeadRowKey,
+            select: ["Changed"], cancellationToken: cancellationToken).ConfigureAwait(false);
+        return row.HasValue ? row.Value!.ETag.ToString() : null;
+    }
+
+    /// <summary>
+    /// Replaces the mailbox's change row, inside the transaction that commits or removes messages: its new ETag tells
+    /// readers something changed (see <see cref="ChangeTokenAsync"/>).
+    /// </summary>
+    internal TableTransactionAction ChangeAction(string mailbox) => new(TableTransactionActionType.UpsertReplace,
+        new TableEntity(mailbox, StorageNames.HeadRowKey) { ["Changed"] = _clock.GetUtcNow() });
 
     private static string MessageRange(string mailbox, string? afterKey) => TableClient.CreateQueryFilter(
         $"PartitionKey eq {mailbox} and RowKey gt {afterKey ?? StorageNames.MessageRowPrefix} and RowKey lt {StorageNames.PrefixEnd(StorageNames.MessageRowPrefix)}");

@@ -27,6 +27,7 @@ public sealed class AzureSpoolMaintenance(AzureStorage storage, AzureSpool spool
             [
                 new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(message.Mailbox, message.MessageKey), ETag.All),
                 new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(message.Mailbox, StorageNames.DedupRowKey(message.DedupKey)), ETag.All),
+                spool.ChangeAction(message.Mailbox),
             ], cancellationToken).ConfigureAwait(false);
         }
         catch (TableTransactionFailedException ex) when (ex.Status == 404)

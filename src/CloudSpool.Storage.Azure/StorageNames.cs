@@ -7,7 +7,9 @@ namespace CloudSpool.Storage.Azure;
 /// Every table, container, partition and key name is derived here and nowhere else.
 /// <list type="bullet">
 /// <item><c>{p}messages</c>: PK mailbox; RK <c>m:{commit ticks:D19}-{8 hex}</c> message metadata (grows with commit time, see SpoolKeys),
-/// <c>d:{dedup key}</c> dedup index pointing at the message row. Both written in one transaction.</item>
+/// <c>d:{dedup key}</c> dedup index pointing at the message row. Both written in one transaction, which also replaces the
+/// mailbox's change row <c>h:head</c> (its ETag is the change token readers compare before querying; retention's removals
+/// replace it too).</item>
 /// <item><c>{p}ledger</c>: PK account; RK <c>v:{scope}</c> scope validity, <c>s:{scope}:{validity}:{upstream key}</c>
 /// seen entries, <c>f:{scope}:{upstream key}</c> messages whose fetch failed.</item>
 /// <item><c>{p}control</c>: PK <c>account</c> (definitions) and <c>pull-state</c> (health), RK account name;
@@ -80,6 +82,7 @@ public sealed class StorageNames
     public static string MessageRowKey(long commitTicks, string sha256) => SpoolKeys.Message(commitTicks, sha256);
     public const string MessageRowPrefix = SpoolKeys.MessagePrefix;
     public static string DedupRowKey(string dedupKey) => "d:" + dedupKey;
+    public const string HeadRowKey = "h:head";
     public static string BlobName(string mailbox, string sha256) => $"{mailbox}/{sha256[..2]}/{sha256}.eml";
 
     /// <summary>The POP3 UIDL of a message: stable, unique in the mailbox, 40 characters of its dedup key.</summary>

@@ -184,6 +184,37 @@ public sealed class EdgeMirrorTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Syncs_skip_their_queries_until_a_commit_or_a_removal_changes_the_mailbox()
+    {
+        var first = await PutAsync("one");
+        var counting = new CountingReader(_spool.Runtime.SpoolReader);
+        var index = NewEdge(_spool.Runtime, Options(_state), counting).Mirror.IndexOf("alice");
+        async Task<int> SyncAsync()
+        {
+            await index.SyncAsync(counting, TimeSpan.FromMinutes(5), full: false, CancellationToken.None);
+            return counting.Listings.Count;
+        }
+
+        Assert.Equal(1, await SyncAsync());
+        Assert.Equal(1, await SyncAsync()); // nothing committed since: the change token alone answers
+        Assert.Equal(1, await SyncAsync());
+
+        var second = await PutAsync("two");
+        Assert.Equal(2, await SyncAsync());
+        Assert.Equal([first.MessageKey, second.MessageKey], index.Snapshot.Select(e => e.MessageKey));
+        Assert.Equal(2, await SyncAsync());
+
+        // Retention's removal changes the token in its own transaction.
+        await new AzureSpoolMaintenance(_spool.Runtime.Storage, (AzureSpool)_spool.Runtime.Spool).RemoveAsync(first, CancellationToken.None);
+        Assert.Equal(3, await SyncAsync());
+        Assert.Equal([second.MessageKey], index.Snapshot.Select(e => e.MessageKey));
+
+        // A full comparison always lists.
+        await index.SyncAsync(counting, TimeSpan.FromMinutes(5), full: true, CancellationToken.None);
+        Assert.Equal(4, counting.Listings.Count);
+    }
+
+    [Fact]
     public async Task A_torn_or_corrupt_index_file_is_rebuilt_from_storage()
     {
         await PutAsync("one");
@@ -427,6 +458,7 @@ public sealed class EdgeMirrorTests : IAsyncLifetime
         }
 
         public Task<string?> FirstKeyAsync(string mailbox, CancellationToken cancellationToken) => inner.FirstKeyAsync(mailbox, cancellationToken);
+        public Task<string?> ChangeTokenAsync(string mailbox, CancellationToken cancellationToken) => inner.ChangeTokenAsync(mailbox, cancellationToken);
         public Task<Stream> OpenBlobAsync(string blobName, CancellationToken cancellationToken) => inner.OpenBlobAsync(blobName, cancellationToken);
         public IAsyncEnumerable<SpoolMessage> ListAsync(string mailbox, string? afterKey, CancellationToken cancellationToken) => inner.ListAsync(mailbox, afterKey, cancellationToken);
         public Task<SpoolMessage?> GetAsync(string mailbox, string messageKey, CancellationToken cancellationToken) => inner.GetAsync(mailbox, messageKey, cancellationToken);

@@ -45,6 +45,13 @@ public interface ISpoolReader
     /// <summary>The smallest message key of a mailbox (its oldest message), or null when it is empty.</summary>
     Task<string?> FirstKeyAsync(string mailbox, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// An opaque value that changes whenever a message is committed to or removed from the mailbox (changed in the same
+    /// transaction), so a reader that saw the same value before can skip its catch-up queries. Null when the spool
+    /// cannot tell (a mailbox never written since change tokens exist): the reader must query.
+    /// </summary>
+    Task<string?> ChangeTokenAsync(string mailbox, CancellationToken cancellationToken) => Task.FromResult<string?>(null);
+
     /// <summary>Opens the raw bytes stored under a blob name (streamed).</summary>
     Task<Stream> OpenBlobAsync(string blobName, CancellationToken cancellationToken);
 
