@@ -23,7 +23,7 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
     internal const string SharedView = "*";
 
     private readonly ConcurrentDictionary<(string Mailbox, string Client), byte> _open = new();
-    private readonly ConcurrentDictionary<(string Mailbox, string Client), IReadOnlySet<string>> _hidden = new();
+    private readonly ConcurrentDictionary<(string Mailbox, string View), (string? Token, IReadOnlySet<string>? Keys)> _views = new();
 
     /// <summary>Client identities with a session now.</summary>
     public int OpenSessions => _open.Count;
@@ -129,28 +129,40 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
     }
 
     /// <summary>
-    /// What the client may not see: its own hidden messages and the mailbox's shared ones, read from storage, or
-    /// as last read in this process when storage does not answer.
+    /// What the client may not see: its own hidden messages and the mailbox's shared ones, each from storage (or as
+    /// last read when storage does not answer).
     /// </summary>
     private async Task<IReadOnlySet<string>> HiddenAsync(SpoolIdentity id, CancellationToken cancellationToken)
     {
-        var key = (id.Mailbox, id.Client);
+        var ownTask = ViewAsync(id, id.Client, cancellationToken);
+        var sharedTask = ViewAsync(id, SharedView, cancellationToken);
+        await ObserveAsync(ownTask, sharedTask).ConfigureAwait(false);
+        var all = new HashSet<string>(await ownTask.ConfigureAwait(false), StringComparer.Ordinal);
+        all.UnionWith(await sharedTask.ConfigureAwait(false));
+        return all;
+    }
+
+    /// <summary>
+    /// One view's hidden keys. The view's change token is read first: when it is the one seen with the keys held
+    /// here, they are still right and the listing (a query that scans the table on Azurite) is skipped.
+    /// </summary>
+    private async Task<IReadOnlySet<string>> ViewAsync(SpoolIdentity id, string view, CancellationToken cancellationToken)
+    {
+        var key = (id.Mailbox, view);
+        _views.TryGetValue(key, out var cached);
         try
         {
-            var ownTask = mirror.Health.CallAsync(ct => views.ListHiddenAsync(id.Mailbox, id.Client, ct), cancellationToken);
-            var sharedTask = mirror.Health.CallAsync(ct => views.ListHiddenAsync(id.Mailbox, SharedView, ct), cancellationToken);
-            await ObserveAsync(ownTask, sharedTask).ConfigureAwait(false);
-            var own = await ownTask.ConfigureAwait(false);
-            var shared = await sharedTask.ConfigureAwait(false);
-            var all = new HashSet<string>(own, StringComparer.Ordinal);
-            all.UnionWith(shared);
-            _hidden[key] = all;
-            return all;
+            var token = await mirror.Health.CallAsync(ct => views.ChangeTokenAsync(id.Mailbox, view, ct), cancellationToken).ConfigureAwait(false);
+            if (token is not null && cached.Keys is not null && string.Equals(token, cached.Token, StringComparison.Ordinal))
+                return cached.Keys;
+            var keys = await mirror.Health.CallAsync(ct => views.ListHiddenAsync(id.Mailbox, view, ct), cancellationToken).ConfigureAwait(false);
+            _views[key] = (token, keys);
+            return keys;
         }
-        catch (Exception ex) when (ex is not OperationCanceledException && _hidden.TryGetValue(key, out var cached))
+        catch (Exception ex) when (ex is not OperationCanceledException && cached.Keys is not null)
         {
             EdgeLog.ServingCachedView(logger, ex, id.Client, id.Mailbox);
-            return cached;
+            return cached.Keys;
         }
     }
 
@@ -173,8 +185,8 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
             {
                 await views.ForgetAsync(id.Mailbox, id.Client, stale, CancellationToken.None).ConfigureAwait(false);
                 await views.ForgetAsync(id.Mailbox, SharedView, stale, CancellationToken.None).ConfigureAwait(false);
-                _hidden.AddOrUpdate((id.Mailbox, id.Client), _ => new HashSet<string>(StringComparer.Ordinal),
-                    (_, old) => old.Except(stale, StringComparer.Ordinal).ToHashSet(StringComparer.Ordinal));
+                Update((id.Mailbox, id.Client), keys => keys.Except(stale, StringComparer.Ordinal));
+                Update((id.Mailbox, SharedView), keys => keys.Except(stale, StringComparer.Ordinal));
                 EdgeLog.MarkersSwept(logger, id.Client, id.Mailbox, stale.Count);
             }
             catch (Exception ex)
@@ -185,17 +197,13 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
     }
 
     /// <summary>Remembers messages a session hid, so the next login sees them hidden even if storage is not reachable then.</summary>
-    internal void Remember(SpoolIdentity id, IEnumerable<string> keys)
-    {
-        _hidden.AddOrUpdate((id.Mailbox, id.Client),
-            _ => new HashSet<string>(keys, StringComparer.Ordinal),
-            (_, old) =>
-            {
-                var merged = new HashSet<string>(old, StringComparer.Ordinal);
-                merged.UnionWith(keys);
-                return merged;
-            });
-    }
+    internal void Remember(string mailbox, string view, IEnumerable<string> hidden) => Update((mailbox, view), keys => keys.Union(hidden, StringComparer.Ordinal));
+
+    /// <summary>Changes the keys held for a view; its token is dropped, so the next login lists the view again.</summary>
+    private void Update((string Mailbox, string View) key, Func<IEnumerable<string>, IEnumerable<string>> change) =>
+        _views.AddOrUpdate(key,
+            _ => (null, change([]).ToHashSet(StringComparer.Ordinal)),
+            (_, old) => (null, change((IEnumerable<string>?)old.Keys ?? []).ToHashSet(StringComparer.Ordinal)));
 
     private void Release((string Mailbox, string Client) key) => _open.TryRemove(key, out _);
 }
@@ -257,7 +265,7 @@ internal sealed class SpoolMaildrop : IMaildrop
                 return;
             var keys = indexes.Order().Select(i => _messages[i].MessageKey).ToList();
             await _views.HideAsync(_identity.Mailbox, _view, keys, cancellationToken).ConfigureAwait(false);
-            _provider.Remember(_identity, keys);
+            _provider.Remember(_identity.Mailbox, _view, keys);
             EdgeLog.Hidden(_logger, _identity.Client, _identity.Mailbox, keys.Count);
         }
         finally

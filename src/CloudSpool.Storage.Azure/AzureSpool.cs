@@ -191,7 +191,8 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
     {
         var row = await storage.Messages.GetEntityIfExistsAsync<TableEntity>(mailbox, StorageNames.HeadRowKey,
             select: ["Changed"], cancellationToken: cancellationToken).ConfigureAwait(false);
-        return row.HasValue ? row.Value!.ETag.ToString() : null;
+        // No change row: nothing was committed since change rows exist, which is a state of its own ("").
+        return row.HasValue ? row.Value!.ETag.ToString() : "";
     }
 
     /// <summary>

@@ -17,7 +17,8 @@ namespace CloudSpool.Storage.Azure;
 /// mailbox and ASP.NET Core Identity password hash); PK <c>alert</c>, RK <c>{account}:{condition}</c> (open health alerts, with their
 /// fixed text, until the condition clears).</item>
 /// <item><c>{p}views</c>: per-client views of the POP3 edge. PK <c>view:{mailbox}:{client identity}</c> (both escaped),
-/// RK message key (the <c>m:</c> key of <c>{p}messages</c>): a row means "hidden for this client" (DELE+QUIT).
+/// RK message key (the <c>m:</c> key of <c>{p}messages</c>): a row means "hidden for this client" (DELE+QUIT); RK <c>h:head</c>
+/// is the view's change row, replaced in every hiding transaction (its ETag is the view's change token).
 /// One partition per mailbox and client, so a login reads one partition and a QUIT writes batches of at most 100.</item>
 /// <item><c>{p}runs</c>: PK <c>pull:{account}</c> (or a job name: <c>retention</c>, <c>forward</c>); RK inverted ticks, so the latest run comes first.</item>
 /// <item><c>{p}forwards</c>: the forward ledger. PK mailbox; RK <c>{message key}|{destination}</c> (destination lower-cased and

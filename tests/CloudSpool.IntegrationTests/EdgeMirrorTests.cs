@@ -49,9 +49,9 @@ public sealed class EdgeMirrorTests : IAsyncLifetime
         SharedDeleteMailboxes = shared.ToHashSet(StringComparer.Ordinal),
     };
 
-    private SpoolEdge NewEdge(Runtime runtime, SpoolEdgeOptions options, ISpoolReader? reader = null)
+    private SpoolEdge NewEdge(Runtime runtime, SpoolEdgeOptions options, ISpoolReader? reader = null, IClientViewStore? views = null)
     {
-        var edge = new SpoolEdge(runtime.Pop3Users, runtime.ClientViews, reader ?? runtime.SpoolReader, runtime.Leases, options, NullLoggerFactory.Instance);
+        var edge = new SpoolEdge(runtime.Pop3Users, views ?? runtime.ClientViews, reader ?? runtime.SpoolReader, runtime.Leases, options, NullLoggerFactory.Instance);
         _cleanup.Add(edge);
         return edge;
     }
@@ -364,6 +364,43 @@ public sealed class EdgeMirrorTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_login_lists_a_view_again_only_when_it_changed_on_this_edge_or_another()
+    {
+        await PutAsync("one");
+        await PutAsync("two");
+        await PutAsync("three");
+        var counting = new CountingViews(_spool.Runtime.ClientViews);
+        var portA = await ServeAsync(NewEdge(_spool.Runtime, Options(Path.Combine(_state, "a")), views: counting));
+        await using var other = await PullHarness.AttachAsync(_spool);
+        var portB = await ServeAsync(NewEdge(other.Runtime, Options(Path.Combine(_state, "b"))));
+        async Task<int> CountAsync(int port, bool deleteFirst = false)
+        {
+            using var client = await ConnectAsync(port, "alice+laptop");
+            var count = client.Count;
+            if (deleteFirst)
+                await client.DeleteMessageAsync(0);
+            await client.DisconnectAsync(quit: true);
+            return count;
+        }
+
+        Assert.Equal(3, await CountAsync(portA));
+        Assert.Equal(2, counting.Listings); // its own view and the mailbox's shared one
+        Assert.Equal(3, await CountAsync(portA));
+        Assert.Equal(2, counting.Listings); // unchanged: the change tokens answered
+
+        // The same client identity deletes through another edge: edge A's copy is stale and must not be used.
+        Assert.Equal(3, await CountAsync(portB, deleteFirst: true));
+        Assert.Equal(2, await CountAsync(portA));
+        Assert.Equal(3, counting.Listings);
+
+        // Deleting through edge A itself: the next login there sees it hidden too.
+        Assert.Equal(2, await CountAsync(portA, deleteFirst: true));
+        Assert.Equal(1, await CountAsync(portA));
+        Assert.Equal(1, await CountAsync(portB));
+        Assert.Equal(1, await CountAsync(portA));
+    }
+
+    [Fact]
     public async Task A_shared_delete_mailbox_hides_a_deleted_message_from_every_client_and_locks_the_mailbox()
     {
         Assert.True(await _spool.Runtime.Pop3Users.AddAsync(new Pop3User("fam", "family", Pop3Passwords.Hash("secret")), CancellationToken.None));
@@ -438,6 +475,29 @@ public sealed class EdgeMirrorTests : IAsyncLifetime
                 await azurite.DisposeAsync();
             Directory.Delete(location, recursive: true);
         }
+    }
+
+    /// <summary>Passes through to the real view store and counts the listings of hidden keys.</summary>
+    private sealed class CountingViews(IClientViewStore inner) : IClientViewStore
+    {
+        private int _listings;
+
+        public int Listings => Volatile.Read(ref _listings);
+
+        public Task<IReadOnlySet<string>> ListHiddenAsync(string mailbox, string client, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _listings);
+            return inner.ListHiddenAsync(mailbox, client, cancellationToken);
+        }
+
+        public Task HideAsync(string mailbox, string client, IReadOnlyCollection<string> messageKeys, CancellationToken cancellationToken) =>
+            inner.HideAsync(mailbox, client, messageKeys, cancellationToken);
+
+        public Task ForgetAsync(string mailbox, string client, IReadOnlyCollection<string> messageKeys, CancellationToken cancellationToken) =>
+            inner.ForgetAsync(mailbox, client, messageKeys, cancellationToken);
+
+        public Task<string?> ChangeTokenAsync(string mailbox, string client, CancellationToken cancellationToken) =>
+            inner.ChangeTokenAsync(mailbox, client, cancellationToken);
     }
 
     /// <summary>Passes through to the real spool and records each index listing: where it started and how many rows it read.</summary>

@@ -39,6 +39,12 @@ public interface IClientViewStore
 
     /// <summary>Drops the markers of messages that are gone from the spool (removed by retention); idempotent.</summary>
     Task ForgetAsync(string mailbox, string client, IReadOnlyCollection<string> messageKeys, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// An opaque value that changes whenever <see cref="HideAsync"/> adds to the view (in the same transaction), so a
+    /// reader holding the keys listed with the same value can skip listing them again; null when not known.
+    /// </summary>
+    Task<string?> ChangeTokenAsync(string mailbox, string client, CancellationToken cancellationToken) => Task.FromResult<string?>(null);
 }
 
 /// <summary>The naming rules of POP3 users and client identities.</summary>
