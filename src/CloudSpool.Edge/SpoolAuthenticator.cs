@@ -9,13 +9,15 @@ namespace CloudSpool.Edge;
 /// (same password) and becomes the client identity <c>alice+laptop</c> with its own view of the mailbox.
 /// </summary>
 /// <remarks>
-/// Users last read are kept in memory, so a running edge keeps letting people in while storage is unreachable.
+/// Users come from the background sync's listing when it is recent (see <see cref="SpoolMirror.TryGetListedUser"/>), so a
+/// changed password or a removed user takes effect within two sync intervals; otherwise (and for a name not listed, such
+/// as a user added since) from storage. Users last read are kept in memory, so a running edge keeps letting people in while storage is unreachable.
 /// A password that verified against a user's stored hash is remembered in memory as an HMAC under a key of this
 /// process (never the password, never persisted), so the next login of a mail client that polls every few minutes
 /// skips the deliberately slow hash (as Dovecot's auth cache does). Only successes are remembered: a wrong password
 /// always pays the full verification, and a changed password (a new stored hash) is verified afresh.
 /// </remarks>
-public sealed class SpoolAuthenticator(IPop3UserStore users, StorageHealth storage, ILogger<SpoolAuthenticator> logger) : IPop3Authenticator
+public sealed class SpoolAuthenticator(IPop3UserStore users, SpoolMirror mirror, ILogger<SpoolAuthenticator> logger) : IPop3Authenticator
 {
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Pop3User?> _known = new(StringComparer.Ordinal);
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (string Hash, byte[] Mac)> _verified = new(StringComparer.Ordinal);
@@ -41,7 +43,10 @@ public sealed class SpoolAuthenticator(IPop3UserStore users, StorageHealth stora
         Pop3User? user;
         try
         {
-            user = await storage.CallAsync(ct => users.GetAsync(userName, ct), cancellationToken).ConfigureAwait(false);
+            // The background sync lists the users every few seconds: a login needs no storage round trip of its own.
+            // A name not listed is asked for (a user added since the listing must not wait for the next one).
+            if (!mirror.TryGetListedUser(userName, out user) || user is null)
+                user = await mirror.Health.CallAsync(ct => users.GetAsync(userName, ct), cancellationToken).ConfigureAwait(false);
             _known[userName] = user;
         }
         catch (Exception ex) when (ex is not OperationCanceledException && _known.TryGetValue(userName, out var known))

@@ -21,7 +21,7 @@ public sealed class SpoolEdge : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         _loggers = loggers;
         Mirror = new SpoolMirror(spool, users, options, loggers.CreateLogger<SpoolMirror>(), clock);
-        Authenticator = new SpoolAuthenticator(users, Mirror.Health, loggers.CreateLogger<SpoolAuthenticator>());
+        Authenticator = new SpoolAuthenticator(users, Mirror, loggers.CreateLogger<SpoolAuthenticator>());
         Maildrops = new SpoolMaildropProvider(Mirror, views, leases, options, loggers.CreateLogger<SpoolMaildropProvider>());
     }
 

@@ -24,6 +24,7 @@ public sealed class SpoolMirror : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _loops = [];
     private DateTimeOffset _usersListed = DateTimeOffset.MinValue;
+    private IReadOnlyDictionary<string, Pop3User> _listedUsers = new Dictionary<string, Pop3User>(StringComparer.Ordinal);
     private int _disposed;
 
     public SpoolMirror(ISpoolReader spool, IPop3UserStore users, SpoolEdgeOptions options, ILogger logger, TimeProvider? clock = null)
@@ -95,6 +96,19 @@ public sealed class SpoolMirror : IAsyncDisposable
         return index.Snapshot;
     }
 
+    /// <summary>
+    /// A user as the background sync last listed them (null: no such user), when that listing is recent: no older than
+    /// two sync intervals. False when it is older (the loop is not running or storage did not answer): ask storage.
+    /// </summary>
+    public bool TryGetListedUser(string name, out Pop3User? user)
+    {
+        user = null;
+        if (_clock.GetUtcNow() - _usersListed > 2 * _options.SyncInterval)
+            return false;
+        user = Volatile.Read(ref _listedUsers).GetValueOrDefault(name);
+        return true;
+    }
+
     /// <summary>Opens a message's bytes: from the cache when there is one, else straight from Blob.</summary>
     public async Task<Stream> OpenAsync(SpoolIndexEntry entry, CancellationToken cancellationToken)
     {
@@ -130,13 +144,13 @@ public sealed class SpoolMirror : IAsyncDisposable
     {
         var now = _clock.GetUtcNow();
         var asked = false;
-        if (now - _usersListed >= _options.ReconcileInterval)
-        {
-            foreach (var user in await _users.ListAsync(cancellationToken).ConfigureAwait(false))
-                IndexOf(user.Mailbox);
-            _usersListed = now;
-            asked = true;
-        }
+        // Every pass: the users (a handful of rows) for logins to be answered locally, and their mailboxes to keep synced.
+        var users = await _users.ListAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var user in users)
+            IndexOf(user.Mailbox);
+        Volatile.Write(ref _listedUsers, users.ToDictionary(u => u.Name, StringComparer.Ordinal));
+        _usersListed = now;
+        asked = true;
         foreach (var index in _indexes.Values)
         {
             var full = index.LastFullSync is not { } last || now - last >= _options.ReconcileInterval;

@@ -19,23 +19,30 @@ public sealed class BlobLeaseManager(AzureStorage storage, ILogger<BlobLeaseMana
     public async Task<ILease?> TryAcquireAsync(string name, CancellationToken cancellationToken)
     {
         var blob = storage.Leases.GetBlobClient(name);
-        try
-        {
-            await blob.UploadAsync(BinaryData.Empty, new BlobUploadOptions { Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All } }, cancellationToken).ConfigureAwait(false);
-        }
-        catch (RequestFailedException ex) when (ex.IsConflict() || ex.IsPreconditionFailed())
-        {
-            // The lease blob exists already (possibly leased right now): fine, we only need it to exist.
-        }
-
         var client = blob.GetBlobLeaseClient();
-        try
+        // The lease blob exists after a name's first use: acquiring straight away is one request, not two.
+        for (var attempt = 0; ; attempt++)
         {
-            await client.AcquireAsync(Duration, cancellationToken: cancellationToken).ConfigureAwait(false);
-        }
-        catch (RequestFailedException ex) when (ex.IsConflict())
-        {
-            return null; // LeaseAlreadyPresent: another holder is working.
+            try
+            {
+                await client.AcquireAsync(Duration, cancellationToken: cancellationToken).ConfigureAwait(false);
+                break;
+            }
+            catch (RequestFailedException ex) when (ex.IsConflict())
+            {
+                return null; // LeaseAlreadyPresent: another holder is working.
+            }
+            catch (RequestFailedException ex) when (ex.Status == 404 && attempt == 0)
+            {
+                try
+                {
+                    await blob.UploadAsync(BinaryData.Empty, new BlobUploadOptions { Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All } }, cancellationToken).ConfigureAwait(false);
+                }
+                catch (RequestFailedException created) when (created.IsConflict() || created.IsPreconditionFailed())
+                {
+                    // Created by another process in between (possibly leased right now): the acquire below tells.
+                }
+            }
         }
         return new BlobLease(client, name, Duration, logger);
     }

@@ -49,9 +49,9 @@ public sealed class EdgeMirrorTests : IAsyncLifetime
         SharedDeleteMailboxes = shared.ToHashSet(StringComparer.Ordinal),
     };
 
-    private SpoolEdge NewEdge(Runtime runtime, SpoolEdgeOptions options, ISpoolReader? reader = null, IClientViewStore? views = null)
+    private SpoolEdge NewEdge(Runtime runtime, SpoolEdgeOptions options, ISpoolReader? reader = null, IClientViewStore? views = null, IPop3UserStore? users = null)
     {
-        var edge = new SpoolEdge(runtime.Pop3Users, views ?? runtime.ClientViews, reader ?? runtime.SpoolReader, runtime.Leases, options, NullLoggerFactory.Instance);
+        var edge = new SpoolEdge(users ?? runtime.Pop3Users, views ?? runtime.ClientViews, reader ?? runtime.SpoolReader, runtime.Leases, options, NullLoggerFactory.Instance);
         _cleanup.Add(edge);
         return edge;
     }
@@ -401,6 +401,39 @@ public sealed class EdgeMirrorTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Logins_take_users_from_the_background_listing_and_a_user_added_since_is_asked_for()
+    {
+        await PutAsync("one");
+        var users = new CountingUsers(_spool.Runtime.Pop3Users);
+        // A long interval: the listing made at start stays the one in use (and fresh) for the whole test.
+        var edge = NewEdge(_spool.Runtime, new SpoolEdgeOptions { StateDirectory = _state, SyncInterval = TimeSpan.FromSeconds(60) }, users: users);
+        edge.Start();
+        await WaitForAsync(() => edge.Mirror.TryGetListedUser("alice", out var listed) && listed is not null, "the background listing of the users");
+        var port = await ServeAsync(edge);
+        for (var i = 0; i < 3; i++)
+        {
+            using var client = await ConnectAsync(port, "alice");
+            Assert.Equal(1, client.Count);
+            await client.DisconnectAsync(quit: true);
+        }
+        Assert.Equal(0, users.Gets);
+
+        // Added after the listing: asked for by name, so it can log in at once.
+        Assert.True(await _spool.Runtime.Pop3Users.AddAsync(new Pop3User("bob", "alice", Pop3Passwords.Hash("bobs")), CancellationToken.None));
+        using (var bob = await ConnectAsync(port, "bob", "bobs"))
+            await bob.DisconnectAsync(quit: true);
+        Assert.Equal(1, users.Gets);
+
+        // Removed: refused once the listing no longer has it (the next sync pass, here made at once).
+        Assert.True(await _spool.Runtime.Pop3Users.RemoveAsync("alice", CancellationToken.None));
+        await edge.Mirror.SyncAllAsync(CancellationToken.None);
+        Assert.True(edge.Mirror.TryGetListedUser("alice", out var gone) && gone is null);
+        var (refused, answer) = await Pop3Raw.LoginAsync(port, "alice", "secret");
+        using (refused)
+            Assert.StartsWith("-ERR", answer);
+    }
+
+    [Fact]
     public async Task A_shared_delete_mailbox_hides_a_deleted_message_from_every_client_and_locks_the_mailbox()
     {
         Assert.True(await _spool.Runtime.Pop3Users.AddAsync(new Pop3User("fam", "family", Pop3Passwords.Hash("secret")), CancellationToken.None));
@@ -475,6 +508,25 @@ public sealed class EdgeMirrorTests : IAsyncLifetime
                 await azurite.DisposeAsync();
             Directory.Delete(location, recursive: true);
         }
+    }
+
+    /// <summary>Passes through to the real user store and counts the reads of one user.</summary>
+    private sealed class CountingUsers(IPop3UserStore inner) : IPop3UserStore
+    {
+        private int _gets;
+
+        public int Gets => Volatile.Read(ref _gets);
+
+        public Task<Pop3User?> GetAsync(string name, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _gets);
+            return inner.GetAsync(name, cancellationToken);
+        }
+
+        public Task<IReadOnlyList<Pop3User>> ListAsync(CancellationToken cancellationToken) => inner.ListAsync(cancellationToken);
+        public Task<bool> AddAsync(Pop3User user, CancellationToken cancellationToken) => inner.AddAsync(user, cancellationToken);
+        public Task<bool> UpdateAsync(Pop3User user, CancellationToken cancellationToken) => inner.UpdateAsync(user, cancellationToken);
+        public Task<bool> RemoveAsync(string name, CancellationToken cancellationToken) => inner.RemoveAsync(name, cancellationToken);
     }
 
     /// <summary>Passes through to the real view store and counts the listings of hidden keys.</summary>

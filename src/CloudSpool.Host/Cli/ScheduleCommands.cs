@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using CloudSpool.Core.Health;
 using CloudSpool.Core.Scheduling;
 using CloudSpool.Host.Scheduling;
 
@@ -11,10 +12,11 @@ public static class ScheduleCommands
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
 
-    /// <summary>One job's schedule as `schedule list` shows it.</summary>
+    /// <summary>One job's schedule as `schedule list` shows it, with the job's health (see <see cref="JobHealthEvaluator"/>).</summary>
     public sealed record ScheduleView(
         string Job, string Cron, string TimeZone, string Source, bool Enabled,
-        IReadOnlyList<DateTimeOffset> NextFires, DateTimeOffset? LastRun, string? LastOutcome);
+        IReadOnlyList<DateTimeOffset> NextFires, DateTimeOffset? LastRun, string? LastOutcome,
+        string State, string StateReason, DateTimeOffset? LastFinished, DateTimeOffset? DueSince);
 
     public static Command Create(CommandContext context)
     {
@@ -32,28 +34,7 @@ public static class ScheduleCommands
         var command = new Command("list", "Each job: cron expression, time zone, where it comes from, next three fire times, last run and outcome.") { json };
         command.SetAction((parse, ct) => context.WithRuntimeAsync(parse, ct, async runtime =>
         {
-            var edits = await runtime.Schedules.ListAsync(ct).ConfigureAwait(false);
-            var views = new List<ScheduleView>();
-            foreach (var account in await runtime.Accounts.ListAsync(ct).ConfigureAwait(false))
-            {
-                var s = runtime.ScheduleOf(account, edits);
-                var last = (await runtime.States.RecentRunsAsync(account.Name, 1, ct).ConfigureAwait(false)).FirstOrDefault();
-                views.Add(new ScheduleView(s.Job, s.Cron, s.TimeZone, s.Source.ToString().ToLowerInvariant(), account.Enabled,
-                    NextFires(s.Cron, s.TimeZone, 3), last?.Started, last?.Outcome.ToString()));
-            }
-            // The jobs that are not per account, in a fixed order; each with whether it is scheduled at all.
-            (EffectiveSchedule Schedule, bool Enabled)[] others =
-            [
-                (runtime.RetentionSchedule(edits), runtime.Options.Retention.Scheduled),
-                (runtime.HealthSchedule(edits), true),
-                (runtime.ForwardSchedule(edits), runtime.Options.Forward.Configured),
-            ];
-            foreach (var (s, enabled) in others)
-            {
-                var last = (await runtime.JobRuns.RecentAsync(s.Job, 1, ct).ConfigureAwait(false)).FirstOrDefault();
-                views.Add(new ScheduleView(s.Job, s.Cron, s.TimeZone, s.Source.ToString().ToLowerInvariant(), enabled,
-                    NextFires(s.Cron, s.TimeZone, 3), last?.Started, last?.Outcome.ToString()));
-            }
+            var views = await ViewsAsync(runtime, ct).ConfigureAwait(false);
             if (parse.GetValue(json))
             {
                 await context.Out.WriteLineAsync(JsonSerializer.Serialize(views, Json)).ConfigureAwait(false);
@@ -63,13 +44,54 @@ public static class ScheduleCommands
             {
                 var next = string.Join(", ", v.NextFires.Select(t => t.ToString("yyyy-MM-dd HH:mm:ss zzz", CultureInfo.InvariantCulture)));
                 var last = v.LastRun is { } t ? $"{t:u} {v.LastOutcome}" : "never";
-                await context.Out.WriteLineAsync($"{v.Job}: \"{v.Cron}\" {v.TimeZone} ({v.Source}{(v.Enabled ? "" : ", disabled")})").ConfigureAwait(false);
+                await context.Out.WriteLineAsync($"{v.Job}: \"{v.Cron}\" {v.TimeZone} ({v.Source}{(v.Enabled ? "" : ", disabled")}) {v.State.ToUpperInvariant()}").ConfigureAwait(false);
                 await context.Out.WriteLineAsync($"  next: {next}").ConfigureAwait(false);
                 await context.Out.WriteLineAsync($"  last run: {last}").ConfigureAwait(false);
+                if (v.State is "overdue" or "failing")
+                    await context.Out.WriteLineAsync($"  {v.StateReason}").ConfigureAwait(false);
             }
             return ExitCodes.Ok;
         }));
         return command;
+    }
+
+    /// <summary>
+    /// Every job's schedule in effect (edits included), next fires, last run and health: the pull job of each account,
+    /// then retention, health and forward.
+    /// </summary>
+    public static async Task<IReadOnlyList<ScheduleView>> ViewsAsync(Runtime runtime, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(runtime);
+        var now = DateTimeOffset.UtcNow;
+        var grace = TimeSpan.FromMinutes(runtime.Options.Health.JobOverdueMinutes);
+        var edits = await runtime.Schedules.ListAsync(ct).ConfigureAwait(false);
+        var views = new List<ScheduleView>();
+        ScheduleView View(EffectiveSchedule s, bool enabled, LastJobRun? last, string? outcome)
+        {
+            var health = JobHealthEvaluator.Evaluate(enabled, last, after => Cron.NextFire(s.Cron, s.TimeZone, after), now, grace);
+            var state = health.State == JobHealthState.NeverRun ? "never-run" : health.State.ToString().ToLowerInvariant();
+            return new ScheduleView(s.Job, s.Cron, s.TimeZone, s.Source.ToString().ToLowerInvariant(), enabled,
+                NextFires(s.Cron, s.TimeZone, 3), last?.Started, outcome, state, health.Reason, last?.Finished, health.DueSince);
+        }
+        foreach (var account in await runtime.Accounts.ListAsync(ct).ConfigureAwait(false))
+        {
+            var last = (await runtime.States.RecentRunsAsync(account.Name, 1, ct).ConfigureAwait(false)).FirstOrDefault();
+            views.Add(View(runtime.ScheduleOf(account, edits), account.Enabled,
+                last is null ? null : new LastJobRun(last.Started, last.Finished, last.Outcome, last.Error), last?.Outcome.ToString()));
+        }
+        // The jobs that are not per account, in a fixed order; each with whether it is scheduled at all.
+        (EffectiveSchedule Schedule, bool Enabled)[] others =
+        [
+            (runtime.RetentionSchedule(edits), runtime.Options.Retention.Scheduled),
+            (runtime.HealthSchedule(edits), true),
+            (runtime.ForwardSchedule(edits), runtime.Options.Forward.Configured),
+        ];
+        foreach (var (s, enabled) in others)
+        {
+            var last = (await runtime.JobRuns.RecentAsync(s.Job, 1, ct).ConfigureAwait(false)).FirstOrDefault();
+            views.Add(View(s, enabled, last is null ? null : new LastJobRun(last.Started, last.Finished, last.Outcome, last.Error), last?.Outcome.ToString()));
+        }
+        return views;
     }
 
     private static Command Set(CommandContext context)

@@ -28,7 +28,7 @@ public static class StatusCommand
     public static Command Create(CommandContext context)
     {
         var json = new Option<bool>("--json") { Description = "Machine-readable output" };
-        var command = new Command("status", "Per-account health: state, last success, failure streak, last error, messages that fail.") { json };
+        var command = new Command("status", "Per-account health: state, last success, failure streak, last error, messages that fail; then each scheduled job (ok, failing, overdue). --json: the accounts (jobs: schedule list --json).") { json };
         command.SetAction((parse, ct) => context.WithRuntimeAsync(parse, ct, async runtime =>
         {
             var result = new List<AccountStatus>();
@@ -57,6 +57,11 @@ public static class StatusCommand
                     await context.Out.WriteLineAsync($"  {a.FailureStreak} failed runs in a row ({a.LastErrorKind}): {a.LastError}; next try after {Time(a.NextAttemptAfter)}").ConfigureAwait(false);
                 foreach (var f in a.FailingMessages)
                     await context.Out.WriteLineAsync($"  message {f.Key}{(f.Scope.Length > 0 ? " in " + f.Scope : "")} failed {f.Attempts} times: {f.Error}").ConfigureAwait(false);
+            }
+            // The jobs too: a schedule whose trigger stopped firing is trouble even when every account looks fine.
+            foreach (var job in await ScheduleCommands.ViewsAsync(runtime, ct).ConfigureAwait(false))
+            {
+                await context.Out.WriteLineAsync($"job {job.Job}: {job.State.ToUpperInvariant()}  {job.StateReason}; next {Time(job.NextFires.Count > 0 ? job.NextFires[0] : null)}").ConfigureAwait(false);
             }
             return ExitCodes.Ok;
         }));

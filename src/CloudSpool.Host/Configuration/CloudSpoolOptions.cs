@@ -28,6 +28,12 @@ public sealed class HealthOptions
 
     /// <summary>An account with no successful check for this long raises an alert, whatever its runs say.</summary>
     public int StaleAfterHours { get; set; } = 24;
+
+    /// <summary>
+    /// A scheduled job with no run recorded this long after a fire time its schedule gave is reported overdue (its
+    /// trigger stopped firing: no worker, a stuck scheduler) by `status`, `schedule list` and the status page.
+    /// </summary>
+    public int JobOverdueMinutes { get; set; } = 30;
 }
 
 /// <summary>The POP3 edge (`cloudspool edge`, and inside `cloudspool run`).</summary>
