@@ -64,6 +64,31 @@ public sealed class ScheduleTests : DovecotAndSpoolTest
     }
 
     [Fact]
+    public async Task A_job_with_no_run_since_a_fire_its_schedule_gave_is_overdue_in_schedule_list_and_status()
+    {
+        var env = Spool.CliEnvironment(("CLOUDSPOOL__Health__JobOverdueMinutes", "10"));
+        Assert.Equal("never-run", (await ListAsync(env, "health")).GetProperty("state").GetString());
+
+        // The health job (every five minutes) last ran two hours ago: its trigger stopped firing.
+        var twoHoursAgo = DateTimeOffset.UtcNow.AddHours(-2);
+        await Spool.Runtime.JobRuns.AppendAsync(new Core.Retention.JobRunRecord("health", twoHoursAgo, twoHoursAgo.AddSeconds(2),
+            Core.Pull.PullOutcome.Succeeded, "0 accounts", null), CancellationToken.None);
+        var overdue = await ListAsync(env, "health");
+        Assert.Equal("overdue", overdue.GetProperty("state").GetString());
+        Assert.Contains("no run recorded since", overdue.GetProperty("stateReason").GetString());
+        Assert.True(overdue.GetProperty("dueSince").GetDateTimeOffset() < DateTimeOffset.UtcNow.AddMinutes(-100));
+        var status = await CliProcess.RunAsync(env, "status");
+        Assert.True(status.ExitCode == 0, status.Stderr);
+        Assert.Contains("job health: OVERDUE  should have run at", status.Stdout);
+
+        // A run now (as a fire would record) makes it healthy again.
+        var run = await CliProcess.RunAsync(env, "job", "run", "health");
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        Assert.Equal("ok", (await ListAsync(env, "health")).GetProperty("state").GetString());
+        Assert.Contains("job health: OK", (await CliProcess.RunAsync(env, "status")).Stdout);
+    }
+
+    [Fact]
     public async Task Every_running_worker_applies_a_schedule_edit_within_seconds()
     {
         Dovecot.AddUser("later", "pw");
