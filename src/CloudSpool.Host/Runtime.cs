@@ -23,6 +23,7 @@ namespace CloudSpool.Host;
 public sealed class Runtime : IAsyncDisposable
 {
     private readonly EmbeddedAzurite? _azurite;
+    private readonly OpenTelemetry.Metrics.MeterProvider? _metrics;
 
     private Runtime(CloudSpoolOptions options, AzureStorage storage, EmbeddedAzurite? azurite, ILoggerFactory loggers)
     {
@@ -30,6 +31,7 @@ public sealed class Runtime : IAsyncDisposable
         Storage = storage;
         _azurite = azurite;
         Loggers = loggers;
+        _metrics = Telemetry.StartMetrics(options.Telemetry, loggers.CreateLogger<Runtime>());
         var spool = new AzureSpool(storage);
         Spool = spool;
         SpoolReader = spool;
@@ -205,6 +207,8 @@ public sealed class Runtime : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // Exports what was counted since the last export (a one-shot `job run` has only this one).
+        _metrics?.Dispose();
         if (_azurite is not null)
             await _azurite.DisposeAsync().ConfigureAwait(false);
     }

@@ -44,6 +44,19 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    public void Telemetry_needs_an_http_url_and_a_sane_interval_and_the_health_thresholds_are_bounded()
+    {
+        Assert.Null(ConfigLoader.Load(null).Telemetry.OtlpEndpoint);
+        Assert.Equal("http://127.0.0.1:4318", ConfigLoader.Load(Write("""{ "Telemetry": { "OtlpEndpoint": "http://127.0.0.1:4318" } }""")).Telemetry.OtlpEndpoint);
+        var ex = Assert.Throws<ConfigurationInvalidException>(() => ConfigLoader.Load(Write("""
+            { "Telemetry": { "OtlpEndpoint": "collector:4318", "ExportIntervalSeconds": 0 }, "Health": { "JobOverdueMinutes": 0 } }
+            """)));
+        Assert.Contains(ex.Problems, p => p.StartsWith("Telemetry:OtlpEndpoint:", StringComparison.Ordinal) && p.Contains("http://"));
+        Assert.Contains(ex.Problems, p => p.StartsWith("Telemetry:ExportIntervalSeconds:", StringComparison.Ordinal));
+        Assert.Contains(ex.Problems, p => p.StartsWith("Health:JobOverdueMinutes:", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Misspelt_keys_and_unconvertible_values_are_refused()
     {
         var ex = Assert.Throws<ConfigurationInvalidException>(() => ConfigLoader.Load(Write("""{ "Pull": { "DefaultSchedul": "x", "LeaseSeconds": "thirty" }, "Edgee": {} }""")));

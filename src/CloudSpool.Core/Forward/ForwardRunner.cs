@@ -94,12 +94,14 @@ public sealed partial class ForwardRunner(
             try
             {
                 var summary = await ForwardAsync(tally, linked.Token).ConfigureAwait(false);
+                Telemetry.CloudSpoolMetrics.RecordForwards(tally.Sent, tally.Skipped, tally.Failed, tally.Waiting);
                 var outcome = tally.RelayDown is null ? PullOutcome.Succeeded : PullOutcome.Failed;
                 return await RecordAsync(started, outcome, summary, tally.RelayDown).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
                 LogRunFailed(logger, ex.Message);
+                Telemetry.CloudSpoolMetrics.RecordForwards(tally.Sent, tally.Skipped, tally.Failed, tally.Waiting);
                 return await RecordAsync(started, PullOutcome.Failed, tally.ToString(), ex.Message).ConfigureAwait(false);
             }
         }
@@ -395,13 +397,8 @@ public sealed partial class ForwardRunner(
         }
     }
 
-    private async Task<JobRunRecord> RecordAsync(DateTimeOffset started, PullOutcome outcome, string summary, string? error)
-    {
-        var record = new JobRunRecord(Job, started, clock.GetUtcNow(), outcome, summary, error);
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        await runs.AppendAsync(record, timeout.Token).ConfigureAwait(false);
-        return record;
-    }
+    private Task<JobRunRecord> RecordAsync(DateTimeOffset started, PullOutcome outcome, string summary, string? error) =>
+        runs.RecordAsync(new JobRunRecord(Job, started, clock.GetUtcNow(), outcome, summary, error));
 
     private sealed class Tally
     {

@@ -118,10 +118,5 @@ public sealed class HealthRunner(IAlertLedger alerts, ISpool spool, ILeaseManage
         await spool.CommitAsync(mailbox, [message], cancellationToken).ConfigureAwait(false); // Stored, or Duplicate after a crash: both fine
     }
 
-    private async Task<JobRunRecord> RecordAsync(JobRunRecord record)
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        await runs.AppendAsync(record, timeout.Token).ConfigureAwait(false);
-        return record;
-    }
+    private Task<JobRunRecord> RecordAsync(JobRunRecord record) => runs.RecordAsync(record);
 }

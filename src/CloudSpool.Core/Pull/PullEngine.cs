@@ -459,6 +459,7 @@ public sealed class PullEngine(
             Outcome = PullOutcome.Skipped,
             SkipReason = reason,
         };
+        Telemetry.CloudSpoolMetrics.RecordPullRun(record);
         await states.AppendRunAsync(record, ct).ConfigureAwait(false);
         return record;
     }
@@ -503,6 +504,7 @@ public sealed class PullEngine(
 
         // The outcome must be recorded even when the run itself was cancelled by shutdown.
         using var recordTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        Telemetry.CloudSpoolMetrics.RecordPullRun(record);
         await states.SaveStateAsync(next, recordTimeout.Token).ConfigureAwait(false);
         await states.AppendRunAsync(record, recordTimeout.Token).ConfigureAwait(false);
     }

@@ -13,6 +13,24 @@ public interface IJobRunLog
     Task<IReadOnlyList<JobRunRecord>> RecentAsync(string job, int count, CancellationToken cancellationToken);
 }
 
+/// <summary>Recording job runs the same way for every job.</summary>
+public static class JobRunLogExtensions
+{
+    /// <summary>
+    /// Appends a run (bounded by its own timeout, so a run cancelled by shutdown still records) and counts it in
+    /// <see cref="Telemetry.CloudSpoolMetrics"/>.
+    /// </summary>
+    public static async Task<JobRunRecord> RecordAsync(this IJobRunLog runs, JobRunRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(runs);
+        ArgumentNullException.ThrowIfNull(record);
+        Telemetry.CloudSpoolMetrics.RecordJobRun(record);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await runs.AppendAsync(record, timeout.Token).ConfigureAwait(false);
+        return record;
+    }
+}
+
 /// <summary>What the scheduled retention run does about leftovers of crashes (rows without blobs, blobs without rows).</summary>
 public enum RepairMode
 {
@@ -101,10 +119,5 @@ public sealed class RetentionRunner(ISpoolMaintenance spool, ILeaseManager lease
         return result;
     }
 
-    private async Task<JobRunRecord> RecordAsync(JobRunRecord record)
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        await runs.AppendAsync(record, timeout.Token).ConfigureAwait(false);
-        return record;
-    }
+    private Task<JobRunRecord> RecordAsync(JobRunRecord record) => runs.RecordAsync(record);
 }

@@ -12,6 +12,21 @@ public sealed class CloudSpoolOptions
 
     /// <summary>Forwarding to a phone (issue 4); see <see cref="Core.Forward.ForwardOptions"/>.</summary>
     public Core.Forward.ForwardOptions Forward { get; set; } = new();
+
+    public TelemetryOptions Telemetry { get; set; } = new();
+}
+
+/// <summary>Metrics through OpenTelemetry (OTLP over HTTP), off unless an endpoint is configured.</summary>
+public sealed class TelemetryOptions
+{
+    /// <summary>
+    /// Base URL of an OTLP/HTTP receiver (an OpenTelemetry Collector, Prometheus with OTLP enabled, ...), e.g.
+    /// http://127.0.0.1:4318; metrics go to its /v1/metrics. Null or empty: no export.
+    /// </summary>
+    public string? OtlpEndpoint { get; set; }
+
+    /// <summary>How often metrics are exported; a one-shot command (`job run`) also exports once when it ends.</summary>
+    public int ExportIntervalSeconds { get; set; } = 60;
 }
 
 /// <summary>The health job: account health turned into alert mail in the owner's mailbox.</summary>
