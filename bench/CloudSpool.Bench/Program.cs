@@ -33,7 +33,8 @@ public static partial class Program
         Options options;
         try
         {
-            options = Parse(args);
+            // The delay benchmark reads its own arguments.
+            options = Parse([.. args.Where(a => a != "delay")]);
         }
         catch (ArgumentException ex)
         {
@@ -61,6 +62,8 @@ public static partial class Program
 
         try
         {
+            if (args.Contains("delay"))
+                return await RunDelayAsync(args, cts.Token).ConfigureAwait(false);
             return options.Trim ? await TrimBench.RunAsync(options.Messages, options.Seed, cts.Token).ConfigureAwait(false)
                 : options.Edge ? await RunEdgeAsync(options, cts.Token).ConfigureAwait(false) : await RunAsync(options, cts.Token).ConfigureAwait(false);
         }
@@ -80,8 +83,10 @@ public static partial class Program
         usage: CloudSpool.Bench [--messages N] [--seed S] [--cloudspool PATH/cloudspool.dll] [--source TEXT] [--cloudspool-first] [--timeline] [--keep-temp]
                CloudSpool.Bench edge [--messages N] [--listing-messages N] [--seed S] [--cloudspool PATH] [--source TEXT] [--keep-temp]
                CloudSpool.Bench trim [--messages N] [--seed S]
+               CloudSpool.Bench delay [--messages N] [--seed S] [--cloudspool PATH] [--keep-temp]
           edge                 the edge benchmark (issue 3): Dovecot and the CloudSpool edge serving the same mailbox
           trim                 the trimming benchmark (issue 4): the generated mailbox trimmed for a phone on one thread
+          delay                the delay benchmark (issue 4): arrival upstream to delivery at the phone's SMTP server, one-minute pulls (--messages default 5 here)
           --listing-messages N edge: small messages of the second mailbox whose listing is measured (default 100000; 0 = skip)
           --messages N         messages in the generated mailbox (default 10000)
           --seed S             seed of the generated mailbox (default 2); the same seed gives the same bytes
