@@ -2,6 +2,7 @@ using System.Text;
 using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Forward;
 using CloudSpool.Core.Pull;
+using CloudSpool.Core.Spool;
 using CloudSpool.IntegrationTests.Fixtures;
 using CloudSpool.Mail;
 using CloudSpool.Storage.Azure;
@@ -228,6 +229,39 @@ public sealed class ForwardTests : DovecotAndSpoolTest, IAsyncLifetime
         Assert.Equal("while the relay is down", Assert.Single(_smtp.Received()).Message.Subject);
         row = Assert.Single(await store.ListAfterAsync(Mailbox, null, CancellationToken.None));
         Assert.Equal((ForwardState.Sent, 2), (row.State, row.Attempts));
+    }
+
+    [Fact]
+    public async Task A_message_whose_bytes_cannot_be_read_waits_with_its_reason_and_is_given_up_after_the_attempts()
+    {
+        var (runner, store) = Runner(Options(o => o.MaxAttempts = 2));
+        await runner.SwitchOnAsync(null, CancellationToken.None);
+        await DeliverAndPullAsync(TestMail.Create("back soon"), TestMail.Create("gone for good"));
+        var messages = new List<SpoolMessage>();
+        await foreach (var m in Spool.Runtime.SpoolReader.ListAsync(Mailbox, null, CancellationToken.None))
+            messages.Add(m);
+        var blobs = Spool.Runtime.Storage.Spool;
+        var saved = (await blobs.GetBlobClient(messages[0].BlobName).DownloadContentAsync()).Value.Content;
+        foreach (var m in messages)
+            await blobs.GetBlobClient(m.BlobName).DeleteAsync();
+
+        var first = await runner.RunAsync(CancellationToken.None);
+        Assert.Equal("0 sent, 0 skipped, 0 refused, 2 waiting", first.Summary);
+        var rows = await store.ListAfterAsync(Mailbox, null, CancellationToken.None);
+        Assert.Equal(2, rows.Count);
+        Assert.All(rows, r => Assert.Equal((ForwardState.Retry, 1), (r.State, r.Attempts)));
+        Assert.All(rows, r => Assert.Contains("could not be read (attempt 1), retried later", r.Reason, StringComparison.Ordinal));
+        var status = await CliProcess.RunAsync(ForwardEnvironment(), "forward", "status");
+        Assert.Contains("could not be read", status.Stdout, StringComparison.Ordinal);
+
+        await blobs.GetBlobClient(messages[0].BlobName).UploadAsync(saved);
+        await Task.Delay(TimeSpan.FromSeconds(1.5)); // BaseBackoff
+        var second = await runner.RunAsync(CancellationToken.None);
+        Assert.Equal("1 sent, 0 skipped, 1 refused, 0 waiting", second.Summary);
+        Assert.Equal("back soon", Assert.Single(_smtp.Received()).Message.Subject);
+        var gone = (await store.ListAfterAsync(Mailbox, null, CancellationToken.None)).Single(r => r.MessageKey == messages[1].MessageKey);
+        Assert.Equal((ForwardState.Failed, 2), (gone.State, gone.Attempts));
+        Assert.StartsWith("given up after 2 attempts: its stored bytes could not be read", gone.Reason, StringComparison.Ordinal);
     }
 
     [Fact]

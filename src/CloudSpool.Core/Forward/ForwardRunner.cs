@@ -174,10 +174,20 @@ public sealed partial class ForwardRunner(
         {
             if (loaded.Source is null)
             {
-                // Its blob cannot be read right now: this message waits (and is retried next run); the others go on.
-                tally.Waiting++;
+                // Its blob cannot be read right now: this message waits, with the reason in its ledger rows (status,
+                // messages show), and is retried with backoff like a relay's temporary failure; the others go on.
                 LogUnreadable(logger, message.MessageKey, loaded.Error!);
-                return false;
+                foreach (var (destination, row) in pending)
+                {
+                    var written = await ledger.TryWriteAsync(options.Mailbox!, Unreadable(message, destination, row, loaded.Error!, now), cancellationToken).ConfigureAwait(false);
+                    if (written is not null)
+                        rows[(message.MessageKey, destination.Address!.ToLowerInvariant())] = written;
+                    if (written?.IsFinal == true)
+                        tally.Failed++;
+                    else
+                        tally.Waiting++;
+                }
+                return AllFinal(message, rows);
             }
             var decision = Rules.Decide(ForwardFacts.Create(loaded.Source, message.SourceAccount, message.RawLength, message.Summary));
             var allSettled = true;
@@ -192,6 +202,27 @@ public sealed partial class ForwardRunner(
             }
             return allSettled && AllFinal(message, rows);
         }
+    }
+
+    /// <summary>The ledger row of a forward whose message could not be read: retried later, given up after the attempts.</summary>
+    private ForwardEntry Unreadable(SpoolMessage message, ForwardDestination destination, ForwardEntry? row, string error, DateTimeOffset now)
+    {
+        var attempts = (row?.Attempts ?? 0) + 1;
+        var givenUp = attempts >= options.MaxAttempts;
+        return new ForwardEntry
+        {
+            MessageKey = message.MessageKey,
+            Destination = destination.Address!,
+            State = givenUp ? ForwardState.Failed : ForwardState.Retry,
+            Reason = givenUp
+                ? $"given up after {attempts} attempts: its stored bytes could not be read: {error}"
+                : $"its stored bytes could not be read (attempt {attempts}), retried later: {error}",
+            SmtpMessageId = row?.SmtpMessageId,
+            Attempts = attempts,
+            UpdatedAt = now,
+            NextAttemptAt = givenUp ? null : now + Backoff(attempts),
+            Version = row?.Version,
+        };
     }
 
     private bool AllFinal(SpoolMessage message, Dictionary<(string, string), ForwardEntry> rows) =>
