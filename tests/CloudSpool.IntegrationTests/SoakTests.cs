@@ -18,7 +18,7 @@ public sealed class SoakTests(ITestOutputHelper output)
         {
             LoadDuration = TimeSpan.FromSeconds(90),
             DrainTimeout = TimeSpan.FromMinutes(4),
-            Faults = false,
+            Faults = true,
             CorpusFiles = Corpus.Files(),
             Log = output.WriteLine,
         }, CancellationToken.None);

@@ -15,6 +15,7 @@ public sealed class SoakPop3Client(string login, string password, string mailbox
     private readonly Dictionary<string, string> _received = new(StringComparer.Ordinal);
     private readonly HashSet<string> _deleted = new(StringComparer.Ordinal);
     private readonly List<string> _violations = [];
+    private readonly HashSet<string> _reappeared = new(StringComparer.Ordinal);
 
     public string Login => login;
     public string Mailbox => mailbox;
@@ -63,7 +64,8 @@ public sealed class SoakPop3Client(string login, string password, string mailbox
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(Timeout * 4);
         var ct = timeout.Token;
-        using var client = new Pop3Client { Timeout = (int)Timeout.TotalMilliseconds };
+        var wire = new QuitReply();
+        using var client = new Pop3Client(wire) { Timeout = (int)Timeout.TotalMilliseconds };
         var pending = new List<string>();
         try
         {
@@ -76,8 +78,8 @@ public sealed class SoakPop3Client(string login, string password, string mailbox
                 bool known;
                 lock (_lock)
                 {
-                    if (_deleted.Contains(uid))
-                        _violations.Add($"{login}: {uid} was deleted (DELE, QUIT +OK) and is listed again");
+                    if (_deleted.Contains(uid) && _reappeared.Add(uid))
+                        _violations.Add($"{login}: {uid} was deleted (DELE, QUIT +OK) and is listed again (first at {DateTime.UtcNow:HH:mm:ss.f} UTC)");
                     known = _received.ContainsKey(uid);
                 }
                 if (!known)
@@ -96,7 +98,16 @@ public sealed class SoakPop3Client(string login, string password, string mailbox
                     pending.Add(uid);
                 }
             }
+            // MailKit does not report QUIT's answer: the deletions count only when the wire says +OK (RFC 1939 section 6:
+            // -ERR means some were not removed; no answer means the client cannot know).
             await client.DisconnectAsync(quit: true, ct).ConfigureAwait(false);
+            var reply = wire.Reply;
+            if (!reply.StartsWith("+OK", StringComparison.Ordinal))
+            {
+                FailedSessions++;
+                LastError = "QUIT answered: " + (reply.Length == 0 ? "(nothing)" : reply);
+                return false;
+            }
             lock (_lock)
                 _deleted.UnionWith(pending);
             LastListed = uids.Count;
@@ -110,5 +121,45 @@ public sealed class SoakPop3Client(string login, string password, string mailbox
             LastError = ex.GetType().Name + ": " + ex.Message;
             return false;
         }
+    }
+}
+
+/// <summary>MailKit's protocol log, used for one thing: the server's answer to QUIT.</summary>
+internal sealed class QuitReply : MailKit.IProtocolLogger
+{
+    private readonly System.Text.StringBuilder _afterQuit = new();
+    private bool _quitSent;
+
+    public MailKit.IAuthenticationSecretDetector? AuthenticationSecretDetector { get; set; }
+
+    /// <summary>The first line the server sent after the client's QUIT, or empty.</summary>
+    public string Reply
+    {
+        get
+        {
+            var text = _afterQuit.ToString();
+            var end = text.IndexOf('\n', StringComparison.Ordinal);
+            return (end < 0 ? text : text[..end]).TrimEnd('\r');
+        }
+    }
+
+    public void LogConnect(Uri uri)
+    {
+    }
+
+    public void LogClient(byte[] buffer, int offset, int count)
+    {
+        if (System.Text.Encoding.ASCII.GetString(buffer, offset, count).StartsWith("QUIT", StringComparison.OrdinalIgnoreCase))
+            _quitSent = true;
+    }
+
+    public void LogServer(byte[] buffer, int offset, int count)
+    {
+        if (_quitSent && _afterQuit.Length < 512)
+            _afterQuit.Append(System.Text.Encoding.Latin1.GetString(buffer, offset, Math.Min(count, 512)));
+    }
+
+    public void Dispose()
+    {
     }
 }

@@ -13,6 +13,7 @@ namespace CloudSpool.IntegrationTests.Soak;
 public sealed partial class SoakRunner
 {
     private Runtime? _checker;
+    private bool _keepWork;
 
     private async Task<Runtime> CheckerAsync(CancellationToken ct)
     {
@@ -65,11 +66,11 @@ public sealed partial class SoakRunner
     {
         var runtime = await CheckerAsync(ct).ConfigureAwait(false);
         var pending = new List<string>();
-        var index = new Dictionary<string, List<SpoolIndexEntry>>(StringComparer.Ordinal);
+        var index = new Dictionary<string, List<SpoolMessage>>(StringComparer.Ordinal);
         foreach (var mailbox in new[] { ForwardMailbox, KeepMailbox })
         {
-            var entries = new List<SpoolIndexEntry>();
-            await foreach (var e in runtime.SpoolReader.ListIndexAsync(mailbox, null, ct).ConfigureAwait(false))
+            var entries = new List<SpoolMessage>();
+            await foreach (var e in runtime.SpoolReader.ListAsync(mailbox, null, ct).ConfigureAwait(false))
                 entries.Add(e);
             index[mailbox] = entries;
         }
@@ -79,10 +80,13 @@ public sealed partial class SoakRunner
             pending.Add($"{notStored} messages not in the spool yet");
         if (_dovecot!.ListMessageFiles(DrainUser).Count is > 0 and var left)
             pending.Add($"{left} messages still upstream in the leave=delete account");
-        var forwarded = ForwardedIds();
+        var forwarded = ForwardedIds(out var others);
         var notForwarded = _delivered.Values.Count(m => m.ForwardEligible && !forwarded.ContainsKey(m.Id));
         if (notForwarded > 0)
             pending.Add($"{notForwarded} messages not forwarded yet");
+        var alertsNotForwarded = AlertSubjects(index[ForwardMailbox]).Count(a => !others.Contains(a));
+        if (alertsNotForwarded > 0)
+            pending.Add($"{alertsNotForwarded} health alerts not forwarded yet");
         foreach (var client in _clients)
         {
             var received = client.Received;
@@ -126,6 +130,13 @@ public sealed partial class SoakRunner
         }
         return result;
     }
+
+    /// <summary>
+    /// Subjects of CloudSpool's own health alerts in a mailbox: in the forwarded mailbox each must reach the phone once
+    /// (the forward rules always send them while away).
+    /// </summary>
+    private static List<string> AlertSubjects(IEnumerable<SpoolMessage> messages) =>
+        [.. messages.Where(m => m.SourceAccount == CloudSpool.Core.Health.HealthRunner.AlertSource).Select(m => m.Summary.Subject ?? "")];
 
     [GeneratedRegex(@"^soak (S\d+) ")]
     private static partial Regex SubjectId();
@@ -238,7 +249,14 @@ public sealed partial class SoakRunner
         fail.AddRange(notSent.Select(m => $"{m.Id} ({m.Kind}) was never forwarded"));
         fail.AddRange(sentTwice.Select(f => $"{f.Key} was forwarded {f.Value} times"));
         fail.AddRange(notEligible.Select(id => $"{id} was forwarded but is not eligible ({(_delivered.TryGetValue(id, out var m) ? m.Kind.ToString() : "unknown")})"));
-        fail.AddRange(unknown.Select(s => $"a copy the soak never sent reached the phone: {s}"));
+        var alertSubjects = AlertSubjects(spool[ForwardMailbox]);
+        foreach (var alert in alertSubjects)
+        {
+            if (!unknown.Remove(alert))
+                fail.Add($"the health alert '{alert}' in the forwarded mailbox never reached the phone");
+        }
+        figures.Add($"forward: {alertSubjects.Count} health alerts in the forwarded mailbox, {alertSubjects.Count - fail.Count(f => f.StartsWith("the health alert", StringComparison.Ordinal))} reached the phone");
+        fail.AddRange(unknown.Select(s => $"a copy the soak never sent (or a health alert twice) reached the phone: {s}"));
 
         // 3. Every POP3 client received every message of its view once, with the stored bytes; deletes hid only its own view.
         foreach (var client in _clients)
@@ -293,6 +311,33 @@ public sealed partial class SoakRunner
             report.Failures.Add($"no memory sample of {name}: the sampler did not find it");
     }
 
+    /// <summary>After a failed check: the processes' logs and the SMTP server's mail kept in the work folder, for the report.</summary>
+    private void KeepEvidence(SoakReport report)
+    {
+        _keepWork = true;
+        var logs = Directory.CreateDirectory(Path.Combine(_work, "logs")).FullName;
+        List<Fixtures.CliProcess> workers;
+        lock (_workers)
+            workers = [.. _workers];
+        for (var i = 0; i < workers.Count; i++)
+            File.WriteAllText(Path.Combine(logs, $"worker-{i + 1}-pid{workers[i].Id}.log"), workers[i].Stderr + workers[i].Stdout);
+        File.WriteAllText(Path.Combine(logs, "edge.log"), _edge!.Stderr + _edge.Stdout);
+        File.WriteAllText(Path.Combine(logs, "dovecot.log"), _dovecot!.ReadLog());
+        CopyTree(_smtp!.Maildir, Path.Combine(logs, "smtp-maildir"));
+        File.WriteAllLines(Path.Combine(logs, "faults.log"), _faultLog);
+        report.Figures.Add("evidence kept in " + _work + " (logs/, azurite/)");
+    }
+
+    private static void CopyTree(string from, string to)
+    {
+        foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
+        {
+            var target = Path.Combine(to, Path.GetRelativePath(from, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+    }
+
     private static string Mib(long bytes) => (bytes / 1048576.0).ToString("F1", CultureInfo.InvariantCulture);
 
     private static string Tail(string text) => text.Length <= 2000 ? text : text[^2000..];
@@ -320,6 +365,8 @@ public sealed partial class SoakRunner
             await _dovecot.DisposeAsync().ConfigureAwait(false);
         if (_azurite is not null)
             await _azurite.DisposeAsync().ConfigureAwait(false);
+        if (_keepWork)
+            return;
         try
         {
             Directory.Delete(_work, recursive: true);

@@ -99,6 +99,8 @@ public sealed partial class SoakRunner : IAsyncDisposable
         await sampling.CancelAsync().ConfigureAwait(false);
         await sampler.ConfigureAwait(false);
         CheckMemory(report);
+        if (!report.Passed)
+            KeepEvidence(report);
         report.Figures.Insert(0, string.Create(CultureInfo.InvariantCulture,
             $"soak: {_clock.Elapsed.TotalSeconds:F0} s wall, load {_options.LoadDuration.TotalSeconds:F0} s, faults {(_options.Faults ? "on" : "off")}, seed {_options.Seed}"));
         foreach (var fault in _faultLog)
