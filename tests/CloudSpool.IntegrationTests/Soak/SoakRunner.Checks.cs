@@ -15,6 +15,12 @@ public sealed partial class SoakRunner
     private Runtime? _checker;
     private bool _keepWork;
 
+    /// <summary>
+    /// Health alerts found in the spool. With Health:FailingAfterMinutes at its default (60) no fault of the soak lasts
+    /// long enough to deserve one, so each is printed and the evidence kept (the workers' logs say why it was raised).
+    /// </summary>
+    private readonly List<string> _alerts = [];
+
     private async Task<Runtime> CheckerAsync(CancellationToken ct)
     {
         if (_checker is null)
@@ -187,7 +193,10 @@ public sealed partial class SoakRunner
                 if (id is null)
                 {
                     if (Encoding.Latin1.GetString(bytes, 0, Math.Min(bytes.Length, 8192)).Contains("X-CloudSpool-Alert:", StringComparison.OrdinalIgnoreCase))
+                    {
                         alerts++;
+                        _alerts.Add($"{mailbox}: {m.Summary.Subject}");
+                    }
                     else
                         fail.Add($"spool {mailbox}/{m.MessageKey}: a message the soak never delivered (subject {m.Summary.Subject})");
                     continue;
@@ -224,6 +233,7 @@ public sealed partial class SoakRunner
             }
         }
         var byKind = string.Join(", ", _delivered.Values.GroupBy(m => m.Kind).OrderBy(g => g.Key).Select(g => $"{g.Count()} {g.Key.ToString().ToLowerInvariant()}"));
+        figures.AddRange(_alerts.Select(a => "health alert in the spool: " + a));
         figures.Add($"upstream: {_delivered.Count} messages delivered ({byKind}), {Mib(_delivered.Values.Sum(m => (long)m.Raw.Length))} MiB");
         figures.Add($"spool: {spool.Values.Sum(l => l.Count)} messages ({spool[ForwardMailbox].Count} {ForwardMailbox}, {spool[KeepMailbox].Count} {KeepMailbox}); " +
                     $"missing {missing}, stored twice {duplicated}, wrong bytes {wrongBytes}, health alerts {alerts}");

@@ -99,7 +99,7 @@ public sealed partial class SoakRunner : IAsyncDisposable
         await sampling.CancelAsync().ConfigureAwait(false);
         await sampler.ConfigureAwait(false);
         CheckMemory(report);
-        if (!report.Passed)
+        if (!report.Passed || _alerts.Count > 0)
             KeepEvidence(report);
         report.Figures.Insert(0, string.Create(CultureInfo.InvariantCulture,
             $"soak: {_clock.Elapsed.TotalSeconds:F0} s wall, load {_options.LoadDuration.TotalSeconds:F0} s, faults {(_options.Faults ? "on" : "off")}, seed {_options.Seed}"));
