@@ -23,7 +23,8 @@ public static partial class Program
     private const double TargetRatio = 1.0;
     private const long TargetPeakRssBytes = 200L << 20;
 
-    private sealed record Options(int Messages, int Seed, string CloudSpoolDll, string? Source, bool CloudSpoolFirst, bool Timeline, bool KeepTemp, bool Edge, int ListingMessages, bool Trim);
+    private sealed record Options(int Messages, int Seed, string CloudSpoolDll, string? Source, bool CloudSpoolFirst, bool Timeline, bool KeepTemp, bool Edge, int ListingMessages, bool Trim,
+        bool Soak = false, double Minutes = 30, string? Corpus = null);
 
     private sealed record ToolResult(string Tool, int Messages, long Bytes, TimedResult Timed, Dictionary<string, double> CpuSeconds,
         IReadOnlyList<(double Seconds, Dictionary<string, long> Ticks)> Samples, Dictionary<string, long> SampledPeakRssKb, Dictionary<string, long> OtherTicks);
@@ -64,6 +65,8 @@ public static partial class Program
         {
             if (args.Contains("delay"))
                 return await RunDelayAsync(args, cts.Token).ConfigureAwait(false);
+            if (options.Soak)
+                return await SoakBench.RunAsync(options.Minutes, options.Seed, options.CloudSpoolDll, options.Source, options.Corpus, cts.Token).ConfigureAwait(false);
             return options.Trim ? await TrimBench.RunAsync(options.Messages, options.Seed, cts.Token).ConfigureAwait(false)
                 : options.Edge ? await RunEdgeAsync(options, cts.Token).ConfigureAwait(false) : await RunAsync(options, cts.Token).ConfigureAwait(false);
         }
@@ -84,9 +87,14 @@ public static partial class Program
                CloudSpool.Bench edge [--messages N] [--listing-messages N] [--seed S] [--cloudspool PATH] [--source TEXT] [--keep-temp]
                CloudSpool.Bench trim [--messages N] [--seed S]
                CloudSpool.Bench delay [--messages N] [--seed S] [--cloudspool PATH] [--keep-temp]
+               CloudSpool.Bench soak [--minutes M] [--seed S] [--corpus DIR] [--cloudspool PATH] [--source TEXT]
           edge                 the edge benchmark (issue 3): Dovecot and the CloudSpool edge serving the same mailbox
           trim                 the trimming benchmark (issue 4): the generated mailbox trimmed for a phone on one thread
           delay                the delay benchmark (issue 4): arrival upstream to delivery at the phone's SMTP server, one-minute pulls (--messages default 5 here)
+          soak                 the whole-system soak with faults (issue 7): load and faults for M minutes (default 30), one
+                               fault cycle per 5 minutes, then a drain and the end checks; exit 1 if an invariant broke
+          --minutes M          soak: minutes of load and faults
+          --corpus DIR         soak: odd real-world messages delivered once each (default: ../shared/corpus/mimekit)
           --listing-messages N edge: small messages of the second mailbox whose listing is measured (default 100000; 0 = skip)
           --messages N         messages in the generated mailbox (default 10000)
           --seed S             seed of the generated mailbox (default 2); the same seed gives the same bytes
@@ -103,7 +111,9 @@ public static partial class Program
         var messages = 10_000;
         var seed = 2;
         string? dll = null, source = null;
-        bool first = false, timeline = false, keep = false, edge = false, trim = false;
+        bool first = false, timeline = false, keep = false, edge = false, trim = false, soak = false;
+        double minutes = 30;
+        string? corpus = null;
         var listing = 100_000;
         for (var i = 0; i < args.Length; i++)
         {
@@ -131,6 +141,20 @@ public static partial class Program
                     break;
                 case "edge":
                     edge = true;
+                    break;
+                case "soak":
+                    soak = true;
+                    break;
+                case "--minutes":
+                    var mm = Value();
+                    if (!double.TryParse(mm, NumberStyles.Float, CultureInfo.InvariantCulture, out minutes) || minutes < 1 || minutes > 24 * 60)
+                    {
+                        throw new ArgumentException($"--minutes: '{mm}' is not a number of minutes between 1 and 1440");
+                    }
+
+                    break;
+                case "--corpus":
+                    corpus = Path.GetFullPath(Value());
                     break;
                 case "--listing-messages":
                     var l = Value();
@@ -163,7 +187,7 @@ public static partial class Program
         }
 
         dll ??= DefaultCloudSpoolDll();
-        return new Options(messages, seed, dll, source, first, timeline, keep, edge, listing, trim);
+        return new Options(messages, seed, dll, source, first, timeline, keep, edge, listing, trim, soak, minutes, corpus);
     }
 
     private static string DefaultCloudSpoolDll()

@@ -389,28 +389,6 @@ public sealed class EdgeTests : IAsyncLifetime
     private static Task<(int ExitCode, byte[] Stdout, string Stderr)> CurlAsync(string url, string userPassword) =>
         ExternalTool.RunAsync("curl", "--silent", "--show-error", "--max-time", "30", "--user", userPassword, url);
 
-    /// <summary>Runs `cloudspool` with <paramref name="stdin"/> on its standard input (how a password reaches it).</summary>
-    private static async Task<(int ExitCode, string Stdout, string Stderr)> RunWithStdinAsync(IReadOnlyDictionary<string, string> env, string stdin, params string[] args)
-    {
-        var start = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "cloudspool.dll"));
-        foreach (var a in args)
-            start.ArgumentList.Add(a);
-        foreach (var (k, v) in env)
-            start.Environment[k] = v;
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.StandardInput.WriteAsync(stdin);
-        process.StandardInput.Close();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
-        await process.WaitForExitAsync(timeout.Token);
-        return (process.ExitCode, await stdout, await stderr);
-    }
+    private static Task<(int ExitCode, string Stdout, string Stderr)> RunWithStdinAsync(IReadOnlyDictionary<string, string> env, string stdin, params string[] args) =>
+        CliProcess.RunWithInputAsync(env, stdin, args);
 }

@@ -454,6 +454,40 @@ public sealed class ForwardTests : DovecotAndSpoolTest, IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_graceful_stop_while_the_relay_holds_its_250_still_records_the_copy_as_sent_and_sends_it_once()
+    {
+        // Found by the soak (issue 7): a worker stopped with SIGTERM during a hand-over gave up waiting for the relay's
+        // reply, so the copy the relay had already stored stayed "sending" and a later run sent it a second time.
+        var env = ForwardEnvironment();
+        Assert.Equal(0, (await CliProcess.RunAsync(env, "forward", "on")).ExitCode);
+        await DeliverAndPullAsync(TestMail.Create("held reply"));
+        _smtp.SetBehaviour(dataDelaySeconds: 6);
+
+        var store = new AzureForwardStore(Spool.Runtime.Storage, TimeProvider.System);
+        using (var job = CliProcess.Start(env, "job", "run", "forward"))
+        {
+            // Stop it once the relay has stored the copy and holds the reply.
+            var deadline = DateTime.UtcNow.AddSeconds(90);
+            while (_smtp.Received().Count == 0 && DateTime.UtcNow < deadline)
+            {
+                Assert.False(job.HasExited, job.Stdout + job.Stderr);
+                await Task.Delay(100);
+            }
+            Assert.Single(_smtp.Received());
+            await job.TerminateAsync();
+            await job.WaitAsync(TimeSpan.FromSeconds(60));
+        }
+        _smtp.SetBehaviour();
+        var row = Assert.Single(await store.ListAfterAsync(Mailbox, null, CancellationToken.None));
+        Assert.Equal(ForwardState.Sent, row.State);
+
+        // Later runs (after the claim would have gone stale) send nothing more.
+        await Task.Delay(TimeSpan.FromSeconds(31));
+        Assert.Equal(0, (await CliProcess.RunAsync(env, "job", "run", "forward")).ExitCode);
+        Assert.Equal("held reply", Assert.Single(_smtp.Received()).Message.Subject);
+    }
+
+    [Fact]
     public async Task The_worker_runs_the_forward_job_on_its_schedule_and_the_schedule_is_editable()
     {
         var env = ForwardEnvironment(("CLOUDSPOOL__Forward__Schedule", "*/2 * * * * ?"), ("CLOUDSPOOL__Scheduler__RefreshSeconds", "1"));

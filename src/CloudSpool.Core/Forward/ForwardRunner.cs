@@ -90,7 +90,7 @@ public sealed partial class ForwardRunner(
         await using (lease.ConfigureAwait(false))
         {
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lease.Lost);
-            var tally = new Tally();
+            var tally = new Tally { HandOver = lease.Lost };
             try
             {
                 var summary = await ForwardAsync(tally, linked.Token).ConfigureAwait(false);
@@ -281,7 +281,10 @@ public sealed partial class ForwardRunner(
             return null;
         }
 
-        var sent = await session.SendAsync(copy.Message, sender, to, cancellationToken).ConfigureAwait(false);
+        // A hand-over once begun is finished even when the host is stopping (SIGTERM): the relay may already hold the copy,
+        // and giving up on its reply would leave the claim to be sent again. Only a lost lease (another runner may take
+        // over) abandons it.
+        var sent = await session.SendAsync(copy.Message, sender, to, tally.HandOver).ConfigureAwait(false);
         var details = Describe(copy);
         var done = sent.Status switch
         {
@@ -439,6 +442,9 @@ public sealed partial class ForwardRunner(
         public int Waiting;
         public string? Stopped;
         public string? RelayDown;
+
+        /// <summary>Cancels a hand-over to the relay: the run's lease lost, never the host stopping.</summary>
+        public CancellationToken HandOver { get; init; }
 
         public override string ToString() =>
             $"{Sent} sent, {Skipped} skipped, {Failed} refused, {Waiting} waiting" + (Stopped is null ? "" : $"; stopped: {Stopped}");

@@ -25,9 +25,12 @@ public sealed class CliProcess : IDisposable
     public string Stdout { get { lock (_out) return _out.ToString(); } }
     public string Stderr { get { lock (_err) return _err.ToString(); } }
 
+    /// <summary>The cloudspool.dll run (default: the one built beside the tests; the soak bench sets its published copy).</summary>
+    public static string Executable { get; set; } = Path.Combine(AppContext.BaseDirectory, "cloudspool.dll");
+
     public static CliProcess Start(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
-        var dll = Path.Combine(AppContext.BaseDirectory, "cloudspool.dll");
+        var dll = Executable;
         var start = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
@@ -47,6 +50,16 @@ public sealed class CliProcess : IDisposable
     public static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         using var p = Start(environment, args);
+        var code = await p.WaitAsync(TimeSpan.FromSeconds(120));
+        return (code, p.Stdout, p.Stderr);
+    }
+
+    /// <summary>Runs to completion (bounded) with <paramref name="stdin"/> on its standard input (how a password reaches it).</summary>
+    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunWithInputAsync(IReadOnlyDictionary<string, string> environment, string stdin, params string[] args)
+    {
+        using var p = Start(environment, args);
+        await p._process.StandardInput.WriteAsync(stdin);
+        p._process.StandardInput.Close();
         var code = await p.WaitAsync(TimeSpan.FromSeconds(120));
         return (code, p.Stdout, p.Stderr);
     }

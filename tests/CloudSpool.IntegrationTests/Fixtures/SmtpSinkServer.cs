@@ -117,12 +117,16 @@ public sealed class SmtpSinkServer : IAsyncDisposable
         _process = null;
     }
 
-    /// <summary>Per-recipient RCPT replies (e.g. "550 5.1.1 no such mailbox") and a delay before every RCPT reply.</summary>
-    public void SetBehaviour(IReadOnlyDictionary<string, string>? codes = null, double rcptDelaySeconds = 0) =>
+    /// <summary>
+    /// Per-recipient RCPT replies (e.g. "550 5.1.1 no such mailbox"), a delay before every RCPT reply, and a delay
+    /// between storing a message and its 250 reply to the end of DATA.
+    /// </summary>
+    public void SetBehaviour(IReadOnlyDictionary<string, string>? codes = null, double rcptDelaySeconds = 0, double dataDelaySeconds = 0) =>
         File.WriteAllText(Path.Combine(_root, "behaviour.json"), JsonSerializer.Serialize(new Dictionary<string, object>
         {
             ["codes"] = codes ?? new Dictionary<string, string>(),
             ["rcpt_delay"] = rcptDelaySeconds,
+            ["data_delay"] = dataDelaySeconds,
         }));
 
     /// <summary>Every message received so far, parsed.</summary>

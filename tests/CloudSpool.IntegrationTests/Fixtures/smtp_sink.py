@@ -1,7 +1,8 @@
 """An aiosmtpd handler for CloudSpool's forward tests: stores every accepted message in a maildir, and answers
 RCPT per recipient with codes configured in DIR/behaviour.json, re-read on every command so a test can change it
 while the server runs:
-    {"codes": {"phone@carrier.test": "550 5.1.1 no such mailbox"}, "rcpt_delay": 2.5}
+    {"codes": {"phone@carrier.test": "550 5.1.1 no such mailbox"}, "rcpt_delay": 2.5, "data_delay": 4}
+(data_delay: the message is stored at once and its 250 reply held that long: a sender stopped meanwhile never hears it).
 Run: /usr/bin/python3 -m aiosmtpd -n -l 127.0.0.1:PORT -c smtp_sink.Sink DIR  (with this folder on PYTHONPATH)."""
 import asyncio
 import json
@@ -40,6 +41,9 @@ class Sink:
 
     async def handle_DATA(self, server, session, envelope):
         self.maildir.add(envelope.original_content or envelope.content)
+        delay = self.behaviour().get("data_delay", 0)
+        if delay:
+            await asyncio.sleep(delay)
         return "250 2.0.0 accepted"
 
 
