@@ -183,6 +183,19 @@ public sealed class ForwardTrimmerTests
     }
 
     [Fact]
+    public void A_copy_with_kept_attachments_is_the_same_bytes_every_time_it_is_built()
+    {
+        // Found by fuzzing (tests/CloudSpool.Fuzz/regressions/trim): the multipart boundary was random.
+        var invite = new TextPart("calendar") { Text = "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", FileName = "invite.ics" };
+        var original = Bytes(Mail("Invite", new Multipart("mixed") { Text("Meeting at 3.\n"), invite }));
+        byte[] Copy() => Bytes(ForwardTrimmer.Trim(ForwardSource.Load(new MemoryStream(original)), Limit(100 * 1024, "text/calendar"), Addressing()).Message!);
+
+        var first = Copy();
+        Assert.Equal(first, Copy());
+        Assert.Equal("invite.ics", Assert.Single(MimeMessage.Load(new MemoryStream(first)).Attachments).ContentDisposition!.FileName);
+    }
+
+    [Fact]
     public void Html_only_mail_becomes_readable_text()
     {
         const string html = """
