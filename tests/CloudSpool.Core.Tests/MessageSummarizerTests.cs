@@ -17,6 +17,35 @@ public sealed class MessageSummarizerTests
         Assert.All(new[] { summary.From, summary.To, summary.Subject }, v => Assert.True(v is null || v.Length <= MessageSummary.MaxFieldLength));
     }
 
+    /// <summary>A To: field of <paramref name="recipients"/> addresses, one per folded line.</summary>
+    internal static string FoldedTo(int recipients) =>
+        "From: sender@example.com\r\nTo: first@example.com,\r\n"
+        + string.Concat(Enumerable.Range(1, recipients).Select(i => $"\t\"Recipient {i:D5}\" <r{i:D5}@example.com>,\r\n"))
+        + "\tlast@example.com\r\nSubject: many\r\nMessage-ID: <many@example.com>\r\n\r\nbody\r\n";
+
+    [Fact]
+    public void A_header_field_folded_over_thousands_of_lines_is_flagged_malformed_without_parsing_it()
+    {
+        // Found by fuzzing (tests/CloudSpool.Fuzz/regressions/ingest): MimeKit's parser time and memory grow with the
+        // lines of a field times its length; 20,000 lines (900 KB) would take it minutes.
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var summary = Summarize(FoldedTo(20_000));
+
+        Assert.True(summary.Malformed);
+        Assert.Contains("header field To is folded over", summary.ParseError, StringComparison.Ordinal);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), "took " + watch.Elapsed);
+    }
+
+    [Fact]
+    public void A_to_field_of_a_thousand_recipients_one_per_line_is_still_parsed()
+    {
+        var summary = Summarize(FoldedTo(1_000));
+
+        Assert.False(summary.Malformed, summary.ParseError);
+        Assert.Equal("many", summary.Subject);
+        Assert.StartsWith("first@example.com, \"Recipient 00001\" <r00001@example.com>", summary.To, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Decodes_headers_and_lists_attachments()
     {

@@ -196,6 +196,21 @@ public sealed class ForwardTrimmerTests
     }
 
     [Fact]
+    public void A_message_with_a_header_folded_over_thousands_of_lines_is_forwarded_as_recovered_text()
+    {
+        // Found by fuzzing (tests/CloudSpool.Fuzz/regressions/trim): parsing it would take MimeKit minutes.
+        var raw = Encoding.ASCII.GetBytes(MessageSummarizerTests.FoldedTo(20_000));
+        var source = ForwardSource.Load(new MemoryStream(raw));
+        Assert.Null(source.Message);
+        Assert.Contains("header field To is folded over", source.ParseError, StringComparison.Ordinal);
+
+        var result = ForwardTrimmer.Trim(source, Limit(4096), Addressing());
+        var copy = Received(result);
+        Assert.True(result.Truncated);
+        Assert.Equal("(unreadable message)", copy.Subject);
+    }
+
+    [Fact]
     public void Html_only_mail_becomes_readable_text()
     {
         const string html = """
