@@ -44,7 +44,7 @@ public static class FuzzCheck
     /// (parsing, decoding, serializing and trimming each make a few copies of a message; the trimmer builds a copy
     /// per step of its search for the longest text that fits).
     /// </summary>
-    public static long MaxAllocatedBytes(int inputLength) => (64L << 20) + (256L * inputLength);
+    public static long MaxAllocatedBytes(int inputLength) => (128L << 20) + (256L * inputLength);
 
     /// <summary>Runs <paramref name="input"/> twice through <paramref name="target"/>; throws on any broken invariant.</summary>
     /// <param name="checkTime">Checks <see cref="MaxRunTime"/> per run: the slower of the two runs is run a third time

@@ -29,7 +29,9 @@ if (args.Length > 1)
     return failures.Count == 0 ? 0 : 1;
 }
 
-Fuzzer.Run(stream =>
+// Out of process: an input that kills the runtime (a stack overflow, an out-of-memory fail-fast) is still reported as a
+// crash and saved, instead of taking AFL's fork server down with it.
+Fuzzer.OutOfProcess.Run(stream =>
 {
     using var buffer = new MemoryStream();
     stream.CopyTo(buffer);
