@@ -34,7 +34,8 @@ public sealed class ForwardSource
 
     /// <summary>
     /// Parses <paramref name="raw"/> (read from its current position). Never throws for bad content: a message
-    /// without any header field or that MimeKit refuses yields the recoverable text instead. A stream that
+    /// without any header field, that MimeKit refuses, or whose header fields are folded over too many lines to parse in
+    /// reasonable time (<see cref="FoldedHeaderGuard"/>) yields the recoverable text instead. A stream that
     /// cannot seek is buffered in memory (the forward job passes a temporary file).
     /// </summary>
     public static ForwardSource Load(Stream raw, CancellationToken cancellationToken = default)
@@ -47,17 +48,20 @@ public sealed class ForwardSource
             raw = buffer;
         }
         var start = raw.Position;
-        string error;
-        try
+        var error = FoldedHeaderGuard.Check(raw);
+        if (error is null)
         {
-            var message = MimeMessage.Load(MessageSummarizer.Options, raw, persistent: true, cancellationToken);
-            if (message.Headers.Count > 0)
-                return new ForwardSource(message, null, null);
-            error = "no header fields found";
-        }
-        catch (FormatException ex)
-        {
-            error = ex.Message;
+            try
+            {
+                var message = MimeMessage.Load(MessageSummarizer.Options, raw, persistent: true, cancellationToken);
+                if (message.Headers.Count > 0)
+                    return new ForwardSource(message, null, null);
+                error = "no header fields found";
+            }
+            catch (FormatException ex)
+            {
+                error = ex.Message;
+            }
         }
         raw.Position = start;
         var bytes = new byte[(int)Math.Min(MaxRecoveredBytes, Math.Max(0, raw.Length - start))];

@@ -236,12 +236,19 @@ public static class ForwardTrimmer
             message.Body = part;
             return message;
         }
-        var mixed = new Multipart("mixed") { part };
+        // MimeKit picks a random boundary; derived from the copy's Message-ID, the same copy is the same bytes every
+        // time it is built (a retry after a crash sends what the first attempt sent). "=_" never occurs in base64 or
+        // quoted-printable text, as with MimeKit's own boundaries.
+        var mixed = new Multipart("mixed") { Boundary = Boundary(addressing.MessageId) };
+        mixed.Add(part);
         foreach (var item in kept)
             mixed.Add(item.Entity);
         message.Body = mixed;
         return message;
     }
+
+    private static string Boundary(string messageId) =>
+        "=_cloudspool_" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(messageId)))[..24];
 
     /// <summary>Size of the message as SMTP DATA would carry it (before dot-stuffing).</summary>
     public static long Measure(MimeMessage message)

@@ -20,10 +20,13 @@ public static class MessageSummarizer
     /// <summary>
     /// Summarises the message in <paramref name="raw"/> (read from its current position).
     /// Never throws for bad input: a message MimeKit cannot parse is returned as malformed with the
-    /// parse error; only cancellation and I/O errors of the stream itself propagate.
+    /// parse error, and so is one whose header fields are folded over so many lines that parsing it would take
+    /// MimeKit too long (<see cref="FoldedHeaderGuard"/>); only cancellation and I/O errors of the stream itself propagate.
     /// </summary>
     public static MessageSummary Summarize(Stream raw, CancellationToken cancellationToken = default)
     {
+        if (FoldedHeaderGuard.Check(raw) is { } tooCostly)
+            return new MessageSummary { Malformed = true, ParseError = Bound(tooCostly) };
         MimeMessage message;
         try
         {

@@ -183,6 +183,34 @@ public sealed class ForwardTrimmerTests
     }
 
     [Fact]
+    public void A_copy_with_kept_attachments_is_the_same_bytes_every_time_it_is_built()
+    {
+        // Found by fuzzing (tests/CloudSpool.Fuzz/regressions/trim): the multipart boundary was random.
+        var invite = new TextPart("calendar") { Text = "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", FileName = "invite.ics" };
+        var original = Bytes(Mail("Invite", new Multipart("mixed") { Text("Meeting at 3.\n"), invite }));
+        byte[] Copy() => Bytes(ForwardTrimmer.Trim(ForwardSource.Load(new MemoryStream(original)), Limit(100 * 1024, "text/calendar"), Addressing()).Message!);
+
+        var first = Copy();
+        Assert.Equal(first, Copy());
+        Assert.Equal("invite.ics", Assert.Single(MimeMessage.Load(new MemoryStream(first)).Attachments).ContentDisposition!.FileName);
+    }
+
+    [Fact]
+    public void A_message_with_a_header_folded_over_thousands_of_lines_is_forwarded_as_recovered_text()
+    {
+        // Found by fuzzing (tests/CloudSpool.Fuzz/regressions/trim): parsing it would take MimeKit minutes.
+        var raw = Encoding.ASCII.GetBytes(MessageSummarizerTests.FoldedTo(20_000));
+        var source = ForwardSource.Load(new MemoryStream(raw));
+        Assert.Null(source.Message);
+        Assert.Contains("header field To is folded over", source.ParseError, StringComparison.Ordinal);
+
+        var result = ForwardTrimmer.Trim(source, Limit(4096), Addressing());
+        var copy = Received(result);
+        Assert.True(result.Truncated);
+        Assert.Equal("(unreadable message)", copy.Subject);
+    }
+
+    [Fact]
     public void Html_only_mail_becomes_readable_text()
     {
         const string html = """

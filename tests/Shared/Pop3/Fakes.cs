@@ -121,7 +121,8 @@ public sealed class FakeMaildrop(IReadOnlyList<FakeMessage> messages, Action<IRe
 
     public ValueTask CommitDeletesAsync(IReadOnlySet<int> indexes, CancellationToken cancellationToken)
     {
-        Assert.False(Disposed, "commit after dispose");
+        if (Disposed)
+            throw new InvalidOperationException("commit after dispose");
         Commits.Enqueue([.. indexes.Order()]);
         if (CommitFailure is not null)
             throw CommitFailure;

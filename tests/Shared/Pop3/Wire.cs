@@ -97,7 +97,8 @@ public static class Wire
     /// <summary>Undoes a multi-line body: strips the terminator and one stuffing dot per line.</summary>
     public static byte[] Unstuff(byte[] data)
     {
-        Assert.True(data.AsSpan().EndsWith(".\r\n"u8), "a multi-line body ends with the terminating line");
+        if (!data.AsSpan().EndsWith(".\r\n"u8))
+            throw new InvalidDataException("a multi-line body ends with the terminating line");
         var body = data[..^3];
         var output = new List<byte>();
         var atLineStart = true;
@@ -105,7 +106,8 @@ public static class Wire
         {
             if (atLineStart && body[i] == '.')
             {
-                Assert.True(i + 1 < body.Length && body[i + 1] == '.', "a line starting with '.' is stuffed");
+                if (i + 1 >= body.Length || body[i + 1] != '.')
+                    throw new InvalidDataException("a line starting with '.' is stuffed");
                 i++;
             }
             output.Add(body[i]);

@@ -13,6 +13,12 @@ public static class InMemoryDuplex
                 new DuplexStream(toClient.Reader.AsStream(), toServer.Writer.AsStream()));
     }
 
+    /// <summary>
+    /// One end made of two streams: reads from <paramref name="input"/>, writes to <paramref name="output"/>. For a peer
+    /// that must close its sending side and still read the rest of the reply (a half-close).
+    /// </summary>
+    public static Stream Join(Stream input, Stream output) => new DuplexStream(input, output);
+
     private sealed class DuplexStream(Stream input, Stream output) : Stream
     {
         public override bool CanRead => true;
