@@ -1,6 +1,7 @@
 using System.CommandLine;
 using CloudSpool.Host.Edge;
 using CloudSpool.Host.Scheduling;
+using CloudSpool.Host.StatusPage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -54,6 +55,8 @@ public static class RunCommands
             }
             if (edge == EdgeMode.Required || (edge == EdgeMode.IfEnabled && runtime.Options.Edge.Enabled))
                 builder.Services.AddHostedService(_ => new EdgeService(runtime, required: edge == EdgeMode.Required));
+            if (runtime.Options.StatusPage.Enabled)
+                builder.Services.AddHostedService(_ => new StatusPageService(runtime));
             builder.Services.Replace(ServiceDescriptor.Singleton<ILoggerFactory>(runtime.Loggers));
             using var host = builder.Build();
             var logger = runtime.Loggers.CreateLogger("CloudSpool");

@@ -32,28 +32,7 @@ public static class ScheduleCommands
         var command = new Command("list", "Each job: cron expression, time zone, where it comes from, next three fire times, last run and outcome.") { json };
         command.SetAction((parse, ct) => context.WithRuntimeAsync(parse, ct, async runtime =>
         {
-            var edits = await runtime.Schedules.ListAsync(ct).ConfigureAwait(false);
-            var views = new List<ScheduleView>();
-            foreach (var account in await runtime.Accounts.ListAsync(ct).ConfigureAwait(false))
-            {
-                var s = runtime.ScheduleOf(account, edits);
-                var last = (await runtime.States.RecentRunsAsync(account.Name, 1, ct).ConfigureAwait(false)).FirstOrDefault();
-                views.Add(new ScheduleView(s.Job, s.Cron, s.TimeZone, s.Source.ToString().ToLowerInvariant(), account.Enabled,
-                    NextFires(s.Cron, s.TimeZone, 3), last?.Started, last?.Outcome.ToString()));
-            }
-            // The jobs that are not per account, in a fixed order; each with whether it is scheduled at all.
-            (EffectiveSchedule Schedule, bool Enabled)[] others =
-            [
-                (runtime.RetentionSchedule(edits), runtime.Options.Retention.Scheduled),
-                (runtime.HealthSchedule(edits), true),
-                (runtime.ForwardSchedule(edits), runtime.Options.Forward.Configured),
-            ];
-            foreach (var (s, enabled) in others)
-            {
-                var last = (await runtime.JobRuns.RecentAsync(s.Job, 1, ct).ConfigureAwait(false)).FirstOrDefault();
-                views.Add(new ScheduleView(s.Job, s.Cron, s.TimeZone, s.Source.ToString().ToLowerInvariant(), enabled,
-                    NextFires(s.Cron, s.TimeZone, 3), last?.Started, last?.Outcome.ToString()));
-            }
+            var views = await ListViewsAsync(runtime, ct).ConfigureAwait(false);
             if (parse.GetValue(json))
             {
                 await context.Out.WriteLineAsync(JsonSerializer.Serialize(views, Json)).ConfigureAwait(false);
@@ -70,6 +49,34 @@ public static class ScheduleCommands
             return ExitCodes.Ok;
         }));
         return command;
+    }
+
+    /// <summary>Every job's schedule with its next three fire times and last run (also shown by the status page).</summary>
+    public static async Task<IReadOnlyList<ScheduleView>> ListViewsAsync(Runtime runtime, CancellationToken ct)
+    {
+        var edits = await runtime.Schedules.ListAsync(ct).ConfigureAwait(false);
+        var views = new List<ScheduleView>();
+        foreach (var account in await runtime.Accounts.ListAsync(ct).ConfigureAwait(false))
+        {
+            var s = runtime.ScheduleOf(account, edits);
+            var last = (await runtime.States.RecentRunsAsync(account.Name, 1, ct).ConfigureAwait(false)).FirstOrDefault();
+            views.Add(new ScheduleView(s.Job, s.Cron, s.TimeZone, s.Source.ToString().ToLowerInvariant(), account.Enabled,
+                NextFires(s.Cron, s.TimeZone, 3), last?.Started, last?.Outcome.ToString()));
+        }
+        // The jobs that are not per account, in a fixed order; each with whether it is scheduled at all.
+        (EffectiveSchedule Schedule, bool Enabled)[] others =
+        [
+            (runtime.RetentionSchedule(edits), runtime.Options.Retention.Scheduled),
+            (runtime.HealthSchedule(edits), true),
+            (runtime.ForwardSchedule(edits), runtime.Options.Forward.Configured),
+        ];
+        foreach (var (s, enabled) in others)
+        {
+            var last = (await runtime.JobRuns.RecentAsync(s.Job, 1, ct).ConfigureAwait(false)).FirstOrDefault();
+            views.Add(new ScheduleView(s.Job, s.Cron, s.TimeZone, s.Source.ToString().ToLowerInvariant(), enabled,
+                NextFires(s.Cron, s.TimeZone, 3), last?.Started, last?.Outcome.ToString()));
+        }
+        return views;
     }
 
     private static Command Set(CommandContext context)

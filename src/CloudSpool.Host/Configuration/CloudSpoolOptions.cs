@@ -9,9 +9,32 @@ public sealed class CloudSpoolOptions
     public RetentionOptions Retention { get; set; } = new();
     public EdgeOptions Edge { get; set; } = new();
     public HealthOptions Health { get; set; } = new();
+    public StatusPageOptions StatusPage { get; set; } = new();
 
     /// <summary>Forwarding to a phone (issue 4); see <see cref="Core.Forward.ForwardOptions"/>.</summary>
     public Core.Forward.ForwardOptions Forward { get; set; } = new();
+}
+
+/// <summary>The status page and health endpoint (served by `run`, `worker` and `edge`).</summary>
+public sealed class StatusPageOptions
+{
+    /// <summary>Whether the hosts serve the page and /healthz.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>IP address to listen on; default loopback only.</summary>
+    public string Listen { get; set; } = "127.0.0.1";
+
+    /// <summary>HTTP port; 0 picks a free port (logged).</summary>
+    public int Port { get; set; } = 8110;
+
+    /// <summary>POP3 users (`cloudspool user add`) who may log in with their POP3 password; empty: nobody.</summary>
+    public List<string> Users { get; set; } = [];
+
+    /// <summary>Seconds between automatic reloads of the page.</summary>
+    public int RefreshSeconds { get; set; } = 30;
+
+    /// <summary>How many of the newest messages the page lists per mailbox.</summary>
+    public int RecentMessages { get; set; } = 15;
 }
 
 /// <summary>The health job: account health turned into alert mail in the owner's mailbox.</summary>
