@@ -55,6 +55,9 @@ public sealed partial class StatusPageTests : DovecotAndSpoolTest
     [GeneratedRegex(@"status page listening on (http://127\.0\.0\.1:\d+)")]
     private static partial Regex ListeningLine();
 
+    [GeneratedRegex(@"POP3 edge listening on 127\.0\.0\.1:(\d+)")]
+    private static partial Regex EdgeListeningLine();
+
     [GeneratedRegex("name=\"_token\" value=\"([^\"]+)\"")]
     private static partial Regex TokenField();
 
@@ -133,6 +136,24 @@ public sealed partial class StatusPageTests : DovecotAndSpoolTest
         Assert.Contains("<meta http-equiv=\"refresh\" content=\"1\">", html);
         Assert.Equal("DENY", page.Headers.GetValues("X-Frame-Options").Single());
         token = TokenField().Match(html).Groups[1].Value;
+
+        // The edge of the same host: its figures, and a POP3 session counted once it is served.
+        Assert.Contains("<div class=\"card ok\" id=\"edge\" data-state=\"ok\">listening on 127.0.0.1:", html);
+        Assert.Contains("storage reachable", html);
+        var pop3Port = int.Parse(EdgeListeningLine().Match(host.Stderr).Groups[1].Value, CultureInfo.InvariantCulture);
+        using (var pop3 = new MailKit.Net.Pop3.Pop3Client())
+        {
+            await pop3.ConnectAsync("127.0.0.1", pop3Port, MailKit.Security.SecureSocketOptions.None);
+            await pop3.AuthenticateAsync("owner", "s3cret-pw");
+            Assert.Equal(0, pop3.Count);
+            await pop3.DisconnectAsync(quit: true);
+        }
+        var deadline = DateTime.UtcNow + Bound;
+        while (!(await client.GetStringAsync(new Uri("/", UriKind.Relative))).Contains("<span id=\"edge-sessions\">1 sessions served</span>", StringComparison.Ordinal))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the page did not count the POP3 session");
+            await Task.Delay(200);
+        }
 
         // The switch without the token changes nothing; with it, the same switch `cloudspool forward` shows.
         var forgedSwitch = await client.PostAsync(new Uri("forward", UriKind.Relative), Form(("action", "on")));

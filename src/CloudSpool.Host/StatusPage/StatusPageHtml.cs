@@ -145,6 +145,9 @@ internal static class StatusPageHtml
                 b.Append("</table>");
         }
 
+        if (s.EdgeExpected)
+            AppendEdge(b, s.Edge, Time);
+
         b.Append("<h2>Schedules</h2><table><tr><th>Job</th><th>Next</th><th>Last run</th></tr>");
         foreach (var v in s.Schedules)
         {
@@ -154,6 +157,27 @@ internal static class StatusPageHtml
         }
         b.Append("</table>");
         return Page("CloudSpool", b.ToString(), refreshSeconds);
+    }
+
+    /// <summary>The POP3 edge of this host: where it listens, sessions, index sync, cache, storage.</summary>
+    private static void AppendEdge(StringBuilder b, Edge.EdgeFigures? edge, Func<DateTimeOffset?, string> time)
+    {
+        b.Append("<h2>POP3 edge</h2>");
+        if (edge is null)
+        {
+            b.Append("<div class=\"card failing\" id=\"edge\" data-state=\"down\">The POP3 edge is not serving: it could not listen (see the log).</div>");
+            return;
+        }
+        var state = edge.StorageReachable ? "ok" : "failing";
+        b.Append(CultureInfo.InvariantCulture, $"<div class=\"card {state}\" id=\"edge\" data-state=\"{state}\">");
+        b.Append(CultureInfo.InvariantCulture, $"listening on {E(string.Join(", ", edge.EndPoints))}<br>");
+        b.Append(CultureInfo.InvariantCulture, $"<span id=\"edge-sessions\">{edge.SessionsServed} sessions served</span>, {edge.ActiveSessions} open now<br>");
+        b.Append(CultureInfo.InvariantCulture, $"last index sync {time(edge.LastIndexSync)} ({edge.MailboxesIndexed} mailboxes)<br>");
+        b.Append(edge.CacheBytes is { } bytes
+            ? string.Create(CultureInfo.InvariantCulture, $"cache {bytes / 1048576.0:0.0} of {edge.CacheLimitBytes / 1048576} MiB ({edge.CacheMessages} messages)<br>")
+            : "no local cache<br>");
+        b.Append(edge.StorageReachable ? "storage reachable" : "<span class=\"err\">storage not reachable: serving what the edge holds locally</span>");
+        b.Append("</div>");
     }
 
     /// <summary>A plain page for a refused request (no login, a missing form token).</summary>

@@ -19,6 +19,8 @@ using Microsoft.Extensions.Logging;
 
 namespace CloudSpool.Host.StatusPage;
 
+/// <param name="runtime">The host's runtime.</param>
+/// <param name="edge">The edge's counters, when this host serves POP3.</param>
 /// <summary>
 /// The status page and the health endpoint as a hosted service of `run`, `worker` and `edge`: a small Kestrel server
 /// (StatusPage section). Failing to listen is logged and the rest of the host keeps running.
@@ -29,7 +31,7 @@ namespace CloudSpool.Host.StatusPage;
 /// restart asks to log in again); every POST carries an antiforgery token; a refused login waits a second, one at a
 /// time for the whole process. /healthz answers without login and names no account.
 /// </remarks>
-internal sealed partial class StatusPageService(Runtime runtime) : IHostedService, IAsyncDisposable
+internal sealed partial class StatusPageService(Runtime runtime, Func<Edge.EdgeFigures?>? edge) : IHostedService, IAsyncDisposable
 {
     /// <summary>How long a refused login waits before it is answered (refused logins queue behind each other).</summary>
     public static readonly TimeSpan FailedLoginDelay = TimeSpan.FromSeconds(1);
@@ -237,7 +239,7 @@ internal sealed partial class StatusPageService(Runtime runtime) : IHostedServic
 
     private async Task<IResult> StatusPageAsync(HttpContext context, IAntiforgery antiforgery, int status, string? problem)
     {
-        var snapshot = await StatusSnapshot.ReadAsync(runtime, context.RequestAborted).ConfigureAwait(false);
+        var snapshot = await StatusSnapshot.ReadAsync(runtime, edge?.Invoke(), edge is not null, context.RequestAborted).ConfigureAwait(false);
         var tokens = antiforgery.GetAndStoreTokens(context);
         return Html(StatusPageHtml.Status(snapshot, context.User.Identity!.Name!, tokens.FormFieldName, tokens.RequestToken!,
             runtime.Options.StatusPage.RefreshSeconds, problem), status);

@@ -19,9 +19,15 @@ internal sealed record StatusSnapshot(
     IReadOnlyList<StatusCommand.AccountStatus> Accounts,
     SwitchView Switch,
     IReadOnlyDictionary<string, IReadOnlyList<RecentMail>> Mail,
-    IReadOnlyList<ScheduleCommands.ScheduleView> Schedules)
+    IReadOnlyList<ScheduleCommands.ScheduleView> Schedules,
+    Edge.EdgeFigures? Edge,
+    bool EdgeExpected)
 {
-    public static async Task<StatusSnapshot> ReadAsync(Runtime runtime, CancellationToken ct)
+    /// <param name="runtime">The host's runtime.</param>
+    /// <param name="edge">The edge's counters when this host serves POP3 and it listens.</param>
+    /// <param name="edgeExpected">Whether this host should serve POP3 (then a missing <paramref name="edge"/> means it could not listen).</param>
+    /// <param name="ct">Cancellation.</param>
+    public static async Task<StatusSnapshot> ReadAsync(Runtime runtime, Edge.EdgeFigures? edge, bool edgeExpected, CancellationToken ct)
     {
         var options = runtime.Options;
         var accounts = await StatusCommand.CollectAsync(runtime, ct).ConfigureAwait(false);
@@ -49,6 +55,6 @@ internal sealed record StatusSnapshot(
             mail[mailbox] = rows;
         }
         var schedules = await ScheduleCommands.ListViewsAsync(runtime, ct).ConfigureAwait(false);
-        return new StatusSnapshot(now, accounts, switchView, mail, schedules);
+        return new StatusSnapshot(now, accounts, switchView, mail, schedules, edge, edgeExpected);
     }
 }
