@@ -221,4 +221,25 @@ public sealed partial class StatusPageTests : DovecotAndSpoolTest
         await host.TerminateAsync();
         Assert.Equal(0, await host.WaitAsync(Bound));
     }
+
+    [Fact]
+    public async Task A_status_page_port_in_use_is_logged_and_the_edge_keeps_serving()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((IPEndPoint)taken.LocalEndpoint).Port;
+        var env = PageEnvironment(Spool, ("CLOUDSPOOL__StatusPage__Port", port.ToString(CultureInfo.InvariantCulture)));
+        using var edge = CliProcess.Start(env, "edge");
+        var deadline = DateTime.UtcNow + Bound;
+        while (!edge.Stderr.Contains("the status page could not start on 127.0.0.1:" + port, StringComparison.Ordinal))
+        {
+            Assert.False(edge.HasExited, "cloudspool edge exited: " + edge.Stderr);
+            Assert.True(DateTime.UtcNow < deadline, "no error logged: " + edge.Stderr);
+            await Task.Delay(200);
+        }
+        Assert.Matches(EdgeListeningLine(), edge.Stderr);
+        Assert.False(edge.HasExited);
+        await edge.TerminateAsync();
+        Assert.Equal(0, await edge.WaitAsync(Bound));
+    }
 }
