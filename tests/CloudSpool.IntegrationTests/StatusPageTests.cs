@@ -52,8 +52,11 @@ public sealed partial class StatusPageTests : DovecotAndSpoolTest
         }
     }
 
-    [GeneratedRegex(@"status page listening on (http://127\.0\.0\.1:\d+)")]
+    [GeneratedRegex(@"status page listening on (https?://127\.0\.0\.1:\d+)")]
     private static partial Regex ListeningLine();
+
+    [GeneratedRegex(@"status page listening on https://\S+, TLS certificate SHA-256 fingerprint ([0-9A-F:]+)")]
+    private static partial Regex FingerprintLine();
 
     [GeneratedRegex(@"POP3 edge listening on 127\.0\.0\.1:(\d+)")]
     private static partial Regex EdgeListeningLine();
@@ -196,15 +199,25 @@ public sealed partial class StatusPageTests : DovecotAndSpoolTest
     }
 
     [Fact]
-    public async Task Health_summary_is_503_with_state_counts_only_while_an_account_fails()
+    public async Task Over_https_with_the_edge_certificate_the_health_summary_is_503_with_state_counts_only_while_an_account_fails()
     {
         Dovecot.AddUser("hal", "pw");
         var account = PullHarness.Account(Dovecot, "hal", "hal", "pw", "home") with { Schedule = "0 0 0 1 1 ? 2099" };
         Assert.True(await Spool.Runtime.Accounts.AddAsync(account, CancellationToken.None));
-        var env = PageEnvironment(Spool);
+        Assert.True(await Spool.Runtime.Pop3Users.AddAsync(new Pop3User("owner", "home", Pop3Passwords.Hash("s3cret-pw")), CancellationToken.None));
+        var env = PageEnvironment(Spool, ("CLOUDSPOOL__StatusPage__Https", "true"));
         using var host = CliProcess.Start(env, "worker");
         var url = await WaitForPageAsync(host);
-        using var client = new HttpClient { BaseAddress = url, Timeout = Bound };
+        Assert.Equal("https", url.Scheme);
+        // The client pins the certificate by the fingerprint the host logged, as a browser user would compare it.
+        var fingerprint = FingerprintLine().Match(host.Stderr).Groups[1].Value;
+        using var handler = new HttpClientHandler
+        {
+            AllowAutoRedirect = false,
+            CookieContainer = new CookieContainer(),
+            ServerCertificateCustomValidationCallback = (_, certificate, _, _) => certificate is not null && CloudSpool.Host.Edge.EdgeCertificate.Fingerprint(certificate) == fingerprint,
+        };
+        using var client = new HttpClient(handler) { BaseAddress = url, Timeout = Bound };
 
         Assert.Equal("{\"status\":\"ok\",\"storage\":\"reachable\",\"accounts\":{\"never-run\":1}}", await client.GetStringAsync(new Uri("healthz", UriKind.Relative)));
         await Dovecot.StopAsync();
@@ -214,6 +227,14 @@ public sealed partial class StatusPageTests : DovecotAndSpoolTest
         var body = await failing.Content.ReadAsStringAsync();
         Assert.Equal("{\"status\":\"degraded\",\"storage\":\"reachable\",\"accounts\":{\"failing\":1}}", body);
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(new Uri("healthz/ready", UriKind.Relative))).StatusCode);
+
+        // Over HTTPS the login cookie is Secure as well.
+        var token = await TokenOfAsync(client, "login");
+        var login = await client.PostAsync(new Uri("login", UriKind.Relative), Form(("_token", token), ("user", "owner"), ("password", "s3cret-pw")));
+        Assert.Equal(HttpStatusCode.SeeOther, login.StatusCode);
+        var cookie = Assert.Single(login.Headers.GetValues("Set-Cookie"), c => c.StartsWith("cloudspool-login=", StringComparison.Ordinal));
+        Assert.Contains("secure", cookie, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("data-state=\"failing\"", await client.GetStringAsync(new Uri("/", UriKind.Relative)));
 
         await Dovecot.RestartAsync();
         Assert.Equal(PullOutcome.Succeeded, (await Spool.PullAsync(account)).Outcome);

@@ -27,6 +27,12 @@ public sealed class StatusPageOptions
     /// <summary>HTTP port; 0 picks a free port (logged).</summary>
     public int Port { get; set; } = 8110;
 
+    /// <summary>
+    /// Serve HTTPS instead of HTTP, with the edge's certificate (Edge:CertificatePath, else the one generated and kept in
+    /// Edge:StateDirectory); its fingerprint is logged at start.
+    /// </summary>
+    public bool Https { get; set; }
+
     /// <summary>POP3 users (`cloudspool user add`) who may log in with their POP3 password; empty: nobody.</summary>
     public List<string> Users { get; set; } = [];
 

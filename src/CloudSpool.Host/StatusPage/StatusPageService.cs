@@ -1,4 +1,6 @@
 using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Security.Claims;
 using System.Text.Json;
 using CloudSpool.Core.Edge;
@@ -45,7 +47,19 @@ internal sealed partial class StatusPageService(Runtime runtime, Func<Edge.EdgeF
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var options = runtime.Options.StatusPage;
-        var app = Build();
+        X509Certificate2? certificate = null;
+        WebApplication app;
+        try
+        {
+            if (options.Https)
+                certificate = Edge.EdgeCertificate.Resolve(runtime.Options.Edge).Certificate;
+            app = Build(certificate);
+        }
+        catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException)
+        {
+            NotListening(_logger, ex, options.Listen, options.Port);
+            return;
+        }
         try
         {
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -58,7 +72,14 @@ internal sealed partial class StatusPageService(Runtime runtime, Func<Edge.EdgeF
         }
         _app = app;
         foreach (var url in app.Urls)
-            Listening(_logger, url);
+        {
+            if (certificate is not null)
+                ListeningTls(_logger, url, Edge.EdgeCertificate.Fingerprint(certificate));
+            else
+                Listening(_logger, url);
+        }
+        if (certificate is null && !IPAddress.IsLoopback(IPAddress.Parse(options.Listen)))
+            PlainHttpOnNetwork(_logger, options.Listen);
         if (_users.Count == 0)
             NobodyMayLogIn(_logger);
     }
@@ -79,7 +100,7 @@ internal sealed partial class StatusPageService(Runtime runtime, Func<Edge.EdgeF
         _refusals.Dispose();
     }
 
-    private WebApplication Build()
+    private WebApplication Build(X509Certificate2? certificate)
     {
         var options = runtime.Options.StatusPage;
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
@@ -89,7 +110,11 @@ internal sealed partial class StatusPageService(Runtime runtime, Func<Edge.EdgeF
         {
             k.AddServerHeader = false;
             k.Limits.MaxRequestBodySize = 64 * 1024;
-            k.Listen(IPAddress.Parse(options.Listen), options.Port);
+            k.Listen(IPAddress.Parse(options.Listen), options.Port, listen =>
+            {
+                if (certificate is not null)
+                    listen.UseHttps(certificate);
+            });
         });
         builder.Services.AddDataProtection().UseEphemeralDataProtectionProvider();
         builder.Services.AddAuthentication(CookieAuthenticationDefaults.AuthenticationScheme).AddCookie(o =>
@@ -323,6 +348,12 @@ internal sealed partial class StatusPageService(Runtime runtime, Func<Edge.EdgeF
 
     [LoggerMessage(1, LogLevel.Information, "status page listening on {Url}")]
     private static partial void Listening(ILogger logger, string url);
+
+    [LoggerMessage(10, LogLevel.Information, "status page listening on {Url}, TLS certificate SHA-256 fingerprint {Fingerprint}")]
+    private static partial void ListeningTls(ILogger logger, string url, string fingerprint);
+
+    [LoggerMessage(11, LogLevel.Warning, "status page: plain HTTP on {Listen}: passwords cross the network unencrypted; set StatusPage:Https or use a TLS reverse proxy")]
+    private static partial void PlainHttpOnNetwork(ILogger logger, string listen);
 
     [LoggerMessage(2, LogLevel.Error, "the status page could not start on {Listen}:{Port}; everything else keeps running without it")]
     private static partial void NotListening(ILogger logger, Exception exception, string listen, int port);
