@@ -104,11 +104,11 @@ public sealed partial class StatusPageTests : DovecotAndSpoolTest
         // The page and the switch need a login.
         var anonymous = await client.GetAsync(new Uri("/", UriKind.Relative));
         Assert.Equal(HttpStatusCode.Redirect, anonymous.StatusCode);
-        Assert.Equal("/login", anonymous.Headers.Location!.AbsolutePath);
+        Assert.Equal("/login", anonymous.Headers.Location!.OriginalString);
         var token = await TokenOfAsync(client, "login");
         Assert.NotEmpty(token);
         var anonymousSwitch = await client.PostAsync(new Uri("forward", UriKind.Relative), Form(("_token", token), ("action", "on")));
-        Assert.Equal("/login", anonymousSwitch.Headers.Location!.AbsolutePath);
+        Assert.Equal("/login", anonymousSwitch.Headers.Location!.OriginalString);
 
         // A wrong password, a user not listed in StatusPage:Users, an unknown user: refused, each after the delay.
         foreach (var (user, password) in new[] { ("owner", "wrong"), ("guest", "guest-pw"), ("nobody", "s3cret-pw") })

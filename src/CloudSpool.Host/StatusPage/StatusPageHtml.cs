@@ -117,7 +117,7 @@ internal static class StatusPageHtml
                 """);
             if (a.FailureStreak > 0)
             {
-                b.Append(CultureInfo.InvariantCulture, $"<br><span class=\"err\">{a.FailureStreak} failed runs in a row</span> ({E(ErrorKind(a.LastErrorKind))}): {E(a.LastError)}");
+                b.Append(CultureInfo.InvariantCulture, $"<br><span class=\"err\">{a.FailureStreak} failed {(a.FailureStreak == 1 ? "run" : "runs in a row")}</span> ({E(ErrorKind(a.LastErrorKind))}): {E(a.LastError)}");
                 if (a.NextAttemptAfter is { } next)
                     b.Append(CultureInfo.InvariantCulture, $"<br><span class=\"muted\">next scheduled try after {Time(next)}</span>");
             }

@@ -125,9 +125,9 @@ internal sealed partial class StatusPageService(Runtime runtime, Func<Edge.EdgeF
             o.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
             o.ExpireTimeSpan = TimeSpan.FromDays(7);
             o.SlidingExpiration = true;
-            o.LoginPath = "/login";
-            o.AccessDeniedPath = "/login";
-            o.ReturnUrlParameter = "";
+            // Whatever was asked for, the login page, which leads back to the page (the only one there is).
+            o.Events.OnRedirectToLogin = c => RedirectToLogin(c.Response);
+            o.Events.OnRedirectToAccessDenied = c => RedirectToLogin(c.Response);
         });
         builder.Services.AddAuthorization(o => o.AddPolicy(Policy, p => p.RequireAuthenticatedUser()
             .RequireAssertion(c => c.User.Identity?.Name is { } name && _users.Contains(name))));
@@ -177,6 +177,12 @@ internal sealed partial class StatusPageService(Runtime runtime, Func<Edge.EdgeF
     }
 
     private const string Policy = "status-page-user";
+
+    private static Task RedirectToLogin(HttpResponse response)
+    {
+        response.Redirect("/login");
+        return Task.CompletedTask;
+    }
 
     private static async Task WriteHtmlAsync(HttpContext context, string html, CancellationToken ct)
     {
