@@ -125,7 +125,7 @@ public sealed partial class StatusPageTests : DovecotAndSpoolTest
         Assert.Equal(HttpStatusCode.BadRequest, forged.StatusCode);
         Assert.Null(handler.CookieContainer.GetCookies(url)["cloudspool-login"]);
 
-        var login = await client.PostAsync(new Uri("login", UriKind.Relative), Form(("_token", token), ("user", "owner"), ("password", "s3cret-pw")));
+        var login = await client.PostAsync(new Uri("login", UriKind.Relative), Form(("_token", token), ("user", "Owner"), ("password", "s3cret-pw")));
         Assert.Equal(HttpStatusCode.SeeOther, login.StatusCode);
         Assert.Equal("/", login.Headers.Location!.OriginalString);
         var cookie = Assert.Single(login.Headers.GetValues("Set-Cookie"), c => c.StartsWith("cloudspool-login=", StringComparison.Ordinal));
@@ -136,7 +136,7 @@ public sealed partial class StatusPageTests : DovecotAndSpoolTest
         Assert.Equal(HttpStatusCode.OK, page.StatusCode);
         var html = await page.Content.ReadAsStringAsync();
         Assert.Contains("Forwarding is <strong id=\"switch-state\" data-on=\"false\">OFF</strong>", html);
-        Assert.Contains("<meta http-equiv=\"refresh\" content=\"1\">", html);
+        Assert.Contains("<meta http-equiv=\"refresh\" content=\"1; url=/\">", html);
         Assert.Equal("DENY", page.Headers.GetValues("X-Frame-Options").Single());
         token = TokenField().Match(html).Groups[1].Value;
 
@@ -176,7 +176,9 @@ public sealed partial class StatusPageTests : DovecotAndSpoolTest
 
         var bad = await client.PostAsync(new Uri("forward", UriKind.Relative), Form(("_token", token), ("action", "on"), ("until", "yesterday")));
         Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
-        Assert.Contains("&#x27;yesterday&#x27; is not a time in the future; nothing changed.", await bad.Content.ReadAsStringAsync());
+        var badHtml = await bad.Content.ReadAsStringAsync();
+        Assert.Contains("&#x27;yesterday&#x27; is not a time in the future; nothing changed.", badHtml);
+        Assert.Contains("content=\"1; url=/\"", badHtml); // its reload goes to the page, not to the POST's URL
 
         var off = await client.PostAsync(new Uri("forward", UriKind.Relative), Form(("_token", token), ("action", "off")));
         Assert.Equal(HttpStatusCode.SeeOther, off.StatusCode);

@@ -30,7 +30,8 @@ internal static class StatusPageHtml
     /// <summary>A whole page around <paramref name="body"/>; <paramref name="refreshSeconds"/> reloads it by itself.</summary>
     public static string Page(string title, string body, int? refreshSeconds = null)
     {
-        var refresh = refreshSeconds is { } s ? $"<meta http-equiv=\"refresh\" content=\"{s}\">" : "";
+        // Always to "/": a page rendered in answer to a POST (a refused switch) must not reload the POST's URL.
+        var refresh = refreshSeconds is { } s ? $"<meta http-equiv=\"refresh\" content=\"{s}; url=/\">" : "";
         return $"""
             <!DOCTYPE html>
             <html lang="en"><head><meta charset="utf-8">

@@ -208,7 +208,8 @@ internal sealed partial class StatusPageService(Runtime runtime, Func<Edge.EdgeF
         if (!await antiforgery.IsRequestValidAsync(context).ConfigureAwait(false))
             return BadForm();
         var form = await context.Request.ReadFormAsync(ct).ConfigureAwait(false);
-        var name = form["user"].ToString().Trim();
+        // POP3 user names are lower-case; a phone keyboard may have capitalised the first letter.
+        var name = form["user"].ToString().Trim().ToLowerInvariant();
         var password = form["password"].ToString();
         var user = _users.Contains(name) && Pop3Names.IsValidName(name)
             ? await runtime.Pop3Users.GetAsync(name, ct).ConfigureAwait(false)
@@ -225,7 +226,8 @@ internal sealed partial class StatusPageService(Runtime runtime, Func<Edge.EdgeF
         }
         if (!valid)
         {
-            LoginRefused(_logger, name.Length > 64 ? name[..64] : name, context.Connection.RemoteIpAddress?.ToString() ?? "?");
+            // Only a well-formed name reaches the log, never arbitrary input (line breaks, control characters).
+            LoginRefused(_logger, Pop3Names.IsValidName(name) ? name : "(not a user name)", context.Connection.RemoteIpAddress?.ToString() ?? "?");
             // Refused logins wait in one queue: at most one guess a second for the whole process.
             await _refusals.WaitAsync(ct).ConfigureAwait(false);
             try
