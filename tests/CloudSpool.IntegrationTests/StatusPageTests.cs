@@ -110,6 +110,8 @@ public sealed partial class StatusPageTests : DovecotAndSpoolTest
         var anonymousSwitch = await client.PostAsync(new Uri("forward", UriKind.Relative), Form(("_token", token), ("action", "on")));
         Assert.Equal("/login", anonymousSwitch.Headers.Location!.OriginalString);
 
+        Assert.Equal(HttpStatusCode.Unauthorized, (await client.GetAsync(new Uri("status.json", UriKind.Relative))).StatusCode);
+
         // A wrong password, a user not listed in StatusPage:Users, an unknown user: refused, each after the delay.
         foreach (var (user, password) in new[] { ("owner", "wrong"), ("guest", "guest-pw"), ("nobody", "s3cret-pw") })
         {
@@ -180,6 +182,12 @@ public sealed partial class StatusPageTests : DovecotAndSpoolTest
         Assert.Contains("&#x27;yesterday&#x27; is not a time in the future; nothing changed.", badHtml);
         Assert.Contains("content=\"1; url=/\"", badHtml); // its reload goes to the page, not to the POST's URL
 
+        using (var json = JsonDocument.Parse(await client.GetStringAsync(new Uri("status.json", UriKind.Relative))))
+        {
+            Assert.Empty(json.RootElement.GetProperty("accounts").EnumerateArray());
+            Assert.True(json.RootElement.GetProperty("forwarding").GetProperty("on").GetBoolean());
+        }
+
         var off = await client.PostAsync(new Uri("forward", UriKind.Relative), Form(("_token", token), ("action", "off")));
         Assert.Equal(HttpStatusCode.SeeOther, off.StatusCode);
         var offStatus = await CliProcess.RunAsync(env, "forward", "status", "--json");
@@ -237,6 +245,12 @@ public sealed partial class StatusPageTests : DovecotAndSpoolTest
         var cookie = Assert.Single(login.Headers.GetValues("Set-Cookie"), c => c.StartsWith("cloudspool-login=", StringComparison.Ordinal));
         Assert.Contains("secure", cookie, StringComparison.OrdinalIgnoreCase);
         Assert.Contains("data-state=\"failing\"", await client.GetStringAsync(new Uri("/", UriKind.Relative)));
+        using (var json = JsonDocument.Parse(await client.GetStringAsync(new Uri("status.json", UriKind.Relative))))
+        {
+            var hal = Assert.Single(json.RootElement.GetProperty("accounts").EnumerateArray());
+            Assert.Equal(("hal", "failing", 1, "Connect"), (hal.GetProperty("account").GetString(), hal.GetProperty("state").GetString(),
+                hal.GetProperty("failureStreak").GetInt32(), hal.GetProperty("lastErrorKind").GetString()));
+        }
 
         await Dovecot.RestartAsync();
         Assert.Equal(PullOutcome.Succeeded, (await Spool.PullAsync(account)).Outcome);

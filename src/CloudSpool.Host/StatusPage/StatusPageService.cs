@@ -173,6 +173,7 @@ internal sealed partial class StatusPageService(Runtime runtime, Func<Edge.EdgeF
         app.MapPost("/logout", LogoutAsync);
         app.MapGet("/", StatusAsync).RequireAuthorization(Policy);
         app.MapPost("/forward", ForwardAsync).RequireAuthorization(Policy);
+        app.MapGet("/status.json", new Func<HttpContext, Task<IResult>>(StatusJsonAsync)).RequireAuthorization(Policy);
         return app;
     }
 
@@ -180,7 +181,11 @@ internal sealed partial class StatusPageService(Runtime runtime, Func<Edge.EdgeF
 
     private static Task RedirectToLogin(HttpResponse response)
     {
-        response.Redirect("/login");
+        // A script asking for JSON gets 401, a browser the login page.
+        if (response.HttpContext.Request.Path.StartsWithSegments("/status.json", StringComparison.Ordinal))
+            response.StatusCode = StatusCodes.Status401Unauthorized;
+        else
+            response.Redirect("/login");
         return Task.CompletedTask;
     }
 
@@ -276,6 +281,16 @@ internal sealed partial class StatusPageService(Runtime runtime, Func<Edge.EdgeF
         var tokens = antiforgery.GetAndStoreTokens(context);
         return Html(StatusPageHtml.Status(snapshot, context.User.Identity!.Name!, tokens.FormFieldName, tokens.RequestToken!,
             runtime.Options.StatusPage.RefreshSeconds, problem), status);
+    }
+
+    /// <summary>Per-account state (as `cloudspool status --json`) and the switch, for scripts; behind the login.</summary>
+    private async Task<IResult> StatusJsonAsync(HttpContext context)
+    {
+        var ct = context.RequestAborted;
+        var accounts = await StatusCommand.CollectAsync(runtime, ct).ConfigureAwait(false);
+        var state = await runtime.ForwardControl.GetSwitchAsync(ct).ConfigureAwait(false);
+        var forwarding = new { configured = runtime.Options.Forward.Configured, on = state.IsOnAt(DateTimeOffset.UtcNow), until = state.Until, changedAt = state.ChangedAt, note = state.Note };
+        return Results.Json(new { accounts, forwarding }, Json);
     }
 
     /// <summary>The away switch: the same calls as `cloudspool forward on [--until]` and `forward off`.</summary>
