@@ -37,6 +37,7 @@ public sealed class Pop3Server : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private long _nextConnectionId;
     private int _activeSessions;
+    private long _sessionsServed;
     private int _started;
 
     /// <summary>Creates a server; nothing listens until <see cref="StartAsync(IEnumerable{Pop3Endpoint}, CancellationToken)"/>.</summary>
@@ -61,6 +62,9 @@ public sealed class Pop3Server : IAsyncDisposable
 
     /// <summary>Sessions running now.</summary>
     public int ActiveSessions => Volatile.Read(ref _activeSessions);
+
+    /// <summary>Sessions served since the server started (connections refused for too many sessions not counted).</summary>
+    public long SessionsServed => Interlocked.Read(ref _sessionsServed);
 
     /// <summary>Listens on one plain endpoint (STLS available when a certificate is configured).</summary>
     public Task StartAsync(IPEndPoint endPoint, CancellationToken cancellationToken = default) =>
@@ -205,6 +209,7 @@ public sealed class Pop3Server : IAsyncDisposable
                 await RefuseAsync(client, endpoint).ConfigureAwait(false);
                 return;
             }
+            Interlocked.Increment(ref _sessionsServed);
             Stream transport = new NetworkStream(client, ownsSocket: true);
             if (endpoint.ImplicitTls)
             {

@@ -136,8 +136,20 @@ public sealed partial class DockerfileTests
         var froms = Instructions.Where(i => i.Name == "FROM").Select(i => i.Arguments).ToList();
         Assert.Equal(2, froms.Count);
         Assert.Equal($"mcr.microsoft.com/dotnet/sdk:{version} AS build", froms[0]);
-        // The runtime only (no SDK, no ASP.NET Core), with ICU and time zone data for schedules in zones like Asia/Tokyo.
-        Assert.Matches($"^mcr\\.microsoft\\.com/dotnet/runtime:{Regex.Escape(version)}-[a-z]+-chiseled-extra$", froms[1]);
+        // No SDK; the ASP.NET Core runtime when the host uses it (the status page), with ICU and time zone data for
+        // schedules in zones like Asia/Tokyo.
+        var usesAspNetCore = XDocument.Load(Repo.PathOf(Host)).Descendants("FrameworkReference")
+            .Any(f => f.Attribute("Include")?.Value == "Microsoft.AspNetCore.App");
+        var image = usesAspNetCore ? "aspnet" : "runtime";
+        Assert.Matches($"^mcr\\.microsoft\\.com/dotnet/{image}:{Regex.Escape(version)}-[a-z]+-chiseled-extra$", froms[1]);
+    }
+
+    [Fact]
+    public void The_image_exposes_the_status_page_port_and_serves_it_beyond_loopback_for_probes()
+    {
+        var expose = Assert.Single(Instructions, i => i.Name == "EXPOSE");
+        Assert.Equal(new CloudSpool.Host.Configuration.StatusPageOptions().Port.ToString(System.Globalization.CultureInfo.InvariantCulture), expose.Arguments);
+        Assert.Contains(Instructions, i => i.Name == "ENV" && i.Arguments.Contains("CLOUDSPOOL__StatusPage__Listen=0.0.0.0", StringComparison.Ordinal));
     }
 
     [Fact]

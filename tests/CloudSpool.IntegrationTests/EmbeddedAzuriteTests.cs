@@ -19,6 +19,7 @@ public sealed class EmbeddedAzuriteTests : IDisposable
         ["CLOUDSPOOL__Storage__Azurite__TablePort"] = table.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["EMBEDDED_PW"] = "pw",
         ["CLOUDSPOOL__Edge__Port"] = "0",
+        ["CLOUDSPOOL__StatusPage__Port"] = "0",
         ["CLOUDSPOOL__Edge__StateDirectory"] = Path.Combine(_location, "edge-state"),
     };
 

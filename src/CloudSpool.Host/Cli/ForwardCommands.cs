@@ -19,7 +19,7 @@ public static class ForwardCommands
         {
             if (!await RequireConfiguredAsync(context, runtime).ConfigureAwait(false))
                 return ExitCodes.Usage;
-            var zone = TimeZoneInfo.FindSystemTimeZoneById(runtime.Options.Forward.TimeZone ?? runtime.Options.Pull.TimeZone);
+            var zone = Zone(runtime);
             DateTimeOffset? end = null;
             if (parse.GetValue(until) is { } text)
             {
@@ -97,7 +97,7 @@ public static class ForwardCommands
         var options = runtime.Options.Forward;
         var state = await runtime.ForwardControl.GetSwitchAsync(ct).ConfigureAwait(false);
         var now = DateTimeOffset.UtcNow;
-        var zone = TimeZoneInfo.FindSystemTimeZoneById(options.TimeZone ?? runtime.Options.Pull.TimeZone);
+        var zone = Zone(runtime);
         var windows = options.Windows.Select(w => ForwardWindow.TryParse(w, out var parsed, out _) ? parsed! : null).OfType<ForwardWindow>().ToList();
         var runs = await runtime.JobRuns.RecentAsync(ForwardRunner.Job, 3, ct).ConfigureAwait(false);
         var rows = options.Configured
@@ -128,6 +128,10 @@ public static class ForwardCommands
             await context.Out.WriteLineAsync($"  {p.MessageKey} → {p.Destination}: {p.State.ToString().ToLowerInvariant()} ({p.Attempts} attempts): {p.Reason}").ConfigureAwait(false);
         return ExitCodes.Ok;
     }
+
+    /// <summary>The time zone of the away switch's times (Forward:TimeZone, else Pull:TimeZone).</summary>
+    public static TimeZoneInfo Zone(Runtime runtime) =>
+        TimeZoneInfo.FindSystemTimeZoneById(runtime.Options.Forward.TimeZone ?? runtime.Options.Pull.TimeZone);
 
     /// <summary>Parses `--until`: HH:mm (next occurrence), a local date and time in <paramref name="zone"/>, an ISO time with offset, or a duration (90m, 3h, 2d).</summary>
     public static bool TryParseUntil(string text, DateTimeOffset now, TimeZoneInfo zone, out DateTimeOffset until)

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using CloudSpool.Host.Edge;
 using CloudSpool.Host.Scheduling;
+using CloudSpool.Host.StatusPage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -52,8 +53,14 @@ public static class RunCommands
                 builder.Services.AddQuartzHostedService(o => o.WaitForJobsToComplete = true);
                 builder.Services.AddHostedService<ScheduleSync>();
             }
+            EdgeService? edgeService = null;
             if (edge == EdgeMode.Required || (edge == EdgeMode.IfEnabled && runtime.Options.Edge.Enabled))
-                builder.Services.AddHostedService(_ => new EdgeService(runtime, required: edge == EdgeMode.Required));
+            {
+                edgeService = new EdgeService(runtime, required: edge == EdgeMode.Required);
+                builder.Services.AddHostedService(_ => edgeService);
+            }
+            if (runtime.Options.StatusPage.Enabled)
+                builder.Services.AddHostedService(_ => new StatusPageService(runtime, edgeService is null ? null : edgeService.Figures));
             builder.Services.Replace(ServiceDescriptor.Singleton<ILoggerFactory>(runtime.Loggers));
             using var host = builder.Build();
             var logger = runtime.Loggers.CreateLogger("CloudSpool");

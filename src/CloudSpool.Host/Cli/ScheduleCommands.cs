@@ -34,7 +34,7 @@ public static class ScheduleCommands
         var command = new Command("list", "Each job: cron expression, time zone, where it comes from, next three fire times, last run and outcome.") { json };
         command.SetAction((parse, ct) => context.WithRuntimeAsync(parse, ct, async runtime =>
         {
-            var views = await ViewsAsync(runtime, ct).ConfigureAwait(false);
+            var views = await ListViewsAsync(runtime, ct).ConfigureAwait(false);
             if (parse.GetValue(json))
             {
                 await context.Out.WriteLineAsync(JsonSerializer.Serialize(views, Json)).ConfigureAwait(false);
@@ -59,7 +59,7 @@ public static class ScheduleCommands
     /// Every job's schedule in effect (edits included), next fires, last run and health: the pull job of each account,
     /// then retention, health and forward.
     /// </summary>
-    public static async Task<IReadOnlyList<ScheduleView>> ViewsAsync(Runtime runtime, CancellationToken ct)
+    public static async Task<IReadOnlyList<ScheduleView>> ListViewsAsync(Runtime runtime, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(runtime);
         var now = DateTimeOffset.UtcNow;

@@ -31,20 +31,7 @@ public static class StatusCommand
         var command = new Command("status", "Per-account health: state, last success, failure streak, last error, messages that fail; then each scheduled job (ok, failing, overdue). --json: the accounts (jobs: schedule list --json).") { json };
         command.SetAction((parse, ct) => context.WithRuntimeAsync(parse, ct, async runtime =>
         {
-            var result = new List<AccountStatus>();
-            foreach (var account in await runtime.Accounts.ListAsync(ct).ConfigureAwait(false))
-            {
-                var s = await runtime.States.GetStateAsync(account.Name, ct).ConfigureAwait(false);
-                var failures = await runtime.Ledger.ListMessageFailuresAsync(account.Name, ct).ConfigureAwait(false);
-                var health = Core.Health.HealthEvaluator.Evaluate(account, s, DateTimeOffset.UtcNow, runtime.HealthThresholds);
-                var state = health.State switch
-                {
-                    Core.Health.AccountHealthState.NeverRun => "never-run",
-                    var other => other.ToString().ToLowerInvariant(),
-                };
-                result.Add(new AccountStatus(account.Name, state, account.Enabled, s?.LastAttempt, s?.LastSuccess, s?.LastNewMail,
-                    s?.FailureStreak ?? 0, s?.LastError, s?.LastErrorKind?.ToString(), s?.NextAttemptAfter, s?.UpstreamMessages, s?.UpstreamBytes, failures));
-            }
+            var result = await CollectAsync(runtime, ct).ConfigureAwait(false);
             if (parse.GetValue(json))
             {
                 await context.Out.WriteLineAsync(JsonSerializer.Serialize(result, Json)).ConfigureAwait(false);
@@ -59,7 +46,7 @@ public static class StatusCommand
                     await context.Out.WriteLineAsync($"  message {f.Key}{(f.Scope.Length > 0 ? " in " + f.Scope : "")} failed {f.Attempts} times: {f.Error}").ConfigureAwait(false);
             }
             // The jobs too: a schedule whose trigger stopped firing is trouble even when every account looks fine.
-            foreach (var job in await ScheduleCommands.ViewsAsync(runtime, ct).ConfigureAwait(false))
+            foreach (var job in await ScheduleCommands.ListViewsAsync(runtime, ct).ConfigureAwait(false))
             {
                 await context.Out.WriteLineAsync($"job {job.Job}: {job.State.ToUpperInvariant()}  {job.StateReason}; next {Time(job.NextFires.Count > 0 ? job.NextFires[0] : null)}").ConfigureAwait(false);
             }
@@ -67,6 +54,28 @@ public static class StatusCommand
         }));
         return command;
     }
+
+    /// <summary>Every account's status now (also shown by the status page).</summary>
+    public static async Task<IReadOnlyList<AccountStatus>> CollectAsync(Runtime runtime, CancellationToken ct)
+    {
+        var result = new List<AccountStatus>();
+        foreach (var account in await runtime.Accounts.ListAsync(ct).ConfigureAwait(false))
+        {
+            var s = await runtime.States.GetStateAsync(account.Name, ct).ConfigureAwait(false);
+            var failures = await runtime.Ledger.ListMessageFailuresAsync(account.Name, ct).ConfigureAwait(false);
+            var health = Core.Health.HealthEvaluator.Evaluate(account, s, DateTimeOffset.UtcNow, runtime.HealthThresholds);
+            result.Add(new AccountStatus(account.Name, StateName(health.State), account.Enabled, s?.LastAttempt, s?.LastSuccess, s?.LastNewMail,
+                s?.FailureStreak ?? 0, s?.LastError, s?.LastErrorKind?.ToString(), s?.NextAttemptAfter, s?.UpstreamMessages, s?.UpstreamBytes, failures));
+        }
+        return result;
+    }
+
+    /// <summary>A health state as `status` and the health endpoint name it: ok, failing, stale, disabled, never-run.</summary>
+    public static string StateName(Core.Health.AccountHealthState state) => state switch
+    {
+        Core.Health.AccountHealthState.NeverRun => "never-run",
+        var other => other.ToString().ToLowerInvariant(),
+    };
 
     private static string Time(DateTimeOffset? t) => t?.ToString("u", System.Globalization.CultureInfo.InvariantCulture) ?? "never";
 }

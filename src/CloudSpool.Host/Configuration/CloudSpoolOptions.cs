@@ -9,6 +9,7 @@ public sealed class CloudSpoolOptions
     public RetentionOptions Retention { get; set; } = new();
     public EdgeOptions Edge { get; set; } = new();
     public HealthOptions Health { get; set; } = new();
+    public StatusPageOptions StatusPage { get; set; } = new();
 
     /// <summary>Forwarding to a phone (issue 4); see <see cref="Core.Forward.ForwardOptions"/>.</summary>
     public Core.Forward.ForwardOptions Forward { get; set; } = new();
@@ -27,6 +28,34 @@ public sealed class TelemetryOptions
 
     /// <summary>How often metrics are exported; a one-shot command (`job run`) also exports once when it ends.</summary>
     public int ExportIntervalSeconds { get; set; } = 60;
+}
+
+/// <summary>The status page and health endpoint (served by `run`, `worker` and `edge`).</summary>
+public sealed class StatusPageOptions
+{
+    /// <summary>Whether the hosts serve the page and /healthz.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>IP address to listen on; default loopback only.</summary>
+    public string Listen { get; set; } = "127.0.0.1";
+
+    /// <summary>HTTP port; 0 picks a free port (logged).</summary>
+    public int Port { get; set; } = 8110;
+
+    /// <summary>
+    /// Serve HTTPS instead of HTTP, with the edge's certificate (Edge:CertificatePath, else the one generated and kept in
+    /// Edge:StateDirectory); its fingerprint is logged at start.
+    /// </summary>
+    public bool Https { get; set; }
+
+    /// <summary>POP3 users (`cloudspool user add`) who may log in with their POP3 password; empty: nobody.</summary>
+    public List<string> Users { get; set; } = [];
+
+    /// <summary>Seconds between automatic reloads of the page.</summary>
+    public int RefreshSeconds { get; set; } = 30;
+
+    /// <summary>How many of the newest messages the page lists per mailbox.</summary>
+    public int RecentMessages { get; set; } = 15;
 }
 
 /// <summary>The health job: account health turned into alert mail in the owner's mailbox.</summary>

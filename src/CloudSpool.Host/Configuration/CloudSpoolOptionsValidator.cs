@@ -32,6 +32,9 @@ public sealed class CloudSpoolOptionsValidator : AbstractValidator<CloudSpoolOpt
         RuleFor(o => o.Telemetry.ExportIntervalSeconds).InclusiveBetween(1, 3600).WithMessage("{PropertyValue} is out of range: expected 1-3600 seconds");
         RuleFor(o => o.Health.JobOverdueMinutes).InclusiveBetween(1, 7 * 24 * 60).WithMessage("{PropertyValue} is out of range: expected 1-10080 minutes");
         RuleFor(o => o.Health.StaleAfterHours).InclusiveBetween(1, 24 * 60).WithMessage("{PropertyValue} is out of range: expected 1-1440 hours");
+        RuleFor(o => o.StatusPage).NotNull().SetValidator(new StatusPageValidator());
+        RuleFor(o => o.StatusPage.Port).Must((o, port) => port == 0 || port != o.Edge.Port && port != o.Edge.ImplicitTlsPort)
+            .WithMessage("{PropertyValue}: the status page port must differ from Edge:Port and Edge:ImplicitTlsPort");
         RuleFor(o => o.Forward).NotNull().SetValidator(new Core.Forward.ForwardOptionsValidator(Cron.IsValid));
         RuleFor(o => o.Scheduler.MisfireThresholdSeconds).InclusiveBetween(1, 3600)
             .WithMessage("{PropertyValue} is out of range: expected 1-3600 seconds");
@@ -54,6 +57,20 @@ public sealed class CloudSpoolOptionsValidator : AbstractValidator<CloudSpoolOpt
             RuleFor(s => s.Azurite.TablePort).InclusiveBetween(1, 65535).WithMessage("{PropertyValue} is not a TCP port: expected 1-65535");
             RuleFor(s => s.Azurite).Must(a => a.BlobPort != a.TablePort && a.BlobPort != a.QueuePort && a.TablePort != a.QueuePort)
                 .WithMessage("the Azurite blob, queue and table ports must differ");
+        }
+    }
+
+    private sealed class StatusPageValidator : AbstractValidator<StatusPageOptions>
+    {
+        public StatusPageValidator()
+        {
+            RuleFor(p => p.Listen).Must(a => System.Net.IPAddress.TryParse(a, out _))
+                .WithMessage("'{PropertyValue}' is not an IP address: expected e.g. 127.0.0.1, 0.0.0.0, ::1 or ::");
+            RuleFor(p => p.Port).InclusiveBetween(0, 65535).WithMessage("{PropertyValue} is not a TCP port: expected 1-65535 (0 picks a free one)");
+            RuleForEach(p => p.Users).Must(Core.Edge.Pop3Names.IsValidName)
+                .WithMessage("'{PropertyValue}' is not a POP3 user name: expected lower-case letters, digits, '.', '_', '-' (a user of `cloudspool user add`)");
+            RuleFor(p => p.RefreshSeconds).InclusiveBetween(1, 3600).WithMessage("{PropertyValue} is out of range: expected 1-3600 seconds");
+            RuleFor(p => p.RecentMessages).InclusiveBetween(1, 200).WithMessage("{PropertyValue} is out of range: expected 1-200 messages");
         }
     }
 

@@ -10,6 +10,19 @@ using Microsoft.Extensions.Logging;
 
 namespace CloudSpool.Host.Edge;
 
+/// <summary>What the status page shows of a running edge (read-only counters).</summary>
+/// <param name="EndPoints">Where it listens.</param>
+/// <param name="ActiveSessions">Sessions open now.</param>
+/// <param name="SessionsServed">Sessions served since it started.</param>
+/// <param name="LastIndexSync">When the last background sync of the mailbox indexes ended without error.</param>
+/// <param name="MailboxesIndexed">Mailboxes whose index it holds.</param>
+/// <param name="CacheBytes">Bytes in the local blob cache (null: no cache).</param>
+/// <param name="CacheMessages">Messages in the cache.</param>
+/// <param name="CacheLimitBytes">The cache's size limit.</param>
+/// <param name="StorageReachable">Whether storage answered its last calls.</param>
+internal sealed record EdgeFigures(IReadOnlyList<IPEndPoint> EndPoints, int ActiveSessions, long SessionsServed, DateTimeOffset? LastIndexSync,
+    int MailboxesIndexed, long? CacheBytes, int CacheMessages, long CacheLimitBytes, bool StorageReachable);
+
 /// <summary>The POP3 edge as a hosted service: listens on the configured endpoints and serves the spool.</summary>
 /// <param name="runtime">The started runtime (storage, users, views).</param>
 /// <param name="required">
@@ -24,6 +37,16 @@ internal sealed partial class EdgeService(Runtime runtime, bool required) : IHos
 
     /// <summary>The addresses bound (port 0 resolved), once started.</summary>
     public IReadOnlyList<IPEndPoint> LocalEndPoints => _server?.LocalEndPoints ?? [];
+
+    /// <summary>The edge's counters now; null when it is not serving (not started, or it could not listen).</summary>
+    public EdgeFigures? Figures()
+    {
+        if (_server is not { } server || _spoolEdge is not { } edge)
+            return null;
+        var mirror = edge.Mirror;
+        return new EdgeFigures(server.LocalEndPoints, server.ActiveSessions, server.SessionsServed, mirror.LastSyncPass, mirror.Indexes.Count,
+            mirror.Cache?.Bytes, mirror.Cache?.Count ?? 0, runtime.Options.Edge.CacheMegabytes * 1024L * 1024L, !mirror.Health.IsDown);
+    }
 
     /// <summary>SHA-256 fingerprint of the certificate served (as logged), once started.</summary>
     public string? CertificateFingerprint { get; private set; }

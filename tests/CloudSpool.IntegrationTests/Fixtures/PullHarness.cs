@@ -41,6 +41,8 @@ public sealed class PullHarness : IAsyncDisposable
             ["CLOUDSPOOL__Pull__TimeoutSeconds"] = "15",
             // `run` starts the POP3 edge: on a free port, never the fixed default, so parallel tests don't collide.
             ["CLOUDSPOOL__Edge__Port"] = "0",
+            // Every host serves the status page: on a free port too.
+            ["CLOUDSPOOL__StatusPage__Port"] = "0",
             // The edge keeps its generated certificate, index and cache here instead of the user's ~/.local/state.
             ["CLOUDSPOOL__Edge__StateDirectory"] = Path.Combine(_temp, "edge-cli"),
         };

@@ -1,0 +1,34 @@
+using CloudSpool.Host.Configuration;
+
+namespace CloudSpool.Core.Tests;
+
+public sealed class StatusPageConfigTests : ConfigFileTest
+{
+    [Fact]
+    public void The_page_is_on_by_default_on_loopback_port_8110_and_nobody_may_log_in()
+    {
+        var page = ConfigLoader.Load(null).StatusPage;
+        Assert.True(page.Enabled);
+        Assert.Equal(("127.0.0.1", 8110, 30), (page.Listen, page.Port, page.RefreshSeconds));
+        Assert.Empty(page.Users);
+    }
+
+    [Fact]
+    public void Status_page_settings_are_bound_and_every_wrong_value_is_reported()
+    {
+        var ok = ConfigLoader.Load(Write("""{ "StatusPage": { "Listen": "0.0.0.0", "Port": 9000, "Users": [ "alice", "bob.smith" ], "RecentMessages": 5 } }""")).StatusPage;
+        Assert.Equal(["alice", "bob.smith"], ok.Users);
+        Assert.Equal((9000, 5), (ok.Port, ok.RecentMessages));
+
+        var ex = Assert.Throws<ConfigurationInvalidException>(() => ConfigLoader.Load(Write("""
+            { "Edge": { "Port": 2110 }, "StatusPage": { "Listen": "my-host", "Port": 2110, "Users": [ "Alice Smith" ], "RefreshSeconds": 0, "RecentMessages": 1000 } }
+            """)));
+        Assert.Contains(ex.Problems, p => p.StartsWith("StatusPage:Listen:", StringComparison.Ordinal) && p.Contains("IP address"));
+        Assert.Contains(ex.Problems, p => p.StartsWith("StatusPage:Port:", StringComparison.Ordinal) && p.Contains("Edge:Port"));
+        Assert.Contains(ex.Problems, p => p.StartsWith("StatusPage:Users", StringComparison.Ordinal) && p.Contains("'Alice Smith'"));
+        Assert.Contains(ex.Problems, p => p.StartsWith("StatusPage:RefreshSeconds:", StringComparison.Ordinal));
+        Assert.Contains(ex.Problems, p => p.StartsWith("StatusPage:RecentMessages:", StringComparison.Ordinal));
+        var misspelt = Assert.Throws<ConfigurationInvalidException>(() => ConfigLoader.Load(Write("""{ "StatusPage": { "User": [ "alice" ] } }""")));
+        Assert.Contains(misspelt.Problems, p => p.StartsWith("StatusPage:User: unknown setting", StringComparison.Ordinal));
+    }
+}
