@@ -53,7 +53,10 @@ public sealed class Runtime : IAsyncDisposable
         Pop3Users = new AzurePop3UserStore(storage);
         ClientViews = new AzureClientViewStore(storage, TimeProvider.System);
         Alerts = new AzureAlertLedger(storage);
-        Health = new HealthRunner(Alerts, Spool, Leases, JobRuns, TimeProvider.System, loggers.CreateLogger<HealthRunner>());
+        Health = new HealthRunner(Alerts, Spool, Leases, JobRuns, TimeProvider.System, loggers.CreateLogger<HealthRunner>())
+        {
+            PhoneMailbox = options.Forward.Configured ? options.Forward.Mailbox : null,
+        };
         Retention = new RetentionRunner(new AzureSpoolMaintenance(storage, spool), Leases, JobRuns, TimeProvider.System, loggers.CreateLogger<RetentionRunner>());
         var forwards = new AzureForwardStore(storage, TimeProvider.System);
         ForwardLedger = forwards;

@@ -82,6 +82,35 @@ public sealed class HealthTests : DovecotAndSpoolTest
     }
 
     [Fact]
+    public async Task An_alert_also_goes_to_the_forwarded_mailbox_once_whichever_mailbox_its_account_feeds()
+    {
+        Dovecot.AddUser("far", "pw");
+        var account = PullHarness.Account(Dovecot, "far", "far", "pw", "archive");
+        var runner = new HealthRunner(Spool.Runtime.Alerts, Spool.Runtime.Spool, Spool.Runtime.Leases, Spool.Runtime.JobRuns, TimeProvider.System,
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<HealthRunner>.Instance) { PhoneMailbox = "phone-box" };
+        async Task CheckAsync()
+        {
+            var state = await Spool.Runtime.States.GetStateAsync(account.Name, CancellationToken.None);
+            await runner.RunAsync([new HealthInput(account, state)], AlertAtOnce, CancellationToken.None);
+        }
+
+        await Dovecot.StopAsync();
+        Assert.Equal(PullOutcome.Failed, (await Spool.PullAsync(account)).Outcome);
+        await CheckAsync();
+        await CheckAsync();
+        var inArchive = Assert.Single(await AlertsInAsync("archive"));
+        var forPhone = Assert.Single(await AlertsInAsync("phone-box"));
+        Assert.Equal("[CloudSpool] far: fetching is FAILING", forPhone.Subject);
+        Assert.Equal(inArchive.MessageId, forPhone.MessageId);
+
+        await Dovecot.RestartAsync();
+        Assert.Equal(PullOutcome.Succeeded, (await Spool.PullAsync(account)).Outcome);
+        await CheckAsync();
+        Assert.Equal(2, (await AlertsInAsync("phone-box")).Count);
+        Assert.Equal(2, (await AlertsInAsync("archive")).Count);
+    }
+
+    [Fact]
     public async Task Job_run_health_prints_each_account_and_status_tells_failing_from_quiet()
     {
         Dovecot.AddUser("quiet", "pw");

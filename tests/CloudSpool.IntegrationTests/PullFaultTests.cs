@@ -8,6 +8,39 @@ namespace CloudSpool.IntegrationTests;
 public sealed class PullFaultTests : DovecotAndSpoolTest
 {
     [Fact]
+    public async Task The_state_is_read_again_under_the_lease_so_a_run_another_worker_just_failed_is_honoured()
+    {
+        Dovecot.AddUser("raced", "pw");
+        Dovecot.DeliverRaw("raced", TestMail.Create("waits for the backoff"));
+        var account = PullHarness.Account(Dovecot, "raced", "raced", "pw", "raced");
+        // Between this run's first read of the state and its lease, another worker finishes a failed run and saves a backoff.
+        var racing = new RacingLeases(Spool.Runtime.Leases, () => Spool.Runtime.States.SaveStateAsync(new AccountPullState
+        {
+            Account = "raced", FailureStreak = 2, LastAttempt = DateTimeOffset.UtcNow, LastError = "connection refused",
+            NextAttemptAfter = DateTimeOffset.UtcNow.AddMinutes(10),
+        }, CancellationToken.None));
+        var engine = new PullEngine(Spool.Runtime.Connector, Spool.Runtime.Spool, Spool.Runtime.Ledger, Spool.Runtime.States, racing,
+            new PullEngineOptions { TempDirectory = Spool.TempDirectory }, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<PullEngine>.Instance);
+
+        var run = await engine.RunAsync(account, new PullRunRequest(), CancellationToken.None);
+        Assert.Equal(PullOutcome.Skipped, run.Outcome);
+        Assert.StartsWith("backing off after 2 failures", run.SkipReason, StringComparison.Ordinal);
+        var state = await Spool.Runtime.States.GetStateAsync("raced", CancellationToken.None);
+        Assert.Equal(2, state!.FailureStreak); // the other worker's outcome stands
+        Assert.Empty(await Spool.ListAsync("raced"));
+    }
+
+    /// <summary>Runs an action (another worker's write) right before each lease is taken.</summary>
+    private sealed class RacingLeases(ILeaseManager inner, Func<Task> before) : ILeaseManager
+    {
+        public async Task<ILease?> TryAcquireAsync(string name, CancellationToken cancellationToken)
+        {
+            await before();
+            return await inner.TryAcquireAsync(name, cancellationToken);
+        }
+    }
+
+    [Fact]
     public async Task A_message_the_server_refuses_is_skipped_recorded_and_retried_without_blocking_the_others()
     {
         Dovecot.AddUser("broken", "pw");

@@ -29,6 +29,13 @@ public sealed class HealthRunner(IAlertLedger alerts, ISpool spool, ILeaseManage
     /// <summary>The pseudo-account alert mail is stored under.</summary>
     public const string AlertSource = "cloudspool";
 
+    /// <summary>
+    /// The mailbox the forward job sends to the phone from (Forward:Mailbox), when forwarding is configured: every alert
+    /// goes there too, so it reaches the phone while away whichever mailbox its account feeds (the forward rules always
+    /// forward alerts; the away switch decides whether anything is sent). Null: alerts go to the account's mailbox only.
+    /// </summary>
+    public string? PhoneMailbox { get; init; }
+
     public async Task<HealthReport> RunAsync(IReadOnlyList<HealthInput> inputs, HealthThresholds thresholds, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(inputs);
@@ -111,11 +118,15 @@ public sealed class HealthRunner(IAlertLedger alerts, ISpool spool, ILeaseManage
         ? $"Account {alert.Account} was removed; its alert ({alert.Condition}, raised {alert.RaisedAt:u}) is closed."
         : $"Account {alert.Account} works again ({now.Reason}). The alert ({alert.Condition}) was raised {alert.RaisedAt:u}.";
 
+    /// <summary>Stores an alert mail in the account's mailbox and in the phone's (when another one).</summary>
     private async Task DeliverAsync(string mailbox, byte[] raw, string sourceKey, CancellationToken cancellationToken)
     {
         var message = IngestedMessage.FromBytes(raw, AlertSource, sourceKey, clock.GetUtcNow());
-        await spool.WriteContentAsync(mailbox, message, new MemoryStream(raw), cancellationToken).ConfigureAwait(false);
-        await spool.CommitAsync(mailbox, [message], cancellationToken).ConfigureAwait(false); // Stored, or Duplicate after a crash: both fine
+        foreach (var target in new[] { mailbox, PhoneMailbox }.OfType<string>().Distinct(StringComparer.Ordinal))
+        {
+            await spool.WriteContentAsync(target, message, new MemoryStream(raw), cancellationToken).ConfigureAwait(false);
+            await spool.CommitAsync(target, [message], cancellationToken).ConfigureAwait(false); // Stored, or Duplicate after a crash: both fine
+        }
     }
 
     private Task<JobRunRecord> RecordAsync(JobRunRecord record) => runs.RecordAsync(record);

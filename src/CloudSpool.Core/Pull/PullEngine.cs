@@ -85,6 +85,11 @@ public sealed class PullEngine(
 
         await using (lease.ConfigureAwait(false))
         {
+            // Read again under the lease: another worker may have finished a run (and saved its state) between the read
+            // above and the lease, and this run's outcome is written on top of what it saved, not of a stale copy.
+            state = await states.GetStateAsync(account.Name, cancellationToken).ConfigureAwait(false) ?? state;
+            if (!request.IgnoreBackoff && state.NextAttemptAfter is { } retryAfter && retryAfter > started)
+                return await SkipAsync(account, started, $"backing off after {state.FailureStreak} failures until {retryAfter:u}", cancellationToken).ConfigureAwait(false);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lease.Lost);
             var run = new RunCounters();
             PullRunRecord record;
