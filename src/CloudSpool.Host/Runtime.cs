@@ -46,6 +46,7 @@ public sealed class Runtime : IAsyncDisposable
             BaseBackoff = options.Pull.BaseBackoff,
             MaxBackoff = options.Pull.MaxBackoff,
             MaxMessageBytes = options.Pull.MaxMessageBytes,
+            DayZone = TimeZoneInfo.FindSystemTimeZoneById(options.Pull.TimeZone),
         }, TimeProvider.System, loggers.CreateLogger<PullEngine>());
         AccountValidator = new AccountValidator(s => Cron.IsValid(s));
         Schedules = new AzureScheduleStore(storage);
@@ -92,7 +93,8 @@ public sealed class Runtime : IAsyncDisposable
     public HealthRunner Health { get; }
 
     /// <summary>When accounts' trouble becomes an alert (Health section).</summary>
-    public HealthThresholds HealthThresholds => new(TimeSpan.FromMinutes(Options.Health.FailingAfterMinutes), TimeSpan.FromHours(Options.Health.StaleAfterHours));
+    public HealthThresholds HealthThresholds => new(TimeSpan.FromMinutes(Options.Health.FailingAfterMinutes), TimeSpan.FromHours(Options.Health.StaleAfterHours),
+        Options.Health.QuotaWarnPercent / 100.0);
 
     /// <summary>One health run over every account: evaluate, raise and clear alerts, record the run.</summary>
     public async Task<HealthReport> RunHealthAsync(CancellationToken cancellationToken)

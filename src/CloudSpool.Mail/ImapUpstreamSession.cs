@@ -18,9 +18,13 @@ internal sealed class ImapUpstreamSession(ImapClient client, AccountDefinition a
     private readonly List<UniqueId> _deleted = [];
     private int _messages;
     private long _bytes;
+    private bool _listed;
+    private (long? Limit, long? Used) _quota;
 
     public IReadOnlyList<string> Scopes => account.Folders;
-    public UpstreamMailboxStatus? Status => _messages == 0 && _bytes == 0 ? null : new UpstreamMailboxStatus(_messages, _bytes);
+
+    /// <summary>What the folders listed (an empty mailbox is 0 messages, not unknown), with the server's quota if it has one.</summary>
+    public UpstreamMailboxStatus? Status => _listed ? new UpstreamMailboxStatus(_messages, _bytes, _quota.Limit, _quota.Used) : null;
 
     public async Task<ScopeListing> OpenScopeAsync(string scope, CancellationToken cancellationToken)
     {
@@ -41,6 +45,9 @@ internal sealed class ImapUpstreamSession(ImapClient client, AccountDefinition a
             }
             _messages += messages.Count;
             _bytes += messages.Sum(m => m.Size);
+            if (!_listed)
+                _quota = await QuotaAsync(folder, cancellationToken).ConfigureAwait(false);
+            _listed = true;
             return new ScopeListing(scope, folder.UidValidity.ToString(System.Globalization.CultureInfo.InvariantCulture), messages);
         }
         catch (FolderNotFoundException ex)
@@ -50,6 +57,25 @@ internal sealed class ImapUpstreamSession(ImapClient client, AccountDefinition a
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             throw UpstreamErrors.Classify(ex, account.Host, account.EffectivePort, $"opening folder {scope}");
+        }
+    }
+
+    /// <summary>
+    /// The storage limit and usage of the folder's quota root (RFC 2087 GETQUOTAROOT, in units of 1024 octets), when the
+    /// server has the QUOTA extension; (null, null) when it has not or will not say (never a reason to fail the run).
+    /// </summary>
+    private async Task<(long? Limit, long? Used)> QuotaAsync(IMailFolder folder, CancellationToken cancellationToken)
+    {
+        if (!client.Capabilities.HasFlag(ImapCapabilities.Quota))
+            return (null, null);
+        try
+        {
+            var quota = await folder.GetQuotaAsync(cancellationToken).ConfigureAwait(false);
+            return (quota.StorageLimit is { } limit ? limit * 1024L : null, quota.CurrentStorageSize is { } used ? used * 1024L : null);
+        }
+        catch (Exception ex) when (ex is ImapCommandException or NotSupportedException)
+        {
+            return (null, null);
         }
     }
 

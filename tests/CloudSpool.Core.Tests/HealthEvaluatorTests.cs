@@ -67,4 +67,33 @@ public sealed class HealthEvaluatorTests
         Assert.Contains("line two", parsed.TextBody);
         Assert.DoesNotContain("\n", System.Text.Encoding.ASCII.GetString(first).Replace("\r\n", "", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public void A_nearly_full_upstream_mailbox_alerts_from_the_configured_or_the_reported_quota()
+    {
+        const long MiB = 1 << 20;
+        // A POP3 server tells no quota: the account's own, against the size its listing summed.
+        var configured = Account() with { QuotaBytes = 50 * MiB };
+        var roomy = HealthEvaluator.Evaluate(configured, State(Now) with { UpstreamBytes = 10 * MiB }, Now, Thresholds);
+        Assert.Empty(roomy.Alerts);
+        Assert.Contains("upstream mailbox 10.0 of 50.0 MiB (20 %) full", roomy.Reason);
+        var full = HealthEvaluator.Evaluate(configured, State(Now) with { UpstreamBytes = 42 * MiB }, Now, Thresholds);
+        Assert.Equal(AccountHealthState.Ok, full.State);
+        Assert.Equal([HealthEvaluator.QuotaCondition], full.Alerts);
+        Assert.Contains("42.0 of 50.0 MiB (84 %) full: it will refuse new mail when full", full.Reason);
+
+        // An IMAP server's QUOTA: its limit and its own figure of what is used.
+        var reported = State(Now) with { UpstreamBytes = 1 * MiB, UpstreamQuotaBytes = 10 * MiB, UpstreamQuotaUsedBytes = 9 * MiB };
+        Assert.Equal([HealthEvaluator.QuotaCondition], HealthEvaluator.Evaluate(Account(), reported, Now, Thresholds).Alerts);
+        Assert.Empty(HealthEvaluator.Evaluate(Account(), reported, Now, Thresholds with { QuotaWarnAt = 0.95 }).Alerts);
+        // No quota known: nothing to say.
+        Assert.Null(HealthEvaluator.QuotaUse(Account(), State(Now) with { UpstreamBytes = 42 * MiB }));
+        Assert.DoesNotContain("upstream mailbox", HealthEvaluator.Evaluate(Account(), State(Now), Now, Thresholds).Reason);
+
+        var alert = MimeKit.MimeMessage.Load(new MemoryStream(AlertMail.Raised(new AlertRecord
+        {
+            Account = "isp", Condition = HealthEvaluator.QuotaCondition, Mailbox = "alice", RaisedAt = Now, Text = full.Reason,
+        })));
+        Assert.Equal("[CloudSpool] isp: upstream mailbox nearly FULL", alert.Subject);
+    }
 }

@@ -165,6 +165,12 @@ public sealed record AccountDefinition
 
     public bool Enabled { get; init; } = true;
 
+    /// <summary>
+    /// The upstream mailbox's size limit in bytes, for servers that do not tell it (POP3 has no quota command): the
+    /// health job warns when the mailbox gets close to it. An IMAP server's own quota (RFC 2087) is used when this is null.
+    /// </summary>
+    public long? QuotaBytes { get; init; }
+
     /// <summary>The port actually used.</summary>
     [JsonIgnore]
     public int EffectivePort => Port != 0 ? Port : (Protocol, Tls) switch

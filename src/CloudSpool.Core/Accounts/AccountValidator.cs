@@ -42,6 +42,8 @@ public sealed partial class AccountValidator : AbstractValidator<AccountDefiniti
             .OverridePropertyName("Leave.DeleteAfterDays");
         RuleFor(a => a.Leave.DeleteLargerThan).GreaterThan(0).When(a => a.Leave?.DeleteLargerThan is not null)
             .OverridePropertyName("Leave.DeleteLargerThan");
+        RuleFor(a => a.QuotaBytes).GreaterThan(0).When(a => a.QuotaBytes is not null)
+            .WithMessage("the quota must be a positive size, e.g. 50M");
         RuleFor(a => a.Schedule)
             .Must(s => isValidCron(s!)).When(a => a.Schedule is not null)
             .WithMessage("'{PropertyValue}' is not a Quartz cron expression (seconds minutes hours day-of-month month day-of-week [year]), e.g. \"0 */5 * * * ?\"");

@@ -25,7 +25,8 @@ public enum AccountHealthState
 /// <summary>When an account's trouble becomes an alert.</summary>
 /// <param name="FailingAfter">A failure streak older than this (since the last success) alerts.</param>
 /// <param name="StaleAfter">No successful check for this long alerts, whatever the runs say.</param>
-public sealed record HealthThresholds(TimeSpan FailingAfter, TimeSpan StaleAfter);
+/// <param name="QuotaWarnAt">The share of the upstream mailbox's quota in use from which it alerts (0.8: 80 %).</param>
+public sealed record HealthThresholds(TimeSpan FailingAfter, TimeSpan StaleAfter, double QuotaWarnAt = 0.8);
 
 /// <summary>The health of one account and the alert conditions it is in now.</summary>
 /// <param name="Account">The account's name.</param>
@@ -40,6 +41,23 @@ public static class HealthEvaluator
 {
     public const string FailingCondition = "failing";
     public const string StaleCondition = "stale";
+    public const string QuotaCondition = "quota";
+
+    /// <summary>
+    /// How full the upstream mailbox is: (used, limit) from the account's configured quota and the size its server
+    /// listed, else from the quota the server reported (and its usage, else the listed size); null when unknown.
+    /// </summary>
+    public static (long Used, long Limit)? QuotaUse(AccountDefinition account, AccountPullState? state)
+    {
+        ArgumentNullException.ThrowIfNull(account);
+        var limit = account.QuotaBytes ?? state?.UpstreamQuotaBytes;
+        var used = account.QuotaBytes is null ? state?.UpstreamQuotaUsedBytes ?? state?.UpstreamBytes : state?.UpstreamBytes;
+        return limit is > 0 && used is { } u ? (u, limit.Value) : null;
+    }
+
+    /// <summary>"42.0 of 50.0 MiB (84 %)".</summary>
+    public static string DescribeQuota((long Used, long Limit) quota) => string.Create(System.Globalization.CultureInfo.InvariantCulture,
+        $"{quota.Used / 1048576.0:F1} of {quota.Limit / 1048576.0:F1} MiB ({100.0 * quota.Used / quota.Limit:F0} %)");
 
     /// <param name="account">The account as configured.</param>
     /// <param name="state">What its runs recorded; null when it never ran.</param>
@@ -65,15 +83,22 @@ public static class HealthEvaluator
         var neverChecked = lastSuccess is null;
         if (!neverChecked && now - lastSuccess!.Value >= thresholds.StaleAfter)
             alerts.Add(StaleCondition);
+        var quota = QuotaUse(account, state);
+        var quotaNote = quota is { } q ? "; upstream mailbox " + DescribeQuota(q) + " full" : "";
+        if (quota is { } full && full.Used >= full.Limit * thresholds.QuotaWarnAt)
+        {
+            alerts.Add(QuotaCondition);
+            quotaNote += ": it will refuse new mail when full";
+        }
 
         if (state?.FailureStreak > 0)
             return new AccountHealth(account.Name, account.Mailbox, AccountHealthState.Failing, alerts,
-                $"{state.FailureStreak} failed runs in a row, no success {since}: {state.LastError}");
+                $"{state.FailureStreak} failed runs in a row, no success {since}: {state.LastError}{quotaNote}");
         if (alerts.Contains(StaleCondition))
-            return new AccountHealth(account.Name, account.Mailbox, AccountHealthState.Stale, alerts, $"no successful check {since}: is a worker running?");
+            return new AccountHealth(account.Name, account.Mailbox, AccountHealthState.Stale, alerts, $"no successful check {since}: is a worker running?{quotaNote}");
         if (state?.LastAttempt is null)
             return new AccountHealth(account.Name, account.Mailbox, AccountHealthState.NeverRun, alerts, "not run yet");
         var newMail = state.LastNewMail is { } m ? $"last new mail {m:u}" : "no new mail yet";
-        return new AccountHealth(account.Name, account.Mailbox, AccountHealthState.Ok, alerts, $"checked {lastSuccess:u}, {newMail}");
+        return new AccountHealth(account.Name, account.Mailbox, AccountHealthState.Ok, alerts, $"checked {lastSuccess:u}, {newMail}{quotaNote}");
     }
 }

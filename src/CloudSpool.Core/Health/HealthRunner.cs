@@ -110,13 +110,18 @@ public sealed class HealthRunner(IAlertLedger alerts, ISpool spool, ILeaseManage
         return text;
     }
 
-    private static string AlertText(AccountHealth h, string condition) => condition == HealthEvaluator.FailingCondition
-        ? $"CloudSpool cannot fetch the mail of account {h.Account} (mailbox {h.Mailbox}).\n\n{h.Reason}\n\nIt keeps retrying with capped backoff; `cloudspool status` shows the details. Another message follows when it works again."
-        : $"CloudSpool has not checked account {h.Account} (mailbox {h.Mailbox}) successfully for too long.\n\n{h.Reason}\n\nNew mail there is not reaching you. `cloudspool status` shows the details; another message follows when it works again.";
+    private static string AlertText(AccountHealth h, string condition) => condition switch
+    {
+        HealthEvaluator.FailingCondition => $"CloudSpool cannot fetch the mail of account {h.Account} (mailbox {h.Mailbox}).\n\n{h.Reason}\n\nIt keeps retrying with capped backoff; `cloudspool status` shows the details. Another message follows when it works again.",
+        HealthEvaluator.QuotaCondition => $"The upstream mailbox of account {h.Account} (mailbox {h.Mailbox}) is nearly full.\n\n{h.Reason}\n\nOnce it is full its server refuses new mail. Let CloudSpool delete what it has stored (`--leave delete`, or `delete-after=DAYS`), or make room upstream. Another message follows when it is below the warning level again.",
+        _ => $"CloudSpool has not checked account {h.Account} (mailbox {h.Mailbox}) successfully for too long.\n\n{h.Reason}\n\nNew mail there is not reaching you. `cloudspool status` shows the details; another message follows when it works again.",
+    };
 
     private static string RecoveryText(AlertRecord alert, AccountHealth? now) => now is null
         ? $"Account {alert.Account} was removed; its alert ({alert.Condition}, raised {alert.RaisedAt:u}) is closed."
-        : $"Account {alert.Account} works again ({now.Reason}). The alert ({alert.Condition}) was raised {alert.RaisedAt:u}.";
+        : alert.Condition == HealthEvaluator.QuotaCondition
+            ? $"The upstream mailbox of account {alert.Account} is below the warning level again ({now.Reason}). The alert was raised {alert.RaisedAt:u}."
+            : $"Account {alert.Account} works again ({now.Reason}). The alert ({alert.Condition}) was raised {alert.RaisedAt:u}.";
 
     /// <summary>Stores an alert mail in the account's mailbox and in the phone's (when another one).</summary>
     private async Task DeliverAsync(string mailbox, byte[] raw, string sourceKey, CancellationToken cancellationToken)

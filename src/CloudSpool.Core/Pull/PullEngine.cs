@@ -17,6 +17,9 @@ public sealed record PullEngineOptions
     /// <summary>Cap of the backoff: a failing account is retried at least this often, forever.</summary>
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromHours(1);
 
+    /// <summary>The zone whose calendar day "pulled today" counts (the account state's Today figures).</summary>
+    public TimeZoneInfo DayZone { get; init; } = TimeZoneInfo.Utc;
+
     /// <summary>How often long imports report progress.</summary>
     public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromSeconds(5);
 
@@ -471,6 +474,15 @@ public sealed class PullEngine(
 
     private async Task RecordAsync(AccountDefinition account, AccountPullState state, PullRunRecord record, UpstreamMailboxStatus? upstream)
     {
+        // What was pulled today, in the configured zone: a new day starts from zero.
+        var day = DateOnly.FromDateTime(TimeZoneInfo.ConvertTime(record.Finished, options.DayZone).DateTime);
+        var sameDay = state.Today == day;
+        state = state with
+        {
+            Today = day,
+            TodayMessages = (sameDay ? state.TodayMessages : 0) + record.Stored,
+            TodayBytes = (sameDay ? state.TodayBytes : 0) + record.Bytes,
+        };
         AccountPullState next;
         if (record.Outcome == PullOutcome.Succeeded)
         {
@@ -485,6 +497,8 @@ public sealed class PullEngine(
                 LastRunBytes = record.Bytes,
                 UpstreamMessages = upstream?.Messages ?? state.UpstreamMessages,
                 UpstreamBytes = upstream?.Bytes ?? state.UpstreamBytes,
+                UpstreamQuotaBytes = upstream is null ? state.UpstreamQuotaBytes : upstream.QuotaLimitBytes,
+                UpstreamQuotaUsedBytes = upstream is null ? state.UpstreamQuotaUsedBytes : upstream.QuotaUsedBytes,
             };
             logger.LogInformation(
                 "{Account}: pulled {Stored} new messages ({Bytes} bytes), {Duplicates} already held, {Deleted} deleted upstream, {Failed} failed, in {Seconds:F1}s",

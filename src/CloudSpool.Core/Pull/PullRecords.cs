@@ -18,6 +18,21 @@ public sealed record AccountPullState
     public long LastRunBytes { get; init; }
     public int? UpstreamMessages { get; init; }
     public long? UpstreamBytes { get; init; }
+
+    /// <summary>The storage limit the upstream server reported at the last successful run (IMAP QUOTA); null: none.</summary>
+    public long? UpstreamQuotaBytes { get; init; }
+
+    /// <summary>The storage in use the upstream server reported against its limit.</summary>
+    public long? UpstreamQuotaUsedBytes { get; init; }
+
+    /// <summary>The day (in Pull:TimeZone) that <see cref="TodayMessages"/> and <see cref="TodayBytes"/> count.</summary>
+    public DateOnly? Today { get; init; }
+
+    /// <summary>New messages stored on <see cref="Today"/>.</summary>
+    public int TodayMessages { get; init; }
+
+    /// <summary>Bytes of new messages stored on <see cref="Today"/>.</summary>
+    public long TodayBytes { get; init; }
 }
 
 public enum PullOutcome

@@ -19,7 +19,11 @@ public sealed record UpstreamMessage(string Key, long Size, object Handle);
 public sealed record ScopeListing(string Scope, string Validity, IReadOnlyList<UpstreamMessage> Messages);
 
 /// <summary>What the server says about the mailbox as a whole, where it says it.</summary>
-public sealed record UpstreamMailboxStatus(int Messages, long Bytes);
+/// <param name="Messages">Messages listed.</param>
+/// <param name="Bytes">Their sizes summed, as the server listed them.</param>
+/// <param name="QuotaLimitBytes">The storage limit the server reports (IMAP QUOTA, RFC 2087); null when it reports none.</param>
+/// <param name="QuotaUsedBytes">The storage in use the server reports against that limit.</param>
+public sealed record UpstreamMailboxStatus(int Messages, long Bytes, long? QuotaLimitBytes = null, long? QuotaUsedBytes = null);
 
 /// <summary>Opens sessions to upstream mailboxes.</summary>
 public interface IUpstreamConnector

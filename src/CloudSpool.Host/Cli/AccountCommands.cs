@@ -41,14 +41,25 @@ public static class AccountCommands
         var schedule = new Option<string?>("--schedule") { Description = "Quartz cron, e.g. \"0 */2 * * * ?\" (default: Pull:DefaultSchedule)" };
         var zone = new Option<string?>("--tz") { Description = "Time zone of the schedule, e.g. Asia/Tokyo (default: Pull:TimeZone)" };
         var disabled = new Option<bool>("--disabled") { Description = "Add it without scheduling it" };
+        var quota = new Option<string?>("--quota") { Description = "The upstream mailbox's size limit (e.g. 50M), when the server does not tell it: the health job warns before it fills up" };
 
-        var command = new Command("add", "Add an upstream account.") { name, protocol, host, port, tls, trust, user, password, auth, folders, mailbox, leave, firstRun, schedule, zone, disabled };
+        var command = new Command("add", "Add an upstream account.") { name, protocol, host, port, tls, trust, user, password, auth, folders, mailbox, leave, firstRun, schedule, zone, disabled, quota };
         command.SetAction((parse, ct) =>
         {
             if (!LeavePolicy.TryParse(parse.GetValue(leave)!, out var policy, out var policyError))
             {
                 context.Error.WriteLine($"--leave: {policyError}");
                 return Task.FromResult(ExitCodes.Usage);
+            }
+            long? quotaBytes = null;
+            if (parse.GetValue(quota) is { } q)
+            {
+                if (!ByteSize.TryParse(q, out var parsed) || parsed <= 0)
+                {
+                    context.Error.WriteLine($"--quota: '{q}' is not a size: expected bytes with an optional K, M or G suffix, e.g. 50M");
+                    return Task.FromResult(ExitCodes.Usage);
+                }
+                quotaBytes = parsed;
             }
             var chosenFolders = parse.GetValue(folders);
             var definition = new AccountDefinition
@@ -69,6 +80,7 @@ public static class AccountCommands
                 Schedule = parse.GetValue(schedule),
                 TimeZone = parse.GetValue(zone),
                 Enabled = !parse.GetValue(disabled),
+                QuotaBytes = quotaBytes,
             };
             return context.WithRuntimeAsync(parse, ct, async runtime =>
             {

@@ -23,7 +23,13 @@ public static class StatusCommand
         DateTimeOffset? NextAttemptAfter,
         int? UpstreamMessages,
         long? UpstreamBytes,
-        IReadOnlyList<MessageFailure> FailingMessages);
+        IReadOnlyList<MessageFailure> FailingMessages,
+        int TodayMessages,
+        long TodayBytes,
+        long? QuotaBytes,
+        long? QuotaUsedBytes,
+        bool QuotaWarning,
+        string Reason);
 
     public static Command Create(CommandContext context)
     {
@@ -39,7 +45,9 @@ public static class StatusCommand
             }
             foreach (var a in result)
             {
-                await context.Out.WriteLineAsync($"{a.Account}: {a.State.ToUpperInvariant()}  last success {Time(a.LastSuccess)}, last new mail {Time(a.LastNewMail)}, upstream {a.UpstreamMessages?.ToString() ?? "?"} messages").ConfigureAwait(false);
+                await context.Out.WriteLineAsync($"{a.Account}: {a.State.ToUpperInvariant()}  last success {Time(a.LastSuccess)}, last new mail {Time(a.LastNewMail)}, upstream {a.UpstreamMessages?.ToString() ?? "?"} messages, today {a.TodayMessages} new ({a.TodayBytes} bytes)").ConfigureAwait(false);
+                if (a.QuotaBytes is { } limit)
+                    await context.Out.WriteLineAsync($"  upstream mailbox {Core.Health.HealthEvaluator.DescribeQuota((a.QuotaUsedBytes ?? 0, limit))} full{(a.QuotaWarning ? ": NEARLY FULL, it will refuse new mail when full" : "")}").ConfigureAwait(false);
                 if (a.FailureStreak > 0)
                     await context.Out.WriteLineAsync($"  {a.FailureStreak} failed runs in a row ({a.LastErrorKind}): {a.LastError}; next try after {Time(a.NextAttemptAfter)}").ConfigureAwait(false);
                 foreach (var f in a.FailingMessages)
@@ -59,13 +67,19 @@ public static class StatusCommand
     public static async Task<IReadOnlyList<AccountStatus>> CollectAsync(Runtime runtime, CancellationToken ct)
     {
         var result = new List<AccountStatus>();
+        var now = DateTimeOffset.UtcNow;
+        var today = DateOnly.FromDateTime(TimeZoneInfo.ConvertTime(now, TimeZoneInfo.FindSystemTimeZoneById(runtime.Options.Pull.TimeZone)).DateTime);
         foreach (var account in await runtime.Accounts.ListAsync(ct).ConfigureAwait(false))
         {
             var s = await runtime.States.GetStateAsync(account.Name, ct).ConfigureAwait(false);
             var failures = await runtime.Ledger.ListMessageFailuresAsync(account.Name, ct).ConfigureAwait(false);
-            var health = Core.Health.HealthEvaluator.Evaluate(account, s, DateTimeOffset.UtcNow, runtime.HealthThresholds);
+            var health = Core.Health.HealthEvaluator.Evaluate(account, s, now, runtime.HealthThresholds);
+            var quota = Core.Health.HealthEvaluator.QuotaUse(account, s);
+            var pulledToday = s?.Today == today;
             result.Add(new AccountStatus(account.Name, StateName(health.State), account.Enabled, s?.LastAttempt, s?.LastSuccess, s?.LastNewMail,
-                s?.FailureStreak ?? 0, s?.LastError, s?.LastErrorKind?.ToString(), s?.NextAttemptAfter, s?.UpstreamMessages, s?.UpstreamBytes, failures));
+                s?.FailureStreak ?? 0, s?.LastError, s?.LastErrorKind?.ToString(), s?.NextAttemptAfter, s?.UpstreamMessages, s?.UpstreamBytes, failures,
+                pulledToday ? s!.TodayMessages : 0, pulledToday ? s!.TodayBytes : 0, quota?.Limit, quota?.Used,
+                health.Alerts.Contains(Core.Health.HealthEvaluator.QuotaCondition), health.Reason));
         }
         return result;
     }

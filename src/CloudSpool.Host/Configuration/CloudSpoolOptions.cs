@@ -78,6 +78,9 @@ public sealed class HealthOptions
     /// trigger stopped firing: no worker, a stuck scheduler) by `status`, `schedule list` and the status page.
     /// </summary>
     public int JobOverdueMinutes { get; set; } = 30;
+
+    /// <summary>An upstream mailbox this full (percent of its quota: the server's, or the account's --quota) raises an alert.</summary>
+    public int QuotaWarnPercent { get; set; } = 80;
 }
 
 /// <summary>The POP3 edge (`cloudspool edge`, and inside `cloudspool run`).</summary>

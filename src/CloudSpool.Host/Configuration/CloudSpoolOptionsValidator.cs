@@ -30,6 +30,7 @@ public sealed class CloudSpoolOptionsValidator : AbstractValidator<CloudSpoolOpt
             .Must(e => string.IsNullOrEmpty(e) || Uri.TryCreate(e, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps))
             .WithMessage("'{PropertyValue}' is not an http:// or https:// URL (the OTLP/HTTP receiver's base, e.g. http://127.0.0.1:4318)");
         RuleFor(o => o.Telemetry.ExportIntervalSeconds).InclusiveBetween(1, 3600).WithMessage("{PropertyValue} is out of range: expected 1-3600 seconds");
+        RuleFor(o => o.Health.QuotaWarnPercent).InclusiveBetween(1, 100).WithMessage("{PropertyValue} is out of range: expected 1-100 percent");
         RuleFor(o => o.Health.JobOverdueMinutes).InclusiveBetween(1, 7 * 24 * 60).WithMessage("{PropertyValue} is out of range: expected 1-10080 minutes");
         RuleFor(o => o.Health.StaleAfterHours).InclusiveBetween(1, 24 * 60).WithMessage("{PropertyValue} is out of range: expected 1-1440 hours");
         RuleFor(o => o.StatusPage).NotNull().SetValidator(new StatusPageValidator());
