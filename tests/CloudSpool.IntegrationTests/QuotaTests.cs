@@ -87,6 +87,20 @@ public sealed class QuotaTests : IAsyncLifetime
         var health = await CliProcess.RunAsync(env, "job", "run", "health");
         Assert.True(health.ExitCode == 0, health.Stderr);
         Assert.Contains("alerts raised: pop quota", health.Stdout, StringComparison.Ordinal);
+
+        // The status page says it too.
+        Assert.True(await _spool.Runtime.Pop3Users.AddAsync(new Core.Edge.Pop3User("owner", "pop", CloudSpool.Edge.Pop3Passwords.Hash("owner-pw")), CancellationToken.None));
+        using var host = CliProcess.Start(StatusPageTests.PageEnvironment(_spool, ("QUOTA_PW", "pw")), "run");
+        var url = await StatusPageTests.WaitForPageAsync(host);
+        using var handler = new System.Net.Http.HttpClientHandler { CookieContainer = new System.Net.CookieContainer() };
+        using var client = new System.Net.Http.HttpClient(handler) { BaseAddress = url, Timeout = TimeSpan.FromSeconds(60) };
+        var token = await StatusPageTests.TokenOfAsync(client, "login");
+        var login = await client.PostAsync(new Uri("login", UriKind.Relative), StatusPageTests.Form(("_token", token), ("user", "owner"), ("password", "owner-pw")));
+        Assert.True(login.IsSuccessStatusCode, login.StatusCode.ToString());
+        var html = await client.GetStringAsync(new Uri("/", UriKind.Relative));
+        Assert.Contains("data-quota=\"warning\"", html, StringComparison.Ordinal);
+        Assert.Contains("today 3 new", html, StringComparison.Ordinal);
+        await host.TerminateAsync();
     }
 
     private async Task<(PullOutcome, int)> PullAsync(AccountDefinition account)

@@ -72,13 +72,13 @@ public sealed partial class StatusPageTests : DovecotAndSpoolTest
         return json.RootElement.GetProperty("on").GetBoolean();
     }
 
-    private static async Task<string> TokenOfAsync(HttpClient client, string path)
+    internal static async Task<string> TokenOfAsync(HttpClient client, string path)
     {
         var page = await client.GetStringAsync(new Uri(path, UriKind.Relative));
         return TokenField().Match(page).Groups[1].Value;
     }
 
-    private static FormUrlEncodedContent Form(params (string Key, string Value)[] fields) =>
+    internal static FormUrlEncodedContent Form(params (string Key, string Value)[] fields) =>
         new(fields.Select(f => new KeyValuePair<string, string>(f.Key, f.Value)));
 
     [Fact]

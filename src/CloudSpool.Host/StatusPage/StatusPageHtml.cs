@@ -114,8 +114,16 @@ internal static class StatusPageHtml
             b.Append(CultureInfo.InvariantCulture, $"""
                 <div class="card {E(a.State)}" data-account="{E(a.Account)}" data-state="{E(a.State)}">
                 <strong>{E(a.Account)}</strong> <span class="badge">{E(a.State)}</span><br>
-                <span class="muted">last success {Time(a.LastSuccess)} · last new mail {Time(a.LastNewMail)}</span>
+                <span class="muted">last success {Time(a.LastSuccess)} · last new mail {Time(a.LastNewMail)} · today {a.TodayMessages} new</span>
                 """);
+            if (a.QuotaBytes is { } limit)
+            {
+                var quota = Core.Health.HealthEvaluator.DescribeQuota((a.QuotaUsedBytes ?? 0, limit));
+                if (a.QuotaWarning)
+                    b.Append(CultureInfo.InvariantCulture, $"<br><span class=\"err\" data-quota=\"warning\">upstream mailbox {E(quota)} full: nearly full</span>");
+                else
+                    b.Append(CultureInfo.InvariantCulture, $"<br><span class=\"muted\" data-quota=\"ok\">upstream mailbox {E(quota)} full</span>");
+            }
             if (a.FailureStreak > 0)
             {
                 b.Append(CultureInfo.InvariantCulture, $"<br><span class=\"err\">{a.FailureStreak} failed {(a.FailureStreak == 1 ? "run" : "runs in a row")}</span> ({E(ErrorKind(a.LastErrorKind))}): {E(a.LastError)}");
