@@ -204,6 +204,33 @@ public sealed partial class ForwardRunner(
         }
     }
 
+    /// <summary>
+    /// Records what the relay answered to a hand-over. A row left 'sending' is sent again by a later run once it is
+    /// stale, so after a 250 the record is retried while storage does not answer (an outage of Azurite or the storage
+    /// account), with backoff, for at least <see cref="StaleSending"/> and two minutes; neither a lost lease nor a
+    /// shutdown cancels it (a graceful stop waits for it). Found by the soak: a copy the relay accepted a moment before
+    /// Azurite stopped reached the phone twice.
+    /// </summary>
+    private async Task<ForwardEntry?> RecordHandOverAsync(ForwardEntry done)
+    {
+        var giveUpAt = clock.GetUtcNow() + (StaleSending > TimeSpan.FromMinutes(2) ? StaleSending : TimeSpan.FromMinutes(2));
+        var pause = TimeSpan.FromSeconds(1);
+        while (true)
+        {
+            try
+            {
+                using var attempt = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                return await ledger.TryWriteAsync(options.Mailbox!, done with { UpdatedAt = clock.GetUtcNow() }, attempt.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (clock.GetUtcNow() + pause < giveUpAt)
+            {
+                LogRecordRetry(logger, done.MessageKey, done.Destination, ex.Message);
+                await Task.Delay(pause, clock, CancellationToken.None).ConfigureAwait(false);
+                pause = pause * 2 > TimeSpan.FromSeconds(10) ? TimeSpan.FromSeconds(10) : pause * 2;
+            }
+        }
+    }
+
     /// <summary>The ledger row of a forward whose message could not be read: retried later, given up after the attempts.</summary>
     private ForwardEntry Unreadable(SpoolMessage message, ForwardDestination destination, ForwardEntry? row, string error, DateTimeOffset now)
     {
@@ -293,9 +320,8 @@ public sealed partial class ForwardRunner(
             _ when claimed.Attempts >= options.MaxAttempts => claimed with { State = ForwardState.Failed, Reason = $"given up after {claimed.Attempts} attempts: {sent.Detail}", NextAttemptAt = null },
             _ => claimed with { State = ForwardState.Retry, Reason = $"temporary failure (attempt {claimed.Attempts}), retried later: {sent.Detail}", NextAttemptAt = clock.GetUtcNow() + Backoff(claimed.Attempts) },
         };
-        // Written with a token that a lost lease does not cancel: the 250 must be recorded whatever happens next.
-        using var record = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var written = await ledger.TryWriteAsync(options.Mailbox!, done with { UpdatedAt = clock.GetUtcNow() }, record.Token).ConfigureAwait(false);
+        // The relay has answered: that answer must be recorded whatever happens next (see RecordHandOverAsync).
+        var written = await RecordHandOverAsync(done).ConfigureAwait(false);
         switch (sent.Status)
         {
             case SendStatus.Sent:
@@ -449,6 +475,9 @@ public sealed partial class ForwardRunner(
         public override string ToString() =>
             $"{Sent} sent, {Skipped} skipped, {Failed} refused, {Waiting} waiting" + (Stopped is null ? "" : $"; stopped: {Stopped}");
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "forward: {Key} to {Destination}: the relay's answer could not be recorded yet, retrying: {Error}")]
+    private static partial void LogRecordRetry(ILogger logger, string key, string destination, string error);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "forward: switched on for {Mailbox}; watermark {Watermark}, until {Until}")]
     private static partial void LogSwitchedOn(ILogger logger, string mailbox, string watermark, DateTimeOffset? until);

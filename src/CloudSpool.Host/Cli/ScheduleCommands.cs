@@ -43,7 +43,8 @@ public static class ScheduleCommands
             foreach (var v in views)
             {
                 var next = string.Join(", ", v.NextFires.Select(t => t.ToString("yyyy-MM-dd HH:mm:ss zzz", CultureInfo.InvariantCulture)));
-                var last = v.LastRun is { } t ? $"{t:u} {v.LastOutcome}" : "never";
+                var took = v.LastRun is { } from && v.LastFinished is { } to ? string.Create(CultureInfo.InvariantCulture, $" in {(to - from).TotalSeconds:F1} s") : "";
+                var last = v.LastRun is { } t ? $"{t:u} {v.LastOutcome}{took}" : "never";
                 await context.Out.WriteLineAsync($"{v.Job}: \"{v.Cron}\" {v.TimeZone} ({v.Source}{(v.Enabled ? "" : ", disabled")}) {v.State.ToUpperInvariant()}").ConfigureAwait(false);
                 await context.Out.WriteLineAsync($"  next: {next}").ConfigureAwait(false);
                 await context.Out.WriteLineAsync($"  last run: {last}").ConfigureAwait(false);
