@@ -20,44 +20,12 @@ public static partial class Program
     /// <summary>Target: below the pull interval plus 5 s.</summary>
     private static readonly TimeSpan PullInterval = TimeSpan.FromMinutes(1);
 
-    private static async Task<int> RunDelayAsync(string[] args, CancellationToken ct)
+    private static async Task<int> RunDelayAsync(Options options, CancellationToken ct)
     {
-        var dll = Path.GetFullPath("src/CloudSpool.Host/bin/Release/net10.0/cloudspool.dll");
-        string? source = null;
-        var messages = 5;
-        var keep = false;
-        var seed = 2;
-        for (var i = 0; i < args.Length; i++)
-        {
-            string Value() => i + 1 < args.Length ? args[++i] : throw new BenchException($"{args[i]} needs a value");
-            switch (args[i])
-            {
-                case "delay":
-                    break;
-                case "--cloudspool":
-                    dll = Path.GetFullPath(Value());
-                    break;
-                case "--source":
-                    source = Value();
-                    break;
-                case "--messages":
-                    var m = Value();
-                    if (!int.TryParse(m, NumberStyles.None, CultureInfo.InvariantCulture, out messages) || messages is < 1 or > 100)
-                        throw new BenchException($"--messages: '{m}' is not a whole number from 1 to 100");
-                    break;
-                case "--seed":
-                    seed = int.Parse(Value(), CultureInfo.InvariantCulture);
-                    break;
-                case "--keep-temp":
-                    keep = true;
-                    break;
-                default:
-                    throw new BenchException($"delay: unknown argument {args[i]} (delay [--messages N] [--seed S] [--keep-temp])");
-            }
-        }
+        var (dll, messages, seed, keep) = (options.CloudSpoolDll, options.Messages, options.Seed, options.KeepTemp);
         Require(File.Exists(dll), $"{dll} not found: build it (dotnet build src/CloudSpool.Host -c Release) or pass --cloudspool");
         Require(Environment.IsPrivilegedProcess, "must run as root: Dovecot switches to its mail user (bench/run takes care of it)");
-        PrintMachine(null, new Options(messages, seed, dll, source, false, false, keep, false, 0, false));
+        PrintMachine(null, options);
 
         await using var local = new BenchServers(Directory.CreateTempSubdirectory("cloudspool-delaybench-"), keep);
         await local.StartAsync(ct).ConfigureAwait(false);

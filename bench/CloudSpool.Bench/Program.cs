@@ -24,7 +24,7 @@ public static partial class Program
     private const long TargetPeakRssBytes = 200L << 20;
 
     private sealed record Options(int Messages, int Seed, string CloudSpoolDll, string? Source, bool CloudSpoolFirst, bool Timeline, bool KeepTemp, bool Edge, int ListingMessages, bool Trim,
-        bool Soak = false, double Minutes = 30, string? Corpus = null);
+        bool Soak = false, double Minutes = 30, string? Corpus = null, bool Delay = false);
 
     private sealed record ToolResult(string Tool, int Messages, long Bytes, TimedResult Timed, Dictionary<string, double> CpuSeconds,
         IReadOnlyList<(double Seconds, Dictionary<string, long> Ticks)> Samples, Dictionary<string, long> SampledPeakRssKb, Dictionary<string, long> OtherTicks);
@@ -34,8 +34,7 @@ public static partial class Program
         Options options;
         try
         {
-            // The delay benchmark reads its own arguments.
-            options = Parse([.. args.Where(a => a != "delay")]);
+            options = Parse(args);
         }
         catch (ArgumentException ex)
         {
@@ -63,8 +62,8 @@ public static partial class Program
 
         try
         {
-            if (args.Contains("delay"))
-                return await RunDelayAsync(args, cts.Token).ConfigureAwait(false);
+            if (options.Delay)
+                return await RunDelayAsync(options, cts.Token).ConfigureAwait(false);
             if (options.Soak)
                 return await SoakBench.RunAsync(options.Minutes, options.Seed, options.CloudSpoolDll, options.Source, options.Corpus, cts.Token).ConfigureAwait(false);
             return options.Trim ? await TrimBench.RunAsync(options.Messages, options.Seed, cts.Token).ConfigureAwait(false)
@@ -108,10 +107,10 @@ public static partial class Program
 
     private static Options Parse(string[] args)
     {
-        var messages = 10_000;
+        int? messages = null;
         var seed = 2;
         string? dll = null, source = null;
-        bool first = false, timeline = false, keep = false, edge = false, trim = false, soak = false;
+        bool first = false, timeline = false, keep = false, edge = false, trim = false, soak = false, delay = false;
         double minutes = 30;
         string? corpus = null;
         var listing = 100_000;
@@ -122,10 +121,12 @@ public static partial class Program
             {
                 case "--messages":
                     var m = Value();
-                    if (!int.TryParse(m, NumberStyles.None, CultureInfo.InvariantCulture, out messages) || messages < 1)
+                    if (!int.TryParse(m, NumberStyles.None, CultureInfo.InvariantCulture, out var count) || count < 1)
                     {
                         throw new ArgumentException($"--messages: '{m}' is not a positive whole number");
                     }
+
+                    messages = count;
 
                     break;
                 case "--seed":
@@ -135,6 +136,9 @@ public static partial class Program
                         throw new ArgumentException($"--seed: '{s}' is not a whole number");
                     }
 
+                    break;
+                case "delay":
+                    delay = true;
                     break;
                 case "trim":
                     trim = true;
@@ -187,7 +191,10 @@ public static partial class Program
         }
 
         dll ??= DefaultCloudSpoolDll();
-        return new Options(messages, seed, dll, source, first, timeline, keep, edge, listing, trim, soak, minutes, corpus);
+        // The delay benchmark waits up to a minute per message: 5 by default, at most 100.
+        if (delay && messages > 100)
+            throw new ArgumentException($"--messages: {messages} is too many for the delay benchmark (at most 100)");
+        return new Options(messages ?? (delay ? 5 : 10_000), seed, dll, source, first, timeline, keep, edge, listing, trim, soak, minutes, corpus, delay);
     }
 
     private static string DefaultCloudSpoolDll()
