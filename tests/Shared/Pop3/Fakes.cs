@@ -137,28 +137,16 @@ public sealed class FakeMaildrop(IReadOnlyList<FakeMessage> messages, Action<IRe
     }
 }
 
-/// <summary>A stored message stream that yields some bytes and then fails, or fails at once.</summary>
-public sealed class FailingStream(byte[] prefix, int failAfter) : Stream
+/// <summary>What the stored-message test streams share: read-only, forward-only, the position counting what was read.</summary>
+public abstract class ReadOnlyTestStream : Stream
 {
-    private int _position;
+    /// <summary>Bytes read so far.</summary>
+    protected int Consumed { get; set; }
 
     public override bool CanRead => true;
     public override bool CanSeek => false;
     public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => _position; set => throw new NotSupportedException(); }
-
-    public override int Read(byte[] buffer, int offset, int count)
-    {
-        if (_position >= failAfter)
-            throw new IOException("the blob went away");
-        var n = Math.Min(count, Math.Min(failAfter, prefix.Length) - _position);
-        if (n <= 0)
-            throw new IOException("the blob went away");
-        Array.Copy(prefix, _position, buffer, offset, n);
-        _position += n;
-        return n;
-    }
+    public override long Position { get => Consumed; set => throw new NotSupportedException(); }
 
     public override void Flush() { }
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
@@ -166,27 +154,34 @@ public sealed class FailingStream(byte[] prefix, int failAfter) : Stream
     public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
 
-/// <summary>A stored message stream that returns at most a few bytes per read, to cross every chunk boundary.</summary>
-public sealed class TrickleStream(byte[] data, int maxRead) : Stream
+/// <summary>A stored message stream that yields some bytes and then fails, or fails at once.</summary>
+public sealed class FailingStream(byte[] prefix, int failAfter) : ReadOnlyTestStream
 {
-    private int _position;
-
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => data.Length;
-    public override long Position { get => _position; set => throw new NotSupportedException(); }
+    public override long Length => throw new NotSupportedException();
 
     public override int Read(byte[] buffer, int offset, int count)
     {
-        var n = Math.Min(Math.Min(count, maxRead), data.Length - _position);
-        Array.Copy(data, _position, buffer, offset, n);
-        _position += n;
+        if (Consumed >= failAfter)
+            throw new IOException("the blob went away");
+        var n = Math.Min(count, Math.Min(failAfter, prefix.Length) - Consumed);
+        if (n <= 0)
+            throw new IOException("the blob went away");
+        Array.Copy(prefix, Consumed, buffer, offset, n);
+        Consumed += n;
         return n;
     }
+}
 
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+/// <summary>A stored message stream that returns at most a few bytes per read, to cross every chunk boundary.</summary>
+public sealed class TrickleStream(byte[] data, int maxRead) : ReadOnlyTestStream
+{
+    public override long Length => data.Length;
+
+    public override int Read(byte[] buffer, int offset, int count)
+    {
+        var n = Math.Min(Math.Min(count, maxRead), data.Length - Consumed);
+        Array.Copy(data, Consumed, buffer, offset, n);
+        Consumed += n;
+        return n;
+    }
 }
