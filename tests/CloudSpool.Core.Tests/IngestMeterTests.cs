@@ -85,6 +85,43 @@ public sealed class IngestMeterTests
         Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(Encoding.ASCII.GetBytes(body))), figures.BodySha256);
     }
 
+    /// <summary>Reference: the bytes after the first empty line (LF, or CR LF, with only CRs before it), or none.</summary>
+    private static byte[] ReferenceBody(byte[] bytes)
+    {
+        var lineEmpty = true;
+        for (var i = 0; i < bytes.Length; i++)
+        {
+            if (bytes[i] == '\n')
+            {
+                if (lineEmpty)
+                    return bytes[(i + 1)..];
+                lineEmpty = true;
+            }
+            else if (bytes[i] != '\r')
+            {
+                lineEmpty = false;
+            }
+        }
+        return [];
+    }
+
+    [Fact]
+    public void Random_bytes_full_of_line_ends_match_the_reference_whatever_the_chunking()
+    {
+        var random = new Random(1129);
+        var alphabet = "\r\n\r\n\r\nab.-: \t"u8.ToArray();
+        for (var round = 0; round < 2000; round++)
+        {
+            var bytes = new byte[random.Next(0, 300)];
+            for (var i = 0; i < bytes.Length; i++)
+                bytes[i] = alphabet[random.Next(alphabet.Length)];
+            var figures = Meter(bytes, random.Next(1, 50));
+            Assert.Equal(ReferencePop3Size(bytes), figures.Pop3Size);
+            Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(ReferenceBody(bytes))), figures.BodySha256);
+            Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(bytes)), figures.Sha256);
+        }
+    }
+
     [Fact]
     public void Same_message_with_other_trace_headers_has_the_same_dedup_key()
     {

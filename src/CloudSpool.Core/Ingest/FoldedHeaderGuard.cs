@@ -27,7 +27,10 @@ internal static class FoldedHeaderGuard
     /// Why <paramref name="raw"/> (from its current position) must not be given to MimeKit, or null when it may. The
     /// position is restored; a stream that cannot seek is not scanned (null).
     /// </summary>
-    public static string? Check(Stream raw)
+    public static string? Check(Stream raw) => Check(raw, MaxFoldingCost);
+
+    /// <summary>As <see cref="Check(Stream)"/>, with another budget (tests).</summary>
+    internal static string? Check(Stream raw, long maxFoldingCost)
     {
         if (!raw.CanSeek)
             return null;
@@ -35,7 +38,7 @@ internal static class FoldedHeaderGuard
         var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
         try
         {
-            var scan = new Scan();
+            var scan = new Scan(maxFoldingCost);
             int read;
             while ((read = raw.Read(buffer, 0, buffer.Length)) > 0)
             {
@@ -51,7 +54,7 @@ internal static class FoldedHeaderGuard
         }
     }
 
-    private sealed class Scan
+    private sealed class Scan(long maxFoldingCost)
     {
         private static ReadOnlySpan<byte> MessageType => "message/"u8;
 
@@ -70,8 +73,21 @@ internal static class FoldedHeaderGuard
         /// <summary>Null to go on; otherwise the problem.</summary>
         public string? Feed(ReadOnlySpan<byte> chunk)
         {
-            foreach (var b in chunk)
+            for (var i = 0; i < chunk.Length; i++)
             {
+                if (!_inHeader)
+                {
+                    // In a body only the start of each line matters (a boundary line starts with "--"): skip to its end.
+                    var rest = chunk[i..];
+                    var end = rest.IndexOf((byte)'\n');
+                    SkimBodyLine(end < 0 ? rest : rest[..end]);
+                    if (end < 0)
+                        return null;
+                    EndLine();
+                    i += end;
+                    continue;
+                }
+                var b = chunk[i];
                 if (_lineLength == 0 && _inHeader)
                 {
                     if (b is (byte)' ' or (byte)'\t')
@@ -79,7 +95,7 @@ internal static class FoldedHeaderGuard
                         // RFC 5322 section 2.2.3: a line starting with white space continues the field above.
                         _foldedLines++;
                         _cost += _fieldLength;
-                        if (_cost > MaxFoldingCost)
+                        if (_cost > maxFoldingCost)
                         {
                             return string.Create(CultureInfo.InvariantCulture,
                                 $"the header field {_name} is folded over {_foldedLines} lines ({_fieldLength} bytes so far): too costly to parse");
@@ -120,6 +136,16 @@ internal static class FoldedHeaderGuard
                 }
             }
             return null;
+        }
+
+        /// <summary>Part of a body line: what the per-byte path would record of it.</summary>
+        private void SkimBodyLine(ReadOnlySpan<byte> part)
+        {
+            for (var k = 0; k < part.Length && _lineLength + k < 2; k++)
+                _lineDashes = (_lineLength + k == 0 || _lineDashes) && part[k] == (byte)'-';
+            if (part.IndexOfAnyExcept((byte)'\r') >= 0)
+                _lineEmpty = false;
+            _lineLength += part.Length;
         }
 
         private void EndLine()

@@ -38,28 +38,32 @@ public sealed class IngestMeter : IDisposable
             return;
         _raw.AppendData(chunk);
         _rawLength += chunk.Length;
-
+        CountPop3Octets(chunk);
         if (_inBody)
         {
             _body.AppendData(chunk);
-            foreach (var b in chunk)
-                CountPop3Octet(b);
             return;
         }
 
-        for (var i = 0; i < chunk.Length; i++)
+        // Still in the header: line by line until an empty line (LF, or CR LF; RFC 5322 section 2.1) ends it. A
+        // message that starts with an empty line has no header at all.
+        var rest = chunk;
+        while (true)
         {
-            var b = chunk[i];
-            CountPop3Octet(b);
-            DetectHeaderEnd(b);
-            if (_inBody)
+            var end = rest.IndexOf((byte)'\n');
+            var line = end < 0 ? rest : rest[..end];
+            if (line.IndexOfAnyExcept((byte)'\r') >= 0)
+                _lineEmptySoFar = false;
+            if (end < 0)
+                return;
+            if (_lineEmptySoFar)
             {
-                _body.AppendData(chunk[(i + 1)..]);
-                // Keep counting the POP3 size for the remaining bytes.
-                for (var j = i + 1; j < chunk.Length; j++)
-                    CountPop3Octet(chunk[j]);
+                _inBody = true;
+                _body.AppendData(rest[(end + 1)..]);
                 return;
             }
+            _lineEmptySoFar = true;
+            rest = rest[(end + 1)..];
         }
     }
 
@@ -77,43 +81,38 @@ public sealed class IngestMeter : IDisposable
         return new IngestFigures(_rawLength, _pop3Size, raw, body);
     }
 
-    private void CountPop3Octet(byte b)
+    /// <summary>
+    /// Every byte counts one octet on the wire, and a bare LF or a bare CR one more (it goes out as CRLF). Only line
+    /// ends are looked at one by one; the runs between them are skipped with a vectorised search.
+    /// </summary>
+    private void CountPop3Octets(ReadOnlySpan<byte> chunk)
     {
-        switch (b)
+        _pop3Size += chunk.Length;
+        var rest = chunk;
+        while (!rest.IsEmpty)
         {
-            case (byte)'\n':
-                // CRLF counts 2 (CR already counted 1); a bare LF goes out as CRLF: 2.
-                _pop3Size += _previousWasCr ? 1 : 2;
+            var at = rest.IndexOfAny((byte)'\r', (byte)'\n');
+            if (at != 0 && _previousWasCr)
+            {
+                _pop3Size += 1; // a CR followed by another byte was bare
                 _previousWasCr = false;
-                break;
-            case (byte)'\r':
+            }
+            if (at < 0)
+                return;
+            if (rest[at] == (byte)'\n')
+            {
+                if (!_previousWasCr)
+                    _pop3Size += 1; // a bare LF
+                _previousWasCr = false;
+            }
+            else
+            {
                 if (_previousWasCr)
-                    _pop3Size += 1; // the previous CR was bare: it gains an LF on the wire
-                _pop3Size += 1;
+                    _pop3Size += 1; // CR CR: the first was bare
                 _previousWasCr = true;
-                break;
-            default:
-                if (_previousWasCr)
-                    _pop3Size += 1; // bare CR followed by another byte
-                _pop3Size += 1;
-                _previousWasCr = false;
-                break;
+            }
+            rest = rest[(at + 1)..];
         }
-    }
-
-    private void DetectHeaderEnd(byte b)
-    {
-        if (b == (byte)'\n')
-        {
-            // An empty line (LF, or CR LF) ends the header block (RFC 5322 section 2.1);
-            // a message that starts with an empty line has no header at all.
-            if (_lineEmptySoFar)
-                _inBody = true;
-            _lineEmptySoFar = true;
-            return;
-        }
-        if (b != (byte)'\r')
-            _lineEmptySoFar = false;
     }
 
     /// <inheritdoc />
