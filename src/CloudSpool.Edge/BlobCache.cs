@@ -83,7 +83,7 @@ public sealed class BlobCache : IDisposable
         if (TryOpenCached(entry) is { } cached)
             return cached;
         if (!Fits(entry))
-            return await _spool.OpenBlobAsync(entry.BlobName, cancellationToken).ConfigureAwait(false);
+            return await _spool.OpenContentAsync(entry, cancellationToken).ConfigureAwait(false);
         await FillAsync(entry).WaitAsync(cancellationToken).ConfigureAwait(false);
         return TryOpenCached(entry) ?? throw new IOException($"message {entry.MessageKey} was evicted from the cache as soon as it was fetched");
     }
@@ -153,7 +153,7 @@ public sealed class BlobCache : IDisposable
         {
             using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
             long length = 0;
-            await using (var source = await _spool.OpenBlobAsync(entry.BlobName, cancellationToken).ConfigureAwait(false))
+            await using (var source = await _spool.OpenContentAsync(entry, cancellationToken).ConfigureAwait(false))
             await using (var target = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous))
             {
                 var buffer = new byte[64 * 1024];

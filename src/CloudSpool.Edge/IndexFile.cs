@@ -53,11 +53,19 @@ internal sealed class IndexFile(string path, string mailbox)
                 entries.Remove(key);
                 removals++;
             }
-            else if (f is ["+", var k, var uidl, var size, var raw, var sha, var blob]
+            else if (f is ["+", var k, var uidl, var size, var raw, var sha, var blob, ..] && f.Length <= 8
                      && long.TryParse(size, NumberStyles.None, CultureInfo.InvariantCulture, out var pop3Size)
                      && long.TryParse(raw, NumberStyles.None, CultureInfo.InvariantCulture, out var rawLength))
             {
-                entries[k] = new SpoolIndexEntry(k, uidl, pop3Size, rawLength, sha, blob);
+                // An eighth field is the message's offset in its pack (absent: the blob is the message's own).
+                long? offset = null;
+                if (f.Length == 8)
+                {
+                    if (!long.TryParse(f[7], NumberStyles.None, CultureInfo.InvariantCulture, out var at))
+                        return null;
+                    offset = at;
+                }
+                entries[k] = new SpoolIndexEntry(k, uidl, pop3Size, rawLength, sha, blob, offset);
             }
             else
             {
@@ -123,6 +131,9 @@ internal sealed class IndexFile(string path, string mailbox)
         text.Append("+\t").Append(e.MessageKey).Append('\t').Append(e.Uidl).Append('\t')
             .Append(e.Pop3Size.ToString(CultureInfo.InvariantCulture)).Append('\t')
             .Append(e.RawLength.ToString(CultureInfo.InvariantCulture)).Append('\t')
-            .Append(e.Sha256).Append('\t').Append(e.BlobName).Append('\n');
+            .Append(e.Sha256).Append('\t').Append(e.BlobName);
+        if (e.BlobOffset is { } offset)
+            text.Append('\t').Append(offset.ToString(CultureInfo.InvariantCulture));
+        text.Append('\n');
     }
 }

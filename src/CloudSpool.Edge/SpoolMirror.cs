@@ -119,7 +119,7 @@ public sealed class SpoolMirror : IAsyncDisposable
         {
             return Cache is { } filling
                 ? await filling.OpenAsync(entry, cancellationToken).ConfigureAwait(false)
-                : await _spool.OpenBlobAsync(entry.BlobName, cancellationToken).ConfigureAwait(false);
+                : await _spool.OpenContentAsync(entry, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

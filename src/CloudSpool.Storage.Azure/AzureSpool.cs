@@ -63,9 +63,48 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
     }
 
     /// <inheritdoc />
+    public async Task<IReadOnlyList<PackSlot>> WritePackAsync(string mailbox, IReadOnlyList<(IngestedMessage Message, Stream Content)> members, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(members);
+        var slots = new PackSlot[members.Count];
+        var name = StorageNames.PackBlobName(mailbox, _clock.GetUtcNow());
+        long offset = 0;
+        for (var i = 0; i < members.Count; i++)
+        {
+            var (message, content) = members[i];
+            if (content.Length != message.Figures.RawLength)
+                throw new ArgumentException($"content of member {i} is {content.Length} bytes, its figures say {message.Figures.RawLength}", nameof(members));
+            slots[i] = new PackSlot(name, offset);
+            offset += content.Length;
+        }
+        // A new name each time, written once: a pack is never changed, only deleted when no message names it any more.
+        await using var packed = new ConcatenatedStream(members.Select(m => m.Content).ToList());
+        await storage.Spool.GetBlobClient(name).UploadAsync(packed, new BlobUploadOptions
+        {
+            Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All },
+            HttpHeaders = new BlobHttpHeaders { ContentType = "application/octet-stream" },
+        }, cancellationToken).ConfigureAwait(false);
+        return slots;
+    }
+
+    /// <inheritdoc />
     public async Task<IReadOnlyList<StoreResult>> CommitAsync(string mailbox, IReadOnlyList<IngestedMessage> messages, CancellationToken cancellationToken)
     {
         var results = new StoreResult?[messages.Count];
+        // Every key of this call is taken first: the keys of the messages of a pack then lie between its first and last
+        // member's, which every row of the pack records, so retention can tell with one short range query whether any
+        // message of the pack is left (see AzureSpoolMaintenance.RemoveAsync).
+        var keys = new string[messages.Count];
+        var packs = new Dictionary<string, (string First, string Last)>(StringComparer.Ordinal);
+        for (var i = 0; i < messages.Count; i++)
+        {
+            keys[i] = StorageNames.MessageRowKey(NextTicks(), messages[i].Figures.Sha256);
+            if (messages[i].Pack is { } slot)
+                packs[slot.BlobName] = packs.TryGetValue(slot.BlobName, out var range) ? (range.First, keys[i]) : (keys[i], keys[i]);
+        }
+        SpoolPackPlace? PlaceOf(IngestedMessage m) =>
+            m.Pack is { } slot ? new SpoolPackPlace(slot.Offset, packs[slot.BlobName].First, packs[slot.BlobName].Last) : null;
+
         // One transaction holds at most 100 entities of one partition: 49 messages with their dedup rows, and the change row.
         // A dedup key twice in one transaction is refused by the service, so later twins wait for the first.
         var firsts = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -79,43 +118,51 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
         foreach (var chunk in firsts.Values.Order().Chunk(49))
         {
             var actions = new List<TableTransactionAction>(chunk.Length * 2 + 1) { ChangeAction(mailbox) };
-            var keys = new string[chunk.Length];
-            for (var j = 0; j < chunk.Length; j++)
+            foreach (var index in chunk)
             {
-                var m = messages[chunk[j]];
-                keys[j] = StorageNames.MessageRowKey(NextTicks(), m.Figures.Sha256);
-                actions.Add(new TableTransactionAction(TableTransactionActionType.Add, ToEntity(mailbox, keys[j], StorageNames.BlobName(mailbox, m.Figures.Sha256), m)));
-                actions.Add(new TableTransactionAction(TableTransactionActionType.Add, new TableEntity(mailbox, StorageNames.DedupRowKey(m.DedupKey)) { ["MessageKey"] = keys[j] }));
+                var m = messages[index];
+                actions.Add(new TableTransactionAction(TableTransactionActionType.Add, ToEntity(mailbox, keys[index], BlobNameOf(mailbox, m), PlaceOf(m), m)));
+                actions.Add(new TableTransactionAction(TableTransactionActionType.Add, new TableEntity(mailbox, StorageNames.DedupRowKey(m.DedupKey)) { ["MessageKey"] = keys[index] }));
             }
             try
             {
                 await storage.Messages.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
-                for (var j = 0; j < chunk.Length; j++)
-                    results[chunk[j]] = new StoreResult(StoreOutcome.Stored, keys[j]);
+                foreach (var index in chunk)
+                    results[index] = new StoreResult(StoreOutcome.Stored, keys[index]);
             }
             catch (TableTransactionFailedException ex) when (ex.Status == 409)
             {
                 // Some message of the batch is held already (another account, an earlier crashed run):
-                // commit them one by one to tell which.
+                // commit them one by one, under the same keys, to tell which.
                 foreach (var index in chunk)
-                    results[index] = await CommitOneAsync(mailbox, messages[index], cancellationToken).ConfigureAwait(false);
+                    results[index] = await CommitOneAsync(mailbox, messages[index], keys[index], PlaceOf(messages[index]), cancellationToken).ConfigureAwait(false);
             }
         }
 
         foreach (var index in twins)
+            results[index] = new StoreResult(StoreOutcome.Duplicate, results[firsts[messages[index].DedupKey]]!.MessageKey);
+
+        // Bytes nobody names are deleted at once: a message's own blob when the mailbox held the message already, a pack
+        // when none of its messages was new. (Same name, same bytes: a duplicate's own blob may be the winner's too.)
+        for (var i = 0; i < messages.Count; i++)
         {
-            var first = results[firsts[messages[index].DedupKey]]!;
-            await DeleteBlobIfUnreferencedAsync(mailbox, StorageNames.BlobName(mailbox, messages[index].Figures.Sha256), first.MessageKey, cancellationToken).ConfigureAwait(false);
-            results[index] = new StoreResult(StoreOutcome.Duplicate, first.MessageKey);
+            if (results[i]!.Outcome == StoreOutcome.Duplicate && messages[i].Pack is null)
+                await DeleteBlobIfUnreferencedAsync(mailbox, BlobNameOf(mailbox, messages[i]), results[i]!.MessageKey, cancellationToken).ConfigureAwait(false);
+        }
+        foreach (var pack in packs.Keys)
+        {
+            var members = Enumerable.Range(0, messages.Count).Where(i => messages[i].Pack?.BlobName == pack).ToList();
+            if (members.All(i => results[i]!.Outcome == StoreOutcome.Duplicate))
+                await DeleteBlobIfUnreferencedAsync(mailbox, pack, members.Select(i => results[i]!.MessageKey), cancellationToken).ConfigureAwait(false);
         }
         return results.Select(r => r!).ToList();
     }
 
-    private async Task<StoreResult> CommitOneAsync(string mailbox, IngestedMessage message, CancellationToken cancellationToken)
+    private static string BlobNameOf(string mailbox, IngestedMessage m) => m.Pack?.BlobName ?? StorageNames.BlobName(mailbox, m.Figures.Sha256);
+
+    private async Task<StoreResult> CommitOneAsync(string mailbox, IngestedMessage message, string messageKey, SpoolPackPlace? place, CancellationToken cancellationToken)
     {
-        var blobName = StorageNames.BlobName(mailbox, message.Figures.Sha256);
-        var messageKey = StorageNames.MessageRowKey(NextTicks(), message.Figures.Sha256);
-        var row = ToEntity(mailbox, messageKey, blobName, message);
+        var row = ToEntity(mailbox, messageKey, BlobNameOf(mailbox, message), place, message);
         var dedup = new TableEntity(mailbox, StorageNames.DedupRowKey(message.DedupKey)) { ["MessageKey"] = messageKey };
         try
         {
@@ -126,24 +173,28 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
         }
         catch (TableTransactionFailedException ex) when (ex.Status == 409)
         {
-            // The mailbox holds this message already (same dedup key).
+            // The mailbox holds this message already (same dedup key), or this very row was committed by an attempt
+            // whose answer was lost: either way the dedup row names the message that counts.
             var winner = await FindByDedupKeyAsync(mailbox, message.DedupKey, cancellationToken).ConfigureAwait(false)
                          ?? throw new InvalidOperationException($"dedup row for {message.DedupKey} conflicted but cannot be read", ex);
-            await DeleteBlobIfUnreferencedAsync(mailbox, blobName, winner, cancellationToken).ConfigureAwait(false);
             return new StoreResult(StoreOutcome.Duplicate, winner);
         }
     }
 
-    private async Task DeleteBlobIfUnreferencedAsync(string mailbox, string blobName, string winnerKey, CancellationToken cancellationToken)
+    /// <summary>Deletes a blob unless one of the <paramref name="winnerKeys"/> (the messages that count) names it.</summary>
+    private async Task DeleteBlobIfUnreferencedAsync(string mailbox, string blobName, IEnumerable<string> winnerKeys, CancellationToken cancellationToken)
     {
-        var winner = await GetAsync(mailbox, winnerKey, cancellationToken).ConfigureAwait(false);
-        if (winner is not null && winner.BlobName != blobName)
+        foreach (var key in winnerKeys.Distinct(StringComparer.Ordinal))
         {
-            // Our bytes differ from the winner's (other trace headers) and no row names our blob: the
-            // same bytes would have had the same dedup key, which is the winner's.
-            await storage.Spool.GetBlobClient(blobName).DeleteIfExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+            var winner = await GetAsync(mailbox, key, cancellationToken).ConfigureAwait(false);
+            if (winner is null || winner.BlobName == blobName)
+                return; // cannot tell, or still named: keep it (the repair check deletes what nobody names)
         }
+        await storage.Spool.GetBlobClient(blobName).DeleteIfExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
     }
+
+    private Task DeleteBlobIfUnreferencedAsync(string mailbox, string blobName, string winnerKey, CancellationToken cancellationToken) =>
+        DeleteBlobIfUnreferencedAsync(mailbox, blobName, [winnerKey], cancellationToken);
 
     /// <inheritdoc />
     public async IAsyncEnumerable<SpoolMessage> ListAsync(string mailbox, string? afterKey, [EnumeratorCancellation] CancellationToken cancellationToken)
@@ -166,11 +217,11 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
             select: IndexColumns, cancellationToken: cancellationToken).ConfigureAwait(false))
         {
             yield return new SpoolIndexEntry(e.RowKey, e.GetString("Uidl"), e.GetInt64("Pop3Size") ?? 0, e.GetInt64("RawLength") ?? 0,
-                e.GetString("Sha256"), e.GetString("BlobName"));
+                e.GetString("Sha256"), e.GetString("BlobName"), e.GetInt64("BlobOffset"));
         }
     }
 
-    private static readonly string[] IndexColumns = ["RowKey", "Uidl", "Pop3Size", "RawLength", "Sha256", "BlobName"];
+    private static readonly string[] IndexColumns = ["RowKey", "Uidl", "Pop3Size", "RawLength", "Sha256", "BlobName", "BlobOffset"];
 
     /// <inheritdoc />
     public async Task<string?> FirstKeyAsync(string mailbox, CancellationToken cancellationToken)
@@ -206,13 +257,22 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
         $"PartitionKey eq {mailbox} and RowKey gt {afterKey ?? StorageNames.MessageRowPrefix} and RowKey lt {StorageNames.PrefixEnd(StorageNames.MessageRowPrefix)}");
 
     /// <inheritdoc />
-    public async Task<Stream> OpenBlobAsync(string blobName, CancellationToken cancellationToken) =>
-        await storage.Spool.GetBlobClient(blobName).OpenReadAsync(new BlobOpenReadOptions(allowModifications: false), cancellationToken).ConfigureAwait(false);
+    public async Task<Stream> OpenContentAsync(string blobName, long? offset, long length, CancellationToken cancellationToken)
+    {
+        var blob = storage.Spool.GetBlobClient(blobName);
+        if (offset is null)
+            return await blob.OpenReadAsync(new BlobOpenReadOptions(allowModifications: false), cancellationToken).ConfigureAwait(false);
+        // One message of a pack: its range, streamed in one request (packed messages are small).
+        if (length == 0)
+            return new MemoryStream([], writable: false);
+        var response = await blob.DownloadStreamingAsync(new BlobDownloadOptions { Range = new HttpRange(offset.Value, length) }, cancellationToken).ConfigureAwait(false);
+        return response.Value.Content;
+    }
 
-    private static TableEntity ToEntity(string mailbox, string messageKey, string blobName, IngestedMessage m)
+    private static TableEntity ToEntity(string mailbox, string messageKey, string blobName, SpoolPackPlace? pack, IngestedMessage m)
     {
         var s = m.Summary;
-        return new TableEntity(mailbox, messageKey)
+        var entity = new TableEntity(mailbox, messageKey)
         {
             ["Uidl"] = StorageNames.Uidl(m.DedupKey),
             ["BlobName"] = blobName,
@@ -237,7 +297,17 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
             ["Malformed"] = s.Malformed,
             ["ParseError"] = s.ParseError,
         };
+        if (pack is not null)
+        {
+            entity["BlobOffset"] = pack.Offset;
+            entity["PackFirst"] = pack.FirstKey;
+            entity["PackLast"] = pack.LastKey;
+        }
+        return entity;
     }
+
+    private static SpoolPackPlace? PackOf(TableEntity e) =>
+        e.GetInt64("BlobOffset") is { } offset ? new SpoolPackPlace(offset, e.GetString("PackFirst") ?? "", e.GetString("PackLast") ?? "") : null;
 
     internal static SpoolMessage FromEntity(TableEntity e) => new()
     {
@@ -245,6 +315,7 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
         MessageKey = e.RowKey,
         Uidl = e.GetString("Uidl"),
         BlobName = e.GetString("BlobName"),
+        Pack = PackOf(e),
         RawLength = e.GetInt64("RawLength") ?? 0,
         Pop3Size = e.GetInt64("Pop3Size") ?? 0,
         Sha256 = e.GetString("Sha256"),

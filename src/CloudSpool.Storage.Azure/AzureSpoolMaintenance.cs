@@ -34,7 +34,31 @@ public sealed class AzureSpoolMaintenance(AzureStorage storage, AzureSpool spool
         {
             // Removed by an earlier, interrupted run (or another worker): only the blob may be left.
         }
+        if (message.Pack is { } pack && await AnyNamesAsync(message.Mailbox, message.BlobName, pack, cancellationToken).ConfigureAwait(false))
+            return; // other messages of the pack are still in the mailbox: the pack goes with the last of them
         await storage.Spool.GetBlobClient(message.BlobName).DeleteIfExistsAsync(DeleteSnapshotsOption.IncludeSnapshots, cancellationToken: cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Whether a message row still names the pack: every message of a pack was committed in one call with keys between
+    /// its first and last member's, so that short range holds every row that can.
+    /// </summary>
+    private async Task<bool> AnyNamesAsync(string mailbox, string blobName, SpoolPackPlace pack, CancellationToken cancellationToken)
+    {
+        if (!pack.FirstKey.StartsWith(StorageNames.MessageRowPrefix, StringComparison.Ordinal) ||
+            !pack.LastKey.StartsWith(StorageNames.MessageRowPrefix, StringComparison.Ordinal))
+            return true; // a row without its range cannot tell: keep the pack (the repair check deletes what nobody names)
+        var filter = TableClient.CreateQueryFilter(
+            $"PartitionKey eq {mailbox} and RowKey ge {pack.FirstKey} and RowKey le {pack.LastKey} and BlobName eq {blobName}");
+        await foreach (var page in storage.Messages.QueryAsync<TableEntity>(filter, maxPerPage: 1, select: ["RowKey"], cancellationToken: cancellationToken)
+                           .AsPages(pageSizeHint: 1).ConfigureAwait(false))
+        {
+            if (page.Values.Count > 0)
+                return true;
+            if (page.ContinuationToken is null)
+                break;
+        }
+        return false;
     }
 
     public async Task<SpoolCheck> CheckAsync(string mailbox, TimeSpan graceAge, bool fix, CancellationToken cancellationToken)

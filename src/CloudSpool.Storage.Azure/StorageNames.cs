@@ -86,6 +86,10 @@ public sealed class StorageNames
     public const string HeadRowKey = "h:head";
     public static string BlobName(string mailbox, string sha256) => $"{mailbox}/{sha256[..2]}/{sha256}.eml";
 
+    /// <summary>A new, unique name for a pack of messages written at <paramref name="now"/>.</summary>
+    public static string PackBlobName(string mailbox, DateTimeOffset now) =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{mailbox}/packs/{now.UtcDateTime:yyyyMMdd}/{Guid.NewGuid():N}.pack");
+
     /// <summary>The POP3 UIDL of a message: stable, unique in the mailbox, 40 characters of its dedup key.</summary>
     public static string Uidl(string dedupKey) => dedupKey[..40];
 

@@ -571,7 +571,7 @@ public sealed class EdgeMirrorTests : IAsyncLifetime
 
         public Task<string?> FirstKeyAsync(string mailbox, CancellationToken cancellationToken) => inner.FirstKeyAsync(mailbox, cancellationToken);
         public Task<string?> ChangeTokenAsync(string mailbox, CancellationToken cancellationToken) => inner.ChangeTokenAsync(mailbox, cancellationToken);
-        public Task<Stream> OpenBlobAsync(string blobName, CancellationToken cancellationToken) => inner.OpenBlobAsync(blobName, cancellationToken);
+        public Task<Stream> OpenContentAsync(string blobName, long? offset, long length, CancellationToken cancellationToken) => inner.OpenContentAsync(blobName, offset, length, cancellationToken);
         public IAsyncEnumerable<SpoolMessage> ListAsync(string mailbox, string? afterKey, CancellationToken cancellationToken) => inner.ListAsync(mailbox, afterKey, cancellationToken);
         public Task<SpoolMessage?> GetAsync(string mailbox, string messageKey, CancellationToken cancellationToken) => inner.GetAsync(mailbox, messageKey, cancellationToken);
     }

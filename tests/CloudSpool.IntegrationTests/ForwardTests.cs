@@ -236,7 +236,9 @@ public sealed class ForwardTests : DovecotAndSpoolTest, IAsyncLifetime
     {
         var (runner, store) = Runner(Options(o => o.MaxAttempts = 2));
         await runner.SwitchOnAsync(null, CancellationToken.None);
-        await DeliverAndPullAsync(TestMail.Create("back soon"), TestMail.Create("gone for good"));
+        // Pulled one by one, so each has a blob of its own (not one pack).
+        await DeliverAndPullAsync(TestMail.Create("back soon"));
+        await DeliverAndPullAsync(TestMail.Create("gone for good"));
         var messages = new List<SpoolMessage>();
         await foreach (var m in Spool.Runtime.SpoolReader.ListAsync(Mailbox, null, CancellationToken.None))
             messages.Add(m);

@@ -52,6 +52,9 @@ public sealed record IngestedMessage(
     string SourceKey,
     DateTimeOffset ReceivedAt)
 {
+    /// <summary>Set when the bytes were written into a pack (<see cref="ISpool.WritePackAsync"/>): the pack and where they start.</summary>
+    public PackSlot? Pack { get; init; }
+
     /// <summary>
     /// A message whose bytes are whole in memory (mail CloudSpool writes itself, such as alerts): its figures,
     /// summary and dedup key computed as ingest does for a fetched message.
@@ -81,6 +84,9 @@ public enum StoreOutcome
 
 public sealed record StoreResult(StoreOutcome Outcome, string MessageKey);
 
+/// <summary>Where a message's bytes were written in a pack.</summary>
+public sealed record PackSlot(string BlobName, long Offset);
+
 /// <summary>
 /// The durable spool. Storing a message takes two steps, in this order: its raw bytes are written
 /// (write-once, named by content hash), then its metadata is committed together with the mailbox's dedup
@@ -95,8 +101,17 @@ public interface ISpool
     Task WriteContentAsync(string mailbox, IngestedMessage message, Stream content, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Writes the raw bytes of several (small) messages once, one after the other, as one new pack; returns where
+    /// each one's bytes start, in the same order. Each <see cref="IngestedMessage.Pack"/> must then be set from the
+    /// result before the messages are committed. Every content stream is positioned at 0 and seekable.
+    /// </summary>
+    Task<IReadOnlyList<PackSlot>> WritePackAsync(string mailbox, IReadOnlyList<(IngestedMessage Message, Stream Content)> members, CancellationToken cancellationToken);
+
+    /// <summary>
     /// Commits the metadata of messages whose content is written; returns, in the same order, whether each
     /// was stored or the mailbox already held it. Returns only when every commit is durable.
+    /// The messages of a pack are committed in one call, and never again in a later one (a pack whose commit
+    /// failed is left to the repair check, and its messages go into a new pack): the keys of one call bound the pack.
     /// </summary>
     Task<IReadOnlyList<StoreResult>> CommitAsync(string mailbox, IReadOnlyList<IngestedMessage> messages, CancellationToken cancellationToken);
 }

@@ -35,8 +35,17 @@ public sealed record PullEngineOptions
     /// <summary>How many bytes of staged messages may wait for their write and commit.</summary>
     public long StoreBytesInFlight { get; init; } = 64L << 20;
 
-    /// <summary>How many messages' metadata are committed in one transaction (at most 50: 100 entities).</summary>
-    public int CommitBatchSize { get; init; } = 50;
+    /// <summary>How many messages' metadata are committed in one transaction (at most 49: 100 entities); also the most messages in a pack.</summary>
+    public int CommitBatchSize { get; init; } = 49;
+
+    /// <summary>
+    /// Messages up to this size are written together in packs (one storage request for many small messages); larger
+    /// ones get a blob of their own. 0 writes every message on its own.
+    /// </summary>
+    public long PackMessageBytes { get; init; } = 1L << 20;
+
+    /// <summary>A pack is written once it holds this many bytes (or <see cref="CommitBatchSize"/> messages).</summary>
+    public long PackBytes { get; init; } = 8L << 20;
 }
 
 /// <summary>How a run was started.</summary>
@@ -195,8 +204,25 @@ public sealed class PullEngine(
         // after its own commit.
         var toFetch = unseen.Where(m => m.Size <= options.MaxMessageBytes).ToList();
         session.PlanFetches(toFetch);
-        var inFlight = new Queue<PendingStore>();
+        var inFlight = new Queue<StoreUnit>();
         long inFlightBytes = 0;
+        // Small messages wait here until there are enough of them for a pack.
+        var packing = new List<PendingStore>();
+        long packingBytes = 0;
+        void Enqueue(StoreUnit unit)
+        {
+            inFlight.Enqueue(unit);
+            inFlightBytes += unit.Bytes;
+        }
+        void WritePack(CancellationToken token)
+        {
+            if (packing.Count == 1)
+                Enqueue(WriteAlone(account, packing[0], token));
+            else if (packing.Count > 1)
+                Enqueue(new StoreUnit([.. packing], Packed: true, spool.WritePackAsync(account.Mailbox, packing.Select(p => (p.Ingested, p.Content)).ToList(), token)));
+            packing.Clear();
+            packingBytes = 0;
+        }
         try
         {
             foreach (var message in unseen)
@@ -206,8 +232,17 @@ public sealed class PullEngine(
                 done++;
                 if (fetched is not null)
                 {
-                    inFlight.Enqueue(fetched with { Write = spool.WriteContentAsync(account.Mailbox, fetched.Ingested, fetched.Content, ct) });
-                    inFlightBytes += fetched.Ingested.Figures.RawLength;
+                    if (fetched.Ingested.Figures.RawLength > options.PackMessageBytes)
+                    {
+                        Enqueue(WriteAlone(account, fetched, ct));
+                    }
+                    else
+                    {
+                        packing.Add(fetched);
+                        packingBytes += fetched.Ingested.Figures.RawLength;
+                        if (packing.Count >= options.CommitBatchSize || packingBytes >= options.PackBytes)
+                            WritePack(ct);
+                    }
                 }
 
                 var full = inFlight.Count >= options.StoreConcurrency || inFlightBytes >= options.StoreBytesInFlight;
@@ -227,13 +262,18 @@ public sealed class PullEngine(
                         account.Name, ScopeLabel(scope), done, unseen.Count, run.Bytes);
                 }
             }
+            WritePack(ct);
             while (inFlight.Count > 0)
                 inFlightBytes -= await CommitWrittenAsync(account, session, scope, inFlight, wait: true, failedBefore, pending, run, ct).ConfigureAwait(false);
         }
         finally
         {
-            // After a failure, let the writes still running end before their staged files go away, and commit
-            // those that were written (they are then safely stored; only their deletion waits for the next run).
+            // After a failure, what was fetched whole is kept: the messages waiting for a pack are written now (an
+            // upstream that always drops the connection after a few messages must not keep a run from ever storing
+            // any), the writes still running end before their staged files go away, and what was written is
+            // committed (safely stored then; only the upstream deletion waits for the next run).
+            using var settling = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            WritePack(settling.Token);
             if (inFlight.Count > 0)
                 await SettleAsync(account, inFlight, pending, run).ConfigureAwait(false);
             // What was committed is recorded as seen even when the run fails, so the next run need not re-fetch it.
@@ -274,20 +314,42 @@ public sealed class PullEngine(
         }
     }
 
-    /// <summary>A message fetched and staged, with the write of its bytes (once started).</summary>
-    private sealed record PendingStore(UpstreamMessage Message, IngestFile File, Stream Content, IngestedMessage Ingested)
+    /// <summary>A message fetched and staged.</summary>
+    private sealed record PendingStore(UpstreamMessage Message, IngestFile File, Stream Content, IngestedMessage Ingested);
+
+    /// <summary>
+    /// The write of one message's own blob, or of a pack of several; <see cref="Write"/> gives the pack slots of the
+    /// members (null for a message on its own). A pack is committed in one call of its own, never in two.
+    /// </summary>
+    private sealed record StoreUnit(IReadOnlyList<PendingStore> Members, bool Packed, Task<IReadOnlyList<PackSlot>> Write)
     {
-        public Task? Write { get; init; }
+        public long Bytes => Members.Sum(m => m.Ingested.Figures.RawLength);
     }
 
-    private static int CompletedAtHead(Queue<PendingStore> inFlight)
+    private StoreUnit WriteAlone(AccountDefinition account, PendingStore item, CancellationToken ct) =>
+        new([item], Packed: false, WriteAloneAsync(account.Mailbox, item, ct));
+
+    private async Task<IReadOnlyList<PackSlot>> WriteAloneAsync(string mailbox, PendingStore item, CancellationToken ct)
+    {
+        await spool.WriteContentAsync(mailbox, item.Ingested, item.Content, ct).ConfigureAwait(false);
+        return [];
+    }
+
+    /// <summary>The members of a written unit as they are committed: with their place in the pack.</summary>
+    private static IEnumerable<IngestedMessage> Placed(StoreUnit unit)
+    {
+        var slots = unit.Write.Result;
+        return unit.Members.Select((m, i) => unit.Packed ? m.Ingested with { Pack = slots[i] } : m.Ingested);
+    }
+
+    private static int CompletedAtHead(Queue<StoreUnit> inFlight)
     {
         var count = 0;
-        foreach (var item in inFlight)
+        foreach (var unit in inFlight)
         {
-            if (!item.Write!.IsCompleted)
+            if (!unit.Write.IsCompleted)
                 break;
-            count++;
+            count += unit.Members.Count;
         }
         return count;
     }
@@ -341,17 +403,25 @@ public sealed class PullEngine(
     /// <paramref name="wait"/>), then records them as seen and marks for deletion those the policy wants gone.
     /// Returns the bytes that left the queue.
     /// </summary>
-    private async Task<long> CommitWrittenAsync(AccountDefinition account, IUpstreamSession session, string scope, Queue<PendingStore> inFlight,
+    private async Task<long> CommitWrittenAsync(AccountDefinition account, IUpstreamSession session, string scope, Queue<StoreUnit> inFlight,
         bool wait, HashSet<string> failedBefore, List<SeenEntry> pending, RunCounters run, CancellationToken ct)
     {
         var batch = new List<PendingStore>();
+        var placed = new List<IngestedMessage>();
         try
         {
-            while (inFlight.Count > 0 && batch.Count < options.CommitBatchSize && (inFlight.Peek().Write!.IsCompleted || (wait && batch.Count == 0)))
+            // Messages on their own are committed together; a pack is committed in a call of its own.
+            while (inFlight.Count > 0 && (inFlight.Peek().Write.IsCompleted || (wait && batch.Count == 0)))
             {
-                var item = inFlight.Peek();
-                await AwaitStorageAsync(item.Write!, item.Message).ConfigureAwait(false);
-                batch.Add(inFlight.Dequeue());
+                var unit = inFlight.Peek();
+                if (batch.Count > 0 && (unit.Packed || batch.Count >= options.CommitBatchSize))
+                    break;
+                // Dequeued before the wait: a failed write leaves the queue, and its files are released below.
+                batch.AddRange(inFlight.Dequeue().Members);
+                await AwaitStorageAsync(unit.Write, unit.Members[0].Message).ConfigureAwait(false);
+                placed.AddRange(Placed(unit));
+                if (unit.Packed)
+                    break;
             }
             if (batch.Count == 0)
                 return 0;
@@ -359,7 +429,7 @@ public sealed class PullEngine(
             IReadOnlyList<StoreResult> results;
             try
             {
-                results = await spool.CommitAsync(account.Mailbox, batch.Select(b => b.Ingested).ToList(), ct).ConfigureAwait(false);
+                results = await spool.CommitAsync(account.Mailbox, placed, ct).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -403,27 +473,30 @@ public sealed class PullEngine(
     }
 
     /// <summary>During a failing run: waits for the writes still running, commits what was written (best effort), releases the staged files.</summary>
-    private async Task SettleAsync(AccountDefinition account, Queue<PendingStore> inFlight, List<SeenEntry> pending, RunCounters run)
+    private async Task SettleAsync(AccountDefinition account, Queue<StoreUnit> inFlight, List<SeenEntry> pending, RunCounters run)
     {
         var written = new List<PendingStore>();
-        foreach (var item in inFlight)
+        var placed = new List<IngestedMessage>();
+        foreach (var unit in inFlight)
         {
             try
             {
-                await item.Write!.ConfigureAwait(false);
-                written.Add(item);
+                await unit.Write.ConfigureAwait(false);
+                written.AddRange(unit.Members);
+                placed.AddRange(Placed(unit));
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
-                logger.LogDebug("write of {Key} during a failing run ended with {Error}", item.Message.Key, ex.Message);
+                logger.LogDebug("write of {Key} during a failing run ended with {Error}", unit.Members[0].Message.Key, ex.Message);
             }
         }
         try
         {
             if (written.Count > 0)
             {
+                // One call for all of them: each pack among them is committed here once, and never again.
                 using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-                var results = await spool.CommitAsync(account.Mailbox, written.Select(w => w.Ingested).ToList(), timeout.Token).ConfigureAwait(false);
+                var results = await spool.CommitAsync(account.Mailbox, placed, timeout.Token).ConfigureAwait(false);
                 for (var i = 0; i < written.Count; i++)
                 {
                     Count(written[i], results[i], run);
@@ -439,7 +512,10 @@ public sealed class PullEngine(
         finally
         {
             while (inFlight.Count > 0)
-                await inFlight.Dequeue().File.DisposeAsync().ConfigureAwait(false);
+            {
+                foreach (var item in inFlight.Dequeue().Members)
+                    await item.File.DisposeAsync().ConfigureAwait(false);
+            }
         }
     }
 

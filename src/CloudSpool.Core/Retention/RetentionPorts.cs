@@ -10,7 +10,8 @@ public interface ISpoolMaintenance
 
     /// <summary>
     /// Removes a message: first its metadata and dedup rows (in one transaction, so readers stop seeing it at
-    /// once), then its blob. A crash in between leaves only an unreferenced blob, which <see cref="CheckAsync"/> finds.
+    /// once), then its blob (a pack's blob only with the last of its messages). A crash in between leaves only an
+    /// unreferenced blob, which <see cref="CheckAsync"/> finds.
     /// </summary>
     Task RemoveAsync(SpoolMessage message, CancellationToken cancellationToken);
 

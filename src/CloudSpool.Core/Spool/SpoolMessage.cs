@@ -16,8 +16,13 @@ public sealed record SpoolMessage
     /// <summary>Stable POP3 unique-id (RFC 1939 section 7: 1-70 characters 0x21-0x7E).</summary>
     public required string Uidl { get; init; }
 
+    /// <summary>The blob holding the raw bytes: the message's own, or a pack shared with other messages (<see cref="Pack"/>).</summary>
     public required string BlobName { get; init; }
+
     public required long RawLength { get; init; }
+
+    /// <summary>Where the bytes lie when the blob is a pack of several messages; null when the blob is the message's own.</summary>
+    public SpoolPackPlace? Pack { get; init; }
 
     /// <summary>RFC 1939 size: octets on the wire with every line ending in CRLF.</summary>
     public required long Pop3Size { get; init; }
@@ -34,7 +39,15 @@ public sealed record SpoolMessage
 /// What an index of a mailbox needs of a message (the POP3 edge's STAT, LIST, UIDL and cache), read without the
 /// header summary.
 /// </summary>
-public sealed record SpoolIndexEntry(string MessageKey, string Uidl, long Pop3Size, long RawLength, string Sha256, string BlobName);
+/// <remarks>A <c>BlobOffset</c> is where the message starts in its blob when the blob is a pack; null when the blob is the message's own.</remarks>
+public sealed record SpoolIndexEntry(string MessageKey, string Uidl, long Pop3Size, long RawLength, string Sha256, string BlobName, long? BlobOffset = null);
+
+/// <summary>
+/// A message's place in a pack: a write-once blob holding the bytes of several small messages one after the other
+/// (one storage request for many messages). <paramref name="FirstKey"/> and <paramref name="LastKey"/> bound the keys of
+/// every message committed from that pack, so whether any of them is left is one short range query.
+/// </summary>
+public sealed record SpoolPackPlace(long Offset, string FirstKey, string LastKey);
 
 /// <summary>Read access to the spool.</summary>
 public interface ISpoolReader
@@ -52,8 +65,11 @@ public interface ISpoolReader
     /// </summary>
     Task<string?> ChangeTokenAsync(string mailbox, CancellationToken cancellationToken) => Task.FromResult<string?>(null);
 
-    /// <summary>Opens the raw bytes stored under a blob name (streamed).</summary>
-    Task<Stream> OpenBlobAsync(string blobName, CancellationToken cancellationToken);
+    /// <summary>
+    /// Opens raw bytes stored under a blob name (streamed): the whole blob when <paramref name="offset"/> is null, else the
+    /// <paramref name="length"/> bytes from <paramref name="offset"/> (one message of a pack).
+    /// </summary>
+    Task<Stream> OpenContentAsync(string blobName, long? offset, long length, CancellationToken cancellationToken);
 
     /// <summary>Messages of a mailbox in ingest order, starting after <paramref name="afterKey"/> when given.</summary>
     IAsyncEnumerable<SpoolMessage> ListAsync(string mailbox, string? afterKey, CancellationToken cancellationToken);
@@ -61,5 +77,17 @@ public interface ISpoolReader
     Task<SpoolMessage?> GetAsync(string mailbox, string messageKey, CancellationToken cancellationToken);
 
     /// <summary>Opens the raw bytes of a message for reading (streamed).</summary>
-    Task<Stream> OpenRawAsync(SpoolMessage message, CancellationToken cancellationToken) => OpenBlobAsync(message.BlobName, cancellationToken);
+    Task<Stream> OpenRawAsync(SpoolMessage message, CancellationToken cancellationToken) =>
+        OpenContentAsync(message.BlobName, message.Pack?.Offset, message.RawLength, cancellationToken);
+}
+
+public static class SpoolReaderExtensions
+{
+    /// <summary>Opens the raw bytes of an indexed message (streamed).</summary>
+    public static Task<Stream> OpenContentAsync(this ISpoolReader spool, SpoolIndexEntry entry, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(spool);
+        ArgumentNullException.ThrowIfNull(entry);
+        return spool.OpenContentAsync(entry.BlobName, entry.BlobOffset, entry.RawLength, cancellationToken);
+    }
 }
