@@ -1,55 +1,77 @@
+using System.Buffers;
+
 namespace CloudSpool.Core.Ingest;
 
 /// <summary>
-/// A temporary file that receives a message's bytes as they arrive from upstream, metering them on
-/// the way (hashes, RFC 1939 size), so that a 50 MB message never has to sit whole in memory.
-/// The file is deleted when disposed.
+/// Receives a message's bytes as they arrive from upstream, metering them on the way (hashes, RFC 1939 size). Up to a
+/// limit they are kept in memory (64 KiB chunks from a pool: no file to create, write, read back and delete for each
+/// small message); past it everything moves to a temporary file, so a 50 MB message never sits whole in memory. The
+/// file is deleted and the chunks go back to the pool when this is disposed.
 /// </summary>
 public sealed class IngestFile : Stream
 {
-    private readonly FileStream _file;
+    private const int ChunkSize = 64 * 1024;
+
+    /// <summary>Chunks kept for reuse: at most 320 of them (20 MiB) stay allocated between messages.</summary>
+    private static readonly ArrayPool<byte> Chunks = ArrayPool<byte>.Create(ChunkSize, 320);
+
+    private readonly string _directory;
+    private readonly long _memoryLimit;
     private readonly IngestMeter _meter = new();
+    private List<byte[]>? _chunks = [];
+    private long _length;
+    private FileStream? _file;
     private IngestFigures? _figures;
+    private bool _disposed;
 
-    private IngestFile(FileStream file) => _file = file;
-
-    /// <summary>Creates an empty file in <paramref name="directory"/> (created if missing).</summary>
-    public static IngestFile Create(string directory)
+    private IngestFile(string directory, long memoryLimit)
     {
-        Directory.CreateDirectory(directory);
-        var path = Path.Combine(directory, $"ingest-{Guid.NewGuid():N}.eml");
-        var fileOptions = new FileStreamOptions
-        {
-            Mode = FileMode.CreateNew,
-            Access = FileAccess.ReadWrite,
-            Share = FileShare.None,
-            Options = FileOptions.DeleteOnClose | FileOptions.Asynchronous,
-            BufferSize = 81920,
-        };
-        if (!OperatingSystem.IsWindows())
-            fileOptions.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite; // mail is private
-        return new IngestFile(new FileStream(path, fileOptions));
+        _directory = directory;
+        _memoryLimit = memoryLimit;
     }
+
+    /// <summary>
+    /// A new, empty ingest buffer: in memory up to <paramref name="memoryLimit"/> bytes, beyond that in a file in
+    /// <paramref name="directory"/> (created if missing). A limit of 0 puts every message in a file.
+    /// </summary>
+    public static IngestFile Create(string directory, long memoryLimit = 0)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(memoryLimit);
+        return new IngestFile(directory, memoryLimit);
+    }
+
+    /// <summary>Whether the bytes are in a temporary file (the message outgrew the memory limit).</summary>
+    public bool InFile => _file is not null;
 
     /// <summary>Figures of everything written; available after <see cref="Seal"/>.</summary>
     public IngestFigures Figures => _figures ?? throw new InvalidOperationException("the ingest file is not sealed yet");
 
-    /// <summary>Stops writing, completes the figures and returns a read view positioned at 0.</summary>
+    /// <summary>Stops writing, completes the figures and returns a seekable read view positioned at 0.</summary>
     public Stream Seal()
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         _figures ??= _meter.Complete();
-        _file.Flush();
-        _file.Position = 0;
-        return _file;
+        if (_file is null && _chunks is not null && _memoryLimit == 0)
+            Spill(); // nothing in memory is allowed: even an empty message gets its file
+        if (_file is not null)
+        {
+            _file.Flush();
+            _file.Position = 0;
+            return _file;
+        }
+        return new ChunkReader(_chunks!, _length);
     }
 
     public override bool CanRead => false;
     public override bool CanSeek => false;
-    public override bool CanWrite => _figures is null;
-    public override long Length => _file.Length;
-    public override long Position { get => _file.Position; set => throw new NotSupportedException(); }
-    public override void Flush() => _file.Flush();
-    public override Task FlushAsync(CancellationToken cancellationToken) => _file.FlushAsync(cancellationToken);
+    public override bool CanWrite => _figures is null && !_disposed;
+    public override long Length => _length;
+    public override long Position { get => _length; set => throw new NotSupportedException(); }
+
+    public override void Flush() => _file?.Flush();
+
+    public override Task FlushAsync(CancellationToken cancellationToken) => _file?.FlushAsync(cancellationToken) ?? Task.CompletedTask;
+
     public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
     public override void SetLength(long value) => throw new NotSupportedException();
@@ -60,7 +82,13 @@ public sealed class IngestFile : Stream
     {
         EnsureWritable();
         _meter.Append(buffer);
-        _file.Write(buffer);
+        if (_file is null && _length + buffer.Length > _memoryLimit)
+            Spill();
+        if (_file is not null)
+            _file.Write(buffer);
+        else
+            Keep(buffer);
+        _length += buffer.Length;
     }
 
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
@@ -70,20 +98,85 @@ public sealed class IngestFile : Stream
     {
         EnsureWritable();
         _meter.Append(buffer.Span);
-        return _file.WriteAsync(buffer, cancellationToken);
+        if (_file is null && _length + buffer.Length > _memoryLimit)
+            Spill();
+        if (_file is not null)
+        {
+            _length += buffer.Length;
+            return _file.WriteAsync(buffer, cancellationToken);
+        }
+        Keep(buffer.Span);
+        _length += buffer.Length;
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Copies bytes into the chunks (memory mode).</summary>
+    private void Keep(ReadOnlySpan<byte> buffer)
+    {
+        var chunks = _chunks!;
+        var used = (int)(_length % ChunkSize);
+        while (!buffer.IsEmpty)
+        {
+            if (used == 0)
+                chunks.Add(Chunks.Rent(ChunkSize));
+            var take = Math.Min(ChunkSize - used, buffer.Length);
+            buffer[..take].CopyTo(chunks[^1].AsSpan(used));
+            buffer = buffer[take..];
+            used = (used + take) % ChunkSize;
+        }
+    }
+
+    /// <summary>Moves what is in memory to a new temporary file; later bytes go there too.</summary>
+    private void Spill()
+    {
+        Directory.CreateDirectory(_directory);
+        var path = Path.Combine(_directory, $"ingest-{Guid.NewGuid():N}.eml");
+        var fileOptions = new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew,
+            Access = FileAccess.ReadWrite,
+            Share = FileShare.None,
+            Options = FileOptions.DeleteOnClose | FileOptions.Asynchronous,
+            BufferSize = 81920,
+        };
+        if (!OperatingSystem.IsWindows())
+            fileOptions.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite; // mail is private
+        var file = new FileStream(path, fileOptions);
+        var remaining = _length;
+        foreach (var chunk in _chunks!)
+        {
+            var take = (int)Math.Min(ChunkSize, remaining);
+            file.Write(chunk, 0, take);
+            remaining -= take;
+        }
+        ReturnChunks();
+        _file = file;
+    }
+
+    private void ReturnChunks()
+    {
+        if (_chunks is null)
+            return;
+        foreach (var chunk in _chunks)
+            Chunks.Return(chunk);
+        _chunks = null;
     }
 
     private void EnsureWritable()
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         if (_figures is not null)
             throw new InvalidOperationException("the ingest file is sealed");
     }
 
+    /// <remarks>A read view handed out by <see cref="Seal"/> must not be used after this: its chunks are reused.</remarks>
     protected override void Dispose(bool disposing)
     {
-        if (disposing)
+        if (disposing && !_disposed)
         {
-            _file.Dispose();
+            _disposed = true;
+            _file?.Dispose();
+            ReturnChunks();
             _meter.Dispose();
         }
         base.Dispose(disposing);
@@ -91,8 +184,74 @@ public sealed class IngestFile : Stream
 
     public override async ValueTask DisposeAsync()
     {
-        await _file.DisposeAsync().ConfigureAwait(false);
-        _meter.Dispose();
+        if (!_disposed)
+        {
+            _disposed = true;
+            if (_file is not null)
+                await _file.DisposeAsync().ConfigureAwait(false);
+            ReturnChunks();
+            _meter.Dispose();
+        }
         await base.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>A seekable, read-only view of bytes kept in chunks.</summary>
+    private sealed class ChunkReader(List<byte[]> chunks, long length) : Stream
+    {
+        private long _position;
+
+        public override bool CanRead => true;
+        public override bool CanSeek => true;
+        public override bool CanWrite => false;
+        public override long Length => length;
+
+        public override long Position
+        {
+            get => _position;
+            set => _position = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(value));
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            var total = 0;
+            while (!buffer.IsEmpty && _position < length)
+            {
+                var chunk = chunks[(int)(_position / ChunkSize)];
+                var within = (int)(_position % ChunkSize);
+                var take = (int)Math.Min(Math.Min(ChunkSize - within, buffer.Length), length - _position);
+                chunk.AsSpan(within, take).CopyTo(buffer);
+                buffer = buffer[take..];
+                _position += take;
+                total += take;
+            }
+            return total;
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            Task.FromResult(Read(buffer.AsSpan(offset, count)));
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            ValueTask.FromResult(Read(buffer.Span));
+
+        public override long Seek(long offset, SeekOrigin origin)
+        {
+            Position = origin switch
+            {
+                SeekOrigin.Begin => offset,
+                SeekOrigin.Current => _position + offset,
+                SeekOrigin.End => length + offset,
+                _ => throw new ArgumentOutOfRangeException(nameof(origin)),
+            };
+            return _position;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

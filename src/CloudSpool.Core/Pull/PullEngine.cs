@@ -32,20 +32,20 @@ public sealed record PullEngineOptions
     /// <summary>How many messages are being written to the spool while the next ones are fetched.</summary>
     public int StoreConcurrency { get; init; } = 32;
 
-    /// <summary>How many bytes of staged messages may wait for their write and commit.</summary>
-    public long StoreBytesInFlight { get; init; } = 64L << 20;
+    /// <summary>How many bytes of staged messages may wait for their write and commit (small ones wait in memory).</summary>
+    public long StoreBytesInFlight { get; init; } = 16L << 20;
 
     /// <summary>How many messages' metadata are committed in one transaction (at most 49: 100 entities); also the most messages in a pack.</summary>
     public int CommitBatchSize { get; init; } = 49;
 
     /// <summary>
-    /// Messages up to this size are written together in packs (one storage request for many small messages); larger
-    /// ones get a blob of their own. 0 writes every message on its own.
+    /// Messages up to this size wait in memory (larger ones in a temporary file) and are written together in packs (one
+    /// storage request for many small messages); larger ones get a blob of their own. 0 writes every message on its own.
     /// </summary>
     public long PackMessageBytes { get; init; } = 1L << 20;
 
     /// <summary>A pack is written once it holds this many bytes (or <see cref="CommitBatchSize"/> messages).</summary>
-    public long PackBytes { get; init; } = 8L << 20;
+    public long PackBytes { get; init; } = 4L << 20;
 }
 
 /// <summary>How a run was started.</summary>
@@ -365,7 +365,7 @@ public sealed class PullEngine(
             return null;
         }
 
-        var file = IngestFile.Create(options.TempDirectory);
+        var file = IngestFile.Create(options.TempDirectory, memoryLimit: options.PackMessageBytes);
         try
         {
             try

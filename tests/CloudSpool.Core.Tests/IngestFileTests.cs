@@ -1,0 +1,80 @@
+using System.Security.Cryptography;
+using CloudSpool.Core.Ingest;
+
+namespace CloudSpool.Core.Tests;
+
+/// <summary>The ingest buffer: small messages in memory, larger ones moved to a file, the same bytes and figures either way.</summary>
+public sealed class IngestFileTests : IDisposable
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("cloudspool-ingest-test-").FullName;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    private static byte[] Bytes(int length)
+    {
+        var bytes = new byte[length];
+        new Random(length).NextBytes(bytes);
+        return bytes;
+    }
+
+    private static async Task<byte[]> ReadAllAsync(Stream stream, int piece)
+    {
+        using var copy = new MemoryStream();
+        var buffer = new byte[piece];
+        int read;
+        while ((read = await stream.ReadAsync(buffer)) > 0)
+            copy.Write(buffer, 0, read);
+        return copy.ToArray();
+    }
+
+    [Theory]
+    [InlineData(0, 1000, false)]
+    [InlineData(1, 1000, false)]
+    [InlineData(65536, 200_000, false)]
+    [InlineData(65537, 200_000, false)]
+    [InlineData(200_000, 200_000, false)]
+    [InlineData(200_001, 200_000, true)]
+    [InlineData(500_000, 200_000, true)]
+    [InlineData(10, 0, true)]
+    [InlineData(0, 0, true)]
+    public async Task Keeps_small_messages_in_memory_moves_larger_ones_to_a_file_and_reads_back_the_same_bytes(int length, long limit, bool inFile)
+    {
+        var bytes = Bytes(length);
+        await using var file = IngestFile.Create(_directory, limit);
+        // Written in pieces of awkward sizes, as they come off the wire.
+        for (var at = 0; at < bytes.Length;)
+        {
+            var piece = Math.Min(bytes.Length - at, 1 + (at % 9973));
+            if (at % 2 == 0)
+                await file.WriteAsync(bytes.AsMemory(at, piece));
+            else
+                file.Write(bytes, at, piece);
+            at += piece;
+        }
+        var content = file.Seal();
+
+        Assert.Equal(inFile, file.InFile);
+        Assert.Equal(inFile ? 1 : 0, Directory.GetFiles(_directory).Length);
+        Assert.Equal(length, content.Length);
+        Assert.Equal(bytes, await ReadAllAsync(content, 4096));
+        // Read again from the start, and from the middle (a retried upload, a pack's member read after the summary).
+        content.Position = 0;
+        Assert.Equal(bytes, await ReadAllAsync(content, 70_000));
+        content.Position = length / 2;
+        Assert.Equal(bytes[(length / 2)..], await ReadAllAsync(content, 333));
+        Assert.Equal((long)length, file.Figures.RawLength);
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(bytes)), file.Figures.Sha256);
+
+        await file.DisposeAsync();
+        Assert.Empty(Directory.GetFiles(_directory));
+    }
+
+    [Fact]
+    public void A_sealed_buffer_takes_no_more_bytes()
+    {
+        using var file = IngestFile.Create(_directory, 100);
+        file.Write([1, 2, 3]);
+        file.Seal();
+        Assert.Throws<InvalidOperationException>(() => file.Write([4]));
+    }
+}
