@@ -196,62 +196,25 @@ public sealed class IngestFile : Stream
     }
 
     /// <summary>A seekable, read-only view of bytes kept in chunks.</summary>
-    private sealed class ChunkReader(List<byte[]> chunks, long length) : Stream
+    private sealed class ChunkReader(List<byte[]> chunks, long length) : ReadOnlySeekableStream
     {
-        private long _position;
-
-        public override bool CanRead => true;
-        public override bool CanSeek => true;
-        public override bool CanWrite => false;
         public override long Length => length;
-
-        public override long Position
-        {
-            get => _position;
-            set => _position = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(value));
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
         public override int Read(Span<byte> buffer)
         {
             var total = 0;
-            while (!buffer.IsEmpty && _position < length)
+            while (!buffer.IsEmpty && Position < length)
             {
-                var chunk = chunks[(int)(_position / ChunkSize)];
-                var within = (int)(_position % ChunkSize);
-                var take = (int)Math.Min(Math.Min(ChunkSize - within, buffer.Length), length - _position);
+                var position = Position;
+                var chunk = chunks[(int)(position / ChunkSize)];
+                var within = (int)(position % ChunkSize);
+                var take = (int)Math.Min(Math.Min(ChunkSize - within, buffer.Length), length - position);
                 chunk.AsSpan(within, take).CopyTo(buffer);
                 buffer = buffer[take..];
-                _position += take;
+                Position = position + take;
                 total += take;
             }
             return total;
         }
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            Task.FromResult(Read(buffer.AsSpan(offset, count)));
-
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-            ValueTask.FromResult(Read(buffer.Span));
-
-        public override long Seek(long offset, SeekOrigin origin)
-        {
-            Position = origin switch
-            {
-                SeekOrigin.Begin => offset,
-                SeekOrigin.Current => _position + offset,
-                SeekOrigin.End => length + offset,
-                _ => throw new ArgumentOutOfRangeException(nameof(origin)),
-            };
-            return _position;
-        }
-
-        public override void Flush()
-        {
-        }
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
