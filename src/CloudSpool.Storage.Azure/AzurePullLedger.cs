@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text;
 using Azure;
 using Azure.Data.Tables;
 using CloudSpool.Core.Pull;
@@ -19,55 +21,132 @@ public sealed class AzurePullLedger(AzureStorage storage) : IPullLedger
         Table.UpsertEntityAsync(new TableEntity(account, StorageNames.ScopeValidityRowKey(scope)) { ["Validity"] = validity, ["Scope"] = scope },
             TableUpdateMode.Replace, cancellationToken);
 
+    /// <summary>Most entries in one seen chunk, and most characters of its text (a string property holds 64 KiB).</summary>
+    private const int ChunkEntries = 100;
+    private const int ChunkChars = 30_000;
+
     public async Task<IReadOnlyDictionary<string, SeenEntry>> LoadSeenAsync(string account, string scope, string validity, CancellationToken cancellationToken)
     {
-        var prefix = StorageNames.SeenPrefix(scope, validity);
-        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {account} and RowKey ge {prefix} and RowKey lt {StorageNames.PrefixEnd(prefix)}");
         var result = new Dictionary<string, SeenEntry>(StringComparer.Ordinal);
-        await foreach (var e in Table.QueryAsync<TableEntity>(filter, maxPerPage: 1000, cancellationToken: cancellationToken).ConfigureAwait(false))
-        {
-            var key = StorageNames.Unescape(e.RowKey[prefix.Length..]);
-            result[key] = new SeenEntry(key, e.GetDateTimeOffset("FirstSeen") ?? default, e.GetBoolean("Stored") ?? false,
-                e.GetString("MessageKey"), e.GetInt64("Size") ?? 0);
-        }
+        await foreach (var (entry, _) in ReadSeenAsync(account, scope, validity, cancellationToken).ConfigureAwait(false))
+            result[entry.Key] = entry;
         return result;
     }
 
+    /// <summary>
+    /// Every seen entry of the scope with the row that holds it: first the rows of one message each (written by earlier
+    /// versions), then the chunks in the order they were written, so a later entry for the same key comes later.
+    /// </summary>
+    private async IAsyncEnumerable<(SeenEntry Entry, TableEntity Row)> ReadSeenAsync(string account, string scope, string validity,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var single = StorageNames.SeenPrefix(scope, validity);
+        await foreach (var e in Table.QueryAsync<TableEntity>(PrefixFilter(account, single), maxPerPage: 1000, cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            var key = StorageNames.Unescape(e.RowKey[single.Length..]);
+            yield return (new SeenEntry(key, e.GetDateTimeOffset("FirstSeen") ?? default, e.GetBoolean("Stored") ?? false, e.GetString("MessageKey"), e.GetInt64("Size") ?? 0), e);
+        }
+        await foreach (var e in Table.QueryAsync<TableEntity>(PrefixFilter(account, StorageNames.SeenChunkPrefix(scope, validity)), maxPerPage: 1000,
+                           cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            foreach (var entry in ParseChunk(e.GetString("Entries") ?? ""))
+                yield return (entry, e);
+        }
+    }
+
+    private static string PrefixFilter(string account, string prefix) =>
+        TableClient.CreateQueryFilter($"PartitionKey eq {account} and RowKey ge {prefix} and RowKey lt {StorageNames.PrefixEnd(prefix)}");
+
+    /// <summary>
+    /// Records entries in chunk rows of up to 100 entries each: one row per batch of messages instead of one per message,
+    /// so a run writes, and every later run reads, a hundredth of the rows. A chunk is a line per entry:
+    /// escaped key, first-seen ticks (UTC), stored (1/0), message key, size, separated by tabs.
+    /// </summary>
     public async Task MarkSeenAsync(string account, string scope, string validity, IReadOnlyCollection<SeenEntry> entries, CancellationToken cancellationToken)
     {
-        var prefix = StorageNames.SeenPrefix(scope, validity);
-        // A table transaction holds at most 100 entities of one partition.
-        foreach (var chunk in entries.Chunk(100))
+        var rows = new List<TableEntity>();
+        var text = new StringBuilder();
+        var count = 0;
+        void Close()
         {
-            var actions = chunk.Select(s => new TableTransactionAction(TableTransactionActionType.UpsertReplace,
-                new TableEntity(account, prefix + StorageNames.Escape(s.Key))
-                {
-                    ["FirstSeen"] = s.FirstSeen,
-                    ["Stored"] = s.Stored,
-                    ["MessageKey"] = s.MessageKey,
-                    ["Size"] = s.Size,
-                }));
-            await Table.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
+            if (count == 0)
+                return;
+            rows.Add(ChunkRow(account, scope, validity, text.ToString()));
+            text.Clear();
+            count = 0;
+        }
+        foreach (var entry in entries)
+        {
+            var line = FormatEntry(entry);
+            if (count == ChunkEntries || (count > 0 && text.Length + line.Length > ChunkChars))
+                Close();
+            text.Append(line);
+            count++;
+        }
+        Close();
+        // A transaction holds at most 100 entities and 4 MiB: 20 chunks of at most 60 KB each.
+        foreach (var batch in rows.Chunk(20))
+            await Table.SubmitTransactionAsync(batch.Select(r => new TableTransactionAction(TableTransactionActionType.Add, r)), cancellationToken).ConfigureAwait(false);
+    }
+
+    private static TableEntity ChunkRow(string account, string scope, string validity, string entries) =>
+        new(account, string.Create(CultureInfo.InvariantCulture, $"{StorageNames.SeenChunkPrefix(scope, validity)}{DateTimeOffset.UtcNow.UtcTicks:D19}-{Guid.NewGuid():N}"))
+        {
+            ["Entries"] = entries,
+        };
+
+    private static string FormatEntry(SeenEntry e) => string.Create(CultureInfo.InvariantCulture,
+        $"{StorageNames.Escape(e.Key)}\t{e.FirstSeen.UtcTicks}\t{(e.Stored ? 1 : 0)}\t{e.MessageKey}\t{e.Size}\n");
+
+    private static IEnumerable<SeenEntry> ParseChunk(string text)
+    {
+        foreach (var line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var f = line.Split('\t');
+            if (f.Length != 5 || !long.TryParse(f[1], NumberStyles.None, CultureInfo.InvariantCulture, out var ticks)
+                || !long.TryParse(f[4], NumberStyles.None, CultureInfo.InvariantCulture, out var size))
+                continue; // not ours to understand: the message is fetched again, and the dedup key recognises it
+            yield return new SeenEntry(StorageNames.Unescape(f[0]), new DateTimeOffset(ticks, TimeSpan.Zero), f[2] == "1", f[3].Length == 0 ? null : f[3], size);
         }
     }
 
     public async Task ForgetSeenAsync(string account, string scope, string validity, IReadOnlyCollection<string> keys, CancellationToken cancellationToken)
     {
-        var prefix = StorageNames.SeenPrefix(scope, validity);
-        foreach (var chunk in keys.Chunk(100))
+        var forget = keys.ToHashSet(StringComparer.Ordinal);
+        if (forget.Count == 0)
+            return;
+        var single = StorageNames.SeenPrefix(scope, validity);
+        var singles = new List<TableEntity>();
+        var chunks = new Dictionary<string, (TableEntity Row, List<SeenEntry> Keep, bool Changed)>(StringComparer.Ordinal);
+        await foreach (var (entry, row) in ReadSeenAsync(account, scope, validity, cancellationToken).ConfigureAwait(false))
         {
-            var actions = chunk.Select(k => new TableTransactionAction(TableTransactionActionType.Delete,
-                new TableEntity(account, prefix + StorageNames.Escape(k)), ETag.All));
-            try
+            if (row.RowKey.StartsWith(single, StringComparison.Ordinal))
             {
-                await Table.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
+                if (forget.Contains(entry.Key))
+                    singles.Add(row);
+                continue;
             }
-            catch (TableTransactionFailedException ex) when (ex.Status == 404)
-            {
-                // One of them was already forgotten (an earlier run crashed half-way): forget the rest one by one.
-                foreach (var k in chunk)
-                    await Table.DeleteEntityAsync(account, prefix + StorageNames.Escape(k), ETag.All, cancellationToken).ConfigureAwait(false);
-            }
+            (TableEntity Row, List<SeenEntry> Keep, bool Changed) chunk = chunks.TryGetValue(row.RowKey, out var c) ? c : (row, [], false);
+            if (forget.Contains(entry.Key))
+                chunk.Changed = true;
+            else
+                chunk.Keep.Add(entry);
+            chunks[row.RowKey] = chunk;
+        }
+
+        foreach (var batch in singles.Chunk(100))
+        {
+            await Table.SubmitTransactionAsync(batch.Select(r => new TableTransactionAction(TableTransactionActionType.Delete, r, ETag.All)), cancellationToken)
+                .ConfigureAwait(false);
+        }
+        foreach (var (row, keep, changed) in chunks.Values.Where(c => c.Changed))
+        {
+            // Only this account's puller (it holds the lease) writes its ledger: no other change can come in between.
+            if (keep.Count == 0)
+                await Table.DeleteEntityAsync(account, row.RowKey, ETag.All, cancellationToken).ConfigureAwait(false);
+            else
+                await Table.UpdateEntityAsync(new TableEntity(account, row.RowKey) { ["Entries"] = string.Concat(keep.Select(FormatEntry)) }, ETag.All,
+                    TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
         }
     }
 

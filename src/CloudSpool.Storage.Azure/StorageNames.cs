@@ -94,7 +94,11 @@ public sealed class StorageNames
     public static string Uidl(string dedupKey) => dedupKey[..40];
 
     public static string ScopeValidityRowKey(string scope) => "v:" + Escape(scope);
+    /// <summary>Seen-ledger rows of one message each, as versions before seen chunks wrote them (still read and forgotten).</summary>
     public static string SeenPrefix(string scope, string validity) => $"s:{Escape(scope)}:{Escape(validity)}:";
+
+    /// <summary>Seen-ledger rows holding many messages each (see AzurePullLedger).</summary>
+    public static string SeenChunkPrefix(string scope, string validity) => $"c:{Escape(scope)}:{Escape(validity)}:";
     public static string FailurePrefix => "f:";
     public static string FailureRowKey(string scope, string key) => $"f:{Escape(scope)}:{Escape(key)}";
 
