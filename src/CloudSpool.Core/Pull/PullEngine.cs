@@ -271,9 +271,13 @@ public sealed class PullEngine(
             // After a failure, what was fetched whole is kept: the messages waiting for a pack are written now (an
             // upstream that always drops the connection after a few messages must not keep a run from ever storing
             // any), the writes still running end before their staged files go away, and what was written is
-            // committed (safely stored then; only the upstream deletion waits for the next run).
+            // committed (safely stored then; only the upstream deletion waits for the next run). A run being stopped
+            // (shutdown, lost lease) starts no new write: the next run fetches those messages again.
             using var settling = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            WritePack(settling.Token);
+            if (!ct.IsCancellationRequested)
+                WritePack(settling.Token);
+            foreach (var item in packing)
+                await item.File.DisposeAsync().ConfigureAwait(false);
             if (inFlight.Count > 0)
                 await SettleAsync(account, inFlight, pending, run).ConfigureAwait(false);
             // What was committed is recorded as seen even when the run fails, so the next run need not re-fetch it.
@@ -319,7 +323,7 @@ public sealed class PullEngine(
 
     /// <summary>
     /// The write of one message's own blob, or of a pack of several; <see cref="Write"/> gives the pack slots of the
-    /// members (null for a message on its own). A pack is committed in one call of its own, never in two.
+    /// members (none for a message on its own). A pack is committed in one call of its own, never in two.
     /// </summary>
     private sealed record StoreUnit(IReadOnlyList<PendingStore> Members, bool Packed, Task<IReadOnlyList<PackSlot>> Write)
     {
