@@ -84,9 +84,10 @@ public sealed class AzurePullLedger(AzureStorage storage) : IPullLedger
             count++;
         }
         Close();
-        // A transaction holds at most 100 entities and 4 MiB: 20 chunks of at most 60 KB each.
+        // A transaction holds at most 100 entities and 4 MiB: 20 chunks of at most 60 KB each. Each chunk has a new key;
+        // an upsert keeps a retried transaction (its first answer lost) from failing on its own rows.
         foreach (var batch in rows.Chunk(20))
-            await Table.SubmitTransactionAsync(batch.Select(r => new TableTransactionAction(TableTransactionActionType.Add, r)), cancellationToken).ConfigureAwait(false);
+            await Table.SubmitTransactionAsync(batch.Select(r => new TableTransactionAction(TableTransactionActionType.UpsertReplace, r)), cancellationToken).ConfigureAwait(false);
     }
 
     private static TableEntity ChunkRow(string account, string scope, string validity, string entries) =>
@@ -136,8 +137,17 @@ public sealed class AzurePullLedger(AzureStorage storage) : IPullLedger
 
         foreach (var batch in singles.Chunk(100))
         {
-            await Table.SubmitTransactionAsync(batch.Select(r => new TableTransactionAction(TableTransactionActionType.Delete, r, ETag.All)), cancellationToken)
-                .ConfigureAwait(false);
+            try
+            {
+                await Table.SubmitTransactionAsync(batch.Select(r => new TableTransactionAction(TableTransactionActionType.Delete, r, ETag.All)), cancellationToken)
+                    .ConfigureAwait(false);
+            }
+            catch (TableTransactionFailedException ex) when (ex.Status == 404)
+            {
+                // One of them is gone already (a retried transaction whose first answer was lost): the rest one by one.
+                foreach (var row in batch)
+                    await Table.DeleteEntityAsync(account, row.RowKey, ETag.All, cancellationToken).ConfigureAwait(false);
+            }
         }
         foreach (var (row, keep, changed) in chunks.Values.Where(c => c.Changed))
         {

@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.RegularExpressions;
 using CloudSpool.Core.Ingest;
 using MimeKit;
@@ -58,6 +59,9 @@ public sealed class ForwardFacts
     private readonly HeaderList? _headers;
     private readonly MessageSummary? _summary;
 
+    /// <summary>Header fields read line by line from the recovered text of a message that could not be parsed.</summary>
+    private IReadOnlyList<(string Field, string Value)> _looseHeaders = [];
+
     private ForwardFacts(HeaderList? headers, MessageSummary? summary, string account, long size)
     {
         _headers = headers;
@@ -82,6 +86,7 @@ public sealed class ForwardFacts
         {
             return new ForwardFacts(null, summary, sourceAccount, size)
             {
+                _looseHeaders = LooseHeaders(source.RecoveredText),
                 From = ParseList(summary?.From),
                 Recipients = ParseList(summary?.To),
                 Subject = summary?.Subject,
@@ -105,11 +110,40 @@ public sealed class ForwardFacts
     private static IReadOnlyList<MailboxAddress> ParseList(string? text) =>
         text is not null && InternetAddressList.TryParse(text, out var list) ? [.. list.Mailboxes] : [];
 
+    /// <summary>
+    /// The header fields at the start of recovered text (a message MimeKit could not or would not parse), read the
+    /// forgiving way: "Name: value" lines and their continuation lines until the first empty line, each value cut at
+    /// 4,096 characters and at most 500 fields, so rules on any header still apply to such a message.
+    /// </summary>
+    private static List<(string Field, string Value)> LooseHeaders(string? text)
+    {
+        var fields = new List<(string Field, StringBuilder Value)>();
+        foreach (var line in (text ?? "").Split('\n'))
+        {
+            if (line.Length == 0 || fields.Count > 500)
+                break;
+            if (line[0] is ' ' or '\t')
+            {
+                if (fields.Count > 0 && fields[^1].Value.Length < 4096)
+                    fields[^1].Value.Append(' ').Append(line.AsSpan().Trim());
+                continue;
+            }
+            var colon = line.IndexOf(':', StringComparison.Ordinal);
+            if (colon <= 0 || line.AsSpan(0, colon).ContainsAny(' ', '\t'))
+                break; // not a header field: the header block is over
+            fields.Add((line[..colon], new StringBuilder(line[(colon + 1)..].Trim())));
+        }
+        return [.. fields.Select(f => (f.Field, f.Value.Length > 4096 ? f.Value.ToString(0, 4096) : f.Value.ToString()))];
+    }
+
     /// <summary>Every value of a header field (case-insensitive name).</summary>
     public IReadOnlyList<string> Header(string name)
     {
         if (_headers is not null)
             return [.. _headers.Where(h => h.Field.Equals(name, StringComparison.OrdinalIgnoreCase)).Select(h => h.Value.Trim())];
+        var loose = _looseHeaders.Where(h => h.Field.Equals(name, StringComparison.OrdinalIgnoreCase)).Select(h => h.Value).ToList();
+        if (loose.Count > 0)
+            return loose;
         string? value = name.ToUpperInvariant() switch
         {
             "LIST-ID" => _summary?.ListId,

@@ -178,6 +178,28 @@ public sealed class ForwardRulesTests
         Assert.Equal("automatic or bulk mail (Precedence: bulk): not forwarded unless a rule asks for it (\"Automatic\": true)", decision.Reason);
     }
 
+    [Fact]
+    public void Rules_on_any_header_apply_to_a_message_too_costly_to_parse()
+    {
+        // Found by the soak: a rule skipping mail with a header of its own did not see that header in a message whose
+        // To: is folded over thousands of lines (not parsed at all), and the message went to the phone.
+        var headers = "X-Corpus: yes\nX-Note: first part\n second part\n" + MessageSummarizerTests.FoldedTo(20_000).Replace("\r\n", "\n", StringComparison.Ordinal);
+        var raw = Encoding.UTF8.GetBytes(headers.ReplaceLineEndings("\r\n"));
+        var source = ForwardSource.Load(new MemoryStream(raw));
+        Assert.Null(source.Message);
+        var skipCorpus = new ForwardRuleDefinition { Name = "corpus", Action = "skip" };
+        skipCorpus.Headers["X-Corpus"] = "*";
+        var joined = new ForwardRuleDefinition { Name = "joined", Action = "forward-as-is" };
+        joined.Headers["X-Note"] = "first part second part";
+
+        var facts = ForwardFacts.Create(source, "isp", raw.Length, null);
+
+        Assert.Equal((ForwardAction.Skip, "corpus"), (ForwardRules.Compile(Options("forward-trimmed", skipCorpus)).Decide(facts) is var d ? (d.Action, d.RuleName) : default));
+        Assert.Equal(ForwardAction.ForwardAsIs, ForwardRules.Compile(Options("skip", joined)).Decide(facts).Action);
+        // The folded field itself is read, cut at 4,096 characters.
+        Assert.InRange(Assert.Single(facts.Header("To")).Length, 1000, 4096);
+    }
+
     [Theory]
     [InlineData("Mon-Fri", "09:00", "18:00", "2026-11-30T09:00", true)]   // Monday
     [InlineData("Mon-Fri", "09:00", "18:00", "2026-11-30T18:00", false)]
