@@ -95,15 +95,18 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
         // member's, which every row of the pack records, so retention can tell with one short range query whether any
         // message of the pack is left (see AzureSpoolMaintenance.RemoveAsync).
         var keys = new string[messages.Count];
-        var packs = new Dictionary<string, (string First, string Last)>(StringComparer.Ordinal);
+        var packs = new Dictionary<string, List<int>>(StringComparer.Ordinal); // pack -> its members' indexes, in order
         for (var i = 0; i < messages.Count; i++)
         {
             keys[i] = StorageNames.MessageRowKey(NextTicks(), messages[i].Figures.Sha256);
-            if (messages[i].Pack is { } slot)
-                packs[slot.BlobName] = packs.TryGetValue(slot.BlobName, out var range) ? (range.First, keys[i]) : (keys[i], keys[i]);
+            if (messages[i].Pack is not { } slot)
+                continue;
+            if (!packs.TryGetValue(slot.BlobName, out var members))
+                packs[slot.BlobName] = members = [];
+            members.Add(i);
         }
         SpoolPackPlace? PlaceOf(IngestedMessage m) =>
-            m.Pack is { } slot ? new SpoolPackPlace(slot.Offset, packs[slot.BlobName].First, packs[slot.BlobName].Last) : null;
+            m.Pack is { } slot ? new SpoolPackPlace(slot.Offset, keys[packs[slot.BlobName][0]], keys[packs[slot.BlobName][^1]]) : null;
 
         // One transaction holds at most 100 entities of one partition: 49 messages with their dedup rows, and the change row.
         // A dedup key twice in one transaction is refused by the service, so later twins wait for the first.
@@ -149,9 +152,8 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
             if (results[i]!.Outcome == StoreOutcome.Duplicate && messages[i].Pack is null)
                 await DeleteBlobIfUnreferencedAsync(mailbox, BlobNameOf(mailbox, messages[i]), results[i]!.MessageKey, cancellationToken).ConfigureAwait(false);
         }
-        foreach (var pack in packs.Keys)
+        foreach (var (pack, members) in packs)
         {
-            var members = Enumerable.Range(0, messages.Count).Where(i => messages[i].Pack?.BlobName == pack).ToList();
             if (members.All(i => results[i]!.Outcome == StoreOutcome.Duplicate))
                 await DeleteBlobIfUnreferencedAsync(mailbox, pack, members.Select(i => results[i]!.MessageKey), cancellationToken).ConfigureAwait(false);
         }
@@ -224,9 +226,16 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
     private static readonly string[] IndexColumns = ["RowKey", "Uidl", "Pop3Size", "RawLength", "Sha256", "BlobName", "BlobOffset"];
 
     /// <inheritdoc />
-    public async Task<string?> FirstKeyAsync(string mailbox, CancellationToken cancellationToken)
+    public Task<string?> FirstKeyAsync(string mailbox, CancellationToken cancellationToken) =>
+        FirstRowKeyAsync(MessageRange(mailbox, null), cancellationToken);
+
+    /// <summary>
+    /// The smallest row key of the messages table matching <paramref name="filter"/>, or null: one row asked for, though
+    /// the service may answer with empty pages (and a continuation) before the first match.
+    /// </summary>
+    internal async Task<string?> FirstRowKeyAsync(string filter, CancellationToken cancellationToken)
     {
-        await foreach (var page in storage.Messages.QueryAsync<TableEntity>(MessageRange(mailbox, null), maxPerPage: 1,
+        await foreach (var page in storage.Messages.QueryAsync<TableEntity>(filter, maxPerPage: 1,
             select: ["RowKey"], cancellationToken: cancellationToken).AsPages(pageSizeHint: 1).ConfigureAwait(false))
         {
             if (page.Values.Count > 0)

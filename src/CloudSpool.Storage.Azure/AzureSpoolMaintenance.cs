@@ -50,15 +50,7 @@ public sealed class AzureSpoolMaintenance(AzureStorage storage, AzureSpool spool
             return true; // a row without its range cannot tell: keep the pack (the repair check deletes what nobody names)
         var filter = TableClient.CreateQueryFilter(
             $"PartitionKey eq {mailbox} and RowKey ge {pack.FirstKey} and RowKey le {pack.LastKey} and BlobName eq {blobName}");
-        await foreach (var page in storage.Messages.QueryAsync<TableEntity>(filter, maxPerPage: 1, select: ["RowKey"], cancellationToken: cancellationToken)
-                           .AsPages(pageSizeHint: 1).ConfigureAwait(false))
-        {
-            if (page.Values.Count > 0)
-                return true;
-            if (page.ContinuationToken is null)
-                break;
-        }
-        return false;
+        return await spool.FirstRowKeyAsync(filter, cancellationToken).ConfigureAwait(false) is not null;
     }
 
     public async Task<SpoolCheck> CheckAsync(string mailbox, TimeSpan graceAge, bool fix, CancellationToken cancellationToken)
