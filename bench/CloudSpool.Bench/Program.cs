@@ -24,7 +24,7 @@ public static partial class Program
     private const long TargetPeakRssBytes = 200L << 20;
 
     private sealed record Options(int Messages, int Seed, string CloudSpoolDll, string? Source, bool CloudSpoolFirst, bool Timeline, bool KeepTemp, bool Edge, int ListingMessages, bool Trim,
-        bool Soak = false, double Minutes = 30, string? Corpus = null, bool Delay = false);
+        bool Soak = false, double Minutes = 30, string? Corpus = null, bool Delay = false, int Repeat = 1);
 
     private sealed record ToolResult(string Tool, int Messages, long Bytes, TimedResult Timed, Dictionary<string, double> CpuSeconds,
         IReadOnlyList<(double Seconds, Dictionary<string, long> Ticks)> Samples, Dictionary<string, long> SampledPeakRssKb, Dictionary<string, long> OtherTicks);
@@ -82,7 +82,7 @@ public static partial class Program
     }
 
     private const string Usage = """
-        usage: CloudSpool.Bench [--messages N] [--seed S] [--cloudspool PATH/cloudspool.dll] [--source TEXT] [--cloudspool-first] [--timeline] [--keep-temp]
+        usage: CloudSpool.Bench [--messages N] [--seed S] [--repeat R] [--cloudspool PATH/cloudspool.dll] [--source TEXT] [--cloudspool-first] [--timeline] [--keep-temp]
                CloudSpool.Bench edge [--messages N] [--listing-messages N] [--seed S] [--cloudspool PATH] [--source TEXT] [--keep-temp]
                CloudSpool.Bench trim [--messages N] [--seed S]
                CloudSpool.Bench delay [--messages N] [--seed S] [--cloudspool PATH] [--keep-temp]
@@ -97,6 +97,8 @@ public static partial class Program
           --listing-messages N edge: small messages of the second mailbox whose listing is measured (default 100000; 0 = skip)
           --messages N         messages in the generated mailbox (default 10000)
           --seed S             seed of the generated mailbox (default 2); the same seed gives the same bytes
+          --repeat R           pull benchmark: R rounds of both tools on the same mailbox (each round on a fresh maildir and
+                               a fresh Azurite); prints every round and the medians (default 1)
           --cloudspool PATH    the cloudspool.dll to measure (default: src/CloudSpool.Host/bin/Release/net10.0/cloudspool.dll)
           --source TEXT        what the measured cloudspool was built from, for the report (bench/run passes the git commit)
           --cloudspool-first   run CloudSpool before mpop (default: mpop first)
@@ -114,6 +116,7 @@ public static partial class Program
         double minutes = 30;
         string? corpus = null;
         var listing = 100_000;
+        var repeat = 1;
         for (var i = 0; i < args.Length; i++)
         {
             string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -157,6 +160,14 @@ public static partial class Program
                     }
 
                     break;
+                case "--repeat":
+                    var r = Value();
+                    if (!int.TryParse(r, NumberStyles.None, CultureInfo.InvariantCulture, out repeat) || repeat is < 1 or > 20)
+                    {
+                        throw new ArgumentException($"--repeat: '{r}' is not a whole number from 1 to 20");
+                    }
+
+                    break;
                 case "--corpus":
                     corpus = Path.GetFullPath(Value());
                     break;
@@ -194,7 +205,7 @@ public static partial class Program
         // The delay benchmark waits up to a minute per message: 5 by default, at most 100.
         if (delay && messages > 100)
             throw new ArgumentException($"--messages: {messages} is too many for the delay benchmark (at most 100)");
-        return new Options(messages ?? (delay ? 5 : 10_000), seed, dll, source, first, timeline, keep, edge, listing, trim, soak, minutes, corpus, delay);
+        return new Options(messages ?? (delay ? 5 : 10_000), seed, dll, source, first, timeline, keep, edge, listing, trim, soak, minutes, corpus, delay, repeat);
     }
 
     private static string DefaultCloudSpoolDll()
@@ -251,18 +262,38 @@ public static partial class Program
                 await warmSampler.StopAsync().ConfigureAwait(false);
             }
 
-            var results = new List<ToolResult>();
+            var rounds = new List<List<ToolResult>>();
             var order = options.CloudSpoolFirst ? new[] { "cloudspool", "mpop" } : ["mpop", "cloudspool"];
-            foreach (var tool in order)
+            for (var round = 1; round <= options.Repeat; round++)
             {
-                Console.WriteLine($"running {tool} ...");
-                results.Add(tool == "mpop"
-                    ? await RunMpopAsync(mpop, dovecot, password, work.FullName, roots, ct).ConfigureAwait(false)
-                    : await RunCloudSpoolAsync(options, dovecot, password, azurite, work.FullName, roots, ct).ConfigureAwait(false));
+                var roundWork = options.Repeat == 1 ? work.FullName : Directory.CreateDirectory(Path.Combine(work.FullName, $"round{round}")).FullName;
+                if (round > 1)
+                {
+                    // Each round stores into a fresh Azurite, as the first did: a store already holding the earlier rounds'
+                    // messages is not the same work. What the earlier round stored is deleted (disk space).
+                    azurite = await servers.RestartAzuriteAsync(round, ct).ConfigureAwait(false);
+                    roots["azurite"] = ProcStats.FindByCommandLine(servers.AzuriteLocation, "node")
+                                       ?? ProcStats.FindByCommandLine(servers.AzuriteLocation) ?? throw new BenchException("Azurite process not found");
+                    TryDelete(Path.Combine(work.FullName, $"round{round - 1}"));
+                }
+
+                var results = new List<ToolResult>();
+                foreach (var tool in order)
+                {
+                    // Each tool starts on a quiet disk: what the generator or the tool before it left dirty in the page cache
+                    // is written out first, so neither pays for the other's write-back (both sync what they store).
+                    await TimedProcess.RunAsync(["sync"], null, null, ct).ConfigureAwait(false);
+                    Console.WriteLine(options.Repeat == 1 ? $"running {tool} ..." : $"round {round} of {options.Repeat}: running {tool} ...");
+                    results.Add(tool == "mpop"
+                        ? await RunMpopAsync(mpop, dovecot, password, roundWork, roots, ct).ConfigureAwait(false)
+                        : await RunCloudSpoolAsync(options, dovecot, password, azurite, roundWork, roots, ct).ConfigureAwait(false));
+                }
+
+                rounds.Add(results);
             }
 
             Console.WriteLine();
-            ok = Report(options, mailbox, results);
+            ok = rounds.Count == 1 ? Report(options, mailbox, rounds[0]) : ReportRounds(options, mailbox, rounds);
             return ok ? 0 : 1;
         }
     }
@@ -275,7 +306,7 @@ public static partial class Program
     {
         public DirectoryInfo Work => work;
 
-        public string AzuriteLocation => Path.Combine(work.FullName, "azurite");
+        public string AzuriteLocation { get; private set; } = Path.Combine(work.FullName, "azurite");
 
         public DovecotServer? Dovecot { get; private set; }
 
@@ -300,6 +331,21 @@ public static partial class Program
                     // Dovecot's failure is the one reported.
                 }
             }
+        }
+
+        /// <summary>Stops Azurite, deletes its data and starts a new one in a folder of its own.</summary>
+        public async Task<EmbeddedAzurite> RestartAzuriteAsync(int round, CancellationToken ct)
+        {
+            if (Azurite is not null)
+            {
+                await Azurite.DisposeAsync().ConfigureAwait(false);
+                Azurite = null;
+                TryDelete(AzuriteLocation);
+            }
+
+            AzuriteLocation = Path.Combine(work.FullName, $"azurite{round}");
+            Azurite = await EmbeddedAzurite.StartPrivateAsync(AzuriteLocation, NullLogger.Instance, ct).ConfigureAwait(false);
+            return Azurite;
         }
 
         public async ValueTask DisposeAsync()
@@ -487,32 +533,12 @@ public static partial class Program
             }
         }
 
-        var ratio = cloud.Timed.WallSeconds / mpop.Timed.WallSeconds;
-        var peakMib = cloud.Timed.PeakRssKb / 1024.0;
-        Console.WriteLine();
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ratio (cloudspool/mpop wall): {ratio:F2}"));
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"target ratio <= {TargetRatio:F1}: {(ratio <= TargetRatio ? "met" : "NOT met")}"));
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"target cloudspool peak RSS < 200 MiB: {(cloud.Timed.PeakRssKb * 1024L < TargetPeakRssBytes ? "met" : "NOT met")} ({peakMib:F1} MiB)"));
-        Console.WriteLine(complete ? $"both got all {mailbox.Messages} messages" : "NOT all messages arrived: the figures are not comparable");
-
-        Console.WriteLine();
-        Console.WriteLine($"CPU seconds used during each run ({Environment.ProcessorCount} cores = {Environment.ProcessorCount} CPU-s per wall second):");
+        PrintTargets(cloud.Timed.WallSeconds / mpop.Timed.WallSeconds, "ratio (cloudspool/mpop wall)", "", cloud.Timed.PeakRssKb, "",
+            complete ? $"both got all {mailbox.Messages} messages" : null);
         var disturbed = new List<string>();
         foreach (var r in results)
         {
-            var wall = r.Timed.WallSeconds;
-            var tool = r.CpuSeconds["tool user"] + r.CpuSeconds["tool sys"];
-            var total = tool + r.CpuSeconds["azurite"] + r.CpuSeconds["dovecot"];
-            var other = Math.Max(0, r.CpuSeconds["machine"] - total);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {r.Tool + " run:",-16}{r.Tool} {tool:F1} (user {r.CpuSeconds["tool user"]:F1}, sys {r.CpuSeconds["tool sys"]:F1}), azurite {r.CpuSeconds["azurite"]:F1}, dovecot {r.CpuSeconds["dovecot"]:F1}"
-                + $" => {100 * total / (wall * Environment.ProcessorCount):F0}% of the machine over {wall:F1} s; other processes {other:F1}{TopOthers(r.OtherTicks)}"));
-            if (other > 1 && other > 0.1 * wall * Environment.ProcessorCount)
-            {
-                disturbed.Add(string.Create(CultureInfo.InvariantCulture, $"{r.Tool} ({100 * other / (wall * Environment.ProcessorCount):F0}% of the machine)"));
-            }
+            PrintCpu(r, r.Tool + " run:", disturbed);
         }
 
         if (disturbed.Count > 0)
@@ -526,6 +552,88 @@ public static partial class Program
         if (options.Timeline)
         {
             foreach (var r in results)
+            {
+                Timeline(r);
+            }
+        }
+
+        return complete;
+    }
+
+    /// <summary>The ratio and peak memory against the targets, whether every message arrived, and the head of the CPU lines.</summary>
+    private static void PrintTargets(double ratio, string ratioLabel, string ratioNote, long peakKb, string peakNote, string? completeText)
+    {
+        Console.WriteLine();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{ratioLabel}: {ratio:F2}"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"target ratio <= {TargetRatio:F1}: {(ratio <= TargetRatio ? "met" : "NOT met")}{ratioNote}"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"target cloudspool peak RSS < 200 MiB: {(peakKb * 1024L < TargetPeakRssBytes ? "met" : "NOT met")} ({peakKb / 1024.0:F1} MiB{peakNote})"));
+        Console.WriteLine(completeText ?? "NOT all messages arrived: the figures are not comparable");
+        Console.WriteLine();
+        Console.WriteLine($"CPU seconds used during each run ({Environment.ProcessorCount} cores = {Environment.ProcessorCount} CPU-s per wall second):");
+    }
+
+    /// <summary>One line of where the CPU went during a run; notes the run in <paramref name="disturbed"/> when other processes were busy.</summary>
+    private static void PrintCpu(ToolResult r, string label, List<string> disturbed)
+    {
+        var wall = r.Timed.WallSeconds;
+        var tool = r.CpuSeconds["tool user"] + r.CpuSeconds["tool sys"];
+        var total = tool + r.CpuSeconds["azurite"] + r.CpuSeconds["dovecot"];
+        var other = Math.Max(0, r.CpuSeconds["machine"] - total);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  {label,-19}{r.Tool} {tool:F1} (user {r.CpuSeconds["tool user"]:F1}, sys {r.CpuSeconds["tool sys"]:F1}), azurite {r.CpuSeconds["azurite"]:F1}, dovecot {r.CpuSeconds["dovecot"]:F1}"
+            + $" => {100 * total / (wall * Environment.ProcessorCount):F0}% of the machine over {wall:F1} s; other processes {other:F1}{TopOthers(r.OtherTicks)}"));
+        if (other > 1 && other > 0.1 * wall * Environment.ProcessorCount)
+        {
+            disturbed.Add(string.Create(CultureInfo.InvariantCulture, $"{label.TrimEnd(':')} ({100 * other / (wall * Environment.ProcessorCount):F0}% of the machine)"));
+        }
+    }
+
+    /// <summary>The report of several rounds: each round's figures, then the medians (the targets are judged on those).</summary>
+    private static bool ReportRounds(Options options, Mailbox mailbox, List<List<ToolResult>> rounds)
+    {
+        static double Median(IEnumerable<double> values)
+        {
+            var sorted = values.Order().ToList();
+            return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
+        }
+
+        var complete = true;
+        Console.WriteLine("round   mpop wall s   cloudspool wall s   ratio   cloudspool peak RSS MiB");
+        for (var i = 0; i < rounds.Count; i++)
+        {
+            var mpop = rounds[i].Single(r => r.Tool == "mpop");
+            var cloud = rounds[i].Single(r => r.Tool == "cloudspool");
+            complete &= mpop.Messages == mailbox.Messages && cloud.Messages == mailbox.Messages;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{i + 1,5}{mpop.Timed.WallSeconds,14:F2}{cloud.Timed.WallSeconds,20:F2}{cloud.Timed.WallSeconds / mpop.Timed.WallSeconds,8:F2}{cloud.Timed.PeakRssKb / 1024.0,26:F1}"));
+        }
+
+        var mpopWall = Median(rounds.Select(r => r.Single(t => t.Tool == "mpop").Timed.WallSeconds));
+        var cloudWall = Median(rounds.Select(r => r.Single(t => t.Tool == "cloudspool").Timed.WallSeconds));
+        var ratio = Median(rounds.Select(r => r.Single(t => t.Tool == "cloudspool").Timed.WallSeconds / r.Single(t => t.Tool == "mpop").Timed.WallSeconds));
+        var peakKb = rounds.Max(r => r.Single(t => t.Tool == "cloudspool").Timed.PeakRssKb);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"median{mpopWall,13:F2}{cloudWall,20:F2}{ratio,8:F2}{peakKb / 1024.0,26:F1} (the highest)"));
+        PrintTargets(ratio, $"median ratio (cloudspool/mpop wall, of the {rounds.Count} rounds)", " (median)", peakKb, ", the highest of the rounds",
+            complete ? $"both got all {mailbox.Messages} messages in every round" : null);
+        var disturbed = new List<string>();
+        for (var i = 0; i < rounds.Count; i++)
+        {
+            foreach (var r in rounds[i])
+            {
+                PrintCpu(r, $"{r.Tool} run {i + 1}:", disturbed);
+            }
+        }
+
+        if (disturbed.Count > 0)
+        {
+            Console.WriteLine($"  NOTE: other processes were busy during {string.Join(", ", disturbed)}: those figures are disturbed; rerun on an idle machine");
+        }
+
+        if (options.Timeline)
+        {
+            foreach (var r in rounds.SelectMany(r => r))
             {
                 Timeline(r);
             }
