@@ -37,6 +37,16 @@ public sealed class IngestFileTests : IDisposable
     [InlineData(500_000, 200_000, true)]
     [InlineData(10, 0, true)]
     [InlineData(0, 0, true)]
+    // Around the edges of the growing chunks (4, 8, 16, 32 KiB, then 64 KiB each), and a move to a file past them.
+    [InlineData(4095, 200_000, false)]
+    [InlineData(4096, 200_000, false)]
+    [InlineData(4097, 200_000, false)]
+    [InlineData(12_288, 200_000, false)]
+    [InlineData(61_439, 200_000, false)]
+    [InlineData(61_440, 200_000, false)]
+    [InlineData(61_441, 200_000, false)]
+    [InlineData(126_976, 200_000, false)]
+    [InlineData(126_977, 126_976, true)]
     public async Task Keeps_small_messages_in_memory_moves_larger_ones_to_a_file_and_reads_back_the_same_bytes(int length, long limit, bool inFile)
     {
         var bytes = Bytes(length);
@@ -67,6 +77,22 @@ public sealed class IngestFileTests : IDisposable
 
         await file.DisposeAsync();
         Assert.Empty(Directory.GetFiles(_directory));
+    }
+
+    [Fact]
+    public async Task Reads_from_any_position_around_the_chunk_edges()
+    {
+        var bytes = Bytes(300_000);
+        await using var file = IngestFile.Create(_directory, 1L << 20);
+        file.Write(bytes);
+        var content = file.Seal();
+        Assert.False(file.InFile);
+        long[] edges = [4096, 12_288, 28_672, 61_440, 126_976, 192_512, 258_048];
+        foreach (var position in edges.SelectMany(e => new[] { e - 1, e, e + 1 }).Prepend(0).Append(bytes.Length - 1))
+        {
+            content.Position = position;
+            Assert.Equal(bytes[(int)position..], await ReadAllAsync(content, 5000));
+        }
     }
 
     [Fact]

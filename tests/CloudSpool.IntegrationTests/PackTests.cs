@@ -26,11 +26,16 @@ public sealed class PackTests : DovecotAndSpoolTest
         Assert.Equal(message.Sha256, Convert.ToHexStringLower(SHA256.HashData(read)));
     }
 
-    private PullEngine Engine(long packMessageBytes = 20_000) =>
-        Spool.EngineWith(TimeProvider.System, o => o with { PackMessageBytes = packMessageBytes });
+    private PullEngine Engine(long packMessageBytes = 20_000, long stageInMemoryBytes = 8L << 20) =>
+        Spool.EngineWith(TimeProvider.System, o => o with { PackMessageBytes = packMessageBytes, StageInMemoryBytes = stageInMemoryBytes });
 
-    [Fact]
-    public async Task Small_messages_share_packs_large_ones_keep_their_own_blob_and_every_one_reads_back_byte_exact()
+    // Staged in memory whatever their size (the default limit, 8 MiB, is above all of them); all in temporary files (0);
+    // all in memory but the 60 KB one (50,000), so a pack and a blob of its own are each written from memory and from a file.
+    [Theory]
+    [InlineData(8L << 20)]
+    [InlineData(0L)]
+    [InlineData(50_000L)]
+    public async Task Small_messages_share_packs_large_ones_keep_their_own_blob_and_every_one_reads_back_byte_exact(long stageInMemoryBytes)
     {
         Dovecot.AddUser("packs", "pw");
         for (var i = 0; i < 60; i++)
@@ -38,9 +43,11 @@ public sealed class PackTests : DovecotAndSpoolTest
         Dovecot.DeliverRaw("packs", TestMail.Create("large one", bodyBytes: 40_000));
         Dovecot.DeliverRaw("packs", TestMail.Create("large two", bodyBytes: 60_000));
 
-        var run = await Engine().RunAsync(PullHarness.Account(Dovecot, "packs", "packs", "pw", "packed"), new PullRunRequest { IgnoreBackoff = true }, CancellationToken.None);
+        var run = await Engine(stageInMemoryBytes: stageInMemoryBytes)
+            .RunAsync(PullHarness.Account(Dovecot, "packs", "packs", "pw", "packed"), new PullRunRequest { IgnoreBackoff = true }, CancellationToken.None);
 
         Assert.Equal((PullOutcome.Succeeded, 62), (run.Outcome, run.Stored));
+        Assert.Empty(Directory.GetFiles(Spool.TempDirectory, "ingest-*")); // every staged file is gone
         var messages = await Spool.ListAsync("packed");
         Assert.Equal(62, messages.Count);
         var packed = messages.Where(m => m.Pack is not null).ToList();

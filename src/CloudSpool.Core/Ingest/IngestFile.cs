@@ -4,16 +4,39 @@ namespace CloudSpool.Core.Ingest;
 
 /// <summary>
 /// Receives a message's bytes as they arrive from upstream, metering them on the way (hashes, RFC 1939 size). Up to a
-/// limit they are kept in memory (64 KiB chunks from a pool: no file to create, write, read back and delete for each
-/// small message); past it everything moves to a temporary file, so a 50 MB message never sits whole in memory. The
-/// file is deleted and the chunks go back to the pool when this is disposed.
+/// limit they are kept in memory (chunks from a pool: no file to create, write, read back and delete for each message);
+/// past it everything moves to a temporary file, so a 50 MB message never sits whole in memory. The file is deleted and
+/// the chunks go back to the pool when this is disposed.
 /// </summary>
+/// <remarks>
+/// The chunks grow: 4, 8, 16 and 32 KiB, then 64 KiB each. A typical mail of a few KiB takes one small chunk, not a
+/// large one mostly empty, and a large message still has few chunks.
+/// </remarks>
 public sealed class IngestFile : Stream
 {
+    private const int FirstChunkSize = 4 * 1024;
     private const int ChunkSize = 64 * 1024;
+    private const int GrowingChunks = 4; // 4, 8, 16, 32 KiB
+    private const long GrowingBytes = FirstChunkSize * ((1L << GrowingChunks) - 1); // 60 KiB
 
-    /// <summary>Chunks kept for reuse: at most 320 of them (20 MiB) stay allocated between messages.</summary>
-    private static readonly ArrayPool<byte> Chunks = ArrayPool<byte>.Create(ChunkSize, 320);
+    /// <summary>
+    /// Chunks kept for reuse between messages: of each size at most as many as were ever in use at once (the bytes waiting
+    /// for their write are bounded by the pull), and never more than 1,024.
+    /// </summary>
+    private static readonly ArrayPool<byte> Chunks = ArrayPool<byte>.Create(ChunkSize, 1024);
+
+    /// <summary>The chunk holding byte <paramref name="position"/>, where in it, and that chunk's size.</summary>
+    private static (int Index, int Within, int Size) Locate(long position)
+    {
+        if (position >= GrowingBytes)
+        {
+            var past = position - GrowingBytes;
+            return ((int)(GrowingChunks + past / ChunkSize), (int)(past % ChunkSize), ChunkSize);
+        }
+        var index = System.Numerics.BitOperations.Log2((ulong)(position / FirstChunkSize + 1));
+        var start = FirstChunkSize * ((1L << index) - 1);
+        return (index, (int)(position - start), FirstChunkSize << index);
+    }
 
     private readonly string _directory;
     private readonly long _memoryLimit;
@@ -114,15 +137,16 @@ public sealed class IngestFile : Stream
     private void Keep(ReadOnlySpan<byte> buffer)
     {
         var chunks = _chunks!;
-        var used = (int)(_length % ChunkSize);
+        var length = _length;
         while (!buffer.IsEmpty)
         {
-            if (used == 0)
-                chunks.Add(Chunks.Rent(ChunkSize));
-            var take = Math.Min(ChunkSize - used, buffer.Length);
-            buffer[..take].CopyTo(chunks[^1].AsSpan(used));
+            var (index, within, size) = Locate(length);
+            if (index == chunks.Count)
+                chunks.Add(Chunks.Rent(size));
+            var take = Math.Min(size - within, buffer.Length);
+            buffer[..take].CopyTo(chunks[index].AsSpan(within));
             buffer = buffer[take..];
-            used = (used + take) % ChunkSize;
+            length += take;
         }
     }
 
@@ -142,12 +166,13 @@ public sealed class IngestFile : Stream
         if (!OperatingSystem.IsWindows())
             fileOptions.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite; // mail is private
         var file = new FileStream(path, fileOptions);
-        var remaining = _length;
+        var written = 0L;
         foreach (var chunk in _chunks!)
         {
-            var take = (int)Math.Min(ChunkSize, remaining);
+            var (_, _, size) = Locate(written);
+            var take = (int)Math.Min(size, _length - written);
             file.Write(chunk, 0, take);
-            remaining -= take;
+            written += take;
         }
         ReturnChunks();
         _file = file;
@@ -206,10 +231,9 @@ public sealed class IngestFile : Stream
             while (!buffer.IsEmpty && Position < length)
             {
                 var position = Position;
-                var chunk = chunks[(int)(position / ChunkSize)];
-                var within = (int)(position % ChunkSize);
-                var take = (int)Math.Min(Math.Min(ChunkSize - within, buffer.Length), length - position);
-                chunk.AsSpan(within, take).CopyTo(buffer);
+                var (index, within, size) = Locate(position);
+                var take = (int)Math.Min(Math.Min(size - within, buffer.Length), length - position);
+                chunks[index].AsSpan(within, take).CopyTo(buffer);
                 buffer = buffer[take..];
                 Position = position + take;
                 total += take;

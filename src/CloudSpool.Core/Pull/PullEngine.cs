@@ -26,8 +26,11 @@ public sealed record PullEngineOptions
     /// <summary>Messages larger than this (by the server's count) are left upstream and reported.</summary>
     public long MaxMessageBytes { get; init; } = 256L << 20;
 
-    /// <summary>How many seen-ledger entries are written together.</summary>
-    public int SeenBatchSize { get; init; } = 50;
+    /// <summary>
+    /// How many seen-ledger entries are written together (in chunk rows of 100, one transaction). After a crash, the
+    /// messages stored since the last write are fetched again by the next run and recognised by their dedup key.
+    /// </summary>
+    public int SeenBatchSize { get; init; } = 200;
 
     /// <summary>How many messages are being written to the spool while the next ones are fetched.</summary>
     public int StoreConcurrency { get; init; } = 32;
@@ -39,13 +42,19 @@ public sealed record PullEngineOptions
     public int CommitBatchSize { get; init; } = 49;
 
     /// <summary>
-    /// Messages up to this size wait in memory (larger ones in a temporary file) and are written together in packs (one
-    /// storage request for many small messages); larger ones get a blob of their own. 0 writes every message on its own.
+    /// Messages up to this size are written together in packs (one storage request for many small messages); larger ones
+    /// get a blob of their own. 0 writes every message on its own.
     /// </summary>
-    public long PackMessageBytes { get; init; } = 1L << 20;
+    public long PackMessageBytes { get; init; } = 2L << 20;
+
+    /// <summary>
+    /// Messages up to this size wait for their write in memory; larger ones in a temporary file (a 50 MB message never
+    /// sits whole in memory). What waits is bounded by <see cref="StoreBytesInFlight"/>. 0 stages every message in a file.
+    /// </summary>
+    public long StageInMemoryBytes { get; init; } = 8L << 20;
 
     /// <summary>A pack is written once it holds this many bytes (or <see cref="CommitBatchSize"/> messages).</summary>
-    public long PackBytes { get; init; } = 4L << 20;
+    public long PackBytes { get; init; } = 8L << 20;
 }
 
 /// <summary>How a run was started.</summary>
@@ -369,7 +378,7 @@ public sealed class PullEngine(
             return null;
         }
 
-        var file = IngestFile.Create(options.TempDirectory, memoryLimit: options.PackMessageBytes);
+        var file = IngestFile.Create(options.TempDirectory, memoryLimit: options.StageInMemoryBytes);
         try
         {
             try
