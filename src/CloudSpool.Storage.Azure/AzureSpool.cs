@@ -1,5 +1,7 @@
 using System.Runtime.CompilerServices;
+using System.Text.Encodings.Web;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Azure;
 using Azure.Data.Tables;
 using Azure.Storage.Blobs.Models;
@@ -278,9 +280,26 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
         return response.Value.Content;
     }
 
-    private static TableEntity ToEntity(string mailbox, string messageKey, string blobName, SpoolPackPlace? pack, IngestedMessage m)
+    /// <summary>
+    /// The header summary of a message row as one JSON property: a dozen properties fewer per row for the table service
+    /// to parse, index and keep (against Azurite each one costs CPU on every insert and every save of its database).
+    /// Unicode as is; quotes and control characters escaped.
+    /// </summary>
+    private static readonly JsonSerializerOptions SummaryJson = new()
     {
-        var s = m.Summary;
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingDefault,
+    };
+
+    /// <summary>
+    /// The longest summary kept as one property (characters; a table property holds at most 64 KiB of UTF-16). Every field
+    /// is bounded (<see cref="MessageSummary.MaxFieldLength"/>), but a summary of fields full of characters JSON escapes
+    /// can be longer: such a row keeps a property per field, as rows written before the summary property did.
+    /// </summary>
+    internal const int MaxSummaryChars = 30_000;
+
+    internal static TableEntity ToEntity(string mailbox, string messageKey, string blobName, SpoolPackPlace? pack, IngestedMessage m)
+    {
         var entity = new TableEntity(mailbox, messageKey)
         {
             ["Uidl"] = StorageNames.Uidl(m.DedupKey),
@@ -288,24 +307,16 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
             ["RawLength"] = m.Figures.RawLength,
             ["Pop3Size"] = m.Figures.Pop3Size,
             ["Sha256"] = m.Figures.Sha256,
-            ["BodySha256"] = m.Figures.BodySha256,
             ["DedupKey"] = m.DedupKey,
             ["SourceAccount"] = m.SourceAccount,
             ["SourceKey"] = m.SourceKey,
             ["ReceivedAt"] = m.ReceivedAt,
-            ["From"] = s.From,
-            ["To"] = s.To,
-            ["Subject"] = s.Subject,
-            ["Date"] = s.Date,
-            ["MessageId"] = s.MessageId,
-            ["ListId"] = s.ListId,
-            ["AutoSubmitted"] = s.AutoSubmitted,
-            ["Precedence"] = s.Precedence,
-            ["AttachmentCount"] = s.AttachmentCount,
-            ["AttachmentNames"] = JsonSerializer.Serialize(s.AttachmentNames),
-            ["Malformed"] = s.Malformed,
-            ["ParseError"] = s.ParseError,
         };
+        var summary = JsonSerializer.Serialize(m.Summary, SummaryJson);
+        if (summary.Length <= MaxSummaryChars)
+            entity["Summary"] = summary;
+        else
+            AddSummaryColumns(entity, m.Summary);
         if (pack is not null)
         {
             entity["BlobOffset"] = pack.Offset;
@@ -314,6 +325,62 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
         }
         return entity;
     }
+
+    /// <summary>
+    /// The summary as a property per field: rows written before the summary property, and summaries too long for one. Each
+    /// field fits a property (at most <see cref="MessageSummary.MaxFieldLength"/> characters); the attachment names, as
+    /// JSON, keep as many of the first names as fit one (escaped, 50 names of control characters would not).
+    /// </summary>
+    private static void AddSummaryColumns(TableEntity entity, MessageSummary s)
+    {
+        var names = JsonSerializer.Serialize(s.AttachmentNames, SummaryJson);
+        for (var keep = s.AttachmentNames.Count - 1; names.Length > MaxSummaryChars && keep >= 0; keep--)
+            names = JsonSerializer.Serialize(s.AttachmentNames.Take(keep), SummaryJson);
+
+        entity["From"] = s.From;
+        entity["To"] = s.To;
+        entity["Subject"] = s.Subject;
+        entity["Date"] = s.Date;
+        entity["MessageId"] = s.MessageId;
+        entity["ListId"] = s.ListId;
+        entity["AutoSubmitted"] = s.AutoSubmitted;
+        entity["Precedence"] = s.Precedence;
+        entity["AttachmentCount"] = s.AttachmentCount;
+        entity["AttachmentNames"] = names;
+        entity["Malformed"] = s.Malformed;
+        entity["ParseError"] = s.ParseError;
+    }
+
+    private static MessageSummary SummaryOf(TableEntity e)
+    {
+        if (e.GetString("Summary") is not { } json)
+            return SummaryFromColumns(e);
+        try
+        {
+            return JsonSerializer.Deserialize<MessageSummary>(json, SummaryJson) ?? new MessageSummary();
+        }
+        catch (JsonException ex)
+        {
+            // A damaged row must not make the mailbox unreadable: the message is still listed, served and forwarded.
+            return new MessageSummary { Malformed = true, ParseError = $"the stored summary cannot be read: {ex.Message}" };
+        }
+    }
+
+    private static MessageSummary SummaryFromColumns(TableEntity e) => new()
+    {
+        From = e.GetString("From"),
+        To = e.GetString("To"),
+        Subject = e.GetString("Subject"),
+        Date = e.GetDateTimeOffset("Date"),
+        MessageId = e.GetString("MessageId"),
+        ListId = e.GetString("ListId"),
+        AutoSubmitted = e.GetString("AutoSubmitted"),
+        Precedence = e.GetString("Precedence"),
+        AttachmentCount = e.GetInt32("AttachmentCount") ?? 0,
+        AttachmentNames = JsonSerializer.Deserialize<string[]>(e.GetString("AttachmentNames") ?? "[]") ?? [],
+        Malformed = e.GetBoolean("Malformed") ?? false,
+        ParseError = e.GetString("ParseError"),
+    };
 
     private static SpoolPackPlace? PackOf(TableEntity e) =>
         e.GetInt64("BlobOffset") is { } offset ? new SpoolPackPlace(offset, e.GetString("PackFirst") ?? "", e.GetString("PackLast") ?? "") : null;
@@ -332,20 +399,6 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
         SourceAccount = e.GetString("SourceAccount"),
         SourceKey = e.GetString("SourceKey"),
         ReceivedAt = e.GetDateTimeOffset("ReceivedAt") ?? default,
-        Summary = new MessageSummary
-        {
-            From = e.GetString("From"),
-            To = e.GetString("To"),
-            Subject = e.GetString("Subject"),
-            Date = e.GetDateTimeOffset("Date"),
-            MessageId = e.GetString("MessageId"),
-            ListId = e.GetString("ListId"),
-            AutoSubmitted = e.GetString("AutoSubmitted"),
-            Precedence = e.GetString("Precedence"),
-            AttachmentCount = e.GetInt32("AttachmentCount") ?? 0,
-            AttachmentNames = JsonSerializer.Deserialize<string[]>(e.GetString("AttachmentNames") ?? "[]") ?? [],
-            Malformed = e.GetBoolean("Malformed") ?? false,
-            ParseError = e.GetString("ParseError"),
-        },
+        Summary = SummaryOf(e),
     };
 }

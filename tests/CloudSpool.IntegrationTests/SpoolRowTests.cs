@@ -1,0 +1,125 @@
+using Azure.Data.Tables;
+using CloudSpool.Core.Ingest;
+using CloudSpool.Core.Pull;
+using CloudSpool.Core.Spool;
+using CloudSpool.IntegrationTests.Fixtures;
+using CloudSpool.Storage.Azure;
+
+namespace CloudSpool.IntegrationTests;
+
+/// <summary>
+/// A message row's header summary on a real Azurite: one JSON property in rows written now, a property per field in rows
+/// written by earlier versions (and in rows whose summary would be too long for one property); both read back the same.
+/// </summary>
+public sealed class SpoolRowTests : IAsyncLifetime
+{
+    private PullHarness _spool = null!;
+
+    public async Task InitializeAsync() => _spool = await PullHarness.StartAsync();
+
+    public async Task DisposeAsync() => await _spool.DisposeAsync();
+
+    private TableClient Messages => _spool.Runtime.Storage.Messages;
+
+    private static IngestedMessage Message(string sha, MessageSummary summary) =>
+        new(new IngestFigures(1234, 1250, sha, new string('b', 64)), summary, DedupKey.For(summary.MessageId, new IngestFigures(1234, 1250, sha, new string('b', 64))),
+            "acct", "uidl-" + sha[..8], new DateTimeOffset(2026, 11, 29, 3, 0, 0, TimeSpan.Zero));
+
+    private static readonly MessageSummary Rich = new()
+    {
+        From = "\"Zoë \\\"Q\\\" Müller\" <zoe@example.org>",
+        To = "日本語 <jp@example.jp>, bob@example.com",
+        Subject = "Tab\there, quote \" and backslash \\ and a bell \u0007, émoji 📬",
+        Date = new DateTimeOffset(2026, 11, 28, 22, 15, 0, TimeSpan.FromHours(2)),
+        MessageId = "<abc.123@example.org>",
+        ListId = "<list.example.org>",
+        AutoSubmitted = "auto-generated",
+        Precedence = "bulk",
+        AttachmentCount = 3,
+        AttachmentNames = ["report \"final\".pdf", "фото.jpg"],
+    };
+
+    private async Task<(SpoolMessage Read, TableEntity Row)> CommitAndReadAsync(string mailbox, IngestedMessage message)
+    {
+        var spool = new AzureSpool(_spool.Runtime.Storage);
+        var result = Assert.Single(await spool.CommitAsync(mailbox, [message], CancellationToken.None));
+        Assert.Equal(StoreOutcome.Stored, result.Outcome);
+        var read = await spool.GetAsync(mailbox, result.MessageKey, CancellationToken.None);
+        var row = (await Messages.GetEntityAsync<TableEntity>(mailbox, result.MessageKey)).Value;
+        return (read!, row);
+    }
+
+    [Fact]
+    public async Task A_summary_is_one_property_and_reads_back_field_for_field()
+    {
+        var (read, row) = await CommitAndReadAsync("rows", Message(new string('a', 64), Rich));
+
+        Assert.NotNull(row.GetString("Summary"));
+        Assert.DoesNotContain(row.Keys, k => k is "Subject" or "From" or "AttachmentNames" or "Malformed");
+        Assert.Equivalent(Rich, read.Summary, strict: true);
+        Assert.Equal(Rich.Date, read.Summary.Date);
+        Assert.Equal(TimeSpan.FromHours(2), read.Summary.Date!.Value.Offset); // the sender's offset is kept
+        Assert.Equal(new string('a', 64), read.Sha256);
+    }
+
+    [Fact]
+    public async Task A_row_written_by_an_earlier_version_with_a_property_per_field_reads_the_same()
+    {
+        var spool = new AzureSpool(_spool.Runtime.Storage);
+        var key = StorageNames.MessageRowKey(DateTimeOffset.UtcNow.UtcTicks, new string('c', 64));
+        // As rows were written before the summary property (and the body hash column) went in.
+        await Messages.AddEntityAsync(new TableEntity("old", key)
+        {
+            ["Uidl"] = "U1", ["BlobName"] = "old/cc/" + new string('c', 64) + ".eml", ["RawLength"] = 1234L, ["Pop3Size"] = 1250L,
+            ["Sha256"] = new string('c', 64), ["BodySha256"] = new string('b', 64), ["DedupKey"] = "d1", ["SourceAccount"] = "acct",
+            ["SourceKey"] = "uidl-1", ["ReceivedAt"] = DateTimeOffset.UtcNow,
+            ["From"] = Rich.From, ["To"] = Rich.To, ["Subject"] = Rich.Subject, ["Date"] = Rich.Date, ["MessageId"] = Rich.MessageId,
+            ["ListId"] = Rich.ListId, ["AutoSubmitted"] = Rich.AutoSubmitted, ["Precedence"] = Rich.Precedence, ["AttachmentCount"] = 3,
+            ["AttachmentNames"] = "[\"report \\\"final\\\".pdf\",\"фото.jpg\"]", ["Malformed"] = false, ["ParseError"] = null,
+        });
+
+        var read = await spool.GetAsync("old", key, CancellationToken.None);
+
+        Assert.NotNull(read);
+        Assert.Equivalent(Rich with { Date = Rich.Date!.Value.ToUniversalTime() }, read.Summary, strict: true);
+        Assert.Equal(Rich.Date, read.Summary.Date); // the same instant (the old column kept it in UTC)
+    }
+
+    [Fact]
+    public async Task A_summary_too_long_for_one_property_keeps_a_property_per_field()
+    {
+        // Every field at its bound, of characters JSON escapes six to one: far past one property's limit as JSON.
+        var control = new string('\u0001', MessageSummary.MaxFieldLength);
+        var huge = new MessageSummary
+        {
+            From = control, To = control, Subject = control, MessageId = control, ListId = control, AutoSubmitted = control,
+            Precedence = control, ParseError = control, Malformed = true, AttachmentCount = 50,
+            AttachmentNames = Enumerable.Range(0, MessageSummary.MaxAttachmentNames).Select(_ => new string('\u0002', MessageSummary.MaxAttachmentNameLength)).ToList(),
+        };
+
+        var (read, row) = await CommitAndReadAsync("huge", Message(new string('e', 64), huge));
+
+        Assert.Null(row.GetString("Summary"));
+        Assert.Equal(control, row.GetString("Subject"));
+        // The names, escaped, would not fit one property either: the first ones that fit are kept (the count stays).
+        var kept = read.Summary.AttachmentNames;
+        Assert.InRange(kept.Count, 10, MessageSummary.MaxAttachmentNames - 1);
+        Assert.Equal(huge.AttachmentNames.Take(kept.Count), kept);
+        Assert.Equivalent(huge with { AttachmentNames = kept }, read.Summary, strict: true);
+    }
+
+    [Fact]
+    public async Task A_damaged_summary_leaves_the_message_readable_and_says_so()
+    {
+        var (read, row) = await CommitAndReadAsync("damaged", Message(new string('f', 64), Rich));
+        row["Summary"] = "{\"Subject\": \"cut off";
+        await Messages.UpdateEntityAsync(row, row.ETag, TableUpdateMode.Replace);
+
+        var again = await new AzureSpool(_spool.Runtime.Storage).GetAsync("damaged", read.MessageKey, CancellationToken.None);
+
+        Assert.NotNull(again);
+        Assert.Equal(read.Sha256, again.Sha256);
+        Assert.True(again.Summary.Malformed);
+        Assert.Contains("stored summary cannot be read", again.Summary.ParseError);
+    }
+}
