@@ -283,7 +283,8 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
     /// <summary>
     /// The header summary of a message row as one JSON property: a dozen properties fewer per row for the table service
     /// to parse, index and keep (against Azurite each one costs CPU on every insert and every save of its database).
-    /// Unicode as is; quotes and control characters escaped.
+    /// Unicode as is; quotes and control characters escaped. The names of <see cref="MessageSummary"/>'s properties are
+    /// part of the stored format: renaming one loses that field in every row written before.
     /// </summary>
     private static readonly JsonSerializerOptions SummaryJson = new()
     {
@@ -296,9 +297,9 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
     /// is bounded (<see cref="MessageSummary.MaxFieldLength"/>), but a summary of fields full of characters JSON escapes
     /// can be longer: such a row keeps a property per field, as rows written before the summary property did.
     /// </summary>
-    internal const int MaxSummaryChars = 30_000;
+    private const int MaxSummaryChars = 30_000;
 
-    internal static TableEntity ToEntity(string mailbox, string messageKey, string blobName, SpoolPackPlace? pack, IngestedMessage m)
+    private static TableEntity ToEntity(string mailbox, string messageKey, string blobName, SpoolPackPlace? pack, IngestedMessage m)
     {
         var entity = new TableEntity(mailbox, messageKey)
         {
@@ -357,7 +358,8 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
             return SummaryFromColumns(e);
         try
         {
-            return JsonSerializer.Deserialize<MessageSummary>(json, SummaryJson) ?? new MessageSummary();
+            var summary = JsonSerializer.Deserialize<MessageSummary>(json, SummaryJson) ?? new MessageSummary();
+            return summary.AttachmentNames is null ? summary with { AttachmentNames = [] } : summary;
         }
         catch (JsonException ex)
         {

@@ -1,3 +1,4 @@
+using Azure;
 using Azure.Data.Tables;
 using CloudSpool.Core.Ingest;
 using CloudSpool.Core.Pull;
@@ -121,5 +122,12 @@ public sealed class SpoolRowTests : IAsyncLifetime
         Assert.Equal(read.Sha256, again.Sha256);
         Assert.True(again.Summary.Malformed);
         Assert.Contains("stored summary cannot be read", again.Summary.ParseError);
+
+        // Valid JSON with a field missing or null reads as that field's default: no names is an empty list, never null.
+        row["Summary"] = "{\"Subject\":\"only this\",\"AttachmentNames\":null}";
+        await Messages.UpdateEntityAsync(row, ETag.All, TableUpdateMode.Replace);
+        var partial = await new AzureSpool(_spool.Runtime.Storage).GetAsync("damaged", read.MessageKey, CancellationToken.None);
+        Assert.Equivalent(new MessageSummary { Subject = "only this" }, partial!.Summary, strict: true);
+        Assert.Empty(partial.Summary.AttachmentNames);
     }
 }
