@@ -181,10 +181,8 @@ public sealed class AzurePullLedger(AzureStorage storage) : IPullLedger
 
     public async Task<IReadOnlyList<MessageFailure>> ListMessageFailuresAsync(string account, CancellationToken cancellationToken)
     {
-        var prefix = StorageNames.FailurePrefix;
-        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {account} and RowKey ge {prefix} and RowKey lt {StorageNames.PrefixEnd(prefix)}");
         var result = new List<MessageFailure>();
-        await foreach (var e in Table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken).ConfigureAwait(false))
+        await foreach (var e in Table.QueryAsync<TableEntity>(PrefixFilter(account, StorageNames.FailurePrefix), cancellationToken: cancellationToken).ConfigureAwait(false))
         {
             result.Add(new MessageFailure(e.GetString("Scope") ?? "", e.GetString("Key") ?? "", e.GetInt32("Attempts") ?? 0,
                 e.GetDateTimeOffset("LastAttempt") ?? default, e.GetString("Error") ?? ""));

@@ -22,9 +22,11 @@ public sealed class SpoolRowTests : IAsyncLifetime
 
     private TableClient Messages => _spool.Runtime.Storage.Messages;
 
-    private static IngestedMessage Message(string sha, MessageSummary summary) =>
-        new(new IngestFigures(1234, 1250, sha, new string('b', 64)), summary, DedupKey.For(summary.MessageId, new IngestFigures(1234, 1250, sha, new string('b', 64))),
-            "acct", "uidl-" + sha[..8], new DateTimeOffset(2026, 11, 29, 3, 0, 0, TimeSpan.Zero));
+    private static IngestedMessage Message(string sha, MessageSummary summary)
+    {
+        var figures = new IngestFigures(1234, 1250, sha, new string('b', 64));
+        return new(figures, summary, DedupKey.For(summary.MessageId, figures), "acct", "uidl-" + sha[..8], new DateTimeOffset(2026, 11, 29, 3, 0, 0, TimeSpan.Zero));
+    }
 
     private static readonly MessageSummary Rich = new()
     {
