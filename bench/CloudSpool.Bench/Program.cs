@@ -24,7 +24,7 @@ public static partial class Program
     private const long TargetPeakRssBytes = 200L << 20;
 
     private sealed record Options(int Messages, int Seed, string CloudSpoolDll, string? Source, bool CloudSpoolFirst, bool Timeline, bool KeepTemp, bool Edge, int ListingMessages, bool Trim,
-        bool Soak = false, double Minutes = 30, string? Corpus = null, bool Delay = false, int Repeat = 1);
+        bool Soak = false, double Minutes = 30, string? Corpus = null, bool Delay = false, int Repeat = 1, string? Against = null);
 
     private sealed record ToolResult(string Tool, int Messages, long Bytes, TimedResult Timed, Dictionary<string, double> CpuSeconds,
         IReadOnlyList<(double Seconds, Dictionary<string, long> Ticks)> Samples, Dictionary<string, long> SampledPeakRssKb, Dictionary<string, long> OtherTicks);
@@ -82,7 +82,7 @@ public static partial class Program
     }
 
     private const string Usage = """
-        usage: CloudSpool.Bench [--messages N] [--seed S] [--repeat R] [--cloudspool PATH/cloudspool.dll] [--source TEXT] [--cloudspool-first] [--timeline] [--keep-temp]
+        usage: CloudSpool.Bench [--messages N] [--seed S] [--repeat R] [--cloudspool PATH/cloudspool.dll] [--source TEXT] [--against PATH/cloudspool.dll] [--cloudspool-first] [--timeline] [--keep-temp]
                CloudSpool.Bench edge [--messages N] [--listing-messages N] [--seed S] [--cloudspool PATH] [--source TEXT] [--keep-temp]
                CloudSpool.Bench trim [--messages N] [--seed S]
                CloudSpool.Bench delay [--messages N] [--seed S] [--cloudspool PATH] [--keep-temp]
@@ -101,6 +101,9 @@ public static partial class Program
                                a fresh Azurite); prints every round and the medians (default 1)
           --cloudspool PATH    the cloudspool.dll to measure (default: src/CloudSpool.Host/bin/Release/net10.0/cloudspool.dll)
           --source TEXT        what the measured cloudspool was built from, for the report (bench/run passes the git commit)
+          --against PATH       pull benchmark: also run this other cloudspool.dll in every round (on a fresh Azurite of its
+                               own; A and B take turns going first) and print its figures beside the measured one's: an A/B
+                               comparison of two builds on the same machine in the same minutes (the targets are judged on A)
           --cloudspool-first   run CloudSpool before mpop (default: mpop first)
           --timeline           print CPU use of the tool, Azurite and Dovecot every 5 s of each run
           --keep-temp          keep the work folder (maildirs, Azurite data, outputs) for inspection
@@ -111,7 +114,7 @@ public static partial class Program
     {
         int? messages = null;
         var seed = 2;
-        string? dll = null, source = null;
+        string? dll = null, source = null, against = null;
         bool first = false, timeline = false, keep = false, edge = false, trim = false, soak = false, delay = false;
         double minutes = 30;
         string? corpus = null;
@@ -185,6 +188,9 @@ public static partial class Program
                 case "--source":
                     source = Value();
                     break;
+                case "--against":
+                    against = Path.GetFullPath(Value());
+                    break;
                 case "--cloudspool-first":
                     first = true;
                     break;
@@ -205,7 +211,7 @@ public static partial class Program
         // The delay benchmark waits up to a minute per message: 5 by default, at most 100.
         if (delay && messages > 100)
             throw new ArgumentException($"--messages: {messages} is too many for the delay benchmark (at most 100)");
-        return new Options(messages ?? (delay ? 5 : 10_000), seed, dll, source, first, timeline, keep, edge, listing, trim, soak, minutes, corpus, delay, repeat);
+        return new Options(messages ?? (delay ? 5 : 10_000), seed, dll, source, first, timeline, keep, edge, listing, trim, soak, minutes, corpus, delay, repeat, against);
     }
 
     private static string DefaultCloudSpoolDll()
@@ -224,6 +230,7 @@ public static partial class Program
     private static async Task<int> RunAsync(Options options, CancellationToken ct)
     {
         Require(File.Exists(options.CloudSpoolDll), $"{options.CloudSpoolDll} not found: build it (dotnet build src/CloudSpool.Host -c Release) or pass --cloudspool");
+        Require(options.Against is null || File.Exists(options.Against), $"--against: {options.Against} not found");
         Require(File.Exists(TimedProcess.TimeBinary), $"{TimedProcess.TimeBinary} (GNU time) not found: apt-get install time");
         var mpop = Which("mpop") ?? throw new BenchException("mpop not found: apt-get install mpop");
         Require(Environment.IsPrivilegedProcess, "must run as root: Dovecot switches to its mail user (bench/run takes care of it)");
@@ -263,30 +270,38 @@ public static partial class Program
             }
 
             var rounds = new List<List<ToolResult>>();
-            var order = options.CloudSpoolFirst ? new[] { "cloudspool", "mpop" } : ["mpop", "cloudspool"];
+            var azuriteRuns = 1; // Azurite instances started so far (each has a folder of its own)
             for (var round = 1; round <= options.Repeat; round++)
             {
                 var roundWork = options.Repeat == 1 ? work.FullName : Directory.CreateDirectory(Path.Combine(work.FullName, $"round{round}")).FullName;
                 if (round > 1)
                 {
-                    // Each round stores into a fresh Azurite, as the first did: a store already holding the earlier rounds'
-                    // messages is not the same work. What the earlier round stored is deleted (disk space).
-                    azurite = await servers.RestartAzuriteAsync(round, ct).ConfigureAwait(false);
-                    roots["azurite"] = ProcStats.FindByCommandLine(servers.AzuriteLocation, "node")
-                                       ?? ProcStats.FindByCommandLine(servers.AzuriteLocation) ?? throw new BenchException("Azurite process not found");
                     TryDelete(Path.Combine(work.FullName, $"round{round - 1}"));
                 }
 
+                // With --against, the two builds take turns going first, so a machine getting faster or slower during
+                // the round does not favour one of them.
+                string[] builds = options.Against is null ? ["cloudspool"] : round % 2 == 1 ? ["cloudspool", "against"] : ["against", "cloudspool"];
+                var order = options.CloudSpoolFirst ? [.. builds, "mpop"] : new[] { "mpop" }.Concat(builds).ToArray();
                 var results = new List<ToolResult>();
                 foreach (var tool in order)
                 {
+                    if (tool != "mpop" && azuriteRuns++ > 1)
+                    {
+                        // Each CloudSpool run stores into a fresh Azurite, as the first did: a store already holding an
+                        // earlier run's messages is not the same work. What the earlier run stored is deleted (disk space).
+                        azurite = await servers.RestartAzuriteAsync(azuriteRuns, ct).ConfigureAwait(false);
+                        roots["azurite"] = ProcStats.FindByCommandLine(servers.AzuriteLocation, "node")
+                                           ?? ProcStats.FindByCommandLine(servers.AzuriteLocation) ?? throw new BenchException("Azurite process not found");
+                    }
+
                     // Each tool starts on a quiet disk: what the generator or the tool before it left dirty in the page cache
                     // is written out first, so neither pays for the other's write-back (both sync what they store).
                     await TimedProcess.RunAsync(["sync"], null, null, ct).ConfigureAwait(false);
                     Console.WriteLine(options.Repeat == 1 ? $"running {tool} ..." : $"round {round} of {options.Repeat}: running {tool} ...");
                     results.Add(tool == "mpop"
                         ? await RunMpopAsync(mpop, dovecot, password, roundWork, roots, ct).ConfigureAwait(false)
-                        : await RunCloudSpoolAsync(options, dovecot, password, azurite, roundWork, roots, ct).ConfigureAwait(false));
+                        : await RunCloudSpoolAsync(tool, tool == "against" ? options.Against! : options.CloudSpoolDll, dovecot, password, azurite, roundWork, roots, ct).ConfigureAwait(false));
                 }
 
                 rounds.Add(results);
@@ -334,7 +349,7 @@ public static partial class Program
         }
 
         /// <summary>Stops Azurite, deletes its data and starts a new one in a folder of its own.</summary>
-        public async Task<EmbeddedAzurite> RestartAzuriteAsync(int round, CancellationToken ct)
+        public async Task<EmbeddedAzurite> RestartAzuriteAsync(int instance, CancellationToken ct)
         {
             if (Azurite is not null)
             {
@@ -343,7 +358,7 @@ public static partial class Program
                 TryDelete(AzuriteLocation);
             }
 
-            AzuriteLocation = Path.Combine(work.FullName, $"azurite{round}");
+            AzuriteLocation = Path.Combine(work.FullName, $"azurite{instance}");
             Azurite = await EmbeddedAzurite.StartPrivateAsync(AzuriteLocation, NullLogger.Instance, ct).ConfigureAwait(false);
             return Azurite;
         }
@@ -447,9 +462,9 @@ public static partial class Program
         return new ToolResult("mpop", files.Count, bytes, timed.Timed, timed.Cpu, timed.Samples, timed.PeakRss, timed.Other);
     }
 
-    private static async Task<ToolResult> RunCloudSpoolAsync(Options options, DovecotServer dovecot, string password, EmbeddedAzurite azurite, string work, Dictionary<string, int> roots, CancellationToken ct)
+    private static async Task<ToolResult> RunCloudSpoolAsync(string tool, string cloudSpoolDll, DovecotServer dovecot, string password, EmbeddedAzurite azurite, string work, Dictionary<string, int> roots, CancellationToken ct)
     {
-        var dir = Directory.CreateDirectory(Path.Combine(work, "cloudspool")).FullName;
+        var dir = Directory.CreateDirectory(Path.Combine(work, tool)).FullName;
         var config = Path.Combine(dir, "cloudspool.json");
         File.WriteAllText(config, "{}\n"); // isolates the run from any ~/.config/cloudspool/cloudspool.json
         var environment = new Dictionary<string, string>
@@ -460,7 +475,7 @@ public static partial class Program
             ["CLOUDSPOOL__Pull__TempDirectory"] = Path.Combine(dir, "tmp"),
             ["BENCH_PW"] = password,
         };
-        string[] cli = ["dotnet", options.CloudSpoolDll];
+        string[] cli = ["dotnet", cloudSpoolDll];
 
         var add = await TimedProcess.RunAsync(
             [.. cli, "account", "add", "bench", "--protocol", "pop3", "--host", dovecot.Host, "--port", dovecot.Pop3Port.ToString(CultureInfo.InvariantCulture),
@@ -496,7 +511,7 @@ public static partial class Program
             throw new BenchException($"cloudspool reported {stored} new messages but messages list shows {listed}");
         }
 
-        return new ToolResult("cloudspool", listed, bytes, timed.Timed, timed.Cpu, timed.Samples, timed.PeakRss, timed.Other);
+        return new ToolResult(tool, listed, bytes, timed.Timed, timed.Cpu, timed.Samples, timed.PeakRss, timed.Other);
     }
 
     private static async Task<(TimedResult Timed, Dictionary<string, double> Cpu, IReadOnlyList<(double Seconds, Dictionary<string, long> Ticks)> Samples, Dictionary<string, long> PeakRss, Dictionary<string, long> Other)> MeasureAsync(
@@ -521,7 +536,7 @@ public static partial class Program
         var cloud = results.Single(r => r.Tool == "cloudspool");
         var complete = true;
         Console.WriteLine("tool          messages       MiB    wall s    msgs/s     MiB/s   peak RSS MiB");
-        foreach (var r in new[] { mpop, cloud })
+        foreach (var r in results.OrderBy(r => r.Tool == "mpop" ? 0 : r.Tool == "cloudspool" ? 1 : 2))
         {
             var wall = r.Timed.WallSeconds;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -533,6 +548,7 @@ public static partial class Program
             }
         }
 
+        PrintAgainst([results]);
         PrintTargets(cloud.Timed.WallSeconds / mpop.Timed.WallSeconds, "ratio (cloudspool/mpop wall)", "", cloud.Timed.PeakRssKb, "",
             complete ? $"both got all {mailbox.Messages} messages" : null);
         var disturbed = new List<string>();
@@ -590,15 +606,40 @@ public static partial class Program
         }
     }
 
+    /// <summary>With --against: the other build's wall time beside the measured one's, each round and the median.</summary>
+    private static void PrintAgainst(List<List<ToolResult>> rounds)
+    {
+        if (!rounds[0].Any(r => r.Tool == "against"))
+        {
+            return;
+        }
+
+        Console.WriteLine();
+        Console.WriteLine("A/B (--against): round   cloudspool wall s   against wall s   against/cloudspool   against peak RSS MiB");
+        var ratios = new List<double>();
+        for (var i = 0; i < rounds.Count; i++)
+        {
+            var a = rounds[i].Single(r => r.Tool == "cloudspool");
+            var b = rounds[i].Single(r => r.Tool == "against");
+            ratios.Add(b.Timed.WallSeconds / a.Timed.WallSeconds);
+            var missing = b.Messages == a.Messages ? "" : $" (against got {b.Messages} messages, cloudspool {a.Messages})";
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{i + 1,22}{a.Timed.WallSeconds,20:F2}{b.Timed.WallSeconds,17:F2}{ratios[^1],21:F2}{b.Timed.PeakRssKb / 1024.0,23:F1}{missing}"));
+        }
+
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"median",22}{Median(rounds.Select(r => r.Single(t => t.Tool == "cloudspool").Timed.WallSeconds)),20:F2}"
+            + $"{Median(rounds.Select(r => r.Single(t => t.Tool == "against").Timed.WallSeconds)),17:F2}{Median(ratios),21:F2}"));
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
+    }
+
     /// <summary>The report of several rounds: each round's figures, then the medians (the targets are judged on those).</summary>
     private static bool ReportRounds(Options options, Mailbox mailbox, List<List<ToolResult>> rounds)
     {
-        static double Median(IEnumerable<double> values)
-        {
-            var sorted = values.Order().ToList();
-            return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
-        }
-
         var complete = true;
         Console.WriteLine("round   mpop wall s   cloudspool wall s   ratio   cloudspool peak RSS MiB");
         for (var i = 0; i < rounds.Count; i++)
@@ -615,6 +656,7 @@ public static partial class Program
         var ratio = Median(rounds.Select(r => r.Single(t => t.Tool == "cloudspool").Timed.WallSeconds / r.Single(t => t.Tool == "mpop").Timed.WallSeconds));
         var peakKb = rounds.Max(r => r.Single(t => t.Tool == "cloudspool").Timed.PeakRssKb);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"median{mpopWall,13:F2}{cloudWall,20:F2}{ratio,8:F2}{peakKb / 1024.0,26:F1} (the highest)"));
+        PrintAgainst(rounds);
         PrintTargets(ratio, $"median ratio (cloudspool/mpop wall, of the {rounds.Count} rounds)", " (median)", peakKb, ", the highest of the rounds",
             complete ? $"both got all {mailbox.Messages} messages in every round" : null);
         var disturbed = new List<string>();

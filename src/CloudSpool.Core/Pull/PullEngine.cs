@@ -215,6 +215,8 @@ public sealed class PullEngine(
         session.PlanFetches(toFetch);
         var inFlight = new Queue<StoreUnit>();
         long inFlightBytes = 0;
+        // The commit of the batch before runs while the next messages are fetched (one at a time, in order).
+        Task<CommittedBatch>? committing = null;
         // Small messages wait here until there are enough of them for a pack.
         var packing = new List<PendingStore>();
         long packingBytes = 0;
@@ -255,8 +257,18 @@ public sealed class PullEngine(
                 }
 
                 var full = inFlight.Count >= options.StoreConcurrency || inFlightBytes >= options.StoreBytesInFlight;
-                if (full || CompletedAtHead(inFlight) >= options.CommitBatchSize)
-                    inFlightBytes -= await CommitWrittenAsync(account, session, scope, inFlight, wait: full, failedBefore, pending, run, ct).ConfigureAwait(false);
+                if (committing is { IsCompleted: true } || (committing is not null && full))
+                {
+                    // Taken out first: whatever happens while it is finished, it is never counted twice.
+                    var commit = committing;
+                    committing = null;
+                    await FinishCommitAsync(account, session, scope, commit, failedBefore, pending, run, ct).ConfigureAwait(false);
+                }
+                if (committing is null && (full || CompletedAtHead(inFlight) >= options.CommitBatchSize))
+                {
+                    (committing, var released) = await StartCommitAsync(account, inFlight, wait: full, ct).ConfigureAwait(false);
+                    inFlightBytes -= released;
+                }
 
                 if (pending.Count >= options.SeenBatchSize)
                 {
@@ -272,8 +284,19 @@ public sealed class PullEngine(
                 }
             }
             WritePack(ct);
-            while (inFlight.Count > 0)
-                inFlightBytes -= await CommitWrittenAsync(account, session, scope, inFlight, wait: true, failedBefore, pending, run, ct).ConfigureAwait(false);
+            while (committing is not null || inFlight.Count > 0)
+            {
+                if (committing is { } commit)
+                {
+                    committing = null;
+                    await FinishCommitAsync(account, session, scope, commit, failedBefore, pending, run, ct).ConfigureAwait(false);
+                }
+                if (inFlight.Count > 0)
+                {
+                    (committing, var released) = await StartCommitAsync(account, inFlight, wait: true, ct).ConfigureAwait(false);
+                    inFlightBytes -= released;
+                }
+            }
         }
         finally
         {
@@ -287,6 +310,8 @@ public sealed class PullEngine(
                 WritePack(settling.Token);
             foreach (var item in packing)
                 await item.File.DisposeAsync().ConfigureAwait(false);
+            if (committing is not null)
+                await SettleCommitAsync(committing, pending, run).ConfigureAwait(false);
             if (inFlight.Count > 0)
                 await SettleAsync(account, inFlight, pending, run).ConfigureAwait(false);
             // What was committed is recorded as seen even when the run fails, so the next run need not re-fetch it.
@@ -411,13 +436,16 @@ public sealed class PullEngine(
         }
     }
 
+    /// <summary>The messages of one committed batch and what the spool made of each.</summary>
+    private sealed record CommittedBatch(List<PendingStore> Batch, IReadOnlyList<StoreResult> Results);
+
     /// <summary>
-    /// Commits the written messages at the head of the queue in one batch (waiting for the first one when
-    /// <paramref name="wait"/>), then records them as seen and marks for deletion those the policy wants gone.
-    /// Returns the bytes that left the queue.
+    /// Takes the written messages at the head of the queue as one batch (waiting for the first one's write when
+    /// <paramref name="wait"/>), releases their staged copies (their bytes are in the spool; the commit needs only their
+    /// metadata) and starts committing them. Returns the running commit (null when nothing was written yet) and the bytes
+    /// that left the queue.
     /// </summary>
-    private async Task<long> CommitWrittenAsync(AccountDefinition account, IUpstreamSession session, string scope, Queue<StoreUnit> inFlight,
-        bool wait, HashSet<string> failedBefore, List<SeenEntry> pending, RunCounters run, CancellationToken ct)
+    private async Task<(Task<CommittedBatch>? Commit, long Released)> StartCommitAsync(AccountDefinition account, Queue<StoreUnit> inFlight, bool wait, CancellationToken ct)
     {
         var batch = new List<PendingStore>();
         var placed = new List<IngestedMessage>();
@@ -436,40 +464,70 @@ public sealed class PullEngine(
                 if (unit.Packed)
                     break;
             }
-            if (batch.Count == 0)
-                return 0;
-
-            IReadOnlyList<StoreResult> results;
-            try
-            {
-                results = await spool.CommitAsync(account.Mailbox, placed, ct).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                throw new UpstreamException(UpstreamErrorKind.Storage, $"could not commit {batch.Count} messages to the spool: {ex.Message}", ex);
-            }
-
-            for (var i = 0; i < batch.Count; i++)
-            {
-                var item = batch[i];
-                Count(item, results[i], run);
-                if (failedBefore.Contains(item.Message.Key))
-                    await ledger.ClearMessageFailureAsync(account.Name, scope, item.Message.Key, ct).ConfigureAwait(false);
-                var entry = new SeenEntry(item.Message.Key, clock.GetUtcNow(), Stored: true, results[i].MessageKey, item.Message.Size);
-                pending.Add(entry);
-                if (account.Leave.ShouldDelete(entry.FirstSeen, item.Message.Size, entry.FirstSeen))
-                {
-                    // Safe: this message's bytes and metadata are committed; its seen entry is written before QUIT.
-                    await session.MarkDeletedAsync(item.Message, ct).ConfigureAwait(false);
-                    run.Deleted++;
-                }
-            }
-            return batch.Sum(b => b.Ingested.Figures.RawLength);
         }
         finally
         {
             foreach (var item in batch)
                 await item.File.DisposeAsync().ConfigureAwait(false);
+        }
+        if (batch.Count == 0)
+            return (null, 0);
+        return (CommitAsync(account.Mailbox, batch, placed, ct), batch.Sum(b => b.Ingested.Figures.RawLength));
+    }
+
+    private async Task<CommittedBatch> CommitAsync(string mailbox, List<PendingStore> batch, List<IngestedMessage> placed, CancellationToken ct)
+    {
+        try
+        {
+            return new CommittedBatch(batch, await spool.CommitAsync(mailbox, placed, ct).ConfigureAwait(false));
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            throw new UpstreamException(UpstreamErrorKind.Storage, $"could not commit {batch.Count} messages to the spool: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>
+    /// Waits for a commit, then records its messages as seen and marks for deletion those the policy wants gone (on the
+    /// upstream session, so never while a fetch is running).
+    /// </summary>
+    private async Task FinishCommitAsync(AccountDefinition account, IUpstreamSession session, string scope, Task<CommittedBatch> commit,
+        HashSet<string> failedBefore, List<SeenEntry> pending, RunCounters run, CancellationToken ct)
+    {
+        var (batch, results) = await commit.ConfigureAwait(false);
+        for (var i = 0; i < batch.Count; i++)
+        {
+            var item = batch[i];
+            Count(item, results[i], run);
+            if (failedBefore.Contains(item.Message.Key))
+                await ledger.ClearMessageFailureAsync(account.Name, scope, item.Message.Key, ct).ConfigureAwait(false);
+            var entry = new SeenEntry(item.Message.Key, clock.GetUtcNow(), Stored: true, results[i].MessageKey, item.Message.Size);
+            pending.Add(entry);
+            if (account.Leave.ShouldDelete(entry.FirstSeen, item.Message.Size, entry.FirstSeen))
+            {
+                // Safe: this message's bytes and metadata are committed; its seen entry is written before QUIT.
+                await session.MarkDeletedAsync(item.Message, ct).ConfigureAwait(false);
+                run.Deleted++;
+            }
+        }
+    }
+
+    /// <summary>During a failing run: the commit still running ends; what it committed is counted and recorded as seen.</summary>
+    private async Task SettleCommitAsync(Task<CommittedBatch> commit, List<SeenEntry> pending, RunCounters run)
+    {
+        try
+        {
+            var (batch, results) = await commit.ConfigureAwait(false);
+            for (var i = 0; i < batch.Count; i++)
+            {
+                Count(batch[i], results[i], run);
+                pending.Add(new SeenEntry(batch[i].Message.Key, clock.GetUtcNow(), Stored: true, results[i].MessageKey, batch[i].Message.Size));
+            }
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Not marked seen: the next run fetches them again, and the dedup key recognises any that did commit.
+            logger.LogDebug("commit during a failing run ended with {Error}", ex.Message);
         }
     }
 

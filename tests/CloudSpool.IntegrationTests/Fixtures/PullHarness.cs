@@ -99,12 +99,14 @@ public sealed class PullHarness : IAsyncDisposable
 
     /// <summary>
     /// A pull engine on the same storage with another clock (for age-based policies and retention: the spool's
-    /// message keys take their commit time from it too) or connector.
+    /// message keys take their commit time from it too) or options; <paramref name="spool"/> may wrap the spool (to watch
+    /// or fail its calls).
     /// </summary>
-    public PullEngine EngineWith(TimeProvider clock, Func<PullEngineOptions, PullEngineOptions>? configure = null)
+    public PullEngine EngineWith(TimeProvider clock, Func<PullEngineOptions, PullEngineOptions>? configure = null, Func<ISpool, ISpool>? spool = null)
     {
         var options = new PullEngineOptions { TempDirectory = _temp, BaseBackoff = TimeSpan.FromSeconds(30), MaxBackoff = TimeSpan.FromMinutes(10) };
-        return new PullEngine(Runtime.Connector, new CloudSpool.Storage.Azure.AzureSpool(Runtime.Storage, clock), Runtime.Ledger, Runtime.States, Runtime.Leases,
+        ISpool azure = new CloudSpool.Storage.Azure.AzureSpool(Runtime.Storage, clock);
+        return new PullEngine(Runtime.Connector, spool?.Invoke(azure) ?? azure, Runtime.Ledger, Runtime.States, Runtime.Leases,
             configure?.Invoke(options) ?? options, clock, NullLogger<PullEngine>.Instance);
     }
 
