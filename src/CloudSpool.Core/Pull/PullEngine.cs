@@ -234,6 +234,23 @@ public sealed class PullEngine(
             packing.Clear();
             packingBytes = 0;
         }
+        // Finishes the running commit once it has ended, and starts the next one once a batch is written. With wait (the
+        // queue is full, or being drained) it waits for the running commit and for the write at the head of the queue.
+        async Task AdvanceCommitsAsync(bool wait)
+        {
+            if (committing is { IsCompleted: true } || (committing is not null && wait))
+            {
+                // Taken out first: whatever happens while it is finished, it is never counted twice.
+                var commit = committing;
+                committing = null;
+                await FinishCommitAsync(account, session, scope, commit, failedBefore, pending, run, ct).ConfigureAwait(false);
+            }
+            if (committing is null && (wait || CompletedAtHead(inFlight) >= options.CommitBatchSize))
+            {
+                (committing, var released) = await StartCommitAsync(account, inFlight, wait, ct).ConfigureAwait(false);
+                inFlightBytes -= released;
+            }
+        }
         try
         {
             foreach (var message in unseen)
@@ -256,19 +273,7 @@ public sealed class PullEngine(
                     }
                 }
 
-                var full = inFlight.Count >= options.StoreConcurrency || inFlightBytes >= options.StoreBytesInFlight;
-                if (committing is { IsCompleted: true } || (committing is not null && full))
-                {
-                    // Taken out first: whatever happens while it is finished, it is never counted twice.
-                    var commit = committing;
-                    committing = null;
-                    await FinishCommitAsync(account, session, scope, commit, failedBefore, pending, run, ct).ConfigureAwait(false);
-                }
-                if (committing is null && (full || CompletedAtHead(inFlight) >= options.CommitBatchSize))
-                {
-                    (committing, var released) = await StartCommitAsync(account, inFlight, wait: full, ct).ConfigureAwait(false);
-                    inFlightBytes -= released;
-                }
+                await AdvanceCommitsAsync(wait: inFlight.Count >= options.StoreConcurrency || inFlightBytes >= options.StoreBytesInFlight).ConfigureAwait(false);
 
                 if (pending.Count >= options.SeenBatchSize)
                 {
@@ -285,18 +290,7 @@ public sealed class PullEngine(
             }
             WritePack(ct);
             while (committing is not null || inFlight.Count > 0)
-            {
-                if (committing is { } commit)
-                {
-                    committing = null;
-                    await FinishCommitAsync(account, session, scope, commit, failedBefore, pending, run, ct).ConfigureAwait(false);
-                }
-                if (inFlight.Count > 0)
-                {
-                    (committing, var released) = await StartCommitAsync(account, inFlight, wait: true, ct).ConfigureAwait(false);
-                    inFlightBytes -= released;
-                }
-            }
+                await AdvanceCommitsAsync(wait: true).ConfigureAwait(false);
         }
         finally
         {
@@ -498,11 +492,9 @@ public sealed class PullEngine(
         for (var i = 0; i < batch.Count; i++)
         {
             var item = batch[i];
-            Count(item, results[i], run);
+            var entry = Record(item, results[i], pending, run);
             if (failedBefore.Contains(item.Message.Key))
                 await ledger.ClearMessageFailureAsync(account.Name, scope, item.Message.Key, ct).ConfigureAwait(false);
-            var entry = new SeenEntry(item.Message.Key, clock.GetUtcNow(), Stored: true, results[i].MessageKey, item.Message.Size);
-            pending.Add(entry);
             if (account.Leave.ShouldDelete(entry.FirstSeen, item.Message.Size, entry.FirstSeen))
             {
                 // Safe: this message's bytes and metadata are committed; its seen entry is written before QUIT.
@@ -519,10 +511,7 @@ public sealed class PullEngine(
         {
             var (batch, results) = await commit.ConfigureAwait(false);
             for (var i = 0; i < batch.Count; i++)
-            {
-                Count(batch[i], results[i], run);
-                pending.Add(new SeenEntry(batch[i].Message.Key, clock.GetUtcNow(), Stored: true, results[i].MessageKey, batch[i].Message.Size));
-            }
+                Record(batch[i], results[i], pending, run);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
@@ -569,10 +558,7 @@ public sealed class PullEngine(
                 using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
                 var results = await spool.CommitAsync(account.Mailbox, placed, timeout.Token).ConfigureAwait(false);
                 for (var i = 0; i < written.Count; i++)
-                {
-                    Count(written[i], results[i], run);
-                    pending.Add(new SeenEntry(written[i].Message.Key, clock.GetUtcNow(), Stored: true, results[i].MessageKey, written[i].Message.Size));
-                }
+                    Record(written[i], results[i], pending, run);
             }
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
@@ -590,8 +576,11 @@ public sealed class PullEngine(
         }
     }
 
-    private static void Count(PendingStore item, StoreResult result, RunCounters run)
+    /// <summary>Counts a committed message (stored or a duplicate) and adds its seen entry to <paramref name="pending"/>.</summary>
+    private SeenEntry Record(PendingStore item, StoreResult result, List<SeenEntry> pending, RunCounters run)
     {
+        var entry = new SeenEntry(item.Message.Key, clock.GetUtcNow(), Stored: true, result.MessageKey, item.Message.Size);
+        pending.Add(entry);
         if (result.Outcome == StoreOutcome.Stored)
         {
             run.Stored++;
@@ -601,6 +590,7 @@ public sealed class PullEngine(
         {
             run.Duplicates++;
         }
+        return entry;
     }
 
     private async Task<PullRunRecord> SkipAsync(AccountDefinition account, DateTimeOffset started, string reason, CancellationToken ct)
