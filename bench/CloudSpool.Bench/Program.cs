@@ -307,8 +307,19 @@ public static partial class Program
                 rounds.Add(results);
             }
 
+            // The storage floor, on a fresh Azurite of its own: what the served bytes alone cost Azurite (see StorageFloor).
+            azurite = await servers.RestartAzuriteAsync(azuriteRuns + 1, ct).ConfigureAwait(false);
+            var floorPid = ProcStats.FindByCommandLine(servers.AzuriteLocation, "node")
+                           ?? ProcStats.FindByCommandLine(servers.AzuriteLocation) ?? throw new BenchException("Azurite process not found");
+            await TimedProcess.RunAsync(["sync"], null, null, ct).ConfigureAwait(false);
+            Console.WriteLine("storage floor: uploading the served bytes alone ...");
+            var floor = await StorageFloor.MeasureAsync(azurite.ConnectionString, floorPid, octets, ct).ConfigureAwait(false);
+
             Console.WriteLine();
             ok = rounds.Count == 1 ? Report(options, mailbox, rounds[0]) : ReportRounds(options, mailbox, rounds);
+            StorageFloor.Print(floor,
+                Median(rounds.Select(r => r.Single(t => t.Tool == "mpop").Timed.WallSeconds)),
+                Median(rounds.Select(r => r.Single(t => t.Tool == "cloudspool").CpuSeconds["dovecot"])));
             return ok ? 0 : 1;
         }
     }
