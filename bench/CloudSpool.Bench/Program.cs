@@ -289,7 +289,7 @@ public static partial class Program
                     if (tool != "mpop" && azuriteRuns++ > 1)
                     {
                         // Each CloudSpool run stores into a fresh Azurite, as the first did: a store already holding an
-                        // earlier run's messages is not the same work. What the earlier run stored is deleted (disk space).
+                        // earlier run's messages is not the same work. What the earlier run stored is deleted (disk space), unless --keep-temp.
                         azurite = await servers.RestartAzuriteAsync(azuriteRuns, ct).ConfigureAwait(false);
                         roots["azurite"] = ProcStats.FindByCommandLine(servers.AzuriteLocation, "node")
                                            ?? ProcStats.FindByCommandLine(servers.AzuriteLocation) ?? throw new BenchException("Azurite process not found");
@@ -359,14 +359,17 @@ public static partial class Program
             }
         }
 
-        /// <summary>Stops Azurite, deletes its data and starts a new one in a folder of its own.</summary>
+        /// <summary>Stops Azurite, deletes its data (kept with --keep-temp) and starts a new one in a folder of its own.</summary>
         public async Task<EmbeddedAzurite> RestartAzuriteAsync(int instance, CancellationToken ct)
         {
             if (Azurite is not null)
             {
                 await Azurite.DisposeAsync().ConfigureAwait(false);
                 Azurite = null;
-                TryDelete(AzuriteLocation);
+                if (!keepTemp)
+                {
+                    TryDelete(AzuriteLocation); // disk space: every run's data is about as large as the mailbox
+                }
             }
 
             AzuriteLocation = Path.Combine(work.FullName, $"azurite{instance}");
