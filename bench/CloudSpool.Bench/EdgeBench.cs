@@ -53,8 +53,7 @@ public static partial class Program
             var dovecot = local.Dovecot!;
             var azurite = local.Azurite!;
             var azuriteLocation = local.AzuriteLocation;
-            var azuritePid = ProcStats.FindByCommandLine(azuriteLocation, "node")
-                             ?? ProcStats.FindByCommandLine(azuriteLocation) ?? throw new BenchException("Azurite process not found");
+            var azuritePid = ProcStats.AzuritePid(azuriteLocation);
             var password = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
             var prefix = "e" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
             var storage = new AzureStorage(azurite.ConnectionString, prefix);

@@ -126,6 +126,10 @@ public static class ProcStats
         return 0;
     }
 
+    /// <summary>The Azurite process whose data folder is <paramref name="location"/> (node itself, or its launcher).</summary>
+    public static int AzuritePid(string location) =>
+        FindByCommandLine(location, "node") ?? FindByCommandLine(location) ?? throw new Program.BenchException("Azurite process not found");
+
     /// <summary>The first process whose command line contains <paramref name="needle"/> (and whose comm matches, if given).</summary>
     public static int? FindByCommandLine(string needle, string? comm = null)
     {

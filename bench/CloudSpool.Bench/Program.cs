@@ -248,8 +248,7 @@ public static partial class Program
 
             var password = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
             dovecot.AddUser(MailUser, password);
-            var azuritePid = ProcStats.FindByCommandLine(azuriteLocation, "node")
-                             ?? ProcStats.FindByCommandLine(azuriteLocation) ?? throw new BenchException("Azurite process not found");
+            var azuritePid = ProcStats.AzuritePid(azuriteLocation);
             var dovecotPid = ProcStats.FindByCommandLine(dovecot.ConfigPath, "dovecot") ?? throw new BenchException("Dovecot master process not found");
 
             var mailbox = Generate(dovecot, options);
@@ -291,8 +290,7 @@ public static partial class Program
                         // Each CloudSpool run stores into a fresh Azurite, as the first did: a store already holding an
                         // earlier run's messages is not the same work. What the earlier run stored is deleted (disk space), unless --keep-temp.
                         azurite = await servers.RestartAzuriteAsync(azuriteRuns, ct).ConfigureAwait(false);
-                        roots["azurite"] = ProcStats.FindByCommandLine(servers.AzuriteLocation, "node")
-                                           ?? ProcStats.FindByCommandLine(servers.AzuriteLocation) ?? throw new BenchException("Azurite process not found");
+                        roots["azurite"] = ProcStats.AzuritePid(servers.AzuriteLocation);
                     }
 
                     // Each tool starts on a quiet disk: what the generator or the tool before it left dirty in the page cache
@@ -309,8 +307,7 @@ public static partial class Program
 
             // The storage floor, on a fresh Azurite of its own: what the served bytes alone cost Azurite (see StorageFloor).
             azurite = await servers.RestartAzuriteAsync(azuriteRuns + 1, ct).ConfigureAwait(false);
-            var floorPid = ProcStats.FindByCommandLine(servers.AzuriteLocation, "node")
-                           ?? ProcStats.FindByCommandLine(servers.AzuriteLocation) ?? throw new BenchException("Azurite process not found");
+            var floorPid = ProcStats.AzuritePid(servers.AzuriteLocation);
             await TimedProcess.RunAsync(["sync"], null, null, ct).ConfigureAwait(false);
             Console.WriteLine("storage floor: uploading the served bytes alone ...");
             var floor = await StorageFloor.MeasureAsync(azurite.ConnectionString, floorPid, octets, ct).ConfigureAwait(false);
@@ -758,7 +755,7 @@ public static partial class Program
     private static string? Which(string name) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator).Select(p => Path.Combine(p, name)).FirstOrDefault(File.Exists);
 
-    private static double Mib(long bytes) => bytes / 1024.0 / 1024.0;
+    internal static double Mib(long bytes) => bytes / 1024.0 / 1024.0;
 
     private static string Tail(string text, int lines) => string.Join('\n', text.Split('\n').TakeLast(lines));
 
@@ -785,5 +782,5 @@ public static partial class Program
     [GeneratedRegex(@": ok: (?<n>\d+) new \((?<bytes>\d+) bytes\)")]
     private static partial Regex OkLine();
 
-    private sealed class BenchException(string message) : Exception(message);
+    internal sealed class BenchException(string message) : Exception(message);
 }

@@ -65,7 +65,7 @@ internal static class StorageFloor
         var bytesAlone = floor.AzuriteCpuSeconds + floor.UploaderCpuSeconds;
         Console.WriteLine();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"storage floor (the served bytes alone, {floor.Bytes / 1024.0 / 1024.0:F1} MiB as {floor.Blobs} blobs of 8 MiB on a fresh Azurite, uploaded one by one by the bench; no POP3, no table rows):"));
+            $"storage floor (the served bytes alone, {Program.Mib(floor.Bytes):F1} MiB as {floor.Blobs} blobs of 8 MiB on a fresh Azurite, uploaded one by one by the bench; no POP3, no table rows):"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  {floor.WallSeconds:F2} s wall; azurite {floor.AzuriteCpuSeconds:F1} CPU-s, uploader {floor.UploaderCpuSeconds:F1} CPU-s"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
