@@ -93,7 +93,7 @@ public static partial class Program
           soak                 the whole-system soak with faults (issue 7): load and faults for M minutes (default 30), one
                                fault cycle per 5 minutes, then a drain and the end checks; exit 1 if an invariant broke
           --minutes M          soak: minutes of load and faults
-          --corpus DIR         soak: odd real-world messages delivered once each (default: ../shared/corpus/mimekit)
+          --corpus DIR         soak: odd real-world messages delivered once each (default: tests/corpus/mimekit)
           --listing-messages N edge: small messages of the second mailbox whose listing is measured (default 100000; 0 = skip)
           --messages N         messages in the generated mailbox (default 10000)
           --seed S             seed of the generated mailbox (default 2); the same seed gives the same bytes

@@ -13,7 +13,7 @@ public static class SoakBench
     public static async Task<int> RunAsync(double minutes, int seed, string cloudspoolDll, string? source, string? corpus, CancellationToken cancellationToken)
     {
         CliProcess.Executable = cloudspoolDll;
-        corpus ??= Path.GetFullPath(Path.Combine(Environment.CurrentDirectory, "..", "shared", "corpus", "mimekit"));
+        corpus ??= Path.GetFullPath(Path.Combine(Environment.CurrentDirectory, "tests", "corpus", "mimekit"));
         string[] files = Directory.Exists(corpus)
             ? [.. Directory.GetFiles(corpus).Where(f => Path.GetFileName(f) != "LICENSE").Order(StringComparer.Ordinal)]
             : [];

@@ -2,7 +2,7 @@ using CloudSpool.Testing;
 
 namespace CloudSpool.Core.Tests;
 
-/// <summary>The shared corpus (see <see cref="Corpus"/>) as xunit theory data.</summary>
+/// <summary>The test corpus (see <see cref="Corpus"/>) as xunit theory data.</summary>
 public static class TestCorpus
 {
     public static string Directory => Corpus.Directory;

@@ -9,7 +9,7 @@ using CloudSpool.Pop3;
 namespace CloudSpool.IntegrationTests;
 
 /// <summary>
-/// The shared corpus served byte for byte as Dovecot serves it: every file delivered into a real Dovecot maildir,
+/// The test corpus served byte for byte as Dovecot serves it: every file delivered into a real Dovecot maildir,
 /// and into the spool both as stored (put directly) and as pulled from that Dovecot; then LIST, RETR, TOP n 0 and
 /// TOP n 5 from both servers with the same raw client, which undoes nothing.
 /// </summary>

@@ -1,8 +1,8 @@
 namespace CloudSpool.Testing;
 
 /// <summary>
-/// The shared corpus of odd real-world messages, ../shared/corpus/mimekit beside the repository (CI lays shared/
-/// there too). One copy of this file is compiled into every test project.
+/// The corpus of odd real-world messages in the repository (tests/corpus/mimekit, MIT licence, see its README).
+/// One copy of this file is compiled into every test project.
 /// </summary>
 public static class Corpus
 {
@@ -12,11 +12,11 @@ public static class Corpus
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
-            var candidate = Path.Combine(dir.FullName, "..", "shared", "corpus", "mimekit");
+            var candidate = Path.Combine(dir.FullName, "tests", "corpus", "mimekit");
             if (File.Exists(Path.Combine(dir.FullName, "CloudSpool.sln")) && System.IO.Directory.Exists(candidate))
                 return Path.GetFullPath(candidate);
         }
-        throw new InvalidOperationException("the test corpus (../shared/corpus/mimekit beside the repository) was not found");
+        throw new InvalidOperationException("the test corpus (tests/corpus/mimekit in the repository) was not found");
     }
 
     /// <summary>Every message file of the corpus (not the licence), in a fixed order.</summary>

@@ -22,7 +22,7 @@ public static class TestMail
         return Encoding.ASCII.GetBytes(sb.ToString());
     }
 
-    /// <summary>The corpus of odd real-world messages beside the repository (../shared/corpus/mimekit).</summary>
+    /// <summary>The corpus of odd real-world messages in the repository (tests/corpus/mimekit).</summary>
     public static string CorpusDirectory => CloudSpool.Testing.Corpus.Directory;
 
     public static IEnumerable<string> CorpusFiles() => CloudSpool.Testing.Corpus.Files();

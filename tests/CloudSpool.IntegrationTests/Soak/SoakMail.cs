@@ -27,7 +27,7 @@ public sealed record SoakMessage(string Id, string Mailbox, SoakMailKind Kind, b
 /// Makes the soak's mail: each message carries <c>X-Soak-Id</c> and <c>X-Soak-Sha256</c> (the SHA-256 of what follows
 /// the header block the soak wrote), so any copy of it, anywhere, can be checked on its own. Sizes are mixed, some
 /// carry attachments, some are bulk (never forwarded by default), some come from the forward sender itself (never
-/// forwarded), and some are the shared corpus's odd real-world messages with the soak's headers put in front.
+/// forwarded), and some are the test corpus's odd real-world messages with the soak's headers put in front.
 /// </summary>
 public sealed partial class SoakMail
 {

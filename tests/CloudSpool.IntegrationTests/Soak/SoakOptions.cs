@@ -20,7 +20,7 @@ public sealed record SoakOptions
     /// <summary>The largest resident memory allowed to any one process (worker, edge, Azurite, Dovecot, aiosmtpd).</summary>
     public long MemoryBoundBytes { get; init; } = 1L << 30;
 
-    /// <summary>The shared corpus's message files (odd real-world mail), each delivered once.</summary>
+    /// <summary>The test corpus's message files (odd real-world mail), each delivered once.</summary>
     public IReadOnlyList<string> CorpusFiles { get; init; } = [];
 
     /// <summary>Progress lines (timestamped by the runner).</summary>

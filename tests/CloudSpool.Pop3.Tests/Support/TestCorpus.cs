@@ -2,7 +2,7 @@ using CloudSpool.Testing;
 
 namespace CloudSpool.Pop3.Tests.Support;
 
-/// <summary>The shared corpus (see <see cref="Corpus"/>) for the protocol tests.</summary>
+/// <summary>The test corpus (see <see cref="Corpus"/>) for the protocol tests.</summary>
 public static class TestCorpus
 {
     public static string Directory => Corpus.Directory;
