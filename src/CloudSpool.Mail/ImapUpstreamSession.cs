@@ -15,8 +15,9 @@ internal sealed class ImapUpstreamSession(ImapClient client, AccountDefinition a
 {
     private const int ChunkSize = 4 << 20;
     private IMailFolder? _folder;
-    private readonly List<UniqueId> _deleted = [];
+    private readonly List<UpstreamMessage> _deleted = [];
     private int _messages;
+    private int _leftFlagged;
     private long _bytes;
     private bool _listed;
     private (long? Limit, long? Used) _quota;
@@ -24,7 +25,9 @@ internal sealed class ImapUpstreamSession(ImapClient client, AccountDefinition a
     public IReadOnlyList<string> Scopes => account.Folders;
 
     /// <summary>What the folders listed (an empty mailbox is 0 messages, not unknown), with the server's quota if it has one.</summary>
-    public UpstreamMailboxStatus? Status => _listed ? new UpstreamMailboxStatus(_messages, _bytes, _quota.Limit, _quota.Used) : null;
+    public UpstreamMailboxStatus? Status => _listed
+        ? new UpstreamMailboxStatus(_messages, _bytes, _quota.Limit, _quota.Used) { LeftFlaggedDeleted = _leftFlagged }
+        : null;
 
     public async Task<ScopeListing> OpenScopeAsync(string scope, CancellationToken cancellationToken)
     {
@@ -116,7 +119,7 @@ internal sealed class ImapUpstreamSession(ImapClient client, AccountDefinition a
         try
         {
             await folder.AddFlagsAsync(uid, MessageFlags.Deleted, silent: true, cancellationToken).ConfigureAwait(false);
-            _deleted.Add(uid);
+            _deleted.Add(message);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
@@ -124,21 +127,31 @@ internal sealed class ImapUpstreamSession(ImapClient client, AccountDefinition a
         }
     }
 
-    public async Task CloseScopeAsync(CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<UpstreamMessage>> CloseScopeAsync(CancellationToken cancellationToken)
     {
         var folder = _folder;
         if (folder is null)
-            return;
+            return [];
         try
         {
+            IReadOnlyList<UpstreamMessage> expunged = [];
             if (_deleted.Count > 0)
             {
+                // Only UID EXPUNGE (RFC 4315) removes just the messages this run marked. A plain EXPUNGE would also remove
+                // what other clients flagged \Deleted, and what a first run taken as seen never stored: without UIDPLUS
+                // the messages stay flagged, and status says so.
                 if ((client.Capabilities & ImapCapabilities.UidPlus) != 0)
-                    await folder.ExpungeAsync(_deleted, cancellationToken).ConfigureAwait(false); // only ours (RFC 4315)
+                {
+                    await folder.ExpungeAsync([.. _deleted.Select(m => (UniqueId)m.Handle)], cancellationToken).ConfigureAwait(false);
+                    expunged = [.. _deleted];
+                }
                 else
-                    await folder.ExpungeAsync(cancellationToken).ConfigureAwait(false);
+                {
+                    _leftFlagged += _deleted.Count;
+                }
             }
             await folder.CloseAsync(expunge: false, cancellationToken).ConfigureAwait(false);
+            return expunged;
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
@@ -150,11 +163,13 @@ internal sealed class ImapUpstreamSession(ImapClient client, AccountDefinition a
         }
     }
 
-    public async Task CommitAsync(CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<UpstreamMessage>> CommitAsync(CancellationToken cancellationToken)
     {
         try
         {
+            // Every deletion was applied (or left flagged) when its folder was closed.
             await client.DisconnectAsync(quit: true, cancellationToken).ConfigureAwait(false);
+            return [];
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {

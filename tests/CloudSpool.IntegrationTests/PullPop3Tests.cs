@@ -62,8 +62,8 @@ public sealed class PullPop3Tests : DovecotAndSpoolTest
         var next = await Spool.PullAsync(account);
         Assert.Equal((1, 1), (next.Stored, next.DeletedUpstream));
         Assert.Equal(6, (await Spool.ListAsync("bob")).Count);
-        // The ledger keeps only what is still upstream: the first five are forgotten once seen gone.
-        Assert.Single(await Spool.Runtime.Ledger.LoadSeenAsync("tiny", "", "pop3", CancellationToken.None));
+        // The ledger keeps only what is still upstream: each entry is forgotten once QUIT confirmed its deletion.
+        Assert.Empty(await Spool.Runtime.Ledger.LoadSeenAsync("tiny", "", "pop3", CancellationToken.None));
     }
 
     [Fact]

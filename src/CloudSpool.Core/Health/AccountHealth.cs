@@ -55,6 +55,14 @@ public static class HealthEvaluator
         return limit is > 0 && used is { } u ? (u, limit.Value) : null;
     }
 
+    /// <summary>
+    /// Why messages the leave policy wants gone are still upstream (an IMAP server without UIDPLUS), in plain words; null
+    /// when none are.
+    /// </summary>
+    public static string? LeftFlaggedNote(AccountPullState? state) => state?.UpstreamLeftFlaggedDeleted is > 0 and var n
+        ? $"{n} stored messages are left upstream flagged \\Deleted, not expunged: the server lacks UIDPLUS (RFC 4315), and a plain EXPUNGE would also remove messages other clients flagged"
+        : null;
+
     /// <summary>"42.0 of 50.0 MiB (84 %)".</summary>
     public static string DescribeQuota((long Used, long Limit) quota) => string.Create(System.Globalization.CultureInfo.InvariantCulture,
         $"{quota.Used / 1048576.0:F1} of {quota.Limit / 1048576.0:F1} MiB ({100.0 * quota.Used / quota.Limit:F0} %)");
@@ -90,6 +98,8 @@ public static class HealthEvaluator
             alerts.Add(QuotaCondition);
             quotaNote += ": it will refuse new mail when full";
         }
+        if (LeftFlaggedNote(state) is { } flagged)
+            quotaNote += "; " + flagged;
 
         if (state?.FailureStreak > 0)
             return new AccountHealth(account.Name, account.Mailbox, AccountHealthState.Failing, alerts,

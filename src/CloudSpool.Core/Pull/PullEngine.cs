@@ -154,16 +154,52 @@ public sealed class PullEngine(
         var session = await connector.ConnectAsync(account, password, ct).ConfigureAwait(false);
         await using (session.ConfigureAwait(false))
         {
+            var marked = new List<MarkedDeletion>();
             foreach (var scope in session.Scopes)
             {
-                await PullScopeAsync(account, session, scope, request, run, ct).ConfigureAwait(false);
+                await PullScopeAsync(account, session, scope, request, run, marked, ct).ConfigureAwait(false);
             }
-            await session.CommitAsync(ct).ConfigureAwait(false);
+            var confirmed = await session.CommitAsync(ct).ConfigureAwait(false);
+            await ForgetDeletedAsync(account, marked, confirmed, run).ConfigureAwait(false);
             return session.Status;
         }
     }
 
-    private async Task PullScopeAsync(AccountDefinition account, IUpstreamSession session, string scope, PullRunRequest request, RunCounters run, CancellationToken ct)
+    /// <summary>A message this run marked for deletion upstream, with the scope and validity of its seen entry.</summary>
+    private sealed record MarkedDeletion(string Scope, string Validity, UpstreamMessage Message);
+
+    /// <summary>
+    /// Counts the deletions the server confirmed and forgets their seen entries (at once, not when a later run no longer
+    /// lists them): RFC 1939 keeps a UIDL unique only while its message exists, so a server whose UID state is reset can
+    /// give the next message the UIDL of one deleted here, and that message is new mail.
+    /// </summary>
+    private async Task ForgetDeletedAsync(AccountDefinition account, List<MarkedDeletion> marked, IReadOnlyList<UpstreamMessage> confirmed, RunCounters run)
+    {
+        if (confirmed.Count == 0)
+            return;
+        var gone = confirmed.ToHashSet(ReferenceEqualityComparer.Instance);
+        var deleted = marked.Where(m => gone.Contains(m.Message)).ToList();
+        marked.RemoveAll(m => gone.Contains(m.Message));
+        run.Deleted += deleted.Count;
+        foreach (var scope in deleted.GroupBy(m => (m.Scope, m.Validity)))
+        {
+            try
+            {
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                await ledger.ForgetSeenAsync(account.Name, scope.Key.Scope, scope.Key.Validity, [.. scope.Select(m => m.Message.Key)], timeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // The mail is safe (stored, then deleted upstream). The next run forgets entries no longer listed, and a
+                // listed message whose size differs from its entry is fetched as new whatever its key.
+                logger.LogWarning("{Account}{Scope}: could not forget the seen entries of {Count} messages deleted upstream ({Error})",
+                    account.Name, ScopeLabel(scope.Key.Scope), scope.Count(), ex.Message);
+            }
+        }
+    }
+
+    private async Task PullScopeAsync(AccountDefinition account, IUpstreamSession session, string scope, PullRunRequest request, RunCounters run,
+        List<MarkedDeletion> marked, CancellationToken ct)
     {
         var listing = await session.OpenScopeAsync(scope, ct).ConfigureAwait(false);
         var knownValidity = await ledger.GetScopeValidityAsync(account.Name, scope, ct).ConfigureAwait(false);
@@ -193,18 +229,32 @@ public sealed class PullEngine(
         var failedBefore = (await ledger.ListMessageFailuresAsync(account.Name, ct).ConfigureAwait(false))
             .Where(f => f.Scope == scope).Select(f => f.Key).ToHashSet(StringComparer.Ordinal);
         var pending = new List<SeenEntry>();
-        var unseen = listing.Messages.Where(m => !seen.ContainsKey(m.Key)).ToList();
+        var unseen = new List<UpstreamMessage>();
         var progress = Stopwatch.StartNew();
         var done = 0;
 
-        // Messages stored earlier that the leave policy now wants gone (e.g. older than N days, or a
-        // deletion that never reached the server because the connection dropped before QUIT).
+        // A listed message is the one its seen entry records only if its size matches too: a key is unique only while its
+        // message exists (RFC 1939 section 7), and a server whose UID state was reset (a migrated mailbox, a rebuilt
+        // index) gives new mail the UIDLs of messages deleted long ago. Such a message is fetched as new; the dedup key
+        // still recognises a true duplicate. Messages stored earlier that the leave policy now wants gone (older than N
+        // days, or a deletion that never reached the server because the connection dropped before QUIT) are deleted only
+        // when they are the message stored.
         foreach (var message in listing.Messages)
         {
-            if (seen.TryGetValue(message.Key, out var entry) && entry.Stored && account.Leave.ShouldDelete(entry.FirstSeen, message.Size, now))
+            if (!seen.TryGetValue(message.Key, out var entry))
+            {
+                unseen.Add(message);
+            }
+            else if (entry.Size != message.Size)
+            {
+                logger.LogWarning("{Account}{Scope}: message {Key} is listed with {Size} bytes, but the message seen under that key had {SeenSize}: the server reused the key; fetching it as new",
+                    account.Name, ScopeLabel(scope), message.Key, message.Size, entry.Size);
+                unseen.Add(message);
+            }
+            else if (entry.Stored && account.Leave.ShouldDelete(entry.FirstSeen, message.Size, now))
             {
                 await session.MarkDeletedAsync(message, ct).ConfigureAwait(false);
-                run.Deleted++;
+                marked.Add(new MarkedDeletion(scope, listing.Validity, message));
             }
         }
 
@@ -243,7 +293,7 @@ public sealed class PullEngine(
                 // Taken out first: whatever happens while it is finished, it is never counted twice.
                 var commit = committing;
                 committing = null;
-                await FinishCommitAsync(account, session, scope, commit, failedBefore, pending, run, ct).ConfigureAwait(false);
+                await FinishCommitAsync(account, session, scope, listing.Validity, commit, failedBefore, pending, run, marked, ct).ConfigureAwait(false);
             }
             if (committing is null && (wait || CompletedAtHead(inFlight) >= options.CommitBatchSize))
             {
@@ -313,9 +363,9 @@ public sealed class PullEngine(
                 await FlushSeenAsync(account, scope, listing.Validity, pending).ConfigureAwait(false);
         }
 
-        // Seen entries of messages no longer listed are of no use: POP3 never reuses a UIDL (RFC 1939 section 7),
-        // IMAP never reuses a UID within a UIDVALIDITY. Even if a server hid a message for a while, the dedup
-        // key would keep it from being stored twice when it comes back.
+        // Seen entries of messages no longer listed are of no use, and a POP3 server may give their UIDLs to new mail
+        // (IMAP never reuses a UID within a UIDVALIDITY). Even if a server hid a message for a while, the dedup key
+        // would keep it from being stored twice when it comes back.
         var listed = listing.Messages.Select(m => m.Key).ToHashSet(StringComparer.Ordinal);
         var gone = seen.Keys.Where(k => !listed.Contains(k)).ToList();
         if (gone.Count > 0)
@@ -327,7 +377,8 @@ public sealed class PullEngine(
         }
         if (knownValidity != listing.Validity)
             await ledger.SetScopeValidityAsync(account.Name, scope, listing.Validity, ct).ConfigureAwait(false);
-        await session.CloseScopeAsync(ct).ConfigureAwait(false);
+        var expunged = await session.CloseScopeAsync(ct).ConfigureAwait(false);
+        await ForgetDeletedAsync(account, marked, expunged, run).ConfigureAwait(false);
     }
 
     private async Task FlushSeenAsync(AccountDefinition account, string scope, string validity, List<SeenEntry> pending)
@@ -485,8 +536,8 @@ public sealed class PullEngine(
     /// Waits for a commit, then records its messages as seen and marks for deletion those the policy wants gone (on the
     /// upstream session, so never while a fetch is running).
     /// </summary>
-    private async Task FinishCommitAsync(AccountDefinition account, IUpstreamSession session, string scope, Task<CommittedBatch> commit,
-        HashSet<string> failedBefore, List<SeenEntry> pending, RunCounters run, CancellationToken ct)
+    private async Task FinishCommitAsync(AccountDefinition account, IUpstreamSession session, string scope, string validity, Task<CommittedBatch> commit,
+        HashSet<string> failedBefore, List<SeenEntry> pending, RunCounters run, List<MarkedDeletion> marked, CancellationToken ct)
     {
         var (batch, results) = await commit.ConfigureAwait(false);
         for (var i = 0; i < batch.Count; i++)
@@ -499,7 +550,7 @@ public sealed class PullEngine(
             {
                 // Safe: this message's bytes and metadata are committed; its seen entry is written before QUIT.
                 await session.MarkDeletedAsync(item.Message, ct).ConfigureAwait(false);
-                run.Deleted++;
+                marked.Add(new MarkedDeletion(scope, validity, item.Message));
             }
         }
     }
@@ -636,6 +687,7 @@ public sealed class PullEngine(
                 UpstreamBytes = upstream?.Bytes ?? state.UpstreamBytes,
                 UpstreamQuotaBytes = upstream is null ? state.UpstreamQuotaBytes : upstream.QuotaLimitBytes,
                 UpstreamQuotaUsedBytes = upstream is null ? state.UpstreamQuotaUsedBytes : upstream.QuotaUsedBytes,
+                UpstreamLeftFlaggedDeleted = upstream?.LeftFlaggedDeleted ?? state.UpstreamLeftFlaggedDeleted,
             };
             logger.LogInformation(
                 "{Account}: pulled {Stored} new messages ({Bytes} bytes), {Duplicates} already held, {Deleted} deleted upstream, {Failed} failed, in {Seconds:F1}s",

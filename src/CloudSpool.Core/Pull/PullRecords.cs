@@ -25,6 +25,12 @@ public sealed record AccountPullState
     /// <summary>The storage in use the upstream server reported against its limit.</summary>
     public long? UpstreamQuotaUsedBytes { get; init; }
 
+    /// <summary>
+    /// Messages the leave policy wants gone that were left upstream flagged \Deleted at the last successful run: the
+    /// IMAP server has no UIDPLUS, and a plain EXPUNGE would also remove what other clients flagged.
+    /// </summary>
+    public int UpstreamLeftFlaggedDeleted { get; init; }
+
     /// <summary>The day (in Pull:TimeZone) that <see cref="TodayMessages"/> and <see cref="TodayBytes"/> count.</summary>
     public DateOnly? Today { get; init; }
 

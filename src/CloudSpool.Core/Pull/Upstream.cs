@@ -23,7 +23,14 @@ public sealed record ScopeListing(string Scope, string Validity, IReadOnlyList<U
 /// <param name="Bytes">Their sizes summed, as the server listed them.</param>
 /// <param name="QuotaLimitBytes">The storage limit the server reports (IMAP QUOTA, RFC 2087); null when it reports none.</param>
 /// <param name="QuotaUsedBytes">The storage in use the server reports against that limit.</param>
-public sealed record UpstreamMailboxStatus(int Messages, long Bytes, long? QuotaLimitBytes = null, long? QuotaUsedBytes = null);
+public sealed record UpstreamMailboxStatus(int Messages, long Bytes, long? QuotaLimitBytes = null, long? QuotaUsedBytes = null)
+{
+    /// <summary>
+    /// Messages the leave policy wants gone that stay upstream flagged \Deleted: an IMAP server without UIDPLUS (RFC 4315)
+    /// offers only a plain EXPUNGE, which would also remove what other clients flagged, so nothing is expunged there.
+    /// </summary>
+    public int LeftFlaggedDeleted { get; init; }
+}
 
 /// <summary>Opens sessions to upstream mailboxes.</summary>
 public interface IUpstreamConnector
@@ -60,11 +67,17 @@ public interface IUpstreamSession : IAsyncDisposable
     /// <summary>Marks the message for deletion; it is removed only by <see cref="CloseScopeAsync"/> or <see cref="CommitAsync"/>.</summary>
     Task MarkDeletedAsync(UpstreamMessage message, CancellationToken cancellationToken);
 
-    /// <summary>Ends work on the current scope (IMAP: expunges what was marked).</summary>
-    Task CloseScopeAsync(CancellationToken cancellationToken);
+    /// <summary>
+    /// Ends work on the current scope (IMAP: UID EXPUNGE of what was marked, where the server has UIDPLUS). Returns the
+    /// messages of the scope, as given to <see cref="MarkDeletedAsync"/>, whose removal the server has confirmed.
+    /// </summary>
+    Task<IReadOnlyList<UpstreamMessage>> CloseScopeAsync(CancellationToken cancellationToken);
 
-    /// <summary>Ends the session cleanly (POP3: QUIT, which applies deletions per RFC 1939 section 6).</summary>
-    Task CommitAsync(CancellationToken cancellationToken);
+    /// <summary>
+    /// Ends the session cleanly (POP3: QUIT, which applies deletions per RFC 1939 section 6). Returns the messages, as
+    /// given to <see cref="MarkDeletedAsync"/>, whose removal the server confirmed with it (POP3: QUIT answered +OK).
+    /// </summary>
+    Task<IReadOnlyList<UpstreamMessage>> CommitAsync(CancellationToken cancellationToken);
 }
 
 /// <summary>Broad kinds of upstream failure, told apart in status and alerts.</summary>

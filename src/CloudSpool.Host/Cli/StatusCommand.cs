@@ -29,7 +29,11 @@ public static class StatusCommand
         long? QuotaBytes,
         long? QuotaUsedBytes,
         bool QuotaWarning,
-        string Reason);
+        string Reason)
+    {
+        /// <summary>Why messages the leave policy wants gone are still upstream; null when none are.</summary>
+        public string? LeftFlagged { get; init; }
+    }
 
     public static Command Create(CommandContext context)
     {
@@ -48,6 +52,8 @@ public static class StatusCommand
                 await context.Out.WriteLineAsync($"{a.Account}: {a.State.ToUpperInvariant()}  last success {Time(a.LastSuccess)}, last new mail {Time(a.LastNewMail)}, upstream {a.UpstreamMessages?.ToString() ?? "?"} messages, today {a.TodayMessages} new ({a.TodayBytes} bytes)").ConfigureAwait(false);
                 if (a.QuotaBytes is { } limit)
                     await context.Out.WriteLineAsync($"  upstream mailbox {Core.Health.HealthEvaluator.DescribeQuota((a.QuotaUsedBytes ?? 0, limit))} full{(a.QuotaWarning ? ": NEARLY FULL, it will refuse new mail when full" : "")}").ConfigureAwait(false);
+                if (a.LeftFlagged is { } flagged)
+                    await context.Out.WriteLineAsync($"  {flagged}").ConfigureAwait(false);
                 if (a.FailureStreak > 0)
                     await context.Out.WriteLineAsync($"  {a.FailureStreak} failed runs in a row ({a.LastErrorKind}): {a.LastError}; next try after {Time(a.NextAttemptAfter)}").ConfigureAwait(false);
                 foreach (var f in a.FailingMessages)
@@ -79,7 +85,10 @@ public static class StatusCommand
             result.Add(new AccountStatus(account.Name, StateName(health.State), account.Enabled, s?.LastAttempt, s?.LastSuccess, s?.LastNewMail,
                 s?.FailureStreak ?? 0, s?.LastError, s?.LastErrorKind?.ToString(), s?.NextAttemptAfter, s?.UpstreamMessages, s?.UpstreamBytes, failures,
                 pulledToday ? s!.TodayMessages : 0, pulledToday ? s!.TodayBytes : 0, quota?.Limit, quota?.Used,
-                health.Alerts.Contains(Core.Health.HealthEvaluator.QuotaCondition), health.Reason));
+                health.Alerts.Contains(Core.Health.HealthEvaluator.QuotaCondition), health.Reason)
+            {
+                LeftFlagged = Core.Health.HealthEvaluator.LeftFlaggedNote(s),
+            });
         }
         return result;
     }

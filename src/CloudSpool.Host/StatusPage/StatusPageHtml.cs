@@ -124,6 +124,8 @@ internal static class StatusPageHtml
                 else
                     b.Append(CultureInfo.InvariantCulture, $"<br><span class=\"muted\" data-quota=\"ok\">upstream mailbox {E(quota)} full</span>");
             }
+            if (a.LeftFlagged is { } flagged)
+                b.Append(CultureInfo.InvariantCulture, $"<br><span class=\"err\" data-left-flagged>{E(flagged)}</span>");
             if (a.FailureStreak > 0)
             {
                 b.Append(CultureInfo.InvariantCulture, $"<br><span class=\"err\">{a.FailureStreak} failed {(a.FailureStreak == 1 ? "run" : "runs in a row")}</span> ({E(ErrorKind(a.LastErrorKind))}): {E(a.LastError)}");

@@ -36,6 +36,8 @@ internal sealed class Pop3StreamingSession : IUpstreamSession
     private readonly AccountDefinition _account;
     private readonly Queue<UpstreamMessage> _plan = new();
     private readonly Queue<UpstreamMessage> _deferredDeletes = new();
+    // Every message given a DELE in this session: all removed once QUIT is answered +OK.
+    private readonly List<UpstreamMessage> _marked = [];
     private UpstreamException? _failure;
     private int _busy;
 
@@ -204,6 +206,7 @@ internal sealed class Pop3StreamingSession : IUpstreamSession
         using var busy = Enter();
         try
         {
+            _marked.Add(message);
             if (!_engine.Capabilities.Pipelining)
             {
                 _engine.Enqueue(Dele(message));
@@ -230,9 +233,10 @@ internal sealed class Pop3StreamingSession : IUpstreamSession
         }
     }
 
-    public Task CloseScopeAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    /// <summary>POP3 removes nothing before QUIT.</summary>
+    public Task<IReadOnlyList<UpstreamMessage>> CloseScopeAsync(CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<UpstreamMessage>>([]);
 
-    public async Task CommitAsync(CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<UpstreamMessage>> CommitAsync(CancellationToken cancellationToken)
     {
         using var busy = Enter();
         try
@@ -245,6 +249,8 @@ internal sealed class Pop3StreamingSession : IUpstreamSession
             var reply = await _engine.ExecuteAsync("QUIT", null, cancellationToken).ConfigureAwait(false);
             if (!reply.IsOk)
                 throw Fatal(new UpstreamException(UpstreamErrorKind.Protocol, $"{_account.Host} could not apply the deletions at QUIT: {reply}"));
+            // Every DELE was answered +OK, and QUIT too: the server has removed them all.
+            return [.. _marked];
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
