@@ -40,6 +40,10 @@ public sealed class Runtime : IAsyncDisposable
         States = new AzurePullStateStore(storage);
         Leases = new BlobLeaseManager(storage, loggers.CreateLogger<BlobLeaseManager>()) { Duration = TimeSpan.FromSeconds(options.Pull.LeaseSeconds) };
         Connector = new MailKitConnector { TimeoutMilliseconds = options.Pull.TimeoutSeconds * 1000 };
+        var azuriteData = azurite?.Location ?? options.Storage.Azurite.Location;
+        var limits = options.Storage.Azurite;
+        StoreGauge = azuriteData is null ? null
+            : new AzuriteCapacityGauge(azuriteData, limits.DatabaseLimitBytes, limits.WarnPercent / 100.0, limits.RefusePercent / 100.0);
         Engine = new PullEngine(Connector, Spool, Ledger, States, Leases, new PullEngineOptions
         {
             TempDirectory = options.Pull.TempDirectory ?? Path.Combine(Path.GetTempPath(), "cloudspool"),
@@ -47,7 +51,7 @@ public sealed class Runtime : IAsyncDisposable
             MaxBackoff = options.Pull.MaxBackoff,
             MaxMessageBytes = options.Pull.MaxMessageBytes,
             DayZone = TimeZoneInfo.FindSystemTimeZoneById(options.Pull.TimeZone),
-        }, TimeProvider.System, loggers.CreateLogger<PullEngine>());
+        }, TimeProvider.System, loggers.CreateLogger<PullEngine>()) { Capacity = StoreGauge };
         AccountValidator = new AccountValidator(s => Cron.IsValid(s));
         Schedules = new AzureScheduleStore(storage);
         JobRuns = new AzureJobRunLog(storage);
@@ -85,6 +89,9 @@ public sealed class Runtime : IAsyncDisposable
     public ILeaseManager Leases { get; }
     public IUpstreamConnector Connector { get; }
     public PullEngine Engine { get; }
+
+    /// <summary>The embedded store's ceiling, measured; null on a storage account (no such ceiling).</summary>
+    public IStoreCapacityGauge? StoreGauge { get; }
     public AccountValidator AccountValidator { get; }
     public IScheduleStore Schedules { get; }
     public IJobRunLog JobRuns { get; }
@@ -102,7 +109,7 @@ public sealed class Runtime : IAsyncDisposable
         var inputs = new List<HealthInput>();
         foreach (var account in await Accounts.ListAsync(cancellationToken).ConfigureAwait(false))
             inputs.Add(new HealthInput(account, await States.GetStateAsync(account.Name, cancellationToken).ConfigureAwait(false)));
-        return await Health.RunAsync(inputs, HealthThresholds, cancellationToken).ConfigureAwait(false);
+        return await Health.RunAsync(inputs, HealthThresholds, cancellationToken, StoreGauge?.Measure()).ConfigureAwait(false);
     }
 
     /// <summary>The health job's schedule: an edit wins over the configuration.</summary>

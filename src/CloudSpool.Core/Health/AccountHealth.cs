@@ -43,6 +43,28 @@ public static class HealthEvaluator
     public const string StaleCondition = "stale";
     public const string QuotaCondition = "quota";
 
+    /// <summary>The embedded store is past its warning share (an alert of the store, not of an account).</summary>
+    public const string StoreCondition = "store";
+
+    /// <summary>The name the embedded store's alert goes under, in place of an account's.</summary>
+    public const string StoreSubject = "storage";
+
+    /// <summary>
+    /// The embedded store as an alert subject: past its warning share it raises <see cref="StoreCondition"/> (once, until
+    /// it is below again). Null when there is no gauge (a storage account) or no mailbox to tell.
+    /// </summary>
+    public static AccountHealth? EvaluateStore(Spool.StoreCapacity? capacity, string? mailbox)
+    {
+        if (capacity is null || mailbox is null)
+            return null;
+        var level = capacity.Level;
+        var alerts = new HashSet<string>(StringComparer.Ordinal);
+        if (level != Spool.StoreCapacityLevel.Ok)
+            alerts.Add(StoreCondition);
+        return new AccountHealth(StoreSubject, mailbox, level == Spool.StoreCapacityLevel.Refuse ? AccountHealthState.Failing : AccountHealthState.Ok, alerts,
+            capacity.Problem ?? "embedded store: " + capacity.Describe());
+    }
+
     /// <summary>
     /// How full the upstream mailbox is: (used, limit) from the account's configured quota and the size its server
     /// listed, else from the quota the server reported (and its usage, else the listed size); null when unknown.

@@ -53,6 +53,7 @@ public static class AlertMail
         HealthEvaluator.FailingCondition => "fetching is FAILING",
         HealthEvaluator.StaleCondition => "not checked for too long",
         HealthEvaluator.QuotaCondition => "upstream mailbox nearly FULL",
+        HealthEvaluator.StoreCondition => "embedded store filling up",
         _ => condition,
     };
 

@@ -36,11 +36,20 @@ public sealed class HealthRunner(IAlertLedger alerts, ISpool spool, ILeaseManage
     /// </summary>
     public string? PhoneMailbox { get; init; }
 
-    public async Task<HealthReport> RunAsync(IReadOnlyList<HealthInput> inputs, HealthThresholds thresholds, CancellationToken cancellationToken)
+    /// <param name="inputs">Every account with what its runs recorded.</param>
+    /// <param name="thresholds">When trouble becomes an alert.</param>
+    /// <param name="cancellationToken">Stops the run.</param>
+    /// <param name="store">
+    /// The embedded store's capacity (null on a storage account): past its warning share one alert goes to the mailbox of
+    /// the first account by name (and the phone's).
+    /// </param>
+    public async Task<HealthReport> RunAsync(IReadOnlyList<HealthInput> inputs, HealthThresholds thresholds, CancellationToken cancellationToken, Spool.StoreCapacity? store = null)
     {
         ArgumentNullException.ThrowIfNull(inputs);
         var started = clock.GetUtcNow();
         var health = inputs.Select(i => HealthEvaluator.Evaluate(i.Account, i.State, started, thresholds)).ToList();
+        var storeHealth = HealthEvaluator.EvaluateStore(store, inputs.Select(i => i.Account).OrderBy(a => a.Name, StringComparer.Ordinal).FirstOrDefault()?.Mailbox);
+        IReadOnlyList<AccountHealth> subjects = storeHealth is null ? health : [.. health, storeHealth];
         var lease = await leases.TryAcquireAsync(Job, cancellationToken).ConfigureAwait(false);
         if (lease is null)
             return new HealthReport(health, await RecordAsync(new JobRunRecord(Job, started, clock.GetUtcNow(), PullOutcome.Skipped, "another worker is running the health check", null)).ConfigureAwait(false));
@@ -52,7 +61,7 @@ public sealed class HealthRunner(IAlertLedger alerts, ISpool spool, ILeaseManage
             try
             {
                 var open = (await alerts.ListAsync(cancellationToken).ConfigureAwait(false)).ToDictionary(a => (a.Account, a.Condition));
-                foreach (var h in health)
+                foreach (var h in subjects)
                 {
                     foreach (var condition in h.Alerts.Order(StringComparer.Ordinal))
                     {
@@ -72,7 +81,7 @@ public sealed class HealthRunner(IAlertLedger alerts, ISpool spool, ILeaseManage
                     }
                 }
                 // What is left open no longer holds (or the account is gone): tell the owner it recovered, once.
-                var byAccount = health.ToDictionary(h => h.Account, StringComparer.Ordinal);
+                var byAccount = subjects.DistinctBy(h => h.Account, StringComparer.Ordinal).ToDictionary(h => h.Account, StringComparer.Ordinal);
                 foreach (var alert in open.Values)
                 {
                     if (alert.Delivered)
@@ -113,12 +122,15 @@ public sealed class HealthRunner(IAlertLedger alerts, ISpool spool, ILeaseManage
     private static string AlertText(AccountHealth h, string condition) => condition switch
     {
         HealthEvaluator.FailingCondition => $"CloudSpool cannot fetch the mail of account {h.Account} (mailbox {h.Mailbox}).\n\n{h.Reason}\n\nIt keeps retrying with capped backoff; `cloudspool status` shows the details. Another message follows when it works again.",
+        HealthEvaluator.StoreCondition => $"CloudSpool's embedded store is filling up.\n\n{h.Reason}\n\n`cloudspool status` shows how full it is. Another message follows when it is below the warning level again.",
         HealthEvaluator.QuotaCondition => $"The upstream mailbox of account {h.Account} (mailbox {h.Mailbox}) is nearly full.\n\n{h.Reason}\n\nOnce it is full its server refuses new mail. Let CloudSpool delete what it has stored (`--leave delete`, or `delete-after=DAYS`), or make room upstream. Another message follows when it is below the warning level again.",
         _ => $"CloudSpool has not checked account {h.Account} (mailbox {h.Mailbox}) successfully for too long.\n\n{h.Reason}\n\nNew mail there is not reaching you. `cloudspool status` shows the details; another message follows when it works again.",
     };
 
     private static string RecoveryText(AlertRecord alert, AccountHealth? now) => now is null
         ? $"Account {alert.Account} was removed; its alert ({alert.Condition}, raised {alert.RaisedAt:u}) is closed."
+        : alert.Condition == HealthEvaluator.StoreCondition
+            ? $"The embedded store is below the warning level again ({now.Reason}). The alert was raised {alert.RaisedAt:u}."
         : alert.Condition == HealthEvaluator.QuotaCondition
             ? $"The upstream mailbox of account {alert.Account} is below the warning level again ({now.Reason}). The alert was raised {alert.RaisedAt:u}."
             : $"Account {alert.Account} works again ({now.Reason}). The alert ({alert.Condition}) was raised {alert.RaisedAt:u}.";

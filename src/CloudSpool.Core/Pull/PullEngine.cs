@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Ingest;
+using CloudSpool.Core.Spool;
 using Microsoft.Extensions.Logging;
 
 namespace CloudSpool.Core.Pull;
@@ -55,6 +56,9 @@ public sealed record PullEngineOptions
 
     /// <summary>A pack is written once it holds this many bytes (or <see cref="CommitBatchSize"/> messages).</summary>
     public long PackBytes { get; init; } = 8L << 20;
+
+    /// <summary>How often a running pull measures the embedded store again (<see cref="PullEngine.Capacity"/>).</summary>
+    public TimeSpan CapacityCheckInterval { get; init; } = TimeSpan.FromSeconds(2);
 }
 
 /// <summary>How a run was started.</summary>
@@ -87,6 +91,19 @@ public sealed class PullEngine(
 {
     /// <summary>Name of the lease that makes one puller per account across all processes.</summary>
     public static string LeaseName(string account) => $"pull-{account}";
+
+    /// <summary>
+    /// The embedded store's gauge (null on a storage account): a run refuses new mail once the store is past its refusal
+    /// share, before it connects and again while it fetches, and that mail stays upstream.
+    /// </summary>
+    public IStoreCapacityGauge? Capacity { get; init; }
+
+    /// <summary>Fails the run (storage) when the embedded store takes no more mail: nothing more is fetched, nothing deleted upstream.</summary>
+    private void EnsureRoomForMail()
+    {
+        if (Capacity?.Measure() is { Level: StoreCapacityLevel.Refuse } full)
+            throw new UpstreamException(UpstreamErrorKind.Storage, full.Problem!);
+    }
 
     /// <summary>Runs one pull of <paramref name="account"/> and records its outcome. Never throws for upstream or message trouble.</summary>
     public async Task<PullRunRecord> RunAsync(AccountDefinition account, PullRunRequest request, CancellationToken cancellationToken)
@@ -151,6 +168,7 @@ public sealed class PullEngine(
             throw new UpstreamException(UpstreamErrorKind.Configuration, $"password unavailable: {ex.Message}", ex);
         }
 
+        EnsureRoomForMail();
         var session = await connector.ConnectAsync(account, password, ct).ConfigureAwait(false);
         await using (session.ConfigureAwait(false))
         {
@@ -231,6 +249,7 @@ public sealed class PullEngine(
         var pending = new List<SeenEntry>();
         var unseen = new List<UpstreamMessage>();
         var progress = Stopwatch.StartNew();
+        var measured = Stopwatch.StartNew();
         var done = 0;
 
         // A listed message is the one its seen entry records only if its size matches too: a key is unique only while its
@@ -306,6 +325,12 @@ public sealed class PullEngine(
             foreach (var message in unseen)
             {
                 ct.ThrowIfCancellationRequested();
+                if (measured.Elapsed >= options.CapacityCheckInterval)
+                {
+                    // What was fetched so far is still written and committed (the failing run's settling), never deleted upstream.
+                    EnsureRoomForMail();
+                    measured.Restart();
+                }
                 var fetched = await FetchOneAsync(account, session, scope, message, run, ct).ConfigureAwait(false);
                 done++;
                 if (fetched is not null)

@@ -59,6 +59,9 @@ public static class StatusCommand
                 foreach (var f in a.FailingMessages)
                     await context.Out.WriteLineAsync($"  message {f.Key}{(f.Scope.Length > 0 ? " in " + f.Scope : "")} failed {f.Attempts} times: {f.Error}").ConfigureAwait(false);
             }
+            // The embedded store's ceiling (none on a storage account).
+            if (runtime.StoreGauge?.Measure() is { } store)
+                await context.Out.WriteLineAsync($"store: {store.Level.ToString().ToUpperInvariant()}  {store.Problem ?? "embedded Azurite: " + store.Describe()}").ConfigureAwait(false);
             // The jobs too: a schedule whose trigger stopped firing is trouble even when every account looks fine.
             foreach (var job in await ScheduleCommands.ListViewsAsync(runtime, ct).ConfigureAwait(false))
             {

@@ -173,8 +173,23 @@ public sealed class StorageOptions
 
 public sealed class AzuriteOptions
 {
-    /// <summary>Where the embedded Azurite keeps its data.</summary>
+    /// <summary>
+    /// Where the embedded Azurite keeps its data. With Storage:ConnectionString set to an Azurite of your own, setting
+    /// this to its data folder lets CloudSpool watch its ceiling too.
+    /// </summary>
     public string? Location { get; set; }
+
+    /// <summary>
+    /// The size in bytes at which Azurite can no longer save one of its databases (V8's longest string). Lower it only
+    /// to try the guard.
+    /// </summary>
+    public long DatabaseLimitBytes { get; set; } = Azurite.AzuriteCapacityGauge.V8MaxStringLength;
+
+    /// <summary>The share of that limit (percent) from which status, the status page and one alert warn.</summary>
+    public int WarnPercent { get; set; } = 50;
+
+    /// <summary>The share of that limit (percent) from which pulls refuse new mail (it stays upstream).</summary>
+    public int RefusePercent { get; set; } = 80;
 
     /// <summary>The azurite executable; default: azurite/node_modules/.bin/azurite of the source tree, then PATH.</summary>
     public string? Command { get; set; }

@@ -58,6 +58,11 @@ public sealed class CloudSpoolOptionsValidator : AbstractValidator<CloudSpoolOpt
             RuleFor(s => s.Azurite.TablePort).InclusiveBetween(1, 65535).WithMessage("{PropertyValue} is not a TCP port: expected 1-65535");
             RuleFor(s => s.Azurite).Must(a => a.BlobPort != a.TablePort && a.BlobPort != a.QueuePort && a.TablePort != a.QueuePort)
                 .WithMessage("the Azurite blob, queue and table ports must differ");
+            RuleFor(s => s.Azurite.DatabaseLimitBytes).GreaterThan(0).WithMessage("{PropertyValue} is not a size: expected bytes, more than 0");
+            RuleFor(s => s.Azurite.RefusePercent).InclusiveBetween(1, 100).WithMessage("{PropertyValue} is not a percentage: expected 1-100");
+            RuleFor(s => s.Azurite.WarnPercent).InclusiveBetween(1, 100).WithMessage("{PropertyValue} is not a percentage: expected 1-100");
+            RuleFor(s => s.Azurite).Must(a => a.WarnPercent < a.RefusePercent)
+                .WithMessage("Storage:Azurite:WarnPercent must be below Storage:Azurite:RefusePercent (it warns before it refuses)");
         }
     }
 

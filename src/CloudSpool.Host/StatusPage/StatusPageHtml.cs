@@ -136,6 +136,14 @@ internal static class StatusPageHtml
                 b.Append(CultureInfo.InvariantCulture, $"<br><span class=\"muted\">message {E(f.Key)} failed {f.Attempts} times: {E(f.Error)}</span>");
             b.Append("</div>");
         }
+        if (s.Store is { } store)
+        {
+            var level = store.Level.ToString().ToLowerInvariant();
+            b.Append(CultureInfo.InvariantCulture, $"<div class=\"card{(store.Level == Core.Spool.StoreCapacityLevel.Ok ? "" : " failing")}\" id=\"store\" data-store-level=\"{level}\">");
+            b.Append(CultureInfo.InvariantCulture, $"<strong>embedded store</strong> <span class=\"badge\">{level}</span><br>");
+            b.Append(store.Problem is { } storeProblem ? $"<span class=\"err\">{E(storeProblem)}</span>" : $"<span class=\"muted\">{E(store.Describe())}</span>");
+            b.Append("</div>");
+        }
 
         foreach (var (mailbox, rows) in s.Mail)
         {

@@ -21,7 +21,8 @@ internal sealed record StatusSnapshot(
     IReadOnlyDictionary<string, IReadOnlyList<RecentMail>> Mail,
     IReadOnlyList<ScheduleCommands.ScheduleView> Schedules,
     Edge.EdgeFigures? Edge,
-    bool EdgeExpected)
+    bool EdgeExpected,
+    StoreCapacity? Store = null)
 {
     /// <param name="runtime">The host's runtime.</param>
     /// <param name="edge">The edge's counters when this host serves POP3 and it listens.</param>
@@ -55,6 +56,6 @@ internal sealed record StatusSnapshot(
             mail[mailbox] = rows;
         }
         var schedules = await ScheduleCommands.ListViewsAsync(runtime, ct).ConfigureAwait(false);
-        return new StatusSnapshot(now, accounts, switchView, mail, schedules, edge, edgeExpected);
+        return new StatusSnapshot(now, accounts, switchView, mail, schedules, edge, edgeExpected, runtime.StoreGauge?.Measure());
     }
 }
