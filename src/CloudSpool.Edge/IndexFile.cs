@@ -10,13 +10,15 @@ namespace CloudSpool.Edge;
 /// anything unreadable in it is dropped and rebuilt from storage, never trusted.
 /// </summary>
 /// <remarks>
-/// Lines: a header <c>cloudspool-index 1 MAILBOX</c>; <c>+ KEY UIDL POP3SIZE RAWLENGTH SHA256 BLOBNAME</c> for an entry;
-/// <c>- KEY</c> for a removal. A torn last line (a crash while appending) is cut off at load.
+/// Lines: a header <c>cloudspool-index 2 MAILBOX</c>; <c>+ KEY UIDL POP3SIZE RAWLENGTH SHA256 BLOBNAME [OFFSET]</c> for an
+/// entry, <c>~</c> instead of <c>+</c> for one served by the old bare-CR rule (<see cref="SpoolIndexEntry.BareCrAsCrlf"/>);
+/// <c>- KEY</c> for a removal. A torn last line (a crash while appending) is cut off at load. Version 1 files, which
+/// could not tell the two kinds of entry apart, are rebuilt from storage.
 /// </remarks>
 internal sealed class IndexFile(string path, string mailbox)
 {
     private const string Magic = "cloudspool-index";
-    private const int Version = 1;
+    private const int Version = 2;
     private int _appendedRemovals;
 
     public string Path { get; } = path;
@@ -53,7 +55,7 @@ internal sealed class IndexFile(string path, string mailbox)
                 entries.Remove(key);
                 removals++;
             }
-            else if (f is ["+", var k, var uidl, var size, var raw, var sha, var blob, ..] && f.Length <= 8
+            else if (f is [var kind and ("+" or "~"), var k, var uidl, var size, var raw, var sha, var blob, ..] && f.Length <= 8
                      && long.TryParse(size, NumberStyles.None, CultureInfo.InvariantCulture, out var pop3Size)
                      && long.TryParse(raw, NumberStyles.None, CultureInfo.InvariantCulture, out var rawLength))
             {
@@ -65,7 +67,7 @@ internal sealed class IndexFile(string path, string mailbox)
                         return null;
                     offset = at;
                 }
-                entries[k] = new SpoolIndexEntry(k, uidl, pop3Size, rawLength, sha, blob, offset);
+                entries[k] = new SpoolIndexEntry(k, uidl, pop3Size, rawLength, sha, blob, offset, BareCrAsCrlf: kind == "~");
             }
             else
             {
@@ -128,7 +130,7 @@ internal sealed class IndexFile(string path, string mailbox)
     {
         // Fields never hold tabs or line ends (keys, UIDLs, hashes and blob names are printable ASCII); one that
         // did would make the line unreadable, and the whole file is then rebuilt from storage.
-        text.Append("+\t").Append(e.MessageKey).Append('\t').Append(e.Uidl).Append('\t')
+        text.Append(e.BareCrAsCrlf ? "~\t" : "+\t").Append(e.MessageKey).Append('\t').Append(e.Uidl).Append('\t')
             .Append(e.Pop3Size.ToString(CultureInfo.InvariantCulture)).Append('\t')
             .Append(e.RawLength.ToString(CultureInfo.InvariantCulture)).Append('\t')
             .Append(e.Sha256).Append('\t').Append(e.BlobName);

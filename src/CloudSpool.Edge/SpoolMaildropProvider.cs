@@ -233,7 +233,7 @@ internal sealed class SpoolMaildrop : IMaildrop
         _release = release;
         _provider = provider;
         _logger = logger;
-        Messages = messages.Select(m => new Pop3MessageInfo(m.Uidl, m.Pop3Size)).ToList();
+        Messages = messages.Select(m => new Pop3MessageInfo(m.Uidl, m.Pop3Size, m.BareCrAsCrlf)).ToList();
     }
 
     public IReadOnlyList<Pop3MessageInfo> Messages { get; }

@@ -37,8 +37,12 @@ public interface IMaildrop : IAsyncDisposable
 /// <summary>What the server needs to know about a message without opening it.</summary>
 /// <param name="Uidl">Unique-id listing (RFC 1939 section 7): 1 to 70 characters in 0x21-0x7E, stable across sessions.</param>
 /// <param name="Pop3Size">
-/// Octets of the message on the wire with every line ending in CRLF, before dot-stuffing and without the
-/// terminating line (RFC 1939 section 11): what RETR writes for it. A bare CR or LF counts as CRLF; a message
-/// that does not end in a line end gets a CRLF on the wire that is not counted (as Dovecot does).
+/// Octets of the message on the wire, before dot-stuffing and without the terminating line (RFC 1939 section 11): what
+/// RETR writes for it. The stored bytes count as they are, and a bare LF (not after a CR) as CRLF; a message that does
+/// not end in a LF gets a CRLF on the wire that is not counted (as Dovecot 2.3 does).
 /// </param>
-public readonly record struct Pop3MessageInfo(string Uidl, long Pop3Size);
+/// <param name="BareCrAsCrlf">
+/// The size was recorded under the old rule, which counted every bare CR (not followed by LF) as CRLF: the server then
+/// sends every bare CR as CRLF too (and takes it as a line end for TOP), so RETR still sends what LIST announced.
+/// </param>
+public readonly record struct Pop3MessageInfo(string Uidl, long Pop3Size, bool BareCrAsCrlf = false);

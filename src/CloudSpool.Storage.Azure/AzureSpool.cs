@@ -220,12 +220,22 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
         await foreach (var e in storage.Messages.QueryAsync<TableEntity>(MessageRange(mailbox, afterKey), maxPerPage: 1000,
             select: IndexColumns, cancellationToken: cancellationToken).ConfigureAwait(false))
         {
-            yield return new SpoolIndexEntry(e.RowKey, e.GetString("Uidl"), e.GetInt64("Pop3Size") ?? 0, e.GetInt64("RawLength") ?? 0,
-                e.GetString("Sha256"), e.GetString("BlobName"), e.GetInt64("BlobOffset"));
+            var pop3Size = e.GetInt64("Pop3Size") ?? 0;
+            var rawLength = e.GetInt64("RawLength") ?? 0;
+            yield return new SpoolIndexEntry(e.RowKey, e.GetString("Uidl"), pop3Size, rawLength,
+                e.GetString("Sha256"), e.GetString("BlobName"), e.GetInt64("BlobOffset"),
+                BareCrAsCrlf: e.GetInt32("Pop3SizeRule") is null && pop3Size > rawLength);
         }
     }
 
-    private static readonly string[] IndexColumns = ["RowKey", "Uidl", "Pop3Size", "RawLength", "Sha256", "BlobName", "BlobOffset"];
+    /// <remarks>
+    /// <c>Pop3SizeRule</c> (<see cref="IngestFigures.SizeRule"/>) is absent from rows written before size rule 2, whose
+    /// <c>Pop3Size</c> counted every bare CR or LF as CRLF. Such a row with a size equal to its length has neither, so its
+    /// size is right under either rule; one with a larger size may have bare CRs (or only bare LFs, which both rules count
+    /// alike): the edge serves it by the old rule, so RETR still sends what LIST announces (byte for byte as before when it
+    /// has bare CRs, and as under rule 2 when it has none).
+    /// </remarks>
+    private static readonly string[] IndexColumns = ["RowKey", "Uidl", "Pop3Size", "Pop3SizeRule", "RawLength", "Sha256", "BlobName", "BlobOffset"];
 
     /// <inheritdoc />
     public Task<string?> FirstKeyAsync(string mailbox, CancellationToken cancellationToken) =>
@@ -307,6 +317,7 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
             ["BlobName"] = blobName,
             ["RawLength"] = m.Figures.RawLength,
             ["Pop3Size"] = m.Figures.Pop3Size,
+            ["Pop3SizeRule"] = IngestFigures.SizeRule,
             ["Sha256"] = m.Figures.Sha256,
             ["DedupKey"] = m.DedupKey,
             ["SourceAccount"] = m.SourceAccount,

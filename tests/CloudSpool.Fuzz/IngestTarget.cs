@@ -15,7 +15,7 @@ namespace CloudSpool.Fuzz;
 /// </summary>
 /// <remarks>
 /// Invariants: nothing throws; the figures match the slow reference (length, SHA-256, the size of the bytes with every
-/// line end made CRLF) and do not depend on how the bytes were cut into chunks as they arrived; a message MimeKit cannot
+/// bare LF made CRLF, a bare CR kept) and do not depend on how the bytes were cut into chunks as they arrived; a message MimeKit cannot
 /// parse is flagged malformed with a reason, and a reason is only given with the flag; every summary field stays within
 /// its bound and is well-formed UTF-16 (it goes into a Table row); the UIDL is 1 to 70 characters of 0x21-0x7E
 /// (RFC 1939 section 7).
@@ -36,7 +36,7 @@ public sealed class IngestTarget : IFuzzTarget
             throw new FuzzFindingException("ingest: Sha256 is not the SHA-256 of the bytes");
         var wireSize = Wire.NormalizeCrlf(input).Length;
         if (figures.Pop3Size != wireSize)
-            throw new FuzzFindingException($"ingest: Pop3Size {figures.Pop3Size}, the bytes with CRLF line ends are {wireSize}");
+            throw new FuzzFindingException($"ingest: Pop3Size {figures.Pop3Size}, the bytes with bare LFs made CRLF are {wireSize}");
         if (Chunked(input) is var chunked && chunked != figures)
             throw new FuzzFindingException($"ingest: metering in small chunks gave {chunked}, in one piece {figures}");
 

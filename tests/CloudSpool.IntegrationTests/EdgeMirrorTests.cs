@@ -233,7 +233,7 @@ public sealed class EdgeMirrorTests : IAsyncLifetime
         _cleanup.RemoveAt(_cleanup.Count - 1);
 
         // Garbage is not trusted: the index starts empty and is listed again.
-        await File.WriteAllTextAsync(path, "cloudspool-index\t1\talice\nnonsense\n");
+        await File.WriteAllTextAsync(path, "cloudspool-index\t2\talice\nnonsense\n");
         var rebuilt = NewEdge(_spool.Runtime, Options(_state)).Mirror;
         Assert.False(rebuilt.IndexOf("alice").LoadedFromDisk);
         Assert.Equal(2, (await rebuilt.SnapshotForLoginAsync("alice", CancellationToken.None)).Count);

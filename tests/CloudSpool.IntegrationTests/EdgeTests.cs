@@ -65,29 +65,15 @@ public sealed class EdgeTests : IAsyncLifetime
         return client;
     }
 
-    /// <summary>What a POP3 client must receive: the stored bytes with every line ending in CRLF.</summary>
+    /// <summary>What a POP3 client must receive: the stored bytes with every bare LF made CRLF (a bare CR goes out as stored).</summary>
     private static byte[] OnTheWire(byte[] stored)
     {
         var result = new List<byte>(stored.Length + 64);
         for (var i = 0; i < stored.Length; i++)
         {
-            var b = stored[i];
-            if (b == '\r')
-            {
+            if (stored[i] == '\n' && (i == 0 || stored[i - 1] != '\r'))
                 result.Add((byte)'\r');
-                result.Add((byte)'\n');
-                if (i + 1 < stored.Length && stored[i + 1] == '\n')
-                    i++;
-            }
-            else if (b == '\n')
-            {
-                result.Add((byte)'\r');
-                result.Add((byte)'\n');
-            }
-            else
-            {
-                result.Add(b);
-            }
+            result.Add(stored[i]);
         }
         return [.. result];
     }

@@ -31,25 +31,42 @@ public sealed class DataEncoderTests
     [InlineData(".\r\n", "..\r\n.\r\n", 3)]
     [InlineData("a\r\n", "a\r\n.\r\n", 3)]
     [InlineData("a\n", "a\r\n.\r\n", 3)]
-    [InlineData("a\r", "a\r\n.\r\n", 3)]
-    [InlineData("\r", "\r\n.\r\n", 2)]
+    [InlineData("a\r", "a\r\r\n.\r\n", 2)]
+    [InlineData("\r", "\r\r\n.\r\n", 1)]
     [InlineData("\n", "\r\n.\r\n", 2)]
-    [InlineData("\r\r\n", "\r\n\r\n.\r\n", 4)]
-    [InlineData("\n\r", "\r\n\r\n.\r\n", 4)]
+    [InlineData("\r\r\n", "\r\r\n.\r\n", 3)]
+    [InlineData("\n\r", "\r\n\r\r\n.\r\n", 3)]
+    [InlineData("x\r.y\r\n\r.\r\n", "x\r.y\r\n\r.\r\n.\r\n", 10)]
     [InlineData("a\n.\n..\n", "a\r\n..\r\n...\r\n.\r\n", 10)]
     [InlineData("x.y\r\n .z", "x.y\r\n .z\r\n.\r\n", 8)]
-    [InlineData("a\nb\rc\r\n.d\n..e\r\r\nf\0\xff", "a\r\nb\r\nc\r\n..d\r\n...e\r\n\r\nf\0\xff\r\n.\r\n", 23)]
-    public void Retr_data_turns_every_line_end_into_crlf_stuffs_dots_and_counts_the_pop3_size(string stored, string wire, long octets)
+    [InlineData("a\nb\rc\r\n.d\n..e\r\r\nf\0\xff", "a\r\nb\rc\r\n..d\r\n...e\r\r\nf\0\xff\r\n.\r\n", 21)]
+    public void Retr_data_sends_bare_cr_as_stored_turns_bare_lf_into_crlf_stuffs_dots_and_counts_the_pop3_size(string stored, string wire, long octets)
+    {
+        AssertRetrData(stored, wire, octets, bareCrAsCrlf: false);
+        Assert.Equal(octets, Wire.Pop3Size(Wire.Bytes(stored)));
+    }
+
+    private static void AssertRetrData(string stored, string wire, long octets, bool bareCrAsCrlf)
     {
         var bytes = Wire.Bytes(stored);
         foreach (var chunk in new[] { 1, 2, 3, 1000 })
         {
-            var (data, counted) = Encode(bytes, () => new Pop3DataEncoder(), chunk);
+            var (data, counted) = Encode(bytes, () => new Pop3DataEncoder(bareCrAsCrlf), chunk);
             Assert.Equal(wire, Wire.Text(data));
             Assert.Equal(octets, counted);
-            Assert.Equal(Wire.Pop3Size(bytes), counted);
         }
     }
+
+    /// <summary>Rows written before size rule 2 counted a bare CR as CRLF: for them the encoder keeps sending it so.</summary>
+    [Theory]
+    [InlineData("a\r", "a\r\n.\r\n", 3)]
+    [InlineData("\r", "\r\n.\r\n", 2)]
+    [InlineData("\r\r\n", "\r\n\r\n.\r\n", 4)]
+    [InlineData("\n\r", "\r\n\r\n.\r\n", 4)]
+    [InlineData("x\r.y", "x\r\n..y\r\n.\r\n", 5)]
+    [InlineData("a\nb\rc\r\n.d\n..e\r\r\nf\0\xff", "a\r\nb\r\nc\r\n..d\r\n...e\r\n\r\nf\0\xff\r\n.\r\n", 23)]
+    public void Retr_data_of_an_old_rule_row_sends_bare_cr_as_crlf_and_counts_it_so(string stored, string wire, long octets) =>
+        AssertRetrData(stored, wire, octets, bareCrAsCrlf: true);
 
     [Fact]
     public void Retr_data_matches_the_reference_and_ingest_size_for_random_bytes_in_every_chunking()
@@ -66,6 +83,14 @@ public sealed class DataEncoderTests
             Assert.Equal(Wire.Text(Wire.RetrData(stored)), Wire.Text(data));
             Assert.Equal(Wire.Pop3Size(stored), octets);
             Assert.Equal(Wire.NormalizeCrlf(stored).Length, octets);
+            // The old rule, as old rows are still served.
+            var (old, oldOctets) = Encode(stored, () => new Pop3DataEncoder(bareCrAsCrlf: true), chunk);
+            Assert.Equal(Wire.Text(Wire.RetrData(stored, bareCrAsCrlf: true)), Wire.Text(old));
+            Assert.Equal(Wire.NormalizeCrlf(stored, bareCrAsCrlf: true).Length, oldOctets);
+            var lines = random.Next(0, 4);
+            Assert.Equal(Wire.Text(Wire.TopData(stored, lines)), Wire.Text(Encode(stored, () => new Pop3DataEncoder(lines), chunk).Data));
+            Assert.Equal(Wire.Text(Wire.TopData(stored, lines, bareCrAsCrlf: true)),
+                Wire.Text(Encode(stored, () => new Pop3DataEncoder(lines, bareCrAsCrlf: true), chunk).Data));
         }
     }
 
@@ -92,11 +117,17 @@ public sealed class DataEncoderTests
     [InlineData("H: 1\r\nI: 2\r\n\r\nl1\r\n.l2\r\nl3\r\n", 9, "H: 1\r\nI: 2\r\n\r\nl1\r\n..l2\r\nl3\r\n.\r\n")]
     [InlineData("H: 1\nI: 2\n\nl1\nl2", 1, "H: 1\r\nI: 2\r\n\r\nl1\r\n.\r\n")]
     [InlineData("H: 1\nI: 2\n\nl1\nl2", 2, "H: 1\r\nI: 2\r\n\r\nl1\r\nl2\r\n.\r\n")]
-    [InlineData("H: 1\rI: 2\r\rl1\rl2\r", 1, "H: 1\r\nI: 2\r\n\r\nl1\r\n.\r\n")]
+    [InlineData("H: 1\rI: 2\r\rl1\rl2\r", 1, "H: 1\rI: 2\r\rl1\rl2\r\r\n.\r\n")]
+    [InlineData("H: 1\rI: 2\r\n\r\nl1\rl2\r\nl3\r\n", 1, "H: 1\rI: 2\r\n\r\nl1\rl2\r\n.\r\n")]
+    [InlineData("H: 1\r\n\r\r\nl1\r\nl2\r\n", 0, "H: 1\r\n\r\r\n.\r\n")]
+    [InlineData("H: 1\r\n\r \r\nl1\r\nl2\r\n", 1, "H: 1\r\n\r \r\nl1\r\n.\r\n")]
+    [InlineData("\rl0\r\nl1\r\n\r\nl3\r\n", 1, "\rl0\r\nl1\r\n.\r\n")]
+    [InlineData("H: 1\r\r\nl1\r\n", 0, "H: 1\r\r\nl1\r\n.\r\n")]
+    [InlineData("H: 1\r\n\r", 0, "H: 1\r\n\r\r\n.\r\n")]
     [InlineData("H: only header, no body", 5, "H: only header, no body\r\n.\r\n")]
     [InlineData("\r\nbody first", 0, "\r\n.\r\n")]
     [InlineData("", 3, ".\r\n")]
-    public void Top_sends_header_blank_line_and_the_first_n_body_lines(string stored, int lines, string wire)
+    public void Top_sends_header_the_line_that_ends_it_and_the_first_n_body_lines(string stored, int lines, string wire)
     {
         var bytes = Wire.Bytes(stored);
         foreach (var chunk in new[] { 1, 2, 5, 1000 })

@@ -18,6 +18,8 @@ public sealed class MessageTransferTranscriptTests
         "Subject: mixed\r\n\nA\rB\nC\r\n\r\r\n.\n",
         "Subject: 8bit\r\n\r\n\u00e9\u00e8\u00ff\0\u0001\u007f\u0080 end",
         "Subject: ends in bare cr\r\n\r\nlast\r",
+        "Subject: bare cr before a dot\r\n\r\nx\r.y\r\n\r.\r\n",
+        "Subject: a\rFrom: b\r\n\r\r\nbody\r\n",
         ".\r\n.\r\n",
     ];
 

@@ -8,13 +8,22 @@ namespace CloudSpool.Core.Ingest;
 /// </summary>
 /// <param name="RawLength">Number of bytes stored.</param>
 /// <param name="Pop3Size">
-/// RFC 1939 octet count as the message goes out on the wire: every bare LF or bare CR counts as
-/// CRLF (as Dovecot does); dot-stuffing and the terminating line are not counted.
+/// RFC 1939 octet count as the message goes out on the wire (size rule 2): every byte as stored, and a bare LF (one not
+/// after a CR) as CRLF; a bare CR stays one octet (as Dovecot 2.3 counts and sends it). Dot-stuffing, the terminating
+/// line and the CRLF added after a last line without LF are not counted. Rows written before rule 2 counted a bare CR as
+/// CRLF too (see <see cref="SizeRule"/>).
 /// </param>
 /// <param name="Sha256">Lower-case hex SHA-256 of the raw bytes.</param>
 /// <param name="BodySha256">Lower-case hex SHA-256 of the bytes after the header/body separator
 /// (of an empty string when there is no body).</param>
-public sealed record IngestFigures(long RawLength, long Pop3Size, string Sha256, string BodySha256);
+public sealed record IngestFigures(long RawLength, long Pop3Size, string Sha256, string BodySha256)
+{
+    /// <summary>
+    /// The rule <see cref="Pop3Size"/> is computed by, recorded with it: 2 counts a bare CR as one octet. Rule 1 (rows
+    /// without a recorded rule) counted it as CRLF; its sizes equal rule 2's unless the message has a bare CR.
+    /// </summary>
+    public const int SizeRule = 2;
+}
 
 /// <summary>
 /// Streams raw message bytes through the ingest computations in one pass, in bounded memory:
@@ -70,49 +79,29 @@ public sealed class IngestMeter : IDisposable
     /// <summary>Finishes the computations. The meter cannot be used afterwards.</summary>
     public IngestFigures Complete()
     {
-        // A message ending in a bare CR: that CR goes out as CRLF.
-        if (_previousWasCr)
-        {
-            _pop3Size += 1;
-            _previousWasCr = false;
-        }
         var raw = Convert.ToHexStringLower(_raw.GetHashAndReset());
         var body = Convert.ToHexStringLower(_body.GetHashAndReset());
         return new IngestFigures(_rawLength, _pop3Size, raw, body);
     }
 
     /// <summary>
-    /// Every byte counts one octet on the wire, and a bare LF or a bare CR one more (it goes out as CRLF). Only line
-    /// ends are looked at one by one; the runs between them are skipped with a vectorised search.
+    /// Every byte counts one octet on the wire, and a bare LF one more (it goes out as CRLF). Only LFs are looked at one
+    /// by one; the runs between them are skipped with a vectorised search.
     /// </summary>
     private void CountPop3Octets(ReadOnlySpan<byte> chunk)
     {
         _pop3Size += chunk.Length;
         var rest = chunk;
-        while (!rest.IsEmpty)
+        int at;
+        while ((at = rest.IndexOf((byte)'\n')) >= 0)
         {
-            var at = rest.IndexOfAny((byte)'\r', (byte)'\n');
-            if (at != 0 && _previousWasCr)
-            {
-                _pop3Size += 1; // a CR followed by another byte was bare
-                _previousWasCr = false;
-            }
-            if (at < 0)
-                return;
-            if (rest[at] == (byte)'\n')
-            {
-                if (!_previousWasCr)
-                    _pop3Size += 1; // a bare LF
-                _previousWasCr = false;
-            }
-            else
-            {
-                if (_previousWasCr)
-                    _pop3Size += 1; // CR CR: the first was bare
-                _previousWasCr = true;
-            }
+            if (!(at == 0 ? _previousWasCr : rest[at - 1] == (byte)'\r'))
+                _pop3Size += 1; // a bare LF
+            _previousWasCr = false;
             rest = rest[(at + 1)..];
         }
+        if (!rest.IsEmpty)
+            _previousWasCr = rest[^1] == (byte)'\r';
     }
 
     /// <inheritdoc />

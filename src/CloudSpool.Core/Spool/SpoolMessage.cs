@@ -24,7 +24,7 @@ public sealed record SpoolMessage
     /// <summary>Where the bytes lie when the blob is a pack of several messages; null when the blob is the message's own.</summary>
     public SpoolPackPlace? Pack { get; init; }
 
-    /// <summary>RFC 1939 size: octets on the wire with every line ending in CRLF.</summary>
+    /// <summary>RFC 1939 size: octets RETR sends (see <see cref="Ingest.IngestFigures.Pop3Size"/>).</summary>
     public required long Pop3Size { get; init; }
 
     public required string Sha256 { get; init; }
@@ -39,8 +39,12 @@ public sealed record SpoolMessage
 /// What an index of a mailbox needs of a message (the POP3 edge's STAT, LIST, UIDL and cache), read without the
 /// header summary.
 /// </summary>
-/// <remarks>A <c>BlobOffset</c> is where the message starts in its blob when the blob is a pack; null when the blob is the message's own.</remarks>
-public sealed record SpoolIndexEntry(string MessageKey, string Uidl, long Pop3Size, long RawLength, string Sha256, string BlobName, long? BlobOffset = null);
+/// <remarks>
+/// A <c>BlobOffset</c> is where the message starts in its blob when the blob is a pack; null when the blob is the message's
+/// own. <c>BareCrAsCrlf</c>: the row's <c>Pop3Size</c> may count a bare CR as CRLF (size rule 1, rows written before rule 2
+/// whose size is larger than their length), so the edge sends a bare CR of this message as CRLF to match it.
+/// </remarks>
+public sealed record SpoolIndexEntry(string MessageKey, string Uidl, long Pop3Size, long RawLength, string Sha256, string BlobName, long? BlobOffset = null, bool BareCrAsCrlf = false);
 
 /// <summary>
 /// A message's place in a pack: a write-once blob holding the bytes of several small messages one after the other

@@ -18,7 +18,7 @@ internal sealed class TopCommand : IPop3Command
         }
         if (!session.TryResolveMessage(parts[0], out var index))
             return false;
-        return await session.SendMessageAsync(index, "top of message follows", new Pop3DataEncoder(lines), cancellationToken)
+        return await session.SendMessageAsync(index, "top of message follows", new Pop3DataEncoder(lines, session.Message(index).BareCrAsCrlf), cancellationToken)
             .ConfigureAwait(false);
     }
 }

@@ -2,14 +2,21 @@ namespace CloudSpool.Pop3.Protocol;
 
 /// <summary>
 /// Turns stored message bytes into the body of a POP3 multi-line response (RFC 1939 section 3), chunk by chunk,
-/// with constant state: every bare LF or bare CR becomes CRLF (CRLF stays), a line starting with "." gets one
-/// more "." (byte-stuffing), and <see cref="Finish"/> ends a last line without line end with an extra CRLF and
-/// writes the terminating ".\r\n". Every other byte (8-bit, NUL) is copied as it is.
+/// with constant state: a bare LF (one not after a CR) becomes CRLF, a line starting with "." gets one more "."
+/// (byte-stuffing), and <see cref="Finish"/> ends a last line without line end with an extra CRLF and writes the
+/// terminating ".\r\n". Every other byte (a bare CR, 8-bit, NUL) is copied as it is, as Dovecot 2.3 does: a line
+/// ends at LF only.
 /// </summary>
 /// <remarks>
-/// For TOP (RFC 1939 section 7) the encoder stops after the header, the blank line and the requested number of body
-/// lines. Lines are counted as they go out on the wire; the header ends at the first empty line; a message without
-/// one is all header.
+/// For TOP (RFC 1939 section 7) the encoder stops after the header, the line that ends it and the requested number of
+/// body lines. As in Dovecot, the header ends with the first line that starts with a CR or LF (an empty line, or one
+/// a broken mailer began with a bare CR), body lines are counted at their LF, and a message without such a line is
+/// all header. The one deliberate difference: a "." that starts the message is stuffed (Dovecot 2.3 sends it as is).
+/// <para>
+/// With <c>bareCrAsCrlf</c> the encoder keeps the rule of rows written before size rule 2 (see
+/// <see cref="Pop3MessageInfo.BareCrAsCrlf"/>): every bare CR also goes out as CRLF and ends a line, so what it sends
+/// still matches the size recorded for them.
+/// </para>
 /// </remarks>
 internal sealed class Pop3DataEncoder
 {
@@ -17,18 +24,23 @@ internal sealed class Pop3DataEncoder
     public const int FinishSize = 5;
 
     private readonly bool _top;
+    private readonly bool _bareCrAsCrlf;
     private long _bodyLinesLeft;
     private bool _inBody;
     private bool _atLineStart = true;
+    private bool _lineStartsWithCr;
     private bool _pendingCr;
+    private bool _previousWasCr;
 
     /// <summary>An encoder for RETR: the whole message.</summary>
-    public Pop3DataEncoder()
+    public Pop3DataEncoder(bool bareCrAsCrlf = false)
     {
+        _bareCrAsCrlf = bareCrAsCrlf;
     }
 
-    /// <summary>An encoder for TOP: header, blank line and the first <paramref name="bodyLines"/> body lines.</summary>
-    public Pop3DataEncoder(long bodyLines)
+    /// <summary>An encoder for TOP: header, the line that ends it and the first <paramref name="bodyLines"/> body lines.</summary>
+    public Pop3DataEncoder(long bodyLines, bool bareCrAsCrlf = false)
+        : this(bareCrAsCrlf)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(bodyLines);
         _top = true;
@@ -36,8 +48,8 @@ internal sealed class Pop3DataEncoder
     }
 
     /// <summary>
-    /// Octets of the message written so far as they count for the RFC 1939 size: line ends as CRLF, without the
-    /// stuffing dots, the extra CRLF after a last line without line end, and the terminating line. For RETR it ends
+    /// Octets of the message written so far as they count for the RFC 1939 size: the stored bytes and the CR added to a
+    /// bare LF; not the stuffing dots, the extra CRLF after a last line without line end or the terminating line. For RETR it ends
     /// equal to <see cref="Pop3MessageInfo.Pop3Size"/> of an intact message.
     /// </summary>
     public long MessageOctets { get; private set; }
@@ -61,9 +73,9 @@ internal sealed class Pop3DataEncoder
             var b = input[i];
             if (_pendingCr)
             {
-                // The CR of the previous byte: CRLF if this is its LF, else a bare CR that goes out as CRLF.
+                // Old rule: the CR of the previous byte, CRLF if this is its LF, else a bare CR that goes out as CRLF.
                 _pendingCr = false;
-                o += WriteLineEnd(output[o..]);
+                o += WriteLineEnd(output[o..], withCr: true);
                 if (b == (byte)'\n')
                     i++;
                 EndLine();
@@ -71,13 +83,24 @@ internal sealed class Pop3DataEncoder
             }
             if (b == (byte)'\r')
             {
-                _pendingCr = true;
                 i++;
+                if (_atLineStart)
+                    _lineStartsWithCr = true;
+                if (_bareCrAsCrlf)
+                {
+                    _pendingCr = true;
+                    continue;
+                }
+                // A CR is an octet like any other; only the LF after it ends the line.
+                output[o++] = b;
+                MessageOctets++;
+                _atLineStart = false;
+                _previousWasCr = true;
                 continue;
             }
             if (b == (byte)'\n')
             {
-                o += WriteLineEnd(output[o..]);
+                o += WriteLineEnd(output[o..], withCr: !_previousWasCr);
                 i++;
                 EndLine();
                 continue;
@@ -94,6 +117,7 @@ internal sealed class Pop3DataEncoder
             i += run;
             MessageOctets += run;
             _atLineStart = false;
+            _previousWasCr = false;
         }
         consumed = i;
         return o;
@@ -105,9 +129,9 @@ internal sealed class Pop3DataEncoder
         var o = 0;
         if (_pendingCr)
         {
-            // A message ending in a bare CR: that CR goes out as CRLF and counts (as in the ingest size).
+            // Old rule: a message ending in a bare CR: that CR goes out as CRLF and counts (as in the old size).
             _pendingCr = false;
-            o += WriteLineEnd(output);
+            o += WriteLineEnd(output, withCr: true);
             EndLine();
         }
         if (!_atLineStart)
@@ -123,25 +147,31 @@ internal sealed class Pop3DataEncoder
         return o;
     }
 
-    private int WriteLineEnd(Span<byte> output)
+    /// <summary>Writes the LF that ends a line, after a CR of its own when the stored line end has none.</summary>
+    private int WriteLineEnd(Span<byte> output, bool withCr)
     {
-        output[0] = (byte)'\r';
-        output[1] = (byte)'\n';
-        MessageOctets += 2;
-        return 2;
+        var o = 0;
+        if (withCr)
+            output[o++] = (byte)'\r';
+        output[o++] = (byte)'\n';
+        MessageOctets += o;
+        return o;
     }
 
     private void EndLine()
     {
-        var wasEmpty = _atLineStart;
+        // The line that ends the header starts with a CR or LF: empty, or begun with a bare CR.
+        var endsHeader = _atLineStart || _lineStartsWithCr;
         _atLineStart = true;
+        _lineStartsWithCr = false;
+        _previousWasCr = false;
         if (!_top)
             return;
         if (!_inBody)
         {
-            if (!wasEmpty)
+            if (!endsHeader)
                 return;
-            // The blank line between header and body (RFC 5322 section 2.1) has just been written.
+            // The line between header and body (RFC 5322 section 2.1: an empty line) has just been written.
             _inBody = true;
         }
         else

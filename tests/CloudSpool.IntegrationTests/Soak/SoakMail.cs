@@ -131,24 +131,17 @@ public sealed partial class SoakMail
     }
 
     /// <summary>
-    /// The bytes as a POP3 or IMAP server serves a stored file (and as the edge serves a stored message): a bare LF or
-    /// CR becomes CRLF, and a message without a final line end gets one.
+    /// The bytes as Dovecot serves a stored file over POP3 or IMAP (and as the edge serves a stored message): a bare LF
+    /// becomes CRLF (a bare CR stays as it is), and a message without a final line end gets one.
     /// </summary>
     public static byte[] OnTheWire(byte[] stored)
     {
         var result = new List<byte>(stored.Length + 64);
         for (var i = 0; i < stored.Length; i++)
         {
-            var b = stored[i];
-            if (b == '\r' || b == '\n')
-            {
+            if (stored[i] == '\n' && (i == 0 || stored[i - 1] != '\r'))
                 result.Add((byte)'\r');
-                result.Add((byte)'\n');
-                if (b == '\r' && i + 1 < stored.Length && stored[i + 1] == '\n')
-                    i++;
-                continue;
-            }
-            result.Add(b);
+            result.Add(stored[i]);
         }
         if (result.Count < 2 || result[^2] != '\r' || result[^1] != '\n')
             result.AddRange("\r\n"u8);

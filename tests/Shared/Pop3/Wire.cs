@@ -18,22 +18,24 @@ public static class Wire
         return meter.Complete().Pop3Size;
     }
 
-    /// <summary>Splits stored bytes into lines, each ending at CRLF, a bare LF or a bare CR; the last may have no end.</summary>
-    public static List<(byte[] Content, bool Ended)> Lines(byte[] stored)
+    /// <summary>
+    /// Splits stored bytes into lines, each ending at LF (the CR of a CRLF is not part of the line; a bare CR is); the
+    /// last may have no end. With <paramref name="bareCrAsCrlf"/> (the rule before size rule 2) a bare CR ends a line too.
+    /// </summary>
+    public static List<(byte[] Content, bool Ended)> Lines(byte[] stored, bool bareCrAsCrlf = false)
     {
         var lines = new List<(byte[], bool)>();
         var current = new List<byte>();
         for (var i = 0; i < stored.Length; i++)
         {
             var b = stored[i];
-            if (b == '\r')
+            if (b == '\r' && i + 1 < stored.Length && stored[i + 1] == '\n')
             {
-                if (i + 1 < stored.Length && stored[i + 1] == '\n')
-                    i++;
+                i++;
                 lines.Add((current.ToArray(), true));
                 current.Clear();
             }
-            else if (b == '\n')
+            else if (b == '\n' || (b == '\r' && bareCrAsCrlf))
             {
                 lines.Add((current.ToArray(), true));
                 current.Clear();
@@ -48,11 +50,11 @@ public static class Wire
         return lines;
     }
 
-    /// <summary>Every line end turned into CRLF; nothing added at the end.</summary>
-    public static byte[] NormalizeCrlf(byte[] stored)
+    /// <summary>Every line end turned into CRLF (a bare CR stays unless <paramref name="bareCrAsCrlf"/>); nothing added at the end.</summary>
+    public static byte[] NormalizeCrlf(byte[] stored, bool bareCrAsCrlf = false)
     {
         var output = new List<byte>();
-        foreach (var (content, ended) in Lines(stored))
+        foreach (var (content, ended) in Lines(stored, bareCrAsCrlf))
         {
             output.AddRange(content);
             if (ended)
@@ -69,13 +71,16 @@ public static class Wire
     }
 
     /// <summary>The multi-line body of RETR (RFC 1939 section 3) for a stored message, terminator included.</summary>
-    public static byte[] RetrData(byte[] stored) => Stuff(Lines(stored).Select(l => l.Content));
+    public static byte[] RetrData(byte[] stored, bool bareCrAsCrlf = false) => Stuff(Lines(stored, bareCrAsCrlf).Select(l => l.Content));
 
-    /// <summary>The multi-line body of TOP n k: header lines up to and including the first empty one, then k lines.</summary>
-    public static byte[] TopData(byte[] stored, int bodyLines)
+    /// <summary>
+    /// The multi-line body of TOP n k: header lines up to and including the first that is empty or starts with a bare CR
+    /// (Dovecot 2.3's end of the header), then k lines.
+    /// </summary>
+    public static byte[] TopData(byte[] stored, int bodyLines, bool bareCrAsCrlf = false)
     {
-        var lines = Lines(stored).Select(l => l.Content).ToList();
-        var blank = lines.FindIndex(l => l.Length == 0);
+        var lines = Lines(stored, bareCrAsCrlf).Select(l => l.Content).ToList();
+        var blank = lines.FindIndex(l => l.Length == 0 || l[0] == '\r');
         var take = blank < 0 ? lines.Count : Math.Min(lines.Count, blank + 1 + bodyLines);
         return Stuff(lines.Take(take));
     }
