@@ -32,6 +32,13 @@ public interface IMaildrop : IAsyncDisposable
     /// Throwing makes QUIT answer -ERR [SYS/TEMP] (RFC 1939 section 6: "some deleted messages not removed").
     /// </summary>
     ValueTask CommitDeletesAsync(IReadOnlySet<int> indexes, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Cancelled when the maildrop is taken from the session (a newer login of the same identity took it over): the
+    /// session ends at once without applying its deletions, answering -ERR [IN-USE] when it was waiting for a
+    /// command and closing the connection otherwise.
+    /// </summary>
+    CancellationToken Revoked => CancellationToken.None;
 }
 
 /// <summary>What the server needs to know about a message without opening it.</summary>

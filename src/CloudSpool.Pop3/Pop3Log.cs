@@ -45,6 +45,9 @@ internal static partial class Pop3Log
     [LoggerMessage(13, LogLevel.Information, "POP3 session {SessionId}: maildrop of {Identity} is in use")]
     public static partial void MaildropInUse(ILogger logger, string sessionId, string identity);
 
+    [LoggerMessage(26, LogLevel.Information, "POP3 session {SessionId}: a newer login of {Identity} took the maildrop over; this session ends without deleting anything")]
+    public static partial void TakenOver(ILogger logger, string sessionId, string identity);
+
     [LoggerMessage(14, LogLevel.Warning, "POP3 session {SessionId}: maildrop of {Identity} unavailable: {Reason}")]
     public static partial void MaildropUnavailable(ILogger logger, Exception? exception, string sessionId, string identity, string? reason);
 

@@ -36,6 +36,8 @@ internal sealed class Pop3Session : IAsyncDisposable
     private bool _closing;
     private int _badCommands;
     private IMaildrop? _maildrop;
+    private CancellationTokenSource? _running;
+    private CancellationTokenRegistration _revocation;
     private Pop3MessageInfo[] _messages = [];
     private bool[] _deleted = [];
     private int _deletedCount;
@@ -85,6 +87,10 @@ internal sealed class Pop3Session : IAsyncDisposable
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         var reason = "closed";
+        // Cancelled when the server stops or the maildrop is revoked (see IMaildrop.Revoked).
+        using var running = _running = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var serverStopping = cancellationToken;
+        cancellationToken = running.Token;
         try
         {
             Pop3Log.SessionStarted(_context.Logger, SessionId, _remote, _connection.IsSecure);
@@ -117,12 +123,16 @@ internal sealed class Pop3Session : IAsyncDisposable
             // RFC 1939 section 3: an autologout does not enter UPDATE; the connection is closed without a response.
             reason = "idle timeout";
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (serverStopping.IsCancellationRequested)
         {
             reason = "server stopping";
-            // Only between commands: in the middle of a reply, another line would corrupt it.
-            if (_connection.WaitingForInput && !_connection.OutputFaulted)
-                await FarewellAsync("-ERR [SYS/TEMP] server shutting down").ConfigureAwait(false);
+            await FarewellAsync("-ERR [SYS/TEMP] server shutting down").ConfigureAwait(false);
+        }
+        catch (Exception) when (_maildrop?.Revoked.IsCancellationRequested == true)
+        {
+            reason = "taken over by a newer login, nothing deleted";
+            Pop3Log.TakenOver(_context.Logger, SessionId, Identity?.Name ?? "");
+            await FarewellAsync("-ERR [IN-USE] a newer login of this client took the session over; nothing was deleted").ConfigureAwait(false);
         }
         catch (Pop3TransferAbortedException)
         {
@@ -383,6 +393,8 @@ internal sealed class Pop3Session : IAsyncDisposable
 
         _maildrop = opened.Maildrop!;
         Identity = identity;
+        // Cancelling on a pool thread: the revoker (another session's login) does not run this session's continuations.
+        _revocation = _maildrop.Revoked.Register(static running => _ = ((CancellationTokenSource)running!).CancelAsync(), _running);
         try
         {
             // RFC 1939 section 4: message numbers are fixed for the session: take the snapshot once.
@@ -539,8 +551,11 @@ internal sealed class Pop3Session : IAsyncDisposable
 
     // ---- the end -------------------------------------------------------------------------------------------
 
+    /// <summary>A last line before the connection is closed, only between commands: in the middle of a reply it would corrupt it.</summary>
     private async ValueTask FarewellAsync(string line)
     {
+        if (!_connection.WaitingForInput || _connection.OutputFaulted)
+            return;
         try
         {
             _connection.WriteLine(line);
@@ -559,6 +574,7 @@ internal sealed class Pop3Session : IAsyncDisposable
         _maildrop = null;
         if (maildrop is null)
             return;
+        await _revocation.DisposeAsync().ConfigureAwait(false);
         try
         {
             await maildrop.DisposeAsync().ConfigureAwait(false);
