@@ -15,7 +15,7 @@ internal static partial class EdgeLog
     [LoggerMessage(3, LogLevel.Error, "the user store could not be read for {Login}")]
     public static partial void UserStoreFailed(ILogger logger, Exception exception, string login);
 
-    [LoggerMessage(4, LogLevel.Information, "{Client}: a second session was refused ([IN-USE])")]
+    [LoggerMessage(4, LogLevel.Information, "{Client}: a second session was refused ([IN-USE]): another client identity reads the shared-delete mailbox")]
     public static partial void InUse(ILogger logger, string client);
 
     [LoggerMessage(5, LogLevel.Error, "{Client}: the view of mailbox {Mailbox} could not be read")]
@@ -59,6 +59,12 @@ internal static partial class EdgeLog
 
     [LoggerMessage(18, LogLevel.Information, "{Client}: {Count} hidden-markers of messages retention removed from mailbox {Mailbox} were dropped")]
     public static partial void MarkersSwept(ILogger logger, string client, string mailbox, int count);
+
+    [LoggerMessage(20, LogLevel.Information, "{Client}: a new login took the session on mailbox {Mailbox} over; it ends without applying its deletions")]
+    public static partial void TakenOver(ILogger logger, string client, string mailbox);
+
+    [LoggerMessage(21, LogLevel.Information, "{Client}: a new login takes over the session on mailbox {Mailbox} held by another edge process")]
+    public static partial void TakingOver(ILogger logger, string client, string mailbox);
 
     [LoggerMessage(19, LogLevel.Warning, "{Client}: hidden-markers of removed messages of mailbox {Mailbox} could not be dropped; tried again at a later login")]
     public static partial void MarkerSweepFailed(ILogger logger, Exception exception, string client, string mailbox);

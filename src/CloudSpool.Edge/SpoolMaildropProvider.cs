@@ -10,19 +10,27 @@ namespace CloudSpool.Edge;
 /// <summary>
 /// Opens a client identity's view of its mailbox for one session: the mailbox's messages from the local index
 /// minus those this client (or, in a shared-delete mailbox, any client) hid with DELE+QUIT. One session at a time
-/// per client identity (per mailbox in shared-delete mode), across every edge process on the storage: a second gets
-/// [IN-USE].
+/// per client identity (per mailbox in shared-delete mode), across every edge process on the storage: a new login of
+/// the same identity takes over (the earlier session ends at once and its DELE marks are never applied; one that is
+/// applying its QUIT finishes first), while in a shared-delete mailbox another identity gets [IN-USE].
 /// </summary>
 /// <remarks>
-/// The cross-process rule is a blob lease held for the session; when storage is unreachable the edge falls back to
-/// this process's own rule and says so in its log. A crashed edge's lease expires after the lease duration.
+/// Across processes, the view's session claim (an ETag'd row in the view's partition) is the fence: a new session
+/// claims it before reading the view, and a commit is one transaction conditional on its own claim, so a superseded
+/// session cannot hide anything once the new one has read the view. A blob lease held for the session tells a live
+/// holder from a gone one and lets the superseded edge notice (its renewal fails once the lease is broken). When
+/// storage is unreachable the edge falls back to this process's own rule and says so in its log.
 /// </remarks>
 public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore views, ILeaseManager? leases, SpoolEdgeOptions options, ILogger<SpoolMaildropProvider> logger) : IMaildropProvider
 {
     /// <summary>The view name under which shared-delete mailboxes keep what any client deleted.</summary>
     internal const string SharedView = "*";
 
-    private readonly ConcurrentDictionary<(string Mailbox, string Client), byte> _open = new();
+    /// <summary>How long a new login waits for an earlier session of its identity to finish applying its QUIT.</summary>
+    internal static readonly TimeSpan TakeoverWait = TimeSpan.FromSeconds(15);
+
+    private readonly ConcurrentDictionary<(string Mailbox, string View), SpoolMaildrop> _open = new();
+    private readonly ConcurrentDictionary<(string Mailbox, string View), SemaphoreSlim> _opening = new();
     private readonly ConcurrentDictionary<(string Mailbox, string View), (string? Token, IReadOnlySet<string>? Keys)> _views = new();
 
     /// <summary>Client identities with a session now.</summary>
@@ -32,60 +40,47 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
     {
         if (identity is not SpoolIdentity id)
             return Pop3MaildropResult.Unavailable($"identity {identity?.Name} was not authenticated by the spool");
-        var shared = options.SharedDeleteMailboxes.Contains(id.Mailbox);
-        var key = (id.Mailbox, shared ? SharedView : id.Client);
-        if (!_open.TryAdd(key, 0))
-        {
-            EdgeLog.InUse(logger, id.Client);
-            return Pop3MaildropResult.InUse;
-        }
-        ILease? lease = null;
-        // The session lease, the view and the index's catch-up are independent storage calls: made at once, a login
-        // waits for the slowest of them instead of their sum.
-        var leaseTask = AcquireLeaseAsync(id, key.Item2, cancellationToken);
-        var hiddenTask = HiddenAsync(id, cancellationToken);
+        var key = (id.Mailbox, options.SharedDeleteMailboxes.Contains(id.Mailbox) ? SharedView : id.Client);
+        // The index's catch-up does not depend on who holds the view: it runs while the view is claimed.
         var snapshotTask = mirror.SnapshotForLoginAsync(id.Mailbox, cancellationToken);
+        // Logins of one view in this process one after the other: each takes over from the one before.
+        var opening = _opening.GetOrAdd(key, _ => new SemaphoreSlim(1, 1));
+        ILease? lease = null;
         try
         {
+            await opening.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                var (acquired, inUse) = await leaseTask.ConfigureAwait(false);
-                lease = acquired;
-                if (inUse)
+                var deadline = DateTimeOffset.UtcNow + TakeoverWait;
+                if (_open.TryGetValue(key, out var earlier))
                 {
-                    Release(key);
-                    EdgeLog.InUse(logger, id.Client);
-                    await ObserveAsync(hiddenTask, snapshotTask).ConfigureAwait(false);
-                    return Pop3MaildropResult.InUse;
+                    if (!string.Equals(earlier.Client, id.Client, StringComparison.Ordinal))
+                        return await InUseAsync(id, snapshotTask).ConfigureAwait(false);
+                    await earlier.TakeOverAsync(TakeoverWait).ConfigureAwait(false);
                 }
+                var (claimed, fence, inUse) = await ClaimAsync(id, key.Item2, deadline, cancellationToken).ConfigureAwait(false);
+                if (inUse)
+                    return await InUseAsync(id, snapshotTask).ConfigureAwait(false);
+                lease = claimed;
+                // Read after the claim: a QUIT that finished before it is in the view, and none can land after it.
+                var hidden = await HiddenAsync(id, cancellationToken).ConfigureAwait(false);
+                var snapshot = await snapshotTask.ConfigureAwait(false);
+                var messages = snapshot.Where(m => !hidden.Contains(m.MessageKey)).ToList();
+                SweepMarkersOfRemovedMessages(id, hidden, snapshot);
+                EdgeLog.Opened(logger, id.Client, id.Mailbox, messages.Count, snapshot.Count - messages.Count);
+                var drop = new SpoolMaildrop(mirror, views, id, key.Item2, messages, lease, fence, _open, key, this, logger);
+                lease = null;
+                _open[key] = drop;
+                return Pop3MaildropResult.Opened(drop);
             }
-            catch
+            finally
             {
-                await ObserveAsync(hiddenTask, snapshotTask).ConfigureAwait(false);
-                throw;
+                opening.Release();
             }
-
-            IReadOnlySet<string> hidden;
-            try
-            {
-                hidden = await hiddenTask.ConfigureAwait(false);
-            }
-            catch
-            {
-                await ObserveAsync(snapshotTask).ConfigureAwait(false);
-                throw;
-            }
-            var snapshot = await snapshotTask.ConfigureAwait(false);
-            var messages = snapshot.Where(m => !hidden.Contains(m.MessageKey)).ToList();
-            SweepMarkersOfRemovedMessages(id, hidden, snapshot);
-            EdgeLog.Opened(logger, id.Client, id.Mailbox, messages.Count, snapshot.Count - messages.Count);
-            var drop = new SpoolMaildrop(mirror, views, id, shared ? SharedView : id.Client, messages, lease, () => Release(key), this, logger);
-            lease = null;
-            return Pop3MaildropResult.Opened(drop);
         }
         catch (Exception ex)
         {
-            Release(key);
+            await ObserveAsync(snapshotTask).ConfigureAwait(false);
             if (lease is not null)
                 await lease.DisposeAsync().ConfigureAwait(false);
             if (ex is OperationCanceledException)
@@ -95,23 +90,63 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
         }
     }
 
-    /// <summary>
-    /// The cross-process session lease: (lease, false) when taken, (null, true) when another session holds it, and
-    /// (null, false) when storage does not answer (this process's own rule still holds; logged).
-    /// </summary>
-    private async Task<(ILease? Lease, bool InUse)> AcquireLeaseAsync(SpoolIdentity id, string view, CancellationToken cancellationToken)
+    private async Task<Pop3MaildropResult> InUseAsync(SpoolIdentity id, Task snapshotTask)
     {
-        if (leases is null)
-            return (null, false);
+        EdgeLog.InUse(logger, id.Client);
+        await ObserveAsync(snapshotTask).ConfigureAwait(false);
+        return Pop3MaildropResult.InUse;
+    }
+
+    /// <summary>
+    /// Claims the view across processes: waits (until <paramref name="deadline"/>) while an earlier session applies its
+    /// QUIT, claims the view, and takes the session lease, from its holder when that is an earlier session of the same
+    /// client identity. (lease, fence, false) when claimed; (null, null, true) when a live session of another identity
+    /// holds a shared-delete mailbox; (null, null, false) when storage does not answer (this process's own rule still
+    /// holds; logged).
+    /// </summary>
+    private async Task<(ILease? Lease, string? Fence, bool InUse)> ClaimAsync(SpoolIdentity id, string view, DateTimeOffset deadline, CancellationToken cancellationToken)
+    {
+        var name = $"pop3/{id.Mailbox}/{view}";
+        ILease? lease = null;
         try
         {
-            var lease = await mirror.Health.CallAsync(ct => leases.TryAcquireAsync($"pop3/{id.Mailbox}/{view}", ct), cancellationToken).ConfigureAwait(false);
-            return (lease, lease is null);
+            for (var attempt = 1; ; attempt++)
+            {
+                var seen = await mirror.Health.CallAsync(ct => views.ReadClaimAsync(id.Mailbox, view, ct), cancellationToken).ConfigureAwait(false);
+                if (seen.Committing && DateTimeOffset.UtcNow < deadline)
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(100), cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+                if (leases is not null)
+                    lease ??= await mirror.Health.CallAsync(ct => leases.TryAcquireAsync(name, ct), cancellationToken).ConfigureAwait(false);
+                var held = leases is not null && lease is null;
+                // Only a session of the same identity is taken over (a shared-delete mailbox keeps one reader at a time).
+                if (held && !string.Equals(seen.Client, id.Client, StringComparison.Ordinal))
+                    return (null, null, true);
+                var fence = await mirror.Health.CallAsync(ct => views.ClaimAsync(id.Mailbox, view, id.Client, seen, ct), cancellationToken).ConfigureAwait(false);
+                if (fence is null)
+                {
+                    if (attempt < 10)
+                        continue;
+                    throw new InvalidOperationException($"the session claim of {name} kept changing");
+                }
+                if (held)
+                {
+                    // A session of this identity on another edge (or one here that did not let go in time): it is superseded
+                    // already (the claim); breaking its lease makes its edge notice and close it.
+                    EdgeLog.TakingOver(logger, id.Client, id.Mailbox);
+                    lease = await mirror.Health.CallAsync(ct => leases!.TakeOverAsync(name, ct), cancellationToken).ConfigureAwait(false);
+                }
+                return (lease, fence, false);
+            }
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
+            if (lease is not null)
+                await lease.DisposeAsync().ConfigureAwait(false);
             EdgeLog.SessionLeaseUnavailable(logger, ex, id.Client);
-            return (null, false);
+            return (null, null, false);
         }
     }
 
@@ -205,24 +240,34 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
             _ => (null, change([]).ToHashSet(StringComparer.Ordinal)),
             (_, old) => (null, change((IEnumerable<string>?)old.Keys ?? []).ToHashSet(StringComparer.Ordinal)));
 
-    private void Release((string Mailbox, string Client) key) => _open.TryRemove(key, out _);
 }
 
 /// <summary>One session's snapshot of a client's view: sizes and UIDLs from the index, bytes from the cache or Blob.</summary>
 internal sealed class SpoolMaildrop : IMaildrop
 {
+    private const int Open = 0, Committing = 1, Superseded = 2, Ended = 3;
+
     private readonly SpoolMirror _mirror;
     private readonly IClientViewStore _views;
     private readonly SpoolIdentity _identity;
     private readonly string _view;
     private readonly IReadOnlyList<SpoolIndexEntry> _messages;
+    private readonly string? _fence;
+    private readonly ConcurrentDictionary<(string Mailbox, string View), SpoolMaildrop> _open;
+    private readonly (string Mailbox, string View) _key;
     private readonly SpoolMaildropProvider _provider;
     private readonly ILogger _logger;
+    private readonly CancellationTokenSource _revoked = new();
+    private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly CancellationTokenRegistration _leaseLost;
     private ILease? _lease;
-    private Action? _release;
+    private int _state;
 
+    // fence: the view's session claim (null: storage did not answer at login; this process's rule only); open: where the
+    // provider keeps the open session of key, from which this one removes itself when it ends.
     public SpoolMaildrop(SpoolMirror mirror, IClientViewStore views, SpoolIdentity identity, string view, IReadOnlyList<SpoolIndexEntry> messages,
-        ILease? lease, Action release, SpoolMaildropProvider provider, ILogger logger)
+        ILease? lease, string? fence, ConcurrentDictionary<(string Mailbox, string View), SpoolMaildrop> open, (string Mailbox, string View) key,
+        SpoolMaildropProvider provider, ILogger logger)
     {
         _mirror = mirror;
         _views = views;
@@ -230,13 +275,22 @@ internal sealed class SpoolMaildrop : IMaildrop
         _view = view;
         _messages = messages;
         _lease = lease;
-        _release = release;
+        _fence = fence;
+        _open = open;
+        _key = key;
         _provider = provider;
         _logger = logger;
         Messages = messages.Select(m => new Pop3MessageInfo(m.Uidl, m.Pop3Size, m.BareCrAsCrlf)).ToList();
+        if (lease is not null)
+            _leaseLost = lease.Lost.Register(() => _ = CheckClaimAsync());
     }
 
     public IReadOnlyList<Pop3MessageInfo> Messages { get; }
+
+    public CancellationToken Revoked => _revoked.Token;
+
+    /// <summary>The client identity of the session.</summary>
+    public string Client => _identity.Client;
 
     public async ValueTask<Stream> OpenAsync(int index, CancellationToken cancellationToken)
     {
@@ -253,18 +307,75 @@ internal sealed class SpoolMaildrop : IMaildrop
         }
     }
 
+    /// <summary>
+    /// A newer login of this client takes the view over: a session that is not applying its QUIT is revoked at once (it
+    /// will never commit); returns when the session has let go of the view (after its commit, when it was applying
+    /// one), or after <paramref name="wait"/>.
+    /// </summary>
+    public async Task TakeOverAsync(TimeSpan wait)
+    {
+        Revoke();
+        try
+        {
+            await _ended.Task.WaitAsync(wait).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // Still committing or closing: the storage claim fences it from here on.
+        }
+    }
+
+    private void Revoke()
+    {
+        if (Interlocked.CompareExchange(ref _state, Superseded, Open) != Open)
+            return;
+        EdgeLog.TakenOver(_logger, _identity.Client, _identity.Mailbox);
+        _ = _revoked.CancelAsync();
+    }
+
+    /// <summary>
+    /// The session lease could not be renewed: either another edge took the session over (it broke the lease after
+    /// claiming the view) or storage does not answer. Only the first ends the session.
+    /// </summary>
+    private async Task CheckClaimAsync()
+    {
+        try
+        {
+            var claim = await _views.ReadClaimAsync(_identity.Mailbox, _view, CancellationToken.None).ConfigureAwait(false);
+            if (Volatile.Read(ref _state) == Open && !string.Equals(claim.Fence, _fence, StringComparison.Ordinal))
+                Revoke();
+        }
+        catch (Exception)
+        {
+            // Storage does not answer (the lease manager logged the failed renewal): the session goes on; should another
+            // edge have claimed the view meanwhile, this session's commit fails on the claim.
+        }
+    }
+
     /// <remarks>
     /// QUIT ends the session whatever this returns, so the client identity is released here, before the library
-    /// answers the QUIT: a client that logs in again as soon as it has the reply is not refused with [IN-USE].
+    /// answers the QUIT: a client that logs in again as soon as it has the reply finds the view free. A session that
+    /// was taken over hides nothing: here, once revoked; across edges, by the claim its commit is conditional on.
     /// </remarks>
     public async ValueTask CommitDeletesAsync(IReadOnlySet<int> indexes, CancellationToken cancellationToken)
     {
         try
         {
+            if (Interlocked.CompareExchange(ref _state, Committing, Open) != Open)
+                throw TakenOver(logged: true);
             if (indexes.Count == 0)
                 return;
             var keys = indexes.Order().Select(i => _messages[i].MessageKey).ToList();
-            await _views.HideAsync(_identity.Mailbox, _view, keys, cancellationToken).ConfigureAwait(false);
+            if (_fence is null)
+            {
+                await _views.HideAsync(_identity.Mailbox, _view, keys, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                var fence = await _views.BeginCommitAsync(_identity.Mailbox, _view, _fence, cancellationToken).ConfigureAwait(false) ?? throw TakenOver();
+                if (!await _views.CommitHiddenAsync(_identity.Mailbox, _view, keys, fence, cancellationToken).ConfigureAwait(false))
+                    throw TakenOver();
+            }
             _provider.Remember(_identity.Mailbox, _view, keys);
             EdgeLog.Hidden(_logger, _identity.Client, _identity.Mailbox, keys.Count);
         }
@@ -274,10 +385,21 @@ internal sealed class SpoolMaildrop : IMaildrop
         }
     }
 
+    private InvalidOperationException TakenOver(bool logged = false)
+    {
+        if (!logged)
+            EdgeLog.TakenOver(_logger, _identity.Client, _identity.Mailbox);
+        return new InvalidOperationException($"a newer login of {_identity.Client} took the session over; its deletions were not applied");
+    }
+
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _state, Ended) == Ended)
+            return;
+        await _leaseLost.DisposeAsync().ConfigureAwait(false);
         if (Interlocked.Exchange(ref _lease, null) is { } lease)
             await lease.DisposeAsync().ConfigureAwait(false);
-        Interlocked.Exchange(ref _release, null)?.Invoke();
+        _open.TryRemove(KeyValuePair.Create(_key, this));
+        _ended.TrySetResult();
     }
 }

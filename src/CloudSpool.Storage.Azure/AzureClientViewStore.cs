@@ -23,18 +23,89 @@ public sealed class AzureClientViewStore(AzureStorage storage, TimeProvider cloc
         return result;
     }
 
-    public async Task HideAsync(string mailbox, string client, IReadOnlyCollection<string> messageKeys, CancellationToken cancellationToken)
+    public Task HideAsync(string mailbox, string client, IReadOnlyCollection<string> messageKeys, CancellationToken cancellationToken) =>
+        HideAsync(StorageNames.ViewPartition(mailbox, client), messageKeys, fence: null, cancellationToken);
+
+    public Task<bool> CommitHiddenAsync(string mailbox, string view, IReadOnlyCollection<string> messageKeys, string fence, CancellationToken cancellationToken) =>
+        HideAsync(StorageNames.ViewPartition(mailbox, view), messageKeys, fence, cancellationToken);
+
+    /// <summary>
+    /// Upserts the markers: hiding a hidden message again changes nothing, so a retried QUIT is harmless. Each batch
+    /// also replaces the view's change row, so a reader holding the view sees it changed, and with a fence updates the
+    /// session row on the condition that it is still the fence (the last batch ends the commit mark): a newer claim
+    /// fails the whole batch.
+    /// </summary>
+    private async Task<bool> HideAsync(string partition, IReadOnlyCollection<string> messageKeys, string? fence, CancellationToken cancellationToken)
     {
-        var partition = StorageNames.ViewPartition(mailbox, client);
         var now = clock.GetUtcNow();
-        // Upserts: hiding a hidden message again changes nothing, so a retried QUIT is harmless.
-        // Each batch also replaces the view's change row, so a reader holding the view sees it changed.
-        foreach (var chunk in messageKeys.Distinct(StringComparer.Ordinal).Chunk(BatchSize - 1))
+        var chunks = messageKeys.Distinct(StringComparer.Ordinal).Chunk(BatchSize - 2).ToList();
+        if (chunks.Count == 0 && fence is not null)
+            chunks.Add([]);
+        for (var i = 0; i < chunks.Count; i++)
         {
-            var actions = chunk.Select(key => new TableTransactionAction(TableTransactionActionType.UpsertReplace,
+            var actions = chunks[i].Select(key => new TableTransactionAction(TableTransactionActionType.UpsertReplace,
                 new TableEntity(partition, key) { ["HiddenAt"] = now })).ToList();
             actions.Add(new TableTransactionAction(TableTransactionActionType.UpsertReplace, new TableEntity(partition, StorageNames.HeadRowKey) { ["Changed"] = now }));
-            await storage.Views.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
+            if (fence is not null)
+            {
+                actions.Add(new TableTransactionAction(TableTransactionActionType.UpdateMerge,
+                    new TableEntity(partition, StorageNames.SessionRowKey) { ["Committing"] = i < chunks.Count - 1 }, new global::Azure.ETag(fence)));
+            }
+            try
+            {
+                var response = await storage.Views.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
+                if (fence is not null)
+                    fence = response.Value[^1].Headers.ETag?.ToString() ?? throw new InvalidOperationException("the session row's new ETag was not returned");
+            }
+            catch (TableTransactionFailedException ex) when (fence is not null && (ex.IsPreconditionFailed() || ex.IsNotFound()))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    public async Task<ViewClaim> ReadClaimAsync(string mailbox, string view, CancellationToken cancellationToken)
+    {
+        var row = await storage.Views.GetEntityIfExistsAsync<TableEntity>(StorageNames.ViewPartition(mailbox, view), StorageNames.SessionRowKey,
+            select: ["Client", "Committing"], cancellationToken: cancellationToken).ConfigureAwait(false);
+        return row.HasValue
+            ? new ViewClaim(row.Value!.ETag.ToString(), row.Value.GetString("Client"), row.Value.GetBoolean("Committing") == true)
+            : new ViewClaim(null, null, false);
+    }
+
+    public async Task<string?> ClaimAsync(string mailbox, string view, string client, ViewClaim seen, CancellationToken cancellationToken)
+    {
+        var row = new TableEntity(StorageNames.ViewPartition(mailbox, view), StorageNames.SessionRowKey)
+        {
+            ["Client"] = client,
+            ["Committing"] = false,
+            ["ClaimedAt"] = clock.GetUtcNow(),
+        };
+        try
+        {
+            var response = seen.Fence is null
+                ? await storage.Views.AddEntityAsync(row, cancellationToken).ConfigureAwait(false)
+                : await storage.Views.UpdateEntityAsync(row, new global::Azure.ETag(seen.Fence), TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
+            return response.Headers.ETag?.ToString();
+        }
+        catch (global::Azure.RequestFailedException ex) when (ex.IsConflict() || ex.IsPreconditionFailed() || ex.IsNotFound())
+        {
+            return null;
+        }
+    }
+
+    public async Task<string?> BeginCommitAsync(string mailbox, string view, string fence, CancellationToken cancellationToken)
+    {
+        var mark = new TableEntity(StorageNames.ViewPartition(mailbox, view), StorageNames.SessionRowKey) { ["Committing"] = true };
+        try
+        {
+            var response = await storage.Views.UpdateEntityAsync(mark, new global::Azure.ETag(fence), TableUpdateMode.Merge, cancellationToken).ConfigureAwait(false);
+            return response.Headers.ETag?.ToString();
+        }
+        catch (global::Azure.RequestFailedException ex) when (ex.IsPreconditionFailed() || ex.IsNotFound())
+        {
+            return null;
         }
     }
 

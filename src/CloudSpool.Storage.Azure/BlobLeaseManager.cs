@@ -47,6 +47,20 @@ public sealed class BlobLeaseManager(AzureStorage storage, ILogger<BlobLeaseMana
         return new BlobLease(client, name, Duration, logger);
     }
 
+    public async Task<ILease?> TakeOverAsync(string name, CancellationToken cancellationToken)
+    {
+        try
+        {
+            // A break period of zero ends the holder's lease at once; its next renewal fails.
+            await storage.Leases.GetBlobClient(name).GetBlobLeaseClient().BreakAsync(TimeSpan.Zero, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (RequestFailedException ex) when (ex.IsConflict() || ex.IsNotFound())
+        {
+            // No lease to break (released in between) or no blob yet: acquiring tells.
+        }
+        return await TryAcquireAsync(name, cancellationToken).ConfigureAwait(false);
+    }
+
     private sealed class BlobLease : ILease
     {
         private readonly BlobLeaseClient _client;

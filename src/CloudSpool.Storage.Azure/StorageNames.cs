@@ -84,6 +84,9 @@ public sealed class StorageNames
     public const string MessageRowPrefix = SpoolKeys.MessagePrefix;
     public static string DedupRowKey(string dedupKey) => "d:" + dedupKey;
     public const string HeadRowKey = "h:head";
+
+    /// <summary>A view partition's session claim: which client identity's session may commit to it now.</summary>
+    public const string SessionRowKey = "h:session";
     public static string BlobName(string mailbox, string sha256) => $"{mailbox}/{sha256[..2]}/{sha256}.eml";
 
     /// <summary>A new, unique name for a pack of messages written at <paramref name="now"/>.</summary>

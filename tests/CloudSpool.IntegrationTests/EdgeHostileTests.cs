@@ -359,19 +359,10 @@ public sealed class EdgeHostileTests : IAsyncLifetime
             await Task.Delay(IdleAfterLogin / 2);
             var growth = LiveHeap() - before;
             Assert.True(growth < 32L * 1024 * 1024, $"live heap grew by {growth / (1024 * 1024)} MiB while a 64 MiB message waited on a stalled client");
-            // The idle timeout ends the stalled session and releases its maildrop: the identity logs in again.
-            var deadline = DateTime.UtcNow + Bound;
-            while (true)
-            {
-                await using var client = await RawPop3Client.ConnectAsync(_port);
-                Assert.StartsWith("+OK", await client.CommandAsync("USER bulk"));
-                var answer = await client.CommandAsync("PASS secret");
-                if (answer.StartsWith("+OK", StringComparison.Ordinal))
-                    break;
-                Assert.StartsWith("-ERR [IN-USE]", answer);
-                Assert.True(DateTime.UtcNow < deadline, "the stalled session still holds the maildrop");
-                await Task.Delay(200);
-            }
+            // A new login of the identity takes the stalled session over at once (its blocked write is cancelled).
+            await using var client = await RawPop3Client.ConnectAsync(_port);
+            Assert.StartsWith("+OK", await client.CommandAsync("USER bulk"));
+            Assert.StartsWith("+OK", await client.CommandAsync("PASS secret"));
         });
         await WaitForIdleServerAsync();
     }

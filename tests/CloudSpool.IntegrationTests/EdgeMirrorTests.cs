@@ -337,30 +337,69 @@ public sealed class EdgeMirrorTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task One_session_per_client_identity_across_two_edge_processes()
+    public async Task A_new_login_on_another_edge_takes_over_and_the_superseded_session_applies_nothing()
     {
-        await PutAsync("hello");
+        await PutAsync("one");
+        await PutAsync("two");
         await using var other = await PullHarness.AttachAsync(_spool);
         var edgeA = NewEdge(_spool.Runtime, Options(Path.Combine(_state, "a")));
         var portA = await ServeAsync(edgeA);
         var portB = await ServeAsync(NewEdge(other.Runtime, Options(Path.Combine(_state, "b"))));
 
-        var onA = await ConnectAsync(portA, "alice");
-        var (refused, answer) = await Pop3Raw.LoginAsync(portB, "alice", "secret");
-        using (refused)
-            Assert.StartsWith("-ERR [IN-USE]", answer);
-        using (var laptop = await ConnectAsync(portB, "alice+laptop"))
+        // alice on edge A marks message 1 and is taken over from edge B before she sends QUIT: her QUIT fails on the
+        // view's claim and hides nothing. alice+phone on edge A is idle: edge A sees its session lease broken and ends it.
+        var onA = await RawPop3Client.LogInAsync(portA, "alice", "secret");
+        var idleOnA = await RawPop3Client.LogInAsync(portA, "alice+phone", "secret");
+        Assert.StartsWith("+OK", await onA.CommandAsync("DELE 1"));
+        using (var onB = await ConnectAsync(portB, "alice"))
         {
-            Assert.Equal(1, laptop.Count);
-            await laptop.DisconnectAsync(quit: true);
+            Assert.Equal(2, onB.Count);
+            Assert.StartsWith("-ERR", await onA.CommandAsync("QUIT"));
+            await onB.DisconnectAsync(quit: true);
         }
-        await onA.DisconnectAsync(quit: true);
-        onA.Dispose();
-        await WaitForAsync(() => edgeA.Maildrops.OpenSessions == 0, "the session on edge A to end");
+        using (var phoneOnB = await ConnectAsync(portB, "alice+phone"))
+        {
+            Assert.Equal(2, phoneOnB.Count);
+            await phoneOnB.DisconnectAsync(quit: true);
+        }
+        Assert.StartsWith("-ERR [IN-USE]", await idleOnA.ReadToEndAsync());
+        await WaitForAsync(() => edgeA.Maildrops.OpenSessions == 0, "edge A to let go of both sessions");
+        Assert.Empty(await _spool.Runtime.ClientViews.ListHiddenAsync("alice", "alice", CancellationToken.None));
 
-        using var again = await ConnectAsync(portB, "alice");
-        Assert.Equal(1, again.Count);
+        using var again = await ConnectAsync(portA, "alice");
+        Assert.Equal(2, again.Count);
         await again.DisconnectAsync(quit: true);
+        await onA.DisposeAsync();
+        await idleOnA.DisposeAsync();
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_new_login_waits_for_a_session_applying_its_quit_and_sees_its_deletions(bool onAnotherEdge)
+    {
+        await PutAsync("one");
+        await PutAsync("two");
+        var gated = new CountingViews(_spool.Runtime.ClientViews) { CommitGate = new(TaskCreationOptions.RunContinuationsAsynchronously) };
+        var portA = await ServeAsync(NewEdge(_spool.Runtime, Options(Path.Combine(_state, "a")), views: gated));
+        await using var other = await PullHarness.AttachAsync(_spool);
+        var portB = onAnotherEdge ? await ServeAsync(NewEdge(other.Runtime, Options(Path.Combine(_state, "b")))) : portA;
+
+        var quitting = await RawPop3Client.LogInAsync(portA, "alice", "secret");
+        Assert.StartsWith("+OK", await quitting.CommandAsync("DELE 1"));
+        var quit = quitting.CommandAsync("QUIT");
+        await gated.CommitHeld.Task.WaitAsync(Bound);
+        var login = ConnectAsync(portB, "alice");
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        Assert.False(login.IsCompleted, "the new login did not wait for the QUIT being applied");
+
+        gated.CommitGate.SetResult();
+        Assert.StartsWith("+OK", await quit);
+        using var after = await login;
+        Assert.Equal(1, after.Count);
+        Assert.Equal("two", (await after.GetMessageAsync(0)).Subject);
+        await after.DisconnectAsync(quit: true);
+        await quitting.DisposeAsync();
     }
 
     [Fact]
@@ -434,7 +473,7 @@ public sealed class EdgeMirrorTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_shared_delete_mailbox_hides_a_deleted_message_from_every_client_and_locks_the_mailbox()
+    public async Task A_shared_delete_mailbox_hides_a_deleted_message_from_every_client_and_admits_one_identity_at_a_time()
     {
         Assert.True(await _spool.Runtime.Pop3Users.AddAsync(new Pop3User("fam", "family", Pop3Passwords.Hash("secret")), CancellationToken.None));
         await PutAsync("for everyone", mailbox: "family");
@@ -442,15 +481,20 @@ public sealed class EdgeMirrorTests : IAsyncLifetime
         var edge = NewEdge(_spool.Runtime, Options(_state, shared: "family"));
         var port = await ServeAsync(edge);
 
+        // One session at a time per shared-delete mailbox: another identity is refused, the same one takes over.
+        var earlier = await RawPop3Client.LogInAsync(port, "fam+desktop", "secret");
+        Assert.StartsWith("+OK", await earlier.CommandAsync("DELE 1"));
+        var (refused, answer) = await Pop3Raw.LoginAsync(port, "fam+laptop", "secret");
+        using (refused)
+            Assert.StartsWith("-ERR [IN-USE]", answer);
         using (var desktop = await ConnectAsync(port, "fam+desktop"))
         {
-            var (refused, answer) = await Pop3Raw.LoginAsync(port, "fam+laptop", "secret");
-            using (refused)
-                Assert.StartsWith("-ERR [IN-USE]", answer);
+            Assert.StartsWith("-ERR [IN-USE]", await earlier.ReadToEndAsync());
             Assert.Equal(2, desktop.Count);
             await desktop.DeleteMessageAsync(1);
             await desktop.DisconnectAsync(quit: true);
         }
+        await earlier.DisposeAsync();
         await WaitForAsync(() => edge.Maildrops.OpenSessions == 0, "the desktop's session to end");
         using var laptop = await ConnectAsync(port, "fam+laptop");
         Assert.Equal(1, laptop.Count);
@@ -550,6 +594,30 @@ public sealed class EdgeMirrorTests : IAsyncLifetime
 
         public Task<string?> ChangeTokenAsync(string mailbox, string client, CancellationToken cancellationToken) =>
             inner.ChangeTokenAsync(mailbox, client, cancellationToken);
+
+        public Task<ViewClaim> ReadClaimAsync(string mailbox, string view, CancellationToken cancellationToken) =>
+            inner.ReadClaimAsync(mailbox, view, cancellationToken);
+
+        public Task<string?> ClaimAsync(string mailbox, string view, string client, ViewClaim seen, CancellationToken cancellationToken) =>
+            inner.ClaimAsync(mailbox, view, client, seen, cancellationToken);
+
+        public Task<string?> BeginCommitAsync(string mailbox, string view, string fence, CancellationToken cancellationToken) =>
+            inner.BeginCommitAsync(mailbox, view, fence, cancellationToken);
+
+        /// <summary>Waits for <see cref="CommitGate"/> (when set) between marking the commit and applying it: a session held mid-QUIT.</summary>
+        public async Task<bool> CommitHiddenAsync(string mailbox, string view, IReadOnlyCollection<string> messageKeys, string fence, CancellationToken cancellationToken)
+        {
+            if (CommitGate is { } gate)
+            {
+                CommitHeld.TrySetResult();
+                await gate.Task.WaitAsync(cancellationToken);
+            }
+            return await inner.CommitHiddenAsync(mailbox, view, messageKeys, fence, cancellationToken);
+        }
+
+        public TaskCompletionSource? CommitGate { get; set; }
+
+        public TaskCompletionSource CommitHeld { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     /// <summary>Passes through to the real spool and records each index listing: where it started and how many rows it read.</summary>

@@ -164,23 +164,69 @@ public sealed class EdgeTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_second_session_of_the_same_client_identity_is_in_use_and_other_identities_are_not()
+    public async Task A_new_login_of_the_same_client_identity_takes_over_and_a_wrong_password_does_not()
     {
         await AddUserAsync("alice", "secret");
         await PutAsync("alice", TestMail.Create("one"));
+        await PutAsync("alice", TestMail.Create("two"));
 
-        using var first = await ConnectAsync("alice", "secret");
-        var (second, answer) = await RawLoginAsync("alice", "secret");
-        using (second)
-            Assert.StartsWith("-ERR [IN-USE]", answer);
-        using var laptop = await ConnectAsync("alice+laptop", "secret");
-        Assert.Equal(1, laptop.Count);
-        await laptop.DisconnectAsync(quit: true);
-        await first.DisconnectAsync(quit: true);
+        var first = await RawPop3Client.LogInAsync(_port, "alice", "secret");
+        Assert.StartsWith("+OK", await first.CommandAsync("DELE 1"));
+        // A wrong password never ends it, nor does a login of another identity.
+        await AssertLoginRefusedAsync("alice", "wrong");
+        using (var laptop = await ConnectAsync("alice+laptop", "secret"))
+        {
+            Assert.Equal(2, laptop.Count);
+            await laptop.DisconnectAsync(quit: true);
+        }
+        Assert.StartsWith("+OK", await first.CommandAsync("NOOP"));
+
+        // The right password takes over: the earlier session is ended at once and its DELE is never applied.
+        using var second = await ConnectAsync("alice", "secret");
+        Assert.Equal(2, second.Count);
+        Assert.StartsWith("-ERR [IN-USE]", await first.ReadToEndAsync());
+        await first.DisposeAsync();
+        await second.DeleteMessageAsync(0);
+        await second.DisconnectAsync(quit: true);
 
         await WaitForNoSessionsAsync();
         using var third = await ConnectAsync("alice", "secret");
         Assert.Equal(1, third.Count);
+        await third.DisconnectAsync(quit: true);
+    }
+
+    [Fact]
+    public async Task Mailkit_and_curl_that_come_back_after_a_dropped_connection_get_in_at_once()
+    {
+        await AddUserAsync("alice", "secret");
+        var stored = new[] { await PutAsync("alice", TestMail.Create("one")), await PutAsync("alice", TestMail.Create("two")) };
+
+        // Log in, DELE 1, close the socket without QUIT, log in again at once (issue 16: 13 rounds of 20 were refused).
+        for (var i = 0; i < 10; i++)
+        {
+            using var dropped = await ConnectAsync("alice", "secret");
+            await dropped.DeleteMessageAsync(0);
+            dropped.Dispose();
+            using var back = await ConnectAsync("alice", "secret");
+            Assert.Equal(2, back.Count);
+        }
+
+        // A connection that died without a FIN (a laptop that slept): the server still holds it open.
+        var asleep = await ConnectAsync("alice", "secret");
+        await asleep.DeleteMessageAsync(0);
+        using (var woke = await ConnectAsync("alice", "secret"))
+        {
+            Assert.Equal(2, woke.Count);
+            await woke.DisconnectAsync(quit: true);
+        }
+        var phone = await RawPop3Client.LogInAsync(_port, "alice+phone", "secret");
+        Assert.StartsWith("+OK", await phone.CommandAsync("DELE 1"));
+        var curl = await CurlAsync($"pop3://127.0.0.1:{_port}/1", "alice+phone:secret");
+        Assert.True(curl.ExitCode == 0, curl.Stderr);
+        Assert.Equal(OnTheWire(await _spool.ReadRawAsync(stored[0])), curl.Stdout);
+        asleep.Dispose();
+        await phone.DisposeAsync();
+        Assert.Empty(await _spool.Runtime.ClientViews.ListHiddenAsync("alice", "alice+phone", CancellationToken.None));
     }
 
     [Fact]

@@ -38,6 +38,8 @@ public sealed class PullFaultTests : DovecotAndSpoolTest
             await before();
             return await inner.TryAcquireAsync(name, cancellationToken);
         }
+
+        public Task<ILease?> TakeOverAsync(string name, CancellationToken cancellationToken) => inner.TakeOverAsync(name, cancellationToken);
     }
 
     [Fact]

@@ -45,7 +45,36 @@ public interface IClientViewStore
     /// reader holding the keys listed with the same value can skip listing them again; null when not known.
     /// </summary>
     Task<string?> ChangeTokenAsync(string mailbox, string client, CancellationToken cancellationToken) => Task.FromResult<string?>(null);
+
+    /// <summary>The latest session claim of a view (see <see cref="ClaimAsync"/>).</summary>
+    Task<ViewClaim> ReadClaimAsync(string mailbox, string view, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Claims a view for a new session of <paramref name="client"/>, provided its claim is still <paramref name="seen"/>:
+    /// every earlier session's fence goes stale, so its <see cref="CommitHiddenAsync"/> can no longer hide anything.
+    /// Returns the new session's fence, or null when the claim changed since it was read (read it again).
+    /// </summary>
+    Task<string?> ClaimAsync(string mailbox, string view, string client, ViewClaim seen, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Marks the view's claim as applying a QUIT, so a new session waits for it (<see cref="ViewClaim.Committing"/>);
+    /// returns the fence to commit with, or null when a newer session has claimed the view.
+    /// </summary>
+    Task<string?> BeginCommitAsync(string mailbox, string view, string fence, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Hides messages for a session whose claim is <paramref name="fence"/> (from <see cref="BeginCommitAsync"/>), in the
+    /// transactions that check the fence, and ends the commit mark. False when a newer session claimed the view: nothing
+    /// was hidden (of a commit larger than one transaction, what the transactions before the claim held stays hidden).
+    /// </summary>
+    Task<bool> CommitHiddenAsync(string mailbox, string view, IReadOnlyCollection<string> messageKeys, string fence, CancellationToken cancellationToken);
 }
+
+/// <summary>Who last claimed a view for a session, and whether that session is applying its QUIT now.</summary>
+/// <param name="Fence">Opaque; changes with every claim and commit step (null: never claimed).</param>
+/// <param name="Client">The client identity that claimed it (null: never claimed).</param>
+/// <param name="Committing">That session has begun applying its QUIT and not finished.</param>
+public sealed record ViewClaim(string? Fence, string? Client, bool Committing);
 
 /// <summary>The naming rules of POP3 users and client identities.</summary>
 public static partial class Pop3Names

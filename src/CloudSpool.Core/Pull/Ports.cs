@@ -130,6 +130,12 @@ public interface ILeaseManager
 {
     /// <summary>Takes the named lease, or returns null at once when another holder has it.</summary>
     Task<ILease?> TryAcquireAsync(string name, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Takes the named lease even from a live holder: its lease is broken (its renewal then fails and its
+    /// <see cref="ILease.Lost"/> fires). Null when yet another holder took it in between.
+    /// </summary>
+    Task<ILease?> TakeOverAsync(string name, CancellationToken cancellationToken);
 }
 
 /// <summary>A held lease, renewed in the background until disposed.</summary>

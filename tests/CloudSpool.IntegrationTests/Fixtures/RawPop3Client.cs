@@ -92,6 +92,21 @@ public sealed class RawPop3Client : IAsyncDisposable
             .ToDictionary(p => int.Parse(p[0], System.Globalization.CultureInfo.InvariantCulture), p => p[1]);
     }
 
+    /// <summary>Everything the server sends until it closes the connection.</summary>
+    public async Task<string> ReadToEndAsync()
+    {
+        var text = new StringBuilder();
+        try
+        {
+            while (true)
+                text.Append((char)await ReadByteAsync());
+        }
+        catch (IOException)
+        {
+            return text.ToString();
+        }
+    }
+
     private async Task<string> ReadLineAsync()
     {
         var line = new StringBuilder();
