@@ -1,15 +1,23 @@
+using System.Buffers;
 using System.Security.Cryptography;
 using CloudSpool.Core.Spool;
 using Microsoft.Extensions.Logging;
+using Microsoft.Win32.SafeHandles;
 
 namespace CloudSpool.Edge;
 
 /// <summary>
 /// A bounded local copy of message blobs, so a LAN client reads at disk speed and cached mail stays readable while
 /// storage is unreachable. Files are named by content hash (<c>DIR/ab/abcdef….eml</c>), filled from Blob on demand
-/// and ahead of time for new mail, checked against the hash and length recorded at ingest before use, and evicted
-/// least recently used first when the cache grows past its size.
+/// and ahead of time for new mail, and evicted least recently used first when the cache grows past its size.
 /// </summary>
+/// <remarks>
+/// Nothing is served from a file this process has not proven: a fill checks the length and SHA-256 recorded at ingest
+/// as it writes (and writes the file through to disk before the rename that publishes it); a file found at start is
+/// hashed at its first use. The proof is remembered with the file's length and write time; an open that finds either
+/// changed proves it again. A file that fails is dropped and fetched again. A file that shrinks after its proof ends
+/// its read with an error, never early (<see cref="ExactLengthStream"/>).
+/// </remarks>
 public sealed class BlobCache : IDisposable
 {
     private readonly string _directory;
@@ -23,10 +31,19 @@ public sealed class BlobCache : IDisposable
     private long _bytes;
     private long _uses;
 
-    private sealed class Item(long length, long lastUse)
+    private sealed class Item(long length, long lastUse, FileIdentity? proven = null)
     {
         public long Length { get; } = length;
         public long LastUse { get; set; } = lastUse;
+
+        /// <summary>The file as this process proved it; null until then.</summary>
+        public FileIdentity? Proven { get; set; } = proven;
+    }
+
+    /// <summary>What a proven file looked like: an open that finds another length or write time proves it again.</summary>
+    internal readonly record struct FileIdentity(long Length, DateTime LastWriteUtc)
+    {
+        public static FileIdentity Of(SafeFileHandle file) => new(RandomAccess.GetLength(file), File.GetLastWriteTimeUtc(file));
     }
 
     public BlobCache(string directory, long maxBytes, ISpoolReader spool, ILogger logger)
@@ -40,7 +57,8 @@ public sealed class BlobCache : IDisposable
         if (Directory.Exists(temp))
             Directory.Delete(temp, recursive: true);
         Directory.CreateDirectory(temp);
-        // What an earlier process left is still good (it was checked when written); oldest first as a use order.
+        // What an earlier process left is proven at its first use (a power cut or a disk fault may have damaged it);
+        // oldest first as a use order.
         var files = Directory.EnumerateFiles(directory, "*.eml", SearchOption.AllDirectories)
             .Select(f => new FileInfo(f)).OrderBy(f => f.LastWriteTimeUtc);
         foreach (var file in files)
@@ -80,12 +98,13 @@ public sealed class BlobCache : IDisposable
     public async Task<Stream> OpenAsync(SpoolIndexEntry entry, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(entry);
-        if (TryOpenCached(entry) is { } cached)
+        if (await TryOpenCachedAsync(entry, cancellationToken).ConfigureAwait(false) is { } cached)
             return cached;
         if (!Fits(entry))
             return await _spool.OpenContentAsync(entry, cancellationToken).ConfigureAwait(false);
         await FillAsync(entry).WaitAsync(cancellationToken).ConfigureAwait(false);
-        return TryOpenCached(entry) ?? throw new IOException($"message {entry.MessageKey} was evicted from the cache as soon as it was fetched");
+        return await TryOpenCachedAsync(entry, cancellationToken).ConfigureAwait(false)
+            ?? throw new IOException($"message {entry.MessageKey} was evicted from the cache as soon as it was fetched");
     }
 
     /// <summary>Fetches a message into the cache unless it is there; failures are logged, not thrown.</summary>
@@ -106,25 +125,65 @@ public sealed class BlobCache : IDisposable
 
     private string PathOf(string sha256) => Path.Combine(_directory, sha256[..2], sha256 + ".eml");
 
-    private FileStream? TryOpenCached(SpoolIndexEntry entry)
+    // FileShare.Delete: eviction may remove the name while a session still reads the file. No FileStream buffer (the
+    // POP3 transfer reads whole 64 KiB chunks) and no Asynchronous flag (on Linux that only hands each read to the
+    // thread pool; a read of a cached file is a page-cache copy).
+    private static FileStream OpenRead(string path) =>
+        new(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, bufferSize: 0, FileOptions.SequentialScan);
+
+    /// <summary>The cached copy of a message, proven; null when there is none (or it failed its proof and was dropped).</summary>
+    private async Task<Stream?> TryOpenCachedAsync(SpoolIndexEntry entry, CancellationToken cancellationToken)
     {
+        Item? item;
+        FileIdentity? proven;
         lock (_gate)
         {
-            if (!_items.TryGetValue(entry.Sha256, out var item))
+            if (!_items.TryGetValue(entry.Sha256, out item))
                 return null;
             item.LastUse = ++_uses;
+            proven = item.Proven;
         }
+        FileStream file;
         try
         {
-            // FileShare.Delete: eviction may remove the name while a session still reads the file. No FileStream buffer
-            // (the POP3 transfer reads whole 64 KiB chunks) and no Asynchronous flag (on Linux that only hands each
-            // read to the thread pool; a read of a cached file is a page-cache copy).
-            return new FileStream(PathOf(entry.Sha256), FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, bufferSize: 0, FileOptions.SequentialScan);
+            file = OpenRead(PathOf(entry.Sha256));
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
         {
-            Forget(entry.Sha256); // removed behind our back: fetch again
+            Drop(entry.Sha256, item); // removed behind our back: fetch again
             return null;
+        }
+        try
+        {
+            var identity = FileIdentity.Of(file.SafeFileHandle);
+            if (proven != identity)
+            {
+                string? mismatch;
+                try
+                {
+                    mismatch = await CopyAndCheckAsync(file, null, entry, cancellationToken).ConfigureAwait(false);
+                }
+                catch (IOException ex)
+                {
+                    mismatch = ex.Message; // a disk that cannot read it back
+                }
+                if (mismatch is not null)
+                {
+                    EdgeLog.CachedCopyDamaged(_logger, entry.MessageKey, entry.Sha256, mismatch);
+                    await file.DisposeAsync().ConfigureAwait(false);
+                    Drop(entry.Sha256, item);
+                    return null;
+                }
+                lock (_gate)
+                    item.Proven = identity;
+                file.Position = 0;
+            }
+            return new ExactLengthStream(file, entry.RawLength);
+        }
+        catch
+        {
+            await file.DisposeAsync().ConfigureAwait(false);
+            throw;
         }
     }
 
@@ -135,7 +194,7 @@ public sealed class BlobCache : IDisposable
         {
             if (_filling.TryGetValue(entry.Sha256, out var running))
                 return running;
-            var task = Task.Run(() => DownloadAsync(entry, _stopping.Token));
+            var task = Task.Run(() => KeepAsync(entry, _stopping.Token));
             _filling[entry.Sha256] = task;
             _ = task.ContinueWith(_ =>
             {
@@ -146,35 +205,22 @@ public sealed class BlobCache : IDisposable
         }
     }
 
-    private async Task DownloadAsync(SpoolIndexEntry entry, CancellationToken cancellationToken)
+    /// <summary>Fetches a message, proves it and publishes it in the cache under its hash.</summary>
+    private async Task KeepAsync(SpoolIndexEntry entry, CancellationToken cancellationToken)
     {
         var temp = Path.Combine(_directory, "tmp", Guid.NewGuid().ToString("N"));
+        var identity = await DownloadAsync(_spool, entry, temp, cancellationToken).ConfigureAwait(false);
         try
         {
-            using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            long length = 0;
-            await using (var source = await _spool.OpenContentAsync(entry, cancellationToken).ConfigureAwait(false))
-            await using (var target = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous))
-            {
-                var buffer = new byte[64 * 1024];
-                int read;
-                while ((read = await source.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
-                {
-                    hash.AppendData(buffer, 0, read);
-                    await target.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
-                    length += read;
-                }
-            }
-            var sha = Convert.ToHexStringLower(hash.GetHashAndReset());
-            if (length != entry.RawLength || !string.Equals(sha, entry.Sha256, StringComparison.OrdinalIgnoreCase))
-                throw new InvalidDataException($"the stored bytes of message {entry.MessageKey} do not match what ingest recorded ({length} bytes, SHA-256 {sha}; expected {entry.RawLength} bytes, {entry.Sha256})");
             var path = PathOf(entry.Sha256);
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            File.Move(temp, path, overwrite: true);
+            File.Move(temp, path, overwrite: true); // a rename keeps the length and write time proven above
             lock (_gate)
             {
-                if (_items.TryAdd(entry.Sha256, new Item(length, ++_uses)))
-                    _bytes += length;
+                if (_items.Remove(entry.Sha256, out var replaced))
+                    _bytes -= replaced.Length;
+                _items[entry.Sha256] = new Item(identity.Length, ++_uses, identity);
+                _bytes += identity.Length;
             }
             Evict();
         }
@@ -184,13 +230,69 @@ public sealed class BlobCache : IDisposable
         }
     }
 
-    private void Forget(string sha256)
+    /// <summary>
+    /// Fetches a message's stored bytes into a new file, proves them (length and SHA-256 as ingest recorded) and writes
+    /// the file through to disk. Throws, the file removed, when storage cannot deliver those bytes.
+    /// </summary>
+    private static async Task<FileIdentity> DownloadAsync(ISpoolReader spool, SpoolIndexEntry entry, string path, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var source = await spool.OpenContentAsync(entry, cancellationToken).ConfigureAwait(false);
+            await using var target = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous);
+            if (await CopyAndCheckAsync(source, target, entry, cancellationToken).ConfigureAwait(false) is { } mismatch)
+                throw new InvalidDataException($"the stored bytes of message {entry.MessageKey} do not match what ingest recorded ({mismatch})");
+            target.Flush(flushToDisk: true);
+            return FileIdentity.Of(target.SafeFileHandle);
+        }
+        catch
+        {
+            File.Delete(path);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Reads <paramref name="source"/> to its end (copied to <paramref name="target"/> when given) and compares it with
+    /// what ingest recorded: null when length and SHA-256 match, else what was found.
+    /// </summary>
+    private static async Task<string?> CopyAndCheckAsync(Stream source, Stream? target, SpoolIndexEntry entry, CancellationToken cancellationToken)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
+        {
+            long length = 0;
+            int read;
+            while ((read = await source.ReadAsync(buffer.AsMemory(0, 64 * 1024), cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                hash.AppendData(buffer, 0, read);
+                if (target is not null)
+                    await target.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+                length += read;
+            }
+            var sha = Convert.ToHexStringLower(hash.GetHashAndReset());
+            return length == entry.RawLength && string.Equals(sha, entry.Sha256, StringComparison.OrdinalIgnoreCase)
+                ? null
+                : $"{length} bytes, SHA-256 {sha}; expected {entry.RawLength} bytes, {entry.Sha256}";
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Removes a file from the cache, unless another copy took its place meanwhile.</summary>
+    private void Drop(string sha256, Item item)
     {
         lock (_gate)
         {
-            if (_items.Remove(sha256, out var item))
-                _bytes -= item.Length;
+            if (!_items.TryGetValue(sha256, out var held) || held != item)
+                return;
+            _items.Remove(sha256);
+            _bytes -= item.Length;
         }
+        Delete(sha256);
     }
 
     /// <summary>Removes least recently used files until the cache is back under 90% of its size.</summary>
@@ -214,15 +316,18 @@ public sealed class BlobCache : IDisposable
                 _items.Remove(sha);
         }
         foreach (var sha in victims)
+            Delete(sha);
+    }
+
+    private void Delete(string sha256)
+    {
+        try
         {
-            try
-            {
-                File.Delete(PathOf(sha));
-            }
-            catch (IOException ex)
-            {
-                EdgeLog.EvictFailed(_logger, ex, sha);
-            }
+            File.Delete(PathOf(sha256));
+        }
+        catch (IOException ex)
+        {
+            EdgeLog.EvictFailed(_logger, ex, sha256);
         }
     }
 

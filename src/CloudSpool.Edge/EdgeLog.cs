@@ -68,4 +68,7 @@ internal static partial class EdgeLog
 
     [LoggerMessage(19, LogLevel.Warning, "{Client}: hidden-markers of removed messages of mailbox {Mailbox} could not be dropped; tried again at a later login")]
     public static partial void MarkerSweepFailed(ILogger logger, Exception exception, string client, string mailbox);
+
+    [LoggerMessage(20, LogLevel.Warning, "the cached copy of message {MessageKey} ({Sha256}) failed its proof ({Mismatch}): dropped, read from storage again")]
+    public static partial void CachedCopyDamaged(ILogger logger, string messageKey, string sha256, string mismatch);
 }

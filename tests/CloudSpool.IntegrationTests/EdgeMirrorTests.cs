@@ -18,7 +18,7 @@ namespace CloudSpool.IntegrationTests;
 /// The edge's local mirror of the spool on a real Azurite: the index kept fresh in the background and persisted,
 /// the blob cache filled ahead of time and serving while storage is down, and the one-session rule across edges.
 /// </summary>
-public sealed class EdgeMirrorTests : IAsyncLifetime
+public sealed partial class EdgeMirrorTests : IAsyncLifetime
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
     private PullHarness _spool = null!;

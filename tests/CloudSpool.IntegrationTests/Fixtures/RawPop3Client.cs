@@ -56,6 +56,12 @@ public sealed class RawPop3Client : IAsyncDisposable
     {
         var status = await CommandAsync(command);
         Assert.True(status.StartsWith("+OK", StringComparison.Ordinal), $"{command}: {status}");
+        return await ReadMultiLineAsync();
+    }
+
+    /// <summary>The rest of a multi-line answer whose +OK line was read: up to and including ".\r\n".</summary>
+    public async Task<byte[]> ReadMultiLineAsync()
+    {
         var data = new MemoryStream();
         var atLineStart = true;
         var matched = 0; // how much of ".\r\n" at a line start has been seen
