@@ -101,10 +101,29 @@ public sealed class BlobCache : IDisposable
         if (await TryOpenCachedAsync(entry, cancellationToken).ConfigureAwait(false) is { } cached)
             return cached;
         if (!Fits(entry))
-            return await _spool.OpenContentAsync(entry, cancellationToken).ConfigureAwait(false);
+            return await OpenStagedAsync(_spool, entry, Path.Combine(_directory, "tmp"), cancellationToken).ConfigureAwait(false);
         await FillAsync(entry).WaitAsync(cancellationToken).ConfigureAwait(false);
         return await TryOpenCachedAsync(entry, cancellationToken).ConfigureAwait(false)
             ?? throw new IOException($"message {entry.MessageKey} was evicted from the cache as soon as it was fetched");
+    }
+
+    /// <summary>
+    /// Opens a message not kept in a cache: fetched into a private file in <paramref name="directory"/> and proven
+    /// first, so not a byte goes out before the whole is known to be right. The name is removed at once; the open
+    /// handle keeps the bytes until the transfer ends.
+    /// </summary>
+    internal static async Task<Stream> OpenStagedAsync(ISpoolReader spool, SpoolIndexEntry entry, string directory, CancellationToken cancellationToken)
+    {
+        var path = Path.Combine(directory, Guid.NewGuid().ToString("N"));
+        await DownloadAsync(spool, entry, path, durable: false, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return new ExactLengthStream(OpenRead(path), entry.RawLength);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
     }
 
     /// <summary>Fetches a message into the cache unless it is there; failures are logged, not thrown.</summary>
@@ -209,7 +228,7 @@ public sealed class BlobCache : IDisposable
     private async Task KeepAsync(SpoolIndexEntry entry, CancellationToken cancellationToken)
     {
         var temp = Path.Combine(_directory, "tmp", Guid.NewGuid().ToString("N"));
-        var identity = await DownloadAsync(_spool, entry, temp, cancellationToken).ConfigureAwait(false);
+        var identity = await DownloadAsync(_spool, entry, temp, durable: true, cancellationToken).ConfigureAwait(false);
         try
         {
             var path = PathOf(entry.Sha256);
@@ -231,10 +250,11 @@ public sealed class BlobCache : IDisposable
     }
 
     /// <summary>
-    /// Fetches a message's stored bytes into a new file, proves them (length and SHA-256 as ingest recorded) and writes
-    /// the file through to disk. Throws, the file removed, when storage cannot deliver those bytes.
+    /// Fetches a message's stored bytes into a new file and proves them (length and SHA-256 as ingest recorded);
+    /// <paramref name="durable"/> writes the file through to disk. Throws, the file removed, when storage cannot
+    /// deliver those bytes.
     /// </summary>
-    private static async Task<FileIdentity> DownloadAsync(ISpoolReader spool, SpoolIndexEntry entry, string path, CancellationToken cancellationToken)
+    private static async Task<FileIdentity> DownloadAsync(ISpoolReader spool, SpoolIndexEntry entry, string path, bool durable, CancellationToken cancellationToken)
     {
         try
         {
@@ -242,7 +262,8 @@ public sealed class BlobCache : IDisposable
             await using var target = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous);
             if (await CopyAndCheckAsync(source, target, entry, cancellationToken).ConfigureAwait(false) is { } mismatch)
                 throw new InvalidDataException($"the stored bytes of message {entry.MessageKey} do not match what ingest recorded ({mismatch})");
-            target.Flush(flushToDisk: true);
+            if (durable)
+                target.Flush(flushToDisk: true);
             return FileIdentity.Of(target.SafeFileHandle);
         }
         catch

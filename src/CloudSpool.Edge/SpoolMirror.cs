@@ -109,7 +109,10 @@ public sealed class SpoolMirror : IAsyncDisposable
         return true;
     }
 
-    /// <summary>Opens a message's bytes: from the cache when there is one, else straight from Blob.</summary>
+    /// <summary>
+    /// Opens a message's bytes, proven against what ingest recorded before any is served: from the cache when there is
+    /// one, else fetched from Blob into a private temporary file first.
+    /// </summary>
     public async Task<Stream> OpenAsync(SpoolIndexEntry entry, CancellationToken cancellationToken)
     {
         if (Cache is { } cache && cache.Contains(entry))
@@ -119,7 +122,7 @@ public sealed class SpoolMirror : IAsyncDisposable
         {
             return Cache is { } filling
                 ? await filling.OpenAsync(entry, cancellationToken).ConfigureAwait(false)
-                : await _spool.OpenContentAsync(entry, cancellationToken).ConfigureAwait(false);
+                : await BlobCache.OpenStagedAsync(_spool, entry, Path.GetTempPath(), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

@@ -1,3 +1,4 @@
+using CloudSpool.Core.Pull;
 using CloudSpool.Core.Spool;
 using CloudSpool.Edge;
 using CloudSpool.IntegrationTests.Fixtures;
@@ -6,8 +7,8 @@ namespace CloudSpool.IntegrationTests;
 
 /// <summary>
 /// Issue 16: the edge proves a copy before it serves it. Cache files damaged while the edge was stopped or while it
-/// runs: every RETR and TOP gives the exact bytes, and a copy that fails once bytes are on the wire
-/// ends the session without the terminating line.
+/// runs, and messages damaged in storage itself: every RETR and TOP gives the exact bytes or -ERR [SYS/TEMP], and a
+/// copy that fails once bytes are on the wire ends the session without the terminating line.
 /// </summary>
 public sealed partial class EdgeMirrorTests
 {
@@ -41,6 +42,14 @@ public sealed partial class EdgeMirrorTests
         File.WriteAllBytes(path, bytes);
         if (keepTime)
             File.SetLastWriteTimeUtc(path, written);
+    }
+
+    /// <summary>Replaces a message's stored blob with damaged bytes.</summary>
+    private async Task SpoilBlobAsync(SpoolMessage message, Func<byte[], byte[]> spoil)
+    {
+        var blob = _spool.Runtime.Storage.Spool.GetBlobClient(message.BlobName);
+        var bytes = (await blob.DownloadContentAsync()).Value.Content.ToArray();
+        await blob.UploadAsync(new BinaryData(spoil(bytes)), overwrite: true);
     }
 
     /// <summary>A RETR answer on the wire for a test message (CRLF line ends, no line starting with a dot).</summary>
@@ -129,5 +138,54 @@ public sealed partial class EdgeMirrorTests
         await using (var raw = await RawPop3Client.LogInAsync(port, "alice", "secret"))
             Assert.Equal(RetrWire(raws[2]), await raw.MultiLineAsync("RETR 3"));
         Assert.Equal(raws[2], await File.ReadAllBytesAsync(CacheFileOf(entries[2])));
+    }
+
+    [Fact]
+    public async Task A_message_damaged_in_storage_too_gets_sys_temp_and_the_session_goes_on()
+    {
+        // 1: intact; 2: cached, then its copy and its blob damaged; 3: blob cut in half, never cached; 4: too large for
+        // the cache (a quarter of 400 KB), blob with bytes flipped at its end; 5-7: one pack, the middle member damaged.
+        var raws = await PutRawsAsync(100, 40_000, 100, 120_000);
+        var packed = Enumerable.Range(0, 3).Select(i => TestMail.Create($"packed {i}", bodyBytes: 2_000)).ToList();
+        var ingested = packed.Select(r => IngestedMessage.FromBytes(r, "test", Guid.NewGuid().ToString("N"), DateTimeOffset.UtcNow)).ToList();
+        var slots = await _spool.Runtime.Spool.WritePackAsync("alice", ingested.Zip(packed, (m, r) => (m, (Stream)new MemoryStream(r))).ToList(), CancellationToken.None);
+        await _spool.Runtime.Spool.CommitAsync("alice", ingested.Select((m, i) => m with { Pack = slots[i] }).ToList(), CancellationToken.None);
+        raws.AddRange(packed);
+        var stored = await _spool.ListAsync("alice");
+        Assert.Equal(7, stored.Count);
+        Assert.NotNull(stored[5].Pack);
+
+        var edge = NewEdge(_spool.Runtime, new SpoolEdgeOptions { StateDirectory = _state, CacheBytes = 400_000, Prefetch = false });
+        var port = await ServeAsync(edge);
+        await using (var raw = await RawPop3Client.LogInAsync(port, "alice", "secret"))
+            Assert.Equal(RetrWire(raws[1]), await raw.MultiLineAsync("RETR 2"));
+        await WaitForAsync(() => edge.Maildrops.OpenSessions == 0, "the first session to end");
+        Spoil(CacheFileOf(edge.Mirror.IndexOf("alice").Snapshot[1]), Damage.Overwritten, keepTime: false);
+        await SpoilBlobAsync(stored[1], b => { b[^3] ^= 0x20; return b; });
+        await SpoilBlobAsync(stored[2], b => b[..(b.Length / 2)]);
+        await SpoilBlobAsync(stored[3], b => { b[^3] ^= 0x20; return b; });
+        await SpoilBlobAsync(stored[5], b => { b[(int)stored[5].Pack!.Offset + 10] ^= 0x20; return b; });
+
+        async Task CheckAsync(int port, string login)
+        {
+            await using var raw = await RawPop3Client.LogInAsync(port, login, "secret");
+            foreach (var n in new[] { 2, 3, 4, 6 })
+            {
+                Assert.StartsWith("-ERR [SYS/TEMP]", await raw.CommandAsync($"TOP {n} 0"));
+                Assert.StartsWith("-ERR [SYS/TEMP]", await raw.CommandAsync($"RETR {n}"));
+                Assert.StartsWith("+OK", await raw.CommandAsync("NOOP"));
+            }
+            foreach (var n in new[] { 1, 5, 7 })
+            {
+                Assert.Equal(TopWire(raws[n - 1]), await raw.MultiLineAsync($"TOP {n} 0"));
+                Assert.Equal(RetrWire(raws[n - 1]), await raw.MultiLineAsync($"RETR {n}"));
+            }
+        }
+
+        await CheckAsync(port, "alice");
+        // The same with no cache at all: every message read from Blob, proven before a byte is sent.
+        var uncached = NewEdge(_spool.Runtime, new SpoolEdgeOptions { StateDirectory = Path.Combine(_state, "nocache"), CacheBytes = 0, Prefetch = false });
+        Assert.Null(uncached.Mirror.Cache);
+        await CheckAsync(await ServeAsync(uncached), "alice+nocache");
     }
 }
