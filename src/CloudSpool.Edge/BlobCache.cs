@@ -92,8 +92,9 @@ public sealed class BlobCache : IDisposable
     public bool Fits(SpoolIndexEntry entry) => entry.RawLength <= _maxBytes / 4;
 
     /// <summary>
-    /// Opens the bytes of a message: from the cache, else fetched into it first (or streamed straight from Blob when
-    /// too large to cache). Throws when storage cannot deliver them or they do not match what ingest recorded.
+    /// Opens the proven bytes of a message: from the cache, else fetched into it first (or, when too large to cache,
+    /// into a temporary file: <see cref="OpenStagedAsync"/>). Throws when storage cannot deliver them or they do not
+    /// match what ingest recorded.
     /// </summary>
     public async Task<Stream> OpenAsync(SpoolIndexEntry entry, CancellationToken cancellationToken)
     {

@@ -4,12 +4,15 @@ namespace CloudSpool.Edge;
 public sealed class SpoolEdgeOptions
 {
     /// <summary>
-    /// Folder of the persisted indexes and the blob cache; null keeps the index in memory only and serves every
-    /// message straight from Blob (no cache).
+    /// Folder of the persisted indexes and the blob cache; null keeps the index in memory only and reads every
+    /// message from Blob (no cache; each is proven in a temporary file before it is sent).
     /// </summary>
     public string? StateDirectory { get; init; }
 
-    /// <summary>Bytes the blob cache may hold; messages larger than a quarter of it are streamed from Blob uncached.</summary>
+    /// <summary>
+    /// Bytes the blob cache may hold; messages larger than a quarter of it are read from Blob into a temporary file,
+    /// proven, sent and not kept.
+    /// </summary>
     public long CacheBytes { get; init; } = 1L << 30;
 
     /// <summary>How often every known mailbox's index is brought up to date in the background.</summary>

@@ -117,7 +117,7 @@ public sealed class EdgeOptions
     /// </summary>
     public string? StateDirectory { get; set; }
 
-    /// <summary>Size of the local blob cache in MiB; 0 serves every message straight from Blob.</summary>
+    /// <summary>Size of the local blob cache in MiB; 0 reads every message from Blob (proven before it is sent).</summary>
     public int CacheMegabytes { get; set; } = 1024;
 
     /// <summary>Seconds between background syncs of each mailbox's index (new mail appears within this).</summary>
