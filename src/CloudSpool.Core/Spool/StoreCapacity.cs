@@ -65,7 +65,8 @@ public sealed record StoreCapacity(IReadOnlyList<StoreDatabaseUse> Databases, do
 
     /// <summary>The way out, named in every warning.</summary>
     public const string WayOut =
-        "Move the spool to an Azure storage account (Storage:ConnectionString; see \"The embedded store's ceiling\" in the README).";
+        "Move the spool to an Azure storage account: `cloudspool storage copy --to env:VAR`, then set Storage:ConnectionString to it "
+        + "(see \"The embedded store's ceiling\" in the README).";
 }
 
 /// <summary>Measures the embedded store's databases; a storage account has no such ceiling and no gauge.</summary>

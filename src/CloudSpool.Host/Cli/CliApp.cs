@@ -39,6 +39,7 @@ public static class CliApp
         root.Subcommands.Add(MessagesCommands.Create(context));
         root.Subcommands.Add(ScheduleCommands.Create(context));
         root.Subcommands.Add(ForwardCommands.Create(context));
+        root.Subcommands.Add(StorageCommands.Create(context));
         root.Subcommands.Add(ForwardCommands.Rules(context));
 
         var parse = root.Parse(args);
