@@ -9,8 +9,15 @@ namespace CloudSpool.Edge;
 /// <summary>
 /// A bounded local copy of message blobs, so a LAN client reads at disk speed and cached mail stays readable while
 /// storage is unreachable. Files are named by content hash (<c>DIR/ab/abcdef….eml</c>), filled from Blob on demand
-/// and ahead of time for new mail, and evicted least recently used first when the cache grows past its size.
+/// and ahead of time for new mail, and evicted when the cache grows past its limit (<see cref="CacheSizing"/>: fixed,
+/// or a share of the disk).
 /// </summary>
+/// <remarks>
+/// Eviction is a segmented LRU: a file enters on probation, and a second read (a cache hit) moves it to the protected
+/// segment (at most 80 % of the limit; its least recently used files go back on probation). Files on probation are
+/// evicted first, least recently used first. So one client downloading the whole spool (a scan: every file read once)
+/// only cycles the probation segment, and the mail the other clients read again and again stays.
+/// </remarks>
 /// <remarks>
 /// Nothing is served from a file this process has not proven: a fill checks the length and SHA-256 recorded at ingest
 /// as it writes (and writes the file through to disk before the rename that publishes it); a file found at start is
@@ -20,8 +27,11 @@ namespace CloudSpool.Edge;
 /// </remarks>
 public sealed class BlobCache : IDisposable
 {
+    /// <summary>The share of the limit the protected segment may hold.</summary>
+    private const double ProtectedShare = 0.8;
+
     private readonly string _directory;
-    private readonly long _maxBytes;
+    private readonly CacheSizing _sizing;
     private readonly ISpoolReader _spool;
     private readonly ILogger _logger;
     private readonly object _gate = new();
@@ -29,12 +39,20 @@ public sealed class BlobCache : IDisposable
     private readonly Dictionary<string, Task> _filling = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
     private long _bytes;
+    private long _protectedBytes;
     private long _uses;
+    private long _hits;
+    private long _misses;
+    private long _limit;
+    private long _limitMeasured; // Environment.TickCount64 of the last measure; 0: never
 
     private sealed class Item(long length, long lastUse, FileIdentity? proven = null)
     {
         public long Length { get; } = length;
         public long LastUse { get; set; } = lastUse;
+
+        /// <summary>Read again since it entered: in the protected segment.</summary>
+        public bool Protected { get; set; }
 
         /// <summary>The file as this process proved it; null until then.</summary>
         public FileIdentity? Proven { get; set; } = proven;
@@ -46,10 +64,11 @@ public sealed class BlobCache : IDisposable
         public static FileIdentity Of(SafeFileHandle file) => new(RandomAccess.GetLength(file), File.GetLastWriteTimeUtc(file));
     }
 
-    public BlobCache(string directory, long maxBytes, ISpoolReader spool, ILogger logger)
+    public BlobCache(string directory, CacheSizing sizing, ISpoolReader spool, ILogger logger)
     {
+        ArgumentNullException.ThrowIfNull(sizing);
         _directory = directory;
-        _maxBytes = maxBytes;
+        _sizing = sizing;
         _spool = spool;
         _logger = logger;
         Directory.CreateDirectory(directory);
@@ -70,6 +89,70 @@ public sealed class BlobCache : IDisposable
     /// <summary>Bytes held now.</summary>
     public long Bytes => Interlocked.Read(ref _bytes);
 
+    /// <summary>How the limit is set.</summary>
+    public CacheSizing Sizing => _sizing;
+
+    /// <summary>The most bytes it may hold now (with a disk-sized cache: measured at most once a second).</summary>
+    public long LimitBytes
+    {
+        get
+        {
+            if (_sizing.FixedBytes is { } bytes)
+                return bytes;
+            var now = Environment.TickCount64;
+            var measured = Interlocked.Read(ref _limitMeasured);
+            if (measured != 0 && now - measured < 1000)
+                return Interlocked.Read(ref _limit);
+            long free;
+            try
+            {
+                free = new DriveInfo(_directory).AvailableFreeSpace;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
+            {
+                free = 0; // a disk that cannot say how full it is gets no more than the cache holds
+            }
+            var limit = _sizing.LimitFor(free, Bytes);
+            Interlocked.Exchange(ref _limit, limit);
+            Interlocked.Exchange(ref _limitMeasured, now);
+            return limit;
+        }
+    }
+
+    /// <summary>Reads served from a cached file since the start.</summary>
+    public long Hits => Interlocked.Read(ref _hits);
+
+    /// <summary>Reads that had to fetch from storage since the start (into the cache, or staged when too large for it).</summary>
+    public long Misses => Interlocked.Read(ref _misses);
+
+    /// <summary>The cache's figures now.</summary>
+    public CacheFigures Figures() => new(Bytes, Count, LimitBytes, _sizing.ToString(), Hits, Misses, DateTimeOffset.UtcNow);
+
+    /// <summary>Where <see cref="SaveFigures"/> writes, for `cloudspool status` in another process on the machine.</summary>
+    public static string FiguresPath(string cacheDirectory) => Path.Combine(cacheDirectory, "figures.json");
+
+    private long _figuresSaved; // Environment.TickCount64 of the last save; 0: never
+
+    /// <summary>Writes the figures for `cloudspool status` (at most every 10 s unless <paramref name="force"/>); never throws.</summary>
+    public void SaveFigures(bool force = false)
+    {
+        var now = Environment.TickCount64;
+        var saved = Interlocked.Read(ref _figuresSaved);
+        if (!force && saved != 0 && now - saved < 10_000)
+            return;
+        Interlocked.Exchange(ref _figuresSaved, now);
+        try
+        {
+            var temp = Path.Combine(_directory, "tmp", "figures.json");
+            File.WriteAllText(temp, System.Text.Json.JsonSerializer.Serialize(Figures()));
+            File.Move(temp, FiguresPath(_directory), overwrite: true);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            EdgeLog.EvictFailed(_logger, ex, "figures.json");
+        }
+    }
+
     /// <summary>Messages held now.</summary>
     public int Count
     {
@@ -89,7 +172,7 @@ public sealed class BlobCache : IDisposable
     }
 
     /// <summary>Whether a message fits the cache at all (larger ones are streamed from Blob).</summary>
-    public bool Fits(SpoolIndexEntry entry) => entry.RawLength <= _maxBytes / 4;
+    public bool Fits(SpoolIndexEntry entry) => entry.RawLength <= LimitBytes / 4;
 
     /// <summary>
     /// Opens the proven bytes of a message: from the cache, else fetched into it first (or, when too large to cache,
@@ -99,12 +182,17 @@ public sealed class BlobCache : IDisposable
     public async Task<Stream> OpenAsync(SpoolIndexEntry entry, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(entry);
-        if (await TryOpenCachedAsync(entry, cancellationToken).ConfigureAwait(false) is { } cached)
+        SaveFigures();
+        if (await TryOpenCachedAsync(entry, hit: true, cancellationToken).ConfigureAwait(false) is { } cached)
+        {
+            Interlocked.Increment(ref _hits);
             return cached;
+        }
+        Interlocked.Increment(ref _misses);
         if (!Fits(entry))
             return await OpenStagedAsync(_spool, entry, Path.Combine(_directory, "tmp"), cancellationToken).ConfigureAwait(false);
         await FillAsync(entry).WaitAsync(cancellationToken).ConfigureAwait(false);
-        return await TryOpenCachedAsync(entry, cancellationToken).ConfigureAwait(false)
+        return await TryOpenCachedAsync(entry, hit: false, cancellationToken).ConfigureAwait(false)
             ?? throw new IOException($"message {entry.MessageKey} was evicted from the cache as soon as it was fetched");
     }
 
@@ -151,8 +239,11 @@ public sealed class BlobCache : IDisposable
     private static FileStream OpenRead(string path) =>
         new(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, bufferSize: 0, FileOptions.SequentialScan);
 
-    /// <summary>The cached copy of a message, proven; null when there is none (or it failed its proof and was dropped).</summary>
-    private async Task<Stream?> TryOpenCachedAsync(SpoolIndexEntry entry, CancellationToken cancellationToken)
+    /// <summary>
+    /// The cached copy of a message, proven; null when there is none (or it failed its proof and was dropped). A
+    /// <paramref name="hit"/> (the file was there before this read asked for it) moves it to the protected segment.
+    /// </summary>
+    private async Task<Stream?> TryOpenCachedAsync(SpoolIndexEntry entry, bool hit, CancellationToken cancellationToken)
     {
         Item? item;
         FileIdentity? proven;
@@ -161,6 +252,8 @@ public sealed class BlobCache : IDisposable
             if (!_items.TryGetValue(entry.Sha256, out item))
                 return null;
             item.LastUse = ++_uses;
+            if (hit && !item.Protected)
+                Protect(item);
             proven = item.Proven;
         }
         FileStream file;
@@ -237,8 +330,8 @@ public sealed class BlobCache : IDisposable
             File.Move(temp, path, overwrite: true); // a rename keeps the length and write time proven above
             lock (_gate)
             {
-                if (_items.Remove(entry.Sha256, out var replaced))
-                    _bytes -= replaced.Length;
+                if (_items.TryGetValue(entry.Sha256, out var replaced))
+                    Forget(entry.Sha256, replaced);
                 _items[entry.Sha256] = new Item(identity.Length, ++_uses, identity);
                 _bytes += identity.Length;
             }
@@ -304,6 +397,33 @@ public sealed class BlobCache : IDisposable
         }
     }
 
+    /// <summary>Moves a file read again into the protected segment; past its share, the segment's oldest go back on probation (under the gate).</summary>
+    private void Protect(Item item)
+    {
+        item.Protected = true;
+        _protectedBytes += item.Length;
+        var cap = (long)(LimitBytes * ProtectedShare);
+        if (_protectedBytes <= cap)
+            return;
+        foreach (var old in _items.Values.Where(i => i.Protected && i != item).OrderBy(i => i.LastUse).ToList())
+        {
+            if (_protectedBytes <= cap)
+                break;
+            old.Protected = false;
+            old.LastUse = ++_uses; // the newest on probation
+            _protectedBytes -= old.Length;
+        }
+    }
+
+    /// <summary>Takes an item out of the counts (under the gate).</summary>
+    private void Forget(string sha256, Item item)
+    {
+        _items.Remove(sha256);
+        _bytes -= item.Length;
+        if (item.Protected)
+            _protectedBytes -= item.Length;
+    }
+
     /// <summary>Removes a file from the cache, unless another copy took its place meanwhile.</summary>
     private void Drop(string sha256, Item item)
     {
@@ -311,31 +431,32 @@ public sealed class BlobCache : IDisposable
         {
             if (!_items.TryGetValue(sha256, out var held) || held != item)
                 return;
-            _items.Remove(sha256);
-            _bytes -= item.Length;
+            Forget(sha256, item);
         }
         Delete(sha256);
     }
 
-    /// <summary>Removes least recently used files until the cache is back under 90% of its size.</summary>
+    /// <summary>
+    /// Removes files until the cache is back under 90% of its limit: those on probation first, then protected ones, least
+    /// recently used first in each.
+    /// </summary>
     private void Evict()
     {
+        var limit = LimitBytes;
         List<string> victims;
         lock (_gate)
         {
-            if (_bytes <= _maxBytes)
+            if (_bytes <= limit)
                 return;
-            var target = _maxBytes / 10 * 9;
+            var target = limit / 10 * 9;
             victims = [];
-            foreach (var (sha, item) in _items.OrderBy(i => i.Value.LastUse))
+            foreach (var (sha, item) in _items.OrderBy(i => i.Value.Protected).ThenBy(i => i.Value.LastUse).ToList())
             {
                 if (_bytes <= target)
                     break;
                 victims.Add(sha);
-                _bytes -= item.Length;
+                Forget(sha, item);
             }
-            foreach (var sha in victims)
-                _items.Remove(sha);
         }
         foreach (var sha in victims)
             Delete(sha);
@@ -355,6 +476,7 @@ public sealed class BlobCache : IDisposable
 
     public void Dispose()
     {
+        SaveFigures(force: true);
         _stopping.Cancel();
         _stopping.Dispose();
     }

@@ -10,10 +10,17 @@ public sealed class SpoolEdgeOptions
     public string? StateDirectory { get; init; }
 
     /// <summary>
-    /// Bytes the blob cache may hold; messages larger than a quarter of it are read from Blob into a temporary file,
-    /// proven, sent and not kept.
+    /// Bytes the blob cache may hold (0: no cache); null sizes it by the disk (<see cref="CacheDiskShare"/>,
+    /// <see cref="CacheReserveBytes"/>). Messages larger than a quarter of the limit are read from Blob into a temporary
+    /// file, proven, sent and not kept.
     /// </summary>
-    public long CacheBytes { get; init; } = 1L << 30;
+    public long? CacheBytes { get; init; } = 1L << 30;
+
+    /// <summary>With <see cref="CacheBytes"/> null: the share of the state directory's disk space (free plus what the cache holds) it may use.</summary>
+    public double CacheDiskShare { get; init; } = 0.5;
+
+    /// <summary>With <see cref="CacheBytes"/> null: the disk space the cache always leaves free.</summary>
+    public long CacheReserveBytes { get; init; } = 2L << 30;
 
     /// <summary>How often every known mailbox's index is brought up to date in the background.</summary>
     public TimeSpan SyncInterval { get; init; } = TimeSpan.FromSeconds(5);
@@ -40,6 +47,8 @@ public sealed class SpoolEdgeOptions
     {
         if (CacheBytes < 0)
             throw new ArgumentException($"{nameof(CacheBytes)} must not be negative (was {CacheBytes})");
+        if (CacheDiskShare is <= 0 or > 1 || CacheReserveBytes < 0)
+            throw new ArgumentException($"{nameof(CacheDiskShare)} must be in (0, 1] and {nameof(CacheReserveBytes)} not negative");
         if (SyncInterval <= TimeSpan.Zero || ReconcileInterval <= TimeSpan.Zero || StorageTimeout <= TimeSpan.Zero)
             throw new ArgumentException("the sync and reconcile intervals and the storage timeout must be positive");
         if (Lookback < TimeSpan.Zero)

@@ -52,8 +52,13 @@ public sealed class SpoolMirror : IAsyncDisposable
                 EdgeLog.StateDirectoryBusy(logger, ex, state);
             }
         }
-        if (_stateDirectory is { } owned && options.CacheBytes > 0)
-            Cache = new BlobCache(Path.Combine(owned, "cache"), options.CacheBytes, spool, logger);
+        if (_stateDirectory is { } owned && options.CacheBytes is not 0)
+        {
+            var sizing = options.CacheBytes is { } fixedBytes
+                ? CacheSizing.Fixed(fixedBytes)
+                : new CacheSizing(null, options.CacheDiskShare, options.CacheReserveBytes);
+            Cache = new BlobCache(Path.Combine(owned, "cache"), sizing, spool, logger);
+        }
     }
 
     private readonly FileStream? _stateLock;

@@ -131,6 +131,8 @@ public sealed class Runtime : IAsyncDisposable
         {
             StateDirectory = EdgeStateDirectory(),
             CacheBytes = edge.CacheMegabytes * 1024L * 1024L,
+            CacheDiskShare = edge.CacheDiskPercent / 100.0,
+            CacheReserveBytes = edge.CacheReserveMegabytes * 1024L * 1024L,
             SyncInterval = TimeSpan.FromSeconds(edge.SyncSeconds),
             ReconcileInterval = TimeSpan.FromMinutes(edge.ReconcileMinutes),
             Lookback = TimeSpan.FromSeconds(edge.LookbackSeconds),

@@ -64,10 +64,15 @@ public sealed class EdgeConfigTests : IDisposable
         Assert.Equal(["family"], ok.SharedDeleteMailboxes);
 
         var ex = Assert.Throws<ConfigurationInvalidException>(() => ConfigLoader.Load(Write("""
-            { "Edge": { "CacheMegabytes": -1, "SyncSeconds": 0, "ReconcileMinutes": 0, "LookbackSeconds": -5, "SharedDeleteMailboxes": [ "" ] } }
+            { "Edge": { "CacheMegabytes": -1, "CacheDiskPercent": 0, "CacheReserveMegabytes": -1, "SyncSeconds": 0, "ReconcileMinutes": 0,
+                        "LookbackSeconds": -5, "SharedDeleteMailboxes": [ "" ] } }
             """)));
-        foreach (var key in new[] { "CacheMegabytes", "SyncSeconds", "ReconcileMinutes", "LookbackSeconds", "SharedDeleteMailboxes" })
+        foreach (var key in new[] { "CacheMegabytes", "CacheDiskPercent", "CacheReserveMegabytes", "SyncSeconds", "ReconcileMinutes", "LookbackSeconds", "SharedDeleteMailboxes" })
             Assert.Contains(ex.Problems, p => p.StartsWith("Edge:" + key, StringComparison.Ordinal));
+
+        // By default the cache is sized by the disk: half of it, 2 GiB always left free.
+        var sized = ConfigLoader.Load(Write("""{ "Edge": { } }""")).Edge;
+        Assert.Equal((null, 50, 2048), (sized.CacheMegabytes, sized.CacheDiskPercent, sized.CacheReserveMegabytes));
     }
 
     [Theory]

@@ -145,6 +145,7 @@ public sealed partial class StatusPageTests : DovecotAndSpoolTest
         // The edge of the same host: its figures, and a POP3 session counted once it is served.
         Assert.Contains("<div class=\"card ok\" id=\"edge\" data-state=\"ok\">listening on 127.0.0.1:", html);
         Assert.Contains("storage reachable", html);
+        Assert.Matches(@"<span id=""edge-cache"">cache 0\.0 of \d+\.\d MiB \(0 messages; limit 50 % of the disk, 2048 MiB kept free\), no reads yet</span>", html);
         var pop3Port = int.Parse(EdgeListeningLine().Match(host.Stderr).Groups[1].Value, CultureInfo.InvariantCulture);
         using (var pop3 = new MailKit.Net.Pop3.Pop3Client())
         {
@@ -204,6 +205,8 @@ public sealed partial class StatusPageTests : DovecotAndSpoolTest
         await host.TerminateAsync();
         Assert.Equal(0, await host.WaitAsync(Bound));
         Assert.DoesNotContain("s3cret-pw", host.Stdout + host.Stderr, StringComparison.Ordinal);
+        // The edge left its cache's figures for `status` on this machine.
+        Assert.Matches(@"edge cache: 0\.0 of \d+\.\d MiB \(0 messages; limit 50 % of the disk, 2048 MiB kept free\), no reads yet \(as of ", (await CliProcess.RunAsync(env, "status")).Stdout);
         Assert.Contains("status page: login refused for 'owner'", host.Stderr);
         Assert.Contains("status page: owner switched forwarding off", host.Stderr);
     }

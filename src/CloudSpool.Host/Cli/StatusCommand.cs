@@ -62,6 +62,9 @@ public static class StatusCommand
             // The embedded store's ceiling (none on a storage account).
             if (runtime.StoreGauge?.Measure() is { } store)
                 await context.Out.WriteLineAsync($"store: {store.Level.ToString().ToUpperInvariant()}  {store.Problem ?? "embedded Azurite: " + store.Describe()}").ConfigureAwait(false);
+            // The edge's blob cache on this machine, as the edge last wrote its figures.
+            if (ReadCacheFigures(runtime) is { } cache)
+                await context.Out.WriteLineAsync($"edge cache: {cache.Describe()} (as of {Time(cache.At)})").ConfigureAwait(false);
             // The jobs too: a schedule whose trigger stopped firing is trouble even when every account looks fine.
             foreach (var job in await ScheduleCommands.ListViewsAsync(runtime, ct).ConfigureAwait(false))
             {
@@ -102,6 +105,20 @@ public static class StatusCommand
         Core.Health.AccountHealthState.NeverRun => "never-run",
         var other => other.ToString().ToLowerInvariant(),
     };
+
+    /// <summary>The figures the edge on this machine last wrote of its cache; null when there are none.</summary>
+    private static CloudSpool.Edge.CacheFigures? ReadCacheFigures(Runtime runtime)
+    {
+        var path = CloudSpool.Edge.BlobCache.FiguresPath(Path.Combine(runtime.EdgeStateDirectory(), "cache"));
+        try
+        {
+            return File.Exists(path) ? JsonSerializer.Deserialize<CloudSpool.Edge.CacheFigures>(File.ReadAllText(path)) : null;
+        }
+        catch (Exception ex) when (ex is IOException or JsonException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
 
     private static string Time(DateTimeOffset? t) => t?.ToString("u", System.Globalization.CultureInfo.InvariantCulture) ?? "never";
 }

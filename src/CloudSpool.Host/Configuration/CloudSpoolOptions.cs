@@ -117,8 +117,17 @@ public sealed class EdgeOptions
     /// </summary>
     public string? StateDirectory { get; set; }
 
-    /// <summary>Size of the local blob cache in MiB; 0 reads every message from Blob (proven before it is sent).</summary>
-    public int CacheMegabytes { get; set; } = 1024;
+    /// <summary>
+    /// Size of the local blob cache in MiB; 0 reads every message from Blob (proven before it is sent); null (the default)
+    /// lets it grow to what the spool needs within <see cref="CacheDiskPercent"/> of the state directory's disk.
+    /// </summary>
+    public int? CacheMegabytes { get; set; }
+
+    /// <summary>With CacheMegabytes null: the share (percent) of the disk's space, free plus the cache's own, the cache may use.</summary>
+    public int CacheDiskPercent { get; set; } = 50;
+
+    /// <summary>With CacheMegabytes null: the disk space in MiB the cache always leaves free.</summary>
+    public int CacheReserveMegabytes { get; set; } = 2048;
 
     /// <summary>Seconds between background syncs of each mailbox's index (new mail appears within this).</summary>
     public int SyncSeconds { get; set; } = 5;

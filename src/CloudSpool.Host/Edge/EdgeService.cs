@@ -16,12 +16,10 @@ namespace CloudSpool.Host.Edge;
 /// <param name="SessionsServed">Sessions served since it started.</param>
 /// <param name="LastIndexSync">When the last background sync of the mailbox indexes ended without error.</param>
 /// <param name="MailboxesIndexed">Mailboxes whose index it holds.</param>
-/// <param name="CacheBytes">Bytes in the local blob cache (null: no cache).</param>
-/// <param name="CacheMessages">Messages in the cache.</param>
-/// <param name="CacheLimitBytes">The cache's size limit.</param>
+/// <param name="Cache">The local blob cache's figures (null: no cache).</param>
 /// <param name="StorageReachable">Whether storage answered its last calls.</param>
 internal sealed record EdgeFigures(IReadOnlyList<IPEndPoint> EndPoints, int ActiveSessions, long SessionsServed, DateTimeOffset? LastIndexSync,
-    int MailboxesIndexed, long? CacheBytes, int CacheMessages, long CacheLimitBytes, bool StorageReachable);
+    int MailboxesIndexed, CacheFigures? Cache, bool StorageReachable);
 
 /// <summary>The POP3 edge as a hosted service: listens on the configured endpoints and serves the spool.</summary>
 /// <param name="runtime">The started runtime (storage, users, views).</param>
@@ -45,7 +43,7 @@ internal sealed partial class EdgeService(Runtime runtime, bool required) : IHos
             return null;
         var mirror = edge.Mirror;
         return new EdgeFigures(server.LocalEndPoints, server.ActiveSessions, server.SessionsServed, mirror.LastSyncPass, mirror.Indexes.Count,
-            mirror.Cache?.Bytes, mirror.Cache?.Count ?? 0, runtime.Options.Edge.CacheMegabytes * 1024L * 1024L, !mirror.Health.IsDown);
+            mirror.Cache?.Figures(), !mirror.Health.IsDown);
     }
 
     /// <summary>SHA-256 fingerprint of the certificate served (as logged), once started.</summary>

@@ -192,9 +192,7 @@ internal static class StatusPageHtml
         b.Append(CultureInfo.InvariantCulture, $"listening on {E(string.Join(", ", edge.EndPoints))}<br>");
         b.Append(CultureInfo.InvariantCulture, $"<span id=\"edge-sessions\">{edge.SessionsServed} sessions served</span>, {edge.ActiveSessions} open now<br>");
         b.Append(CultureInfo.InvariantCulture, $"last index sync {time(edge.LastIndexSync)} ({edge.MailboxesIndexed} mailboxes)<br>");
-        b.Append(edge.CacheBytes is { } bytes
-            ? string.Create(CultureInfo.InvariantCulture, $"cache {bytes / 1048576.0:0.0} of {edge.CacheLimitBytes / 1048576} MiB ({edge.CacheMessages} messages)<br>")
-            : "no local cache<br>");
+        b.Append(edge.Cache is { } cache ? $"<span id=\"edge-cache\">cache {E(cache.Describe())}</span><br>" : "no local cache<br>");
         b.Append(edge.StorageReachable ? "storage reachable" : "<span class=\"err\">storage not reachable: serving what the edge holds locally</span>");
         b.Append("</div>");
     }

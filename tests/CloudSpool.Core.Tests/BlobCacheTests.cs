@@ -1,0 +1,136 @@
+using System.Security.Cryptography;
+using CloudSpool.Core.Spool;
+using CloudSpool.Edge;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace CloudSpool.Core.Tests;
+
+/// <summary>
+/// The edge's blob cache as pure logic over a spool in memory: how large it may grow, and which files a scan (one
+/// client reading the whole spool once) may evict. Its storage side is tested against Azurite in the edge tests.
+/// </summary>
+public sealed class BlobCacheTests : IDisposable
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("cloudspool-cache-").FullName;
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    /// <summary>Messages by blob name, served whole.</summary>
+    private sealed class MemorySpool : ISpoolReader
+    {
+        public Dictionary<string, byte[]> Blobs { get; } = new(StringComparer.Ordinal);
+        public int Reads { get; private set; }
+
+        public Task<Stream> OpenContentAsync(string blobName, long? offset, long length, CancellationToken cancellationToken)
+        {
+            Reads++;
+            return Task.FromResult<Stream>(new MemoryStream(Blobs[blobName], writable: false));
+        }
+
+        public IAsyncEnumerable<SpoolIndexEntry> ListIndexAsync(string mailbox, string? afterKey, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<string?> FirstKeyAsync(string mailbox, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public IAsyncEnumerable<SpoolMessage> ListAsync(string mailbox, string? afterKey, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<SpoolMessage?> GetAsync(string mailbox, string messageKey, CancellationToken cancellationToken) => throw new NotSupportedException();
+    }
+
+    private static SpoolIndexEntry Put(MemorySpool spool, int n, int size = 1000)
+    {
+        var bytes = new byte[size];
+        BitConverter.TryWriteBytes(bytes, n);
+        var sha = Convert.ToHexStringLower(SHA256.HashData(bytes));
+        spool.Blobs["b" + n] = bytes;
+        return new SpoolIndexEntry($"k{n:D6}", "u" + n, size, size, sha, "b" + n);
+    }
+
+    private static async Task ReadAsync(BlobCache cache, SpoolIndexEntry entry)
+    {
+        await using var stream = await cache.OpenAsync(entry, CancellationToken.None);
+        await stream.CopyToAsync(Stream.Null);
+    }
+
+    [Theory]
+    [InlineData(10_000L, 0L, 0.5, 2_000L, 5_000L)]   // half of the disk's space, the reserve not reached
+    [InlineData(10_000L, 6_000L, 0.5, 2_000L, 8_000L)] // its own files count as space it may keep
+    [InlineData(3_000L, 0L, 0.5, 2_000L, 1_000L)]    // the reserve wins: 2,000 always stay free
+    [InlineData(1_000L, 0L, 0.5, 2_000L, 0L)]        // a disk fuller than the reserve: no cache at all
+    [InlineData(-5L, 100L, 0.9, 0L, 90L)]            // a disk that reports nonsense still leaves the cache its own
+    public void A_disk_sized_cache_takes_its_share_and_leaves_the_reserve(long free, long cached, double share, long reserve, long limit) =>
+        Assert.Equal(limit, new CacheSizing(null, share, reserve).LimitFor(free, cached));
+
+    [Fact]
+    public void A_fixed_cache_keeps_its_size_whatever_the_disk()
+    {
+        Assert.Equal(5_000, CacheSizing.Fixed(5_000).LimitFor(0, 0));
+        Assert.Equal("50 % of the disk, 2048 MiB kept free", new CacheSizing(null, 0.5, 2L << 30).ToString());
+        Assert.Equal("1024 MiB", CacheSizing.Fixed(1L << 30).ToString());
+    }
+
+    [Fact]
+    public void A_disk_sized_cache_measures_the_disk_of_its_folder()
+    {
+        using var cache = new BlobCache(_folder, new CacheSizing(null, 0.5, 0), new MemorySpool(), NullLogger.Instance);
+        var free = new DriveInfo(_folder).AvailableFreeSpace;
+        Assert.InRange(cache.LimitBytes, free / 2 - (64L << 20), free / 2 + (64L << 20));
+    }
+
+    [Fact]
+    public async Task A_full_download_by_one_client_does_not_evict_what_is_read_again_and_again()
+    {
+        var spool = new MemorySpool();
+        // Room for 20 messages of 1,000 bytes (each well under a quarter of the cache, so each is kept).
+        using var cache = new BlobCache(_folder, CacheSizing.Fixed(20_000), spool, NullLogger.Instance);
+        var daily = Enumerable.Range(0, 5).Select(n => Put(spool, n)).ToList();
+        foreach (var entry in daily)
+        {
+            await ReadAsync(cache, entry); // fetched
+            await ReadAsync(cache, entry); // read again: protected
+        }
+        Assert.Equal((5, 5), (cache.Hits, cache.Misses));
+
+        // Another client downloads a spool three times the cache's size, each message once.
+        foreach (var n in Enumerable.Range(100, 60))
+            await ReadAsync(cache, Put(spool, n));
+
+        Assert.All(daily, entry => Assert.True(cache.Contains(entry), $"{entry.MessageKey} was evicted by the scan"));
+        Assert.InRange(cache.Bytes, 1, 20_000);
+        var readsBefore = spool.Reads;
+        foreach (var entry in daily)
+            await ReadAsync(cache, entry);
+        Assert.Equal(readsBefore, spool.Reads);
+        var figures = cache.Figures();
+        Assert.Equal((10L, 65L, 20_000L), (figures.Hits, figures.Misses, figures.LimitBytes));
+        Assert.Contains("hit rate 13 % (10 of 75 reads)", figures.Describe(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_protected_segment_keeps_to_its_share_and_yields_its_oldest()
+    {
+        var spool = new MemorySpool();
+        using var cache = new BlobCache(_folder, CacheSizing.Fixed(10_000), spool, NullLogger.Instance);
+        // Ten messages read twice each: the protected segment may hold eight of them.
+        var entries = Enumerable.Range(0, 10).Select(n => Put(spool, n)).ToList();
+        foreach (var entry in entries)
+        {
+            await ReadAsync(cache, entry);
+            await ReadAsync(cache, entry);
+        }
+        // One more message: the cache is over its size and evicts from probation first, the two oldest demoted ones.
+        await ReadAsync(cache, Put(spool, 50));
+
+        Assert.False(cache.Contains(entries[0]));
+        Assert.All(entries.Skip(2), entry => Assert.True(cache.Contains(entry)));
+        Assert.True(cache.Bytes <= 10_000);
+    }
+
+    [Fact]
+    public async Task The_figures_are_written_for_status_in_another_process()
+    {
+        var spool = new MemorySpool();
+        var cache = new BlobCache(_folder, CacheSizing.Fixed(20_000), spool, NullLogger.Instance);
+        await ReadAsync(cache, Put(spool, 1));
+        cache.Dispose();
+
+        var saved = System.Text.Json.JsonSerializer.Deserialize<CacheFigures>(File.ReadAllText(BlobCache.FiguresPath(_folder)))!;
+        Assert.Equal((1000L, 1, 20_000L, 0L, 1L), (saved.Bytes, saved.Messages, saved.LimitBytes, saved.Hits, saved.Misses));
+    }
+}
