@@ -54,6 +54,9 @@ public sealed class BlobCache : IDisposable
         /// <summary>Read again since it entered: in the protected segment.</summary>
         public bool Protected { get; set; }
 
+        /// <summary>Reads served from it since it entered (a fill ahead of time is not a read).</summary>
+        public int Reads { get; set; }
+
         /// <summary>The file as this process proved it; null until then.</summary>
         public FileIdentity? Proven { get; set; } = proven;
     }
@@ -183,7 +186,7 @@ public sealed class BlobCache : IDisposable
     {
         ArgumentNullException.ThrowIfNull(entry);
         SaveFigures();
-        if (await TryOpenCachedAsync(entry, hit: true, cancellationToken).ConfigureAwait(false) is { } cached)
+        if (await TryOpenCachedAsync(entry, cancellationToken).ConfigureAwait(false) is { } cached)
         {
             Interlocked.Increment(ref _hits);
             return cached;
@@ -192,7 +195,7 @@ public sealed class BlobCache : IDisposable
         if (!Fits(entry))
             return await OpenStagedAsync(_spool, entry, Path.Combine(_directory, "tmp"), cancellationToken).ConfigureAwait(false);
         await FillAsync(entry).WaitAsync(cancellationToken).ConfigureAwait(false);
-        return await TryOpenCachedAsync(entry, hit: false, cancellationToken).ConfigureAwait(false)
+        return await TryOpenCachedAsync(entry, cancellationToken).ConfigureAwait(false)
             ?? throw new IOException($"message {entry.MessageKey} was evicted from the cache as soon as it was fetched");
     }
 
@@ -240,10 +243,10 @@ public sealed class BlobCache : IDisposable
         new(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, bufferSize: 0, FileOptions.SequentialScan);
 
     /// <summary>
-    /// The cached copy of a message, proven; null when there is none (or it failed its proof and was dropped). A
-    /// <paramref name="hit"/> (the file was there before this read asked for it) moves it to the protected segment.
+    /// The cached copy of a message, proven; null when there is none (or it failed its proof and was dropped). Its
+    /// second read (by any session; filled ahead of time or not) moves it to the protected segment.
     /// </summary>
-    private async Task<Stream?> TryOpenCachedAsync(SpoolIndexEntry entry, bool hit, CancellationToken cancellationToken)
+    private async Task<Stream?> TryOpenCachedAsync(SpoolIndexEntry entry, CancellationToken cancellationToken)
     {
         Item? item;
         FileIdentity? proven;
@@ -252,7 +255,7 @@ public sealed class BlobCache : IDisposable
             if (!_items.TryGetValue(entry.Sha256, out item))
                 return null;
             item.LastUse = ++_uses;
-            if (hit && !item.Protected)
+            if (++item.Reads >= 2 && !item.Protected)
                 Protect(item);
             proven = item.Proven;
         }

@@ -40,6 +40,15 @@ public sealed class SpoolEdgeOptions
     /// <summary>Whether new mail is copied into the cache ahead of time.</summary>
     public bool Prefetch { get; init; } = true;
 
+    /// <summary>
+    /// How many of the next messages a session reads ahead into the cache when it opens one (RETR or TOP), so a client
+    /// walking its listing (pipelined or not) finds them fetched in parallel; 0: none.
+    /// </summary>
+    public int ReadAheadMessages { get; init; } = 8;
+
+    /// <summary>How many read-ahead fetches run at once, for all sessions together.</summary>
+    public int ReadAheadFetches { get; init; } = 4;
+
     /// <summary>Mailboxes with classic shared deletion: DELE+QUIT by any client hides the message for every client.</summary>
     public IReadOnlySet<string> SharedDeleteMailboxes { get; init; } = new HashSet<string>(StringComparer.Ordinal);
 
@@ -51,6 +60,8 @@ public sealed class SpoolEdgeOptions
             throw new ArgumentException($"{nameof(CacheDiskShare)} must be in (0, 1] and {nameof(CacheReserveBytes)} not negative");
         if (SyncInterval <= TimeSpan.Zero || ReconcileInterval <= TimeSpan.Zero || StorageTimeout <= TimeSpan.Zero)
             throw new ArgumentException("the sync and reconcile intervals and the storage timeout must be positive");
+        if (ReadAheadMessages < 0 || ReadAheadFetches < 1)
+            throw new ArgumentException($"{nameof(ReadAheadMessages)} must not be negative and {nameof(ReadAheadFetches)} must be positive");
         if (Lookback < TimeSpan.Zero)
             throw new ArgumentException($"{nameof(Lookback)} must not be negative (was {Lookback})");
     }

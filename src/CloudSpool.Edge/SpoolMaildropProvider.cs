@@ -289,12 +289,30 @@ internal sealed class SpoolMaildrop : IMaildrop
 
     public CancellationToken Revoked => _revoked.Token;
 
+    // The highest message index this session has asked to be read ahead.
+    private int _readAheadUntil = -1;
+
+    /// <summary>
+    /// Opening message <paramref name="index"/>: the next messages of the listing are fetched in the background, so a
+    /// client walking it in order finds them cached. Each index is asked for once per session.
+    /// </summary>
+    private void ReadAheadFrom(int index)
+    {
+        var until = Math.Min(_messages.Count - 1, index + _mirror.ReadAheadMessages);
+        var from = Math.Max(index + 1, Volatile.Read(ref _readAheadUntil) + 1);
+        if (from > until)
+            return;
+        Volatile.Write(ref _readAheadUntil, until);
+        _mirror.ReadAhead(Enumerable.Range(from, until - from + 1).Select(i => _messages[i]));
+    }
+
     /// <summary>The client identity of the session.</summary>
     public string Client => _identity.Client;
 
     public async ValueTask<Stream> OpenAsync(int index, CancellationToken cancellationToken)
     {
         var message = _messages[index];
+        ReadAheadFrom(index);
         try
         {
             return await _mirror.OpenAsync(message, cancellationToken).ConfigureAwait(false);

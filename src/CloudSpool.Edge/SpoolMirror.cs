@@ -21,6 +21,9 @@ public sealed class SpoolMirror : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, MailboxIndex> _indexes = new(StringComparer.Ordinal);
     private readonly Channel<SpoolIndexEntry> _prefetch = Channel.CreateBounded<SpoolIndexEntry>(new BoundedChannelOptions(10_000) { FullMode = BoundedChannelFullMode.DropWrite });
+
+    // Messages sessions are about to read: the oldest requests make way for new ones (a session that moved on).
+    private readonly Channel<SpoolIndexEntry> _readAhead = Channel.CreateBounded<SpoolIndexEntry>(new BoundedChannelOptions(256) { FullMode = BoundedChannelFullMode.DropOldest });
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _loops = [];
     private DateTimeOffset _usersListed = DateTimeOffset.MinValue;
@@ -143,9 +146,32 @@ public sealed class SpoolMirror : IAsyncDisposable
         if (Cache is { } cache && _options.Prefetch)
         {
             for (var i = 0; i < 2; i++)
-                _loops.Add(Task.Run(() => PrefetchLoopAsync(cache, _stop.Token)));
+                _loops.Add(Task.Run(() => PrefetchLoopAsync(cache, _prefetch.Reader, _stop.Token)));
+        }
+        if (Cache is { } reading && _options.ReadAheadMessages > 0)
+        {
+            for (var i = 0; i < _options.ReadAheadFetches; i++)
+                _loops.Add(Task.Run(() => PrefetchLoopAsync(reading, _readAhead.Reader, _stop.Token)));
         }
     }
+
+    /// <summary>
+    /// Asks for messages a session is about to read to be fetched into the cache in the background (each proven as any
+    /// fill is); what is cached already, or too large for the cache, is left alone.
+    /// </summary>
+    public void ReadAhead(IEnumerable<SpoolIndexEntry> next)
+    {
+        if (Cache is not { } cache || _options.ReadAheadMessages == 0 || Health.IsDown)
+            return;
+        foreach (var entry in next)
+        {
+            if (cache.Fits(entry) && !cache.Contains(entry))
+                _readAhead.Writer.TryWrite(entry);
+        }
+    }
+
+    /// <summary>How many messages after the one opened a session reads ahead.</summary>
+    public int ReadAheadMessages => _options.ReadAheadMessages;
 
     /// <summary>One pass over every known mailbox: what the background loop does every sync interval.</summary>
     public async Task SyncAllAsync(CancellationToken cancellationToken)
@@ -206,11 +232,11 @@ public sealed class SpoolMirror : IAsyncDisposable
         }
     }
 
-    private async Task PrefetchLoopAsync(BlobCache cache, CancellationToken cancellationToken)
+    private static async Task PrefetchLoopAsync(BlobCache cache, ChannelReader<SpoolIndexEntry> queue, CancellationToken cancellationToken)
     {
         try
         {
-            await foreach (var entry in _prefetch.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            await foreach (var entry in queue.ReadAllAsync(cancellationToken).ConfigureAwait(false))
                 await cache.PrefetchAsync(entry).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
@@ -238,6 +264,7 @@ public sealed class SpoolMirror : IAsyncDisposable
             return;
         await _stop.CancelAsync().ConfigureAwait(false);
         _prefetch.Writer.TryComplete();
+        _readAhead.Writer.TryComplete();
         try
         {
             await Task.WhenAll(_loops).ConfigureAwait(false);

@@ -133,6 +133,7 @@ public sealed class Runtime : IAsyncDisposable
             CacheBytes = edge.CacheMegabytes * 1024L * 1024L,
             CacheDiskShare = edge.CacheDiskPercent / 100.0,
             CacheReserveBytes = edge.CacheReserveMegabytes * 1024L * 1024L,
+            ReadAheadMessages = edge.ReadAheadMessages,
             SyncInterval = TimeSpan.FromSeconds(edge.SyncSeconds),
             ReconcileInterval = TimeSpan.FromMinutes(edge.ReconcileMinutes),
             Lookback = TimeSpan.FromSeconds(edge.LookbackSeconds),

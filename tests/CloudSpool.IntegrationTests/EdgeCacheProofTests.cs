@@ -188,4 +188,32 @@ public sealed partial class EdgeMirrorTests
         Assert.Null(uncached.Mirror.Cache);
         await CheckAsync(await ServeAsync(uncached), "alice+nocache");
     }
+
+    [Fact]
+    public async Task Opening_a_message_reads_the_next_ones_of_the_listing_ahead_into_the_cache()
+    {
+        var raws = await PutRawsAsync(100, 200, 300, 400, 500, 600, 700, 800, 900, 1000);
+        var edge = NewEdge(_spool.Runtime, new SpoolEdgeOptions { StateDirectory = _state, CacheBytes = 64L << 20, Prefetch = false, ReadAheadMessages = 3 });
+        edge.Start();
+        var port = await ServeAsync(edge);
+        await using var raw = await RawPop3Client.LogInAsync(port, "alice", "secret");
+        var entries = edge.Mirror.IndexOf("alice").Snapshot;
+        var cache = edge.Mirror.Cache!;
+        Assert.Equal(0, cache.Count);
+
+        Assert.Equal(RetrWire(raws[0]), await raw.MultiLineAsync("RETR 1"));
+
+        // The next three, and no more, come into the cache without being asked for.
+        await WaitForAsync(() => cache.Count == 4, "the read-ahead of messages 2-4");
+        Assert.All(entries.Take(4), e => Assert.True(cache.Contains(e)));
+        Assert.All(entries.Skip(4), e => Assert.False(cache.Contains(e)));
+        var misses = cache.Misses;
+        for (var i = 1; i < 4; i++)
+            Assert.Equal(RetrWire(raws[i]), await raw.MultiLineAsync($"RETR {i + 1}"));
+        Assert.Equal(misses, cache.Misses); // served from what was read ahead
+        // Walking on keeps the window ahead: TOP counts as opening too.
+        await WaitForAsync(() => cache.Count == 7, "the read-ahead of messages 5-7");
+        Assert.Equal(TopWire(raws[9]), await raw.MultiLineAsync("TOP 10 0"));
+        Assert.Equal(8, cache.Count);
+    }
 }
