@@ -112,6 +112,11 @@ public sealed class CommandContext(Option<string?> configOption, TextReader inpu
         {
             runtime = await Runtime.StartAsync(options, loggers, cancellationToken).ConfigureAwait(false);
         }
+        catch (Azurite.AzuriteRefusedException ex)
+        {
+            Error.WriteLine(ex.Message);
+            return ExitCodes.Failed;
+        }
         catch (Exception ex) when (ex is InvalidOperationException or Azure.RequestFailedException or System.Net.Http.HttpRequestException or FormatException or ArgumentException or AggregateException)
         {
             Error.WriteLine($"storage is not reachable: {ex.Message}");
