@@ -66,6 +66,9 @@ internal static partial class EdgeLog
     [LoggerMessage(21, LogLevel.Information, "{Client}: a new login takes over the session on mailbox {Mailbox} held by another edge process")]
     public static partial void TakingOver(ILogger logger, string client, string mailbox);
 
+    [LoggerMessage(40, LogLevel.Information, "hidden-markers of removed messages are kept: {Reason}")]
+    public static partial void MarkerSweepNotPermitted(ILogger logger, string reason);
+
     [LoggerMessage(19, LogLevel.Warning, "{Client}: hidden-markers of removed messages of mailbox {Mailbox} could not be dropped; tried again at a later login")]
     public static partial void MarkerSweepFailed(ILogger logger, Exception exception, string client, string mailbox);
 

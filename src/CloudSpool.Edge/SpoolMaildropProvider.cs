@@ -33,6 +33,9 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
     private readonly ConcurrentDictionary<(string Mailbox, string View), SemaphoreSlim> _opening = new();
     private readonly ConcurrentDictionary<(string Mailbox, string View), (string? Token, IReadOnlySet<string>? Keys)> _views = new();
 
+    /// <summary>Set once storage refused a marker deletion for want of permission (an edge on its SAS): no more sweeps.</summary>
+    private volatile bool _sweepRefused;
+
     /// <summary>Client identities with a session now.</summary>
     public int OpenSessions => _open.Count;
 
@@ -208,7 +211,7 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
     /// </summary>
     private void SweepMarkersOfRemovedMessages(SpoolIdentity id, IReadOnlySet<string> hidden, IReadOnlyList<SpoolIndexEntry> snapshot)
     {
-        if (snapshot.Count == 0 || hidden.Count == 0)
+        if (snapshot.Count == 0 || hidden.Count == 0 || _sweepRefused)
             return;
         var oldest = snapshot[0].MessageKey;
         var stale = hidden.Where(k => string.CompareOrdinal(k, oldest) < 0).ToList();
@@ -223,6 +226,12 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
                 Update((id.Mailbox, id.Client), keys => keys.Except(stale, StringComparer.Ordinal));
                 Update((id.Mailbox, SharedView), keys => keys.Except(stale, StringComparer.Ordinal));
                 EdgeLog.MarkersSwept(logger, id.Client, id.Mailbox, stale.Count);
+            }
+            catch (UnauthorizedAccessException ex)
+            {
+                // The edge's SAS deletes nothing: the markers stay (a few bytes each, never shown: their messages are gone).
+                _sweepRefused = true;
+                EdgeLog.MarkerSweepNotPermitted(logger, ex.Message);
             }
             catch (Exception ex)
             {

@@ -25,9 +25,10 @@ public sealed class Runtime : IAsyncDisposable
     private readonly EmbeddedAzurite? _azurite;
     private readonly OpenTelemetry.Metrics.MeterProvider? _metrics;
 
-    private Runtime(CloudSpoolOptions options, AzureStorage storage, EmbeddedAzurite? azurite, ILoggerFactory loggers)
+    private Runtime(CloudSpoolOptions options, string connectionString, AzureStorage storage, EmbeddedAzurite? azurite, ILoggerFactory loggers)
     {
         Options = options;
+        ConnectionString = connectionString;
         Storage = storage;
         _azurite = azurite;
         Loggers = loggers;
@@ -79,6 +80,9 @@ public sealed class Runtime : IAsyncDisposable
     }
 
     public CloudSpoolOptions Options { get; }
+
+    /// <summary>The connection string in use (the embedded Azurite's, with its generated key, or the configured one).</summary>
+    public string ConnectionString { get; }
     public AzureStorage Storage { get; }
     public ILoggerFactory Loggers { get; }
     public ISpool Spool { get; }
@@ -151,7 +155,8 @@ public sealed class Runtime : IAsyncDisposable
         var root = Options.Edge.StateDirectory
                    ?? Environment.GetEnvironmentVariable("STATE_DIRECTORY")?.Split(':')[0]
                    ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "state", "cloudspool", "edge");
-        var identity = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Storage.Spool.Uri.AbsoluteUri));
+        // Without the query: a SAS credential puts its token there, and a renewed token is still the same spool.
+        var identity = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Storage.Spool.Uri.GetLeftPart(UriPartial.Path)));
         return Path.Combine(root, "spool-" + Convert.ToHexStringLower(identity)[..12]);
     }
 
@@ -186,7 +191,7 @@ public sealed class Runtime : IAsyncDisposable
     public static async Task<Runtime> StartAsync(CloudSpoolOptions options, ILoggerFactory loggers, CancellationToken cancellationToken)
     {
         EmbeddedAzurite? azurite = null;
-        var connectionString = options.Storage.ConnectionString;
+        var connectionString = StorageConnection.Effective(options.Storage);
         if (string.IsNullOrWhiteSpace(connectionString))
         {
             azurite = await EmbeddedAzurite.StartAsync(options.Storage.Azurite, loggers.CreateLogger<EmbeddedAzurite>(), cancellationToken).ConfigureAwait(false);
@@ -195,8 +200,10 @@ public sealed class Runtime : IAsyncDisposable
         try
         {
             var storage = new AzureStorage(connectionString, options.Storage.NamePrefix);
-            await storage.EnsureCreatedAsync(cancellationToken).ConfigureAwait(false);
-            return new Runtime(options, storage, azurite, loggers);
+            // A SAS (the LAN edge's) is not meant to create tables or containers: the worker or an admin command made them.
+            if (!StorageConnection.IsSas(connectionString))
+                await storage.EnsureCreatedAsync(cancellationToken).ConfigureAwait(false);
+            return new Runtime(options, connectionString, storage, azurite, loggers);
         }
         catch
         {

@@ -123,7 +123,14 @@ public sealed class AzureClientViewStore(AzureStorage storage, TimeProvider cloc
         foreach (var key in messageKeys.Distinct(StringComparer.Ordinal))
         {
             // One by one: a marker already gone (a sweep by another edge) answers 404 and is fine.
-            await storage.Views.DeleteEntityAsync(partition, key, global::Azure.ETag.All, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await storage.Views.DeleteEntityAsync(partition, key, global::Azure.ETag.All, cancellationToken).ConfigureAwait(false);
+            }
+            catch (global::Azure.RequestFailedException ex) when (ex.Status == 403)
+            {
+                throw new UnauthorizedAccessException($"the storage credential may not delete ({ex.ErrorCode}; an edge's SAS deletes nothing)", ex);
+            }
         }
     }
 }

@@ -21,7 +21,15 @@ public sealed class AzureStorage
         Forwards = tables.GetTableClient(Names.ForwardsTable);
         Spool = blobs.GetBlobContainerClient(Names.SpoolContainer);
         Leases = blobs.GetBlobContainerClient(Names.LeaseContainer);
+        BlobServiceUri = blobs.Uri;
+        TableServiceUri = tables.Uri;
     }
+
+    /// <summary>The blob service's address (with a SAS credential, its token in the query).</summary>
+    public Uri BlobServiceUri { get; }
+
+    /// <summary>The table service's address.</summary>
+    public Uri TableServiceUri { get; }
 
     public StorageNames Names { get; }
     public TableClient Messages { get; }

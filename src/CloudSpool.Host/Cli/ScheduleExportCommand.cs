@@ -153,7 +153,7 @@ public static partial class ScheduleExportCommand
 
     /// <summary>
     /// Every setting that differs from the default, as CLOUDSPOOL__Section__Key variables for the containers; not the
-    /// ones that only mean something on this machine (the connection string, the embedded Azurite, the temp folder) or
+    /// ones that only mean something on this machine (the connection string or SAS token, the embedded Azurite, the temp folder) or
     /// on the LAN (the edge).
     /// </summary>
     public static SortedDictionary<string, string> Settings(CloudSpoolOptions options)
@@ -163,7 +163,7 @@ public static partial class ScheduleExportCommand
         return result;
     }
 
-    private static readonly HashSet<string> LocalOnly = ["Storage:ConnectionString", "Storage:Azurite", "Pull:TempDirectory", "Edge"];
+    private static readonly HashSet<string> LocalOnly = ["Storage:ConnectionString", "Storage:SasToken", "Storage:Azurite", "Pull:TempDirectory", "Edge"];
 
     private static void AddSettings(object actual, object defaults, string path, SortedDictionary<string, string> result)
     {

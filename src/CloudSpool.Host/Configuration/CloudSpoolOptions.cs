@@ -174,8 +174,14 @@ public sealed class RetentionOptions
 
 public sealed class StorageOptions
 {
-    /// <summary>Azure Storage connection string; empty means the embedded Azurite.</summary>
+    /// <summary>
+    /// Azure Storage connection string: with the account key, or a SAS connection string (BlobEndpoint=...;TableEndpoint=...;
+    /// SharedAccessSignature=..., what `cloudspool edge-credentials` prints); empty means the embedded Azurite.
+    /// </summary>
     public string? ConnectionString { get; set; }
+
+    /// <summary>A SAS token (account SAS) used with the endpoints of <see cref="ConnectionString"/> instead of an account key.</summary>
+    public string? SasToken { get; set; }
 
     /// <summary>Prefix of every table and container name (lower-case letters and digits), to share one account.</summary>
     public string NamePrefix { get; set; } = "";

@@ -53,6 +53,15 @@ public sealed class CloudSpoolOptionsValidator : AbstractValidator<CloudSpoolOpt
                 .Must(cs => cs!.Contains("AccountName=", StringComparison.OrdinalIgnoreCase) || cs.Contains("UseDevelopmentStorage=true", StringComparison.OrdinalIgnoreCase) || cs.Contains("BlobEndpoint=", StringComparison.OrdinalIgnoreCase))
                 .When(s => !string.IsNullOrWhiteSpace(s.ConnectionString))
                 .WithMessage("this is not an Azure Storage connection string: expected 'DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...' (or leave it empty for the embedded Azurite)");
+            RuleFor(s => s.SasToken)
+                .Must(t => t!.Contains("sig=", StringComparison.Ordinal) && t.Contains("sv=", StringComparison.Ordinal))
+                .When(s => !string.IsNullOrWhiteSpace(s.SasToken))
+                .WithMessage("this is not a SAS token: expected 'sv=...&ss=...&sig=...' (what `cloudspool edge-credentials` issues)");
+            RuleFor(s => s.SasToken)
+                .Must((s, _) => StorageConnection.HasEndpoints(s.ConnectionString) && !StorageConnection.HasCredential(s.ConnectionString))
+                .When(s => !string.IsNullOrWhiteSpace(s.SasToken))
+                .WithMessage("a SAS token needs Storage:ConnectionString to name the endpoints without a key or another SAS: " +
+                             "'BlobEndpoint=https://ACCOUNT.blob.core.windows.net;TableEndpoint=https://ACCOUNT.table.core.windows.net'");
             RuleFor(s => s.Azurite.BlobPort).InclusiveBetween(1, 65535).WithMessage("{PropertyValue} is not a TCP port: expected 1-65535");
             RuleFor(s => s.Azurite.QueuePort).InclusiveBetween(1, 65535).WithMessage("{PropertyValue} is not a TCP port: expected 1-65535");
             RuleFor(s => s.Azurite.TablePort).InclusiveBetween(1, 65535).WithMessage("{PropertyValue} is not a TCP port: expected 1-65535");
