@@ -404,19 +404,7 @@ public sealed class EdgeTests : IAsyncLifetime
     }
 
     /// <summary>The port from the edge's "POP3 edge listening on 127.0.0.1:PORT" log line.</summary>
-    private static async Task<int> WaitForListeningPortAsync(CliProcess process)
-    {
-        var deadline = DateTime.UtcNow + Bound;
-        while (true)
-        {
-            var match = System.Text.RegularExpressions.Regex.Match(process.Stderr, @"POP3 edge listening on 127\.0\.0\.1:(\d+)");
-            if (match.Success)
-                return int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
-            Assert.False(process.HasExited, "cloudspool edge exited: " + process.Stderr);
-            Assert.True(DateTime.UtcNow < deadline, "cloudspool edge did not listen: " + process.Stderr);
-            await Task.Delay(200);
-        }
-    }
+    private static Task<int> WaitForListeningPortAsync(CliProcess process) => process.WaitForEdgePortAsync(Bound);
 
     private static Task<(int ExitCode, byte[] Stdout, string Stderr)> CurlAsync(string url, string userPassword) =>
         ExternalTool.RunAsync("curl", "--silent", "--show-error", "--max-time", "30", "--user", userPassword, url);

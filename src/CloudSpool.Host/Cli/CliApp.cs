@@ -32,6 +32,7 @@ public static class CliApp
         root.Subcommands.Add(RunCommands.Run(context));
         root.Subcommands.Add(RunCommands.Worker(context));
         root.Subcommands.Add(RunCommands.Edge(context));
+        root.Subcommands.Add(EdgeCredentialsCommand.Create(context));
         root.Subcommands.Add(UserCommands.Create(context));
         root.Subcommands.Add(JobCommands.Create(context));
         root.Subcommands.Add(AccountCommands.Create(context));

@@ -80,6 +80,21 @@ public sealed class CliProcess : IDisposable
         return _process.ExitCode;
     }
 
+    /// <summary>The port from a `cloudspool edge` (or `run`) log line "POP3 edge listening on 127.0.0.1:PORT".</summary>
+    public async Task<int> WaitForEdgePortAsync(TimeSpan bound)
+    {
+        var deadline = DateTime.UtcNow + bound;
+        while (true)
+        {
+            var match = System.Text.RegularExpressions.Regex.Match(Stderr, @"POP3 edge listening on 127\.0\.0\.1:(\d+)");
+            if (match.Success)
+                return int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            Xunit.Assert.False(HasExited, "cloudspool edge exited: " + Stderr);
+            Xunit.Assert.True(DateTime.UtcNow < deadline, "cloudspool edge did not listen: " + Stderr);
+            await Task.Delay(200);
+        }
+    }
+
     /// <summary>kill -9: no chance to clean up, release leases or finish a write.</summary>
     public void KillHard() => _process.Kill(entireProcessTree: true);
 
