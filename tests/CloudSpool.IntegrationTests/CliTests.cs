@@ -1,4 +1,6 @@
+using System.Text;
 using System.Text.Json;
+using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Pull;
 using CloudSpool.IntegrationTests.Fixtures;
 
@@ -188,5 +190,64 @@ public sealed class CliTests : DovecotAndSpoolTest
         var code = await host.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.True(code == 0, $"exit {code}: {host.Stderr}");
         Assert.Contains("sched: scheduled", host.Stderr);
+    }
+
+    // ESC ] 0 ; title BEL retitles the terminal, ESC [ 2 J clears it, CR rewrites the line.
+    private const string Hostile = "\u001b]0;owned\u0007\u001b[2J\rFAKE";
+
+    private static void AssertNoControl(string output)
+    {
+        foreach (var c in output.Replace(Environment.NewLine, "\n", StringComparison.Ordinal).Replace("\n", "", StringComparison.Ordinal))
+            Assert.False(char.IsControl(c), $"U+{(int)c:X4} reached the output: {output}");
+    }
+
+    /// <summary>
+    /// Issue 19, item 9: subjects, senders and upstream error texts are others' words. `messages list`, `rules test` and
+    /// `status` show their control characters escaped; --json stays JSON (escaped by the serializer).
+    /// </summary>
+    [Fact]
+    public async Task Messages_list_rules_test_and_status_escape_control_characters()
+    {
+        // The subject as an encoded word (what a sender would use to smuggle ESC and CR past a header parser), the
+        // sender's name with BEL.
+        var subject = "=?utf-8?b?" + Convert.ToBase64String(Encoding.UTF8.GetBytes("invoice " + Hostile)) + "?=";
+        var raw = Encoding.ASCII.GetBytes($"From: \"Boss\u0007\" <boss@work.example>\r\nTo: alice@home.example\r\nSubject: {subject}\r\nMessage-ID: <esc@test>\r\n\r\nbody\r\n");
+        await Spool.PutAsync("alice", raw);
+        await Spool.Runtime.Accounts.AddAsync(new AccountDefinition
+        {
+            Name = "isp", Host = "pop.example.net", Username = "me", PasswordRef = "env:CLOUDSPOOL_SECRET_ISP", Mailbox = "alice",
+        }, CancellationToken.None);
+        await Spool.Runtime.States.SaveStateAsync(new AccountPullState
+        {
+            Account = "isp", FailureStreak = 2, LastAttempt = DateTimeOffset.UtcNow, LastError = "pop.example.net refused the login: -ERR " + Hostile,
+            LastErrorKind = UpstreamErrorKind.Authentication,
+        }, CancellationToken.None);
+        var env = Spool.CliEnvironment(
+            ("CLOUDSPOOL__Forward__Mailbox", "alice"),
+            ("CLOUDSPOOL__Forward__Sender", "cloudspool@home.example"),
+            ("CLOUDSPOOL__Forward__Destinations__0__Address", "phone@carrier.example"),
+            ("CLOUDSPOOL__Forward__Smtp__Host", "127.0.0.1"));
+
+        var list = await CliProcess.RunAsync(env, "messages", "list", "--mailbox", "alice");
+        Assert.True(list.ExitCode == 0, list.Stderr);
+        AssertNoControl(list.Stdout);
+        Assert.Contains("invoice \\x1B]0;owned\\x07\\x1B[2J", list.Stdout, StringComparison.Ordinal); // (MimeKit drops the CR)
+        Assert.Contains("Boss\\x07", list.Stdout, StringComparison.Ordinal);
+
+        var json = await CliProcess.RunAsync(env, "messages", "list", "--mailbox", "alice", "--json");
+        Assert.True(json.ExitCode == 0, json.Stderr);
+        AssertNoControl(json.Stdout);
+        using (var doc = JsonDocument.Parse(json.Stdout))
+            Assert.StartsWith("invoice \u001b]0;owned\u0007\u001b[2J", doc.RootElement[0].GetProperty("summary").GetProperty("subject").GetString());
+
+        var rules = await CliProcess.RunAsync(env, "rules", "test");
+        Assert.True(rules.ExitCode == 0, rules.Stderr);
+        AssertNoControl(rules.Stdout);
+        Assert.Contains("invoice \\x1B]0;owned", rules.Stdout, StringComparison.Ordinal);
+
+        var status = await CliProcess.RunAsync(env, "status");
+        Assert.True(status.ExitCode == 0, status.Stderr);
+        AssertNoControl(status.Stdout);
+        Assert.Contains("-ERR \\x1B]0;owned\\x07\\x1B[2J\\rFAKE", status.Stdout, StringComparison.Ordinal);
     }
 }

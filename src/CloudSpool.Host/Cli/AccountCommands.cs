@@ -88,17 +88,17 @@ public static class AccountCommands
                 if (!validation.IsValid)
                 {
                     foreach (var e in validation.Errors)
-                        await context.Error.WriteLineAsync($"{e.PropertyName}: {e.ErrorMessage}").ConfigureAwait(false);
-                    await context.Error.WriteLineAsync("the account was not added.").ConfigureAwait(false);
+                        await context.PrintErrorAsync($"{e.PropertyName}: {e.ErrorMessage}").ConfigureAwait(false);
+                    await context.PrintErrorAsync("the account was not added.").ConfigureAwait(false);
                     return ExitCodes.Usage;
                 }
                 if (!await runtime.Accounts.AddAsync(definition, ct).ConfigureAwait(false))
                 {
-                    await context.Error.WriteLineAsync($"an account named '{definition.Name}' exists already (remove it first)").ConfigureAwait(false);
+                    await context.PrintErrorAsync($"an account named '{definition.Name}' exists already (remove it first)").ConfigureAwait(false);
                     return ExitCodes.Failed;
                 }
                 var schedule = runtime.ScheduleOf(definition, await runtime.Schedules.ListAsync(ct).ConfigureAwait(false));
-                await context.Out.WriteLineAsync($"added {definition.Name}: {definition.Protocol} {definition.Host}:{definition.EffectivePort} ({definition.Tls}) → mailbox {definition.Mailbox}, leave {definition.Leave}, schedule \"{schedule.Cron}\" {schedule.TimeZone}").ConfigureAwait(false);
+                await context.PrintAsync($"added {definition.Name}: {definition.Protocol} {definition.Host}:{definition.EffectivePort} ({definition.Tls}) → mailbox {definition.Mailbox}, leave {definition.Leave}, schedule \"{schedule.Cron}\" {schedule.TimeZone}").ConfigureAwait(false);
                 return ExitCodes.Ok;
             });
         });
@@ -119,15 +119,15 @@ public static class AccountCommands
             }
             if (accounts.Count == 0)
             {
-                await context.Out.WriteLineAsync("no accounts (add one with: cloudspool account add NAME --host ... )").ConfigureAwait(false);
+                await context.PrintAsync("no accounts (add one with: cloudspool account add NAME --host ... )").ConfigureAwait(false);
                 return ExitCodes.Ok;
             }
             var edits = await runtime.Schedules.ListAsync(ct).ConfigureAwait(false);
-            await context.Out.WriteLineAsync($"{"NAME",-16} {"PROTOCOL",-8} {"SERVER",-28} {"TLS",-9} {"MAILBOX",-12} {"LEAVE",-20} SCHEDULE").ConfigureAwait(false);
+            await context.PrintAsync($"{"NAME",-16} {"PROTOCOL",-8} {"SERVER",-28} {"TLS",-9} {"MAILBOX",-12} {"LEAVE",-20} SCHEDULE").ConfigureAwait(false);
             foreach (var a in accounts)
             {
                 var schedule = runtime.ScheduleOf(a, edits);
-                await context.Out.WriteLineAsync($"{a.Name,-16} {a.Protocol,-8} {a.Host + ":" + a.EffectivePort,-28} {a.Tls,-9} {a.Mailbox,-12} {a.Leave,-20} \"{schedule.Cron}\" {schedule.TimeZone}{(a.Enabled ? "" : " (disabled)")}").ConfigureAwait(false);
+                await context.PrintAsync($"{a.Name,-16} {a.Protocol,-8} {a.Host + ":" + a.EffectivePort,-28} {a.Tls,-9} {a.Mailbox,-12} {a.Leave,-20} \"{schedule.Cron}\" {schedule.TimeZone}{(a.Enabled ? "" : " (disabled)")}").ConfigureAwait(false);
             }
             return ExitCodes.Ok;
         }));
@@ -143,10 +143,10 @@ public static class AccountCommands
             var accountName = parse.GetValue(name)!;
             if (!await runtime.Accounts.RemoveAsync(accountName, ct).ConfigureAwait(false))
             {
-                await context.Error.WriteLineAsync($"no account named '{accountName}'").ConfigureAwait(false);
+                await context.PrintErrorAsync($"no account named '{accountName}'").ConfigureAwait(false);
                 return ExitCodes.Failed;
             }
-            await context.Out.WriteLineAsync($"removed {accountName}; its mail stays in the spool").ConfigureAwait(false);
+            await context.PrintAsync($"removed {accountName}; its mail stays in the spool").ConfigureAwait(false);
             return ExitCodes.Ok;
         }));
         return command;
@@ -162,7 +162,7 @@ public static class AccountCommands
             var account = await runtime.Accounts.GetAsync(accountName, ct).ConfigureAwait(false);
             if (account is null)
             {
-                await context.Error.WriteLineAsync($"no account named '{accountName}'").ConfigureAwait(false);
+                await context.PrintErrorAsync($"no account named '{accountName}'").ConfigureAwait(false);
                 return ExitCodes.Usage;
             }
             try
@@ -175,23 +175,23 @@ public static class AccountCommands
                     {
                         var listing = await session.OpenScopeAsync(scope, ct).ConfigureAwait(false);
                         var label = scope.Length == 0 ? "mailbox" : $"folder {scope}";
-                        await context.Out.WriteLineAsync($"{account.Name}: {label}: {listing.Messages.Count} messages, {listing.Messages.Sum(m => m.Size)} bytes").ConfigureAwait(false);
+                        await context.PrintAsync($"{account.Name}: {label}: {listing.Messages.Count} messages, {listing.Messages.Sum(m => m.Size)} bytes").ConfigureAwait(false);
                         await session.CloseScopeAsync(ct).ConfigureAwait(false);
                     }
                     // Nothing was marked for deletion, so ending the session changes nothing upstream.
                     await session.CommitAsync(ct).ConfigureAwait(false);
                 }
-                await context.Out.WriteLineAsync($"{account.Name}: ok: connected to {account.Host}:{account.EffectivePort} ({account.Tls}) and logged in as {account.Username}").ConfigureAwait(false);
+                await context.PrintAsync($"{account.Name}: ok: connected to {account.Host}:{account.EffectivePort} ({account.Tls}) and logged in as {account.Username}").ConfigureAwait(false);
                 return ExitCodes.Ok;
             }
             catch (SecretUnavailableException ex)
             {
-                await context.Error.WriteLineAsync($"{account.Name}: FAILED (Configuration): password unavailable: {ex.Message}").ConfigureAwait(false);
+                await context.PrintErrorAsync($"{account.Name}: FAILED (Configuration): password unavailable: {ex.Message}").ConfigureAwait(false);
                 return ExitCodes.Failed;
             }
             catch (UpstreamException ex)
             {
-                await context.Error.WriteLineAsync($"{account.Name}: FAILED ({ex.Kind}): {ex.Message}").ConfigureAwait(false);
+                await context.PrintErrorAsync($"{account.Name}: FAILED ({ex.Kind}): {ex.Message}").ConfigureAwait(false);
                 return ExitCodes.Failed;
             }
         }));

@@ -73,18 +73,28 @@ public sealed class CommandContext(Option<string?> configOption, TextReader inpu
     public TextWriter Out { get; } = output;
     public TextWriter Error { get; } = error;
 
+    /// <summary>
+    /// Writes one line of human-readable output with every control character escaped: subjects, senders, login names
+    /// and servers' error texts are others' words, and must not act on the terminal (--json output is escaped by its
+    /// serializer, raw exports are bytes).
+    /// </summary>
+    public Task PrintAsync(string line) => Out.WriteLineAsync(Core.Security.SafeText.Escape(line));
+
+    /// <summary>As <see cref="PrintAsync"/>, on standard error.</summary>
+    public Task PrintErrorAsync(string line) => Error.WriteLineAsync(Core.Security.SafeText.Escape(line));
+
     public static ILoggerFactory CreateLoggers() => LoggerFactory.Create(b => b
         .SetMinimumLevel(LogLevel.Information)
         .AddFilter("Quartz", LogLevel.Warning)
         .AddFilter("Microsoft", LogLevel.Warning)
-        // Logs go to standard error: standard output carries results (and --json).
-        .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace)
-        .AddSimpleConsole(o =>
+        // Logs go to standard error: standard output carries results (and --json). One line per entry, control
+        // characters escaped (others' words reach log lines).
+        .AddConsole(o =>
         {
-            o.SingleLine = true;
-            o.TimestampFormat = "yyyy-MM-dd HH:mm:ss ";
-            o.UseUtcTimestamp = true;
-        }));
+            o.LogToStandardErrorThreshold = LogLevel.Trace;
+            o.FormatterName = Logging.SafeConsoleFormatter.FormatterName;
+        })
+        .AddConsoleFormatter<Logging.SafeConsoleFormatter, Microsoft.Extensions.Logging.Console.ConsoleFormatterOptions>());
 
     /// <summary>Loads and validates the configuration; null (after printing every problem) when invalid.</summary>
     public CloudSpoolOptions? LoadOptions(ParseResult parse)

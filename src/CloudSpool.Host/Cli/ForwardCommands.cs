@@ -25,13 +25,13 @@ public static class ForwardCommands
             {
                 if (!TryParseUntil(text, DateTimeOffset.UtcNow, zone, out var parsed))
                 {
-                    await context.Error.WriteLineAsync($"'{text}' is not a time in the future: expected e.g. 18:00, 2026-12-01T18:00, 2026-12-01T18:00+09:00, 3h or 2d; nothing changed").ConfigureAwait(false);
+                    await context.PrintErrorAsync($"'{text}' is not a time in the future: expected e.g. 18:00, 2026-12-01T18:00, 2026-12-01T18:00+09:00, 3h or 2d; nothing changed").ConfigureAwait(false);
                     return ExitCodes.Usage;
                 }
                 end = parsed;
             }
             var state = await runtime.Forward.SwitchOnAsync(end, ct).ConfigureAwait(false);
-            await context.Out.WriteLineAsync($"forwarding is on for mailbox {runtime.Options.Forward.Mailbox}" +
+            await context.PrintAsync($"forwarding is on for mailbox {runtime.Options.Forward.Mailbox}" +
                 (end is { } e ? $" until {TimeZoneInfo.ConvertTime(e, zone):yyyy-MM-dd HH:mm zzz}" : "") +
                 $"; mail already there is not forwarded (watermark {state.Watermark ?? "none: the mailbox is empty"})").ConfigureAwait(false);
             return ExitCodes.Ok;
@@ -40,7 +40,7 @@ public static class ForwardCommands
         off.SetAction((parse, ct) => context.WithRuntimeAsync(parse, ct, async runtime =>
         {
             await runtime.Forward.SwitchOffAsync("switched off", ct).ConfigureAwait(false);
-            await context.Out.WriteLineAsync("forwarding is off").ConfigureAwait(false);
+            await context.PrintAsync("forwarding is off").ConfigureAwait(false);
             return ExitCodes.Ok;
         }));
         var json = new Option<bool>("--json") { Description = "Machine-readable output" };
@@ -64,17 +64,17 @@ public static class ForwardCommands
             var count = parse.GetValue(last);
             if (count is < 1 or > 10000)
             {
-                await context.Error.WriteLineAsync($"--last {count}: expected 1-10000").ConfigureAwait(false);
+                await context.PrintErrorAsync($"--last {count}: expected 1-10000").ConfigureAwait(false);
                 return ExitCodes.Usage;
             }
             var previews = await runtime.Forward.PreviewAsync(count, ct).ConfigureAwait(false);
             foreach (var p in previews)
             {
-                await context.Out.WriteLineAsync($"{p.Message.MessageKey}  {p.Message.Summary.From} | {p.Message.Summary.Subject}").ConfigureAwait(false);
-                await context.Out.WriteLineAsync($"  {ForwardActions.Name(p.Decision.Action)}: {p.Decision.Reason}").ConfigureAwait(false);
-                await context.Out.WriteLineAsync($"  {p.Outcome}").ConfigureAwait(false);
+                await context.PrintAsync($"{p.Message.MessageKey}  {p.Message.Summary.From} | {p.Message.Summary.Subject}").ConfigureAwait(false);
+                await context.PrintAsync($"  {ForwardActions.Name(p.Decision.Action)}: {p.Decision.Reason}").ConfigureAwait(false);
+                await context.PrintAsync($"  {p.Outcome}").ConfigureAwait(false);
             }
-            await context.Out.WriteLineAsync($"{previews.Count} messages judged; nothing was sent").ConfigureAwait(false);
+            await context.PrintAsync($"{previews.Count} messages judged; nothing was sent").ConfigureAwait(false);
             return ExitCodes.Ok;
         }));
         rules.Subcommands.Add(test);
@@ -85,7 +85,7 @@ public static class ForwardCommands
     {
         if (runtime.Options.Forward.Configured)
             return true;
-        await context.Error.WriteLineAsync("forwarding is not configured: set Forward:Mailbox, Forward:Sender, Forward:Destinations and Forward:Smtp (see README, Configuration)").ConfigureAwait(false);
+        await context.PrintErrorAsync("forwarding is not configured: set Forward:Mailbox, Forward:Sender, Forward:Destinations and Forward:Smtp (see README, Configuration)").ConfigureAwait(false);
         return false;
     }
 
@@ -112,20 +112,20 @@ public static class ForwardCommands
             return ExitCodes.Ok;
         }
         if (!options.Configured)
-            await context.Out.WriteLineAsync("forwarding is not configured (Forward:Destinations is empty)").ConfigureAwait(false);
+            await context.PrintAsync("forwarding is not configured (Forward:Destinations is empty)").ConfigureAwait(false);
         var onText = view.On
             ? "on" + (state.Until is { } u ? $" until {TimeZoneInfo.ConvertTime(u, zone):yyyy-MM-dd HH:mm zzz}" : "")
             : "off";
-        await context.Out.WriteLineAsync($"forwarding: {onText} (since {state.ChangedAt:u}: {state.Note}); mailbox {options.Mailbox}; " +
+        await context.PrintAsync($"forwarding: {onText} (since {state.ChangedAt:u}: {state.Note}); mailbox {options.Mailbox}; " +
             $"to {string.Join(", ", options.Destinations.Select(d => d.Address))}").ConfigureAwait(false);
         if (windows.Count > 0)
-            await context.Out.WriteLineAsync($"windows: {string.Join(", ", options.Windows.Select(w => $"{w.Days} {w.Start}-{w.End}"))} ({zone.Id}); now {(view.InWindow ? "inside" : "outside: mail waits")}").ConfigureAwait(false);
-        await context.Out.WriteLineAsync($"backlog: messages up to {state.Watermark ?? "(none)"} are never forwarded").ConfigureAwait(false);
-        await context.Out.WriteLineAsync($"since switched on: {(counts.Count == 0 ? "nothing yet" : string.Join(", ", counts.Select(c => $"{c.Value} {c.Key}")))}").ConfigureAwait(false);
+            await context.PrintAsync($"windows: {string.Join(", ", options.Windows.Select(w => $"{w.Days} {w.Start}-{w.End}"))} ({zone.Id}); now {(view.InWindow ? "inside" : "outside: mail waits")}").ConfigureAwait(false);
+        await context.PrintAsync($"backlog: messages up to {state.Watermark ?? "(none)"} are never forwarded").ConfigureAwait(false);
+        await context.PrintAsync($"since switched on: {(counts.Count == 0 ? "nothing yet" : string.Join(", ", counts.Select(c => $"{c.Value} {c.Key}")))}").ConfigureAwait(false);
         foreach (var r in runs)
-            await context.Out.WriteLineAsync($"run {r.Started:u}: {r.Outcome.ToString().ToLowerInvariant()}: {r.Summary}{(r.Error is null ? "" : " — " + r.Error)}").ConfigureAwait(false);
+            await context.PrintAsync($"run {r.Started:u}: {r.Outcome.ToString().ToLowerInvariant()}: {r.Summary}{(r.Error is null ? "" : " — " + r.Error)}").ConfigureAwait(false);
         foreach (var p in problems)
-            await context.Out.WriteLineAsync($"  {p.MessageKey} → {p.Destination}: {p.State.ToString().ToLowerInvariant()} ({p.Attempts} attempts): {p.Reason}").ConfigureAwait(false);
+            await context.PrintAsync($"  {p.MessageKey} → {p.Destination}: {p.State.ToString().ToLowerInvariant()} ({p.Attempts} attempts): {p.Reason}").ConfigureAwait(false);
         return ExitCodes.Ok;
     }
 

@@ -40,7 +40,7 @@ public static class JobCommands
             var one = await runtime.Accounts.GetAsync(accountName, ct).ConfigureAwait(false);
             if (one is null)
             {
-                await context.Error.WriteLineAsync($"no account named '{accountName}' (see: cloudspool account list)").ConfigureAwait(false);
+                await context.PrintErrorAsync($"no account named '{accountName}' (see: cloudspool account list)").ConfigureAwait(false);
                 return ExitCodes.Usage;
             }
             accounts = [one];
@@ -49,7 +49,7 @@ public static class JobCommands
         {
             accounts = (await runtime.Accounts.ListAsync(ct).ConfigureAwait(false)).Where(a => a.Enabled).ToList();
             if (accounts.Count == 0)
-                await context.Error.WriteLineAsync("no enabled accounts: nothing to pull (add one with: cloudspool account add)").ConfigureAwait(false);
+                await context.PrintErrorAsync("no enabled accounts: nothing to pull (add one with: cloudspool account add)").ConfigureAwait(false);
         }
 
         var failed = false;
@@ -58,7 +58,7 @@ public static class JobCommands
         foreach (var account in accounts)
         {
             var record = await runtime.Engine.RunAsync(account, new PullRunRequest { IgnoreBackoff = true, Progress = progress }, ct).ConfigureAwait(false);
-            await context.Out.WriteLineAsync(Describe(record)).ConfigureAwait(false);
+            await context.PrintAsync(Describe(record)).ConfigureAwait(false);
             failed |= record.Outcome == PullOutcome.Failed;
         }
         return failed ? ExitCodes.Failed : ExitCodes.Ok;
@@ -73,7 +73,7 @@ public static class JobCommands
     /// <summary>Prints a job run's outcome as one line ("JOB: ok: ...") and turns it into the exit code.</summary>
     private static async Task<int> ReportAsync(CommandContext context, Core.Retention.JobRunRecord record)
     {
-        await context.Out.WriteLineAsync(record.Outcome switch
+        await context.PrintAsync(record.Outcome switch
         {
             PullOutcome.Succeeded => $"{record.Job}: ok: {record.Summary}",
             PullOutcome.Skipped => $"{record.Job}: skipped: {record.Summary}",
@@ -86,7 +86,7 @@ public static class JobCommands
     {
         var report = await runtime.RunHealthAsync(ct).ConfigureAwait(false);
         foreach (var a in report.Accounts)
-            await context.Out.WriteLineAsync($"{a.Account}: {a.State.ToString().ToUpperInvariant()}: {a.Reason}").ConfigureAwait(false);
+            await context.PrintAsync($"{a.Account}: {a.State.ToString().ToUpperInvariant()}: {a.Reason}").ConfigureAwait(false);
         // The exit code tells whether the check ran; what it found is in the output, status and the alert mail.
         return await ReportAsync(context, report.Run).ConfigureAwait(false);
     }
@@ -97,13 +97,13 @@ public static class JobCommands
         var consistent = true;
         foreach (var c in checks)
         {
-            await context.Out.WriteLineAsync($"{c.Mailbox}: {c.Messages} messages, {c.Blobs} blobs: {(c.Consistent ? "consistent" : "NOT consistent")}").ConfigureAwait(false);
+            await context.PrintAsync($"{c.Mailbox}: {c.Messages} messages, {c.Blobs} blobs: {(c.Consistent ? "consistent" : "NOT consistent")}").ConfigureAwait(false);
             foreach (var key in c.RowsWithoutBlob)
-                await context.Out.WriteLineAsync($"  message {key}: its blob is missing").ConfigureAwait(false);
+                await context.PrintAsync($"  message {key}: its blob is missing").ConfigureAwait(false);
             foreach (var blob in c.BlobsWithoutRow)
-                await context.Out.WriteLineAsync($"  blob {blob}: no message names it{(fix ? "" : " (--fix deletes it)")}").ConfigureAwait(false);
+                await context.PrintAsync($"  blob {blob}: no message names it{(fix ? "" : " (--fix deletes it)")}").ConfigureAwait(false);
             if (c.BlobsDeleted > 0)
-                await context.Out.WriteLineAsync($"  deleted {c.BlobsDeleted} unreferenced blobs").ConfigureAwait(false);
+                await context.PrintAsync($"  deleted {c.BlobsDeleted} unreferenced blobs").ConfigureAwait(false);
             consistent &= c.RowsWithoutBlob.Count == 0 && (c.BlobsWithoutRow.Count == 0 || c.BlobsDeleted == c.BlobsWithoutRow.Count);
         }
         return consistent ? ExitCodes.Ok : ExitCodes.Failed;

@@ -29,9 +29,9 @@ public static class MessagesCommands
             foreach (var m in items)
             {
                 var flag = m.Summary.Malformed ? " [malformed]" : "";
-                await context.Out.WriteLineAsync($"{m.MessageKey}  {m.Pop3Size,9}  {m.SourceAccount,-12} {m.Summary.From} | {m.Summary.Subject}{flag}").ConfigureAwait(false);
+                await context.PrintAsync($"{m.MessageKey}  {m.Pop3Size,9}  {m.SourceAccount,-12} {m.Summary.From} | {m.Summary.Subject}{flag}").ConfigureAwait(false);
             }
-            await context.Out.WriteLineAsync($"{items.Count} messages").ConfigureAwait(false);
+            await context.PrintAsync($"{items.Count} messages").ConfigureAwait(false);
             return ExitCodes.Ok;
         }));
         messages.Subcommands.Add(list);
@@ -43,7 +43,7 @@ public static class MessagesCommands
             var m = await runtime.SpoolReader.GetAsync(parse.GetValue(mailbox)!, parse.GetValue(key)!, ct).ConfigureAwait(false);
             if (m is null)
             {
-                await context.Error.WriteLineAsync("no such message").ConfigureAwait(false);
+                await context.PrintErrorAsync("no such message").ConfigureAwait(false);
                 return ExitCodes.Failed;
             }
             // The message's metadata plus, per destination, whether it was forwarded and why (or why not).
@@ -62,7 +62,7 @@ public static class MessagesCommands
             var m = await runtime.SpoolReader.GetAsync(parse.GetValue(mailbox)!, parse.GetValue(exportKey)!, ct).ConfigureAwait(false);
             if (m is null)
             {
-                await context.Error.WriteLineAsync("no such message").ConfigureAwait(false);
+                await context.PrintErrorAsync("no such message").ConfigureAwait(false);
                 return ExitCodes.Failed;
             }
             var raw = await runtime.SpoolReader.OpenRawAsync(m, ct).ConfigureAwait(false);

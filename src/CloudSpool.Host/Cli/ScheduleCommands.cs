@@ -45,11 +45,11 @@ public static class ScheduleCommands
                 var next = string.Join(", ", v.NextFires.Select(t => t.ToString("yyyy-MM-dd HH:mm:ss zzz", CultureInfo.InvariantCulture)));
                 var took = v.LastRun is { } from && v.LastFinished is { } to ? string.Create(CultureInfo.InvariantCulture, $" in {(to - from).TotalSeconds:F1} s") : "";
                 var last = v.LastRun is { } t ? $"{t:u} {v.LastOutcome}{took}" : "never";
-                await context.Out.WriteLineAsync($"{v.Job}: \"{v.Cron}\" {v.TimeZone} ({v.Source}{(v.Enabled ? "" : ", disabled")}) {v.State.ToUpperInvariant()}").ConfigureAwait(false);
-                await context.Out.WriteLineAsync($"  next: {next}").ConfigureAwait(false);
-                await context.Out.WriteLineAsync($"  last run: {last}").ConfigureAwait(false);
+                await context.PrintAsync($"{v.Job}: \"{v.Cron}\" {v.TimeZone} ({v.Source}{(v.Enabled ? "" : ", disabled")}) {v.State.ToUpperInvariant()}").ConfigureAwait(false);
+                await context.PrintAsync($"  next: {next}").ConfigureAwait(false);
+                await context.PrintAsync($"  last run: {last}").ConfigureAwait(false);
                 if (v.State is "overdue" or "failing")
-                    await context.Out.WriteLineAsync($"  {v.StateReason}").ConfigureAwait(false);
+                    await context.PrintAsync($"  {v.StateReason}").ConfigureAwait(false);
             }
             return ExitCodes.Ok;
         }));
@@ -109,7 +109,7 @@ public static class ScheduleCommands
             var current = await FindAsync(runtime, name, edits, ct).ConfigureAwait(false);
             if (current is null)
             {
-                await context.Error.WriteLineAsync($"no job named '{name}': jobs are pull:ACCOUNT, forward, retention and health (see: cloudspool schedule list); nothing changed").ConfigureAwait(false);
+                await context.PrintErrorAsync($"no job named '{name}': jobs are pull:ACCOUNT, forward, retention and health (see: cloudspool schedule list); nothing changed").ConfigureAwait(false);
                 return ExitCodes.Usage;
             }
             var tz = parse.GetValue(zone) ?? current.TimeZone;
@@ -121,12 +121,12 @@ public static class ScheduleCommands
             if (problems.Count > 0)
             {
                 foreach (var p in problems)
-                    await context.Error.WriteLineAsync(p).ConfigureAwait(false);
-                await context.Error.WriteLineAsync("nothing changed.").ConfigureAwait(false);
+                    await context.PrintErrorAsync(p).ConfigureAwait(false);
+                await context.PrintErrorAsync("nothing changed.").ConfigureAwait(false);
                 return ExitCodes.Usage;
             }
             await runtime.Schedules.SetAsync(new ScheduleOverride(name, expression, tz, DateTimeOffset.UtcNow), ct).ConfigureAwait(false);
-            await context.Out.WriteLineAsync($"{name}: \"{expression}\" {tz}; next: {string.Join(", ", NextFires(expression, tz, 3).Select(t => t.ToString("u", CultureInfo.InvariantCulture)))}").ConfigureAwait(false);
+            await context.PrintAsync($"{name}: \"{expression}\" {tz}; next: {string.Join(", ", NextFires(expression, tz, 3).Select(t => t.ToString("u", CultureInfo.InvariantCulture)))}").ConfigureAwait(false);
             return ExitCodes.Ok;
         }));
         return command;
@@ -141,12 +141,12 @@ public static class ScheduleCommands
             var name = parse.GetValue(job)!;
             if (await FindAsync(runtime, name, null, ct).ConfigureAwait(false) is null)
             {
-                await context.Error.WriteLineAsync($"no job named '{name}' (see: cloudspool schedule list)").ConfigureAwait(false);
+                await context.PrintErrorAsync($"no job named '{name}' (see: cloudspool schedule list)").ConfigureAwait(false);
                 return ExitCodes.Usage;
             }
             var removed = await runtime.Schedules.ResetAsync(name, ct).ConfigureAwait(false);
             var now = (await FindAsync(runtime, name, null, ct).ConfigureAwait(false))!;
-            await context.Out.WriteLineAsync(removed
+            await context.PrintAsync(removed
                 ? $"{name}: edit removed; now \"{now.Cron}\" {now.TimeZone} ({now.Source.ToString().ToLowerInvariant()})"
                 : $"{name}: had no edit; \"{now.Cron}\" {now.TimeZone} ({now.Source.ToString().ToLowerInvariant()})").ConfigureAwait(false);
             return ExitCodes.Ok;

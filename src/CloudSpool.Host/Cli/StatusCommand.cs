@@ -49,26 +49,26 @@ public static class StatusCommand
             }
             foreach (var a in result)
             {
-                await context.Out.WriteLineAsync($"{a.Account}: {a.State.ToUpperInvariant()}  last success {Time(a.LastSuccess)}, last new mail {Time(a.LastNewMail)}, upstream {a.UpstreamMessages?.ToString() ?? "?"} messages, today {a.TodayMessages} new ({a.TodayBytes} bytes)").ConfigureAwait(false);
+                await context.PrintAsync($"{a.Account}: {a.State.ToUpperInvariant()}  last success {Time(a.LastSuccess)}, last new mail {Time(a.LastNewMail)}, upstream {a.UpstreamMessages?.ToString() ?? "?"} messages, today {a.TodayMessages} new ({a.TodayBytes} bytes)").ConfigureAwait(false);
                 if (a.QuotaBytes is { } limit)
-                    await context.Out.WriteLineAsync($"  upstream mailbox {Core.Health.HealthEvaluator.DescribeQuota((a.QuotaUsedBytes ?? 0, limit))} full{(a.QuotaWarning ? ": NEARLY FULL, it will refuse new mail when full" : "")}").ConfigureAwait(false);
+                    await context.PrintAsync($"  upstream mailbox {Core.Health.HealthEvaluator.DescribeQuota((a.QuotaUsedBytes ?? 0, limit))} full{(a.QuotaWarning ? ": NEARLY FULL, it will refuse new mail when full" : "")}").ConfigureAwait(false);
                 if (a.LeftFlagged is { } flagged)
-                    await context.Out.WriteLineAsync($"  {flagged}").ConfigureAwait(false);
+                    await context.PrintAsync($"  {flagged}").ConfigureAwait(false);
                 if (a.FailureStreak > 0)
-                    await context.Out.WriteLineAsync($"  {a.FailureStreak} failed runs in a row ({a.LastErrorKind}): {a.LastError}; next try after {Time(a.NextAttemptAfter)}").ConfigureAwait(false);
+                    await context.PrintAsync($"  {a.FailureStreak} failed runs in a row ({a.LastErrorKind}): {a.LastError}; next try after {Time(a.NextAttemptAfter)}").ConfigureAwait(false);
                 foreach (var f in a.FailingMessages)
-                    await context.Out.WriteLineAsync($"  message {f.Key}{(f.Scope.Length > 0 ? " in " + f.Scope : "")} failed {f.Attempts} times: {f.Error}").ConfigureAwait(false);
+                    await context.PrintAsync($"  message {f.Key}{(f.Scope.Length > 0 ? " in " + f.Scope : "")} failed {f.Attempts} times: {f.Error}").ConfigureAwait(false);
             }
             // The embedded store's ceiling (none on a storage account).
             if (runtime.StoreGauge?.Measure() is { } store)
-                await context.Out.WriteLineAsync($"store: {store.Level.ToString().ToUpperInvariant()}  {store.Problem ?? "embedded Azurite: " + store.Describe()}").ConfigureAwait(false);
+                await context.PrintAsync($"store: {store.Level.ToString().ToUpperInvariant()}  {store.Problem ?? "embedded Azurite: " + store.Describe()}").ConfigureAwait(false);
             // The edge's blob cache on this machine, as the edge last wrote its figures.
             if (ReadCacheFigures(runtime) is { } cache)
-                await context.Out.WriteLineAsync($"edge cache: {cache.Describe()} (as of {Time(cache.At)})").ConfigureAwait(false);
+                await context.PrintAsync($"edge cache: {cache.Describe()} (as of {Time(cache.At)})").ConfigureAwait(false);
             // The jobs too: a schedule whose trigger stopped firing is trouble even when every account looks fine.
             foreach (var job in await ScheduleCommands.ListViewsAsync(runtime, ct).ConfigureAwait(false))
             {
-                await context.Out.WriteLineAsync($"job {job.Job}: {job.State.ToUpperInvariant()}  {job.StateReason}; next {Time(job.NextFires.Count > 0 ? job.NextFires[0] : null)}").ConfigureAwait(false);
+                await context.PrintAsync($"job {job.Job}: {job.State.ToUpperInvariant()}  {job.StateReason}; next {Time(job.NextFires.Count > 0 ? job.NextFires[0] : null)}").ConfigureAwait(false);
             }
             return ExitCodes.Ok;
         }));
