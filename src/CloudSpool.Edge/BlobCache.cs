@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Security.Cryptography;
+using CloudSpool.Core.Security;
 using CloudSpool.Core.Spool;
 using Microsoft.Extensions.Logging;
 using Microsoft.Win32.SafeHandles;
@@ -74,11 +75,12 @@ public sealed class BlobCache : IDisposable
         _sizing = sizing;
         _spool = spool;
         _logger = logger;
-        Directory.CreateDirectory(directory);
+        // Mail is private: the cache and its staging folder are this user's only (0700), its files 0600.
+        PrivateFiles.EnsureDirectory(directory);
         var temp = Path.Combine(directory, "tmp");
         if (Directory.Exists(temp))
             Directory.Delete(temp, recursive: true);
-        Directory.CreateDirectory(temp);
+        PrivateFiles.EnsureDirectory(temp);
         // What an earlier process left is proven at its first use (a power cut or a disk fault may have damaged it);
         // oldest first as a use order.
         var files = Directory.EnumerateFiles(directory, "*.eml", SearchOption.AllDirectories)
@@ -206,7 +208,7 @@ public sealed class BlobCache : IDisposable
     /// </summary>
     internal static async Task<Stream> OpenStagedAsync(ISpoolReader spool, SpoolIndexEntry entry, string directory, CancellationToken cancellationToken)
     {
-        var path = Path.Combine(directory, Guid.NewGuid().ToString("N"));
+        var path = Path.Combine(PrivateFiles.EnsureDirectory(directory), Guid.NewGuid().ToString("N"));
         await DownloadAsync(spool, entry, path, durable: false, cancellationToken).ConfigureAwait(false);
         try
         {
@@ -356,7 +358,7 @@ public sealed class BlobCache : IDisposable
         try
         {
             await using var source = await spool.OpenContentAsync(entry, cancellationToken).ConfigureAwait(false);
-            await using var target = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous);
+            await using var target = new FileStream(path, PrivateFiles.NewFileOptions(FileAccess.Write, FileOptions.Asynchronous, bufferSize: 1));
             if (await CopyAndCheckAsync(source, target, entry, cancellationToken).ConfigureAwait(false) is { } mismatch)
                 throw new InvalidDataException($"the stored bytes of message {entry.MessageKey} do not match what ingest recorded ({mismatch})");
             if (durable)

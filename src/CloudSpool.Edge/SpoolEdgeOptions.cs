@@ -10,6 +10,12 @@ public sealed class SpoolEdgeOptions
     public string? StateDirectory { get; init; }
 
     /// <summary>
+    /// Where a message is proven before it is sent when there is no cache: a directory of this user only (created 0700,
+    /// another user's refused), files 0600. Default: one per user in the system's temp folder.
+    /// </summary>
+    public string TempDirectory { get; init; } = CloudSpool.Core.Security.PrivateFiles.DefaultTempDirectory;
+
+    /// <summary>
     /// Bytes the blob cache may hold (0: no cache); null sizes it by the disk (<see cref="CacheDiskShare"/>,
     /// <see cref="CacheReserveBytes"/>). Messages larger than a quarter of the limit are read from Blob into a temporary
     /// file, proven, sent and not kept.

@@ -47,7 +47,7 @@ public sealed class Runtime : IAsyncDisposable
             : new AzuriteCapacityGauge(azuriteData, limits.DatabaseLimitBytes, limits.WarnPercent / 100.0, limits.RefusePercent / 100.0);
         Engine = new PullEngine(Connector, Spool, Ledger, States, Leases, new PullEngineOptions
         {
-            TempDirectory = options.Pull.TempDirectory ?? Path.Combine(Path.GetTempPath(), "cloudspool"),
+            TempDirectory = TempDirectory,
             BaseBackoff = options.Pull.BaseBackoff,
             MaxBackoff = options.Pull.MaxBackoff,
             MaxMessageBytes = options.Pull.MaxMessageBytes,
@@ -75,7 +75,7 @@ public sealed class Runtime : IAsyncDisposable
         {
             StaleSending = TimeSpan.FromSeconds(options.Forward.LeaseSeconds * 2),
             TimeZoneId = options.Forward.TimeZone ?? options.Pull.TimeZone,
-            TempDirectory = options.Pull.TempDirectory ?? Path.Combine(Path.GetTempPath(), "cloudspool"),
+            TempDirectory = TempDirectory,
         };
     }
 
@@ -97,6 +97,9 @@ public sealed class Runtime : IAsyncDisposable
     /// <summary>The embedded store's ceiling, measured; null on a storage account (no such ceiling).</summary>
     public IStoreCapacityGauge? StoreGauge { get; }
     public AccountValidator AccountValidator { get; }
+
+    /// <summary>Where mail is staged on the local disk (Pull:TempDirectory, else one directory per user in the temp folder): 0700, files 0600.</summary>
+    public string TempDirectory => Options.Pull.TempDirectory ?? Core.Security.PrivateFiles.DefaultTempDirectory;
     public IScheduleStore Schedules { get; }
     public IJobRunLog JobRuns { get; }
     public RetentionRunner Retention { get; }
@@ -134,6 +137,7 @@ public sealed class Runtime : IAsyncDisposable
         return new SpoolEdge(Pop3Users, ClientViews, SpoolReader, Leases, new SpoolEdgeOptions
         {
             StateDirectory = EdgeStateDirectory(),
+            TempDirectory = TempDirectory,
             CacheBytes = edge.CacheMegabytes * 1024L * 1024L,
             CacheDiskShare = edge.CacheDiskPercent / 100.0,
             CacheReserveBytes = edge.CacheReserveMegabytes * 1024L * 1024L,

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using CloudSpool.Core.Pull;
 using CloudSpool.Core.Retention;
+using CloudSpool.Core.Security;
 using CloudSpool.Core.Spool;
 using Microsoft.Extensions.Logging;
 using MimeKit;
@@ -55,8 +56,8 @@ public sealed partial class ForwardRunner(
     /// <summary>Time zone of the weekly windows (Forward:TimeZone, else Pull:TimeZone).</summary>
     public string TimeZoneId { get; init; } = "UTC";
 
-    /// <summary>Where messages are staged while being trimmed.</summary>
-    public string TempDirectory { get; init; } = Path.Combine(Path.GetTempPath(), "cloudspool");
+    /// <summary>Where messages are staged while being trimmed: a directory of this user only (0700), files 0600.</summary>
+    public string TempDirectory { get; init; } = PrivateFiles.DefaultTempDirectory;
 
     /// <summary>Switches forwarding on: the mailbox's current last key becomes the watermark, so the backlog is never sent.</summary>
     public async Task<ForwardSwitchState> SwitchOnAsync(DateTimeOffset? until, CancellationToken cancellationToken)
@@ -439,8 +440,9 @@ public sealed partial class ForwardRunner(
     /// <summary>Stages the raw bytes in a temporary file (a 50 MB message is never whole in memory) and parses them.</summary>
     private async Task<Loaded> LoadAsync(SpoolMessage message, CancellationToken cancellationToken)
     {
-        Directory.CreateDirectory(TempDirectory);
-        var temp = new FileStream(Path.Combine(TempDirectory, $"forward-{Guid.NewGuid():N}.eml"), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 65536, FileOptions.DeleteOnClose);
+        // As ingest stages: a directory of this user only (0700, another user's refused) and a new 0600 file.
+        var temp = new FileStream(Path.Combine(PrivateFiles.EnsureDirectory(TempDirectory), $"forward-{Guid.NewGuid():N}.eml"),
+            PrivateFiles.NewFileOptions(FileAccess.ReadWrite, FileOptions.DeleteOnClose, 65536));
         try
         {
             var raw = await spool.OpenRawAsync(message, cancellationToken).ConfigureAwait(false);

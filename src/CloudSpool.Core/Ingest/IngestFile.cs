@@ -1,4 +1,5 @@
 using System.Buffers;
+using CloudSpool.Core.Security;
 
 namespace CloudSpool.Core.Ingest;
 
@@ -55,7 +56,7 @@ public sealed class IngestFile : Stream
 
     /// <summary>
     /// A new, empty ingest buffer: in memory up to <paramref name="memoryLimit"/> bytes, beyond that in a file in
-    /// <paramref name="directory"/> (created if missing). A limit of 0 puts every message in a file.
+    /// <paramref name="directory"/> (created if missing, 0700; one of another user is refused). A limit of 0 puts every message in a file.
     /// </summary>
     public static IngestFile Create(string directory, long memoryLimit = 0)
     {
@@ -153,18 +154,9 @@ public sealed class IngestFile : Stream
     /// <summary>Moves what is in memory to a new temporary file; later bytes go there too.</summary>
     private void Spill()
     {
-        Directory.CreateDirectory(_directory);
-        var path = Path.Combine(_directory, $"ingest-{Guid.NewGuid():N}.eml");
-        var fileOptions = new FileStreamOptions
-        {
-            Mode = FileMode.CreateNew,
-            Access = FileAccess.ReadWrite,
-            Share = FileShare.None,
-            Options = FileOptions.DeleteOnClose | FileOptions.Asynchronous,
-            BufferSize = 81920,
-        };
-        if (!OperatingSystem.IsWindows())
-            fileOptions.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite; // mail is private
+        // A private directory (this user's, 0700) and a private file (0600, created new): mail is private.
+        var path = Path.Combine(PrivateFiles.EnsureDirectory(_directory), $"ingest-{Guid.NewGuid():N}.eml");
+        var fileOptions = PrivateFiles.NewFileOptions(FileAccess.ReadWrite, FileOptions.DeleteOnClose | FileOptions.Asynchronous, 81920);
         var file = new FileStream(path, fileOptions);
         var written = 0L;
         foreach (var chunk in _chunks!)

@@ -9,8 +9,11 @@ namespace CloudSpool.Core.Pull;
 /// <summary>Settings of the pull engine.</summary>
 public sealed record PullEngineOptions
 {
-    /// <summary>Where message bytes are staged between upstream and the spool.</summary>
-    public string TempDirectory { get; init; } = Path.Combine(Path.GetTempPath(), "cloudspool");
+    /// <summary>
+    /// Where message bytes are staged between upstream and the spool: a directory of this user only (created 0700,
+    /// another user's refused), files 0600. Default: one per user in the system's temp folder.
+    /// </summary>
+    public string TempDirectory { get; init; } = Security.PrivateFiles.DefaultTempDirectory;
 
     /// <summary>Delay before the first retry after a failed run; doubles with each failure.</summary>
     public TimeSpan BaseBackoff { get; init; } = TimeSpan.FromMinutes(1);
