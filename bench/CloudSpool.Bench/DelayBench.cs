@@ -44,11 +44,11 @@ public static partial class Program
             ["CLOUDSPOOL__Forward__Smtp__Host"] = "127.0.0.1",
             ["CLOUDSPOOL__Forward__Smtp__Port"] = smtp.Port.ToString(CultureInfo.InvariantCulture),
             ["CLOUDSPOOL__Forward__Smtp__Security"] = "none",
-            ["DELAY_PW"] = password,
+            ["CLOUDSPOOL_SECRET_DELAY_PW"] = password,
         };
         await File.WriteAllTextAsync(environment["CLOUDSPOOL_CONFIG"], "{}\n", ct).ConfigureAwait(false);
         await CliAsync(dll, environment, ct, "account", "add", DelayUser, "--host", dovecot.Host, "--port",
-            dovecot.Pop3Port.ToString(CultureInfo.InvariantCulture), "--tls", "none", "--user", DelayUser, "--password-ref", "env:DELAY_PW",
+            dovecot.Pop3Port.ToString(CultureInfo.InvariantCulture), "--tls", "none", "--user", DelayUser, "--password-ref", "env:CLOUDSPOOL_SECRET_DELAY_PW",
             "--mailbox", DelayUser, "--leave", "delete", "--schedule", "0 * * * * ?").ConfigureAwait(false);
         await CliAsync(dll, environment, ct, "forward", "on").ConfigureAwait(false);
 

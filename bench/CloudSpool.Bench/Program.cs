@@ -484,13 +484,13 @@ public static partial class Program
             ["CLOUDSPOOL__Storage__ConnectionString"] = azurite.ConnectionString,
             ["CLOUDSPOOL__Storage__NamePrefix"] = "b" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4)),
             ["CLOUDSPOOL__Pull__TempDirectory"] = Path.Combine(dir, "tmp"),
-            ["BENCH_PW"] = password,
+            ["CLOUDSPOOL_SECRET_BENCH_PW"] = password,
         };
         string[] cli = ["dotnet", cloudSpoolDll];
 
         var add = await TimedProcess.RunAsync(
             [.. cli, "account", "add", "bench", "--protocol", "pop3", "--host", dovecot.Host, "--port", dovecot.Pop3Port.ToString(CultureInfo.InvariantCulture),
-                "--tls", "none", "--user", MailUser, "--password-ref", "env:BENCH_PW", "--mailbox", "bench", "--leave", "keep"],
+                "--tls", "none", "--user", MailUser, "--password-ref", "env:CLOUDSPOOL_SECRET_BENCH_PW", "--mailbox", "bench", "--leave", "keep"],
             environment, null, ct).ConfigureAwait(false);
         if (add.ExitCode != 0)
         {

@@ -45,15 +45,18 @@ public sealed class Runtime : IAsyncDisposable
         var limits = options.Storage.Azurite;
         StoreGauge = azuriteData is null ? null
             : new AzuriteCapacityGauge(azuriteData, limits.DatabaseLimitBytes, limits.WarnPercent / 100.0, limits.RefusePercent / 100.0);
+        Secrets = options.Secrets.Policy();
         Engine = new PullEngine(Connector, Spool, Ledger, States, Leases, new PullEngineOptions
         {
             TempDirectory = TempDirectory,
+            Secrets = Secrets,
             BaseBackoff = options.Pull.BaseBackoff,
             MaxBackoff = options.Pull.MaxBackoff,
             MaxMessageBytes = options.Pull.MaxMessageBytes,
             DayZone = TimeZoneInfo.FindSystemTimeZoneById(options.Pull.TimeZone),
         }, TimeProvider.System, loggers.CreateLogger<PullEngine>()) { Capacity = StoreGauge };
-        AccountValidator = new AccountValidator(s => Cron.IsValid(s));
+        AccountValidator = new AccountValidator(s => Cron.IsValid(s), Secrets);
+        StoredAccountValidator = new AccountValidator(s => Cron.IsValid(s));
         Schedules = new AzureScheduleStore(storage);
         JobRuns = new AzureJobRunLog(storage);
         Pop3Users = new AzurePop3UserStore(storage);
@@ -70,7 +73,7 @@ public sealed class Runtime : IAsyncDisposable
         var forwardLeases = new BlobLeaseManager(storage, loggers.CreateLogger<BlobLeaseManager>()) { Duration = TimeSpan.FromSeconds(options.Forward.LeaseSeconds) };
         var smtp = options.Forward.Smtp;
         Forward = new ForwardRunner(options.Forward, spool, forwards, forwards,
-            new SmtpForwardTransport(smtp, () => smtp.Password is null ? null : SecretReference.Resolve(smtp.Password)),
+            new SmtpForwardTransport(smtp, () => smtp.Password is null ? null : Secrets.Resolve(smtp.Password)),
             forwardLeases, JobRuns, TimeProvider.System, loggers.CreateLogger<ForwardRunner>())
         {
             StaleSending = TimeSpan.FromSeconds(options.Forward.LeaseSeconds * 2),
@@ -96,7 +99,18 @@ public sealed class Runtime : IAsyncDisposable
 
     /// <summary>The embedded store's ceiling, measured; null on a storage account (no such ceiling).</summary>
     public IStoreCapacityGauge? StoreGauge { get; }
+    /// <summary>Validates an account about to be stored, its password reference against <see cref="Secrets"/>.</summary>
     public AccountValidator AccountValidator { get; }
+
+    /// <summary>
+    /// Validates a stored account before it is scheduled: its shape only. A reference that breaks the secret rule (stored
+    /// before it, or under another configuration) leaves the account scheduled, and each run fails saying why (`status`,
+    /// an alert), never a silent fallback.
+    /// </summary>
+    public AccountValidator StoredAccountValidator { get; }
+
+    /// <summary>What secret references may name (Secrets section), checked when stored and when used.</summary>
+    public SecretPolicy Secrets { get; }
 
     /// <summary>Where mail is staged on the local disk (Pull:TempDirectory, else one directory per user in the temp folder): 0700, files 0600.</summary>
     public string TempDirectory => Options.Pull.TempDirectory ?? Core.Security.PrivateFiles.DefaultTempDirectory;

@@ -12,7 +12,7 @@ public sealed class AccountValidationTests
         Name = "isp",
         Host = "pop.example.net",
         Username = "me",
-        PasswordRef = "env:ISP_PASSWORD",
+        PasswordRef = "env:CLOUDSPOOL_SECRET_ISP",
         Mailbox = "alice",
     };
 
@@ -83,28 +83,5 @@ public sealed class AccountValidationTests
         Assert.False(bySize.ShouldDelete(now, 1000, now));
         Assert.True(bySize.ShouldDelete(now, 1001, now));
         Assert.False(LeavePolicy.Keep.ShouldDelete(now.AddYears(-10), long.MaxValue, now));
-    }
-
-    [Fact]
-    public void Secrets_come_from_the_environment_or_a_private_file()
-    {
-        Environment.SetEnvironmentVariable("CLOUDSPOOL_TEST_SECRET", "s3cret");
-        Assert.Equal("s3cret", SecretReference.Resolve("env:CLOUDSPOOL_TEST_SECRET"));
-        Assert.Throws<SecretUnavailableException>(() => SecretReference.Resolve("env:CLOUDSPOOL_TEST_UNSET_VARIABLE"));
-
-        var file = Path.GetTempFileName();
-        try
-        {
-            File.WriteAllText(file, "from-file\n");
-            File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-            Assert.Equal("from-file", SecretReference.Resolve("file:" + file));
-            File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.OtherRead);
-            var ex = Assert.Throws<SecretUnavailableException>(() => SecretReference.Resolve("file:" + file));
-            Assert.Contains("chmod 600", ex.Message);
-        }
-        finally
-        {
-            File.Delete(file);
-        }
     }
 }

@@ -46,9 +46,9 @@ public sealed class ScheduleExportTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task The_parameters_it_writes_after_a_schedule_edit_compile_with_the_template_and_carry_the_converted_crons()
     {
-        await AddAccountAsync("isp", "env:ISP_PASSWORD", "--schedule", "0 */5 * * * ?");
-        await AddAccountAsync("tokyo", "env:TOKYO_PASSWORD", "--protocol", "imap", "--schedule", "0 0 8 ? * MON-FRI", "--tz", "Asia/Tokyo");
-        await AddAccountAsync("old", "env:OLD_PASSWORD", "--disabled");
+        await AddAccountAsync("isp", "env:CLOUDSPOOL_SECRET_ISP", "--schedule", "0 */5 * * * ?");
+        await AddAccountAsync("tokyo", "env:CLOUDSPOOL_SECRET_TOKYO", "--protocol", "imap", "--schedule", "0 0 8 ? * MON-FRI", "--tz", "Asia/Tokyo");
+        await AddAccountAsync("old", "env:CLOUDSPOOL_SECRET_OLD", "--disabled");
         var set = await CliAsync("schedule", "set", "pull:isp", "0 */2 * * * ?");
         Assert.True(set.ExitCode == 0, set.Stderr);
 
@@ -61,14 +61,14 @@ public sealed class ScheduleExportTests : IAsyncLifetime, IDisposable
         Assert.Contains("cron: '0 23 * * 0-4'", text, StringComparison.Ordinal);
         Assert.DoesNotContain("pull-old", text, StringComparison.Ordinal);
         // Secrets are read from the deployer's environment when the parameters are built, never written down.
-        Assert.Contains("ISP_PASSWORD: readEnvironmentVariable('ISP_PASSWORD')", text, StringComparison.Ordinal);
+        Assert.Contains("CLOUDSPOOL_SECRET_ISP: readEnvironmentVariable('CLOUDSPOOL_SECRET_ISP')", text, StringComparison.Ordinal);
         Assert.DoesNotContain("Eby8vdM02x", text, StringComparison.Ordinal);
 
         var deployer = new Dictionary<string, string>
         {
             ["CLOUDSPOOL_IMAGE"] = "example.azurecr.io/cloudspool:1.0",
-            ["ISP_PASSWORD"] = "isp-secret",
-            ["TOKYO_PASSWORD"] = "tokyo-secret",
+            ["CLOUDSPOOL_SECRET_ISP"] = "isp-secret",
+            ["CLOUDSPOOL_SECRET_TOKYO"] = "tokyo-secret",
         };
         var build = await Bicep.RunAsync(deployer, "build-params", file, "--stdout");
         Assert.True(build.ExitCode == 0, build.ToString());
@@ -92,8 +92,8 @@ public sealed class ScheduleExportTests : IAsyncLifetime, IDisposable
             ["health"] = ("health", "", "*/5 * * * *"),
         }, jobs);
         var secrets = values.GetProperty("secrets").GetProperty("value");
-        Assert.Equal("isp-secret", secrets.GetProperty("ISP_PASSWORD").GetString());
-        Assert.Equal("tokyo-secret", secrets.GetProperty("TOKYO_PASSWORD").GetString());
+        Assert.Equal("isp-secret", secrets.GetProperty("CLOUDSPOOL_SECRET_ISP").GetString());
+        Assert.Equal("tokyo-secret", secrets.GetProperty("CLOUDSPOOL_SECRET_TOKYO").GetString());
 
         // The containers get the settings that differ from the defaults, and every one is a real configuration key.
         var settings = values.GetProperty("settings").GetProperty("value").EnumerateObject()
@@ -119,7 +119,8 @@ public sealed class ScheduleExportTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task A_schedule_it_cannot_convert_exactly_is_refused_naming_the_job_and_nothing_is_written()
     {
-        await AddAccountAsync("berlin", "env:BERLIN_PASSWORD", "--schedule", "0 0 7 * * ?", "--tz", "Europe/Berlin");
+        await AddAccountAsync("berlin", "env:CLOUDSPOOL_SECRET_BERLIN", "--schedule", "0 0 7 * * ?", "--tz", "Europe/Berlin");
+        _env["CLOUDSPOOL__Secrets__Directory"] = "/etc/cloudspool";
         await AddAccountAsync("filed", "file:/etc/cloudspool/filed.password");
         var file = Path.Combine(_dir, "refused.bicepparam");
 
@@ -161,6 +162,25 @@ public sealed class ScheduleExportTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task A_stored_reference_to_a_variable_outside_the_prefix_is_refused_and_never_copied_into_the_deployment()
+    {
+        // Rows stored under another rule (before it existed, or by a machine configured otherwise) name other variables.
+        _env["CLOUDSPOOL__Secrets__EnvironmentPrefix"] = "ISP_";
+        await AddAccountAsync("isp", "env:ISP_PASSWORD");
+        _env.Remove("CLOUDSPOOL__Secrets__EnvironmentPrefix");
+        var file = Path.Combine(_dir, "stolen.bicepparam");
+
+        var export = await CliAsync("schedule", "export", "--out", file);
+        Assert.Equal(1, export.ExitCode);
+        Assert.Contains("pull:isp: 'env:ISP_PASSWORD' is not allowed: an env: reference may name only a variable whose name starts with CLOUDSPOOL_SECRET_", export.Stderr, StringComparison.Ordinal);
+        Assert.Contains("nothing was written", export.Stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(file));
+        var json = await CliAsync("schedule", "export", "--format", "json");
+        Assert.Equal(1, json.ExitCode);
+        Assert.DoesNotContain("ISP_PASSWORD", json.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Forwarding_exports_its_job_its_relay_secret_and_list_settings_the_containers_read_back()
     {
         _env["CLOUDSPOOL__Forward__Mailbox"] = "alice";
@@ -173,11 +193,11 @@ public sealed class ScheduleExportTests : IAsyncLifetime, IDisposable
         _env["CLOUDSPOOL__Forward__Rules__0__Action"] = "skip";
         _env["CLOUDSPOOL__Forward__Smtp__Host"] = "smtp.example.net";
         _env["CLOUDSPOOL__Forward__Smtp__User"] = "me";
-        _env["CLOUDSPOOL__Forward__Smtp__Password"] = "env:RELAY_PASSWORD";
+        _env["CLOUDSPOOL__Forward__Smtp__Password"] = "env:CLOUDSPOOL_SECRET_RELAY";
 
         var export = await CliAsync("schedule", "export", "--format", "json");
         Assert.True(export.ExitCode == 0, export.Stderr);
-        Assert.Contains("RELAY_PASSWORD", export.Stderr, StringComparison.Ordinal);
+        Assert.Contains("CLOUDSPOOL_SECRET_RELAY", export.Stderr, StringComparison.Ordinal);
         using var json = JsonDocument.Parse(export.Stdout);
         var parameters = json.RootElement.GetProperty("parameters");
         var forward = parameters.GetProperty("jobs").GetProperty("value").EnumerateArray().Single(j => j.GetProperty("job").GetString() == "forward");
@@ -188,7 +208,7 @@ public sealed class ScheduleExportTests : IAsyncLifetime, IDisposable
         Assert.Equal("50000", settings["CLOUDSPOOL__Forward__Destinations__0__MaxBytes"]);
         Assert.Equal("text/calendar", settings["CLOUDSPOOL__Forward__Destinations__0__KeepAttachmentTypes__0"]);
         Assert.Equal("skip", settings["CLOUDSPOOL__Forward__Rules__0__Action"]);
-        Assert.Equal("env:RELAY_PASSWORD", settings["CLOUDSPOOL__Forward__Smtp__Password"]);
+        Assert.Equal("env:CLOUDSPOOL_SECRET_RELAY", settings["CLOUDSPOOL__Forward__Smtp__Password"]);
         Assert.DoesNotContain(settings.Keys, k => k.EndsWith("__Configured", StringComparison.Ordinal) || k.EndsWith("__Scheduled", StringComparison.Ordinal) || k.Contains("Capacity", StringComparison.Ordinal));
 
         // What a forward container gets is a valid configuration with the same forwarding in it.

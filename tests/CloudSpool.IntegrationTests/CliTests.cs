@@ -20,7 +20,7 @@ public sealed class CliTests : DovecotAndSpoolTest
     {
         Dovecot.AddUser("cli", "pw");
         Dovecot.DeliverRaw("cli", TestMail.Create("via the cli"));
-        var env = Spool.CliEnvironment(("CLI_PW", "pw"), ("CLI_BAD_PW", "nope"));
+        var env = Spool.CliEnvironment(("CLOUDSPOOL_SECRET_CLI_PW", "pw"), ("CLOUDSPOOL_SECRET_CLI_BAD_PW", "nope"));
 
         var invalid = await CliProcess.RunAsync(env, "account", "add", "Bad Name", "--host", "exa mple", "--user", "u", "--password-ref", "hunter2", "--mailbox", "m", "--schedule", "often");
         Assert.Equal(2, invalid.ExitCode);
@@ -30,12 +30,12 @@ public sealed class CliTests : DovecotAndSpoolTest
         Assert.Contains("Schedule:", invalid.Stderr);
         Assert.Contains("was not added", invalid.Stderr);
 
-        var added = await CliProcess.RunAsync(env, AddArgs("cli", "cli", "CLI_PW", "quinn", "--leave", "delete"));
+        var added = await CliProcess.RunAsync(env, AddArgs("cli", "cli", "CLOUDSPOOL_SECRET_CLI_PW", "quinn", "--leave", "delete"));
         Assert.True(added.ExitCode == 0, added.Stderr);
         Assert.Contains("added cli", added.Stdout);
-        Assert.Equal(1, (await CliProcess.RunAsync(env, AddArgs("cli", "cli", "CLI_PW", "quinn"))).ExitCode);
+        Assert.Equal(1, (await CliProcess.RunAsync(env, AddArgs("cli", "cli", "CLOUDSPOOL_SECRET_CLI_PW", "quinn"))).ExitCode);
         // USER/PASS only: a failed SASL login costs 5 s per mechanism at Dovecot, and MailKit tries each.
-        Assert.Equal(0, (await CliProcess.RunAsync(env, AddArgs("wrongpw", "cli", "CLI_BAD_PW", "quinn", "--auth", "USER"))).ExitCode);
+        Assert.Equal(0, (await CliProcess.RunAsync(env, AddArgs("wrongpw", "cli", "CLOUDSPOOL_SECRET_CLI_BAD_PW", "quinn", "--auth", "USER"))).ExitCode);
 
         var list = await CliProcess.RunAsync(env, "account", "list", "--json");
         Assert.Equal(0, list.ExitCode);
@@ -101,8 +101,8 @@ public sealed class CliTests : DovecotAndSpoolTest
         Dovecot.AddUser("crashy", "pw");
         for (var i = 0; i < count; i++)
             Dovecot.DeliverRaw("crashy", TestMail.Create($"crash {i:D3}", bodyBytes: 30_000));
-        var env = Spool.CliEnvironment(("CRASHY_PW", "pw"));
-        Assert.Equal(0, (await CliProcess.RunAsync(env, AddArgs("crashy", "crashy", "CRASHY_PW", "rita", "--leave", "delete"))).ExitCode);
+        var env = Spool.CliEnvironment(("CLOUDSPOOL_SECRET_CRASHY_PW", "pw"));
+        Assert.Equal(0, (await CliProcess.RunAsync(env, AddArgs("crashy", "crashy", "CLOUDSPOOL_SECRET_CRASHY_PW", "rita", "--leave", "delete"))).ExitCode);
 
         // Kill the pull process at many different moments: during start-up, connect, fetch, store, DELE, QUIT.
         var kills = 0;
@@ -146,8 +146,8 @@ public sealed class CliTests : DovecotAndSpoolTest
         Dovecot.AddUser("twice", "pw");
         for (var i = 0; i < count; i++)
             Dovecot.DeliverRaw("twice", TestMail.Create($"twice {i}", bodyBytes: 20_000));
-        var env = Spool.CliEnvironment(("TWICE_PW", "pw"));
-        Assert.Equal(0, (await CliProcess.RunAsync(env, AddArgs("twice", "twice", "TWICE_PW", "sam", "--leave", "delete"))).ExitCode);
+        var env = Spool.CliEnvironment(("CLOUDSPOOL_SECRET_TWICE_PW", "pw"));
+        Assert.Equal(0, (await CliProcess.RunAsync(env, AddArgs("twice", "twice", "CLOUDSPOOL_SECRET_TWICE_PW", "sam", "--leave", "delete"))).ExitCode);
 
         var both = await Task.WhenAll(
             CliProcess.RunAsync(env, "job", "run", "pull", "--account", "twice"),
@@ -174,12 +174,12 @@ public sealed class CliTests : DovecotAndSpoolTest
     {
         Dovecot.AddUser("sched", "pw");
         Dovecot.DeliverRaw("sched", TestMail.Create("scheduled"));
-        var env = Spool.CliEnvironment(("SCHED_PW", "pw"), ("CLOUDSPOOL__Scheduler__RefreshSeconds", "1"));
+        var env = Spool.CliEnvironment(("CLOUDSPOOL_SECRET_SCHED_PW", "pw"), ("CLOUDSPOOL__Scheduler__RefreshSeconds", "1"));
         using var host = CliProcess.Start(env, "run");
         await Task.Delay(1500);
         Assert.False(host.HasExited, host.Stderr);
 
-        Assert.Equal(0, (await CliProcess.RunAsync(env, AddArgs("sched", "sched", "SCHED_PW", "tina", "--schedule", "*/2 * * * * ?"))).ExitCode);
+        Assert.Equal(0, (await CliProcess.RunAsync(env, AddArgs("sched", "sched", "CLOUDSPOOL_SECRET_SCHED_PW", "tina", "--schedule", "*/2 * * * * ?"))).ExitCode);
 
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while ((await Spool.ListAsync("tina")).Count == 0 && DateTime.UtcNow < deadline)

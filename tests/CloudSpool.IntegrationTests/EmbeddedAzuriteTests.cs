@@ -17,7 +17,7 @@ public sealed class EmbeddedAzuriteTests : IDisposable
         ["CLOUDSPOOL__Storage__Azurite__BlobPort"] = blob.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["CLOUDSPOOL__Storage__Azurite__QueuePort"] = queue.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["CLOUDSPOOL__Storage__Azurite__TablePort"] = table.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        ["EMBEDDED_PW"] = "pw",
+        ["CLOUDSPOOL_SECRET_EMBEDDED_PW"] = "pw",
         ["CLOUDSPOOL__Edge__Port"] = "0",
         ["CLOUDSPOOL__StatusPage__Port"] = "0",
         ["CLOUDSPOOL__Edge__StateDirectory"] = Path.Combine(_location, "edge-state"),
@@ -43,7 +43,7 @@ public sealed class EmbeddedAzuriteTests : IDisposable
         var (blob, queue, table) = (EmbeddedAzurite.FreePort(), EmbeddedAzurite.FreePort(), EmbeddedAzurite.FreePort());
         var env = Environment(blob, queue, table);
 
-        var add = await CliProcess.RunAsync(env, "account", "add", "home", "--host", "127.0.0.1", "--user", "me", "--password-ref", "env:EMBEDDED_PW", "--mailbox", "me");
+        var add = await CliProcess.RunAsync(env, "account", "add", "home", "--host", "127.0.0.1", "--user", "me", "--password-ref", "env:CLOUDSPOOL_SECRET_EMBEDDED_PW", "--mailbox", "me");
         Assert.True(add.ExitCode == 0, add.Stdout + add.Stderr);
         Assert.Contains("started Azurite", add.Stderr);
         Assert.False(Listening(blob), "the command stopped the Azurite it started");
@@ -67,7 +67,7 @@ public sealed class EmbeddedAzuriteTests : IDisposable
             await Task.Delay(200);
         Assert.True(Listening(blob), host.Stderr);
 
-        var add = await CliProcess.RunAsync(env, "account", "add", "shared", "--host", "127.0.0.1", "--user", "me", "--password-ref", "env:EMBEDDED_PW", "--mailbox", "me");
+        var add = await CliProcess.RunAsync(env, "account", "add", "shared", "--host", "127.0.0.1", "--user", "me", "--password-ref", "env:CLOUDSPOOL_SECRET_EMBEDDED_PW", "--mailbox", "me");
         Assert.True(add.ExitCode == 0, add.Stderr);
         Assert.Contains("using the Azurite already listening", add.Stderr);
         Assert.True(Listening(blob), "a one-shot command must not stop the host's Azurite");

@@ -59,7 +59,7 @@ public sealed class ForwardTests : DovecotAndSpoolTest, IAsyncLifetime
         var smtp = options.Smtp;
         var storage = Spool.Runtime.Storage;
         var store = new AzureForwardStore(storage, TimeProvider.System);
-        var transport = new SmtpForwardTransport(smtp, () => smtp.Password is null ? null : SecretReference.Resolve(smtp.Password));
+        var transport = new SmtpForwardTransport(smtp, () => smtp.Password is null ? null : Spool.Runtime.Secrets.Resolve(smtp.Password));
         var runner = new ForwardRunner(options, Spool.Runtime.SpoolReader, store, store, transport,
             new BlobLeaseManager(storage, NullLogger<BlobLeaseManager>.Instance) { Duration = TimeSpan.FromSeconds(15) },
             Spool.Runtime.JobRuns, TimeProvider.System, NullLogger<ForwardRunner>.Instance)
@@ -376,7 +376,7 @@ public sealed class ForwardTests : DovecotAndSpoolTest, IAsyncLifetime
     public async Task Smtp_auth_logs_in_with_the_secret_reference_and_a_refused_login_is_retried()
     {
         await using var authRelay = await SmtpSinkServer.StartAsync(login: ("cloudspool", "s3cret"));
-        var variable = "CLOUDSPOOL_TEST_SMTP_" + Guid.NewGuid().ToString("N");
+        var variable = "CLOUDSPOOL_SECRET_TEST_SMTP_" + Guid.NewGuid().ToString("N");
         Environment.SetEnvironmentVariable(variable, "wrong");
         var options = Options(o => o.Smtp = new SmtpRelayOptions
         {

@@ -114,10 +114,10 @@ public sealed class HealthTests : DovecotAndSpoolTest
     public async Task Job_run_health_prints_each_account_and_status_tells_failing_from_quiet()
     {
         Dovecot.AddUser("quiet", "pw");
-        var env = Spool.CliEnvironment(("HEALTH_PW", "pw"), ("CLOUDSPOOL__Health__FailingAfterMinutes", "1"));
+        var env = Spool.CliEnvironment(("CLOUDSPOOL_SECRET_HEALTH_PW", "pw"), ("CLOUDSPOOL__Health__FailingAfterMinutes", "1"));
         var add = await CliProcess.RunAsync(env, "account", "add", "quiet", "--host", Dovecot.Host, "--port",
             Dovecot.Pop3Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--tls", "none", "--user", "quiet",
-            "--password-ref", "env:HEALTH_PW", "--mailbox", "quiet");
+            "--password-ref", "env:CLOUDSPOOL_SECRET_HEALTH_PW", "--mailbox", "quiet");
         Assert.True(add.ExitCode == 0, add.Stderr);
         Assert.Equal(0, (await CliProcess.RunAsync(env, "job", "run", "pull")).ExitCode);
 

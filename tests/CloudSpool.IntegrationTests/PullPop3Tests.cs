@@ -225,12 +225,12 @@ public sealed class PullPop3Tests : DovecotAndSpoolTest
     public async Task A_missing_password_secret_is_a_configuration_failure()
     {
         Dovecot.AddUser("nosecret", "pw");
-        var account = PullHarness.Account(Dovecot, "nosecret", "nosecret", "pw", "ivan") with { PasswordRef = "env:CLOUDSPOOL_TEST_NOT_SET_ANYWHERE" };
+        var account = PullHarness.Account(Dovecot, "nosecret", "nosecret", "pw", "ivan") with { PasswordRef = "env:CLOUDSPOOL_SECRET_TEST_NOT_SET_ANYWHERE" };
 
         var run = await Spool.PullAsync(account);
 
         Assert.Equal((PullOutcome.Failed, UpstreamErrorKind.Configuration), (run.Outcome, run.ErrorKind));
-        Assert.Contains("CLOUDSPOOL_TEST_NOT_SET_ANYWHERE", run.Error);
+        Assert.Contains("CLOUDSPOOL_SECRET_TEST_NOT_SET_ANYWHERE", run.Error);
     }
 
     [Theory]

@@ -69,10 +69,10 @@ public sealed class QuotaTests : IAsyncLifetime
     {
         _dovecot.AddUser("pop", "pw");
         Fill("pop");
-        var env = _spool.CliEnvironment(("QUOTA_PW", "pw"));
+        var env = _spool.CliEnvironment(("CLOUDSPOOL_SECRET_QUOTA_PW", "pw"));
         var add = await CliProcess.RunAsync(env, "account", "add", "pop", "--host", _dovecot.Host, "--port",
             _dovecot.Pop3Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--tls", "none", "--user", "pop",
-            "--password-ref", "env:QUOTA_PW", "--mailbox", "pop", "--quota", "64K");
+            "--password-ref", "env:CLOUDSPOOL_SECRET_QUOTA_PW", "--mailbox", "pop", "--quota", "64K");
         Assert.True(add.ExitCode == 0, add.Stderr);
         var bad = await CliProcess.RunAsync(env, "account", "add", "other", "--host", "h", "--user", "u", "--password-ref", "env:X",
             "--mailbox", "m", "--quota", "lots");
@@ -90,7 +90,7 @@ public sealed class QuotaTests : IAsyncLifetime
 
         // The status page says it too.
         Assert.True(await _spool.Runtime.Pop3Users.AddAsync(new Core.Edge.Pop3User("owner", "pop", CloudSpool.Edge.Pop3Passwords.Hash("owner-pw")), CancellationToken.None));
-        using var host = CliProcess.Start(StatusPageTests.PageEnvironment(_spool, ("QUOTA_PW", "pw")), "run");
+        using var host = CliProcess.Start(StatusPageTests.PageEnvironment(_spool, ("CLOUDSPOOL_SECRET_QUOTA_PW", "pw")), "run");
         var url = await StatusPageTests.WaitForPageAsync(host);
         using var handler = new System.Net.Http.HttpClientHandler { CookieContainer = new System.Net.CookieContainer() };
         using var client = new System.Net.Http.HttpClient(handler) { BaseAddress = url, Timeout = TimeSpan.FromSeconds(60) };

@@ -11,7 +11,7 @@ public sealed class ScheduleTests : DovecotAndSpoolTest
         var result = await CliProcess.RunAsync(env,
         [
             "account", "add", name, "--host", Dovecot.Host, "--port", Dovecot.Pop3Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--tls", "none", "--user", user, "--password-ref", "env:SCHED_PW", "--mailbox", "box", .. extra,
+            "--tls", "none", "--user", user, "--password-ref", "env:CLOUDSPOOL_SECRET_SCHED_PW", "--mailbox", "box", .. extra,
         ]);
         Assert.True(result.ExitCode == 0, result.Stderr);
     }
@@ -28,7 +28,7 @@ public sealed class ScheduleTests : DovecotAndSpoolTest
     public async Task Schedule_set_validates_and_list_shows_the_schedule_in_effect()
     {
         Dovecot.AddUser("edit", "pw");
-        var env = Spool.CliEnvironment(("SCHED_PW", "pw"));
+        var env = Spool.CliEnvironment(("CLOUDSPOOL_SECRET_SCHED_PW", "pw"));
         await AddAccountAsync(env, "edit", "edit");
 
         var initial = await ListAsync(env, "pull:edit");
@@ -93,7 +93,7 @@ public sealed class ScheduleTests : DovecotAndSpoolTest
     {
         Dovecot.AddUser("later", "pw");
         Dovecot.DeliverRaw("later", TestMail.Create("waiting for the edit"));
-        var env = Spool.CliEnvironment(("SCHED_PW", "pw"), ("CLOUDSPOOL__Scheduler__RefreshSeconds", "1"));
+        var env = Spool.CliEnvironment(("CLOUDSPOOL_SECRET_SCHED_PW", "pw"), ("CLOUDSPOOL__Scheduler__RefreshSeconds", "1"));
         await AddAccountAsync(env, "later", "later", "--schedule", "0 0 0 1 1 ? 2099");
         using var first = CliProcess.Start(env, "worker");
         using var second = CliProcess.Start(env, "worker");
@@ -129,7 +129,7 @@ public sealed class ScheduleTests : DovecotAndSpoolTest
         Dovecot.AddUser("busy", "pw");
         for (var i = 0; i < count; i++)
             Dovecot.DeliverRaw("busy", TestMail.Create("busy " + i, bodyBytes: 100_000)); // 30 MB: a first run of seconds
-        var env = Spool.CliEnvironment(("SCHED_PW", "pw"), ("CLOUDSPOOL__Scheduler__RefreshSeconds", "1"));
+        var env = Spool.CliEnvironment(("CLOUDSPOOL_SECRET_SCHED_PW", "pw"), ("CLOUDSPOOL__Scheduler__RefreshSeconds", "1"));
         // Every second on both workers, so fires keep coming while the first (long) run still holds the account.
         await AddAccountAsync(env, "busy", "busy", "--schedule", "* * * * * ?");
         using var first = CliProcess.Start(env, "worker");
@@ -165,7 +165,7 @@ public sealed class ScheduleTests : DovecotAndSpoolTest
     public async Task A_host_that_slept_through_many_fires_runs_the_job_once_on_return()
     {
         Dovecot.AddUser("sleepy", "pw");
-        var env = Spool.CliEnvironment(("SCHED_PW", "pw"), ("CLOUDSPOOL__Scheduler__RefreshSeconds", "1"), ("CLOUDSPOOL__Scheduler__MisfireThresholdSeconds", "2"));
+        var env = Spool.CliEnvironment(("CLOUDSPOOL_SECRET_SCHED_PW", "pw"), ("CLOUDSPOOL__Scheduler__RefreshSeconds", "1"), ("CLOUDSPOOL__Scheduler__MisfireThresholdSeconds", "2"));
         await AddAccountAsync(env, "sleepy", "sleepy", "--schedule", "*/2 * * * * ?");
         using var worker = CliProcess.Start(env, "worker");
         async Task<List<DateTimeOffset>> StartsAsync() =>

@@ -15,10 +15,10 @@ public sealed class TelemetryTests : DovecotAndSpoolTest
         Dovecot.AddUser("metered", "pw");
         Dovecot.DeliverRaw("metered", TestMail.Create("counted", bodyBytes: 4000));
         Dovecot.DeliverRaw("metered", TestMail.Create("counted too", bodyBytes: 9000));
-        var env = Spool.CliEnvironment(("OTEL_PW", "pw"), ("CLOUDSPOOL__Telemetry__OtlpEndpoint", receiver.BaseUrl));
+        var env = Spool.CliEnvironment(("CLOUDSPOOL_SECRET_OTEL_PW", "pw"), ("CLOUDSPOOL__Telemetry__OtlpEndpoint", receiver.BaseUrl));
         var add = await CliProcess.RunAsync(env, "account", "add", "metered", "--host", Dovecot.Host, "--port",
             Dovecot.Pop3Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--tls", "none", "--user", "metered",
-            "--password-ref", "env:OTEL_PW", "--mailbox", "metered");
+            "--password-ref", "env:CLOUDSPOOL_SECRET_OTEL_PW", "--mailbox", "metered");
         Assert.True(add.ExitCode == 0, add.Stderr);
 
         var pull = await CliProcess.RunAsync(env, "job", "run", "pull", "--account", "metered");

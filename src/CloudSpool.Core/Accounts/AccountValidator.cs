@@ -10,7 +10,12 @@ public sealed partial class AccountValidator : AbstractValidator<AccountDefiniti
     private static partial Regex NamePattern();
 
     /// <param name="isValidCron">The scheduler's cron check (Core does not depend on Quartz).</param>
-    public AccountValidator(Func<string, bool> isValidCron)
+    /// <param name="secrets">
+    /// The rule for what the password reference may name, checked when an account is stored; null checks only its shape
+    /// (a stored account whose reference breaks the rule is still scheduled: its runs fail, saying why, in `status` and an
+    /// alert, rather than the account silently not running).
+    /// </param>
+    public AccountValidator(Func<string, bool> isValidCron, SecretPolicy? secrets = null)
     {
         RuleFor(a => a.Name).NotEmpty().Matches(NamePattern())
             .WithMessage("'{PropertyValue}' is not an account name: use 1-63 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit");
@@ -28,6 +33,8 @@ public sealed partial class AccountValidator : AbstractValidator<AccountDefiniti
         RuleFor(a => a.PasswordRef).NotEmpty()
             .Must(SecretReference.IsReference)
             .WithMessage("the password must be a reference, 'env:VARIABLE' or 'file:/absolute/path', never the password itself");
+        if (secrets is not null)
+            RuleFor(a => a.PasswordRef).AllowedBy(secrets);
         RuleFor(a => a.TrustedCertificateFile)
             .Must(File.Exists!).When(a => a.TrustedCertificateFile is not null)
             .WithMessage("the trusted certificate file '{PropertyValue}' does not exist");
@@ -51,4 +58,17 @@ public sealed partial class AccountValidator : AbstractValidator<AccountDefiniti
             .Must(tz => TimeZoneInfo.TryFindSystemTimeZoneById(tz!, out _)).When(a => a.TimeZone is not null)
             .WithMessage("'{PropertyValue}' is not a known time zone (e.g. UTC, Europe/Berlin, Asia/Tokyo)");
     }
+}
+
+/// <summary>The secret-reference rule as a validation rule (accounts and the relay password share it).</summary>
+internal static class SecretRules
+{
+    /// <summary>A reference of the right shape must also be allowed by <paramref name="policy"/>; the failure explains the rule.</summary>
+    public static IRuleBuilderOptionsConditions<T, TReference> AllowedBy<T, TReference>(this IRuleBuilder<T, TReference> rule, SecretPolicy policy)
+        where TReference : class? =>
+        rule.Custom((reference, context) =>
+        {
+            if (reference is string text && SecretReference.IsReference(text) && policy.Check(text) is { } problem)
+                context.AddFailure(problem);
+        });
 }

@@ -22,8 +22,10 @@ public sealed partial class ForwardOptionsValidator : AbstractValidator<ForwardO
     private static partial Regex MimeType();
 
     /// <param name="isValidCron">The scheduler's cron check (Core does not depend on Quartz).</param>
-    public ForwardOptionsValidator(Func<string, bool> isValidCron)
+    /// <param name="secrets">What the relay password reference may name (the same rule as accounts' references); null: the defaults.</param>
+    public ForwardOptionsValidator(Func<string, bool> isValidCron, SecretPolicy? secrets = null)
     {
+        secrets ??= SecretPolicy.Default;
         RuleFor(f => f.Mailbox).NotEmpty().When(f => f.Configured)
             .WithMessage("forwarding needs the spool mailbox whose mail it forwards (e.g. \"alice\")");
         RuleFor(f => f.Mailbox).Matches(MailboxName()).When(f => !string.IsNullOrEmpty(f.Mailbox))
@@ -62,6 +64,7 @@ public sealed partial class ForwardOptionsValidator : AbstractValidator<ForwardO
         RuleFor(f => f.Smtp.Security).IsInEnum();
         RuleFor(f => f.Smtp.Password).Must(SecretReference.IsReference).When(f => f.Smtp.Password is not null)
             .WithMessage("the password must be a reference, 'env:VARIABLE' or 'file:/absolute/path', never the password itself");
+        RuleFor(f => f.Smtp.Password).AllowedBy(secrets);
         RuleFor(f => f.Smtp.Password).NotEmpty().When(f => !string.IsNullOrEmpty(f.Smtp.User))
             .WithMessage("a user without a password reference: set Smtp:Password to env:VARIABLE or file:/path");
         RuleFor(f => f.Smtp.User).NotEmpty().When(f => f.Smtp.Password is not null)

@@ -15,6 +15,9 @@ public sealed record PullEngineOptions
     /// </summary>
     public string TempDirectory { get; init; } = Security.PrivateFiles.DefaultTempDirectory;
 
+    /// <summary>What account password references may name (checked again at every run).</summary>
+    public SecretPolicy Secrets { get; init; } = SecretPolicy.Default;
+
     /// <summary>Delay before the first retry after a failed run; doubles with each failure.</summary>
     public TimeSpan BaseBackoff { get; init; } = TimeSpan.FromMinutes(1);
 
@@ -164,7 +167,7 @@ public sealed class PullEngine(
         string password;
         try
         {
-            password = SecretReference.Resolve(account.PasswordRef);
+            password = options.Secrets.Resolve(account.PasswordRef);
         }
         catch (SecretUnavailableException ex)
         {

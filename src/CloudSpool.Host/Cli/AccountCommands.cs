@@ -31,7 +31,7 @@ public static class AccountCommands
         tls.AcceptOnlyFromAmong("implicit", "starttls", "none");
         var trust = new Option<string?>("--trust-cert") { Description = "PEM file of a private certificate/CA to trust for this server (validation stays on)" };
         var user = new Option<string>("--user") { Description = "Upstream user name", Required = true };
-        var password = new Option<string>("--password-ref") { Description = "Where the password is: env:VARIABLE or file:/path (mode 600)", Required = true };
+        var password = new Option<string>("--password-ref") { Description = "Where the password is: env:CLOUDSPOOL_SECRET_NAME (Secrets:EnvironmentPrefix) or file:/path inside ~/.config/cloudspool/secrets (Secrets:Directory; mode 600)", Required = true };
         var auth = new Option<string?>("--auth") { Description = "Force a mechanism: USER, APOP, or a SASL name such as PLAIN (default: strongest offered)" };
         var folders = new Option<string[]>("--folder") { Description = "IMAP folder to pull (repeatable; default INBOX)", AllowMultipleArgumentsPerToken = true };
         var mailbox = new Option<string>("--mailbox") { Description = "Local mailbox it feeds (several accounts may feed one)", Required = true };
@@ -167,7 +167,7 @@ public static class AccountCommands
             }
             try
             {
-                var password = SecretReference.Resolve(account.PasswordRef);
+                var password = runtime.Secrets.Resolve(account.PasswordRef);
                 var session = await runtime.Connector.ConnectAsync(account, password, ct).ConfigureAwait(false);
                 await using (session.ConfigureAwait(false))
                 {

@@ -56,10 +56,8 @@ public static partial class ScheduleExportCommand
                 if (!account.Enabled)
                     continue;
                 schedules.Add(runtime.ScheduleOf(account, edits));
-                if (account.PasswordRef.StartsWith("env:", StringComparison.Ordinal))
-                    secrets.Add(account.PasswordRef[4..]);
-                else
-                    problems.Add($"{JobNames.Pull(account.Name)}: the password comes from '{account.PasswordRef}', a file the cloud containers do not have; use --password-ref env:NAME for an account that runs in the cloud");
+                AddSecret(runtime.Secrets, JobNames.Pull(account.Name), account.PasswordRef, secrets, problems,
+                    $"the password comes from '{account.PasswordRef}', a file the cloud containers do not have; use --password-ref env:{runtime.Secrets.EnvironmentPrefix}NAME for an account that runs in the cloud");
                 if (account.TrustedCertificateFile is not null)
                     problems.Add($"{JobNames.Pull(account.Name)}: it trusts the certificate file {account.TrustedCertificateFile}, which the cloud containers do not have");
             }
@@ -71,10 +69,8 @@ public static partial class ScheduleExportCommand
                 schedules.Add(runtime.ForwardSchedule(edits));
                 if (runtime.Options.Forward.Smtp.Password is { } relayPassword)
                 {
-                    if (relayPassword.StartsWith("env:", StringComparison.Ordinal))
-                        secrets.Add(relayPassword[4..]);
-                    else
-                        problems.Add($"forward: the relay password comes from '{relayPassword}', a file the cloud containers do not have; use env:NAME");
+                    AddSecret(runtime.Secrets, "forward", relayPassword, secrets, problems,
+                        $"the relay password comes from '{relayPassword}', a file the cloud containers do not have; use env:{runtime.Secrets.EnvironmentPrefix}NAME");
                 }
             }
 
@@ -130,6 +126,21 @@ public static partial class ScheduleExportCommand
         return command;
     }
 
+    /// <summary>
+    /// The variable a password reference names goes into the deployment's secrets only when the secret rule allows it (the
+    /// same check as when it is used), so a stored account can never make the export copy another variable of the
+    /// deployer's environment into the cloud; a file reference or a refused one is a problem, naming the job.
+    /// </summary>
+    private static void AddSecret(SecretPolicy policy, string job, string reference, SortedSet<string> secrets, List<string> problems, string fileProblem)
+    {
+        if (policy.Check(reference) is { } refused)
+            problems.Add($"{job}: {refused}");
+        else if (policy.VariableOf(reference) is { } variable)
+            secrets.Add(variable);
+        else
+            problems.Add($"{job}: {fileProblem}");
+    }
+
     /// <summary>The same rule as the scheduler.</summary>
     private static bool RetentionWanted(CloudSpoolOptions options) => options.Retention.Scheduled;
 
@@ -153,7 +164,8 @@ public static partial class ScheduleExportCommand
 
     /// <summary>
     /// Every setting that differs from the default, as CLOUDSPOOL__Section__Key variables for the containers; not the
-    /// ones that only mean something on this machine (the connection string or SAS token, the embedded Azurite, the temp folder) or
+    /// ones that only mean something on this machine (the connection string or SAS token, the embedded Azurite, the temp folder,
+    /// the secrets directory) or
     /// on the LAN (the edge).
     /// </summary>
     public static SortedDictionary<string, string> Settings(CloudSpoolOptions options)
@@ -163,7 +175,7 @@ public static partial class ScheduleExportCommand
         return result;
     }
 
-    private static readonly HashSet<string> LocalOnly = ["Storage:ConnectionString", "Storage:SasToken", "Storage:Azurite", "Pull:TempDirectory", "Edge"];
+    private static readonly HashSet<string> LocalOnly = ["Storage:ConnectionString", "Storage:SasToken", "Storage:Azurite", "Pull:TempDirectory", "Edge", "Secrets:Directory"];
 
     private static void AddSettings(object actual, object defaults, string path, SortedDictionary<string, string> result)
     {

@@ -15,6 +15,26 @@ public sealed class CloudSpoolOptions
     public Core.Forward.ForwardOptions Forward { get; set; } = new();
 
     public TelemetryOptions Telemetry { get; set; } = new();
+
+    /// <summary>What secret references (account passwords, the relay's) may name.</summary>
+    public SecretsOptions Secrets { get; set; } = new();
+}
+
+/// <summary>
+/// Where the secrets that references name may live: <c>file:</c> references only inside <see cref="Directory"/>,
+/// <c>env:</c> references only to variables named with <see cref="EnvironmentPrefix"/>; checked when a reference is
+/// stored and when it is used (see <see cref="Core.Accounts.SecretPolicy"/>).
+/// </summary>
+public sealed class SecretsOptions
+{
+    /// <summary>The secrets directory (absolute); null: $XDG_CONFIG_HOME/cloudspool/secrets, i.e. ~/.config/cloudspool/secrets.</summary>
+    public string? Directory { get; set; }
+
+    /// <summary>The prefix every variable an env: reference names must start with.</summary>
+    public string EnvironmentPrefix { get; set; } = Core.Accounts.SecretPolicy.DefaultEnvironmentPrefix;
+
+    /// <summary>The rule these settings make.</summary>
+    public Core.Accounts.SecretPolicy Policy() => new(Directory ?? Core.Accounts.SecretPolicy.DefaultDirectory, EnvironmentPrefix);
 }
 
 /// <summary>Metrics through OpenTelemetry (OTLP over HTTP), off unless an endpoint is configured.</summary>

@@ -36,12 +36,22 @@ public sealed class CloudSpoolOptionsValidator : AbstractValidator<CloudSpoolOpt
         RuleFor(o => o.StatusPage).NotNull().SetValidator(new StatusPageValidator());
         RuleFor(o => o.StatusPage.Port).Must((o, port) => port == 0 || port != o.Edge.Port && port != o.Edge.ImplicitTlsPort)
             .WithMessage("{PropertyValue}: the status page port must differ from Edge:Port and Edge:ImplicitTlsPort");
-        RuleFor(o => o.Forward).NotNull().SetValidator(new Core.Forward.ForwardOptionsValidator(Cron.IsValid));
+        RuleFor(o => o.Secrets.Directory).Must(d => Path.IsPathFullyQualified(d!) && d!.IndexOfAny(Path.GetInvalidPathChars()) < 0).When(o => o.Secrets.Directory is not null)
+            .WithMessage("'{PropertyValue}' is not an absolute directory path: expected e.g. /etc/cloudspool/secrets (or null for ~/.config/cloudspool/secrets)");
+        RuleFor(o => o.Secrets.EnvironmentPrefix).Must(Core.Accounts.SecretPolicy.IsValidPrefix)
+            .WithMessage("'{PropertyValue}' is not a variable prefix: expected at least 4 upper-case letters, digits and single '_', ending in '_' (e.g. CLOUDSPOOL_SECRET_), and not CLOUDSPOOL_ (CloudSpool's configuration variables are never secrets to send)");
+        RuleFor(o => o.Forward).NotNull().SetValidator(o => new Core.Forward.ForwardOptionsValidator(Cron.IsValid, ValidPolicy(o.Secrets)));
         RuleFor(o => o.Scheduler.MisfireThresholdSeconds).InclusiveBetween(1, 3600)
             .WithMessage("{PropertyValue} is out of range: expected 1-3600 seconds");
         RuleFor(o => o.Scheduler.RefreshSeconds).InclusiveBetween(1, 3600)
             .WithMessage("{PropertyValue} is out of range: expected 1-3600 seconds");
     }
+
+    /// <summary>The configured secret rule, or the defaults while the Secrets section itself is invalid (reported apart).</summary>
+    private static Core.Accounts.SecretPolicy ValidPolicy(SecretsOptions secrets) =>
+        Core.Accounts.SecretPolicy.IsValidPrefix(secrets.EnvironmentPrefix) && (secrets.Directory is null || Path.IsPathFullyQualified(secrets.Directory))
+            ? secrets.Policy()
+            : Core.Accounts.SecretPolicy.Default;
 
     private sealed class StorageValidator : AbstractValidator<StorageOptions>
     {

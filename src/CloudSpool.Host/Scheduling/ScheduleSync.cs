@@ -49,7 +49,7 @@ public sealed class ScheduleSync(ISchedulerFactory schedulers, Runtime runtime, 
         var wanted = new Dictionary<JobKey, AccountDefinition>();
         foreach (var account in accounts)
         {
-            var validation = await runtime.AccountValidator.ValidateAsync(account, cancellationToken).ConfigureAwait(false);
+            var validation = await runtime.StoredAccountValidator.ValidateAsync(account, cancellationToken).ConfigureAwait(false);
             if (!validation.IsValid)
             {
                 logger.LogError("{Account}: not scheduled, its definition is invalid: {Errors}", account.Name,

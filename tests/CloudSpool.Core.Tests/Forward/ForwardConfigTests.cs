@@ -11,7 +11,7 @@ public sealed class ForwardConfigTests : ConfigFileTest
     private const string Base = """
         "Mailbox": "alice", "Sender": "cloudspool@home.example",
         "Destinations": [ { "Address": "phone@carrier.example", "MaxBytes": 102400, "KeepAttachmentTypes": [ "text/calendar" ] } ],
-        "Smtp": { "Host": "smtp.example.net", "Port": 587, "Security": "starttls", "User": "me", "Password": "env:SMTP_PASSWORD" }
+        "Smtp": { "Host": "smtp.example.net", "Port": 587, "Security": "starttls", "User": "me", "Password": "env:CLOUDSPOOL_SECRET_SMTP" }
         """;
 
     [Fact]

@@ -114,7 +114,7 @@ public sealed class PullHarness : IAsyncDisposable
     public static AccountDefinition Account(DovecotServer dovecot, string name, string user, string password, string mailbox,
         UpstreamProtocol protocol = UpstreamProtocol.Pop3, TlsMode tls = TlsMode.None)
     {
-        var variable = "CLOUDSPOOL_TEST_PW_" + Guid.NewGuid().ToString("N");
+        var variable = "CLOUDSPOOL_SECRET_TEST_PW_" + Guid.NewGuid().ToString("N");
         Environment.SetEnvironmentVariable(variable, password);
         var port = (protocol, tls) switch
         {

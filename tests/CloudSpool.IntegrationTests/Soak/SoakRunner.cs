@@ -155,15 +155,15 @@ public sealed partial class SoakRunner : IAsyncDisposable
             ["CLOUDSPOOL__Forward__Rules__0__Name"] = "corpus",
             ["CLOUDSPOOL__Forward__Rules__0__Headers__X-Soak-Corpus"] = "*",
             ["CLOUDSPOOL__Forward__Rules__0__Action"] = "skip",
-            ["SOAK_DRAIN_PW"] = "drain-pw",
-            ["SOAK_KEEP_PW"] = "keep-pw",
+            ["CLOUDSPOOL_SECRET_SOAK_DRAIN_PW"] = "drain-pw",
+            ["CLOUDSPOOL_SECRET_SOAK_KEEP_PW"] = "keep-pw",
         };
         Directory.CreateDirectory(Path.Combine(_work, "pull"));
 
         await CliAsync("account", "add", "drain", "--protocol", "pop3", "--host", "127.0.0.1", "--port", Port(_upstreamProxy.Port), "--tls", "none",
-            "--user", DrainUser, "--password-ref", "env:SOAK_DRAIN_PW", "--mailbox", ForwardMailbox, "--leave", "delete", "--schedule", "*/3 * * * * ?").ConfigureAwait(false);
+            "--user", DrainUser, "--password-ref", "env:CLOUDSPOOL_SECRET_SOAK_DRAIN_PW", "--mailbox", ForwardMailbox, "--leave", "delete", "--schedule", "*/3 * * * * ?").ConfigureAwait(false);
         await CliAsync("account", "add", "keep", "--protocol", "imap", "--host", "127.0.0.1", "--port", Port(_dovecot.ImapPort), "--tls", "none",
-            "--user", KeepUser, "--password-ref", "env:SOAK_KEEP_PW", "--mailbox", KeepMailbox, "--schedule", "*/4 * * * * ?").ConfigureAwait(false);
+            "--user", KeepUser, "--password-ref", "env:CLOUDSPOOL_SECRET_SOAK_KEEP_PW", "--mailbox", KeepMailbox, "--schedule", "*/4 * * * * ?").ConfigureAwait(false);
         foreach (var user in new[] { ForwardMailbox, KeepMailbox })
         {
             var add = await CliProcess.RunWithInputAsync(_env, user + "-pop-pw\n", "user", "add", user).ConfigureAwait(false);
