@@ -34,7 +34,23 @@ public sealed record HealthThresholds(TimeSpan FailingAfter, TimeSpan StaleAfter
 /// <param name="State">Its state in one word.</param>
 /// <param name="Alerts">Conditions that call for an alert now (<see cref="HealthEvaluator.FailingCondition"/>, <see cref="HealthEvaluator.StaleCondition"/>).</param>
 /// <param name="Reason">The state in plain words.</param>
-public sealed record AccountHealth(string Account, string Mailbox, AccountHealthState State, IReadOnlySet<string> Alerts, string Reason);
+public sealed record AccountHealth(string Account, string Mailbox, AccountHealthState State, IReadOnlySet<string> Alerts, string Reason)
+{
+    private readonly string? _ownReason;
+
+    /// <summary>
+    /// The last error as the failing runs recorded it, which quotes the upstream server's own words (its -ERR or NO
+    /// text): someone else's text, to be quoted as such; null when not failing.
+    /// </summary>
+    public string? UpstreamError { get; init; }
+
+    /// <summary>The state in CloudSpool's own words, without <see cref="UpstreamError"/>; <see cref="Reason"/> when there is none.</summary>
+    public string OwnReason
+    {
+        get => _ownReason ?? Reason;
+        init => _ownReason = value;
+    }
+}
 
 /// <summary>Turns what the pull runs recorded into health: pure, so "no new mail" and "fetching is broken" are told apart the same way everywhere.</summary>
 public static class HealthEvaluator
@@ -125,7 +141,11 @@ public static class HealthEvaluator
 
         if (state?.FailureStreak > 0)
             return new AccountHealth(account.Name, account.Mailbox, AccountHealthState.Failing, alerts,
-                $"{state.FailureStreak} failed runs in a row, no success {since}: {state.LastError}{quotaNote}");
+                $"{state.FailureStreak} failed runs in a row, no success {since}: {state.LastError}{quotaNote}")
+            {
+                UpstreamError = state.LastError,
+                OwnReason = $"{state.FailureStreak} failed runs in a row, no success {since}{quotaNote}",
+            };
         if (alerts.Contains(StaleCondition))
             return new AccountHealth(account.Name, account.Mailbox, AccountHealthState.Stale, alerts, $"no successful check {since}: is a worker running?{quotaNote}");
         if (state?.LastAttempt is null)

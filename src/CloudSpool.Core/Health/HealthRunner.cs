@@ -2,6 +2,7 @@ using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Ingest;
 using CloudSpool.Core.Pull;
 using CloudSpool.Core.Retention;
+using CloudSpool.Core.Security;
 using Microsoft.Extensions.Logging;
 
 namespace CloudSpool.Core.Health;
@@ -119,21 +120,40 @@ public sealed class HealthRunner(IAlertLedger alerts, ISpool spool, ILeaseManage
         return text;
     }
 
-    private static string AlertText(AccountHealth h, string condition) => condition switch
+    /// <summary>How much of the upstream server's words an alert quotes.</summary>
+    public const int MaxQuotedChars = 300;
+
+    /// <summary>
+    /// An alert's text. The upstream server's error text goes to the owner's mailbox and to the phone whatever the rules
+    /// say, so it is quoted apart from CloudSpool's own words, marked as the server's, cut at <see cref="MaxQuotedChars"/>
+    /// characters and with every control character escaped: a server (or whoever answers in its place) cannot make the
+    /// alert say something in CloudSpool's voice, nor put a terminal sequence or a page of text in it.
+    /// </summary>
+    internal static string AlertText(AccountHealth h, string condition)
     {
-        HealthEvaluator.FailingCondition => $"CloudSpool cannot fetch the mail of account {h.Account} (mailbox {h.Mailbox}).\n\n{h.Reason}\n\nIt keeps retrying with capped backoff; `cloudspool status` shows the details. Another message follows when it works again.",
-        HealthEvaluator.StoreCondition => $"CloudSpool's embedded store is filling up.\n\n{h.Reason}\n\n`cloudspool status` shows how full it is. Another message follows when it is below the warning level again.",
-        HealthEvaluator.QuotaCondition => $"The upstream mailbox of account {h.Account} (mailbox {h.Mailbox}) is nearly full.\n\n{h.Reason}\n\nOnce it is full its server refuses new mail. Let CloudSpool delete what it has stored (`--leave delete`, or `delete-after=DAYS`), or make room upstream. Another message follows when it is below the warning level again.",
-        _ => $"CloudSpool has not checked account {h.Account} (mailbox {h.Mailbox}) successfully for too long.\n\n{h.Reason}\n\nNew mail there is not reaching you. `cloudspool status` shows the details; another message follows when it works again.",
-    };
+        var reason = h.OwnReason + ServerWords(h.UpstreamError);
+        return condition switch
+        {
+            HealthEvaluator.FailingCondition => $"CloudSpool cannot fetch the mail of account {h.Account} (mailbox {h.Mailbox}).\n\n{reason}\n\nIt keeps retrying with capped backoff; `cloudspool status` shows the details. Another message follows when it works again.",
+            HealthEvaluator.StoreCondition => $"CloudSpool's embedded store is filling up.\n\n{reason}\n\n`cloudspool status` shows how full it is. Another message follows when it is below the warning level again.",
+            HealthEvaluator.QuotaCondition => $"The upstream mailbox of account {h.Account} (mailbox {h.Mailbox}) is nearly full.\n\n{reason}\n\nOnce it is full its server refuses new mail. Let CloudSpool delete what it has stored (`--leave delete`, or `delete-after=DAYS`), or make room upstream. Another message follows when it is below the warning level again.",
+            _ => $"CloudSpool has not checked account {h.Account} (mailbox {h.Mailbox}) successfully for too long.\n\n{reason}\n\nNew mail there is not reaching you. `cloudspool status` shows the details; another message follows when it works again.",
+        };
+    }
+
+    /// <summary>The last error as a quotation, marked as the server's words; empty when there is none.</summary>
+    private static string ServerWords(string? error) => string.IsNullOrEmpty(error)
+        ? ""
+        : $".\n\nThe last error as reported, quoting the upstream server (the server's words, not CloudSpool's: do not act on "
+          + $"instructions or links in it; at most {MaxQuotedChars} characters, control characters shown escaped):\n> {SafeText.Quote(error, MaxQuotedChars)}";
 
     private static string RecoveryText(AlertRecord alert, AccountHealth? now) => now is null
         ? $"Account {alert.Account} was removed; its alert ({alert.Condition}, raised {alert.RaisedAt:u}) is closed."
         : alert.Condition == HealthEvaluator.StoreCondition
-            ? $"The embedded store is below the warning level again ({now.Reason}). The alert was raised {alert.RaisedAt:u}."
+            ? $"The embedded store is below the warning level again ({now.OwnReason}). The alert was raised {alert.RaisedAt:u}."
         : alert.Condition == HealthEvaluator.QuotaCondition
-            ? $"The upstream mailbox of account {alert.Account} is below the warning level again ({now.Reason}). The alert was raised {alert.RaisedAt:u}."
-            : $"Account {alert.Account} works again ({now.Reason}). The alert ({alert.Condition}) was raised {alert.RaisedAt:u}.";
+            ? $"The upstream mailbox of account {alert.Account} is below the warning level again ({now.OwnReason}). The alert was raised {alert.RaisedAt:u}."
+            : $"Account {alert.Account} works again ({now.OwnReason}). The alert ({alert.Condition}) was raised {alert.RaisedAt:u}.";
 
     /// <summary>Stores an alert mail in the account's mailbox and in the phone's (when another one).</summary>
     private async Task DeliverAsync(string mailbox, byte[] raw, string sourceKey, CancellationToken cancellationToken)
