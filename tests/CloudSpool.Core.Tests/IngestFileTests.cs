@@ -103,4 +103,32 @@ public sealed class IngestFileTests : IDisposable
         file.Seal();
         Assert.Throws<InvalidOperationException>(() => file.Write([4]));
     }
+
+    /// <summary>
+    /// Issue 19, item 8: mail spilled to disk lies in a per-user directory of this user only (0700) in 0600 files, and a
+    /// staging directory someone else prepared (another user's) is refused, not written into.
+    /// </summary>
+    [Fact]
+    public void Spilled_mail_is_private_and_another_users_staging_directory_is_refused()
+    {
+        Assert.Equal(Path.Combine(Path.GetTempPath(), "cloudspool-" + Security.Posix.EffectiveUserId), new CloudSpool.Core.Pull.PullEngineOptions().TempDirectory);
+        var staging = Path.Combine(_directory, "staging");
+        using (var ingest = IngestFile.Create(staging))
+        {
+            ingest.Write("Subject: hi\r\n\r\nbody\r\n"u8);
+            using var sealedView = ingest.Seal();
+            Assert.Equal((UnixFileMode)0x1C0, File.GetUnixFileMode(staging)); // 0700
+            Assert.Equal((UnixFileMode)0x180, File.GetUnixFileMode(Assert.Single(Directory.GetFiles(staging)))); // 0600
+        }
+
+        if (!Security.Posix.IsRoot)
+            return;
+        var planted = Path.Combine(_directory, "planted");
+        Directory.CreateDirectory(planted);
+        File.SetUnixFileMode(planted, (UnixFileMode)0x1FF); // 0777, as someone preparing it for us would leave it
+        Security.Posix.Chown(planted, Security.Posix.OtherUser);
+        using var refused = IngestFile.Create(planted);
+        Assert.Throws<UnauthorizedAccessException>(() => refused.Write("Subject: hi\r\n\r\n"u8));
+        Assert.Empty(Directory.GetFiles(planted));
+    }
 }

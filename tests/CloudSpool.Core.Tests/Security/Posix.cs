@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using CloudSpool.Core.Security;
 
 namespace CloudSpool.Core.Tests.Security;
 
@@ -9,8 +8,12 @@ internal static class Posix
     /// <summary>A user id that is not this process's (nobody).</summary>
     public const uint OtherUser = 65534;
 
+    /// <summary>This process's effective user id, as the kernel reports it (/proc/self/status).</summary>
+    public static uint EffectiveUserId => uint.Parse(File.ReadLines("/proc/self/status").First(l => l.StartsWith("Uid:", StringComparison.Ordinal))
+        .Split('\t', StringSplitOptions.RemoveEmptyEntries)[2], System.Globalization.CultureInfo.InvariantCulture);
+
     /// <summary>Only root can give a file to another user; as another user those cases are not run.</summary>
-    public static bool IsRoot => PrivateFiles.EffectiveUserId == 0;
+    public static bool IsRoot => EffectiveUserId == 0;
 
     public static void Chown(string path, uint user)
     {

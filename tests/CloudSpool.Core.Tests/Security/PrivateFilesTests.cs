@@ -1,5 +1,3 @@
-using CloudSpool.Core.Ingest;
-using CloudSpool.Core.Pull;
 using CloudSpool.Core.Security;
 
 namespace CloudSpool.Core.Tests.Security;
@@ -15,12 +13,10 @@ public sealed class PrivateFilesTests : IDisposable
     public void Dispose() => _scratch.Dispose();
 
     [Fact]
-    public void The_default_staging_directory_is_per_user_not_a_shared_name()
+    public void The_edge_stages_where_pull_and_forward_do()
     {
-        var expected = Path.Combine(Path.GetTempPath(), "cloudspool-" + PrivateFiles.EffectiveUserId);
-        Assert.Equal(expected, PrivateFiles.DefaultTempDirectory);
-        Assert.Equal(expected, new PullEngineOptions().TempDirectory);
-        Assert.Equal(expected, new CloudSpool.Edge.SpoolEdgeOptions().TempDirectory);
+        Assert.Equal(PrivateFiles.DefaultTempDirectory, new CloudSpool.Edge.SpoolEdgeOptions().TempDirectory);
+        Assert.Equal(Posix.EffectiveUserId, PrivateFiles.EffectiveUserId);
     }
 
     [Fact]
@@ -56,29 +52,6 @@ public sealed class PrivateFilesTests : IDisposable
         var foreign = Assert.Throws<UnauthorizedAccessException>(() => PrivateFiles.EnsureDirectory(planted));
         Assert.Contains("belongs to user id 65534", foreign.Message, StringComparison.Ordinal);
         Assert.Equal((UnixFileMode)0x1FF, File.GetUnixFileMode(planted)); // refused, not taken over
-    }
-
-    [Fact]
-    public void Ingest_spills_into_a_private_file_and_refuses_another_users_directory()
-    {
-        var staging = _scratch.Sub("staging");
-        using (var ingest = IngestFile.Create(staging))
-        {
-            ingest.Write("Subject: hi\r\n\r\nbody\r\n"u8);
-            using var sealedView = ingest.Seal();
-            Assert.Equal(PrivateFiles.DirectoryMode, File.GetUnixFileMode(staging));
-            var file = Assert.Single(Directory.GetFiles(staging));
-            Assert.Equal(PrivateFiles.FileMode, File.GetUnixFileMode(file));
-        }
-
-        if (!Posix.IsRoot)
-            return;
-        var planted = _scratch.Sub("planted");
-        Directory.CreateDirectory(planted);
-        Posix.Chown(planted, Posix.OtherUser);
-        using var refused = IngestFile.Create(planted);
-        Assert.Throws<UnauthorizedAccessException>(() => refused.Write("Subject: hi\r\n\r\n"u8));
-        Assert.Empty(Directory.GetFiles(planted));
     }
 
     [Fact]
