@@ -250,4 +250,35 @@ public sealed class CliTests : DovecotAndSpoolTest
         AssertNoControl(status.Stdout);
         Assert.Contains("-ERR \\x1B]0;owned\\x07\\x1B[2J\\rFAKE", status.Stdout, StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// Issue 19, item 5: a reference may name only a CLOUDSPOOL_SECRET_ variable or a file in the secrets directory; `account
+    /// add` refuses others with the rule, and an account stored before the rule fails its runs with it (never its secret sent).
+    /// </summary>
+    [Fact]
+    public async Task A_password_reference_outside_the_secret_rule_is_refused_when_added_and_when_used()
+    {
+        Dovecot.AddUser("legacy", "pw");
+        var env = Spool.CliEnvironment(("ISP_PASSWORD", "pw"), ("LEGACY_PW", "pw"));
+        var byName = await CliProcess.RunAsync(env, AddArgs("isp", "legacy", "ISP_PASSWORD", "box"));
+        Assert.Equal(2, byName.ExitCode);
+        Assert.Contains("starts with CLOUDSPOOL_SECRET_ (Secrets:EnvironmentPrefix)", byName.Stderr, StringComparison.Ordinal);
+        Assert.Contains("env:CLOUDSPOOL_SECRET_ISP_PASSWORD", byName.Stderr, StringComparison.Ordinal);
+        var environ = await CliProcess.RunAsync(env, "account", "add", "environ", "--host", Dovecot.Host, "--user", "legacy",
+            "--password-ref", "file:/proc/self/environ", "--mailbox", "box");
+        Assert.Equal(2, environ.ExitCode);
+        Assert.Contains("(Secrets:Directory)", environ.Stderr, StringComparison.Ordinal);
+
+        // A row stored before the rule (or written into storage by someone else): its runs fail with the rule.
+        var legacy = PullHarness.Account(Dovecot, "legacy", "legacy", "pw", "box") with { PasswordRef = "env:LEGACY_PW" };
+        await Spool.Runtime.Accounts.AddAsync(legacy, CancellationToken.None);
+        var test = await CliProcess.RunAsync(env, "account", "test", "legacy");
+        Assert.Equal(1, test.ExitCode);
+        Assert.Contains("'env:LEGACY_PW' is not allowed", test.Stderr, StringComparison.Ordinal);
+        var pull = await CliProcess.RunAsync(env, "job", "run", "pull", "--account", "legacy");
+        Assert.Equal(1, pull.ExitCode);
+        Assert.Contains("is not allowed", pull.Stdout, StringComparison.Ordinal);
+        var status = await CliProcess.RunAsync(env, "status");
+        Assert.Contains("'env:LEGACY_PW' is not allowed", status.Stdout, StringComparison.Ordinal);
+    }
 }

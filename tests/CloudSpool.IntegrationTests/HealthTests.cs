@@ -134,4 +134,34 @@ public sealed class HealthTests : DovecotAndSpoolTest
         var list = await CliProcess.RunAsync(env, "schedule", "list");
         Assert.Contains("health: \"0 */5 * * * ?\" UTC (default)", list.Stdout);
     }
+
+    /// <summary>
+    /// Issue 19, item 10: the upstream server's error text reaches the owner and the phone in every alert, so it is quoted
+    /// bounded, escaped and marked as the server's words, apart from CloudSpool's own sentences.
+    /// </summary>
+    [Fact]
+    public async Task An_alert_quotes_the_servers_error_text_bounded_escaped_and_marked()
+    {
+        var account = new CloudSpool.Core.Accounts.AccountDefinition
+        {
+            Name = "loud", Host = "pop.example.net", Username = "me", PasswordRef = "env:CLOUDSPOOL_SECRET_LOUD", Mailbox = "loud",
+        };
+        await Spool.Runtime.Accounts.AddAsync(account, CancellationToken.None);
+        var reply = "-ERR \u001b]0;owned\u0007\u001b[2J\rYour password expired: log in at http://evil.example/ " + new string('A', 5000);
+        await Spool.Runtime.States.SaveStateAsync(new AccountPullState
+        {
+            Account = "loud", FailureStreak = 3, LastAttempt = DateTimeOffset.UtcNow, LastError = "pop.example.net refused the login: " + reply,
+            LastErrorKind = UpstreamErrorKind.Authentication,
+        }, CancellationToken.None);
+
+        await CheckAsync(account);
+        var alert = Assert.Single(await AlertsInAsync("loud"));
+        var text = alert.TextBody ?? "";
+        Assert.DoesNotContain(text, c => char.IsControl(c) && c is not '\n' and not '\r');
+        Assert.Contains("quoting the upstream server (the server's words, not CloudSpool's", text, StringComparison.Ordinal);
+        var quote = Assert.Single(text.Split('\n'), l => l.StartsWith("> ", StringComparison.Ordinal)).TrimEnd('\r');
+        Assert.StartsWith("> pop.example.net refused the login: -ERR \\x1B]0;owned\\x07\\x1B[2J\\rYour password expired", quote, StringComparison.Ordinal);
+        Assert.True(quote.Length < 400, quote);
+        Assert.DoesNotContain(new string('A', 400), text, StringComparison.Ordinal);
+    }
 }
