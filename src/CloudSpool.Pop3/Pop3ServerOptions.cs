@@ -39,7 +39,9 @@ public sealed class Pop3ServerOptions
 
     /// <summary>
     /// Failed logins from one address within <see cref="FailedLoginWindow"/> after which that address is refused at
-    /// login (-ERR [SYS/TEMP], whatever the credentials) for <see cref="FailedLoginLockout"/>. Default 10.
+    /// login (-ERR [SYS/TEMP], whatever the credentials) for <see cref="FailedLoginLockout"/>. Logins still being
+    /// checked count toward it (further ones wait), so no more than this many are checked per window; a successful
+    /// login forgets the failures of its own user name at its address only. Default 10.
     /// </summary>
     public int MaxFailedLogins { get; set; } = 10;
 

@@ -21,7 +21,15 @@ internal sealed class Pop3ServerContext
         Logger = logger;
         _plaintextNetworks = [.. options.PlaintextAuthNetworks];
         ApopEnabled = authenticator.SupportsApop;
-        LoginPenalties = new Pop3LoginPenalties(options);
+        LoginPenalties = new LoginThrottle(new LoginThrottleOptions
+        {
+            FailureDelay = options.FailedLoginDelay,
+            MaxFailureDelay = options.MaxFailedLoginDelay,
+            Window = options.FailedLoginWindow,
+            MaxFailures = options.MaxFailedLogins,
+            Lockout = options.FailedLoginLockout,
+            TimeProvider = options.TimeProvider,
+        });
         if (options.Certificate is { } certificate)
         {
             TlsOptions = new SslServerAuthenticationOptions
@@ -38,8 +46,8 @@ internal sealed class Pop3ServerContext
     public IMaildropProvider Maildrops { get; }
     public ILogger Logger { get; }
 
-    /// <summary>Failed logins per remote address, shared by every session.</summary>
-    public Pop3LoginPenalties LoginPenalties { get; }
+    /// <summary>Failed logins per remote address (bucketed by user name), shared by every session.</summary>
+    public LoginThrottle LoginPenalties { get; }
 
     /// <summary>Read once: the greeting's timestamp and the APOP row depend on it for the server's lifetime.</summary>
     public bool ApopEnabled { get; }

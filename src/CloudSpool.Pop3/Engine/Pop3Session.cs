@@ -302,18 +302,21 @@ internal sealed class Pop3Session : IAsyncDisposable
     /// <summary>
     /// Runs an authentication and, when it succeeds, opens the maildrop and enters TRANSACTION. Answers every
     /// outcome: a failure with [AUTH] after a delay that grows with the recent failures from the client's address
-    /// (counted as a bad command; see <see cref="Pop3LoginPenalties"/>), an address locked out after too many
+    /// (counted as a bad command; see <see cref="LoginThrottle"/>), an address locked out after too many
     /// failures with [SYS/TEMP] before any credential is checked (and the session ends), the maildrop in use with
     /// [IN-USE], anything unavailable with [SYS/TEMP] (RFC 3206).
     /// </summary>
     public async ValueTask<bool> LogInAsync(
         string userName, string mechanism, Func<CancellationToken, ValueTask<Pop3AuthResult>> authenticate, CancellationToken cancellationToken)
     {
-        if (_context.LoginPenalties.LockoutLeft(_remote) is { } left)
+        // Admitted before any credential is checked: a guess in flight counts toward the address's limit.
+        using var attempt = await _context.LoginPenalties
+            .EnterAsync(_remote?.Address, userName.ToLowerInvariant(), cancellationToken).ConfigureAwait(false);
+        if (attempt.Refusal is { } refusal)
         {
             // Not even a correct password is accepted: otherwise the lockout would only slow the guessing down.
-            Pop3Log.LoginLockedOut(_context.Logger, SessionId, _remote, userName, left);
-            Err($"[SYS/TEMP] too many failed logins from your address; try again in {Describe(left)}");
+            Pop3Log.LoginLockedOut(_context.Logger, SessionId, _remote, userName, refusal.Left);
+            Err($"[SYS/TEMP] too many failed logins from your address; try again in {Describe(refusal.Left)}");
             Close();
             return false;
         }
@@ -333,14 +336,15 @@ internal sealed class Pop3Session : IAsyncDisposable
         switch (result.Status)
         {
             case Pop3AuthStatus.Succeeded:
-                _context.LoginPenalties.RecordSuccess(_remote);
+                // Clears this user's failures at this address only, never the address's record of other users.
+                attempt.Succeeded();
                 break;
             case Pop3AuthStatus.TemporaryFailure:
                 Pop3Log.AuthenticationUnavailable(_context.Logger, null, SessionId, userName, result.Reason);
                 Err("[SYS/TEMP] authentication is temporarily unavailable; try again later");
                 return false;
             default:
-                var penalty = _context.LoginPenalties.RecordFailure(_remote);
+                var penalty = attempt.Failed();
                 Pop3Log.LoginFailed(_context.Logger, SessionId, _remote, userName, mechanism, penalty.RecentFailures, penalty.Delay);
                 if (penalty.Lockout > TimeSpan.Zero)
                     Pop3Log.AddressLockedOut(_context.Logger, _remote, penalty.RecentFailures, penalty.Lockout);
@@ -586,16 +590,7 @@ internal sealed class Pop3Session : IAsyncDisposable
     }
 
     /// <summary>A wait as a person reads it: whole minutes (rounded up) from one minute on, else seconds.</summary>
-    private static string Describe(TimeSpan wait)
-    {
-        if (wait >= TimeSpan.FromMinutes(1))
-        {
-            var minutes = (long)Math.Ceiling(wait.TotalMinutes);
-            return minutes == 1 ? "1 minute" : $"{minutes} minutes";
-        }
-        var seconds = Math.Max(1, (long)Math.Ceiling(wait.TotalSeconds));
-        return seconds == 1 ? "1 second" : $"{seconds} seconds";
-    }
+    private static string Describe(TimeSpan wait) => LoginRefusal.Describe(wait);
 
     private static bool IsConnectionFailure(Exception ex) =>
         ex is IOException or SocketException or ObjectDisposedException or AuthenticationException or OperationCanceledException;

@@ -59,14 +59,15 @@ public sealed class SessionHarness : IAsyncDisposable
         FakeAuthenticator? authenticator = null,
         FakeMaildropProvider? maildrops = null,
         IPEndPoint? remote = null,
-        bool readGreeting = true)
+        bool readGreeting = true,
+        IPop3Authenticator? port = null)
     {
         var options = TestOptions();
         configure?.Invoke(options);
         authenticator ??= new FakeAuthenticator((User, Password));
         maildrops ??= new FakeMaildropProvider().Add(User, Mail);
         var logs = new CapturingLoggerFactory();
-        var server = new Pop3Server(options, authenticator, maildrops, logs);
+        var server = new Pop3Server(options, port ?? authenticator, maildrops, logs);
         var (serverSide, clientSide) = InMemoryDuplex.CreatePair();
         var stop = new CancellationTokenSource();
         var harness = new SessionHarness(
