@@ -18,6 +18,9 @@ internal static partial class Pop3Log
     [LoggerMessage(4, LogLevel.Warning, "POP3 connection from {Remote} refused: {Active} sessions already (limit {Limit})")]
     public static partial void TooManySessions(ILogger logger, EndPoint? remote, int active, int limit);
 
+    [LoggerMessage(27, LogLevel.Warning, "POP3 connection from {Remote} refused: {Active} sessions from its address already (limit {Limit})")]
+    public static partial void TooManySessionsFromAddress(ILogger logger, EndPoint? remote, int active, int limit);
+
     [LoggerMessage(5, LogLevel.Debug, "POP3 session {SessionId} from {Remote} started (TLS: {Secure})")]
     public static partial void SessionStarted(ILogger logger, string sessionId, EndPoint? remote, bool secure);
 

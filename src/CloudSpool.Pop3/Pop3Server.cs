@@ -28,6 +28,7 @@ namespace CloudSpool.Pop3;
 public sealed class Pop3Server : IAsyncDisposable
 {
     private static readonly byte[] TooManySessions = Encoding.ASCII.GetBytes("-ERR [SYS/TEMP] too many sessions at once; try again later\r\n");
+    private static readonly byte[] TooManyFromAddress = Encoding.ASCII.GetBytes("-ERR [SYS/TEMP] too many sessions from your address at once; try again later\r\n");
 
     private readonly Pop3ServerContext _context;
     private readonly ILogger _logger;
@@ -35,6 +36,7 @@ public sealed class Pop3Server : IAsyncDisposable
     private readonly List<(Socket Socket, Pop3Endpoint Endpoint, Task Loop)> _listeners = [];
     private readonly List<IPEndPoint> _localEndPoints = [];
     private readonly CancellationTokenSource _stopping = new();
+    private readonly Dictionary<IPAddress, int> _perAddress = [];
     private long _nextConnectionId;
     private int _activeSessions;
     private long _sessionsServed;
@@ -199,14 +201,22 @@ public sealed class Pop3Server : IAsyncDisposable
     {
         await Task.Yield();
         var remote = client.RemoteEndPoint as IPEndPoint;
+        var address = remote is null ? null : LoginThrottle.KeyOf(remote.Address);
         var active = Interlocked.Increment(ref _activeSessions);
+        var fromAddress = Enter(address);
         try
         {
             client.NoDelay = true;
+            if (fromAddress > _context.Options.MaxSessionsPerAddress)
+            {
+                Pop3Log.TooManySessionsFromAddress(_logger, remote, fromAddress - 1, _context.Options.MaxSessionsPerAddress);
+                await RefuseAsync(client, endpoint, TooManyFromAddress).ConfigureAwait(false);
+                return;
+            }
             if (active > _context.Options.MaxSessions)
             {
                 Pop3Log.TooManySessions(_logger, remote, active - 1, _context.Options.MaxSessions);
-                await RefuseAsync(client, endpoint).ConfigureAwait(false);
+                await RefuseAsync(client, endpoint, TooManySessions).ConfigureAwait(false);
                 return;
             }
             Interlocked.Increment(ref _sessionsServed);
@@ -230,7 +240,35 @@ public sealed class Pop3Server : IAsyncDisposable
         finally
         {
             client.Dispose();
+            Leave(address);
             Interlocked.Decrement(ref _activeSessions);
+        }
+    }
+
+    /// <summary>Counts a connection from <paramref name="address"/> (refused ones too, while they are answered); returns its count.</summary>
+    private int Enter(IPAddress? address)
+    {
+        if (address is null)
+            return 1;
+        lock (_perAddress)
+        {
+            var count = _perAddress.GetValueOrDefault(address) + 1;
+            _perAddress[address] = count;
+            return count;
+        }
+    }
+
+    private void Leave(IPAddress? address)
+    {
+        if (address is null)
+            return;
+        lock (_perAddress)
+        {
+            var count = _perAddress[address] - 1;
+            if (count == 0)
+                _perAddress.Remove(address);
+            else
+                _perAddress[address] = count;
         }
     }
 
@@ -250,7 +288,7 @@ public sealed class Pop3Server : IAsyncDisposable
         }
     }
 
-    private async Task RefuseAsync(Socket client, Pop3Endpoint endpoint)
+    private async Task RefuseAsync(Socket client, Pop3Endpoint endpoint, byte[] reply)
     {
         // On an implicit-TLS port a plaintext reply would be noise, and a handshake is the cost the cap avoids:
         // close without a word there.
@@ -259,7 +297,7 @@ public sealed class Pop3Server : IAsyncDisposable
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
         try
         {
-            await client.SendAsync(TooManySessions, SocketFlags.None, timeout.Token).ConfigureAwait(false);
+            await client.SendAsync(reply, SocketFlags.None, timeout.Token).ConfigureAwait(false);
             client.Shutdown(SocketShutdown.Both);
         }
         catch (Exception ex) when (ex is SocketException or OperationCanceledException or ObjectDisposedException)

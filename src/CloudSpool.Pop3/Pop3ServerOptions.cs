@@ -13,8 +13,14 @@ public sealed class Pop3ServerOptions
     /// </summary>
     public X509Certificate2? Certificate { get; set; }
 
-    /// <summary>TLS versions allowed; <see cref="SslProtocols.None"/> lets the operating system choose.</summary>
-    public SslProtocols TlsProtocols { get; set; } = SslProtocols.None;
+    /// <summary>TLS 1.2 and 1.3: what the server accepts by default, and all it may be set to.</summary>
+    public const SslProtocols PinnedTlsProtocols = SslProtocols.Tls12 | SslProtocols.Tls13;
+
+    /// <summary>
+    /// TLS versions allowed (RFC 8996, RFC 9325): TLS 1.2 and 1.3 by default, or one of them; never an older version,
+    /// and never left to the operating system's choice.
+    /// </summary>
+    public SslProtocols TlsProtocols { get; set; } = PinnedTlsProtocols;
 
     /// <summary>
     /// Networks whose clients may send a password without TLS (USER/PASS, AUTH PLAIN). Every other client must
@@ -72,6 +78,13 @@ public sealed class Pop3ServerOptions
     /// <summary>Sessions served at once; further connections get -ERR [SYS/TEMP] and are closed. Default 100.</summary>
     public int MaxSessions { get; set; } = 100;
 
+    /// <summary>
+    /// Sessions served at once for one client address (IPv6 per /64, as login failures count), loopback included, so
+    /// one host cannot hold every slot of <see cref="MaxSessions"/>; further connections from it get -ERR [SYS/TEMP]
+    /// and are closed. Default 10.
+    /// </summary>
+    public int MaxSessionsPerAddress { get; set; } = 10;
+
     /// <summary>Host name in the APOP timestamp of the greeting (RFC 1939 section 7). Default: the machine name.</summary>
     public string HostName { get; set; } = Environment.MachineName;
 
@@ -109,12 +122,16 @@ public sealed class Pop3ServerOptions
             errors.Add($"{nameof(IdleTimeoutAfterLogin)} must be positive (was {IdleTimeoutAfterLogin})");
         if (MaxSessions < 1)
             errors.Add($"{nameof(MaxSessions)} must be at least 1 (was {MaxSessions})");
+        if (MaxSessionsPerAddress < 1)
+            errors.Add($"{nameof(MaxSessionsPerAddress)} must be at least 1 (was {MaxSessionsPerAddress})");
         if (string.IsNullOrWhiteSpace(HostName) || HostName.Any(c => c is <= ' ' or >= (char)0x7F or '<' or '>'))
             errors.Add($"{nameof(HostName)} must be printable ASCII without spaces or angle brackets (was '{HostName}')");
         if (ExpireDays is < 0)
             errors.Add($"{nameof(ExpireDays)} must not be negative (was {ExpireDays})");
         if (TransferChunkSize is < 512 or > 16 * 1024 * 1024)
             errors.Add($"{nameof(TransferChunkSize)} must be between 512 and 16777216 (was {TransferChunkSize})");
+        if (TlsProtocols == SslProtocols.None || (TlsProtocols & ~PinnedTlsProtocols) != 0)
+            errors.Add($"{nameof(TlsProtocols)} must be TLS 1.2, TLS 1.3 or both (was {TlsProtocols})");
         if (Certificate is { HasPrivateKey: false })
             errors.Add($"{nameof(Certificate)} must have a private key (subject {Certificate.Subject})");
         if (errors.Count > 0)

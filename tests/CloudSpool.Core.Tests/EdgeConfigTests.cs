@@ -19,7 +19,7 @@ public sealed class EdgeConfigTests : IDisposable
     {
         var edge = ConfigLoader.Load(null).Edge;
         Assert.True(edge.Enabled);
-        Assert.Equal(("127.0.0.1", 1110, 100), (edge.Listen, edge.Port, edge.MaxSessions));
+        Assert.Equal(("127.0.0.1", 1110, 100, 10), (edge.Listen, edge.Port, edge.MaxSessions, edge.MaxSessionsPerAddress));
         Assert.Null(edge.PlaintextAuthNetworks);
         Assert.Null(edge.StateDirectory);
     }
@@ -51,6 +51,22 @@ public sealed class EdgeConfigTests : IDisposable
         Assert.Contains(ex.Problems, p => p.StartsWith("Edge:StateDirectory:", StringComparison.Ordinal) && p.Contains("directory"));
         Assert.Contains(ex.Problems, p => p.StartsWith("Edge:PlaintextAuthNetworks", StringComparison.Ordinal) && p.Contains("CIDR"));
         Assert.Contains(ex.Problems, p => p.StartsWith("Edge:MaxSessions:", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void The_share_of_sessions_per_address_is_bound_checked_and_reaches_the_server()
+    {
+        var edge = ConfigLoader.Load(Write("""{ "Edge": { "MaxSessions": 50, "MaxSessionsPerAddress": 4 } }""")).Edge;
+        Assert.Equal((50, 4), (edge.MaxSessions, edge.MaxSessionsPerAddress));
+        using var key = System.Security.Cryptography.ECDsa.Create();
+        using var certificate = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=t", key, System.Security.Cryptography.HashAlgorithmName.SHA256)
+            .CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        var server = CloudSpool.Host.Edge.EdgeService.ServerOptions(edge, certificate);
+        Assert.Equal((50, 4), (server.MaxSessions, server.MaxSessionsPerAddress));
+        Assert.Equal(System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13, server.TlsProtocols);
+
+        var ex = Assert.Throws<ConfigurationInvalidException>(() => ConfigLoader.Load(Write("""{ "Edge": { "MaxSessionsPerAddress": 0 } }""")));
+        Assert.Contains(ex.Problems, p => p.StartsWith("Edge:MaxSessionsPerAddress:", StringComparison.Ordinal));
     }
 
     [Fact]

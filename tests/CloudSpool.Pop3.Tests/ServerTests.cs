@@ -9,11 +9,71 @@ namespace CloudSpool.Pop3.Tests;
 /// <summary>The listener: ports, the session cap, stopping, and hostile clients next to a normal one.</summary>
 public sealed class ServerTests
 {
-    private static async Task<WireClient> ConnectAsync(int port)
+    private static async Task<WireClient> ConnectAsync(int port, IPAddress? from = null)
     {
-        var socket = new TcpClient();
+        var socket = new TcpClient(new IPEndPoint(from ?? IPAddress.Loopback, 0));
         await socket.ConnectAsync(IPAddress.Loopback, port).WaitAsync(WireClient.Patience);
         return new WireClient(socket.GetStream());
+    }
+
+    [Fact]
+    public async Task One_address_gets_its_share_of_the_sessions_and_no_more_while_another_address_is_served()
+    {
+        await using var server = await ServerHarness.StartAsync(o => (o.MaxSessions, o.MaxSessionsPerAddress) = (10, 3), mail: SessionHarness.Mail);
+        var held = new List<WireClient>();
+        for (var i = 0; i < 3; i++)
+        {
+            held.Add(await ConnectAsync(server.PlainPort));
+            Assert.StartsWith("+OK CloudSpool POP3 server ready", await held[i].ReadLineAsync());
+        }
+        // Loopback is not exempt: the fourth from 127.0.0.1 is told at once and closed, before any greeting.
+        await using (var fourth = await ConnectAsync(server.PlainPort))
+        {
+            Assert.Equal("-ERR [SYS/TEMP] too many sessions from your address at once; try again later", await fourth.ReadLineAsync());
+            await fourth.AssertClosedAsync();
+        }
+        Assert.Contains(server.Logs.Entries, e => e.Message.Contains("3 sessions from its address already (limit 3)", StringComparison.Ordinal));
+
+        // Another address still gets in (the whole server has room).
+        await using (var neighbour = await ConnectAsync(server.PlainPort, IPAddress.Parse("127.0.0.2")))
+            Assert.StartsWith("+OK CloudSpool POP3 server ready", await neighbour.ReadLineAsync());
+
+        // A slot freed is a slot again.
+        await held[0].SendAsync("QUIT\r\n");
+        Assert.StartsWith("+OK", await held[0].ReadLineAsync());
+        await held[0].AssertClosedAsync();
+        await WaitUntilAsync(() => server.Server.ActiveSessions == 2);
+        await using (var again = await ConnectAsync(server.PlainPort))
+            Assert.StartsWith("+OK CloudSpool POP3 server ready", await again.ReadLineAsync());
+        foreach (var client in held)
+            await client.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Tls_is_pinned_to_1_2_and_1_3_by_default_and_cannot_be_set_lower()
+    {
+        Assert.Equal(System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13, new Pop3ServerOptions().TlsProtocols);
+#pragma warning disable SYSLIB0039 // the obsolete versions, named to be refused
+        foreach (var weak in new[] { System.Security.Authentication.SslProtocols.None, System.Security.Authentication.SslProtocols.Tls11,
+                     System.Security.Authentication.SslProtocols.Tls | System.Security.Authentication.SslProtocols.Tls12 })
+#pragma warning restore SYSLIB0039
+        {
+            var error = Assert.Throws<ArgumentException>(() => new Pop3Server(
+                new Pop3ServerOptions { TlsProtocols = weak }, new FakeAuthenticator(), new FakeMaildropProvider()));
+            Assert.Contains("TlsProtocols must be TLS 1.2, TLS 1.3 or both", error.Message);
+        }
+
+        // On the wire: a TLS 1.2 client and a TLS 1.3 client are served on the implicit-TLS port.
+        await using var server = await ServerHarness.StartAsync(mail: SessionHarness.Mail);
+        foreach (var version in new[] { System.Security.Authentication.SslProtocols.Tls12, System.Security.Authentication.SslProtocols.Tls13 })
+        {
+            using var tcp = new TcpClient();
+            await tcp.ConnectAsync(IPAddress.Loopback, server.TlsPort).WaitAsync(WireClient.Patience);
+            await using var tls = new System.Net.Security.SslStream(tcp.GetStream(), false, (_, _, _, _) => true);
+            await tls.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions { TargetHost = "localhost", EnabledSslProtocols = version })
+                .WaitAsync(WireClient.Patience);
+            Assert.Equal(version, tls.SslProtocol);
+        }
     }
 
     [Fact]

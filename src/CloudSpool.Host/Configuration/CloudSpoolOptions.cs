@@ -131,6 +131,12 @@ public sealed class EdgeOptions
     public int MaxSessions { get; set; } = 100;
 
     /// <summary>
+    /// Sessions served at once for one client address (IPv6 per /64), loopback included: one LAN host reconnecting
+    /// cannot hold every slot of <see cref="MaxSessions"/>. Above <see cref="MaxSessions"/> it changes nothing.
+    /// </summary>
+    public int MaxSessionsPerAddress { get; set; } = 10;
+
+    /// <summary>
     /// Folder of the edge's local state (the generated TLS certificate; index of each mailbox, blob cache); default
     /// $STATE_DIRECTORY (set by systemd) or ~/.local/state/cloudspool/edge. Each storage account and name prefix gets
     /// its own sub-folder for the index and cache; the certificate is the machine's, at the top.

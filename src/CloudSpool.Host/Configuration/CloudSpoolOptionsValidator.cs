@@ -121,6 +121,7 @@ public sealed class CloudSpoolOptionsValidator : AbstractValidator<CloudSpoolOpt
             RuleFor(e => e.StateDirectory).Must(d => d!.Trim().Length > 0 && d.IndexOfAny(Path.GetInvalidPathChars()) < 0).When(e => e.StateDirectory is not null)
                 .WithMessage("'{PropertyValue}' is not a directory path: expected e.g. /var/lib/cloudspool/edge (or null for the default)");
             RuleFor(e => e.MaxSessions).InclusiveBetween(1, 10000).WithMessage("{PropertyValue} is out of range: expected 1-10000 sessions");
+            RuleFor(e => e.MaxSessionsPerAddress).InclusiveBetween(1, 10000).WithMessage("{PropertyValue} is out of range: expected 1-10000 sessions");
             RuleFor(e => e.CacheMegabytes).InclusiveBetween(0, 1 << 20).When(e => e.CacheMegabytes is not null)
                 .WithMessage("{PropertyValue} is out of range: expected 0-1048576 MiB (0: no cache; null: sized by the disk)");
             RuleFor(e => e.CacheDiskPercent).InclusiveBetween(1, 95).WithMessage("{PropertyValue} is out of range: expected 1-95 percent of the disk");

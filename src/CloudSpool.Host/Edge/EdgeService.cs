@@ -55,7 +55,13 @@ internal sealed partial class EdgeService(Runtime runtime, bool required) : IHos
     /// </summary>
     public static Pop3ServerOptions ServerOptions(EdgeOptions edge, X509Certificate2 certificate)
     {
-        var options = new Pop3ServerOptions { MaxSessions = edge.MaxSessions, Certificate = certificate };
+        var options = new Pop3ServerOptions
+        {
+            MaxSessions = edge.MaxSessions,
+            MaxSessionsPerAddress = edge.MaxSessionsPerAddress,
+            Certificate = certificate,
+            TlsProtocols = Pop3ServerOptions.PinnedTlsProtocols,
+        };
         if (edge.PlaintextAuthNetworks is { } networks)
         {
             options.PlaintextAuthNetworks.Clear();

@@ -140,6 +140,8 @@ public sealed partial class SoakRunner : IAsyncDisposable
             ["CLOUDSPOOL__Edge__Port"] = "0",
             ["CLOUDSPOOL__Edge__StateDirectory"] = Path.Combine(_work, "edge"),
             ["CLOUDSPOOL__Edge__SyncSeconds"] = "2",
+            // Every client of the soak, hostile or not, comes from 127.0.0.1, where a LAN has one address per machine.
+            ["CLOUDSPOOL__Edge__MaxSessionsPerAddress"] = "100",
             ["CLOUDSPOOL__Forward__Mailbox"] = ForwardMailbox,
             ["CLOUDSPOOL__Forward__Sender"] = SoakMail.ForwardSender,
             ["CLOUDSPOOL__Forward__Destinations__0__Address"] = Phone,
