@@ -9,9 +9,10 @@ namespace CloudSpool.Edge;
 /// (same password) and becomes the client identity <c>alice+laptop</c> with its own view of the mailbox.
 /// </summary>
 /// <remarks>
-/// Users come from the background sync's listing when it is recent (see <see cref="SpoolMirror.TryGetListedUser"/>), so a
-/// changed password or a removed user takes effect within two sync intervals; otherwise (and for a name not listed, such
-/// as a user added since) from storage. Users last read are kept in memory, so a running edge keeps letting people in while storage is unreachable.
+/// Every login reads its user from storage the same way (one point read), known or not, and an unknown user's password is
+/// checked against a decoy hash by the same hasher, so a name that exists answers no faster or slower than one that does
+/// not; a changed password or a removed user takes effect at the next login. Users last read (and the background sync's
+/// listing) are kept in memory, so a running edge keeps letting people in while storage is unreachable.
 /// A password that verified against a user's stored hash is remembered in memory as an HMAC under a key of this
 /// process (never the password, never persisted), so the next login of a mail client that polls every few minutes
 /// skips the deliberately slow hash (as Dovecot's auth cache does). Only successes are remembered: a wrong password
@@ -43,14 +44,19 @@ public sealed class SpoolAuthenticator(IPop3UserStore users, SpoolMirror mirror,
         Pop3User? user;
         try
         {
-            // The background sync lists the users every few seconds: a login needs no storage round trip of its own.
-            // A name not listed is asked for (a user added since the listing must not wait for the next one).
-            if (!mirror.TryGetListedUser(userName, out user) || user is null)
-                user = await mirror.Health.CallAsync(ct => users.GetAsync(userName, ct), cancellationToken).ConfigureAwait(false);
-            _known[userName] = user;
+            // Every well-formed name is looked up the same way, one storage read, whether it exists or not: a name the
+            // background listing already holds must not answer faster than one it does not (which would tell which
+            // users exist). The read also lets a user added since the listing log in at once.
+            user = await mirror.Health.CallAsync(ct => users.GetAsync(userName, ct), cancellationToken).ConfigureAwait(false);
+            // Only users that exist are kept: names guessed by clients must not fill the memory.
+            if (user is null)
+                _known.TryRemove(userName, out _);
+            else
+                _known[userName] = user;
         }
-        catch (Exception ex) when (ex is not OperationCanceledException && _known.TryGetValue(userName, out var known))
+        catch (Exception ex) when (ex is not OperationCanceledException && LastKnown(userName, out var known))
         {
+            // Storage down: the user as last read or listed (a name in neither, once the users were listed, is unknown).
             EdgeLog.UsingCachedUser(logger, ex, credentials.UserName);
             user = known;
         }
@@ -77,6 +83,14 @@ public sealed class SpoolAuthenticator(IPop3UserStore users, SpoolMirror mirror,
         }
         EdgeLog.LoggedIn(logger, client, remote, user.Mailbox);
         return Pop3AuthResult.Success(new SpoolIdentity(client, user.Name, user.Mailbox));
+    }
+
+    /// <summary>The user as last read, else as last listed; false when neither can tell (the users were never listed).</summary>
+    private bool LastKnown(string userName, out Pop3User? user)
+    {
+        if (_known.TryGetValue(userName, out user))
+            return true;
+        return mirror.TryGetLastListedUser(userName, out user);
     }
 
     /// <summary>True when this password verified against this very stored hash before (compared in constant time).</summary>

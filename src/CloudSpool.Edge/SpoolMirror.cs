@@ -118,6 +118,19 @@ public sealed class SpoolMirror : IAsyncDisposable
     }
 
     /// <summary>
+    /// A user as the background sync last listed them, however old that listing (null: no such user then); false when
+    /// the users were never listed. What a login falls back on while storage does not answer.
+    /// </summary>
+    public bool TryGetLastListedUser(string name, out Pop3User? user)
+    {
+        user = null;
+        if (_usersListed == DateTimeOffset.MinValue)
+            return false;
+        user = Volatile.Read(ref _listedUsers).GetValueOrDefault(name);
+        return true;
+    }
+
+    /// <summary>
     /// Opens a message's bytes, proven against what ingest recorded before any is served: from the cache when there is
     /// one, else fetched from Blob into a private temporary file first.
     /// </summary>

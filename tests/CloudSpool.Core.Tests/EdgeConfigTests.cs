@@ -98,6 +98,11 @@ public sealed class EdgeConfigTests : IDisposable
     [InlineData("+laptop", false, null, null)]
     [InlineData("alice+lap+top", false, null, null)]
     [InlineData("al!ce", false, null, null)]
+    [InlineData("alice+x\n", false, null, null)] // "$" let a final line feed through: a client identity of its own
+    [InlineData("alice\n", false, null, null)]
+    [InlineData("alice+x\r", false, null, null)]
+    [InlineData("\u212Aate", false, null, null)] // KELVIN SIGN folds to "k": not an alias of kate
+    [InlineData("al\u0130ce", false, null, null)]
     public void Login_names_split_into_user_and_client_identity(string login, bool valid, string? user, string? client)
     {
         Assert.Equal(valid, Pop3Names.TryParseLogin(login, out var u, out var c));

@@ -440,7 +440,7 @@ public sealed partial class EdgeMirrorTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Logins_take_users_from_the_background_listing_and_a_user_added_since_is_asked_for()
+    public async Task Every_login_reads_its_user_the_same_way_known_or_not_and_an_unknown_one_checks_a_decoy_of_the_same_cost()
     {
         await PutAsync("one");
         var users = new CountingUsers(_spool.Runtime.Pop3Users);
@@ -455,21 +455,32 @@ public sealed partial class EdgeMirrorTests : IAsyncLifetime
             Assert.Equal(1, client.Count);
             await client.DisconnectAsync(quit: true);
         }
-        Assert.Equal(0, users.Gets);
+        // One storage read per login even though the listing has alice: a listed name answers no faster than another.
+        Assert.Equal(3, users.Gets);
 
-        // Added after the listing: asked for by name, so it can log in at once.
+        // A wrong password of a known user and any password of an unknown one: the same one read each, and a check.
+        foreach (var (login, expectedGets) in new[] { ("alice", 4), ("mallory", 5), ("alice+laptop", 6), ("mallory+x", 7) })
+        {
+            var (refused, answer) = await Pop3Raw.LoginAsync(port, login, "wrong");
+            using (refused)
+                Assert.StartsWith("-ERR [AUTH]", answer);
+            Assert.Equal(expectedGets, users.Gets);
+        }
+        // The decoy is a hash of the same hasher with the same parameters (format, PRF, iterations, salt length).
+        Assert.Equal(Convert.FromBase64String(Pop3Passwords.Hash("x"))[..13], Convert.FromBase64String(Pop3Passwords.Decoy)[..13]);
+
+        // Added after the listing: read like any other, so it can log in at once.
         Assert.True(await _spool.Runtime.Pop3Users.AddAsync(new Pop3User("bob", "alice", Pop3Passwords.Hash("bobs")), CancellationToken.None));
         using (var bob = await ConnectAsync(port, "bob", "bobs"))
             await bob.DisconnectAsync(quit: true);
-        Assert.Equal(1, users.Gets);
+        Assert.Equal(8, users.Gets);
 
-        // Removed: refused once the listing no longer has it (the next sync pass, here made at once).
+        // Removed: refused at its next login, the listing notwithstanding.
         Assert.True(await _spool.Runtime.Pop3Users.RemoveAsync("alice", CancellationToken.None));
-        await edge.Mirror.SyncAllAsync(CancellationToken.None);
-        Assert.True(edge.Mirror.TryGetListedUser("alice", out var gone) && gone is null);
-        var (refused, answer) = await Pop3Raw.LoginAsync(port, "alice", "secret");
-        using (refused)
-            Assert.StartsWith("-ERR", answer);
+        Assert.True(edge.Mirror.TryGetListedUser("alice", out var stillListed) && stillListed is not null);
+        var (gone, goneAnswer) = await Pop3Raw.LoginAsync(port, "alice", "secret");
+        using (gone)
+            Assert.StartsWith("-ERR", goneAnswer);
     }
 
     [Fact]

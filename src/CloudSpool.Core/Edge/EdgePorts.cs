@@ -82,10 +82,11 @@ public static partial class Pop3Names
     /// <summary>Separates the user from the client in a login name (<c>alice+laptop</c>).</summary>
     public const char ClientSeparator = '+';
 
-    [GeneratedRegex("^[a-z0-9][a-z0-9._-]{0,62}$")]
+    // \z, not $: "$" also matches before a final line feed, which made "alice+x\n" a client identity of its own.
+    [GeneratedRegex(@"\A[a-z0-9][a-z0-9._-]{0,62}\z", RegexOptions.CultureInvariant)]
     private static partial Regex NameRegex();
 
-    [GeneratedRegex("^[a-z0-9][a-z0-9._-]{0,31}$")]
+    [GeneratedRegex(@"\A[a-z0-9][a-z0-9._-]{0,31}\z", RegexOptions.CultureInvariant)]
     private static partial Regex ClientRegex();
 
     /// <summary>A valid user or mailbox name: lower-case letters, digits, '.', '_', '-', at most 63 characters.</summary>
@@ -97,6 +98,11 @@ public static partial class Pop3Names
     /// </summary>
     public static bool TryParseLogin(string login, out string user, out string client)
     {
+        ArgumentNullException.ThrowIfNull(login);
+        user = client = string.Empty;
+        // Only ASCII is folded: Unicode case mapping turns some other letters into ASCII ones (KELVIN SIGN into "k").
+        if (!System.Text.Ascii.IsValid(login))
+            return false;
         var folded = login.ToLowerInvariant();
         var plus = folded.IndexOf(ClientSeparator, StringComparison.Ordinal);
         user = plus < 0 ? folded : folded[..plus];
