@@ -14,6 +14,17 @@ public sealed class StatusPageConfigTests : ConfigFileTest
     }
 
     [Fact]
+    public void Https_is_pinned_to_tls_1_2_and_1_3_as_the_edge_and_the_upstream_client_are()
+    {
+        using var key = System.Security.Cryptography.ECDsa.Create();
+        using var certificate = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=t", key, System.Security.Cryptography.HashAlgorithmName.SHA256)
+            .CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        var https = CloudSpool.Host.StatusPage.StatusPageService.HttpsOptions(certificate);
+        Assert.Same(certificate, https.ServerCertificate);
+        Assert.Equal(System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13, https.SslProtocols);
+    }
+
+    [Fact]
     public void Status_page_settings_are_bound_and_every_wrong_value_is_reported()
     {
         var ok = ConfigLoader.Load(Write("""{ "StatusPage": { "Listen": "0.0.0.0", "Port": 9000, "Users": [ "alice", "bob.smith" ], "RecentMessages": 5 } }""")).StatusPage;

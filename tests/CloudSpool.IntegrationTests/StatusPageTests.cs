@@ -211,6 +211,133 @@ public sealed partial class StatusPageTests : DovecotAndSpoolTest
         Assert.Contains("status page: owner switched forwarding off", host.Stderr);
     }
 
+    /// <summary>An HTTP client whose connections come from <paramref name="local"/> (any 127.x address is this machine).</summary>
+    private static HttpClient ClientFrom(IPAddress local, Uri url, CookieContainer? cookies = null)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            AllowAutoRedirect = false,
+            CookieContainer = cookies ?? new CookieContainer(),
+            ConnectCallback = async (context, ct) =>
+            {
+                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                try
+                {
+                    socket.Bind(new IPEndPoint(local, 0));
+                    await socket.ConnectAsync(context.DnsEndPoint, ct);
+                    return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            },
+        };
+        return new HttpClient(handler, disposeHandler: true) { BaseAddress = url, Timeout = Bound };
+    }
+
+    private static async Task<HttpResponseMessage> LogInAsync(HttpClient client, string user, string password) =>
+        await client.PostAsync(new Uri("login", UriKind.Relative), Form(("_token", await TokenOfAsync(client, "login")), ("user", user), ("password", password)));
+
+    [Fact]
+    public async Task A_hundred_parallel_guesses_lock_the_address_and_the_user_and_then_even_the_right_password_is_refused()
+    {
+        Assert.True(await Spool.Runtime.Pop3Users.AddAsync(new Pop3User("owner", "home", Pop3Passwords.Hash("s3cret-pw")), CancellationToken.None));
+        using var host = CliProcess.Start(PageEnvironment(Spool), "edge");
+        var url = await WaitForPageAsync(host);
+        var here = IPAddress.Loopback;
+        using var guesser = ClientFrom(here, url);
+        // The owner elsewhere: a success from the guesser's own address would rightly forget the owner's failures there.
+        using var owner = ClientFrom(IPAddress.Parse("127.0.0.2"), url);
+        var token = await TokenOfAsync(guesser, "login");
+        var ownerToken = await TokenOfAsync(owner, "login");
+
+        // 100 guesses at once, and the right password among them.
+        var guesses = Enumerable.Range(0, 100).Select(i => guesser.PostAsync(new Uri("login", UriKind.Relative),
+            Form(("_token", token), ("user", "owner"), ("password", "guess-" + i)))).ToList();
+        var right = owner.PostAsync(new Uri("login", UriKind.Relative), Form(("_token", ownerToken), ("user", "owner"), ("password", "s3cret-pw")));
+        var answers = await Task.WhenAll(guesses);
+        var statuses = answers.GroupBy(a => a.StatusCode).ToDictionary(g => g.Key, g => g.Count());
+        // Exactly the limit was checked; every other guess was refused unchecked, the lockout's reason shown.
+        Assert.Equal(10, statuses.GetValueOrDefault(HttpStatusCode.Unauthorized));
+        Assert.Equal(90, statuses.GetValueOrDefault((HttpStatusCode)429));
+        var locked = answers.First(a => a.StatusCode == (HttpStatusCode)429);
+        Assert.Contains("Too many failed logins", await locked.Content.ReadAsStringAsync());
+        Assert.NotNull(locked.Headers.RetryAfter);
+        // The right one was either checked before the lockout began, or refused with the rest.
+        Assert.Contains((await right).StatusCode, new[] { HttpStatusCode.SeeOther, (HttpStatusCode)429 });
+
+        // Now the right password is refused: from this address (locked), and from another address (the user is locked).
+        using (var again = ClientFrom(here, url))
+        {
+            var refused = await LogInAsync(again, "owner", "s3cret-pw");
+            Assert.Equal((HttpStatusCode)429, refused.StatusCode);
+            Assert.Contains("Too many failed logins from your address; try again in 15 minutes.", await refused.Content.ReadAsStringAsync());
+            Assert.Null(refused.Headers.Location);
+        }
+        using (var elsewhere = ClientFrom(IPAddress.Parse("127.0.0.3"), url))
+        {
+            var refused = await LogInAsync(elsewhere, "owner", "s3cret-pw");
+            Assert.Equal((HttpStatusCode)429, refused.StatusCode);
+            Assert.Contains("Too many failed logins for this user; try again in 15 minutes.", await refused.Content.ReadAsStringAsync());
+        }
+
+        await host.TerminateAsync();
+        Assert.Equal(0, await host.WaitAsync(Bound));
+        Assert.Contains("status page: logins from 127.0.0.1 refused for 00:15:00 after 10 failed logins", host.Stderr);
+        Assert.Contains("status page: logins of 'owner' refused for 00:15:00 after 10 failed logins", host.Stderr);
+        Assert.Contains("status page: login for 'owner' from 127.0.0.3 refused: the user is locked out for", host.Stderr);
+        Assert.DoesNotContain("s3cret-pw", host.Stdout + host.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Logout_and_a_password_change_end_the_login_even_for_a_copy_of_its_cookie()
+    {
+        Assert.True(await Spool.Runtime.Pop3Users.AddAsync(new Pop3User("owner", "home", Pop3Passwords.Hash("s3cret-pw")), CancellationToken.None));
+        using var host = CliProcess.Start(PageEnvironment(Spool), "edge");
+        var url = await WaitForPageAsync(host);
+
+        // A copy of the login cookie (say, taken from the phone) in another client.
+        async Task<(HttpClient Browser, HttpClient Copy)> LogInWithCopyAsync()
+        {
+            var browserJar = new CookieContainer();
+            var browser = ClientFrom(IPAddress.Loopback, url, browserJar);
+            Assert.Equal(HttpStatusCode.SeeOther, (await LogInAsync(browser, "owner", "s3cret-pw")).StatusCode);
+            var login = browserJar.GetCookies(url)["cloudspool-login"]!;
+            var jar = new CookieContainer();
+            jar.Add(url, new Cookie(login.Name, login.Value));
+            var copy = ClientFrom(IPAddress.Loopback, url, jar);
+            Assert.Equal(HttpStatusCode.OK, (await copy.GetAsync(new Uri("/", UriKind.Relative))).StatusCode);
+            return (browser, copy);
+        }
+
+        var (browser, copy) = await LogInWithCopyAsync();
+        var logout = await browser.PostAsync(new Uri("logout", UriKind.Relative), Form(("_token", await TokenOfAsync(browser, "/"))));
+        Assert.Equal(HttpStatusCode.SeeOther, logout.StatusCode);
+        var after = await copy.GetAsync(new Uri("/", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.Redirect, after.StatusCode);
+        Assert.Equal("/login", after.Headers.Location!.OriginalString);
+        browser.Dispose();
+        copy.Dispose();
+
+        (browser, copy) = await LogInWithCopyAsync();
+        Assert.True(await Spool.Runtime.Pop3Users.UpdateAsync(new Pop3User("owner", "home", Pop3Passwords.Hash("n3w-pw")), CancellationToken.None));
+        Assert.Equal(HttpStatusCode.Redirect, (await copy.GetAsync(new Uri("/", UriKind.Relative))).StatusCode);
+        Assert.Equal(HttpStatusCode.Redirect, (await browser.GetAsync(new Uri("/", UriKind.Relative))).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await copy.GetAsync(new Uri("status.json", UriKind.Relative))).StatusCode);
+        // The new password logs in as before.
+        using (var fresh = ClientFrom(IPAddress.Loopback, url))
+            Assert.Equal(HttpStatusCode.SeeOther, (await LogInAsync(fresh, "owner", "n3w-pw")).StatusCode);
+        browser.Dispose();
+        copy.Dispose();
+
+        await host.TerminateAsync();
+        Assert.Equal(0, await host.WaitAsync(Bound));
+        Assert.Contains("status page: the login cookie of 'owner' from 127.0.0.1 refused: its session has ended", host.Stderr);
+        Assert.Contains("status page: the login cookie of 'owner' from 127.0.0.1 refused: the password changed since", host.Stderr);
+    }
+
     [Fact]
     public async Task Over_https_with_the_edge_certificate_the_health_summary_is_503_with_state_counts_only_while_an_account_fails()
     {

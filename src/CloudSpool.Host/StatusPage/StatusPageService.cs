@@ -14,6 +14,8 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using CloudSpool.Pop3;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -29,9 +31,11 @@ namespace CloudSpool.Host.StatusPage;
 /// </summary>
 /// <remarks>
 /// Login: a POP3 user listed in StatusPage:Users, with their POP3 password (checked against the stored ASP.NET Core
-/// Identity hash). Cookie authentication (HttpOnly, SameSite=Strict, Secure over HTTPS) with keys in memory only (a
-/// restart asks to log in again); every POST carries an antiforgery token; a refused login waits a second, one at a
-/// time for the whole process. /healthz answers without login and names no account.
+/// Identity hash), admitted by a <see cref="LoginThrottle"/> (failures per address and per user, lockouts) before the
+/// hash is checked. Cookie authentication (HttpOnly, SameSite=Strict, Secure over HTTPS) with keys in memory only (a
+/// restart asks to log in again), and a session behind each cookie that logout and a password change end; every POST
+/// carries an antiforgery token; a refused login waits a second, one at a time for the whole process. HTTPS is TLS 1.2
+/// or 1.3. /healthz answers without login and names no account.
 /// </remarks>
 internal sealed partial class StatusPageService(Runtime runtime, Func<Edge.EdgeFigures?>? edge) : IHostedService, IAsyncDisposable
 {
@@ -40,8 +44,21 @@ internal sealed partial class StatusPageService(Runtime runtime, Func<Edge.EdgeF
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
     private readonly ILogger _logger = runtime.Loggers.CreateLogger<StatusPageService>();
+    /// <summary>Logins of the page at once, from the whole process: a cookie's session id → who, and their password's stamp.</summary>
+    public const int MaxSessions = 256;
+
+    private const string SessionClaim = "cloudspool-session";
+
     private readonly SemaphoreSlim _refusals = new(1, 1);
     private readonly HashSet<string> _users = runtime.Options.StatusPage.Users.ToHashSet(StringComparer.Ordinal);
+
+    // Failures count per address and per user, guesses in flight included, and at most two guesses of one address are
+    // checked at once: the password hash is only ever checked after this admits the attempt.
+    private readonly LoginThrottle _throttle = new(new LoginThrottleOptions { PerUser = true, MaxConcurrentPerAddress = 2, FailureDelay = FailedLoginDelay, MaxFailureDelay = FailedLoginDelay });
+
+    // The cookie alone is not enough: its session must still be here (logout removes it) and the user's password hash
+    // must still be the one it logged in with (a password change ends every session of the user).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, PageSession> _sessions = new(StringComparer.Ordinal);
     private WebApplication? _app;
 
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -113,7 +130,7 @@ internal sealed partial class StatusPageService(Runtime runtime, Func<Edge.EdgeF
             k.Listen(IPAddress.Parse(options.Listen), options.Port, listen =>
             {
                 if (certificate is not null)
-                    listen.UseHttps(certificate);
+                    listen.UseHttps(HttpsOptions(certificate));
             });
         });
         builder.Services.AddDataProtection().UseEphemeralDataProtectionProvider();
@@ -126,6 +143,7 @@ internal sealed partial class StatusPageService(Runtime runtime, Func<Edge.EdgeF
             o.ExpireTimeSpan = TimeSpan.FromDays(7);
             o.SlidingExpiration = true;
             // Whatever was asked for, the login page, which leads back to the page (the only one there is).
+            o.Events.OnValidatePrincipal = ValidateSessionAsync;
             o.Events.OnRedirectToLogin = c => RedirectToLogin(c.Response);
             o.Events.OnRedirectToAccessDenied = c => RedirectToLogin(c.Response);
         });
@@ -179,6 +197,64 @@ internal sealed partial class StatusPageService(Runtime runtime, Func<Edge.EdgeF
 
     private const string Policy = "status-page-user";
 
+    /// <summary>HTTPS as the upstream client and the POP3 edge have it: TLS 1.2 and 1.3 only, whatever the system allows.</summary>
+    internal static HttpsConnectionAdapterOptions HttpsOptions(X509Certificate2 certificate) => new()
+    {
+        ServerCertificate = certificate,
+        SslProtocols = Pop3ServerOptions.PinnedTlsProtocols,
+    };
+
+    private sealed record PageSession(string User, string PasswordStamp, DateTimeOffset Created);
+
+    /// <summary>A stamp of a stored password hash (never the hash): changes whenever the password does.</summary>
+    private static string Stamp(string passwordHash) =>
+        Convert.ToHexString(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(passwordHash)));
+
+    /// <summary>Every request with a login cookie: its session must be live and the user's password unchanged since.</summary>
+    private async Task ValidateSessionAsync(CookieValidatePrincipalContext context)
+    {
+        // The health endpoints need no login: they never read the user, so they answer while storage does not.
+        if (context.HttpContext.Request.Path.StartsWithSegments("/healthz", StringComparison.Ordinal))
+            return;
+        var name = context.Principal?.Identity?.Name;
+        var id = context.Principal?.FindFirst(SessionClaim)?.Value;
+        string? why = null;
+        if (name is null || id is null || !_sessions.TryGetValue(id, out var session) || session.User != name)
+        {
+            why = "its session has ended (logged out, or the process restarted)";
+        }
+        else
+        {
+            var user = await runtime.Pop3Users.GetAsync(name, context.HttpContext.RequestAborted).ConfigureAwait(false);
+            if (user is null || !CryptographicOperations.FixedTimeEquals(
+                    System.Text.Encoding.ASCII.GetBytes(Stamp(user.PasswordHash)), System.Text.Encoding.ASCII.GetBytes(session.PasswordStamp)))
+            {
+                why = user is null ? "the user was removed" : "the password changed since";
+                _sessions.TryRemove(id, out _);
+            }
+        }
+        if (why is null)
+            return;
+        SessionRefused(_logger, name ?? "?", context.HttpContext.Connection.RemoteIpAddress?.ToString() ?? "?", why);
+        context.RejectPrincipal();
+        await context.HttpContext.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme).ConfigureAwait(false);
+    }
+
+    private string NewSession(string user, string passwordHash)
+    {
+        var id = Base64Url(RandomNumberGenerator.GetBytes(32));
+        _sessions[id] = new PageSession(user, Stamp(passwordHash), DateTimeOffset.UtcNow);
+        // Bounded: past the limit the oldest logins end (they log in again).
+        while (_sessions.Count > MaxSessions)
+        {
+            var oldest = _sessions.MinBy(kv => kv.Value.Created);
+            _sessions.TryRemove(oldest.Key, out _);
+        }
+        return id;
+    }
+
+    private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
     private static Task RedirectToLogin(HttpResponse response)
     {
         // A script asking for JSON gets 401, a browser the login page.
@@ -213,16 +289,32 @@ internal sealed partial class StatusPageService(Runtime runtime, Func<Edge.EdgeF
         if (!await antiforgery.IsRequestValidAsync(context).ConfigureAwait(false))
             return BadForm();
         var form = await context.Request.ReadFormAsync(ct).ConfigureAwait(false);
-        // POP3 user names are lower-case; a phone keyboard may have capitalised the first letter.
-        var name = form["user"].ToString().Trim().ToLowerInvariant();
+        // POP3 user names are lower-case; a phone keyboard may have capitalised the first letter. A client identity
+        // (alice+phone) is not a user of the page.
+        var name = Pop3Names.TryParseLogin(form["user"].ToString().Trim(), out var parsed, out var client) && parsed == client ? parsed : null;
         var password = form["password"].ToString();
-        var user = _users.Contains(name) && Pop3Names.IsValidName(name)
-            ? await runtime.Pop3Users.GetAsync(name, ct).ConfigureAwait(false)
-            : null;
-        bool valid;
-        if (user is null)
+        var remote = context.Connection.RemoteIpAddress;
+        // Only a well-formed name reaches the log or the throttle's table, never arbitrary input (line breaks, control characters).
+        var shown = name ?? "(not a user name)";
+
+        using var attempt = await _throttle.EnterAsync(remote, shown, ct).ConfigureAwait(false);
+        if (attempt.Refusal is { } refusal)
         {
-            Pop3Passwords.VerifyDecoy(password); // an unknown or unlisted name takes as long as a wrong password
+            // Refused whatever the password: otherwise a lockout would only slow the guessing down.
+            var what = refusal.Scope == LoginScope.Address ? "from your address" : "for this user";
+            LoginLockedOut(_logger, shown, remote?.ToString() ?? "?", refusal.Scope == LoginScope.Address ? "address" : "user", refusal.Left);
+            context.Response.Headers.RetryAfter = ((long)Math.Ceiling(refusal.Left.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return LoginPage(context, antiforgery, StatusCodes.Status429TooManyRequests,
+                $"Too many failed logins {what}; try again in {LoginRefusal.Describe(refusal.Left)}.");
+        }
+
+        // Every well-formed name is read from storage, listed in StatusPage:Users or not, and an unknown one checks a
+        // decoy hash: the answer takes as long whether the user exists, may use the page, or neither.
+        var user = name is null ? null : await runtime.Pop3Users.GetAsync(name, ct).ConfigureAwait(false);
+        bool valid;
+        if (user is null || !_users.Contains(user.Name))
+        {
+            Pop3Passwords.VerifyDecoy(password);
             valid = false;
         }
         else
@@ -231,9 +323,13 @@ internal sealed partial class StatusPageService(Runtime runtime, Func<Edge.EdgeF
         }
         if (!valid)
         {
-            // Only a well-formed name reaches the log, never arbitrary input (line breaks, control characters).
-            LoginRefused(_logger, Pop3Names.IsValidName(name) ? name : "(not a user name)", context.Connection.RemoteIpAddress?.ToString() ?? "?");
-            // Refused logins wait in one queue: at most one guess a second for the whole process.
+            var penalty = attempt.Failed();
+            LoginRefused(_logger, shown, remote?.ToString() ?? "?");
+            if (penalty.AddressLocked)
+                AddressLockedOut(_logger, remote?.ToString() ?? "?", penalty.Lockout, penalty.RecentFailures);
+            if (penalty.UserLocked)
+                UserLockedOut(_logger, shown, penalty.Lockout, penalty.UserFailures);
+            // Refused logins wait in one queue: at most one refusal a second for the whole process.
             await _refusals.WaitAsync(ct).ConfigureAwait(false);
             try
             {
@@ -245,9 +341,12 @@ internal sealed partial class StatusPageService(Runtime runtime, Func<Edge.EdgeF
             }
             return LoginPage(context, antiforgery, StatusCodes.Status401Unauthorized, "Wrong user name or password (or this user may not use the status page).");
         }
-        var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, name)], CookieAuthenticationDefaults.AuthenticationScheme);
+        attempt.Succeeded();
+        var identity = new ClaimsIdentity(
+            [new Claim(ClaimTypes.Name, user!.Name), new Claim(SessionClaim, NewSession(user.Name, user.PasswordHash))],
+            CookieAuthenticationDefaults.AuthenticationScheme);
         await context.SignInAsync(CookieAuthenticationDefaults.AuthenticationScheme, new ClaimsPrincipal(identity)).ConfigureAwait(false);
-        LoggedIn(_logger, name, context.Connection.RemoteIpAddress?.ToString() ?? "?");
+        LoggedIn(_logger, user.Name, remote?.ToString() ?? "?");
         return SeeOther("/");
     }
 
@@ -264,10 +363,13 @@ internal sealed partial class StatusPageService(Runtime runtime, Func<Edge.EdgeF
         }
     }
 
-    private static async Task<IResult> LogoutAsync(HttpContext context, IAntiforgery antiforgery)
+    private async Task<IResult> LogoutAsync(HttpContext context, IAntiforgery antiforgery)
     {
         if (!await antiforgery.IsRequestValidAsync(context).ConfigureAwait(false))
             return BadForm();
+        // The session ends here, not only in this browser: a copy of the cookie is refused from now on.
+        if (context.User.FindFirst(SessionClaim)?.Value is { } id)
+            _sessions.TryRemove(id, out _);
         await context.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme).ConfigureAwait(false);
         return SeeOther("/login");
     }
@@ -386,6 +488,18 @@ internal sealed partial class StatusPageService(Runtime runtime, Func<Edge.EdgeF
 
     [LoggerMessage(4, LogLevel.Warning, "status page: login refused for '{User}' from {Remote}")]
     private static partial void LoginRefused(ILogger logger, string user, string remote);
+
+    [LoggerMessage(12, LogLevel.Warning, "status page: logins from {Remote} refused for {Lockout} after {Failures} failed logins")]
+    private static partial void AddressLockedOut(ILogger logger, string remote, TimeSpan lockout, int failures);
+
+    [LoggerMessage(13, LogLevel.Warning, "status page: logins of '{User}' refused for {Lockout} after {Failures} failed logins")]
+    private static partial void UserLockedOut(ILogger logger, string user, TimeSpan lockout, int failures);
+
+    [LoggerMessage(14, LogLevel.Information, "status page: login for '{User}' from {Remote} refused: the {Scope} is locked out for {Left} more")]
+    private static partial void LoginLockedOut(ILogger logger, string user, string remote, string scope, TimeSpan left);
+
+    [LoggerMessage(15, LogLevel.Information, "status page: the login cookie of '{User}' from {Remote} refused: {Reason}")]
+    private static partial void SessionRefused(ILogger logger, string user, string remote, string reason);
 
     [LoggerMessage(5, LogLevel.Information, "status page: {User} logged in from {Remote}")]
     private static partial void LoggedIn(ILogger logger, string user, string remote);
