@@ -41,10 +41,13 @@ public sealed class AzureStorage
     public BlobContainerClient Spool { get; }
     public BlobContainerClient Leases { get; }
 
+    /// <summary>Every table of the spool, in the same order for every account.</summary>
+    public IReadOnlyList<TableClient> Tables => [Messages, Ledger, Control, Runs, Views, Forwards];
+
     /// <summary>Creates the tables and containers that do not exist yet (idempotent).</summary>
     public async Task EnsureCreatedAsync(CancellationToken cancellationToken)
     {
-        foreach (var table in new[] { Messages, Ledger, Control, Runs, Views, Forwards })
+        foreach (var table in Tables)
             await table.CreateIfNotExistsAsync(cancellationToken).ConfigureAwait(false);
         foreach (var container in new[] { Spool, Leases })
             await container.CreateIfNotExistsAsync(PublicAccessType.None, cancellationToken: cancellationToken).ConfigureAwait(false);

@@ -49,12 +49,6 @@ public sealed class StorageCopy(AzureStorage source, AzureStorage target)
     /// <summary>How often progress is reported.</summary>
     public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromSeconds(2);
 
-    private static IEnumerable<(string Name, TableClient Client)> Tables(AzureStorage storage) =>
-    [
-        ("control", storage.Control), ("messages", storage.Messages), ("ledger", storage.Ledger), ("runs", storage.Runs),
-        ("views", storage.Views), ("forwards", storage.Forwards),
-    ];
-
     /// <summary>
     /// Copies everything, reporting progress; returns the tables whose row counts differ afterwards (empty: source and
     /// target hold the same rows; otherwise something wrote to the source during the copy). With
@@ -67,17 +61,17 @@ public sealed class StorageCopy(AzureStorage source, AzureStorage target)
         if (restart)
             await ForgetCheckpointsAsync(cancellationToken).ConfigureAwait(false);
         var run = new Run(this, progress);
-        foreach (var ((name, from), (_, to)) in Tables(source).Zip(Tables(target)))
-            await CopyTableAsync(run, name, from, to, cancellationToken).ConfigureAwait(false);
+        foreach (var (from, to) in source.Tables.Zip(target.Tables))
+            await CopyTableAsync(run, from, to, cancellationToken).ConfigureAwait(false);
         await CopyBlobsAsync(run, cancellationToken).ConfigureAwait(false);
         run.Report("done", force: true);
 
         var mismatches = new List<StorageCopyMismatch>();
-        foreach (var ((name, from), (_, to)) in Tables(source).Zip(Tables(target)))
+        foreach (var (from, to) in source.Tables.Zip(target.Tables))
         {
             var (sourceRows, targetRows) = (await CountAsync(from, cancellationToken).ConfigureAwait(false), await CountAsync(to, cancellationToken).ConfigureAwait(false));
             if (sourceRows != targetRows)
-                mismatches.Add(new StorageCopyMismatch(name, sourceRows, targetRows));
+                mismatches.Add(new StorageCopyMismatch(from.Name, sourceRows, targetRows));
         }
         if (mismatches.Count == 0)
             await ForgetCheckpointsAsync(cancellationToken).ConfigureAwait(false);
@@ -136,8 +130,9 @@ public sealed class StorageCopy(AzureStorage source, AzureStorage target)
     }
 
     /// <summary>A table's rows in key order from after the saved position, upserted in batches of one partition.</summary>
-    private async Task CopyTableAsync(Run run, string name, TableClient from, TableClient to, CancellationToken cancellationToken)
+    private async Task CopyTableAsync(Run run, TableClient from, TableClient to, CancellationToken cancellationToken)
     {
+        var name = from.Name;
         var position = await CheckpointAsync("table-" + name, cancellationToken).ConfigureAwait(false);
         string? filter = null;
         if (position is not null)

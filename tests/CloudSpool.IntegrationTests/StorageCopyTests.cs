@@ -60,8 +60,6 @@ public sealed class StorageCopyTests : IAsyncLifetime
         return rows;
     }
 
-    private static IEnumerable<TableClient> Tables(AzureStorage s) => [s.Control, s.Messages, s.Ledger, s.Runs, s.Views, s.Forwards];
-
     private static async Task<List<byte[]>> RetrAllAsync(int port, string login)
     {
         using var client = new Pop3Client();
@@ -120,7 +118,7 @@ public sealed class StorageCopyTests : IAsyncLifetime
             ["State"] = "sent", ["Attempts"] = 2L, ["At"] = DateTimeOffset.UnixEpoch.AddDays(20_000), ["Ok"] = true, ["Raw"] = new byte[] { 0, 1, 2 }, ["Ratio"] = 0.5,
         });
         var expected = new List<SortedDictionary<string, string>>();
-        foreach (var table in Tables(_source.Runtime.Storage))
+        foreach (var table in _source.Runtime.Storage.Tables)
             expected.Add(await RowsAsync(table));
         var messages = await _source.ListAsync("alice");
         Assert.Equal(431, messages.Count);
@@ -153,7 +151,7 @@ public sealed class StorageCopyTests : IAsyncLifetime
         Assert.Contains("resumed; ", again.Stdout, StringComparison.Ordinal);
         Assert.Contains("copy complete", again.Stdout, StringComparison.Ordinal);
         var i2 = 0;
-        foreach (var table in Tables(targetStorage))
+        foreach (var table in targetStorage.Tables)
             Assert.Equal(expected[i2++], await RowsAsync(table));
         Assert.False((await targetStorage.Control.GetEntityIfExistsAsync<TableEntity>(StorageCopy.CheckpointPartition, "blobs")).HasValue);
 
