@@ -410,9 +410,12 @@ public sealed class BlobCache : IDisposable
         var cap = (long)(LimitBytes * ProtectedShare);
         if (_protectedBytes <= cap)
             return;
+        // Down to 90 % of its share, as eviction goes to 90 % of the limit: the sort over the segment then runs once per
+        // tenth of it, not on every read that protects a file once the segment is full.
+        var target = cap / 10 * 9;
         foreach (var old in _items.Values.Where(i => i.Protected && i != item).OrderBy(i => i.LastUse).ToList())
         {
-            if (_protectedBytes <= cap)
+            if (_protectedBytes <= target)
                 break;
             old.Protected = false;
             old.LastUse = ++_uses; // the newest on probation
