@@ -1,0 +1,186 @@
+using System.Reflection;
+using System.Text.RegularExpressions;
+using CloudSpool.Host.Cli;
+using CloudSpool.Host.Configuration;
+
+namespace CloudSpool.Core.Tests;
+
+/// <summary>
+/// The reference in docs/ and the code agree: every command and option of docs/commands.md exists in the command line
+/// and every one of the command line is documented there; every key of docs/configuration.md is a configuration key of
+/// the options classes and every key of those classes is documented. The command line is read from its own --help
+/// output, so what users see is what is compared.
+/// </summary>
+public sealed partial class DocumentationTests
+{
+    /// <summary>Options every command has (documented once, under "## cloudspool").</summary>
+    private static readonly string[] GlobalOptions = ["--config", "--help"];
+
+    [Fact]
+    public async Task Commands_md_documents_every_command_and_option_of_the_command_line_and_nothing_else()
+    {
+        var documented = DocumentedCommands(File.ReadAllLines(RepoFile("docs", "commands.md")));
+        var actual = new SortedDictionary<string, SortedSet<string>>(StringComparer.Ordinal);
+        await CollectCommandsAsync([], actual);
+
+        var problems = new List<string>();
+        foreach (var (command, options) in actual)
+        {
+            if (!documented.TryGetValue(command, out var docOptions))
+            {
+                problems.Add($"command not documented in docs/commands.md: '{Title(command)}' (options: {string.Join(" ", options)})");
+                continue;
+            }
+            foreach (var option in options.Where(o => !docOptions.Contains(o)))
+                problems.Add($"option not documented in docs/commands.md: '{Title(command)} {option}'");
+            foreach (var option in docOptions.Where(o => !options.Contains(o)))
+                problems.Add($"option documented in docs/commands.md but not in the command line: '{Title(command)} {option}'");
+        }
+        foreach (var command in documented.Keys.Where(c => !actual.ContainsKey(c)))
+            problems.Add($"command documented in docs/commands.md but not in the command line: '{Title(command)}'");
+
+        Assert.True(actual.Count > 20, $"the command line's help gave only {actual.Count} commands: the help format changed?");
+        Assert.True(problems.Count == 0, "docs/commands.md and the command line differ:\n  " + string.Join("\n  ", problems));
+    }
+
+    [Fact]
+    public void Configuration_md_documents_every_configuration_key_and_nothing_else()
+    {
+        var documented = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var line in File.ReadAllLines(RepoFile("docs", "configuration.md")))
+        {
+            var match = KeyRow().Match(line);
+            if (match.Success)
+                documented.Add(match.Groups["key"].Value);
+        }
+        var actual = new SortedSet<string>(StringComparer.Ordinal);
+        CollectKeys(typeof(CloudSpoolOptions), "", actual);
+
+        var problems = actual.Where(k => !documented.Contains(k)).Select(k => $"key not documented in docs/configuration.md: {k}")
+            .Concat(documented.Where(k => !actual.Contains(k)).Select(k => $"key documented in docs/configuration.md but not in the options classes: {k}"))
+            .ToList();
+
+        Assert.True(actual.Count > 50, $"only {actual.Count} keys found in the options classes");
+        Assert.True(problems.Count == 0, "docs/configuration.md and the options classes differ:\n  " + string.Join("\n  ", problems));
+    }
+
+    /// <summary>A command section: "## cloudspool account add"; its options: "- `--host HOST`: ..." under "### OPTIONS".</summary>
+    private static Dictionary<string, SortedSet<string>> DocumentedCommands(string[] lines)
+    {
+        var commands = new Dictionary<string, SortedSet<string>>(StringComparer.Ordinal);
+        SortedSet<string>? current = null;
+        var inOptions = false;
+        foreach (var line in lines)
+        {
+            if (line.StartsWith("## ", StringComparison.Ordinal))
+            {
+                var heading = line[3..].Trim();
+                current = null;
+                inOptions = false;
+                if (heading == "cloudspool" || heading.StartsWith("cloudspool ", StringComparison.Ordinal))
+                {
+                    current = new SortedSet<string>(StringComparer.Ordinal);
+                    commands[string.Join(' ', heading.Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1))] = current;
+                }
+            }
+            else if (line.StartsWith("### ", StringComparison.Ordinal))
+            {
+                inOptions = line[4..].Trim() == "OPTIONS";
+            }
+            else if (current is not null && inOptions && OptionItem().Match(line) is { Success: true } item)
+            {
+                current.Add(item.Groups["option"].Value);
+            }
+        }
+        return commands;
+    }
+
+    /// <summary>Walks the command tree through --help: a command with subcommands is a group; its leaves are compared.</summary>
+    private static async Task CollectCommandsAsync(List<string> path, SortedDictionary<string, SortedSet<string>> commands)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var code = await CliApp.InvokeAsync([.. path, "--help"], TextReader.Null, output, error);
+        Assert.True(code == ExitCodes.Ok, $"'{Title(string.Join(' ', path))} --help' exited {code}: {error}");
+        var (options, subcommands) = ParseHelp(output.ToString());
+        if (path.Count == 0)
+        {
+            // The root's options are the global ones.
+            commands[""] = new SortedSet<string>(options, StringComparer.Ordinal);
+        }
+        else if (subcommands.Count == 0)
+        {
+            commands[string.Join(' ', path)] = new SortedSet<string>(options.Where(o => !GlobalOptions.Contains(o)), StringComparer.Ordinal);
+        }
+        foreach (var sub in subcommands)
+            await CollectCommandsAsync([.. path, sub], commands);
+    }
+
+    /// <summary>The options (long names) and subcommands of one help text (System.CommandLine's layout).</summary>
+    private static (List<string> Options, List<string> Subcommands) ParseHelp(string help)
+    {
+        var options = new List<string>();
+        var subcommands = new List<string>();
+        string? section = null;
+        foreach (var line in help.Split('\n').Select(l => l.TrimEnd('\r')))
+        {
+            if (line.Length > 0 && !char.IsWhiteSpace(line[0]))
+            {
+                section = line.TrimEnd(':');
+                continue;
+            }
+            // Entries are indented by two spaces; wrapped descriptions by more.
+            if (line.Length < 3 || line[0] != ' ' || line[1] != ' ' || line[2] == ' ')
+                continue;
+            var entry = line[2..].Split("  ", 2)[0];
+            if (section == "Options")
+                options.AddRange(LongOption().Matches(entry).Select(m => m.Value));
+            else if (section == "Commands")
+                subcommands.Add(entry.Split(' ')[0]);
+        }
+        return (options, subcommands);
+    }
+
+    /// <summary>Configuration keys as the binder sees them: nested sections, "[]" for the elements of a list of objects.</summary>
+    private static void CollectKeys(Type type, string prefix, SortedSet<string> keys)
+    {
+        foreach (var property in type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.SetMethod?.IsPublic == true))
+        {
+            var key = prefix + property.Name;
+            var t = property.PropertyType;
+            keys.Add(key);
+            if (t.IsClass && t != typeof(string) && !t.IsGenericType)
+            {
+                keys.Remove(key);
+                CollectKeys(t, key + ":", keys);
+            }
+            else if (t.IsGenericType && t.GetGenericTypeDefinition() == typeof(List<>)
+                && t.GetGenericArguments()[0] is { IsClass: true } element && element != typeof(string))
+            {
+                CollectKeys(element, key + "[]:", keys);
+            }
+        }
+    }
+
+    private static string Title(string command) => command.Length == 0 ? "cloudspool" : "cloudspool " + command;
+
+    /// <summary>A file of the repository, found by walking up from the test's base directory to CloudSpool.sln.</summary>
+    private static string RepoFile(params string[] parts)
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "CloudSpool.sln")))
+                return Path.Combine([dir.FullName, .. parts]);
+        }
+        throw new InvalidOperationException("the repository (a folder with CloudSpool.sln) was not found above " + AppContext.BaseDirectory);
+    }
+
+    [GeneratedRegex(@"^\|\s*`(?<key>[A-Z][A-Za-z]*(?::[A-Z][A-Za-z]*(?:\[\])?)+)`\s*\|")]
+    private static partial Regex KeyRow();
+
+    [GeneratedRegex(@"^- `(?<option>--[a-z0-9-]+)")]
+    private static partial Regex OptionItem();
+
+    [GeneratedRegex(@"--[a-z0-9][a-z0-9-]*")]
+    private static partial Regex LongOption();
+}
