@@ -60,7 +60,9 @@ public sealed class AzurePullLedger(AzureStorage storage) : IPullLedger
     /// <summary>
     /// Records entries in chunk rows of up to 100 entries each: one row per batch of messages instead of one per message,
     /// so a run writes, and every later run reads, a hundredth of the rows. A chunk is a line per entry:
-    /// escaped key, first-seen ticks (UTC), stored (1/0), message key, size, separated by tabs.
+    /// escaped key, first-seen ticks (UTC), stored (1/0), message key, size, separated by tabs. An unknown size
+    /// (<see cref="SeenEntry.UnknownSize"/>, an entry imported from another tool) is written '?': a version that does not
+    /// know it skips the entry (it fetches the message again, and the dedup key recognises it), never reads it as a size.
     /// </summary>
     public async Task MarkSeenAsync(string account, string scope, string validity, IReadOnlyCollection<SeenEntry> entries, CancellationToken cancellationToken)
     {
@@ -96,16 +98,19 @@ public sealed class AzurePullLedger(AzureStorage storage) : IPullLedger
             ["Entries"] = entries,
         };
 
-    private static string FormatEntry(SeenEntry e) => string.Create(CultureInfo.InvariantCulture,
-        $"{StorageNames.Escape(e.Key)}\t{e.FirstSeen.UtcTicks}\t{(e.Stored ? 1 : 0)}\t{e.MessageKey}\t{e.Size}\n");
+    private const string UnknownSizeText = "?";
 
-    private static IEnumerable<SeenEntry> ParseChunk(string text)
+    internal static string FormatEntry(SeenEntry e) => string.Create(CultureInfo.InvariantCulture,
+        $"{StorageNames.Escape(e.Key)}\t{e.FirstSeen.UtcTicks}\t{(e.Stored ? 1 : 0)}\t{e.MessageKey}\t{(e.Size == SeenEntry.UnknownSize ? UnknownSizeText : e.Size)}\n");
+
+    internal static IEnumerable<SeenEntry> ParseChunk(string text)
     {
         foreach (var line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
             var f = line.Split('\t');
+            long size = SeenEntry.UnknownSize;
             if (f.Length != 5 || !long.TryParse(f[1], NumberStyles.None, CultureInfo.InvariantCulture, out var ticks)
-                || !long.TryParse(f[4], NumberStyles.None, CultureInfo.InvariantCulture, out var size))
+                || (f[4] != UnknownSizeText && !long.TryParse(f[4], NumberStyles.None, CultureInfo.InvariantCulture, out size)))
                 continue; // not ours to understand: the message is fetched again, and the dedup key recognises it
             yield return new SeenEntry(StorageNames.Unescape(f[0]), new DateTimeOffset(ticks, TimeSpan.Zero), f[2] == "1", f[3].Length == 0 ? null : f[3], size);
         }

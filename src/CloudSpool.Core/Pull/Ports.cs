@@ -7,8 +7,19 @@ namespace CloudSpool.Core.Pull;
 /// <param name="FirstSeen">When it was first stored (or taken as seen).</param>
 /// <param name="Stored">True when it is in the spool; false when it was taken as already seen at first run.</param>
 /// <param name="MessageKey">Its key in the spool when stored.</param>
-/// <param name="Size">Upstream size.</param>
-public sealed record SeenEntry(string Key, DateTimeOffset FirstSeen, bool Stored, string? MessageKey, long Size);
+/// <param name="Size">Upstream size, or <see cref="UnknownSize"/>.</param>
+public sealed record SeenEntry(string Key, DateTimeOffset FirstSeen, bool Stored, string? MessageKey, long Size)
+{
+    /// <summary>
+    /// The size of an entry imported from another tool's record (fetchmail's .fetchids, mpop's UIDLs file, getmail's
+    /// oldmail files hold only the UIDL or UID): it matches a message of any size listed under that key. The first pull
+    /// that lists the message records its real size.
+    /// </summary>
+    public const long UnknownSize = -1;
+
+    /// <summary>Whether a message listed under this entry's key with <paramref name="size"/> bytes is the message this entry records.</summary>
+    public bool MatchesSize(long size) => Size == UnknownSize || Size == size;
+}
 
 /// <summary>Per-account record of what has been pulled, so no message is pulled twice.</summary>
 public interface IPullLedger

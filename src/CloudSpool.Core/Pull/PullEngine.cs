@@ -264,13 +264,14 @@ public sealed class PullEngine(
         // still recognises a true duplicate. Messages stored earlier that the leave policy now wants gone (older than N
         // days, or a deletion that never reached the server because the connection dropped before QUIT) are deleted only
         // when they are the message stored.
+        var learned = new List<SeenEntry>();
         foreach (var message in listing.Messages)
         {
             if (!seen.TryGetValue(message.Key, out var entry))
             {
                 unseen.Add(message);
             }
-            else if (entry.Size != message.Size)
+            else if (!entry.MatchesSize(message.Size))
             {
                 logger.LogWarning("{Account}{Scope}: message {Key} is listed with {Size} bytes, but the message seen under that key had {SeenSize}: the server reused the key; fetching it as new",
                     account.Name, ScopeLabel(scope), message.Key, message.Size, entry.Size);
@@ -281,7 +282,14 @@ public sealed class PullEngine(
                 await session.MarkDeletedAsync(message, ct).ConfigureAwait(false);
                 marked.Add(new MarkedDeletion(scope, listing.Validity, message));
             }
+            else if (entry.Size == SeenEntry.UnknownSize)
+            {
+                // Imported without a size: from now on the key is known with its size, so a reused key is told apart.
+                learned.Add(entry with { Size = message.Size });
+            }
         }
+        if (learned.Count > 0)
+            await ledger.MarkSeenAsync(account.Name, scope, listing.Validity, learned, ct).ConfigureAwait(false);
 
         // Fetching is sequential on the upstream session. Writing the bytes overlaps with it (a bounded number of
         // messages and bytes at a time); metadata is committed in batches; a message is marked for deletion only
