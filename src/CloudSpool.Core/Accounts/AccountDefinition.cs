@@ -173,7 +173,10 @@ public sealed record AccountDefinition
 
     /// <summary>The port actually used.</summary>
     [JsonIgnore]
-    public int EffectivePort => Port != 0 ? Port : (Protocol, Tls) switch
+    public int EffectivePort => Port != 0 ? Port : DefaultPort(Protocol, Tls);
+
+    /// <summary>The protocol's port for the TLS mode: 995/110 for POP3, 993/143 for IMAP.</summary>
+    public static int DefaultPort(UpstreamProtocol protocol, TlsMode tls) => (protocol, tls) switch
     {
         (UpstreamProtocol.Pop3, TlsMode.Implicit) => 995,
         (UpstreamProtocol.Pop3, _) => 110,

@@ -18,6 +18,16 @@ public sealed record UpstreamMessage(string Key, long Size, object Handle);
 /// </summary>
 public sealed record ScopeListing(string Scope, string Validity, IReadOnlyList<UpstreamMessage> Messages);
 
+/// <summary>Scope names and validities every upstream adapter and the seen-ledger import agree on.</summary>
+public static class UpstreamScopes
+{
+    /// <summary>The validity of a POP3 maildrop's one scope (POP3 has no UIDVALIDITY; its UIDLs are its keys).</summary>
+    public const string Pop3Validity = "pop3";
+
+    /// <summary>The seen-ledger key of a POP3 message listed with a UIDL.</summary>
+    public static string Pop3Key(string uidl) => "u:" + uidl;
+}
+
 /// <summary>What the server says about the mailbox as a whole, where it says it.</summary>
 /// <param name="Messages">Messages listed.</param>
 /// <param name="Bytes">Their sizes summed, as the server listed them.</param>

@@ -18,7 +18,7 @@ namespace CloudSpool.Mail.Pop3;
 /// </remarks>
 internal sealed class Pop3StreamingSession : IUpstreamSession
 {
-    public const string Validity = "pop3";
+    public const string Validity = UpstreamScopes.Pop3Validity;
 
     /// <summary>At most this many RETR commands in flight, the one being read included.</summary>
     internal const int MaxLookaheadCommands = 8;
@@ -113,7 +113,7 @@ internal sealed class Pop3StreamingSession : IUpstreamSession
             {
                 var uids = ParseListing(lines, "UIDL", static (text, _) => text).ToDictionary(p => p.Number, p => p.Value);
                 keys = sizes.Select(s => uids.TryGetValue(s.Number, out var uid)
-                    ? "u:" + uid
+                    ? UpstreamScopes.Pop3Key(uid)
                     : throw new Pop3ProtocolException($"UIDL lists no unique-id for message {s.Number}")).ToList();
             }
             else

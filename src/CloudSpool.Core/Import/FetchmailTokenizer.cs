@@ -1,0 +1,106 @@
+using System.Globalization;
+using System.Text;
+
+namespace CloudSpool.Core.Import;
+
+/// <summary>
+/// Splits a fetchmailrc into words and strings as fetchmail's lexer does: '#' starts a comment, the punctuation
+/// ':', ';' and ',' and the noise words <c>and with has wants options here there</c> are ignored, strings are in
+/// double or single quotes with backslash escapes (\n, \t, \xHH, \ooo, \c).
+/// </summary>
+public static class FetchmailTokenizer
+{
+    private static readonly HashSet<string> NoiseWords = new(StringComparer.OrdinalIgnoreCase) { "and", "with", "has", "wants", "options", "here", "there" };
+
+    public static IReadOnlyList<FetchmailToken> Tokenize(string text, string file)
+    {
+        var tokens = new List<FetchmailToken>();
+        var line = 1;
+        var i = 0;
+        while (i < text.Length)
+        {
+            var c = text[i];
+            if (c == '\n')
+            {
+                line++;
+                i++;
+            }
+            else if (char.IsWhiteSpace(c) || c is ',' or ':' or ';')
+            {
+                i++;
+            }
+            else if (c == '#')
+            {
+                while (i < text.Length && text[i] != '\n')
+                    i++;
+            }
+            else if (c is '"' or '\'')
+            {
+                var start = line;
+                tokens.Add(new FetchmailToken(ReadString(text, ref i, ref line, file), Quoted: true, start));
+            }
+            else
+            {
+                var begin = i;
+                while (i < text.Length && !char.IsWhiteSpace(text[i]) && text[i] is not (',' or ':' or ';' or '"' or '\''))
+                    i++;
+                var word = text[begin..i];
+                if (!NoiseWords.Contains(word))
+                    tokens.Add(new FetchmailToken(word, Quoted: false, line));
+            }
+        }
+        return tokens;
+    }
+
+    private static string ReadString(string text, ref int i, ref int line, string file)
+    {
+        var quote = text[i];
+        var start = line;
+        var sb = new StringBuilder();
+        i++;
+        while (true)
+        {
+            if (i >= text.Length)
+                throw new ImportException(file, start, $"the string opened with {quote} here is never closed");
+            var c = text[i++];
+            if (c == quote)
+                return sb.ToString();
+            if (c == '\n')
+                line++;
+            if (c != '\\' || i >= text.Length)
+            {
+                sb.Append(c);
+                continue;
+            }
+            var e = text[i++];
+            switch (e)
+            {
+                case 'n': sb.Append('\n'); break;
+                case 't': sb.Append('\t'); break;
+                case 'r': sb.Append('\r'); break;
+                case 'b': sb.Append('\b'); break;
+                case 'x' or 'X':
+                    var hex = 0;
+                    var digits = 0;
+                    while (digits < 2 && i < text.Length && char.IsAsciiHexDigit(text[i]))
+                    {
+                        hex = (hex * 16) + int.Parse(text.AsSpan(i++, 1), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+                        digits++;
+                    }
+                    sb.Append((char)hex);
+                    break;
+                case >= '0' and <= '7':
+                    var octal = e - '0';
+                    for (var n = 0; n < 2 && i < text.Length && text[i] is >= '0' and <= '7'; n++)
+                        octal = (octal * 8) + (text[i++] - '0');
+                    sb.Append((char)octal);
+                    break;
+                default:
+                    if (e == '\n')
+                        line++;
+                    sb.Append(e);
+                    break;
+            }
+        }
+    }
+}
