@@ -6,7 +6,7 @@ namespace CloudSpool.Core.Import;
 /// <summary>
 /// Splits a fetchmailrc into words and strings as fetchmail's lexer does: '#' starts a comment, the punctuation
 /// ':', ';' and ',' and the noise words <c>and with has wants options here there</c> are ignored, strings are in
-/// double or single quotes with backslash escapes (\n, \t, \xHH, \ooo, \c).
+/// double or single quotes (up to the next quote of the kind) with backslash escapes (\n, \t, \xHH, \ooo, \c).
 /// </summary>
 public static class FetchmailTokenizer
 {
@@ -52,27 +52,34 @@ public static class FetchmailTokenizer
         return tokens;
     }
 
+    /// <summary>
+    /// A string ends at the next quote of its kind, as in fetchmail's lexer (so it cannot hold that quote; a password with
+    /// a double quote is written in single quotes); backslash escapes in it are undone afterwards.
+    /// </summary>
     private static string ReadString(string text, ref int i, ref int line, string file)
     {
         var quote = text[i];
-        var start = line;
-        var sb = new StringBuilder();
-        i++;
-        while (true)
+        var end = text.IndexOf(quote, i + 1);
+        if (end < 0)
+            throw new ImportException(file, line, $"the string opened with {quote} here is never closed");
+        var raw = text[(i + 1)..end];
+        line += raw.Count(c => c == '\n');
+        i = end + 1;
+        return Unescape(raw);
+    }
+
+    private static string Unescape(string raw)
+    {
+        var sb = new StringBuilder(raw.Length);
+        for (var i = 0; i < raw.Length; i++)
         {
-            if (i >= text.Length)
-                throw new ImportException(file, start, $"the string opened with {quote} here is never closed");
-            var c = text[i++];
-            if (c == quote)
-                return sb.ToString();
-            if (c == '\n')
-                line++;
-            if (c != '\\' || i >= text.Length)
+            var c = raw[i];
+            if (c != '\\' || i + 1 >= raw.Length)
             {
                 sb.Append(c);
                 continue;
             }
-            var e = text[i++];
+            var e = raw[++i];
             switch (e)
             {
                 case 'n': sb.Append('\n'); break;
@@ -81,26 +88,21 @@ public static class FetchmailTokenizer
                 case 'b': sb.Append('\b'); break;
                 case 'x' or 'X':
                     var hex = 0;
-                    var digits = 0;
-                    while (digits < 2 && i < text.Length && char.IsAsciiHexDigit(text[i]))
-                    {
-                        hex = (hex * 16) + int.Parse(text.AsSpan(i++, 1), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
-                        digits++;
-                    }
+                    for (var n = 0; n < 2 && i + 1 < raw.Length && char.IsAsciiHexDigit(raw[i + 1]); n++)
+                        hex = (hex * 16) + int.Parse(raw.AsSpan(++i, 1), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
                     sb.Append((char)hex);
                     break;
                 case >= '0' and <= '7':
                     var octal = e - '0';
-                    for (var n = 0; n < 2 && i < text.Length && text[i] is >= '0' and <= '7'; n++)
-                        octal = (octal * 8) + (text[i++] - '0');
+                    for (var n = 0; n < 2 && i + 1 < raw.Length && raw[i + 1] is >= '0' and <= '7'; n++)
+                        octal = (octal * 8) + (raw[++i] - '0');
                     sb.Append((char)octal);
                     break;
                 default:
-                    if (e == '\n')
-                        line++;
                     sb.Append(e);
                     break;
             }
         }
+        return sb.ToString();
     }
 }

@@ -5,7 +5,7 @@ using CloudSpool.Core.Pull;
 
 namespace CloudSpool.Host.Cli;
 
-/// <summary>`cloudspool account add|list|remove|test`.</summary>
+/// <summary>`cloudspool account add|list|remove|test|import`.</summary>
 public static class AccountCommands
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
@@ -17,6 +17,7 @@ public static class AccountCommands
         account.Subcommands.Add(List(context));
         account.Subcommands.Add(Remove(context));
         account.Subcommands.Add(Test(context));
+        account.Subcommands.Add(AccountImportCommand.Create(context));
         return account;
     }
 

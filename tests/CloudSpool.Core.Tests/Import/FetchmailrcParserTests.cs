@@ -19,7 +19,7 @@ public sealed class FetchmailrcParserTests
             set logfile "/var/log/fetchmail.log"
             defaults proto pop3 keep
             poll pop.provider.net with proto POP3 port 995 and options
-                user "jsmith" there with password "se\"cr et" is jsmith here ssl sslcertck
+                user "jsmith" there with password 'se"cr et' is jsmith here ssl sslcertck
                 user 'root', with pass 'x#y' is "bob" here nokeep, fetchall
             poll imap.example.org via 10.0.0.2 protocol IMAP,
                 user jsmith is jsmith here password "p w"; folder INBOX, "Lists/dev" mda "/usr/bin/procmail -d %T" smtphost localhost

@@ -15,7 +15,7 @@ public abstract class DovecotAndSpoolTest : IAsyncLifetime
         Spool = await PullHarness.StartAsync();
     }
 
-    public async Task DisposeAsync()
+    public virtual async Task DisposeAsync()
     {
         await Spool.DisposeAsync();
         await Dovecot.DisposeAsync();

@@ -1,0 +1,116 @@
+using System.CommandLine;
+using CloudSpool.Core.Accounts;
+using CloudSpool.Core.Import;
+using CloudSpool.Host.Import;
+
+namespace CloudSpool.Host.Cli;
+
+/// <summary>`cloudspool account import --from fetchmail|mpop|getmail [FILE...] [--mailbox M] [--state PATH] [--dry-run]`.</summary>
+public static class AccountImportCommand
+{
+    public static Command Create(CommandContext context)
+    {
+        var from = new Option<string>("--from") { Description = "The tool the configuration is for: fetchmail, mpop or getmail", Required = true };
+        from.AcceptOnlyFromAmong("fetchmail", "mpop", "getmail");
+        var files = new Argument<string[]>("file")
+        {
+            Description = "Configuration files (default: ~/.fetchmailrc; ~/.mpoprc or ~/.config/mpop/config; ~/.getmail/getmailrc). getmail: one rc file per account",
+            Arity = ArgumentArity.ZeroOrMore,
+        };
+        var mailbox = new Option<string?>("--mailbox") { Description = "Mailbox for accounts whose configuration names no local user (fetchmail's 'is NAME here' names it)" };
+        var state = new Option<string?>("--state") { Description = "Where the old tool's record of fetched mail is, if not where the configuration says: fetchmail's .fetchids file (fetchmail -i), mpop's UIDLs file, getmail's directory (--getmaildir; default: the rc file's)" };
+        var dryRun = new Option<bool>("--dry-run") { Description = "Print what would be created and imported as seen, and every setting not mapped; write nothing" };
+        var command = new Command("import", "Create accounts from a fetchmail, mpop or getmail configuration, with what the tool already fetched marked as seen.")
+        {
+            from, files, mailbox, state, dryRun,
+        };
+        command.SetAction((parse, ct) =>
+        {
+            var tool = parse.GetValue(from) switch { "mpop" => ImportTool.Mpop, "getmail" => ImportTool.Getmail, _ => ImportTool.Fetchmail };
+            var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+            var named = parse.GetValue(files) is { Length: > 0 } f ? f : AccountImport.DefaultFiles(tool, home);
+            var dry = parse.GetValue(dryRun);
+            IReadOnlyList<ImportedAccount> accounts;
+            try
+            {
+                accounts = AccountImport.Parse(tool, named, home, parse.GetValue(state));
+            }
+            catch (ImportException ex)
+            {
+                context.Error.WriteLine(Core.Security.SafeText.Escape(ex.Message));
+                context.Error.WriteLine("nothing was imported.");
+                return Task.FromResult(ExitCodes.Usage);
+            }
+            return context.WithRuntimeAsync(parse, ct, runtime => RunAsync(context, runtime, accounts, parse.GetValue(mailbox), dry, ct));
+        });
+        return command;
+    }
+
+    private static async Task<int> RunAsync(CommandContext context, Runtime runtime, IReadOnlyList<ImportedAccount> accounts, string? mailbox, bool dry, CancellationToken ct)
+    {
+        var problems = new List<string>();
+        IReadOnlyList<PlannedImport> plans;
+        try
+        {
+            plans = AccountImport.Plan(accounts, runtime.Secrets, mailbox, problems);
+        }
+        catch (ImportException ex)
+        {
+            await context.PrintErrorAsync(ex.Message).ConfigureAwait(false);
+            await context.PrintErrorAsync("nothing was imported.").ConfigureAwait(false);
+            return ExitCodes.Usage;
+        }
+        var existing = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var plan in plans)
+        {
+            var validation = await runtime.AccountValidator.ValidateAsync(plan.Definition, ct).ConfigureAwait(false);
+            problems.AddRange(validation.Errors.Select(e => $"{plan}: {e.PropertyName}: {e.ErrorMessage}"));
+            if (await runtime.Accounts.GetAsync(plan.Definition.Name, ct).ConfigureAwait(false) is not null)
+                existing.Add(plan.Definition.Name);
+            else if (AccountImport.SecretConflict(plan) is { } conflict)
+                problems.Add($"{plan}: {conflict}");
+        }
+        if (problems.Count > 0)
+        {
+            foreach (var p in problems)
+                await context.PrintErrorAsync(p).ConfigureAwait(false);
+            await context.PrintErrorAsync("nothing was imported.").ConfigureAwait(false);
+            return ExitCodes.Usage;
+        }
+
+        var edits = await runtime.Schedules.ListAsync(ct).ConfigureAwait(false);
+        var now = DateTimeOffset.UtcNow;
+        foreach (var plan in plans)
+        {
+            var d = plan.Definition;
+            var exists = existing.Contains(d.Name);
+            var what = exists ? "exists already: left as it is, nothing imported again" : dry ? "would be created" : "created";
+            await context.PrintAsync($"{d.Name}: {what} (from {plan.Source.Tool.ToString().ToLowerInvariant()} {plan.Source.Label}, {plan.Source.File}:{plan.Source.Line})").ConfigureAwait(false);
+            var schedule = runtime.ScheduleOf(d, edits);
+            await context.PrintAsync($"  {d.Protocol} {d.Host}:{d.EffectivePort} ({d.Tls}) user {d.Username} → mailbox {d.Mailbox}, leave {d.Leave}, "
+                + $"schedule \"{schedule.Cron}\" {schedule.TimeZone}{(d.Schedule is null ? " (default)" : "")}, first run import{(d.Enabled ? "" : ", disabled")}"
+                + (d.Protocol == UpstreamProtocol.Imap ? ", folders " + string.Join(", ", d.Folders) : "")).ConfigureAwait(false);
+            await context.PrintAsync($"  password: {d.PasswordRef}: {plan.Password}").ConfigureAwait(false);
+            if (plan.Seen.Count == 0)
+                await context.PrintAsync(plan.Source.Seen.Count == 0 ? "  seen: none (see below)" : $"  seen: none ({string.Join(", ", plan.Source.Seen.Select(s => s.Path))} does not exist; the old tool deleted what it fetched)").ConfigureAwait(false);
+            foreach (var s in plan.Seen)
+                await context.PrintAsync($"  seen: {s.Keys.Count} messages{(s.Scope.Length > 0 ? $" of folder {s.Scope} (UIDVALIDITY {s.Validity})" : "")} from {s.Source}").ConfigureAwait(false);
+            foreach (var note in plan.Source.Notes)
+                await context.PrintAsync($"  not mapped: {note.Setting}{(note.Line > 0 ? $" ({plan.Source.File}:{note.Line})" : "")}: {note.Reason}").ConfigureAwait(false);
+            if (dry || exists)
+                continue;
+            // The secret and the seen entries first, the account last: a run cut short leaves no account that would
+            // pull without its record, and running the import again completes it.
+            AccountImport.WriteSecret(plan);
+            foreach (var (scope, entries) in AccountImport.SeenEntries(plan, now))
+                await runtime.Ledger.MarkSeenAsync(d.Name, scope.Scope, scope.Validity, entries, ct).ConfigureAwait(false);
+            if (!await runtime.Accounts.AddAsync(d, ct).ConfigureAwait(false))
+                await context.PrintErrorAsync($"{d.Name}: was added by someone else meanwhile: left as it is").ConfigureAwait(false);
+        }
+        var created = plans.Count - existing.Count;
+        await context.PrintAsync(dry
+            ? $"dry run: {created} accounts would be created, {existing.Count} exist already; nothing was written"
+            : $"imported {created} accounts; {existing.Count} existed already").ConfigureAwait(false);
+        return ExitCodes.Ok;
+    }
+}

@@ -1,0 +1,320 @@
+using System.Text;
+using System.Text.Json;
+using CloudSpool.IntegrationTests.Fixtures;
+using CloudSpool.Testing;
+
+namespace CloudSpool.IntegrationTests;
+
+/// <summary>
+/// `cloudspool account import` against the real tools: fetchmail, mpop and getmail6 (from Debian) fetch part of a Dovecot
+/// mailbox and record it their way; the import turns their configuration into accounts and their record into the seen
+/// ledger; the first pull then stores exactly the messages the old tool never fetched, byte for byte.
+/// </summary>
+public sealed class AccountImportTests : DovecotAndSpoolTest
+{
+    private readonly Dictionary<string, byte[]> _sent = [];
+    private readonly List<string> _cleanup = [];
+
+    public override async Task DisposeAsync()
+    {
+        foreach (var dir in _cleanup)
+            Directory.Delete(dir, recursive: true);
+        await base.DisposeAsync();
+    }
+
+    private string Dir(string name)
+    {
+        var dir = Path.Combine(Spool.TempDirectory, name);
+        Directory.CreateDirectory(dir);
+        return dir;
+    }
+
+    private string Secrets => Path.Combine(Spool.TempDirectory, "secrets");
+
+    private Dictionary<string, string> Env => Spool.CliEnvironment(("CLOUDSPOOL__Secrets__Directory", Secrets));
+
+    private void Deliver(string user, string subject, string? folder = null)
+    {
+        var raw = TestMail.Create(subject, bodyBytes: 200 + subject.Length);
+        _sent[subject] = raw;
+        Dovecot.DeliverRaw(user, raw, folder);
+    }
+
+    /// <summary>Runs a tool (installed by tests/run) with extra environment variables, bounded in time.</summary>
+    private static async Task<(int ExitCode, string Output)> ToolAsync(string tool, string[] environment, params string[] args)
+    {
+        if (!ExternalTool.IsInstalled(tool))
+            throw new InvalidOperationException(tool + " is not installed: run tests/run, which installs it (apt-get install " + tool + ")");
+        var (code, stdout, stderr) = await ExternalTool.RunAsync("env", [.. environment, tool, .. args]);
+        return (code, Encoding.UTF8.GetString(stdout) + stderr);
+    }
+
+    /// <summary>A maildir the old tool delivers into (the messages it fetched end up there, not in the spool).</summary>
+    private static string Maildir(string dir)
+    {
+        var maildir = Path.Combine(dir, "Maildir");
+        foreach (var sub in new[] { "new", "cur", "tmp" })
+            Directory.CreateDirectory(Path.Combine(maildir, sub));
+        return maildir;
+    }
+
+    private static async Task WritePrivateAsync(string path, string text)
+    {
+        await File.WriteAllTextAsync(path, text);
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+    }
+
+    private async Task<List<string>> AccountNamesAsync()
+    {
+        var list = await CliProcess.RunAsync(Env, "account", "list", "--json");
+        Assert.True(list.ExitCode == 0, list.Stderr);
+        using var doc = JsonDocument.Parse(list.Stdout);
+        return [.. doc.RootElement.EnumerateArray().Select(a => a.GetProperty("name").GetString()!).Order()];
+    }
+
+    /// <summary>Pulls each account, then checks the mailbox holds exactly <paramref name="expected"/>, each byte for byte as delivered.</summary>
+    private async Task PullAndVerifyAsync(string mailbox, string[] accounts, params string[] expected)
+    {
+        foreach (var account in accounts)
+        {
+            var pull = await CliProcess.RunAsync(Env, "job", "run", "pull", "--account", account);
+            Assert.True(pull.ExitCode == 0, pull.Stdout + pull.Stderr);
+        }
+        var stored = await Spool.ListAsync(mailbox);
+        Assert.Equal(expected.Order(StringComparer.Ordinal), stored.Select(m => m.Summary.Subject).Order(StringComparer.Ordinal));
+        foreach (var message in stored)
+            Assert.Equal(_sent[message.Summary.Subject!], await Spool.ReadRawAsync(message));
+    }
+
+    [Fact]
+    public async Task Import_from_fetchmail_marks_what_it_fetched_as_seen_and_the_first_pull_fetches_the_rest()
+    {
+        Dovecot.AddUser("fm", "pa\"ss w");
+        Dovecot.AddUser("fmi", "imap-pw");
+        for (var i = 1; i <= 5; i++)
+            Deliver("fm", $"fetchmail {i}");
+        Deliver("fmi", "fetchmail work 1", "Work");
+        var dir = Dir("fetchmail");
+        var rc = Path.Combine(dir, "fetchmailrc");
+        // The manual's style: noise words, quoted strings (a double quote inside single ones), two polls, an IMAP folder, an MDA.
+        await WritePrivateAsync(rc, $"""
+            # ~/.fetchmailrc
+            set daemon 300
+            poll "127.0.0.1" with proto POP3 port {Dovecot.Pop3Port} and options
+                user "fm" there with password 'pa"ss w' is "fmbox" here
+                keep, fetchlimit 3 sslproto '' mda "cat > {dir}/delivered.$$"
+            poll imap.invalid via 127.0.0.1 proto IMAP port {Dovecot.ImapPort}:
+                user fmi password 'imap-pw' is fmbox here folder "Work" keep sslproto '' mda "cat > {dir}/imap.$$"
+            """);
+        var fetchids = Path.Combine(dir, "fetchids");
+        var fetchmail = await ToolAsync("fetchmail", ["FETCHMAILHOME=" + dir], "-d0", "--nosyslog", "-f", rc, "-i", fetchids);
+        Assert.True(fetchmail.ExitCode is 0 or 13, fetchmail.Output); // 13: the fetch limit was reached, as meant
+        Assert.Equal(3, File.ReadAllLines(fetchids).Length);
+        Assert.Equal(3, Directory.GetFiles(dir, "delivered.*").Length);
+        Deliver("fm", "fetchmail 6 (new)");
+
+        // Without its .fetchids (and --state) the record is missing: refused, naming it, and nothing is created.
+        var missing = await CliProcess.RunAsync(Env, "account", "import", "--from", "fetchmail", rc);
+        Assert.Equal(2, missing.ExitCode);
+        Assert.Contains(".fetchids: the record of what fetchmail fetched for 127.0.0.1", missing.Stderr);
+        Assert.Contains("nothing was imported", missing.Stderr);
+
+        var dry = await CliProcess.RunAsync(Env, "account", "import", "--from", "fetchmail", rc, "--state", fetchids, "--dry-run");
+        Assert.True(dry.ExitCode == 0, dry.Stdout + dry.Stderr);
+        Assert.Contains("127.0.0.1: would be created", dry.Stdout);
+        Assert.Contains($"Pop3 127.0.0.1:{Dovecot.Pop3Port} (None) user fm → mailbox fmbox, leave keep, schedule \"0 */5 * * * ?\"", dry.Stdout);
+        Assert.Contains($"seen: 3 messages from {fetchids}", dry.Stdout);
+        Assert.Contains("not mapped: mda \"cat > ", dry.Stdout);
+        Assert.Contains("not mapped: fetchlimit 3", dry.Stdout);
+        Assert.Contains("imap.invalid: would be created", dry.Stdout);
+        Assert.Contains("folders Work", dry.Stdout);
+        Assert.Contains("nothing was written", dry.Stdout);
+        Assert.DoesNotContain("pa\"ss", dry.Stdout + dry.Stderr, StringComparison.Ordinal);
+        Assert.Empty(await AccountNamesAsync());
+        Assert.False(Directory.Exists(Secrets));
+
+        var run = await CliProcess.RunAsync(Env, "account", "import", "--from", "fetchmail", rc, "--state", fetchids);
+        Assert.True(run.ExitCode == 0, run.Stdout + run.Stderr);
+        Assert.Contains("127.0.0.1: created", run.Stdout);
+        Assert.DoesNotContain("pa\"ss", run.Stdout + run.Stderr, StringComparison.Ordinal);
+        Assert.Equal(["127.0.0.1", "imap.invalid"], await AccountNamesAsync());
+        // The inline password is in a 0600 file of the secrets directory and nowhere in the account rows.
+        var secret = Path.Combine(Secrets, "127.0.0.1");
+        Assert.Equal("pa\"ss w\n", await File.ReadAllTextAsync(secret));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(secret));
+        var rows = await CliProcess.RunAsync(Env, "account", "list", "--json");
+        Assert.Contains("file:" + secret, rows.Stdout);
+        Assert.DoesNotContain("pa\\u0022ss", rows.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("imap-pw\"", rows.Stdout, StringComparison.Ordinal);
+
+        var again = await CliProcess.RunAsync(Env, "account", "import", "--from", "fetchmail", rc, "--state", fetchids);
+        Assert.True(again.ExitCode == 0, again.Stdout + again.Stderr);
+        Assert.Contains("127.0.0.1: exists already", again.Stdout);
+
+        // POP3: only what fetchmail left unfetched and what came later. IMAP: fetchmail kept no record (said so), the folder is pulled.
+        await PullAndVerifyAsync("fmbox", ["127.0.0.1", "imap.invalid"], "fetchmail 4", "fetchmail 5", "fetchmail 6 (new)", "fetchmail work 1");
+    }
+
+    [Fact]
+    public async Task Import_from_mpop_follows_defaults_and_inheritance_and_the_first_pull_fetches_only_new_mail()
+    {
+        Dovecot.AddUser("mp", "mp-pw");
+        Dovecot.AddUser("mp2", "second pw");
+        for (var i = 1; i <= 3; i++)
+        {
+            Deliver("mp", $"mpop {i}");
+            Deliver("mp2", $"mpop second {i}");
+        }
+        var dir = Dir("mpop");
+        var maildir = Maildir(dir);
+        var rc = Path.Combine(dir, "mpoprc");
+        await WritePrivateAsync(rc, $"""
+            # mpop's manual, shortened: defaults, an account, one that inherits from it
+            defaults
+            tls off
+            keep on
+            uidls_file {dir}/uidls_%U_at_%H
+            delivery maildir {maildir}
+
+            account first
+            host 127.0.0.1
+            port {Dovecot.Pop3Port}
+            user mp
+            auth user
+            password mp-pw
+
+            account second : first
+            user mp2
+            password "second pw"
+            """);
+        var mpop = await ToolAsync("mpop", [], "--file=" + rc, "--quiet", "first", "second");
+        Assert.True(mpop.ExitCode == 0, mpop.Output);
+        Assert.Equal(6, Directory.GetFiles(Path.Combine(maildir, "new")).Length);
+        Deliver("mp", "mpop 4 (new)");
+        Deliver("mp2", "mpop second 4 (new)");
+
+        var noMailbox = await CliProcess.RunAsync(Env, "account", "import", "--from", "mpop", rc);
+        Assert.Equal(2, noMailbox.ExitCode);
+        Assert.Contains("give one with --mailbox", noMailbox.Stderr);
+
+        var dry = await CliProcess.RunAsync(Env, "account", "import", "--from", "mpop", rc, "--mailbox", "mpbox", "--dry-run");
+        Assert.True(dry.ExitCode == 0, dry.Stdout + dry.Stderr);
+        Assert.Contains($"second: would be created", dry.Stdout);
+        Assert.Contains($"Pop3 127.0.0.1:{Dovecot.Pop3Port} (None) user mp2 → mailbox mpbox, leave keep", dry.Stdout);
+        Assert.Contains($"seen: 3 messages from {dir}/uidls_mp2_at_127.0.0.1", dry.Stdout);
+        Assert.Contains("not mapped: delivery maildir", dry.Stdout);
+        Assert.Empty(await AccountNamesAsync());
+
+        var run = await CliProcess.RunAsync(Env, "account", "import", "--from", "mpop", rc, "--mailbox", "mpbox");
+        Assert.True(run.ExitCode == 0, run.Stdout + run.Stderr);
+        Assert.Equal("second pw\n", await File.ReadAllTextAsync(Path.Combine(Secrets, "second")));
+        Assert.Equal(["first", "second"], await AccountNamesAsync());
+
+        await PullAndVerifyAsync("mpbox", ["first", "second"], "mpop 4 (new)", "mpop second 4 (new)");
+    }
+
+    [Fact]
+    public async Task Import_from_getmail_reads_its_oldmail_files_for_pop3_and_imap_folders()
+    {
+        Dovecot.AddUser("gm", "gm-pw");
+        Dovecot.AddUser("gmi", "gmi-pw");
+        for (var i = 1; i <= 4; i++)
+            Deliver("gm", $"getmail {i}");
+        Deliver("gmi", "getmail inbox 1");
+        Deliver("gmi", "getmail inbox 2");
+        Deliver("gmi", "getmail work 1", "Work");
+        Deliver("gmi", "getmail work 2", "Work");
+        // getmail refuses to run as root: its directory and destination belong to the mail user it runs as (a directory
+        // of its own under /tmp: the spool's temporary directory is private to root).
+        var dir = Directory.CreateTempSubdirectory("cloudspool-getmail-").FullName;
+        _cleanup.Add(dir);
+        var maildir = Maildir(dir);
+        var pop = Path.Combine(dir, "getmailrc-gm");
+        await File.WriteAllTextAsync(pop, $"""
+            [retriever]
+            type = SimplePOP3Retriever
+            server = 127.0.0.1
+            port = {Dovecot.Pop3Port}
+            username = gm
+            password = gm-pw
+
+            [destination]
+            type = Maildir
+            path = {maildir}/
+
+            [options]
+            read_all = false
+            delete = false
+            max_messages_per_session = 2
+            """);
+        var imap = Path.Combine(dir, "getmailrc-gmi");
+        await File.WriteAllTextAsync(imap, $"""
+            [retriever]
+            type = SimpleIMAPRetriever
+            server = 127.0.0.1
+            port = {Dovecot.ImapPort}
+            username = gmi
+            password = gmi-pw
+            mailboxes = ("INBOX",
+                         "Work")
+
+            [destination]
+            type = Maildir
+            path = {maildir}/
+
+            [options]
+            read_all = false
+            max_messages_per_session = 3
+            """);
+        var chown = await ExternalTool.RunAsync("chown", "-R", $"{Dovecot.MailUid}:{Dovecot.MailGid}", dir);
+        Assert.True(chown.ExitCode == 0, chown.Stderr);
+        foreach (var rc in new[] { pop, imap })
+        {
+            var getmail = await ToolAsync("runuser", [], "-u", "vmail", "--", "env", "HOME=" + dir, "getmail", "--getmaildir", dir, "--rcfile", rc);
+            Assert.True(getmail.ExitCode == 0, getmail.Output);
+        }
+        Assert.Equal(5, Directory.GetFiles(Path.Combine(maildir, "new")).Length);
+        Deliver("gm", "getmail 5 (new)");
+        Deliver("gmi", "getmail inbox 3 (new)");
+
+        var dry = await CliProcess.RunAsync(Env, "account", "import", "--from", "getmail", pop, imap, "--mailbox", "gmbox", "--dry-run");
+        Assert.True(dry.ExitCode == 0, dry.Stdout + dry.Stderr);
+        Assert.Contains("gm: would be created", dry.Stdout);
+        Assert.Contains($"seen: 2 messages from {dir}/oldmail-127.0.0.1-{Dovecot.Pop3Port}-gm", dry.Stdout);
+        Assert.Contains("seen: 2 messages of folder INBOX (UIDVALIDITY ", dry.Stdout);
+        Assert.Contains("seen: 1 messages of folder Work (UIDVALIDITY ", dry.Stdout);
+        Assert.Contains("not mapped: max_messages_per_session = 2", dry.Stdout);
+        Assert.Empty(await AccountNamesAsync());
+
+        var run = await CliProcess.RunAsync(Env, "account", "import", "--from", "getmail", pop, imap, "--mailbox", "gmbox");
+        Assert.True(run.ExitCode == 0, run.Stdout + run.Stderr);
+        Assert.Equal(["gm", "gmi"], await AccountNamesAsync());
+
+        await PullAndVerifyAsync("gmbox", ["gm", "gmi"], "getmail 3", "getmail 4", "getmail 5 (new)", "getmail work 2", "getmail inbox 3 (new)");
+    }
+
+    [Fact]
+    public async Task Import_of_bad_input_names_the_file_and_line_and_creates_nothing()
+    {
+        var dir = Dir("bad");
+        var rc = Path.Combine(dir, "fetchmailrc");
+        await WritePrivateAsync(rc, "set daemon 60\npoll pop.example.net proto pop3\n  user u password p frobnicate\n");
+        var unknown = await CliProcess.RunAsync(Env, "account", "import", "--from", "fetchmail", rc);
+        Assert.Equal(2, unknown.ExitCode);
+        Assert.Contains($"{rc}:3: unknown keyword 'frobnicate'", unknown.Stderr);
+
+        await WritePrivateAsync(rc, "poll pop.example.net proto ODMR user u password p\n");
+        var protocol = await CliProcess.RunAsync(Env, "account", "import", "--from", "fetchmail", rc);
+        Assert.Equal(2, protocol.ExitCode);
+        Assert.Contains($"{rc}:1: protocol 'ODMR' of poll pop.example.net: CloudSpool speaks only POP3 and IMAP", protocol.Stderr);
+
+        var getmail = Path.Combine(dir, "getmailrc");
+        await File.WriteAllTextAsync(getmail, "[retriever]\ntype = SimplePOP3Retriever\nserver = pop.example.net\nusername = u\npassword = p\n");
+        var noOldmail = await CliProcess.RunAsync(Env, "account", "import", "--from", "getmail", getmail, "--mailbox", "m");
+        Assert.Equal(2, noOldmail.ExitCode);
+        Assert.Contains($"{dir}/oldmail-pop.example.net-110-u: the record of what getmail fetched", noOldmail.Stderr);
+
+        Assert.Empty(await AccountNamesAsync());
+        Assert.False(Directory.Exists(Secrets));
+    }
+}
