@@ -127,6 +127,20 @@ internal sealed class ImapUpstreamSession(ImapClient client, AccountDefinition a
         }
     }
 
+    public async Task<IReadOnlySet<string>> SeenFlaggedAsync(CancellationToken cancellationToken)
+    {
+        var folder = _folder ?? throw new InvalidOperationException("no folder is open");
+        try
+        {
+            var uids = await folder.SearchAsync(SearchQuery.Seen, cancellationToken).ConfigureAwait(false);
+            return uids.Select(u => u.Id.ToString("D10", System.Globalization.CultureInfo.InvariantCulture)).ToHashSet(StringComparer.Ordinal);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            throw UpstreamErrors.Classify(ex, account.Host, account.EffectivePort, "search");
+        }
+    }
+
     public async Task<IReadOnlyList<UpstreamMessage>> CloseScopeAsync(CancellationToken cancellationToken)
     {
         var folder = _folder;

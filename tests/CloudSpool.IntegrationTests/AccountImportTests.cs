@@ -94,6 +94,7 @@ public sealed class AccountImportTests : DovecotAndSpoolTest
         for (var i = 1; i <= 5; i++)
             Deliver("fm", $"fetchmail {i}");
         Deliver("fmi", "fetchmail work 1", "Work");
+        Deliver("fmi", "fetchmail work 2", "Work");
         var dir = Dir("fetchmail");
         var rc = Path.Combine(dir, "fetchmailrc");
         // The manual's style: noise words, quoted strings (a double quote inside single ones), two polls, an IMAP folder, an MDA.
@@ -104,7 +105,7 @@ public sealed class AccountImportTests : DovecotAndSpoolTest
                 user "fm" there with password 'pa"ss w' is "fmbox" here
                 keep, fetchlimit 3 sslproto '' mda "cat > {dir}/delivered.$$"
             poll imap.invalid via 127.0.0.1 proto IMAP port {Dovecot.ImapPort}:
-                user fmi password 'imap-pw' is fmbox here folder "Work" keep sslproto '' mda "cat > {dir}/imap.$$"
+                user fmi password 'imap-pw' is fmbox here folder "Work" keep fetchlimit 1 sslproto '' mda "cat > {dir}/imap.$$"
             """);
         var fetchids = Path.Combine(dir, "fetchids");
         var fetchmail = await ToolAsync("fetchmail", ["FETCHMAILHOME=" + dir], "-d0", "--nosyslog", "-f", rc, "-i", fetchids);
@@ -128,6 +129,9 @@ public sealed class AccountImportTests : DovecotAndSpoolTest
         Assert.Contains("not mapped: fetchlimit 3", dry.Stdout);
         Assert.Contains("imap.invalid: would be created", dry.Stdout);
         Assert.Contains("folders Work", dry.Stdout);
+        // fetchmail's IMAP record is the \Seen flag it set on what it fetched: read from the server, read-only.
+        Assert.Contains($"seen: 1 messages of folder Work (UIDVALIDITY ", dry.Stdout);
+        Assert.Contains($"imap://127.0.0.1:{Dovecot.ImapPort}/Work (\\Seen flags, read now)", dry.Stdout);
         Assert.Contains("nothing was written", dry.Stdout);
         Assert.DoesNotContain("pa\"ss", dry.Stdout + dry.Stderr, StringComparison.Ordinal);
         Assert.Empty(await AccountNamesAsync());
@@ -151,8 +155,8 @@ public sealed class AccountImportTests : DovecotAndSpoolTest
         Assert.True(again.ExitCode == 0, again.Stdout + again.Stderr);
         Assert.Contains("127.0.0.1: exists already", again.Stdout);
 
-        // POP3: only what fetchmail left unfetched and what came later. IMAP: fetchmail kept no record (said so), the folder is pulled.
-        await PullAndVerifyAsync("fmbox", ["127.0.0.1", "imap.invalid"], "fetchmail 4", "fetchmail 5", "fetchmail 6 (new)", "fetchmail work 1");
+        // Only what fetchmail left unfetched and what came later: in POP3 by its .fetchids, in the IMAP folder by \Seen.
+        await PullAndVerifyAsync("fmbox", ["127.0.0.1", "imap.invalid"], "fetchmail 4", "fetchmail 5", "fetchmail 6 (new)", "fetchmail work 2");
     }
 
     [Fact]

@@ -300,7 +300,8 @@ public static class FetchmailrcParser
         var keeps = keep is { Keyword: "keep", Negated: false };
         if (Last("flush") is { Negated: false } flush)
             Note(flush, "old messages fetchmail left are not deleted; the leave policy decides for what CloudSpool stores");
-        if (Last("fetchall") is { Negated: false } fetchall)
+        var fetchall = Last("fetchall") is { Negated: false } all ? all : null;
+        if (fetchall is not null)
             Note(fetchall, "CloudSpool fetches every message it has not stored, once: what fetchmail fetched before stays marked as seen");
 
         var folders = settings.Where(s => s.Keyword == "folder").SelectMany(s => s.Values).Distinct(StringComparer.Ordinal).ToList();
@@ -330,7 +331,8 @@ public static class FetchmailrcParser
         var password = passwordSetting is null ? ImportedPassword.None : new ImportedPassword(PasswordSource.Inline, passwordSetting.Value, passwordSetting.Line);
 
         // fetchmail records the UIDLs of POP3 messages it left on the server in .fetchids, under user@server; it keeps no
-        // record for IMAP, where it fetches the messages without the \Seen flag and sets it.
+        // record for IMAP, where it fetches the messages without the \Seen flag and sets it (with fetchall: all of them),
+        // so there the record is the server's flags, read at import.
         var seen = new List<SeenSource>();
         if (protocol == UpstreamProtocol.Pop3)
         {
@@ -339,8 +341,8 @@ public static class FetchmailrcParser
         }
         else
         {
-            notes.Add(new ImportNote("proto IMAP", protocolSetting!.Line,
-                "fetchmail keeps no record of the IMAP mail it fetched (it relies on the server's \\Seen flag), so none is imported: the first pull stores what is in the folders now (the dedup key cannot recognise mail fetchmail delivered elsewhere)"));
+            var format = fetchall is null ? SeenFormat.ImapSeenFlag : SeenFormat.ImapAll;
+            seen.AddRange((folders.Count > 0 ? folders : ["INBOX"]).Select(f => new SeenSource(format, "", f, [], Required: true)));
         }
         var label = severalUsers ? $"{user}@{poll}" : poll;
         if (skip)

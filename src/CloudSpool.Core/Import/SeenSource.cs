@@ -11,6 +11,15 @@ public enum SeenFormat
 
     /// <summary>getmail's oldmail file: <c>UIDL\0TIME</c> (POP3) or <c>UIDVALIDITY/UID\0TIME</c> (IMAP) a line.</summary>
     GetmailOldmail,
+
+    /// <summary>
+    /// No file: the IMAP folder's messages with the \Seen flag, read from the server (fetchmail fetches the messages
+    /// without it and sets it, and keeps no record of its own).
+    /// </summary>
+    ImapSeenFlag,
+
+    /// <summary>No file: every message in the IMAP folder now, read from the server (fetchmail with fetchall fetched them all).</summary>
+    ImapAll,
 }
 
 /// <summary>Where an account's record of fetched mail is, and which part of it is the account's.</summary>

@@ -15,7 +15,7 @@ public static class SeenStateReader
     public static IReadOnlyList<ImportedSeen> Read(ImportedAccount account, string pop3Validity)
     {
         var result = new List<ImportedSeen>();
-        foreach (var source in account.Seen)
+        foreach (var source in account.Seen.Where(s => s.Format is not (SeenFormat.ImapSeenFlag or SeenFormat.ImapAll)))
         {
             if (!File.Exists(source.Path))
             {

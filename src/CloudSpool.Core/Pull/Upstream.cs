@@ -68,6 +68,13 @@ public interface IUpstreamSession : IAsyncDisposable
     void PlanFetches(IReadOnlyList<UpstreamMessage> messages) { }
 
     /// <summary>
+    /// The keys of the open scope's messages that carry the IMAP \Seen flag (what fetchmail took as already fetched when
+    /// `account import` reads its IMAP state). Only IMAP has flags.
+    /// </summary>
+    Task<IReadOnlySet<string>> SeenFlaggedAsync(CancellationToken cancellationToken) =>
+        throw new NotSupportedException("only IMAP folders have \\Seen flags");
+
+    /// <summary>
     /// Copies the message's raw bytes, exactly as the server sends them (POP3 dot-stuffing undone),
     /// to <paramref name="destination"/>. Throws <see cref="UpstreamMessageException"/> when the server
     /// refuses this one message and the session is still usable; any other exception means the session is gone.

@@ -46,6 +46,14 @@ public static class AccountImportCommand
         return command;
     }
 
+    private static async Task<int> RefuseAsync(CommandContext context, List<string> problems, int exitCode)
+    {
+        foreach (var p in problems)
+            await context.PrintErrorAsync(p).ConfigureAwait(false);
+        await context.PrintErrorAsync("nothing was imported.").ConfigureAwait(false);
+        return exitCode;
+    }
+
     private static async Task<int> RunAsync(CommandContext context, Runtime runtime, IReadOnlyList<ImportedAccount> accounts, string? mailbox, bool dry, CancellationToken ct)
     {
         var problems = new List<string>();
@@ -71,12 +79,30 @@ public static class AccountImportCommand
                 problems.Add($"{plan}: {conflict}");
         }
         if (problems.Count > 0)
+            return await RefuseAsync(context, problems, ExitCodes.Usage).ConfigureAwait(false);
+
+        // fetchmail's IMAP record is the server's \Seen flags: read now (read-only), before anything is written.
+        var read = new List<PlannedImport>();
+        foreach (var plan in plans)
         {
-            foreach (var p in problems)
-                await context.PrintErrorAsync(p).ConfigureAwait(false);
-            await context.PrintErrorAsync("nothing was imported.").ConfigureAwait(false);
-            return ExitCodes.Usage;
+            if (existing.Contains(plan.Definition.Name) || !AccountImport.ReadsServer(plan))
+            {
+                read.Add(plan);
+                continue;
+            }
+            try
+            {
+                var password = plan.SecretValue ?? runtime.Secrets.Resolve(plan.Definition.PasswordRef);
+                read.Add(await AccountImport.ReadServerAsync(runtime.Connector, plan, password, ct).ConfigureAwait(false));
+            }
+            catch (Exception ex) when (ex is SecretUnavailableException or Core.Pull.UpstreamException)
+            {
+                problems.Add($"{plan}: its record of fetched mail is the server's (IMAP \\Seen flags), which the import reads: {ex.Message}");
+            }
         }
+        if (problems.Count > 0)
+            return await RefuseAsync(context, problems, ExitCodes.Failed).ConfigureAwait(false);
+        plans = read;
 
         var edits = await runtime.Schedules.ListAsync(ct).ConfigureAwait(false);
         var now = DateTimeOffset.UtcNow;

@@ -152,6 +152,37 @@ internal static class AccountImport
         File.Move(temporary, plan.SecretFile, overwrite: false);
     }
 
+    /// <summary>Whether the account's record of fetched mail is on the server (IMAP flags), to be read there.</summary>
+    public static bool ReadsServer(PlannedImport plan) => plan.Source.Seen.Any(s => s.Format is SeenFormat.ImapSeenFlag or SeenFormat.ImapAll);
+
+    /// <summary>
+    /// Reads the record that is the server's (fetchmail's IMAP folders: the \Seen flags, or with fetchall every message),
+    /// read-only: the folders are examined (the account is opened as keeping everything), nothing is marked or deleted.
+    /// Throws <see cref="UpstreamException"/> when the server cannot be reached or refuses.
+    /// </summary>
+    public static async Task<PlannedImport> ReadServerAsync(IUpstreamConnector connector, PlannedImport plan, string password, CancellationToken ct)
+    {
+        var account = plan.Definition with { Leave = LeavePolicy.Keep };
+        var read = new List<ImportedSeen>(plan.Seen);
+        var session = await connector.ConnectAsync(account, password, ct).ConfigureAwait(false);
+        await using (session.ConfigureAwait(false))
+        {
+            foreach (var source in plan.Source.Seen.Where(s => s.Format is SeenFormat.ImapSeenFlag or SeenFormat.ImapAll))
+            {
+                var listing = await session.OpenScopeAsync(source.Scope, ct).ConfigureAwait(false);
+                IReadOnlyCollection<string> keys = source.Format == SeenFormat.ImapAll
+                    ? [.. listing.Messages.Select(m => m.Key)]
+                    : await session.SeenFlaggedAsync(ct).ConfigureAwait(false);
+                await session.CloseScopeAsync(ct).ConfigureAwait(false);
+                var what = source.Format == SeenFormat.ImapAll ? "every message (fetchall)" : "\\Seen flags";
+                read.Add(new ImportedSeen(source.Scope, listing.Validity, [.. keys.Order(StringComparer.Ordinal)],
+                    $"imap://{account.Host}:{account.EffectivePort}/{source.Scope} ({what}, read now)"));
+            }
+            await session.CommitAsync(ct).ConfigureAwait(false);
+        }
+        return plan with { Seen = read };
+    }
+
     /// <summary>The seen entries of one planned account: size unknown, not stored (the old tool delivered them).</summary>
     public static IEnumerable<(ImportedSeen Scope, IReadOnlyCollection<SeenEntry> Entries)> SeenEntries(PlannedImport plan, DateTimeOffset now) =>
         plan.Seen.Where(s => s.Keys.Count > 0).Select(s => (s, (IReadOnlyCollection<SeenEntry>)s.Keys.Distinct(StringComparer.Ordinal)

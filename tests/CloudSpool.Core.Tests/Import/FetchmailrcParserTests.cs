@@ -48,10 +48,10 @@ public sealed class FetchmailrcParserTests
         Assert.Equal(("imap.example.org", UpstreamProtocol.Imap, "10.0.0.2", TlsMode.StartTls), (imap.Label, imap.Protocol, imap.Host, imap.Tls));
         Assert.Equal(["INBOX", "Lists/dev"], imap.Folders);
         Assert.True(imap.Leave.KeepsEverything); // the defaults' keep
-        Assert.Empty(imap.Seen);
+        // fetchmail keeps no IMAP record: it is the server's \Seen flags, one folder each.
+        Assert.Equal([(SeenFormat.ImapSeenFlag, "INBOX"), (SeenFormat.ImapSeenFlag, "Lists/dev")], imap.Seen.Select(s => (s.Format, s.Scope)));
         Assert.Contains(imap.Notes, n => n.Setting == "mda \"/usr/bin/procmail -d %T\"" && n.Line == 9);
         Assert.Contains(imap.Notes, n => n.Setting == "smtphost localhost" && n.Line == 9);
-        Assert.Contains(imap.Notes, n => n.Setting == "proto IMAP" && n.Reason.Contains("\\Seen", StringComparison.Ordinal));
         Assert.Contains(imap.Notes, n => n.Setting == "set logfile /var/log/fetchmail.log");
         Assert.DoesNotContain(accounts.SelectMany(a => a.Notes), n => n.Setting.Contains("se\"cr", StringComparison.Ordinal) || n.Setting.Contains("p w", StringComparison.Ordinal));
     }
@@ -65,9 +65,11 @@ public sealed class FetchmailrcParserTests
             poll a proto pop3 user u sslproto '' no keep
             poll b proto apop user u sslproto TLS1.2 keep no sslcertck sslcertfile /etc/ca.pem
             skip c proto pop3 service pop3s user u ssl interval 4
+            poll d proto imap user u fetchall
             """);
+        Assert.Equal((SeenFormat.ImapAll, "INBOX"), (accounts[3].Seen[0].Format, accounts[3].Seen[0].Scope));
 
-        Assert.Equal([TlsMode.None, TlsMode.StartTls, TlsMode.Implicit], accounts.Select(a => a.Tls));
+        Assert.Equal([TlsMode.None, TlsMode.StartTls, TlsMode.Implicit, TlsMode.StartTls], accounts.Select(a => a.Tls));
         Assert.Equal("APOP", accounts[1].AuthMechanism);
         Assert.Equal("/etc/ca.pem", accounts[1].TrustedCertificateFile);
         Assert.Contains(accounts[1].Notes, n => n.Setting == "no sslcertck");
