@@ -31,7 +31,9 @@ public sealed class AccountImportTests : DovecotAndSpoolTest
 
     private string Secrets => Path.Combine(Spool.TempDirectory, "secrets");
 
-    private Dictionary<string, string> Env => Spool.CliEnvironment(("CLOUDSPOOL__Secrets__Directory", Secrets));
+    private readonly Dictionary<string, string> _extraEnv = [];
+
+    private Dictionary<string, string> Env => Spool.CliEnvironment([("CLOUDSPOOL__Secrets__Directory", Secrets), .. _extraEnv.Select(e => (e.Key, e.Value))]);
 
     private void Deliver(string user, string subject, string? folder = null)
     {
@@ -164,11 +166,13 @@ public sealed class AccountImportTests : DovecotAndSpoolTest
     {
         Dovecot.AddUser("mp", "mp-pw");
         Dovecot.AddUser("mp2", "second pw");
+        Dovecot.AddUser("mp3", "third-pw");
         for (var i = 1; i <= 3; i++)
         {
             Deliver("mp", $"mpop {i}");
             Deliver("mp2", $"mpop second {i}");
         }
+        Deliver("mp3", "mpop third 1");
         var dir = Dir("mpop");
         var maildir = Maildir(dir);
         var rc = Path.Combine(dir, "mpoprc");
@@ -190,12 +194,22 @@ public sealed class AccountImportTests : DovecotAndSpoolTest
             account second : first
             user mp2
             password "second pw"
+
+            account third
+            host 127.0.0.1
+            port {Dovecot.Pop3Port}
+            user mp3
+            auth user
+            passwordeval echo third-pw
+
+            account default : first
             """);
-        var mpop = await ToolAsync("mpop", [], "--file=" + rc, "--quiet", "first", "second");
+        var mpop = await ToolAsync("mpop", [], "--file=" + rc, "--quiet", "first", "second", "third");
         Assert.True(mpop.ExitCode == 0, mpop.Output);
-        Assert.Equal(6, Directory.GetFiles(Path.Combine(maildir, "new")).Length);
+        Assert.Equal(7, Directory.GetFiles(Path.Combine(maildir, "new")).Length);
         Deliver("mp", "mpop 4 (new)");
         Deliver("mp2", "mpop second 4 (new)");
+        Deliver("mp3", "mpop third 2 (new)");
 
         var noMailbox = await CliProcess.RunAsync(Env, "account", "import", "--from", "mpop", rc);
         Assert.Equal(2, noMailbox.ExitCode);
@@ -207,14 +221,18 @@ public sealed class AccountImportTests : DovecotAndSpoolTest
         Assert.Contains($"Pop3 127.0.0.1:{Dovecot.Pop3Port} (None) user mp2 → mailbox mpbox, leave keep", dry.Stdout);
         Assert.Contains($"seen: 3 messages from {dir}/uidls_mp2_at_127.0.0.1", dry.Stdout);
         Assert.Contains("not mapped: delivery maildir", dry.Stdout);
+        // passwordeval is not run: the account names a variable, and the output says why and what to do.
+        Assert.Contains("password: env:CLOUDSPOOL_SECRET_THIRD: not taken over: ", dry.Stdout);
+        Assert.Contains("runs a command for it (echo third-pw), and CloudSpool runs no command a stored account names", dry.Stdout);
         Assert.Empty(await AccountNamesAsync());
 
         var run = await CliProcess.RunAsync(Env, "account", "import", "--from", "mpop", rc, "--mailbox", "mpbox");
         Assert.True(run.ExitCode == 0, run.Stdout + run.Stderr);
         Assert.Equal("second pw\n", await File.ReadAllTextAsync(Path.Combine(Secrets, "second")));
-        Assert.Equal(["first", "second"], await AccountNamesAsync());
+        Assert.Equal(["first", "second", "third"], await AccountNamesAsync());
 
-        await PullAndVerifyAsync("mpbox", ["first", "second"], "mpop 4 (new)", "mpop second 4 (new)");
+        _extraEnv["CLOUDSPOOL_SECRET_THIRD"] = "third-pw";
+        await PullAndVerifyAsync("mpbox", ["first", "second", "third"], "mpop 4 (new)", "mpop second 4 (new)", "mpop third 2 (new)");
     }
 
     [Fact]

@@ -38,7 +38,8 @@ public static class FetchmailrcParser
     /// <param name="file">Its path, for messages and relative paths.</param>
     /// <param name="home">The home directory of its owner (~ and the default ~/.fetchids).</param>
     /// <param name="idFile">The .fetchids file to read instead of the configured one (fetchmail -i).</param>
-    public static IReadOnlyList<ImportedAccount> Parse(string text, string file, string home, string? idFile = null)
+    /// <param name="fetchmailHome">$FETCHMAILHOME, where .fetchids is unless the file says (set idfile); null: <paramref name="home"/>.</param>
+    public static IReadOnlyList<ImportedAccount> Parse(string text, string file, string home, string? idFile = null, string? fetchmailHome = null)
     {
         var tokens = FetchmailTokenizer.Tokenize(text, file);
         var polls = new List<(string Name, bool Skip, int Line, List<FetchmailSetting> Server, List<List<FetchmailSetting>> Users)>();
@@ -121,7 +122,7 @@ public static class FetchmailrcParser
                 var settings = new List<FetchmailSetting>(defaults);
                 settings.AddRange(poll.Server);
                 settings.AddRange(user);
-                accounts.Add(Map(poll.Name, poll.Skip, poll.Line, poll.Users.Count > 1, settings, schedule, daemon, globalNotes, file, home, idFile));
+                accounts.Add(Map(poll.Name, poll.Skip, poll.Line, poll.Users.Count > 1, settings, schedule, daemon, globalNotes, file, home, idFile, fetchmailHome));
             }
         }
         if (accounts.Count == 0)
@@ -192,7 +193,7 @@ public static class FetchmailrcParser
         : Path.GetFullPath(path, Path.GetDirectoryName(Path.GetFullPath(file))!);
 
     private static ImportedAccount Map(string poll, bool skip, int line, bool severalUsers, List<FetchmailSetting> settings, string? schedule, long? daemon,
-        List<ImportNote> globalNotes, string file, string home, string? idFile)
+        List<ImportNote> globalNotes, string file, string home, string? idFile, string? fetchmailHome)
     {
         // Later settings win (defaults, then the poll's, then the user's).
         FetchmailSetting? Last(params string[] keywords) => settings.LastOrDefault(s => keywords.Contains(s.Keyword));
@@ -336,7 +337,7 @@ public static class FetchmailrcParser
         var seen = new List<SeenSource>();
         if (protocol == UpstreamProtocol.Pop3)
         {
-            seen.Add(new SeenSource(SeenFormat.Fetchids, idFile ?? Path.Combine(home, ".fetchids"), "",
+            seen.Add(new SeenSource(SeenFormat.Fetchids, idFile ?? Path.Combine(fetchmailHome ?? home, ".fetchids"), "",
                 [$"{user}@{poll}", $"{user}@{host}"], Required: keeps));
         }
         else

@@ -156,11 +156,12 @@ public static class MpopConfigParser
         if (!On(s, "only_new", true, file))
             Note("only_new", "CloudSpool fetches every message it has not stored, once: what mpop fetched before stays marked as seen");
 
+        // As mpop does: a password (set or inherited) is used, and passwordeval only runs without one.
         var password = ImportedPassword.None;
-        if (s.TryGetValue("passwordeval", out var eval))
-            password = new ImportedPassword(PasswordSource.Command, eval.Value, eval.Line);
-        else if (s.TryGetValue("password", out var pw))
+        if (s.TryGetValue("password", out var pw))
             password = new ImportedPassword(PasswordSource.Inline, pw.Value, pw.Line);
+        else if (s.TryGetValue("passwordeval", out var eval))
+            password = new ImportedPassword(PasswordSource.Command, eval.Value, eval.Line);
 
         var uidls = s.TryGetValue("uidls_file", out var uf) ? uf.Value : "~/.mpop_uidls/%U_at_%H";
         return new ImportedAccount

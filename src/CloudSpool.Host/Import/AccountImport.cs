@@ -39,7 +39,9 @@ internal static class AccountImport
             switch (tool)
             {
                 case ImportTool.Fetchmail:
-                    accounts.AddRange(FetchmailrcParser.Parse(text, file, home, state is null ? null : Path.GetFullPath(state)));
+                    // fetchmail keeps .fetchids in $FETCHMAILHOME when it is set, else in ~ (set idfile and -i win over both).
+                    var fetchmailHome = Environment.GetEnvironmentVariable("FETCHMAILHOME") is { Length: > 0 } fh ? fh : null;
+                    accounts.AddRange(FetchmailrcParser.Parse(text, file, home, state is null ? null : Path.GetFullPath(state), fetchmailHome));
                     break;
                 case ImportTool.Mpop:
                     var mpop = MpopConfigParser.Parse(text, file, home);
@@ -108,7 +110,14 @@ internal static class AccountImport
                 Schedule = a.Schedule,
                 Enabled = a.Enabled,
             };
-            plans.Add(new PlannedImport(a, definition, SeenStateReader.Read(a, UpstreamScopes.Pop3Validity), secretFile, advice)
+            var source = a.Seen.Count > 0 && !a.Leave.KeepsEverything
+                ? a with
+                {
+                    Notes = [.. a.Notes, new ImportNote($"leave {a.Leave}", 0,
+                        $"what {a.Tool.ToString().ToLowerInvariant()} fetched and left on the server stays there: CloudSpool deletes only what it stored itself")],
+                }
+                : a;
+            plans.Add(new PlannedImport(source, definition, SeenStateReader.Read(a, UpstreamScopes.Pop3Validity), secretFile, advice)
             {
                 SecretValue = a.Password.Source == PasswordSource.Inline ? a.Password.Value : null,
             });

@@ -81,6 +81,7 @@ public sealed class FetchmailrcParserTests
         Assert.Equal("0 */6 * * * ?", accounts[2].Schedule); // 4 × 90 s
         Assert.Equal("/home/alice/state/ids", accounts[0].Seen[0].Path);
         Assert.Equal("/elsewhere/ids", Parse("set idfile /x\npoll a proto pop3 user u", "/elsewhere/ids")[0].Seen[0].Path);
+        Assert.Equal("/fm/.fetchids", FetchmailrcParser.Parse("poll a proto pop3 user u", File, Home, fetchmailHome: "/fm")[0].Seen[0].Path);
     }
 
     [Theory]

@@ -43,7 +43,7 @@ public sealed class MpopAndGetmailParserTests
 
         var company = accounts[1];
         Assert.Equal(("mail.company.example", TlsMode.Implicit, "joe.smith"), (company.Host, company.Tls, company.Username));
-        Assert.Equal(new ImportedPassword(PasswordSource.Command, "gpg --no-tty -q -d ~/.mpop-password.gpg", 10), company.Password); // passwordeval, inherited, wins
+        Assert.Equal(new ImportedPassword(PasswordSource.Inline, "secret with spaces", 18), company.Password); // a password wins over passwordeval, as in mpop
         Assert.Contains(company.Notes, n => n.Setting == "only_new off");
         Assert.Equal("/home/alice/.local/share/joe.smith_at_mail.company.example", company.Seen[0].Path);
     }
