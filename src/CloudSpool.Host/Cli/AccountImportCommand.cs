@@ -14,7 +14,7 @@ public static class AccountImportCommand
         from.AcceptOnlyFromAmong("fetchmail", "mpop", "getmail");
         var files = new Argument<string[]>("file")
         {
-            Description = "Configuration files (default: ~/.fetchmailrc; ~/.mpoprc or ~/.config/mpop/config; ~/.getmail/getmailrc). getmail: one rc file per account",
+            Description = "Configuration files (default: ~/.fetchmailrc; ~/.mpoprc or ~/.config/mpop/config; ~/.config/getmail/getmailrc or ~/.getmail/getmailrc). getmail: one rc file per account",
             Arity = ArgumentArity.ZeroOrMore,
         };
         var mailbox = new Option<string?>("--mailbox") { Description = "Mailbox for accounts whose configuration names no local user (fetchmail's 'is NAME here' names it)" };

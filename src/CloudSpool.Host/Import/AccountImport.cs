@@ -14,14 +14,18 @@ namespace CloudSpool.Host.Import;
 internal static class AccountImport
 {
     /// <summary>The configuration files each tool reads when none is named.</summary>
-    public static IReadOnlyList<string> DefaultFiles(ImportTool tool, string home) => tool switch
+    public static IReadOnlyList<string> DefaultFiles(ImportTool tool, string home)
     {
-        ImportTool.Fetchmail => [Path.Combine(home, ".fetchmailrc")],
-        ImportTool.Mpop => File.Exists(Path.Combine(home, ".mpoprc"))
-            ? [Path.Combine(home, ".mpoprc")]
-            : [Path.Combine(Environment.GetEnvironmentVariable("XDG_CONFIG_HOME") is { Length: > 0 } xdg ? xdg : Path.Combine(home, ".config"), "mpop", "config")],
-        _ => [Path.Combine(home, ".getmail", "getmailrc")],
-    };
+        var config = Environment.GetEnvironmentVariable("XDG_CONFIG_HOME") is { Length: > 0 } xdg ? xdg : Path.Combine(home, ".config");
+        string FirstExisting(string preferred, string other) => File.Exists(preferred) ? preferred : other;
+        return tool switch
+        {
+            ImportTool.Fetchmail => [Path.Combine(home, ".fetchmailrc")],
+            ImportTool.Mpop => [FirstExisting(Path.Combine(home, ".mpoprc"), Path.Combine(config, "mpop", "config"))],
+            // getmail 6 looks in $XDG_CONFIG_HOME/getmail first, then ~/.getmail.
+            _ => [FirstExisting(Path.Combine(config, "getmail", "getmailrc"), Path.Combine(home, ".getmail", "getmailrc"))],
+        };
+    }
 
     /// <summary>
     /// Reads every file; throws <see cref="ImportException"/> at the first problem. <paramref name="state"/>, when given, is

@@ -102,6 +102,11 @@ public sealed class MpopAndGetmailParserTests
         Assert.False(pop.Seen[0].Required);
         Assert.Contains(pop.Notes, n => n.Setting.StartsWith("envelope_recipient", StringComparison.Ordinal) && n.Reason.Contains("multidrop", StringComparison.Ordinal));
         Assert.Contains(pop.Notes, n => n.Setting.StartsWith("read_all", StringComparison.Ordinal));
+
+        // BrokenUIDL: getmail keeps no record (it cannot tell messages apart across sessions): nothing to import, said so.
+        var broken = GetmailRcParser.Parse("[retriever]\ntype = BrokenUIDLPOP3SSLRetriever\nserver = s\nusername = u\n", "/rc/getmailrc");
+        Assert.Equal((TlsMode.Implicit, 0), (broken.Tls, broken.Seen.Count));
+        Assert.Contains(broken.Notes, n => n.Reason.Contains("keeps no record", StringComparison.Ordinal) && n.Line == 2);
     }
 
     [Theory]
