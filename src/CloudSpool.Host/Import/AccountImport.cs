@@ -82,7 +82,7 @@ internal static class AccountImport
                 case PasswordSource.Inline:
                     secretFile = Path.Combine(secrets.Directory, a.Name);
                     passwordRef = "file:" + secretFile;
-                    advice = $"moved from {a.File}:{a.Password.Line} into {secretFile} (mode 0600); delete it from {a.File} once the account pulls";
+                    advice = $"the one written at {a.File}:{a.Password.Line}, kept in {secretFile} (mode 0600), never in CloudSpool's configuration or storage; delete it from {a.File} once the account pulls";
                     break;
                 case PasswordSource.Command:
                     passwordRef = "env:" + variable;
