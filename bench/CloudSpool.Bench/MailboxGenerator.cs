@@ -26,7 +26,11 @@ public enum MailKind
 /// (50 KB-2 MB, log-uniform so small ones are more common) and about 1 in 700 of about 5 MB.
 /// Lines end in LF, as in a maildir; the POP3 server sends them as CRLF.
 /// </summary>
-public sealed class MailboxGenerator(int seed)
+/// <param name="seed">the seed of System.Random</param>
+/// <param name="firstIndex">the index of the first message (its date and Message-ID), for a mailbox made in seeded chunks</param>
+/// <param name="binaryDivisor">attachments are this many times smaller than drawn (1: real size); the scale benchmark's
+/// lean mode, whose messages keep their headers and mix but take less disk (see <see cref="NominalExtra"/>)</param>
+public sealed class MailboxGenerator(int seed, int firstIndex = 0, int binaryDivisor = 1)
 {
     private const double LargeShare = 0.0015;
     private const double AttachmentShare = 0.10;
@@ -56,7 +60,13 @@ public sealed class MailboxGenerator(int seed)
 
     private readonly Random _rng = new(seed);
     private readonly DateTimeOffset _start = new(2024, 3, 1, 8, 0, 0, TimeSpan.Zero);
-    private int _index;
+    private int _index = firstIndex;
+
+    /// <summary>
+    /// The bytes the last message would have had more at real attachment size, as served (CRLF); 0 unless
+    /// <c>binaryDivisor</c> is above 1. Its length as served plus this is the size it stands for.
+    /// </summary>
+    public long NominalExtra { get; private set; }
 
     /// <summary>Makes the next message.</summary>
     public (byte[] Bytes, MailKind Kind) Next()
@@ -75,6 +85,7 @@ public sealed class MailboxGenerator(int seed)
         var messageId = $"<{date.ToUnixTimeSeconds()}.{i}.{_rng.Next():x8}@{from.Domain}>";
         var boundary = $"=_bench_{i}_{_rng.Next():x8}";
 
+        NominalExtra = 0;
         var w = new Writer();
         Headers(w, date, from.Display, from.Address, from.Domain, to, subject, messageId, i);
         switch (kind)
@@ -105,6 +116,13 @@ public sealed class MailboxGenerator(int seed)
                 var binarySize = kind == MailKind.Large
                     ? _rng.Next(3_500_000, 4_000_000) // about 4.7-5.4 MB once base64-encoded
                     : LogUniform(50 * 1024, 2 * 1024 * 1024);
+                if (binaryDivisor > 1)
+                {
+                    var lean = Math.Max(1024, binarySize / binaryDivisor);
+                    NominalExtra = Base64ServedLength(binarySize) - Base64ServedLength(lean);
+                    binarySize = lean;
+                }
+
                 var pdf = _rng.NextDouble() < 0.6;
                 var inner = $"=_bench_alt_{i}_{_rng.Next():x8}";
                 w.Line("MIME-Version: 1.0");
@@ -310,6 +328,9 @@ public sealed class MailboxGenerator(int seed)
         tail.CopyTo(bytes, size - tail.Length);
         return bytes;
     }
+
+    /// <summary>The length of <see cref="Base64Lines"/> of <paramref name="size"/> bytes as served (CRLF line ends).</summary>
+    private static long Base64ServedLength(int size) => size / 57 * 78L + (size % 57 == 0 ? 0 : (size % 57 + 2) / 3 * 4 + 2);
 
     /// <summary>Base64 in 76-character lines, each ending in LF.</summary>
     private static byte[] Base64Lines(byte[] data)
