@@ -500,11 +500,13 @@ public static partial class Program
             }
         }
 
-        public static async Task<EdgeProcess> StartAsync(string dll, Dictionary<string, string> environment, string state, int cacheMb, bool prefetch, CancellationToken ct)
+        /// <summary>Starts <c>cloudspool edge</c> (or <paramref name="command"/>, such as <c>run</c>, which serves POP3 too) and waits until it listens.</summary>
+        public static async Task<EdgeProcess> StartAsync(string dll, Dictionary<string, string> environment, string state, int cacheMb, bool prefetch, CancellationToken ct,
+            string command = "edge", TimeSpan? listenTimeout = null)
         {
             var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
             start.ArgumentList.Add(dll);
-            start.ArgumentList.Add("edge");
+            start.ArgumentList.Add(command);
             foreach (var (key, value) in environment)
             {
                 start.Environment[key] = value;
@@ -546,8 +548,8 @@ public static partial class Program
             edge._process.Start();
             edge._process.BeginOutputReadLine();
             edge._process.BeginErrorReadLine();
-            edge.Port = await port.Task.WaitAsync(TimeSpan.FromSeconds(60), ct).ConfigureAwait(false);
-            Console.WriteLine($"edge:     cloudspool edge pid {edge.Pid} listening on 127.0.0.1:{edge.Port} (cache {cacheMb} MB, prefetch {(prefetch ? "on" : "off")})");
+            edge.Port = await port.Task.WaitAsync(listenTimeout ?? TimeSpan.FromSeconds(60), ct).ConfigureAwait(false);
+            Console.WriteLine($"edge:     cloudspool {command} pid {edge.Pid} listening on 127.0.0.1:{edge.Port} (cache {cacheMb} MB, prefetch {(prefetch ? "on" : "off")})");
             return edge;
         }
 
