@@ -24,7 +24,8 @@ public static partial class Program
     private const long TargetPeakRssBytes = 200L << 20;
 
     private sealed record Options(int Messages, int Seed, string CloudSpoolDll, string? Source, bool CloudSpoolFirst, bool Timeline, bool KeepTemp, bool Edge, int ListingMessages, bool Trim,
-        bool Soak = false, double Minutes = 30, string? Corpus = null, bool Delay = false, int Repeat = 1, string? Against = null);
+        bool Soak = false, double Minutes = 30, string? Corpus = null, bool Delay = false, int Repeat = 1, string? Against = null,
+        bool Scale = false, int Batch = 49, bool Lean = false, bool Restart = true);
 
     private sealed record ToolResult(string Tool, int Messages, long Bytes, TimedResult Timed, Dictionary<string, double> CpuSeconds,
         IReadOnlyList<(double Seconds, Dictionary<string, long> Ticks)> Samples, Dictionary<string, long> SampledPeakRssKb, Dictionary<string, long> OtherTicks);
@@ -64,6 +65,8 @@ public static partial class Program
         {
             if (options.Delay)
                 return await RunDelayAsync(options, cts.Token).ConfigureAwait(false);
+            if (options.Scale)
+                return await RunScaleAsync(options, cts.Token).ConfigureAwait(false);
             if (options.Soak)
                 return await SoakBench.RunAsync(options.Minutes, options.Seed, options.CloudSpoolDll, options.Source, options.Corpus, cts.Token).ConfigureAwait(false);
             return options.Trim ? await TrimBench.RunAsync(options.Messages, options.Seed, cts.Token).ConfigureAwait(false)
@@ -87,11 +90,18 @@ public static partial class Program
                CloudSpool.Bench trim [--messages N] [--seed S]
                CloudSpool.Bench delay [--messages N] [--seed S] [--cloudspool PATH] [--keep-temp]
                CloudSpool.Bench soak [--minutes M] [--seed S] [--corpus DIR] [--cloudspool PATH] [--source TEXT]
+               CloudSpool.Bench scale [--messages N] [--seed S] [--batch B] [--lean] [--no-restart] [--cloudspool PATH] [--source TEXT] [--keep-temp]
           edge                 the edge benchmark (issue 3): Dovecot and the CloudSpool edge serving the same mailbox
           trim                 the trimming benchmark (issue 4): the generated mailbox trimmed for a phone on one thread
           delay                the delay benchmark (issue 4): arrival upstream to delivery at the phone's SMTP server, one-minute pulls (--messages default 5 here)
           soak                 the whole-system soak with faults (issue 7): load and faults for M minutes (default 30), one
                                fault cycle per 5 minutes, then a drain and the end checks; exit 1 if an invariant broke
+          scale                the scale case (issue 17): N generated messages (default 1000000) written into a private Azurite
+                               through the storage adapter as a pull writes them; per tenth: rate, Azurite RSS and databases;
+                               then the targets, the databases extrapolated to 1,000,000, a no-loss check and a restart
+          --batch B            scale: messages per pack and per commit (default 49, the pull's; at most 49)
+          --lean               scale: attachments 10 times smaller (packed and blobbed by their real size), about a fifth of the disk
+          --no-restart         scale: skip the restart of Azurite under `cloudspool run` at the end
           --minutes M          soak: minutes of load and faults
           --corpus DIR         soak: odd real-world messages delivered once each (default: tests/corpus/mimekit)
           --listing-messages N edge: small messages of the second mailbox whose listing is measured (default 100000; 0 = skip)
@@ -120,6 +130,8 @@ public static partial class Program
         string? corpus = null;
         var listing = 100_000;
         var repeat = 1;
+        bool scale = false, lean = false, restart = true;
+        var batch = 49;
         for (var i = 0; i < args.Length; i++)
         {
             string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -154,6 +166,23 @@ public static partial class Program
                     break;
                 case "soak":
                     soak = true;
+                    break;
+                case "scale":
+                    scale = true;
+                    break;
+                case "--lean":
+                    lean = true;
+                    break;
+                case "--no-restart":
+                    restart = false;
+                    break;
+                case "--batch":
+                    var b = Value();
+                    if (!int.TryParse(b, NumberStyles.None, CultureInfo.InvariantCulture, out batch) || batch is < 1 or > 49)
+                    {
+                        throw new ArgumentException($"--batch: '{b}' is not a whole number from 1 to 49 (a transaction holds 100 entities)");
+                    }
+
                     break;
                 case "--minutes":
                     var mm = Value();
@@ -211,7 +240,8 @@ public static partial class Program
         // The delay benchmark waits up to a minute per message: 5 by default, at most 100.
         if (delay && messages > 100)
             throw new ArgumentException($"--messages: {messages} is too many for the delay benchmark (at most 100)");
-        return new Options(messages ?? (delay ? 5 : 10_000), seed, dll, source, first, timeline, keep, edge, listing, trim, soak, minutes, corpus, delay, repeat, against);
+        return new Options(messages ?? (delay ? 5 : scale ? 1_000_000 : 10_000), seed, dll, source, first, timeline, keep, edge, listing, trim, soak, minutes, corpus, delay, repeat, against,
+            scale, batch, lean, restart);
     }
 
     private static string DefaultCloudSpoolDll()
