@@ -42,7 +42,7 @@ public static partial class Program
 
     private sealed record ScaleUnit(List<ScaleMessage> Members, bool Packed, Task<IReadOnlyList<PackSlot>> Write, int Permits);
 
-    private sealed record ScaleSlice(int Messages, double Seconds, double AzuriteCpu, double BenchCpu, long AzuriteRssKb, StoreCapacity Databases);
+    private sealed record ScaleSlice(int Messages, double Seconds, double AzuriteCpu, double BenchCpu, double OtherCpu, long AzuriteRssKb, StoreCapacity Databases);
 
     private sealed class ScaleTally
     {
@@ -307,7 +307,7 @@ public static partial class Program
         var sampler = new Random(options.Seed);
         var self = Process.GetCurrentProcess();
         var clock = new Stopwatch();
-        var sliceStart = (Seconds: 0.0, Messages: 0, Azurite: 0L, Bench: 0.0);
+        var sliceStart = (Seconds: 0.0, Messages: 0, Azurite: 0L, Bench: 0.0, Machine: 0L);
         var peakRssKb = 0L;
         var rssClock = Stopwatch.StartNew();
         var nextSlice = 1;
@@ -318,7 +318,7 @@ public static partial class Program
                 // The clock starts with the first write under way: the first chunk's generation is not the store's time.
                 clock.Start();
                 self.Refresh();
-                sliceStart = (0.0, 0, AzuriteTicks(azuritePid), self.TotalProcessorTime.TotalSeconds);
+                sliceStart = (0.0, 0, AzuriteTicks(azuritePid), self.TotalProcessorTime.TotalSeconds, ProcStats.MachineBusyTicks());
             }
 
             units.TryRead(out var first);
@@ -395,17 +395,20 @@ public static partial class Program
                 var azurite = AzuriteTicks(azuritePid);
                 self.Refresh();
                 var bench = self.TotalProcessorTime.TotalSeconds;
+                var machine = ProcStats.MachineBusyTicks();
+                var azuriteCpu = (azurite - sliceStart.Azurite) / ProcStats.TicksPerSecond;
+                var benchCpu = bench - sliceStart.Bench;
+                var otherCpu = Math.Max(0, (machine - sliceStart.Machine) / ProcStats.TicksPerSecond - azuriteCpu - benchCpu);
                 var rss = ProcStats.StatusKb(azuritePid, "VmRSS");
                 peakRssKb = Math.Max(peakRssKb, rss);
-                var slice = new ScaleSlice(tally.Committed - sliceStart.Messages, now - sliceStart.Seconds, (azurite - sliceStart.Azurite) / ProcStats.TicksPerSecond,
-                    bench - sliceStart.Bench, Math.Max(rss, peakRssKb), gauge.Measure());
+                var slice = new ScaleSlice(tally.Committed - sliceStart.Messages, now - sliceStart.Seconds, azuriteCpu, benchCpu, otherCpu, Math.Max(rss, peakRssKb), gauge.Measure());
                 slices.Add(slice);
                 if (mailbox == ScaleUser)
                 {
                     PrintSlice(nextSlice, tally.Committed, slice, rss, tally.Empty);
                 }
 
-                sliceStart = (now, tally.Committed, azurite, bench);
+                sliceStart = (now, tally.Committed, azurite, bench, machine);
                 peakRssKb = 0;
                 nextSlice++;
             }
@@ -431,9 +434,10 @@ public static partial class Program
         if (tenth == 1)
         {
             Console.WriteLine();
-            Console.WriteLine("(CPU%: of one core over the slice; bench: generating, hashing and summarizing the messages, and the storage client;");
+            Console.WriteLine("(CPU%: of one core over the slice; bench: generating, hashing and summarizing the messages, and the storage client; others: the");
+            Console.WriteLine(" rest of the machine, which takes from the fill when it is busy;");
             Console.WriteLine(" DB: Azurite's database files as last saved (it saves every 5 s); B/msg: their growth since the start over the messages committed so far)");
-            Console.WriteLine("  slice   messages   msgs/s   azurite CPU%   bench CPU%   azurite RSS MiB (peak)   table DB MiB  B/msg   blob DB MiB  B/msg");
+            Console.WriteLine("  slice   messages   msgs/s   azurite CPU%   bench CPU%   others CPU%   azurite RSS MiB (peak)   table DB MiB  B/msg   blob DB MiB  B/msg");
         }
 
         var table = Db(slice.Databases, "table");
@@ -441,7 +445,7 @@ public static partial class Program
         var tableBefore = empty is null ? 0 : Db(empty, "table");
         var blobBefore = empty is null ? 0 : Db(empty, "blob");
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{tenth * 10,6}%{committed,11}{slice.Messages / slice.Seconds,9:F0}{100 * slice.AzuriteCpu / slice.Seconds,15:F0}{100 * slice.BenchCpu / slice.Seconds,13:F0}"
+            $"{tenth * 10,6}%{committed,11}{slice.Messages / slice.Seconds,9:F0}{100 * slice.AzuriteCpu / slice.Seconds,15:F0}{100 * slice.BenchCpu / slice.Seconds,13:F0}{100 * slice.OtherCpu / slice.Seconds,14:F0}"
             + $"{rssKb / 1024.0,13:F0} ({slice.AzuriteRssKb / 1024.0,6:F0})    {Program.Mib(table),15:F1}{(double)(table - tableBefore) / committed,7:F0}{Program.Mib(blob),14:F1}{(double)(blob - blobBefore) / committed,7:F0}"));
     }
 
@@ -544,6 +548,13 @@ public static partial class Program
             $"rate:     first tenth {firstRate:F0} msgs/s, last tenth {lastRate:F0} msgs/s: last/first {ratio:F2} (target >= {ScaleTargetSliceRatio:F2}: {Verdict(ratio >= ScaleTargetSliceRatio)})"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"          azurite CPU per 1,000 messages: first tenth {1000 * slices[0].AzuriteCpu / slices[0].Messages:F2} s, last tenth {1000 * slices[^1].AzuriteCpu / slices[^1].Messages:F2} s"));
+        var busy = slices.Select((s, i) => (Tenth: (i + 1) * 10, Share: s.OtherCpu / (s.Seconds * Environment.ProcessorCount))).Where(s => s.Share > 0.1).ToList();
+        if (busy.Count > 0)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"          NOTE: other processes used more than 10% of the machine in the tenths ending at {string.Join(", ", busy.Select(b => $"{b.Tenth}% ({100 * b.Share:F0}%)"))}: those rates are disturbed; rerun on an idle machine"));
+        }
+
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"memory:   azurite peak RSS {peakRssKb / 1024.0:F0} MiB (target < 1 GB: {Verdict(peakRssKb * 1024L < ScaleTargetRssBytes)})"));
 
