@@ -25,10 +25,14 @@ public static partial class Program
 
     private sealed record Options(int Messages, int Seed, string CloudSpoolDll, string? Source, bool CloudSpoolFirst, bool Timeline, bool KeepTemp, bool Edge, int ListingMessages, bool Trim,
         bool Soak = false, double Minutes = 30, string? Corpus = null, bool Delay = false, int Repeat = 1, string? Against = null,
-        bool Scale = false, int Batch = 49, bool Lean = false, bool Restart = true);
+        bool Scale = false, int Batch = 49, bool Lean = false, bool Restart = true, bool Slices = false);
 
     private sealed record ToolResult(string Tool, int Messages, long Bytes, TimedResult Timed, Dictionary<string, double> CpuSeconds,
-        IReadOnlyList<(double Seconds, Dictionary<string, long> Ticks)> Samples, Dictionary<string, long> SampledPeakRssKb, Dictionary<string, long> OtherTicks);
+        IReadOnlyList<(double Seconds, Dictionary<string, long> Ticks)> Samples, Dictionary<string, long> SampledPeakRssKb, Dictionary<string, long> OtherTicks)
+    {
+        /// <summary>CloudSpool runs: when each stored message was fetched (its receivedAt in the spool), in order.</summary>
+        public IReadOnlyList<DateTimeOffset> Arrivals { get; init; } = [];
+    }
 
     public static async Task<int> Main(string[] args)
     {
@@ -85,7 +89,7 @@ public static partial class Program
     }
 
     private const string Usage = """
-        usage: CloudSpool.Bench [--messages N] [--seed S] [--repeat R] [--cloudspool PATH/cloudspool.dll] [--source TEXT] [--against PATH/cloudspool.dll] [--cloudspool-first] [--timeline] [--keep-temp]
+        usage: CloudSpool.Bench [--messages N] [--seed S] [--repeat R] [--cloudspool PATH/cloudspool.dll] [--source TEXT] [--against PATH/cloudspool.dll] [--cloudspool-first] [--timeline] [--slices] [--keep-temp]
                CloudSpool.Bench edge [--messages N] [--listing-messages N] [--seed S] [--cloudspool PATH] [--source TEXT] [--keep-temp]
                CloudSpool.Bench trim [--messages N] [--seed S]
                CloudSpool.Bench delay [--messages N] [--seed S] [--cloudspool PATH] [--keep-temp]
@@ -116,6 +120,8 @@ public static partial class Program
                                comparison of two builds on the same machine in the same minutes (the targets are judged on A)
           --cloudspool-first   run CloudSpool before mpop (default: mpop first)
           --timeline           print CPU use of the tool, Azurite and Dovecot every 5 s of each run
+          --slices             pull benchmark: print CloudSpool's rate in each tenth of the messages and the last tenth's over
+                               the first's (issue 17: bench/run --messages 100000 --slices)
           --keep-temp          keep the work folder (maildirs, Azurite data, outputs) for inspection
         Needs root (Dovecot switches to its mail user), mpop, GNU time, Dovecot and Azurite: bench/run installs them.
         """;
@@ -130,7 +136,7 @@ public static partial class Program
         string? corpus = null;
         var listing = 100_000;
         var repeat = 1;
-        bool scale = false, lean = false, restart = true;
+        bool scale = false, lean = false, restart = true, slices = false;
         var batch = 49;
         for (var i = 0; i < args.Length; i++)
         {
@@ -226,6 +232,9 @@ public static partial class Program
                 case "--timeline":
                     timeline = true;
                     break;
+                case "--slices":
+                    slices = true;
+                    break;
                 case "--keep-temp":
                     keep = true;
                     break;
@@ -241,7 +250,7 @@ public static partial class Program
         if (delay && messages > 100)
             throw new ArgumentException($"--messages: {messages} is too many for the delay benchmark (at most 100)");
         return new Options(messages ?? (delay ? 5 : scale ? 1_000_000 : 10_000), seed, dll, source, first, timeline, keep, edge, listing, trim, soak, minutes, corpus, delay, repeat, against,
-            scale, batch, lean, restart);
+            scale, batch, lean, restart, slices);
     }
 
     private static string DefaultCloudSpoolDll()
@@ -552,7 +561,8 @@ public static partial class Program
             throw new BenchException($"cloudspool reported {stored} new messages but messages list shows {listed}");
         }
 
-        return new ToolResult(tool, listed, bytes, timed.Timed, timed.Cpu, timed.Samples, timed.PeakRss, timed.Other);
+        var arrivals = json.RootElement.EnumerateArray().Select(m => m.GetProperty("receivedAt").GetDateTimeOffset()).Order().ToList();
+        return new ToolResult(tool, listed, bytes, timed.Timed, timed.Cpu, timed.Samples, timed.PeakRss, timed.Other) { Arrivals = arrivals };
     }
 
     private static async Task<(TimedResult Timed, Dictionary<string, double> Cpu, IReadOnlyList<(double Seconds, Dictionary<string, long> Ticks)> Samples, Dictionary<string, long> PeakRss, Dictionary<string, long> Other)> MeasureAsync(
@@ -605,6 +615,11 @@ public static partial class Program
 
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  azurite peak RSS during the cloudspool run: {cloud.SampledPeakRssKb.GetValueOrDefault("azurite") / 1024.0:F1} MiB (a separate process, not in cloudspool's figure)"));
+
+        if (options.Slices)
+        {
+            PrintPullSlices(cloud, "");
+        }
 
         if (options.Timeline)
         {
@@ -714,6 +729,14 @@ public static partial class Program
             Console.WriteLine($"  NOTE: other processes were busy during {string.Join(", ", disturbed)}: those figures are disturbed; rerun on an idle machine");
         }
 
+        if (options.Slices)
+        {
+            for (var i = 0; i < rounds.Count; i++)
+            {
+                PrintPullSlices(rounds[i].Single(t => t.Tool == "cloudspool"), $" (round {i + 1})");
+            }
+        }
+
         if (options.Timeline)
         {
             foreach (var r in rounds.SelectMany(r => r))
@@ -730,6 +753,39 @@ public static partial class Program
         var top = ticks.Where(t => t.Value >= ProcStats.TicksPerSecond / 2).OrderByDescending(t => t.Value).Take(4)
             .Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Key} {t.Value / ProcStats.TicksPerSecond:F1}")).ToList();
         return top.Count == 0 ? "" : $" ({string.Join(", ", top)})";
+    }
+
+    /// <summary>
+    /// --slices: the pull's rate in each tenth of its messages, from when each was fetched (receivedAt; a message is
+    /// committed a bounded 16 MiB of writes later), and the last tenth's rate over the first's (issue 17: at 100,000
+    /// messages, the last 10,000 at no less than 80% of the first 10,000's rate).
+    /// </summary>
+    private static void PrintPullSlices(ToolResult r, string label)
+    {
+        var t = r.Arrivals;
+        if (t.Count < 20)
+        {
+            Console.WriteLine($"slices{label}: too few messages ({t.Count}) for tenths");
+            return;
+        }
+
+        Console.WriteLine();
+        Console.WriteLine($"pull rate by tenth of the messages{label} (from each message's receivedAt; the first tenth counts from the first message):");
+        Console.WriteLine("  tenth   messages   seconds    msgs/s");
+        var rates = new List<double>();
+        for (var k = 0; k < 10; k++)
+        {
+            var from = k == 0 ? 0 : t.Count * k / 10 - 1;
+            var to = t.Count * (k + 1) / 10 - 1;
+            var seconds = Math.Max(1e-3, (t[to] - t[from]).TotalSeconds);
+            var count = to - from;
+            rates.Add(count / seconds);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{(k + 1) * 10,6}%{to + 1,11}{seconds,10:F1}{rates[^1],10:F0}"));
+        }
+
+        var ratio = rates[^1] / rates[0];
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"last tenth / first tenth: {ratio:F2} (issue 17's target at 100,000 messages: >= 0.80: {(ratio >= 0.8 ? "met" : "NOT met")}{(t.Count < 100_000 ? $"; this pull had {t.Count}" : "")})"));
     }
 
     private static void Timeline(ToolResult r)
