@@ -54,6 +54,8 @@ public static partial class Program
         public int Commits;
         public UInt128 Digest;
         public StoreCapacity? Empty; // the databases before the measured messages
+        public double Seconds; // from the first write to the last commit
+        public readonly List<ScaleSlice> Slices = [];
         public readonly Dictionary<MailKind, int> Kinds = Enum.GetValues<MailKind>().ToDictionary(k => k, _ => 0);
         public readonly List<(string Key, string Sha256, long Length)> Sample = [];
     }
@@ -99,21 +101,51 @@ public static partial class Program
             var empty = gauge.Measure();
 
             var tally = new ScaleTally { Empty = empty };
-            var slices = await FillScaleAsync(options, ScaleUser, spool, ledger, gauge, azuritePid, tally, ct).ConfigureAwait(false);
-            var peakRssKb = Math.Max(slices.Max(s => s.AzuriteRssKb), ProcStats.StatusKb(azuritePid, "VmHWM"));
-            var fillSeconds = slices.Sum(s => s.Seconds);
+            string? failure = null;
+            try
+            {
+                await FillScaleAsync(options, ScaleUser, spool, ledger, gauge, azuritePid, tally, ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (!ct.IsCancellationRequested && ex is not OutOfMemoryException)
+            {
+                // What issue 17 is about: the store failing under the fill (Azurite aborted, or too slow to answer). The
+                // figures so far are reported, and what was acknowledged is checked, on a restarted Azurite if it died.
+                failure = ex.Message.Split('\n')[0];
+                Console.WriteLine($"FILL FAILED after {tally.Committed} committed messages: {ex.GetType().Name}: {failure}");
+            }
 
-            // Azurite saves its databases every 5 s: the figures at the end are of a save after the last commit.
-            await WaitForSaveAsync(location, DateTime.UtcNow, ct).ConfigureAwait(false);
+            var slices = tally.Slices;
+            var peakRssKb = Math.Max(slices.Select(s => s.AzuriteRssKb).DefaultIfEmpty().Max(), ProcStats.StatusKb(azuritePid, "VmHWM"));
+            if (failure is not null && ProcStats.TryRead(azuritePid) is null)
+            {
+                failure += "; the Azurite process is gone";
+                Console.WriteLine("restart:  the Azurite process is gone; starting a new one on the same data folder to check what was kept ...");
+                await azurite.DisposeAsync().ConfigureAwait(false);
+                azurite = null;
+                var restart = Stopwatch.StartNew();
+                azurite = await EmbeddedAzurite.StartPrivateAsync(location, NullLogger.Instance, ct).ConfigureAwait(false);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"          answered after {restart.Elapsed.TotalSeconds:F1} s"));
+                azuritePid = ProcStats.AzuritePid(location);
+                spool = new AzureSpool(new AzureStorage(azurite.ConnectionString, prefix));
+            }
+            else
+            {
+                // Azurite saves its databases every 5 s: the figures at the end are of a save after the last commit.
+                await WaitForSaveAsync(location, DateTime.UtcNow, ct).ConfigureAwait(false);
+                peakRssKb = Math.Max(peakRssKb, ProcStats.StatusKb(azuritePid, "VmHWM"));
+            }
+
             var filled = gauge.Measure();
-            peakRssKb = Math.Max(peakRssKb, ProcStats.StatusKb(azuritePid, "VmHWM"));
-
             var check = await CheckScaleAsync(spool, tally, ct).ConfigureAwait(false);
 
             double? answerSeconds = null;
             long restartRssKb = 0;
             StoreCapacity? stopped = null;
-            if (options.Restart && File.Exists(options.CloudSpoolDll))
+            if (failure is not null)
+            {
+                // Nothing more to time: the store failed.
+            }
+            else if (options.Restart && File.Exists(options.CloudSpoolDll))
             {
                 // A POP3 user for the edge, then Azurite stopped (SIGTERM: it saves its databases) and `cloudspool run`
                 // started on the same data folder, as after a reboot: the time until POP3 answers with every message.
@@ -149,7 +181,7 @@ public static partial class Program
                 Console.WriteLine($"restart:  skipped ({options.CloudSpoolDll} not found; bench/run builds it)");
             }
 
-            return ReportScale(options, slices, tally, empty, stopped ?? filled, peakRssKb, fillSeconds, check, answerSeconds, restartRssKb) ? 0 : 1;
+            return ReportScale(options, slices, tally, empty, stopped ?? filled, peakRssKb, tally.Seconds, check, answerSeconds, restartRssKb, failure) ? 0 : 1;
         }
         finally
         {
@@ -182,7 +214,7 @@ public static partial class Program
     /// Generates the messages (in seeded chunks, one chunk per core ahead, so generating does not hold the store back),
     /// writes them as a pull does and commits them one unit after the other; returns the figures of each tenth.
     /// </summary>
-    private static async Task<List<ScaleSlice>> FillScaleAsync(Options options, string mailbox, AzureSpool spool, AzurePullLedger ledger, AzuriteCapacityGauge gauge, int azuritePid,
+    private static async Task FillScaleAsync(Options options, string mailbox, AzureSpool spool, AzurePullLedger ledger, AzuriteCapacityGauge gauge, int azuritePid,
         ScaleTally tally, CancellationToken ct)
     {
         var n = options.Messages;
@@ -201,8 +233,7 @@ public static partial class Program
         // Writes in flight: bounded by bytes as a pull's (16 permits of 1 MiB; a unit takes 1 to 16).
         using var budget = new SemaphoreSlim(16);
         var units = Channel.CreateUnbounded<ScaleUnit>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-        var slices = new List<ScaleSlice>();
-        var committer = Task.Run(() => CommitScaleAsync(options, mailbox, spool, ledger, gauge, azuritePid, units.Reader, budget, tally, slices, ct), ct);
+        var committer = Task.Run(() => CommitScaleAsync(options, mailbox, spool, ledger, gauge, azuritePid, units.Reader, budget, tally, ct), ct);
 
         var packing = new List<ScaleMessage>();
         long packingBytes = 0;
@@ -267,7 +298,6 @@ public static partial class Program
         }
 
         await committer.ConfigureAwait(false);
-        return slices;
     }
 
     private static async Task<IReadOnlyList<PackSlot>> WriteOwnAsync(AzureSpool spool, string mailbox, ScaleMessage message, CancellationToken ct)
@@ -300,7 +330,7 @@ public static partial class Program
     /// each tenth of the fill.
     /// </summary>
     private static async Task CommitScaleAsync(Options options, string mailbox, AzureSpool spool, AzurePullLedger ledger, AzuriteCapacityGauge gauge, int azuritePid,
-        ChannelReader<ScaleUnit> units, SemaphoreSlim budget, ScaleTally tally, List<ScaleSlice> slices, CancellationToken ct)
+        ChannelReader<ScaleUnit> units, SemaphoreSlim budget, ScaleTally tally, CancellationToken ct)
     {
         var n = options.Messages;
         var pending = new List<SeenEntry>();
@@ -340,6 +370,7 @@ public static partial class Program
                 : members.Select(m => m.Ingested).ToList();
             var results = await spool.CommitAsync(mailbox, placed, ct).ConfigureAwait(false);
             budget.Release(batch.Sum(u => u.Permits));
+            tally.Seconds = clock.Elapsed.TotalSeconds;
             tally.Commits++;
             if (first.Packed)
             {
@@ -402,7 +433,7 @@ public static partial class Program
                 var rss = ProcStats.StatusKb(azuritePid, "VmRSS");
                 peakRssKb = Math.Max(peakRssKb, rss);
                 var slice = new ScaleSlice(tally.Committed - sliceStart.Messages, now - sliceStart.Seconds, azuriteCpu, benchCpu, otherCpu, Math.Max(rss, peakRssKb), gauge.Measure());
-                slices.Add(slice);
+                tally.Slices.Add(slice);
                 if (mailbox == ScaleUser)
                 {
                     PrintSlice(nextSlice, tally.Committed, slice, rss, tally.Empty);
@@ -523,10 +554,10 @@ public static partial class Program
     }
 
     private static bool ReportScale(Options options, List<ScaleSlice> slices, ScaleTally tally, StoreCapacity empty, StoreCapacity end, long peakRssKb, double fillSeconds,
-        ScaleCheck check, double? answerSeconds, long restartRssKb)
+        ScaleCheck check, double? answerSeconds, long restartRssKb, string? failure)
     {
         var n = tally.Committed;
-        var ok = true;
+        var ok = failure is null;
         string Verdict(bool met)
         {
             ok &= met;
@@ -536,18 +567,26 @@ public static partial class Program
         var lean = options.Lean ? string.Create(CultureInfo.InvariantCulture, $" (standing for {Program.Mib(tally.NominalBytes):F1} MiB)") : "";
         Console.WriteLine();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"filled:   {n} messages in {fillSeconds:F1} s ({n / fillSeconds:F0} msgs/s): {tally.Kinds[MailKind.Text]} text, {tally.Kinds[MailKind.Html]} HTML, "
+            $"filled:   {n} messages in {fillSeconds:F1} s ({n / Math.Max(fillSeconds, 1e-3):F0} msgs/s): {tally.Kinds[MailKind.Text]} text, {tally.Kinds[MailKind.Html]} HTML, "
             + $"{tally.Kinds[MailKind.Attachment]} with attachment, {tally.Kinds[MailKind.Large]} of about 5 MB; {Program.Mib(tally.Bytes):F1} MiB as served{lean}"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"          {tally.Packs} packs and {tally.OwnBlobs} own blobs, {tally.Commits} commit calls, {(n + PullDefaults.SeenBatchSize - 1) / PullDefaults.SeenBatchSize} seen-ledger writes"));
 
-        var firstRate = slices[0].Messages / slices[0].Seconds;
-        var lastRate = slices[^1].Messages / slices[^1].Seconds;
-        var ratio = lastRate / firstRate;
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"rate:     first tenth {firstRate:F0} msgs/s, last tenth {lastRate:F0} msgs/s: last/first {ratio:F2} (target >= {ScaleTargetSliceRatio:F2}: {Verdict(ratio >= ScaleTargetSliceRatio)})"));
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"          azurite CPU per 1,000 messages: first tenth {1000 * slices[0].AzuriteCpu / slices[0].Messages:F2} s, last tenth {1000 * slices[^1].AzuriteCpu / slices[^1].Messages:F2} s"));
+        if (failure is not null)
+        {
+            Console.WriteLine($"FAILED:   the fill stopped after {n} of {options.Messages} messages ({slices.Count} tenths done): {failure}");
+        }
+
+        if (slices.Count >= 2)
+        {
+            var firstRate = slices[0].Messages / slices[0].Seconds;
+            var lastRate = slices[^1].Messages / slices[^1].Seconds;
+            var ratio = lastRate / firstRate;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"rate:     first tenth {firstRate:F0} msgs/s, last tenth {lastRate:F0} msgs/s: last/first {ratio:F2} (target >= {ScaleTargetSliceRatio:F2}: {Verdict(ratio >= ScaleTargetSliceRatio)})"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"          azurite CPU per 1,000 messages: first tenth {1000 * slices[0].AzuriteCpu / slices[0].Messages:F2} s, last tenth {1000 * slices[^1].AzuriteCpu / slices[^1].Messages:F2} s"));
+        }
         var busy = slices.Select((s, i) => (Tenth: (i + 1) * 10, Share: s.OtherCpu / (s.Seconds * Environment.ProcessorCount))).Where(s => s.Share > 0.1).ToList();
         if (busy.Count > 0)
         {
@@ -559,12 +598,12 @@ public static partial class Program
             $"memory:   azurite peak RSS {peakRssKb / 1024.0:F0} MiB (target < 1 GB: {Verdict(peakRssKb * 1024L < ScaleTargetRssBytes)})"));
 
         Console.WriteLine();
-        Console.WriteLine($"databases (Azurite's files{(answerSeconds is null && !options.Restart ? "" : ", saved when it stopped")}; limit {end.Databases.FirstOrDefault()?.LimitBytes / 1048576.0 ?? 0:F1} MiB each):");
+        Console.WriteLine($"databases (Azurite's files{(answerSeconds is null ? "" : ", saved when it stopped")}; limit {end.Databases.FirstOrDefault()?.LimitBytes / 1048576.0 ?? 0:F1} MiB each):");
         Console.WriteLine("  database         empty MiB   at end MiB   bytes/msg   % of limit   at 1,000,000 msgs MiB   % of limit");
         foreach (var db in end.Databases.Where(d => !d.Name.StartsWith("queue", StringComparison.Ordinal)))
         {
             var before = empty.Databases.FirstOrDefault(d => d.Name == db.Name)?.Bytes ?? 0;
-            var perMessage = (double)(db.Bytes - before) / n;
+            var perMessage = (double)(db.Bytes - before) / Math.Max(n, 1);
             var at = before + perMessage * ScaleAim;
             var judged = db.Name is "table" or "blob";
             var target = judged && n >= ScaleAim ? $"  (target < 50%: {Verdict(db.Share < ScaleTargetShare)})" : "";
