@@ -246,6 +246,9 @@ public static partial class Program
         }
 
         dll ??= DefaultCloudSpoolDll();
+        // The scale case reports tenths of the fill and reads back a sample of 1,000.
+        if (scale && messages < 1000)
+            throw new ArgumentException($"--messages: {messages} is too few for the scale case (at least 1000)");
         // The delay benchmark waits up to a minute per message: 5 by default, at most 100.
         if (delay && messages > 100)
             throw new ArgumentException($"--messages: {messages} is too many for the delay benchmark (at most 100)");
