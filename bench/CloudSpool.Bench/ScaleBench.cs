@@ -42,7 +42,7 @@ public static partial class Program
 
     private sealed record ScaleUnit(List<ScaleMessage> Members, bool Packed, Task<IReadOnlyList<PackSlot>> Write, int Permits);
 
-    private sealed record ScaleSlice(int Messages, double Seconds, double AzuriteCpu, double BenchCpu, double OtherCpu, long AzuriteRssKb, StoreCapacity Databases);
+    private sealed record ScaleSlice(int Messages, long Bytes, double Seconds, double AzuriteCpu, double BenchCpu, double OtherCpu, long AzuriteRssKb, StoreCapacity Databases);
 
     private sealed class ScaleTally
     {
@@ -244,10 +244,15 @@ public static partial class Program
         {
             var bytes = members.Sum(m => (long)m.Bytes.Length);
             var permits = (int)Math.Clamp((bytes + (1 << 20) - 1) >> 20, 1, 16);
-            // A unit waits for room, unless the committer has failed (its error is the one reported).
-            while (!await budget.WaitAsync(1000, ct).ConfigureAwait(false))
+            // A unit waits for room (every permit it holds; the committer gives them back), unless the committer has
+            // failed (its error is the one reported).
+            for (var taken = 0; taken < permits;)
             {
-                if (committer.IsCompleted)
+                if (await budget.WaitAsync(1000, ct).ConfigureAwait(false))
+                {
+                    taken++;
+                }
+                else if (committer.IsCompleted)
                 {
                     await committer.ConfigureAwait(false);
                     throw new BenchException("the committer stopped early");
@@ -340,7 +345,7 @@ public static partial class Program
         var sampler = new Random(options.Seed);
         var self = Process.GetCurrentProcess();
         var clock = new Stopwatch();
-        var sliceStart = (Seconds: 0.0, Messages: 0, Azurite: 0L, Bench: 0.0, Machine: 0L);
+        var sliceStart = (Seconds: 0.0, Messages: 0, Bytes: 0L, Azurite: 0L, Bench: 0.0, Machine: 0L);
         var peakRssKb = 0L;
         var rssClock = Stopwatch.StartNew();
         var nextSlice = 1;
@@ -351,7 +356,7 @@ public static partial class Program
                 // The clock starts with the first write under way: the first chunk's generation is not the store's time.
                 clock.Start();
                 self.Refresh();
-                sliceStart = (0.0, 0, AzuriteTicks(azuritePid), self.TotalProcessorTime.TotalSeconds, ProcStats.MachineBusyTicks());
+                sliceStart = (0.0, 0, 0L, AzuriteTicks(azuritePid), self.TotalProcessorTime.TotalSeconds, ProcStats.MachineBusyTicks());
             }
 
             units.TryRead(out var first);
@@ -435,14 +440,14 @@ public static partial class Program
                 var otherCpu = Math.Max(0, (machine - sliceStart.Machine) / ProcStats.TicksPerSecond - azuriteCpu - benchCpu);
                 var rss = ProcStats.StatusKb(azuritePid, "VmRSS");
                 peakRssKb = Math.Max(peakRssKb, rss);
-                var slice = new ScaleSlice(tally.Committed - sliceStart.Messages, now - sliceStart.Seconds, azuriteCpu, benchCpu, otherCpu, Math.Max(rss, peakRssKb), gauge.Measure());
+                var slice = new ScaleSlice(tally.Committed - sliceStart.Messages, tally.Bytes - sliceStart.Bytes, now - sliceStart.Seconds, azuriteCpu, benchCpu, otherCpu, Math.Max(rss, peakRssKb), gauge.Measure());
                 tally.Slices.Add(slice);
                 if (mailbox == ScaleUser)
                 {
                     PrintSlice(nextSlice, tally.Committed, slice, rss, tally.Empty);
                 }
 
-                sliceStart = (now, tally.Committed, azurite, bench, machine);
+                sliceStart = (now, tally.Committed, tally.Bytes, azurite, bench, machine);
                 peakRssKb = 0;
                 nextSlice++;
             }
@@ -471,7 +476,7 @@ public static partial class Program
             Console.WriteLine("(CPU%: of one core over the slice; bench: generating, hashing and summarizing the messages, and the storage client; others: the");
             Console.WriteLine(" rest of the machine, which takes from the fill when it is busy;");
             Console.WriteLine(" DB: Azurite's database files as last saved (it saves every 5 s); B/msg: their growth since the start over the messages committed so far)");
-            Console.WriteLine("  slice   messages   msgs/s   azurite CPU%   bench CPU%   others CPU%   azurite RSS MiB (peak)   table DB MiB  B/msg   blob DB MiB  B/msg");
+            Console.WriteLine("  slice   messages   msgs/s    MiB/s   azurite CPU%   bench CPU%   others CPU%   azurite RSS MiB (peak)   table DB MiB  B/msg   blob DB MiB  B/msg");
         }
 
         var table = Db(slice.Databases, "table");
@@ -479,7 +484,7 @@ public static partial class Program
         var tableBefore = empty is null ? 0 : Db(empty, "table");
         var blobBefore = empty is null ? 0 : Db(empty, "blob");
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{tenth * 10,6}%{committed,11}{slice.Messages / slice.Seconds,9:F0}{100 * slice.AzuriteCpu / slice.Seconds,15:F0}{100 * slice.BenchCpu / slice.Seconds,13:F0}{100 * slice.OtherCpu / slice.Seconds,14:F0}"
+            $"{tenth * 10,6}%{committed,11}{slice.Messages / slice.Seconds,9:F0}{Program.Mib(slice.Bytes) / slice.Seconds,9:F1}{100 * slice.AzuriteCpu / slice.Seconds,15:F0}{100 * slice.BenchCpu / slice.Seconds,13:F0}{100 * slice.OtherCpu / slice.Seconds,14:F0}"
             + $"{rssKb / 1024.0,13:F0} ({slice.AzuriteRssKb / 1024.0,6:F0})    {Program.Mib(table),15:F1}{(double)(table - tableBefore) / committed,7:F0}{Program.Mib(blob),14:F1}{(double)(blob - blobBefore) / committed,7:F0}"));
     }
 
