@@ -317,7 +317,7 @@ public static partial class Program
     private static List<ScaleMessage> GenerateChunk(Options options, int chunk, int count)
     {
         var first = chunk * ScaleChunk;
-        var generator = new MailboxGenerator(unchecked(options.Seed * 1_000_003 + chunk), first, options.Lean ? LeanDivisor : 1);
+        var generator = new MailboxGenerator(unchecked(options.Seed * 1_000_003 + chunk), first, options.Lean ? LeanDivisor : 1, fastBinary: true);
         var messages = new List<ScaleMessage>(count);
         for (var i = 0; i < count; i++)
         {
