@@ -50,45 +50,34 @@ public sealed class AzureForwardStore(AzureStorage storage, TimeProvider clock) 
     public Task SetCursorAsync(string mailbox, string cursor, CancellationToken cancellationToken) =>
         storage.Control.UpsertEntityAsync(new TableEntity(StorageNames.ForwardCursorPartition, mailbox) { ["Cursor"] = cursor }, TableUpdateMode.Replace, cancellationToken);
 
-    public async Task<string?> LastMessageKeyAsync(string mailbox, CancellationToken cancellationToken)
-    {
-        string? last = null;
-        await foreach (var key in TailAsync(mailbox, 1, ["RowKey"], cancellationToken).ConfigureAwait(false))
-            last = key.RowKey;
-        return last;
-    }
+    /// <summary>A reader of the mailboxes' messages (it keeps nothing a writer changes).</summary>
+    private readonly AzureSpool _messages = new(storage, clock);
 
-    public async Task<IReadOnlyList<SpoolMessage>> RecentMessagesAsync(string mailbox, int count, CancellationToken cancellationToken)
-    {
-        var result = new List<SpoolMessage>();
-        await foreach (var e in TailAsync(mailbox, count, null, cancellationToken).ConfigureAwait(false))
-            result.Add(AzureSpool.FromEntity(e));
-        return result;
-    }
+    public async Task<string?> LastMessageKeyAsync(string mailbox, CancellationToken cancellationToken) =>
+        (await TailAsync(1, from => _messages.ListIndexAsync(mailbox, from, cancellationToken)).ConfigureAwait(false))
+        .LastOrDefault()?.MessageKey;
+
+    public async Task<IReadOnlyList<SpoolMessage>> RecentMessagesAsync(string mailbox, int count, CancellationToken cancellationToken) =>
+        await TailAsync(count, from => _messages.ListAsync(mailbox, from, cancellationToken)).ConfigureAwait(false);
 
     /// <summary>
-    /// The newest <paramref name="count"/> message rows, oldest first. Table storage lists in ascending key order only, so
-    /// this reads ranges from ever earlier ingest instants until one holds enough rows: it touches the mailbox's tail, not all of it.
+    /// The newest <paramref name="count"/> messages, oldest first. Table storage lists in ascending key order only, so
+    /// this reads ranges from ever earlier ingest instants until one holds enough: it touches the mailbox's tail, not all of it.
     /// </summary>
-    private async IAsyncEnumerable<TableEntity> TailAsync(string mailbox, int count, IEnumerable<string>? select, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<T>> TailAsync<T>(int count, Func<string?, IAsyncEnumerable<T>> list)
     {
         var now = clock.GetUtcNow();
-        var end = StorageNames.PrefixEnd(StorageNames.MessageRowPrefix);
-        List<TableEntity> rows = [];
+        List<T> rows = [];
         foreach (var window in TailWindows.Append(TimeSpan.MaxValue))
         {
-            var from = window == TimeSpan.MaxValue
-                ? StorageNames.MessageRowPrefix
-                : StorageNames.MessageRowKeyAt(now - window);
-            var filter = TableClient.CreateQueryFilter($"PartitionKey eq {mailbox} and RowKey gt {from} and RowKey lt {end}");
+            var from = window == TimeSpan.MaxValue ? null : StorageNames.MessageRowKeyAt(now - window);
             rows = [];
-            await foreach (var e in storage.Messages.QueryAsync<TableEntity>(filter, select: select, cancellationToken: cancellationToken).ConfigureAwait(false))
+            await foreach (var e in list(from).ConfigureAwait(false))
                 rows.Add(e);
-            if (rows.Count >= count || from == StorageNames.MessageRowPrefix)
+            if (rows.Count >= count || from is null)
                 break;
         }
-        foreach (var e in rows.Skip(Math.Max(0, rows.Count - count)))
-            yield return e;
+        return rows.Skip(Math.Max(0, rows.Count - count)).ToList();
     }
 
     public async Task<IReadOnlyList<ForwardEntry>> ListAfterAsync(string mailbox, string? afterKey, CancellationToken cancellationToken)

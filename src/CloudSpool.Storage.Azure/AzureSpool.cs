@@ -36,14 +36,6 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
         }
     }
 
-    /// <summary>The key of the message with this dedup key in the mailbox, if any.</summary>
-    private async Task<string?> FindByDedupKeyAsync(string mailbox, string dedupKey, CancellationToken cancellationToken)
-    {
-        var row = await storage.Messages.GetEntityIfExistsAsync<TableEntity>(mailbox, StorageNames.DedupRowKey(dedupKey),
-            select: ["MessageKey"], cancellationToken: cancellationToken).ConfigureAwait(false);
-        return row.HasValue ? row.Value!.GetString("MessageKey") : null;
-    }
-
     /// <inheritdoc />
     public async Task WriteContentAsync(string mailbox, IngestedMessage message, Stream content, CancellationToken cancellationToken)
     {
@@ -89,29 +81,37 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
         return slots;
     }
 
+    /// <summary>Messages a segment holds at most: with its row, its bucket rows and the change row, one transaction of at most 100 entities.</summary>
+    internal const int SegmentMembers = 49;
+
+    /// <summary>Attempts of a commit or removal whose bucket rows another writer changed in between.</summary>
+    private const int ConflictAttempts = 8;
+
+    private readonly DedupIndex _dedup = new(storage.Messages);
+    private readonly LegacyRows _legacy = new(storage.Messages, clock ?? TimeProvider.System);
+    private readonly SegmentBlobs _segments = new(storage.Spool);
+
+    internal DedupIndex Dedup => _dedup;
+    internal LegacyRows Legacy => _legacy;
+
     /// <inheritdoc />
     public async Task<IReadOnlyList<StoreResult>> CommitAsync(string mailbox, IReadOnlyList<IngestedMessage> messages, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(messages);
         var results = new StoreResult?[messages.Count];
         // Every key of this call is taken first: the keys of the messages of a pack then lie between its first and last
-        // member's, which every row of the pack records, so retention can tell with one short range query whether any
-        // message of the pack is left (see AzureSpoolMaintenance.RemoveAsync).
+        // member's, which the segments record, so retention can tell with one short range query whether any message of the
+        // pack is left (see AzureSpoolMaintenance.RemoveAsync).
         var keys = new string[messages.Count];
-        var packs = new Dictionary<string, List<int>>(StringComparer.Ordinal); // pack -> its members' indexes, in order
+        var packs = new Dictionary<string, SegmentPack>(StringComparer.Ordinal);
         for (var i = 0; i < messages.Count; i++)
         {
             keys[i] = StorageNames.MessageRowKey(NextTicks(), messages[i].Figures.Sha256);
-            if (messages[i].Pack is not { } slot)
-                continue;
-            if (!packs.TryGetValue(slot.BlobName, out var members))
-                packs[slot.BlobName] = members = [];
-            members.Add(i);
+            if (messages[i].Pack is { } slot)
+                packs[slot.BlobName] = packs.TryGetValue(slot.BlobName, out var p) ? p with { LastKey = keys[i] } : new SegmentPack(slot.BlobName, keys[i], keys[i]);
         }
-        SpoolPackPlace? PlaceOf(IngestedMessage m) =>
-            m.Pack is { } slot ? new SpoolPackPlace(slot.Offset, keys[packs[slot.BlobName][0]], keys[packs[slot.BlobName][^1]]) : null;
 
-        // One transaction holds at most 100 entities of one partition: 49 messages with their dedup rows, and the change row.
-        // A dedup key twice in one transaction is refused by the service, so later twins wait for the first.
+        // A dedup key twice in one call: later twins take the first one's outcome.
         var firsts = new Dictionary<string, int>(StringComparer.Ordinal);
         var twins = new List<int>();
         for (var i = 0; i < messages.Count; i++)
@@ -119,31 +119,8 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
             if (!firsts.TryAdd(messages[i].DedupKey, i))
                 twins.Add(i);
         }
-
-        foreach (var chunk in firsts.Values.Order().Chunk(49))
-        {
-            var actions = new List<TableTransactionAction>(chunk.Length * 2 + 1) { ChangeAction(mailbox) };
-            foreach (var index in chunk)
-            {
-                var m = messages[index];
-                actions.Add(new TableTransactionAction(TableTransactionActionType.Add, ToEntity(mailbox, keys[index], BlobNameOf(mailbox, m), PlaceOf(m), m)));
-                actions.Add(new TableTransactionAction(TableTransactionActionType.Add, new TableEntity(mailbox, StorageNames.DedupRowKey(m.DedupKey)) { ["MessageKey"] = keys[index] }));
-            }
-            try
-            {
-                await storage.Messages.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
-                foreach (var index in chunk)
-                    results[index] = new StoreResult(StoreOutcome.Stored, keys[index]);
-            }
-            catch (TableTransactionFailedException ex) when (ex.Status == 409)
-            {
-                // Some message of the batch is held already (another account, an earlier crashed run):
-                // commit them one by one, under the same keys, to tell which.
-                foreach (var index in chunk)
-                    results[index] = await CommitOneAsync(mailbox, messages[index], keys[index], PlaceOf(messages[index]), cancellationToken).ConfigureAwait(false);
-            }
-        }
-
+        foreach (var chunk in firsts.Values.Order().Chunk(SegmentMembers))
+            await CommitSegmentAsync(mailbox, messages, keys, packs, chunk, results, cancellationToken).ConfigureAwait(false);
         foreach (var index in twins)
             results[index] = new StoreResult(StoreOutcome.Duplicate, results[firsts[messages[index].DedupKey]]!.MessageKey);
 
@@ -152,110 +129,304 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
         for (var i = 0; i < messages.Count; i++)
         {
             if (results[i]!.Outcome == StoreOutcome.Duplicate && messages[i].Pack is null)
-                await DeleteBlobIfUnreferencedAsync(mailbox, BlobNameOf(mailbox, messages[i]), results[i]!.MessageKey, cancellationToken).ConfigureAwait(false);
+                await DeleteBlobIfUnreferencedAsync(mailbox, BlobNameOf(mailbox, messages[i]), [results[i]!.MessageKey], cancellationToken).ConfigureAwait(false);
         }
-        foreach (var (pack, members) in packs)
+        foreach (var pack in packs.Keys)
         {
+            var members = Enumerable.Range(0, messages.Count).Where(i => messages[i].Pack?.BlobName == pack).ToList();
             if (members.All(i => results[i]!.Outcome == StoreOutcome.Duplicate))
                 await DeleteBlobIfUnreferencedAsync(mailbox, pack, members.Select(i => results[i]!.MessageKey), cancellationToken).ConfigureAwait(false);
         }
         return results.Select(r => r!).ToList();
     }
 
-    private static string BlobNameOf(string mailbox, IngestedMessage m) => m.Pack?.BlobName ?? StorageNames.BlobName(mailbox, m.Figures.Sha256);
-
-    private async Task<StoreResult> CommitOneAsync(string mailbox, IngestedMessage message, string messageKey, SpoolPackPlace? place, CancellationToken cancellationToken)
+    /// <summary>
+    /// Commits one segment: the messages of <paramref name="chunk"/> the mailbox does not hold yet get a segment blob
+    /// (their full metadata), then one transaction adds the segment row (their index), their dedup entries and a new change
+    /// row. A transaction refused because another writer changed a bucket in between is tried again from the lookup.
+    /// </summary>
+    private async Task CommitSegmentAsync(string mailbox, IReadOnlyList<IngestedMessage> messages, string[] keys,
+        Dictionary<string, SegmentPack> packs, int[] chunk, StoreResult?[] results, CancellationToken cancellationToken)
     {
-        var row = ToEntity(mailbox, messageKey, BlobNameOf(mailbox, message), place, message);
-        var dedup = new TableEntity(mailbox, StorageNames.DedupRowKey(message.DedupKey)) { ["MessageKey"] = messageKey };
-        try
+        for (var attempt = 1; ; attempt++)
         {
-            await storage.Messages.SubmitTransactionAsync(
-                [new TableTransactionAction(TableTransactionActionType.Add, row), new TableTransactionAction(TableTransactionActionType.Add, dedup), ChangeAction(mailbox)],
-                cancellationToken).ConfigureAwait(false);
-            return new StoreResult(StoreOutcome.Stored, messageKey);
-        }
-        catch (TableTransactionFailedException ex) when (ex.Status == 409)
-        {
-            // The mailbox holds this message already (same dedup key), or this very row was committed by an attempt
-            // whose answer was lost: either way the dedup row names the message that counts.
-            var winner = await FindByDedupKeyAsync(mailbox, message.DedupKey, cancellationToken).ConfigureAwait(false)
-                         ?? throw new InvalidOperationException($"dedup row for {message.DedupKey} conflicted but cannot be read", ex);
-            return new StoreResult(StoreOutcome.Duplicate, winner);
+            var held = await Task.WhenAll(chunk.Select(i => FindHeldAsync(mailbox, messages[i].DedupKey, cancellationToken))).ConfigureAwait(false);
+            var news = new List<int>(chunk.Length);
+            for (var c = 0; c < chunk.Length; c++)
+            {
+                if (held[c] is { } winner)
+                    results[chunk[c]] = new StoreResult(StoreOutcome.Duplicate, winner);
+                else
+                    news.Add(chunk[c]);
+            }
+            if (news.Count == 0)
+                return;
+
+            var segmentPacks = news.Select(i => messages[i].Pack?.BlobName).OfType<string>().Distinct(StringComparer.Ordinal).Select(b => packs[b]).ToList();
+            var members = news.Select(i => MemberOf(messages[i], keys[i], segmentPacks)).ToList();
+            var lastKey = keys[news[^1]];
+            var blobName = StorageNames.SegmentBlobName(mailbox, lastKey);
+            await _segments.WriteAsync(blobName, news.Select(i => SegmentRecord.Of(keys[i], messages[i])), cancellationToken).ConfigureAwait(false);
+
+            var actions = new List<TableTransactionAction>
+            {
+                new(TableTransactionActionType.Add, new TableEntity(mailbox, StorageNames.SegmentRowKey(lastKey))
+                {
+                    ["First"] = keys[news[0]],
+                    ["Blob"] = blobName,
+                    ["Index"] = SegmentIndex.Encode(IngestFigures.SizeRule, segmentPacks, members),
+                }),
+            };
+            var buckets = new List<(string Bucket, List<DedupIndex.Row> Rows, int From, int To)>();
+            foreach (var group in news.GroupBy(i => DedupBuckets.BucketOf(messages[i].DedupKey), StringComparer.Ordinal))
+            {
+                var rows = await _dedup.RowsAsync(mailbox, group.Key, cancellationToken).ConfigureAwait(false);
+                var written = new List<DedupIndex.Row>();
+                var from = actions.Count;
+                actions.AddRange(DedupIndex.AddActions(mailbox, group.Key, rows,
+                    group.Select(i => DedupBuckets.Entry(messages[i].DedupKey, keys[i])).ToList(), written));
+                buckets.Add((group.Key, written, from, actions.Count));
+            }
+            actions.Add(ChangeAction(mailbox));
+            try
+            {
+                var answers = await storage.Messages.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
+                foreach (var (bucket, rows, from, to) in buckets)
+                {
+                    var etags = new Dictionary<string, ETag?>(StringComparer.Ordinal);
+                    for (var a = from; a < to; a++)
+                        etags[actions[a].Entity.RowKey] = answers.Value.Count > a ? answers.Value[a].Headers.ETag : null;
+                    _dedup.Keep(mailbox, bucket, rows, etags);
+                }
+                foreach (var index in news)
+                    results[index] = new StoreResult(StoreOutcome.Stored, keys[index]);
+                return;
+            }
+            catch (TableTransactionFailedException ex) when (ex.Status is 409 or 412 or 404)
+            {
+                // Another writer changed a bucket (or added its next row) since it was read: nothing of this try was
+                // committed, so its segment blob goes, and the lookup starts again from fresh buckets.
+                foreach (var (bucket, _, _, _) in buckets)
+                    _dedup.Forget(mailbox, bucket);
+                await _segments.DeleteAsync(blobName, cancellationToken).ConfigureAwait(false);
+                if (attempt >= ConflictAttempts)
+                    throw new InvalidOperationException($"the commit to {mailbox} conflicted with other writers {attempt} times in a row", ex);
+            }
+            catch
+            {
+                // The outcome is unknown (the answer may be lost after a commit): the cached buckets may be stale, and the
+                // segment blob stays (a retry finds its messages held; the repair check deletes it if nothing names it).
+                foreach (var (bucket, _, _, _) in buckets)
+                    _dedup.Forget(mailbox, bucket);
+                throw;
+            }
         }
     }
+
+    private static SegmentMember MemberOf(IngestedMessage m, string key, List<SegmentPack> packs)
+    {
+        SpoolKeys.TryGetTicks(key, out var ticks);
+        var pack = m.Pack is { } slot ? packs.FindIndex(p => p.BlobName == slot.BlobName) : -1;
+        return new SegmentMember(ticks, m.Figures.Sha256, StorageNames.Uidl(m.DedupKey), m.Figures.RawLength, m.Figures.Pop3Size, pack, m.Pack?.Offset ?? 0);
+    }
+
+    /// <summary>The key of the message the mailbox holds under this dedup key: in its buckets, or in a row of an earlier version.</summary>
+    private async Task<string?> FindHeldAsync(string mailbox, string dedupKey, CancellationToken cancellationToken) =>
+        await _dedup.FindAsync(mailbox, dedupKey, cancellationToken).ConfigureAwait(false)
+        ?? (await _legacy.AnyAsync(mailbox, cancellationToken).ConfigureAwait(false)
+            ? await _legacy.FindByDedupKeyAsync(mailbox, dedupKey, cancellationToken).ConfigureAwait(false)
+            : null);
+
+    private static string BlobNameOf(string mailbox, IngestedMessage m) => m.Pack?.BlobName ?? StorageNames.BlobName(mailbox, m.Figures.Sha256);
 
     /// <summary>Deletes a blob unless one of the <paramref name="winnerKeys"/> (the messages that count) names it.</summary>
     private async Task DeleteBlobIfUnreferencedAsync(string mailbox, string blobName, IEnumerable<string> winnerKeys, CancellationToken cancellationToken)
     {
         foreach (var key in winnerKeys.Distinct(StringComparer.Ordinal))
         {
-            var winner = await GetAsync(mailbox, key, cancellationToken).ConfigureAwait(false);
+            var winner = await GetIndexEntryAsync(mailbox, key, cancellationToken).ConfigureAwait(false);
             if (winner is null || winner.BlobName == blobName)
                 return; // cannot tell, or still named: keep it (the repair check deletes what nobody names)
         }
         await storage.Spool.GetBlobClient(blobName).DeleteIfExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
     }
 
-    private Task DeleteBlobIfUnreferencedAsync(string mailbox, string blobName, string winnerKey, CancellationToken cancellationToken) =>
-        DeleteBlobIfUnreferencedAsync(mailbox, blobName, [winnerKey], cancellationToken);
-
     /// <inheritdoc />
-    public async IAsyncEnumerable<SpoolMessage> ListAsync(string mailbox, string? afterKey, [EnumeratorCancellation] CancellationToken cancellationToken)
+    public IAsyncEnumerable<SpoolMessage> ListAsync(string mailbox, string? afterKey, CancellationToken cancellationToken) =>
+        MergeByKeyAsync(_legacy.ListAsync(mailbox, afterKey, null, cancellationToken), ListSegmentMessagesAsync(mailbox, afterKey, cancellationToken), m => m.MessageKey, cancellationToken);
+
+    private async IAsyncEnumerable<SpoolMessage> ListSegmentMessagesAsync(string mailbox, string? afterKey, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        await foreach (var entity in storage.Messages.QueryAsync<TableEntity>(MessageRange(mailbox, afterKey), maxPerPage: 1000, cancellationToken: cancellationToken).ConfigureAwait(false))
-            yield return FromEntity(entity);
+        await foreach (var segment in SegmentsAsync(mailbox, afterKey, cancellationToken).ConfigureAwait(false))
+        {
+            var records = await _segments.ReadAsync(segment.Blob, cancellationToken).ConfigureAwait(false);
+            foreach (var i in segment.LiveAfter(afterKey))
+                yield return segment.MessageOf(i, records);
+        }
     }
 
     /// <inheritdoc />
     public async Task<SpoolMessage?> GetAsync(string mailbox, string messageKey, CancellationToken cancellationToken)
     {
-        var row = await storage.Messages.GetEntityIfExistsAsync<TableEntity>(mailbox, messageKey, cancellationToken: cancellationToken).ConfigureAwait(false);
-        return row.HasValue ? FromEntity(row.Value!) : null;
+        if (await _legacy.GetAsync(mailbox, messageKey, cancellationToken).ConfigureAwait(false) is { } old)
+            return old;
+        if (await FindSegmentAsync(mailbox, messageKey, cancellationToken).ConfigureAwait(false) is not { } found)
+            return null;
+        var records = await _segments.ReadAsync(found.Segment.Blob, cancellationToken).ConfigureAwait(false);
+        return found.Segment.MessageOf(found.Index, records);
     }
 
-    /// <inheritdoc />
-    public async IAsyncEnumerable<SpoolIndexEntry> ListIndexAsync(string mailbox, string? afterKey, [EnumeratorCancellation] CancellationToken cancellationToken)
+    /// <summary>The index entry of one message, without reading its segment's blob.</summary>
+    internal async Task<SpoolIndexEntry?> GetIndexEntryAsync(string mailbox, string messageKey, CancellationToken cancellationToken)
     {
-        await foreach (var e in storage.Messages.QueryAsync<TableEntity>(MessageRange(mailbox, afterKey), maxPerPage: 1000,
-            select: IndexColumns, cancellationToken: cancellationToken).ConfigureAwait(false))
-        {
-            var pop3Size = e.GetInt64("Pop3Size") ?? 0;
-            var rawLength = e.GetInt64("RawLength") ?? 0;
-            yield return new SpoolIndexEntry(e.RowKey, e.GetString("Uidl"), pop3Size, rawLength,
-                e.GetString("Sha256"), e.GetString("BlobName"), e.GetInt64("BlobOffset"),
-                BareCrAsCrlf: e.GetInt32("Pop3SizeRule") is null && pop3Size > rawLength);
-        }
+        if (await _legacy.GetAsync(mailbox, messageKey, cancellationToken).ConfigureAwait(false) is { } old)
+            return new SpoolIndexEntry(old.MessageKey, old.Uidl, old.Pop3Size, old.RawLength, old.Sha256, old.BlobName, old.Pack?.Offset);
+        return await FindSegmentAsync(mailbox, messageKey, cancellationToken).ConfigureAwait(false) is { } found
+            ? found.Segment.IndexEntryOf(found.Index)
+            : null;
     }
 
-    /// <remarks>
-    /// <c>Pop3SizeRule</c> (<see cref="IngestFigures.SizeRule"/>) is absent from rows written before size rule 2, whose
-    /// <c>Pop3Size</c> counted every bare CR or LF as CRLF. Such a row with a size equal to its length has neither, so its
-    /// size is right under either rule; one with a larger size may have bare CRs (or only bare LFs, which both rules count
-    /// alike): the edge serves it by the old rule, so RETR still sends what LIST announces (byte for byte as before when it
-    /// has bare CRs, and as under rule 2 when it has none).
-    /// </remarks>
-    private static readonly string[] IndexColumns = ["RowKey", "Uidl", "Pop3Size", "Pop3SizeRule", "RawLength", "Sha256", "BlobName", "BlobOffset"];
-
-    /// <inheritdoc />
-    public Task<string?> FirstKeyAsync(string mailbox, CancellationToken cancellationToken) =>
-        FirstRowKeyAsync(MessageRange(mailbox, null), cancellationToken);
-
-    /// <summary>
-    /// The smallest row key of the messages table matching <paramref name="filter"/>, or null: one row asked for, though
-    /// the service may answer with empty pages (and a continuation) before the first match.
-    /// </summary>
-    internal async Task<string?> FirstRowKeyAsync(string filter, CancellationToken cancellationToken)
+    /// <summary>The segment holding a live message with this key, and its place there; null when there is none.</summary>
+    internal async Task<(SegmentRow Segment, int Index)?> FindSegmentAsync(string mailbox, string messageKey, CancellationToken cancellationToken)
     {
-        await foreach (var page in storage.Messages.QueryAsync<TableEntity>(filter, maxPerPage: 1,
-            select: ["RowKey"], cancellationToken: cancellationToken).AsPages(pageSizeHint: 1).ConfigureAwait(false))
+        // A segment's row key is its last member's: the first row at or after the key's is the only one that can hold it.
+        var filter = TableClient.CreateQueryFilter(
+            $"PartitionKey eq {mailbox} and RowKey ge {StorageNames.SegmentRowKey(messageKey)} and RowKey lt {StorageNames.PrefixEnd(StorageNames.SegmentRowPrefix)}");
+        await foreach (var page in storage.Messages.QueryAsync<TableEntity>(filter, maxPerPage: 1, cancellationToken: cancellationToken)
+            .AsPages(pageSizeHint: 1).ConfigureAwait(false))
         {
             if (page.Values.Count > 0)
-                return page.Values[0].RowKey;
+            {
+                var segment = SegmentRow.From(page.Values[0]);
+                var index = segment.IndexOf(messageKey);
+                return index >= 0 && !segment.Gone.Contains(index) ? (segment, index) : null;
+            }
             if (page.ContinuationToken is null)
                 break;
         }
         return null;
+    }
+
+    /// <summary>The segment rows of a mailbox whose last member comes after <paramref name="afterKey"/>, in key order.</summary>
+    internal IAsyncEnumerable<SegmentRow> SegmentsAsync(string mailbox, string? afterKey, CancellationToken cancellationToken) =>
+        SegmentsAsync(TableClient.CreateQueryFilter(
+            $"PartitionKey eq {mailbox} and RowKey gt {(afterKey is null ? StorageNames.SegmentRowPrefix : StorageNames.SegmentRowKey(afterKey))} and RowKey lt {StorageNames.PrefixEnd(StorageNames.SegmentRowPrefix)}"),
+            cancellationToken);
+
+    /// <summary>The segment rows of a mailbox whose last member is <paramref name="key"/> or later, in key order.</summary>
+    internal IAsyncEnumerable<SegmentRow> SegmentsFromAsync(string mailbox, string key, CancellationToken cancellationToken) =>
+        SegmentsAsync(TableClient.CreateQueryFilter(
+            $"PartitionKey eq {mailbox} and RowKey ge {StorageNames.SegmentRowKey(key)} and RowKey lt {StorageNames.PrefixEnd(StorageNames.SegmentRowPrefix)}"),
+            cancellationToken);
+
+    private async IAsyncEnumerable<SegmentRow> SegmentsAsync(string filter, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await foreach (var e in storage.Messages.QueryAsync<TableEntity>(filter, maxPerPage: 1000, cancellationToken: cancellationToken).ConfigureAwait(false))
+            yield return SegmentRow.From(e);
+    }
+
+    /// <inheritdoc />
+    public IAsyncEnumerable<SpoolIndexEntry> ListIndexAsync(string mailbox, string? afterKey, CancellationToken cancellationToken) =>
+        MergeByKeyAsync(_legacy.ListIndexAsync(mailbox, afterKey, cancellationToken), ListSegmentIndexAsync(mailbox, afterKey, cancellationToken), e => e.MessageKey, cancellationToken);
+
+    private async IAsyncEnumerable<SpoolIndexEntry> ListSegmentIndexAsync(string mailbox, string? afterKey, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await foreach (var segment in SegmentsAsync(mailbox, afterKey, cancellationToken).ConfigureAwait(false))
+        {
+            foreach (var i in segment.LiveAfter(afterKey))
+                yield return segment.IndexEntryOf(i);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<string?> FirstKeyAsync(string mailbox, CancellationToken cancellationToken)
+    {
+        var old = await _legacy.FirstKeyAsync(mailbox, cancellationToken).ConfigureAwait(false);
+        string? first = null;
+        await foreach (var segment in SegmentsAsync(mailbox, null, cancellationToken).ConfigureAwait(false))
+        {
+            if (segment.LiveAfter(null).FirstOrDefault(-1) is var i and >= 0)
+            {
+                first = segment.Members[i].MessageKey;
+                break;
+            }
+        }
+        return old is null ? first : first is null || string.CompareOrdinal(old, first) < 0 ? old : first;
+    }
+
+    /// <summary>Two streams in key order as one (each key is in one of them only).</summary>
+    private static async IAsyncEnumerable<T> MergeByKeyAsync<T>(IAsyncEnumerable<T> first, IAsyncEnumerable<T> second, Func<T, string> key,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await using var a = first.GetAsyncEnumerator(cancellationToken);
+        await using var b = second.GetAsyncEnumerator(cancellationToken);
+        var hasA = await a.MoveNextAsync().ConfigureAwait(false);
+        var hasB = await b.MoveNextAsync().ConfigureAwait(false);
+        while (hasA || hasB)
+        {
+            if (hasA && (!hasB || string.CompareOrdinal(key(a.Current), key(b.Current)) <= 0))
+            {
+                yield return a.Current;
+                hasA = await a.MoveNextAsync().ConfigureAwait(false);
+            }
+            else
+            {
+                yield return b.Current;
+                hasB = await b.MoveNextAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Takes a message out of its segment: marks it gone in the segment row (deleting the row with its last member), takes
+    /// its dedup entry out of its bucket and replaces the change row, in one transaction. Returns the segment's blob when the
+    /// row went (the caller deletes it), else null; nothing when the message is not there (removed before).
+    /// </summary>
+    internal async Task<string?> RemoveFromSegmentAsync(string mailbox, string messageKey, string dedupKey, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            if (await FindSegmentAsync(mailbox, messageKey, cancellationToken).ConfigureAwait(false) is not { } found)
+                return null;
+            var (segment, index) = found;
+            var gone = new HashSet<int>(segment.Gone) { index };
+            var emptied = gone.Count == segment.Members.Count;
+            var actions = new List<TableTransactionAction>
+            {
+                emptied
+                    ? new(TableTransactionActionType.Delete, new TableEntity(mailbox, segment.RowKey), segment.ETag)
+                    : new(TableTransactionActionType.UpdateMerge, new TableEntity(mailbox, segment.RowKey) { ["Gone"] = SegmentIndex.EncodeGone(gone, segment.Members.Count) }, segment.ETag),
+            };
+            var bucket = DedupBuckets.BucketOf(dedupKey);
+            var rows = await _dedup.RowsAsync(mailbox, bucket, cancellationToken).ConfigureAwait(false);
+            var written = new List<DedupIndex.Row>();
+            var bucketAction = DedupIndex.RemoveAction(mailbox, rows, dedupKey, messageKey, written);
+            if (bucketAction is not null)
+                actions.Add(bucketAction);
+            actions.Add(ChangeAction(mailbox));
+            try
+            {
+                var answers = await storage.Messages.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
+                if (bucketAction is not null)
+                {
+                    var etag = bucketAction.ActionType == TableTransactionActionType.Delete ? (ETag?)null : answers.Value.Count > 1 ? answers.Value[1].Headers.ETag : null;
+                    _dedup.Keep(mailbox, bucket, written, bucketAction.ActionType == TableTransactionActionType.Delete
+                        ? new Dictionary<string, ETag?>() : new Dictionary<string, ETag?> { [bucketAction.Entity.RowKey] = etag });
+                }
+                return emptied ? segment.Blob : null;
+            }
+            catch (TableTransactionFailedException ex) when (ex.Status is 409 or 412 or 404)
+            {
+                _dedup.Forget(mailbox, bucket);
+                if (attempt >= ConflictAttempts)
+                    throw new InvalidOperationException($"the removal of {messageKey} from {mailbox} conflicted with other writers {attempt} times in a row", ex);
+            }
+            catch
+            {
+                _dedup.Forget(mailbox, bucket);
+                throw;
+            }
+        }
     }
 
     /// <inheritdoc />
@@ -274,9 +445,6 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
     internal TableTransactionAction ChangeAction(string mailbox) => new(TableTransactionActionType.UpsertReplace,
         new TableEntity(mailbox, StorageNames.HeadRowKey) { ["Changed"] = _clock.GetUtcNow() });
 
-    private static string MessageRange(string mailbox, string? afterKey) => TableClient.CreateQueryFilter(
-        $"PartitionKey eq {mailbox} and RowKey gt {afterKey ?? StorageNames.MessageRowPrefix} and RowKey lt {StorageNames.PrefixEnd(StorageNames.MessageRowPrefix)}");
-
     /// <inheritdoc />
     public async Task<Stream> OpenContentAsync(string blobName, long? offset, long length, CancellationToken cancellationToken)
     {
@@ -289,129 +457,4 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
         var response = await blob.DownloadStreamingAsync(new BlobDownloadOptions { Range = new HttpRange(offset.Value, length) }, cancellationToken).ConfigureAwait(false);
         return response.Value.Content;
     }
-
-    /// <summary>
-    /// The header summary of a message row as one JSON property: a dozen properties fewer per row for the table service
-    /// to parse, index and keep (against Azurite each one costs CPU on every insert and every save of its database).
-    /// Unicode as is; quotes and control characters escaped. The names of <see cref="MessageSummary"/>'s properties are
-    /// part of the stored format: renaming one loses that field in every row written before.
-    /// </summary>
-    private static readonly JsonSerializerOptions SummaryJson = new()
-    {
-        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingDefault,
-    };
-
-    /// <summary>
-    /// The longest summary kept as one property (characters; a table property holds at most 64 KiB of UTF-16). Every field
-    /// is bounded (<see cref="MessageSummary.MaxFieldLength"/>), but a summary of fields full of characters JSON escapes
-    /// can be longer: such a row keeps a property per field, as rows written before the summary property did.
-    /// </summary>
-    private const int MaxSummaryChars = 30_000;
-
-    private static TableEntity ToEntity(string mailbox, string messageKey, string blobName, SpoolPackPlace? pack, IngestedMessage m)
-    {
-        var entity = new TableEntity(mailbox, messageKey)
-        {
-            ["Uidl"] = StorageNames.Uidl(m.DedupKey),
-            ["BlobName"] = blobName,
-            ["RawLength"] = m.Figures.RawLength,
-            ["Pop3Size"] = m.Figures.Pop3Size,
-            ["Pop3SizeRule"] = IngestFigures.SizeRule,
-            ["Sha256"] = m.Figures.Sha256,
-            ["DedupKey"] = m.DedupKey,
-            ["SourceAccount"] = m.SourceAccount,
-            ["SourceKey"] = m.SourceKey,
-            ["ReceivedAt"] = m.ReceivedAt,
-        };
-        var summary = JsonSerializer.Serialize(m.Summary, SummaryJson);
-        if (summary.Length <= MaxSummaryChars)
-            entity["Summary"] = summary;
-        else
-            AddSummaryColumns(entity, m.Summary);
-        if (pack is not null)
-        {
-            entity["BlobOffset"] = pack.Offset;
-            entity["PackFirst"] = pack.FirstKey;
-            entity["PackLast"] = pack.LastKey;
-        }
-        return entity;
-    }
-
-    /// <summary>
-    /// The summary as a property per field: rows written before the summary property, and summaries too long for one. Each
-    /// field fits a property (at most <see cref="MessageSummary.MaxFieldLength"/> characters); the attachment names, as
-    /// JSON, keep as many of the first names as fit one (escaped, 50 names of control characters would not).
-    /// </summary>
-    private static void AddSummaryColumns(TableEntity entity, MessageSummary s)
-    {
-        var names = JsonSerializer.Serialize(s.AttachmentNames, SummaryJson);
-        for (var keep = s.AttachmentNames.Count - 1; names.Length > MaxSummaryChars && keep >= 0; keep--)
-            names = JsonSerializer.Serialize(s.AttachmentNames.Take(keep), SummaryJson);
-
-        entity["From"] = s.From;
-        entity["To"] = s.To;
-        entity["Subject"] = s.Subject;
-        entity["Date"] = s.Date;
-        entity["MessageId"] = s.MessageId;
-        entity["ListId"] = s.ListId;
-        entity["AutoSubmitted"] = s.AutoSubmitted;
-        entity["Precedence"] = s.Precedence;
-        entity["AttachmentCount"] = s.AttachmentCount;
-        entity["AttachmentNames"] = names;
-        entity["Malformed"] = s.Malformed;
-        entity["ParseError"] = s.ParseError;
-    }
-
-    private static MessageSummary SummaryOf(TableEntity e)
-    {
-        if (e.GetString("Summary") is not { } json)
-            return SummaryFromColumns(e);
-        try
-        {
-            var summary = JsonSerializer.Deserialize<MessageSummary>(json, SummaryJson) ?? new MessageSummary();
-            return summary.AttachmentNames is null ? summary with { AttachmentNames = [] } : summary;
-        }
-        catch (JsonException ex)
-        {
-            // A damaged row must not make the mailbox unreadable: the message is still listed, served and forwarded.
-            return new MessageSummary { Malformed = true, ParseError = $"the stored summary cannot be read: {ex.Message}" };
-        }
-    }
-
-    private static MessageSummary SummaryFromColumns(TableEntity e) => new()
-    {
-        From = e.GetString("From"),
-        To = e.GetString("To"),
-        Subject = e.GetString("Subject"),
-        Date = e.GetDateTimeOffset("Date"),
-        MessageId = e.GetString("MessageId"),
-        ListId = e.GetString("ListId"),
-        AutoSubmitted = e.GetString("AutoSubmitted"),
-        Precedence = e.GetString("Precedence"),
-        AttachmentCount = e.GetInt32("AttachmentCount") ?? 0,
-        AttachmentNames = JsonSerializer.Deserialize<string[]>(e.GetString("AttachmentNames") ?? "[]") ?? [],
-        Malformed = e.GetBoolean("Malformed") ?? false,
-        ParseError = e.GetString("ParseError"),
-    };
-
-    private static SpoolPackPlace? PackOf(TableEntity e) =>
-        e.GetInt64("BlobOffset") is { } offset ? new SpoolPackPlace(offset, e.GetString("PackFirst") ?? "", e.GetString("PackLast") ?? "") : null;
-
-    internal static SpoolMessage FromEntity(TableEntity e) => new()
-    {
-        Mailbox = e.PartitionKey,
-        MessageKey = e.RowKey,
-        Uidl = e.GetString("Uidl"),
-        BlobName = e.GetString("BlobName"),
-        Pack = PackOf(e),
-        RawLength = e.GetInt64("RawLength") ?? 0,
-        Pop3Size = e.GetInt64("Pop3Size") ?? 0,
-        Sha256 = e.GetString("Sha256"),
-        DedupKey = e.GetString("DedupKey"),
-        SourceAccount = e.GetString("SourceAccount"),
-        SourceKey = e.GetString("SourceKey"),
-        ReceivedAt = e.GetDateTimeOffset("ReceivedAt") ?? default,
-        Summary = SummaryOf(e),
-    };
 }

@@ -14,12 +14,28 @@ public sealed class AzureSpoolMaintenance(AzureStorage storage, AzureSpool spool
     {
         // Message keys start with the commit time (seconds after ingest), so "older than" is a key range, not a scan.
         var end = StorageNames.MessageRowKey(cutoff.UtcTicks, "00000000");
-        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {mailbox} and RowKey gt {StorageNames.MessageRowPrefix} and RowKey lt {end}");
-        await foreach (var e in storage.Messages.QueryAsync<TableEntity>(filter, maxPerPage: 1000, cancellationToken: cancellationToken).ConfigureAwait(false))
-            yield return AzureSpool.FromEntity(e);
+        await foreach (var m in spool.ListAsync(mailbox, null, cancellationToken).ConfigureAwait(false))
+        {
+            if (string.CompareOrdinal(m.MessageKey, end) >= 0)
+                yield break;
+            yield return m;
+        }
     }
 
     public async Task RemoveAsync(SpoolMessage message, CancellationToken cancellationToken)
+    {
+        if (await spool.Legacy.GetAsync(message.Mailbox, message.MessageKey, cancellationToken).ConfigureAwait(false) is not null)
+            await RemoveLegacyRowAsync(message, cancellationToken).ConfigureAwait(false);
+        else if (await spool.RemoveFromSegmentAsync(message.Mailbox, message.MessageKey, message.DedupKey, cancellationToken).ConfigureAwait(false) is { } segmentBlob)
+            await storage.Spool.GetBlobClient(segmentBlob).DeleteIfExistsAsync(DeleteSnapshotsOption.IncludeSnapshots, cancellationToken: cancellationToken).ConfigureAwait(false);
+        // (Removed by an earlier, interrupted run, or another worker, when neither holds it: only the blob may be left.)
+
+        if (message.Pack is { } pack && await AnyNamesAsync(message.Mailbox, message.BlobName, pack, cancellationToken).ConfigureAwait(false))
+            return; // other messages of the pack are still in the mailbox: the pack goes with the last of them
+        await storage.Spool.GetBlobClient(message.BlobName).DeleteIfExistsAsync(DeleteSnapshotsOption.IncludeSnapshots, cancellationToken: cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task RemoveLegacyRowAsync(SpoolMessage message, CancellationToken cancellationToken)
     {
         try
         {
@@ -34,30 +50,41 @@ public sealed class AzureSpoolMaintenance(AzureStorage storage, AzureSpool spool
         {
             // Removed by an earlier, interrupted run (or another worker): only the blob may be left.
         }
-        if (message.Pack is { } pack && await AnyNamesAsync(message.Mailbox, message.BlobName, pack, cancellationToken).ConfigureAwait(false))
-            return; // other messages of the pack are still in the mailbox: the pack goes with the last of them
-        await storage.Spool.GetBlobClient(message.BlobName).DeleteIfExistsAsync(DeleteSnapshotsOption.IncludeSnapshots, cancellationToken: cancellationToken).ConfigureAwait(false);
+        spool.Legacy.Forget(message.Mailbox);
     }
 
     /// <summary>
-    /// Whether a message row still names the pack: every message of a pack was committed in one call with keys between
-    /// its first and last member's, so that short range holds every row that can.
+    /// Whether a message still names the pack: every message of a pack was committed in one call with keys between its
+    /// first and last member's, so the rows and segments of that short range hold every one that can.
     /// </summary>
     private async Task<bool> AnyNamesAsync(string mailbox, string blobName, SpoolPackPlace pack, CancellationToken cancellationToken)
     {
         if (!pack.FirstKey.StartsWith(StorageNames.MessageRowPrefix, StringComparison.Ordinal) ||
             !pack.LastKey.StartsWith(StorageNames.MessageRowPrefix, StringComparison.Ordinal))
             return true; // a row without its range cannot tell: keep the pack (the repair check deletes what nobody names)
-        var filter = TableClient.CreateQueryFilter(
-            $"PartitionKey eq {mailbox} and RowKey ge {pack.FirstKey} and RowKey le {pack.LastKey} and BlobName eq {blobName}");
-        return await spool.FirstRowKeyAsync(filter, cancellationToken).ConfigureAwait(false) is not null;
+        if (await spool.Legacy.AnyNamesAsync(mailbox, blobName, pack.FirstKey, pack.LastKey, cancellationToken).ConfigureAwait(false))
+            return true;
+        await foreach (var segment in spool.SegmentsFromAsync(mailbox, pack.FirstKey, cancellationToken).ConfigureAwait(false))
+        {
+            if (string.CompareOrdinal(segment.First, pack.LastKey) > 0)
+                break;
+            if (segment.LiveAfter(null).Any(i => segment.BlobNameOf(i) == blobName))
+                return true;
+        }
+        return false;
     }
 
     public async Task<SpoolCheck> CheckAsync(string mailbox, TimeSpan graceAge, bool fix, CancellationToken cancellationToken)
     {
-        var rows = new Dictionary<string, string>(StringComparer.Ordinal); // blob name -> message key
-        await foreach (var m in spool.ListAsync(mailbox, null, cancellationToken).ConfigureAwait(false))
+        var rows = new Dictionary<string, string>(StringComparer.Ordinal); // blob name -> a message key naming it
+        var messages = 0;
+        await foreach (var m in spool.ListIndexAsync(mailbox, null, cancellationToken).ConfigureAwait(false))
+        {
             rows[m.BlobName] = m.MessageKey;
+            messages++;
+        }
+        await foreach (var segment in spool.SegmentsAsync(mailbox, null, cancellationToken).ConfigureAwait(false))
+            rows[segment.Blob] = segment.First;
 
         var blobs = new HashSet<string>(StringComparer.Ordinal);
         var orphans = new List<string>();
@@ -77,7 +104,9 @@ public sealed class AzureSpoolMaintenance(AzureStorage storage, AzureSpool spool
                 deleted++;
             }
         }
-        var missing = rows.Where(r => !blobs.Contains(r.Key)).Select(r => r.Value).Order(StringComparer.Ordinal).ToList();
-        return new SpoolCheck(mailbox, rows.Count, blobs.Count, missing, orphans, deleted);
+        var missing = rows.Where(r => !blobs.Contains(r.Key)).Select(r => r.Value).Distinct().Order(StringComparer.Ordinal).ToList();
+        // Blobs counts the blobs of messages, as before segments: a segment's blob is metadata.
+        var contentBlobs = blobs.Count(b => !StorageNames.IsSegmentBlob(mailbox, b));
+        return new SpoolCheck(mailbox, messages, contentBlobs, missing, orphans, deleted);
     }
 }

@@ -6,10 +6,13 @@ namespace CloudSpool.Storage.Azure;
 /// <summary>
 /// Every table, container, partition and key name is derived here and nowhere else.
 /// <list type="bullet">
-/// <item><c>{p}messages</c>: PK mailbox; RK <c>m:{commit ticks:D19}-{8 hex}</c> message metadata (grows with commit time, see SpoolKeys),
-/// <c>d:{dedup key}</c> dedup index pointing at the message row. Both written in one transaction, which also replaces the
-/// mailbox's change row <c>h:head</c> (its ETag is the change token readers compare before querying; retention's removals
-/// replace it too).</item>
+/// <item><c>{p}messages</c>: PK mailbox. RK <c>g:{last message key}</c>: a segment of up to 49 messages committed together, with
+/// the key of its first (<c>First</c>), the binary index of its messages (<c>Index</c>, see SegmentIndex), the members removed
+/// since (<c>Gone</c>) and the blob holding their whole metadata (<c>Blob</c>). Message keys are <c>m:{commit ticks:D19}-{8 hex}</c>
+/// (they grow with commit time, see SpoolKeys). RK <c>b:{3 hex}:{n:D4}</c>: the dedup index in buckets (see DedupBuckets).
+/// Segment row, bucket changes and the mailbox's change row <c>h:head</c> are written in one transaction (the change row's
+/// ETag is the change token readers compare before querying; retention's removals replace it too). Rows of earlier versions,
+/// still read: <c>m:{message key}</c> a message each, <c>d:{dedup key}</c> its dedup row.</item>
 /// <item><c>{p}ledger</c>: PK account; RK <c>v:{scope}</c> scope validity, <c>s:{scope}:{validity}:{upstream key}</c>
 /// seen entries, <c>f:{scope}:{upstream key}</c> messages whose fetch failed.</item>
 /// <item><c>{p}control</c>: PK <c>account</c> (definitions) and <c>pull-state</c> (health), RK account name;
@@ -26,7 +29,9 @@ namespace CloudSpool.Storage.Azure;
 /// forward is claimed once. Rows sort by message key, so a run reads the rows after its starting key with one range query.</item>
 /// <item><c>{p}control</c>, forwarding: PK <c>forward</c>, RK <c>switch</c> (the away switch and its watermark); PK
 /// <c>forward-cursor</c>, RK mailbox (every message up to this key is settled for every destination).</item>
-/// <item>Container <c>{p}spool</c>: blob <c>{mailbox}/{sha256[0..2]}/{sha256}.eml</c>, written once.</item>
+/// <item>Container <c>{p}spool</c>: blob <c>{mailbox}/{sha256[0..2]}/{sha256}.eml</c> (a message of its own),
+/// <c>{mailbox}/packs/{yyyyMMdd}/{guid}.pack</c> (small messages one after the other), <c>{mailbox}/segments/{last key}-{guid}.seg</c>
+/// (a segment's metadata, a JSON line a message), each written once.</item>
 /// <item>Container <c>{p}leases</c>: one empty blob per lease name.</item>
 /// </list>
 /// </summary>
@@ -83,6 +88,16 @@ public sealed class StorageNames
     public static string MessageRowKey(long commitTicks, string sha256) => SpoolKeys.Message(commitTicks, sha256);
     public const string MessageRowPrefix = SpoolKeys.MessagePrefix;
     public static string DedupRowKey(string dedupKey) => "d:" + dedupKey;
+
+    /// <summary>Segment rows: <c>g:{the key of its last message}</c>.</summary>
+    public const string SegmentRowPrefix = "g:";
+    public static string SegmentRowKey(string lastMessageKey) => SegmentRowPrefix + lastMessageKey;
+
+    /// <summary>A new, unique name for the blob of a segment whose last message has this key.</summary>
+    public static string SegmentBlobName(string mailbox, string lastMessageKey) =>
+        $"{mailbox}/segments/{lastMessageKey[2..]}-{Guid.NewGuid():N}.seg";
+
+    public static bool IsSegmentBlob(string mailbox, string blobName) => blobName.StartsWith(mailbox + "/segments/", StringComparison.Ordinal);
     public const string HeadRowKey = "h:head";
 
     /// <summary>A view partition's session claim: which client identity's session may commit to it now.</summary>

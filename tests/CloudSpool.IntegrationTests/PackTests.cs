@@ -12,11 +12,15 @@ namespace CloudSpool.IntegrationTests;
 /// </summary>
 public sealed class PackTests : DovecotAndSpoolTest
 {
+    /// <summary>The blobs holding the mailbox's messages (not the segments holding their metadata).</summary>
     private async Task<List<string>> BlobNamesAsync(string mailbox)
     {
         var names = new List<string>();
         await foreach (var blob in Spool.Runtime.Storage.Spool.GetBlobsAsync(new Azure.Storage.Blobs.Models.GetBlobsOptions { Prefix = mailbox + "/" }))
-            names.Add(blob.Name);
+        {
+            if (!StorageNames.IsSegmentBlob(mailbox, blob.Name))
+                names.Add(blob.Name);
+        }
         return names;
     }
 

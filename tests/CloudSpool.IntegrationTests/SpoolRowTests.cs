@@ -9,8 +9,9 @@ using CloudSpool.Storage.Azure;
 namespace CloudSpool.IntegrationTests;
 
 /// <summary>
-/// A message row's header summary on a real Azurite: one JSON property in rows written now, a property per field in rows
-/// written by earlier versions (and in rows whose summary would be too long for one property); both read back the same.
+/// A message's metadata on a real Azurite: in a segment (its index in the segment's table row, its header summary in a line
+/// of the segment's blob) as written now; a row of its own with a JSON summary property, or a property per field, as
+/// earlier versions wrote it. All read back the same.
 /// </summary>
 public sealed class SpoolRowTests : IAsyncLifetime
 {
@@ -48,17 +49,20 @@ public sealed class SpoolRowTests : IAsyncLifetime
         var result = Assert.Single(await spool.CommitAsync(mailbox, [message], CancellationToken.None));
         Assert.Equal(StoreOutcome.Stored, result.Outcome);
         var read = await spool.GetAsync(mailbox, result.MessageKey, CancellationToken.None);
-        var row = (await Messages.GetEntityAsync<TableEntity>(mailbox, result.MessageKey)).Value;
+        Assert.False((await Messages.GetEntityIfExistsAsync<TableEntity>(mailbox, result.MessageKey)).HasValue); // no row of its own
+        var row = (await Messages.GetEntityAsync<TableEntity>(mailbox, StorageNames.SegmentRowKey(result.MessageKey))).Value;
         return (read!, row);
     }
 
     [Fact]
-    public async Task A_summary_is_one_property_and_reads_back_field_for_field()
+    public async Task A_summary_is_a_line_of_the_segment_blob_and_reads_back_field_for_field()
     {
         var (read, row) = await CommitAndReadAsync("rows", Message(new string('a', 64), Rich));
 
-        Assert.NotNull(row.GetString("Summary"));
-        Assert.DoesNotContain(row.Keys, k => k is "Subject" or "From" or "AttachmentNames" or "Malformed");
+        Assert.NotNull(row.GetBinary("Index"));
+        Assert.DoesNotContain(row.Keys, k => k is "Summary" or "Subject" or "From" or "AttachmentNames" or "Malformed");
+        var line = (await _spool.Runtime.Storage.Spool.GetBlobClient(row.GetString("Blob")).DownloadContentAsync()).Value.Content.ToString();
+        Assert.Contains("Zoë", line); // Unicode as is
         Assert.Equivalent(Rich, read.Summary, strict: true);
         Assert.Equal(Rich.Date, read.Summary.Date);
         Assert.Equal(TimeSpan.FromHours(2), read.Summary.Date!.Value.Offset); // the sender's offset is kept
@@ -89,9 +93,9 @@ public sealed class SpoolRowTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_summary_too_long_for_one_property_keeps_a_property_per_field()
+    public async Task A_summary_of_any_length_reads_back_whole()
     {
-        // Every field at its bound, of characters JSON escapes six to one: far past one property's limit as JSON.
+        // Every field at its bound, of characters JSON escapes six to one: far past what one table property could hold.
         var control = new string('\u0001', MessageSummary.MaxFieldLength);
         var huge = new MessageSummary
         {
@@ -100,36 +104,38 @@ public sealed class SpoolRowTests : IAsyncLifetime
             AttachmentNames = Enumerable.Range(0, MessageSummary.MaxAttachmentNames).Select(_ => new string('\u0002', MessageSummary.MaxAttachmentNameLength)).ToList(),
         };
 
-        var (read, row) = await CommitAndReadAsync("huge", Message(new string('e', 64), huge));
+        var (read, _) = await CommitAndReadAsync("huge", Message(new string('e', 64), huge));
 
-        Assert.Null(row.GetString("Summary"));
-        Assert.Equal(control, row.GetString("Subject"));
-        // The names, escaped, would not fit one property either: the first ones that fit are kept (the count stays).
-        var kept = read.Summary.AttachmentNames;
-        Assert.InRange(kept.Count, 10, MessageSummary.MaxAttachmentNames - 1);
-        Assert.Equal(huge.AttachmentNames.Take(kept.Count), kept);
-        Assert.Equivalent(huge with { AttachmentNames = kept }, read.Summary, strict: true);
+        Assert.Equivalent(huge, read.Summary, strict: true);
     }
+
+    private async Task DamageSegmentAsync(TableEntity row, string content) =>
+        await _spool.Runtime.Storage.Spool.GetBlobClient(row.GetString("Blob")).UploadAsync(BinaryData.FromString(content), overwrite: true);
 
     [Fact]
     public async Task A_damaged_summary_leaves_the_message_readable_and_says_so()
     {
         var (read, row) = await CommitAndReadAsync("damaged", Message(new string('f', 64), Rich));
-        row["Summary"] = "{\"Subject\": \"cut off";
-        await Messages.UpdateEntityAsync(row, row.ETag, TableUpdateMode.Replace);
+        await DamageSegmentAsync(row, "{\"Key\": \"cut off");
 
         var again = await new AzureSpool(_spool.Runtime.Storage).GetAsync("damaged", read.MessageKey, CancellationToken.None);
 
         Assert.NotNull(again);
         Assert.Equal(read.Sha256, again.Sha256);
+        Assert.Equal(read.Uidl, again.Uidl);
         Assert.True(again.Summary.Malformed);
         Assert.Contains("stored summary cannot be read", again.Summary.ParseError);
 
         // Valid JSON with a field missing or null reads as that field's default: no names is an empty list, never null.
-        row["Summary"] = "{\"Subject\":\"only this\",\"AttachmentNames\":null}";
-        await Messages.UpdateEntityAsync(row, ETag.All, TableUpdateMode.Replace);
+        await DamageSegmentAsync(row, $"{{\"Key\":\"{read.MessageKey}\",\"Summary\":{{\"Subject\":\"only this\",\"AttachmentNames\":null}}}}\n");
         var partial = await new AzureSpool(_spool.Runtime.Storage).GetAsync("damaged", read.MessageKey, CancellationToken.None);
         Assert.Equivalent(new MessageSummary { Subject = "only this" }, partial!.Summary, strict: true);
         Assert.Empty(partial.Summary.AttachmentNames);
+
+        // A segment whose blob is gone still lists, serves and forwards its messages.
+        await _spool.Runtime.Storage.Spool.GetBlobClient(row.GetString("Blob")).DeleteAsync();
+        var lost = await new AzureSpool(_spool.Runtime.Storage).GetAsync("damaged", read.MessageKey, CancellationToken.None);
+        Assert.Equal(read.BlobName, lost!.BlobName);
+        Assert.Contains("is missing", lost.Summary.ParseError);
     }
 }

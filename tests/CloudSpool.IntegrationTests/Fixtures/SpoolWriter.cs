@@ -1,5 +1,8 @@
+using Azure.Data.Tables;
+using CloudSpool.Core.Ingest;
 using CloudSpool.Core.Pull;
 using CloudSpool.Core.Spool;
+using CloudSpool.Storage.Azure;
 
 namespace CloudSpool.IntegrationTests.Fixtures;
 
@@ -18,4 +21,31 @@ public static class SpoolWriter
     /// <summary>The same into a harness's spool.</summary>
     public static Task<SpoolMessage> PutAsync(this PullHarness harness, string mailbox, byte[] raw) =>
         PutAsync(harness.Runtime.Spool, harness.Runtime.SpoolReader, mailbox, raw);
+
+    /// <summary>
+    /// Puts a message into a harness's spool as the last version before segments did: its blob, then a message row of its
+    /// own with a JSON summary and a dedup row, in one transaction. Returns the message row (to age or alter it further).
+    /// </summary>
+    public static async Task<TableEntity> PutLegacyAsync(this PullHarness harness, string mailbox, byte[] raw, DateTimeOffset? committedAt = null)
+    {
+        var m = IngestedMessage.FromBytes(raw, "test", Guid.NewGuid().ToString("N"), DateTimeOffset.UtcNow);
+        var storage = harness.Runtime.Storage;
+        var blob = StorageNames.BlobName(mailbox, m.Figures.Sha256);
+        await storage.Spool.GetBlobClient(blob).UploadAsync(new MemoryStream(raw), overwrite: true);
+        var key = StorageNames.MessageRowKey((committedAt ?? DateTimeOffset.UtcNow).UtcTicks, m.Figures.Sha256);
+        var row = new TableEntity(mailbox, key)
+        {
+            ["Uidl"] = StorageNames.Uidl(m.DedupKey), ["BlobName"] = blob, ["RawLength"] = m.Figures.RawLength, ["Pop3Size"] = m.Figures.Pop3Size,
+            ["Pop3SizeRule"] = IngestFigures.SizeRule, ["Sha256"] = m.Figures.Sha256, ["DedupKey"] = m.DedupKey, ["SourceAccount"] = m.SourceAccount,
+            ["SourceKey"] = m.SourceKey, ["ReceivedAt"] = m.ReceivedAt,
+            ["Summary"] = System.Text.Json.JsonSerializer.Serialize(m.Summary),
+        };
+        await storage.Messages.SubmitTransactionAsync(
+        [
+            new TableTransactionAction(TableTransactionActionType.Add, row),
+            new TableTransactionAction(TableTransactionActionType.Add, new TableEntity(mailbox, StorageNames.DedupRowKey(m.DedupKey)) { ["MessageKey"] = key }),
+        ]);
+        (harness.Runtime.Spool as AzureSpool)?.Legacy.Forget(mailbox);
+        return row;
+    }
 }

@@ -1,0 +1,93 @@
+using CloudSpool.Core.Pull;
+using CloudSpool.Core.Spool;
+using CloudSpool.IntegrationTests.Fixtures;
+using CloudSpool.Storage.Azure;
+
+namespace CloudSpool.IntegrationTests;
+
+/// <summary>
+/// The segment layout on a real Azurite: a mailbox written partly by earlier versions (a row per message) and partly in
+/// segments reads as one; a message is held once across both; retention removes from both; and writers racing on one
+/// mailbox's dedup buckets store every message exactly once.
+/// </summary>
+public sealed class SpoolLayoutTests : IAsyncLifetime
+{
+    private PullHarness _spool = null!;
+
+    public async Task InitializeAsync() => _spool = await PullHarness.StartAsync();
+
+    public async Task DisposeAsync() => await _spool.DisposeAsync();
+
+    /// <summary>The same bytes for the same subject (a fixed Message-ID).</summary>
+    private static byte[] Mail(string subject) => TestMail.Create(subject, messageId: subject.Replace(' ', '-') + "@layout.test");
+
+    [Fact]
+    public async Task Rows_of_earlier_versions_and_segments_read_as_one_mailbox_and_hold_each_message_once()
+    {
+        var earlier = DateTimeOffset.UtcNow - TimeSpan.FromDays(3);
+        await _spool.PutLegacyAsync("mixed", Mail("old 1"), earlier);
+        await _spool.PutLegacyAsync("mixed", Mail("old 2"), earlier + TimeSpan.FromSeconds(1));
+        var fresh = await _spool.PutAsync("mixed", Mail("new 1"));
+
+        var listed = await _spool.ListAsync("mixed");
+        Assert.Equal(["old 1", "old 2", "new 1"], listed.Select(m => m.Summary.Subject));
+        var index = new List<SpoolIndexEntry>();
+        await foreach (var e in _spool.Runtime.SpoolReader.ListIndexAsync("mixed", null, CancellationToken.None))
+            index.Add(e);
+        Assert.Equal(listed.Select(m => (m.MessageKey, m.Uidl, m.Pop3Size, m.BlobName)), index.Select(e => (e.MessageKey, e.Uidl, e.Pop3Size, e.BlobName)));
+        Assert.Equal(listed[0].MessageKey, await _spool.Runtime.SpoolReader.FirstKeyAsync("mixed", CancellationToken.None));
+        foreach (var m in listed)
+            Assert.Equal(m.Sha256, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(await _spool.ReadRawAsync(m))));
+
+        // The same mail again, as a new pull would bring it: held already, in either format, under its first key.
+        var again = IngestedMessage.FromBytes(Mail("old 2"), "other", "x", DateTimeOffset.UtcNow);
+        var twice = IngestedMessage.FromBytes(Mail("new 1"), "other", "y", DateTimeOffset.UtcNow);
+        var results = await _spool.Runtime.Spool.CommitAsync("mixed", [again, twice], CancellationToken.None);
+        Assert.Equal([(StoreOutcome.Duplicate, listed[1].MessageKey), (StoreOutcome.Duplicate, fresh.MessageKey)], results.Select(r => (r.Outcome, r.MessageKey)));
+        Assert.Equal(3, (await _spool.ListAsync("mixed")).Count);
+
+        // Retention reaches both: the older two go, and the check finds nothing left behind.
+        var run = await _spool.Runtime.Retention.RunAsync(new Dictionary<string, int> { ["mixed"] = 1 }, CancellationToken.None);
+        Assert.Contains("mixed: 2 removed", run.Summary);
+        Assert.Equal("new 1", Assert.Single(await _spool.ListAsync("mixed")).Summary.Subject);
+        var check = Assert.Single(await _spool.Runtime.Retention.CheckAsync(["mixed"], fix: false, CancellationToken.None, TimeSpan.Zero));
+        Assert.True(check.Consistent, string.Join(",", check.BlobsWithoutRow.Concat(check.RowsWithoutBlob)));
+        Assert.Equal(1, check.Blobs);
+
+        // A message removed is not held any more: it can come again.
+        var back = IngestedMessage.FromBytes(Mail("old 1"), "other", "z", DateTimeOffset.UtcNow);
+        await _spool.Runtime.Spool.WriteContentAsync("mixed", back, new MemoryStream(Mail("old 1")), CancellationToken.None);
+        Assert.Equal(StoreOutcome.Stored, Assert.Single(await _spool.Runtime.Spool.CommitAsync("mixed", [back], CancellationToken.None)).Outcome);
+    }
+
+    [Fact]
+    public async Task Writers_racing_on_one_mailbox_store_every_message_exactly_once()
+    {
+        // Two writers (two worker processes: nothing shared but the storage), the same 120 messages, each in its own order.
+        var mails = Enumerable.Range(0, 120).Select(i => Mail($"race {i}")).ToList();
+        var writers = new[] { new AzureSpool(_spool.Runtime.Storage), new AzureSpool(_spool.Runtime.Storage) };
+        foreach (var raw in mails)
+        {
+            var m = IngestedMessage.FromBytes(raw, "a", "k", DateTimeOffset.UtcNow);
+            await writers[0].WriteContentAsync("race", m, new MemoryStream(raw), CancellationToken.None);
+        }
+
+        async Task<List<StoreResult>> WriteAllAsync(AzureSpool writer, IEnumerable<byte[]> order)
+        {
+            var results = new List<StoreResult>();
+            foreach (var batch in order.Chunk(7))
+                results.AddRange(await writer.CommitAsync("race", batch.Select(raw => IngestedMessage.FromBytes(raw, "a", "k", DateTimeOffset.UtcNow)).ToList(), CancellationToken.None));
+            return results;
+        }
+        var both = await Task.WhenAll(WriteAllAsync(writers[0], mails), WriteAllAsync(writers[1], Enumerable.Reverse(mails)));
+
+        var listed = await _spool.ListAsync("race");
+        Assert.Equal(120, listed.Count);
+        Assert.Equal(120, listed.Select(m => m.DedupKey).Distinct().Count());
+        Assert.Equal(120, both.Sum(r => r.Count(x => x.Outcome == StoreOutcome.Stored)));
+        // Each writer was told the key that holds each message.
+        var keys = listed.ToDictionary(m => m.Summary.Subject!, m => m.MessageKey);
+        Assert.Equal(mails.Select((_, i) => keys[$"race {i}"]), both[0].Select(r => r.MessageKey));
+        Assert.Equal(Enumerable.Range(0, 120).Reverse().Select(i => keys[$"race {i}"]), both[1].Select(r => r.MessageKey));
+    }
+}
