@@ -90,9 +90,12 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
     private readonly DedupIndex _dedup = new(storage.Messages);
     private readonly LegacyRows _legacy = new(storage.Messages, clock ?? TimeProvider.System);
     private readonly SegmentBlobs _segments = new(storage.Spool);
+    private readonly SegmentTable _segmentRows = new(storage.Messages);
 
     internal DedupIndex Dedup => _dedup;
     internal LegacyRows Legacy => _legacy;
+    internal SegmentTable SegmentRows => _segmentRows;
+    internal SegmentBlobs SegmentBlobs => _segments;
 
     /// <inheritdoc />
     public async Task<IReadOnlyList<StoreResult>> CommitAsync(string mailbox, IReadOnlyList<IngestedMessage> messages, CancellationToken cancellationToken)
@@ -119,7 +122,7 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
             if (!firsts.TryAdd(messages[i].DedupKey, i))
                 twins.Add(i);
         }
-        foreach (var chunk in firsts.Values.Order().Chunk(SegmentMembers))
+        foreach (var chunk in Segmented(firsts.Values.Order(), i => keys[i]))
             await CommitSegmentAsync(mailbox, messages, keys, packs, chunk, results, cancellationToken).ConfigureAwait(false);
         foreach (var index in twins)
             results[index] = new StoreResult(StoreOutcome.Duplicate, results[firsts[messages[index].DedupKey]]!.MessageKey);
@@ -138,6 +141,23 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
                 await DeleteBlobIfUnreferencedAsync(mailbox, pack, members.Select(i => results[i]!.MessageKey), cancellationToken).ConfigureAwait(false);
         }
         return results.Select(r => r!).ToList();
+    }
+
+    /// <summary>Items in key order, cut into segments of at most <see cref="SegmentMembers"/> within <see cref="SegmentTable.MaxSpan"/>.</summary>
+    internal static IEnumerable<T[]> Segmented<T>(IEnumerable<T> items, Func<T, string> key)
+    {
+        var segment = new List<T>(SegmentMembers);
+        foreach (var item in items)
+        {
+            if (segment.Count == SegmentMembers || (segment.Count > 0 && !SegmentTable.WithinSpan(key(segment[0]), key(item))))
+            {
+                yield return [.. segment];
+                segment.Clear();
+            }
+            segment.Add(item);
+        }
+        if (segment.Count > 0)
+            yield return [.. segment];
     }
 
     /// <summary>
@@ -164,62 +184,76 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
 
             var segmentPacks = news.Select(i => messages[i].Pack?.BlobName).OfType<string>().Distinct(StringComparer.Ordinal).Select(b => packs[b]).ToList();
             var members = news.Select(i => MemberOf(messages[i], keys[i], segmentPacks)).ToList();
-            var lastKey = keys[news[^1]];
-            var blobName = StorageNames.SegmentBlobName(mailbox, lastKey);
-            await _segments.WriteAsync(blobName, news.Select(i => SegmentRecord.Of(keys[i], messages[i])), cancellationToken).ConfigureAwait(false);
-
-            var actions = new List<TableTransactionAction>
+            var records = news.Select(i => SegmentRecord.Of(keys[i], messages[i])).ToList();
+            if (await TrySubmitSegmentAsync(mailbox, IngestFigures.SizeRule, segmentPacks, members, records, [], cancellationToken).ConfigureAwait(false))
             {
-                new(TableTransactionActionType.Add, new TableEntity(mailbox, StorageNames.SegmentRowKey(lastKey))
-                {
-                    ["First"] = keys[news[0]],
-                    ["Blob"] = blobName,
-                    ["Index"] = SegmentIndex.Encode(IngestFigures.SizeRule, segmentPacks, members),
-                }),
-            };
-            var buckets = new List<(string Bucket, List<DedupIndex.Row> Rows, int From, int To)>();
-            foreach (var group in news.GroupBy(i => DedupBuckets.BucketOf(messages[i].DedupKey), StringComparer.Ordinal))
-            {
-                var rows = await _dedup.RowsAsync(mailbox, group.Key, cancellationToken).ConfigureAwait(false);
-                var written = new List<DedupIndex.Row>();
-                var from = actions.Count;
-                actions.AddRange(DedupIndex.AddActions(mailbox, group.Key, rows,
-                    group.Select(i => DedupBuckets.Entry(messages[i].DedupKey, keys[i])).ToList(), written));
-                buckets.Add((group.Key, written, from, actions.Count));
-            }
-            actions.Add(ChangeAction(mailbox));
-            try
-            {
-                var answers = await storage.Messages.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
-                foreach (var (bucket, rows, from, to) in buckets)
-                {
-                    var etags = new Dictionary<string, ETag?>(StringComparer.Ordinal);
-                    for (var a = from; a < to; a++)
-                        etags[actions[a].Entity.RowKey] = answers.Value.Count > a ? answers.Value[a].Headers.ETag : null;
-                    _dedup.Keep(mailbox, bucket, rows, etags);
-                }
                 foreach (var index in news)
                     results[index] = new StoreResult(StoreOutcome.Stored, keys[index]);
                 return;
             }
-            catch (TableTransactionFailedException ex) when (ex.Status is 409 or 412 or 404)
+            if (attempt >= ConflictAttempts)
+                throw new InvalidOperationException($"the commit to {mailbox} conflicted with other writers {attempt} times in a row");
+        }
+    }
+
+    /// <summary>
+    /// Writes a segment's blob, then adds its row, its messages' dedup entries, <paramref name="more"/> and a new change row
+    /// in one transaction. False when the transaction was refused because another writer changed a bucket (or added its next
+    /// row) since it was read: nothing was committed, the blob is deleted and the buckets are read again next time.
+    /// </summary>
+    internal async Task<bool> TrySubmitSegmentAsync(string mailbox, int sizeRule, IReadOnlyList<SegmentPack> packs, IReadOnlyList<SegmentMember> members,
+        IReadOnlyList<SegmentRecord> records, IReadOnlyList<TableTransactionAction> more, CancellationToken cancellationToken)
+    {
+        var lastKey = records[^1].Key;
+        var blobName = StorageNames.SegmentBlobName(mailbox, lastKey);
+        await _segments.WriteAsync(blobName, records, cancellationToken).ConfigureAwait(false);
+
+        var actions = new List<TableTransactionAction>
+        {
+            new(TableTransactionActionType.Add, new TableEntity(mailbox, StorageNames.SegmentRowKey(lastKey))
             {
-                // Another writer changed a bucket (or added its next row) since it was read: nothing of this try was
-                // committed, so its segment blob goes, and the lookup starts again from fresh buckets.
-                foreach (var (bucket, _, _, _) in buckets)
-                    _dedup.Forget(mailbox, bucket);
-                await _segments.DeleteAsync(blobName, cancellationToken).ConfigureAwait(false);
-                if (attempt >= ConflictAttempts)
-                    throw new InvalidOperationException($"the commit to {mailbox} conflicted with other writers {attempt} times in a row", ex);
-            }
-            catch
+                ["First"] = records[0].Key,
+                ["Blob"] = blobName,
+                ["Index"] = SegmentIndex.Encode(sizeRule, packs, members),
+            }),
+        };
+        var buckets = new List<(string Bucket, List<DedupIndex.Row> Rows, int From, int To)>();
+        foreach (var group in records.GroupBy(r => DedupBuckets.BucketOf(r.DedupKey), StringComparer.Ordinal))
+        {
+            var rows = await _dedup.RowsAsync(mailbox, group.Key, cancellationToken).ConfigureAwait(false);
+            var written = new List<DedupIndex.Row>();
+            var from = actions.Count;
+            actions.AddRange(DedupIndex.AddActions(mailbox, group.Key, rows, group.Select(r => DedupBuckets.Entry(r.DedupKey, r.Key)).ToList(), written));
+            buckets.Add((group.Key, written, from, actions.Count));
+        }
+        actions.AddRange(more);
+        actions.Add(ChangeAction(mailbox));
+        try
+        {
+            var answers = await storage.Messages.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
+            foreach (var (bucket, rows, from, to) in buckets)
             {
-                // The outcome is unknown (the answer may be lost after a commit): the cached buckets may be stale, and the
-                // segment blob stays (a retry finds its messages held; the repair check deletes it if nothing names it).
-                foreach (var (bucket, _, _, _) in buckets)
-                    _dedup.Forget(mailbox, bucket);
-                throw;
+                var etags = new Dictionary<string, ETag?>(StringComparer.Ordinal);
+                for (var a = from; a < to; a++)
+                    etags[actions[a].Entity.RowKey] = answers.Value.Count > a ? answers.Value[a].Headers.ETag : null;
+                _dedup.Keep(mailbox, bucket, rows, etags);
             }
+            return true;
+        }
+        catch (TableTransactionFailedException ex) when (ex.Status is 409 or 412 or 404)
+        {
+            foreach (var (bucket, _, _, _) in buckets)
+                _dedup.Forget(mailbox, bucket);
+            await _segments.DeleteAsync(blobName, cancellationToken).ConfigureAwait(false);
+            return false;
+        }
+        catch
+        {
+            // The outcome is unknown (the answer may be lost after a commit): the cached buckets may be stale, and the
+            // segment blob stays (a retry finds its messages held; the repair check deletes it if nothing names it).
+            foreach (var (bucket, _, _, _) in buckets)
+                _dedup.Forget(mailbox, bucket);
+            throw;
         }
     }
 
@@ -257,12 +291,8 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
 
     private async IAsyncEnumerable<SpoolMessage> ListSegmentMessagesAsync(string mailbox, string? afterKey, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        await foreach (var segment in SegmentsAsync(mailbox, afterKey, cancellationToken).ConfigureAwait(false))
-        {
-            var records = await _segments.ReadAsync(segment.Blob, cancellationToken).ConfigureAwait(false);
-            foreach (var i in segment.LiveAfter(afterKey))
-                yield return segment.MessageOf(i, records);
-        }
+        await foreach (var (segment, i) in _segmentRows.LiveAsync(mailbox, afterKey, cancellationToken).ConfigureAwait(false))
+            yield return segment.MessageOf(i, await _segments.ReadAsync(segment.Blob, cancellationToken).ConfigureAwait(false));
     }
 
     /// <inheritdoc />
@@ -270,7 +300,7 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
     {
         if (await _legacy.GetAsync(mailbox, messageKey, cancellationToken).ConfigureAwait(false) is { } old)
             return old;
-        if (await FindSegmentAsync(mailbox, messageKey, cancellationToken).ConfigureAwait(false) is not { } found)
+        if (await _segmentRows.FindAsync(mailbox, messageKey, cancellationToken).ConfigureAwait(false) is not { } found)
             return null;
         var records = await _segments.ReadAsync(found.Segment.Blob, cancellationToken).ConfigureAwait(false);
         return found.Segment.MessageOf(found.Index, records);
@@ -281,80 +311,40 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
     {
         if (await _legacy.GetAsync(mailbox, messageKey, cancellationToken).ConfigureAwait(false) is { } old)
             return new SpoolIndexEntry(old.MessageKey, old.Uidl, old.Pop3Size, old.RawLength, old.Sha256, old.BlobName, old.Pack?.Offset);
-        return await FindSegmentAsync(mailbox, messageKey, cancellationToken).ConfigureAwait(false) is { } found
+        return await _segmentRows.FindAsync(mailbox, messageKey, cancellationToken).ConfigureAwait(false) is { } found
             ? found.Segment.IndexEntryOf(found.Index)
             : null;
     }
 
-    /// <summary>The segment holding a live message with this key, and its place there; null when there is none.</summary>
-    internal async Task<(SegmentRow Segment, int Index)?> FindSegmentAsync(string mailbox, string messageKey, CancellationToken cancellationToken)
-    {
-        // A segment's row key is its last member's: the first row at or after the key's is the only one that can hold it.
-        var filter = TableClient.CreateQueryFilter(
-            $"PartitionKey eq {mailbox} and RowKey ge {StorageNames.SegmentRowKey(messageKey)} and RowKey lt {StorageNames.PrefixEnd(StorageNames.SegmentRowPrefix)}");
-        await foreach (var page in storage.Messages.QueryAsync<TableEntity>(filter, maxPerPage: 1, cancellationToken: cancellationToken)
-            .AsPages(pageSizeHint: 1).ConfigureAwait(false))
-        {
-            if (page.Values.Count > 0)
-            {
-                var segment = SegmentRow.From(page.Values[0]);
-                var index = segment.IndexOf(messageKey);
-                return index >= 0 && !segment.Gone.Contains(index) ? (segment, index) : null;
-            }
-            if (page.ContinuationToken is null)
-                break;
-        }
-        return null;
-    }
-
-    /// <summary>The segment rows of a mailbox whose last member comes after <paramref name="afterKey"/>, in key order.</summary>
-    internal IAsyncEnumerable<SegmentRow> SegmentsAsync(string mailbox, string? afterKey, CancellationToken cancellationToken) =>
-        SegmentsAsync(TableClient.CreateQueryFilter(
-            $"PartitionKey eq {mailbox} and RowKey gt {(afterKey is null ? StorageNames.SegmentRowPrefix : StorageNames.SegmentRowKey(afterKey))} and RowKey lt {StorageNames.PrefixEnd(StorageNames.SegmentRowPrefix)}"),
-            cancellationToken);
-
-    /// <summary>The segment rows of a mailbox whose last member is <paramref name="key"/> or later, in key order.</summary>
-    internal IAsyncEnumerable<SegmentRow> SegmentsFromAsync(string mailbox, string key, CancellationToken cancellationToken) =>
-        SegmentsAsync(TableClient.CreateQueryFilter(
-            $"PartitionKey eq {mailbox} and RowKey ge {StorageNames.SegmentRowKey(key)} and RowKey lt {StorageNames.PrefixEnd(StorageNames.SegmentRowPrefix)}"),
-            cancellationToken);
-
-    private async IAsyncEnumerable<SegmentRow> SegmentsAsync(string filter, [EnumeratorCancellation] CancellationToken cancellationToken)
-    {
-        await foreach (var e in storage.Messages.QueryAsync<TableEntity>(filter, maxPerPage: 1000, cancellationToken: cancellationToken).ConfigureAwait(false))
-            yield return SegmentRow.From(e);
-    }
-
     /// <inheritdoc />
-    public IAsyncEnumerable<SpoolIndexEntry> ListIndexAsync(string mailbox, string? afterKey, CancellationToken cancellationToken) =>
-        MergeByKeyAsync(_legacy.ListIndexAsync(mailbox, afterKey, cancellationToken), ListSegmentIndexAsync(mailbox, afterKey, cancellationToken), e => e.MessageKey, cancellationToken);
+    /// <remarks>
+    /// Rows of earlier versions are read whole before the segments: a message moved into a segment meanwhile (see
+    /// <see cref="SpoolCompaction"/>) is then listed twice, once is let out, rather than not at all.
+    /// </remarks>
+    public async IAsyncEnumerable<SpoolIndexEntry> ListIndexAsync(string mailbox, string? afterKey, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var old = new List<SpoolIndexEntry>();
+        await foreach (var e in _legacy.ListIndexAsync(mailbox, afterKey, cancellationToken).ConfigureAwait(false))
+            old.Add(e);
+        await foreach (var e in MergeByKeyAsync(old.ToAsyncEnumerable(), ListSegmentIndexAsync(mailbox, afterKey, cancellationToken), e => e.MessageKey, cancellationToken).ConfigureAwait(false))
+            yield return e;
+    }
 
     private async IAsyncEnumerable<SpoolIndexEntry> ListSegmentIndexAsync(string mailbox, string? afterKey, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        await foreach (var segment in SegmentsAsync(mailbox, afterKey, cancellationToken).ConfigureAwait(false))
-        {
-            foreach (var i in segment.LiveAfter(afterKey))
-                yield return segment.IndexEntryOf(i);
-        }
+        await foreach (var (segment, i) in _segmentRows.LiveAsync(mailbox, afterKey, cancellationToken).ConfigureAwait(false))
+            yield return segment.IndexEntryOf(i);
     }
 
     /// <inheritdoc />
     public async Task<string?> FirstKeyAsync(string mailbox, CancellationToken cancellationToken)
     {
         var old = await _legacy.FirstKeyAsync(mailbox, cancellationToken).ConfigureAwait(false);
-        string? first = null;
-        await foreach (var segment in SegmentsAsync(mailbox, null, cancellationToken).ConfigureAwait(false))
-        {
-            if (segment.LiveAfter(null).FirstOrDefault(-1) is var i and >= 0)
-            {
-                first = segment.Members[i].MessageKey;
-                break;
-            }
-        }
+        var first = await _segmentRows.FirstKeyAsync(mailbox, cancellationToken).ConfigureAwait(false);
         return old is null ? first : first is null || string.CompareOrdinal(old, first) < 0 ? old : first;
     }
 
-    /// <summary>Two streams in key order as one (each key is in one of them only).</summary>
+    /// <summary>Two streams in key order as one; a key in both is let out once.</summary>
     private static async IAsyncEnumerable<T> MergeByKeyAsync<T>(IAsyncEnumerable<T> first, IAsyncEnumerable<T> second, Func<T, string> key,
         [EnumeratorCancellation] CancellationToken cancellationToken)
     {
@@ -364,10 +354,13 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
         var hasB = await b.MoveNextAsync().ConfigureAwait(false);
         while (hasA || hasB)
         {
-            if (hasA && (!hasB || string.CompareOrdinal(key(a.Current), key(b.Current)) <= 0))
+            var order = !hasA ? 1 : !hasB ? -1 : string.CompareOrdinal(key(a.Current), key(b.Current));
+            if (order <= 0)
             {
                 yield return a.Current;
                 hasA = await a.MoveNextAsync().ConfigureAwait(false);
+                if (order == 0)
+                    hasB = await b.MoveNextAsync().ConfigureAwait(false);
             }
             else
             {
@@ -386,7 +379,7 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
     {
         for (var attempt = 1; ; attempt++)
         {
-            if (await FindSegmentAsync(mailbox, messageKey, cancellationToken).ConfigureAwait(false) is not { } found)
+            if (await _segmentRows.FindAsync(mailbox, messageKey, cancellationToken).ConfigureAwait(false) is not { } found)
                 return null;
             var (segment, index) = found;
             var gone = new HashSet<int>(segment.Gone) { index };

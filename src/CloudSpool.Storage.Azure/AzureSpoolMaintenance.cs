@@ -27,7 +27,7 @@ public sealed class AzureSpoolMaintenance(AzureStorage storage, AzureSpool spool
         if (await spool.Legacy.GetAsync(message.Mailbox, message.MessageKey, cancellationToken).ConfigureAwait(false) is not null)
             await RemoveLegacyRowAsync(message, cancellationToken).ConfigureAwait(false);
         else if (await spool.RemoveFromSegmentAsync(message.Mailbox, message.MessageKey, message.DedupKey, cancellationToken).ConfigureAwait(false) is { } segmentBlob)
-            await storage.Spool.GetBlobClient(segmentBlob).DeleteIfExistsAsync(DeleteSnapshotsOption.IncludeSnapshots, cancellationToken: cancellationToken).ConfigureAwait(false);
+            await spool.SegmentBlobs.DeleteAsync(segmentBlob, cancellationToken).ConfigureAwait(false);
         // (Removed by an earlier, interrupted run, or another worker, when neither holds it: only the blob may be left.)
 
         if (message.Pack is { } pack && await AnyNamesAsync(message.Mailbox, message.BlobName, pack, cancellationToken).ConfigureAwait(false))
@@ -62,16 +62,8 @@ public sealed class AzureSpoolMaintenance(AzureStorage storage, AzureSpool spool
         if (!pack.FirstKey.StartsWith(StorageNames.MessageRowPrefix, StringComparison.Ordinal) ||
             !pack.LastKey.StartsWith(StorageNames.MessageRowPrefix, StringComparison.Ordinal))
             return true; // a row without its range cannot tell: keep the pack (the repair check deletes what nobody names)
-        if (await spool.Legacy.AnyNamesAsync(mailbox, blobName, pack.FirstKey, pack.LastKey, cancellationToken).ConfigureAwait(false))
-            return true;
-        await foreach (var segment in spool.SegmentsFromAsync(mailbox, pack.FirstKey, cancellationToken).ConfigureAwait(false))
-        {
-            if (string.CompareOrdinal(segment.First, pack.LastKey) > 0)
-                break;
-            if (segment.LiveAfter(null).Any(i => segment.BlobNameOf(i) == blobName))
-                return true;
-        }
-        return false;
+        return await spool.Legacy.AnyNamesAsync(mailbox, blobName, pack.FirstKey, pack.LastKey, cancellationToken).ConfigureAwait(false)
+            || await spool.SegmentRows.AnyNamesAsync(mailbox, blobName, pack.FirstKey, pack.LastKey, cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<SpoolCheck> CheckAsync(string mailbox, TimeSpan graceAge, bool fix, CancellationToken cancellationToken)
@@ -83,7 +75,7 @@ public sealed class AzureSpoolMaintenance(AzureStorage storage, AzureSpool spool
             rows[m.BlobName] = m.MessageKey;
             messages++;
         }
-        await foreach (var segment in spool.SegmentsAsync(mailbox, null, cancellationToken).ConfigureAwait(false))
+        await foreach (var segment in spool.SegmentRows.RowsAsync(mailbox, null, cancellationToken).ConfigureAwait(false))
             rows[segment.Blob] = segment.First;
 
         var blobs = new HashSet<string>(StringComparer.Ordinal);

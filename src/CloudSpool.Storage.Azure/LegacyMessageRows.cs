@@ -9,7 +9,7 @@ namespace CloudSpool.Storage.Azure;
 
 /// <summary>
 /// Message rows of a row each (<c>m:</c> keys, with a <c>d:</c> dedup row each), as versions before segments wrote them:
-/// still read, removed by retention, and moved into segments by <c>cloudspool storage compact</c>; never written.
+/// still read, removed by retention, and moved into segments by <see cref="SpoolCompaction"/>; never written.
 /// </summary>
 internal static class LegacyMessageRows
 {

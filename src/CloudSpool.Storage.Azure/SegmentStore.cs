@@ -41,6 +41,9 @@ internal sealed record SegmentRow(string Mailbox, string RowKey, ETag ETag, stri
         }
     }
 
+    /// <summary>The key of its last member (its row key without the prefix).</summary>
+    public string LastKey => RowKey[StorageNames.SegmentRowPrefix.Length..];
+
     public int IndexOf(string messageKey)
     {
         for (var i = 0; i < Members.Count; i++)

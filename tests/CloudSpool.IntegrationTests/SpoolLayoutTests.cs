@@ -1,3 +1,4 @@
+using Azure.Data.Tables;
 using CloudSpool.Core.Pull;
 using CloudSpool.Core.Spool;
 using CloudSpool.IntegrationTests.Fixtures;
@@ -89,5 +90,65 @@ public sealed class SpoolLayoutTests : IAsyncLifetime
         var keys = listed.ToDictionary(m => m.Summary.Subject!, m => m.MessageKey);
         Assert.Equal(mails.Select((_, i) => keys[$"race {i}"]), both[0].Select(r => r.MessageKey));
         Assert.Equal(Enumerable.Range(0, 120).Reverse().Select(i => keys[$"race {i}"]), both[1].Select(r => r.MessageKey));
+    }
+
+    private async Task<int> RowCountAsync(string mailbox, string prefix)
+    {
+        var count = 0;
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {mailbox} and RowKey ge {prefix} and RowKey lt {StorageNames.PrefixEnd(prefix)}");
+        await foreach (var _ in _spool.Runtime.Storage.Messages.QueryAsync<TableEntity>(filter, select: ["RowKey"]))
+            count++;
+        return count;
+    }
+
+    private async Task<(List<SpoolMessage> Messages, List<SpoolIndexEntry> Index)> ReadAllAsync(string mailbox)
+    {
+        var reader = new AzureSpool(_spool.Runtime.Storage); // nothing kept from before
+        var messages = new List<SpoolMessage>();
+        await foreach (var m in reader.ListAsync(mailbox, null, CancellationToken.None))
+            messages.Add(m);
+        var index = new List<SpoolIndexEntry>();
+        await foreach (var e in reader.ListIndexAsync(mailbox, null, CancellationToken.None))
+            index.Add(e);
+        return (messages, index);
+    }
+
+    [Fact]
+    public async Task Compact_moves_rows_of_earlier_versions_into_segments_keeping_keys_uidls_sizes_and_bytes()
+    {
+        var start = DateTimeOffset.UtcNow - TimeSpan.FromDays(2);
+        var rows = new List<TableEntity>();
+        for (var i = 0; i < 40; i++)
+            rows.Add(await _spool.PutLegacyAsync("compact", Mail($"legacy {i}"), start + TimeSpan.FromMinutes(i)));
+        // A row sized by the old bare-CR rule, and one whose UIDL no segment could give it (an older UIDL rule).
+        rows[5].Remove("Pop3SizeRule");
+        rows[5]["Pop3Size"] = rows[5].GetInt64("Pop3Size") + 3;
+        rows[7]["Uidl"] = "an-older-uidl";
+        foreach (var row in new[] { rows[5], rows[7] })
+            await _spool.Runtime.Storage.Messages.UpdateEntityAsync(row, Azure.ETag.All, TableUpdateMode.Replace);
+        await _spool.PutAsync("compact", Mail("new after the upgrade"));
+        var before = await ReadAllAsync("compact");
+        Assert.True(before.Index[5].BareCrAsCrlf);
+
+        var run = await CliProcess.RunAsync(_spool.CliEnvironment(), "storage", "compact");
+
+        Assert.True(run.ExitCode == 0, run.Stdout + run.Stderr);
+        Assert.Contains("compact: 39 messages moved into segments, 1 left as rows", run.Stdout);
+        Assert.Contains($"left {rows[7].RowKey}: its UIDL is not the one a segment would give it", run.Stdout);
+        Assert.Equal((1, 1), (await RowCountAsync("compact", "m:"), await RowCountAsync("compact", "d:")));
+        var after = await ReadAllAsync("compact");
+        Assert.Equal(before.Index, after.Index); // keys, UIDLs, sizes, hashes, blobs, offsets and the old size rule
+        Assert.Equivalent(before.Messages, after.Messages, strict: true);
+        foreach (var m in after.Messages)
+            Assert.Equal(m.Sha256, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(await _spool.ReadRawAsync(m))));
+
+        // Held once still: the same mail again is a duplicate of the moved message.
+        var again = IngestedMessage.FromBytes(Mail("legacy 3"), "other", "x", DateTimeOffset.UtcNow);
+        Assert.Equal((StoreOutcome.Duplicate, rows[3].RowKey), Assert.Single(await new AzureSpool(_spool.Runtime.Storage).CommitAsync("compact", [again], CancellationToken.None)) is var r ? (r.Outcome, r.MessageKey) : default);
+
+        // Run again: nothing more to move, the row left is still reported.
+        var second = await CliProcess.RunAsync(_spool.CliEnvironment(), "storage", "compact", "--mailbox", "compact");
+        Assert.Contains("compact: 0 messages moved into segments, 1 left as rows", second.Stdout);
+        Assert.Equal(after.Index, (await ReadAllAsync("compact")).Index);
     }
 }
