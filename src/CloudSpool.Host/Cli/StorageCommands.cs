@@ -85,21 +85,29 @@ public static class StorageCommands
         var command = new Command("compact",
             "Move the messages that earlier versions stored as a table row each into segments (a row per up to 49 messages): about "
             + "30 times less of the embedded store's table database per message. Keys, UIDLs, sizes and bytes stay as they are. Safe to stop "
-            + "and run again; pulls may go on meanwhile. Stop the edge first, or its clients may miss messages for a moment.") { mailbox };
+            + "and run again; pulls and the edge may go on meanwhile, retention and forwarding wait for it.") { mailbox };
         command.SetAction((parse, ct) => context.WithRuntimeAsync(parse, ct, async runtime =>
         {
             if (runtime.Spool is not AzureSpool spool)
                 throw new InvalidOperationException("the spool is not on Azure storage");
-            // Retention removes messages of the same rows: one of the two at a time.
-            var lease = await runtime.Leases.TryAcquireAsync(Core.Retention.RetentionRunner.Job, ct).ConfigureAwait(false);
-            if (lease is null)
+            // Retention removes messages of the same rows, and a forward run lists them to move its cursor past them: neither
+            // runs beside a compaction (a listing could pass over rows while they move).
+            var retention = await runtime.Leases.TryAcquireAsync(Core.Retention.RetentionRunner.Job, ct).ConfigureAwait(false);
+            if (retention is null)
             {
                 await context.Error.WriteLineAsync("retention is running (it holds the spool's retention lease); run compact again when it has finished").ConfigureAwait(false);
                 return ExitCodes.Failed;
             }
-            await using (lease.ConfigureAwait(false))
+            await using var retentionLease = retention.ConfigureAwait(false);
+            var forward = await runtime.Leases.TryAcquireAsync(Core.Forward.ForwardRunner.Job, ct).ConfigureAwait(false);
+            if (forward is null)
             {
-                using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, lease.Lost);
+                await context.Error.WriteLineAsync("a forward run is going on (it holds the spool's forward lease); run compact again when it has finished").ConfigureAwait(false);
+                return ExitCodes.Failed;
+            }
+            await using (forward.ConfigureAwait(false))
+            {
+                using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, retention.Lost, forward.Lost);
                 var compaction = new SpoolCompaction(runtime.Storage, spool);
                 var mailboxes = parse.GetValue(mailbox) is { } one ? [one] : await compaction.MailboxesAsync(linked.Token).ToListAsync(linked.Token).ConfigureAwait(false);
                 if (mailboxes.Count == 0)
