@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.IO.Compression;
 using System.Text;
 using Azure;
 using Azure.Data.Tables;
@@ -21,9 +22,12 @@ public sealed class AzurePullLedger(AzureStorage storage) : IPullLedger
         Table.UpsertEntityAsync(new TableEntity(account, StorageNames.ScopeValidityRowKey(scope)) { ["Validity"] = validity, ["Scope"] = scope },
             TableUpdateMode.Replace, cancellationToken);
 
-    /// <summary>Most entries in one seen chunk, and most characters of its text (a string property holds 64 KiB).</summary>
-    private const int ChunkEntries = 100;
-    private const int ChunkChars = 30_000;
+    /// <summary>
+    /// Most entries in one seen chunk, and most bytes of its text: compressed, even text that does not compress at all
+    /// stays within what a binary property holds (64 KiB).
+    /// </summary>
+    private const int ChunkEntries = 400;
+    private const int ChunkBytes = 60_000;
 
     public async Task<IReadOnlyDictionary<string, SeenEntry>> LoadSeenAsync(string account, string scope, string validity, CancellationToken cancellationToken)
     {
@@ -49,7 +53,7 @@ public sealed class AzurePullLedger(AzureStorage storage) : IPullLedger
         await foreach (var e in Table.QueryAsync<TableEntity>(PrefixFilter(account, StorageNames.SeenChunkPrefix(scope, validity)), maxPerPage: 1000,
                            cancellationToken: cancellationToken).ConfigureAwait(false))
         {
-            foreach (var entry in ParseChunk(e.GetString("Entries") ?? ""))
+            foreach (var entry in ParseChunk(ChunkText(e)))
                 yield return (entry, e);
         }
     }
@@ -58,8 +62,11 @@ public sealed class AzurePullLedger(AzureStorage storage) : IPullLedger
         TableClient.CreateQueryFilter($"PartitionKey eq {account} and RowKey ge {prefix} and RowKey lt {StorageNames.PrefixEnd(prefix)}");
 
     /// <summary>
-    /// Records entries in chunk rows of up to 100 entries each: one row per batch of messages instead of one per message,
-    /// so a run writes, and every later run reads, a hundredth of the rows. A chunk is a line per entry:
+    /// Records entries in chunk rows of up to 400 entries each: one row per batch of messages instead of one per message,
+    /// so a run writes, and every later run reads, a few hundredths of the rows. A chunk is its text compressed with
+    /// Brotli in property <c>EntriesZ</c> (about a quarter of its length: on the embedded store the ledger of a mailbox
+    /// kept upstream is as large as the mailbox, and every byte of it is saved every few seconds); chunks written before
+    /// compression hold their text as is in <c>Entries</c>, and are read the same. The text is a line per entry:
     /// escaped key, first-seen ticks (UTC), stored (1/0), message key, size, separated by tabs. An unknown size
     /// (<see cref="SeenEntry.UnknownSize"/>, an entry imported from another tool) is written '?': a version that does not
     /// know it skips the entry (it fetches the message again, and the dedup key recognises it), never reads it as a size.
@@ -69,6 +76,7 @@ public sealed class AzurePullLedger(AzureStorage storage) : IPullLedger
         var rows = new List<TableEntity>();
         var text = new StringBuilder();
         var count = 0;
+        var bytes = 0;
         void Close()
         {
             if (count == 0)
@@ -76,13 +84,16 @@ public sealed class AzurePullLedger(AzureStorage storage) : IPullLedger
             rows.Add(ChunkRow(account, scope, validity, text.ToString()));
             text.Clear();
             count = 0;
+            bytes = 0;
         }
         foreach (var entry in entries)
         {
             var line = FormatEntry(entry);
-            if (count == ChunkEntries || (count > 0 && text.Length + line.Length > ChunkChars))
+            var lineBytes = Encoding.UTF8.GetByteCount(line);
+            if (count == ChunkEntries || (count > 0 && bytes + lineBytes > ChunkBytes))
                 Close();
             text.Append(line);
+            bytes += lineBytes;
             count++;
         }
         Close();
@@ -95,8 +106,36 @@ public sealed class AzurePullLedger(AzureStorage storage) : IPullLedger
     private static TableEntity ChunkRow(string account, string scope, string validity, string entries) =>
         new(account, string.Create(CultureInfo.InvariantCulture, $"{StorageNames.SeenChunkPrefix(scope, validity)}{DateTimeOffset.UtcNow.UtcTicks:D19}-{Guid.NewGuid():N}"))
         {
-            ["Entries"] = entries,
+            ["EntriesZ"] = Compress(entries),
         };
+
+    internal static byte[] Compress(string text)
+    {
+        using var buffer = new MemoryStream();
+        using (var brotli = new BrotliStream(buffer, CompressionLevel.Optimal, leaveOpen: true))
+            brotli.Write(Encoding.UTF8.GetBytes(text));
+        return buffer.ToArray();
+    }
+
+    /// <summary>
+    /// A chunk's text: compressed, or as is in chunks written before compression. A chunk that cannot be read is no
+    /// entries: its messages are fetched again, and the dedup key recognises them.
+    /// </summary>
+    internal static string ChunkText(TableEntity row)
+    {
+        if (row.GetBinary("EntriesZ") is not { } compressed)
+            return row.GetString("Entries") ?? "";
+        try
+        {
+            using var brotli = new BrotliStream(new MemoryStream(compressed, writable: false), CompressionMode.Decompress);
+            using var reader = new StreamReader(brotli, Encoding.UTF8);
+            return reader.ReadToEnd();
+        }
+        catch (InvalidDataException)
+        {
+            return "";
+        }
+    }
 
     private const string UnknownSizeText = "?";
 
@@ -160,7 +199,7 @@ public sealed class AzurePullLedger(AzureStorage storage) : IPullLedger
             if (keep.Count == 0)
                 await Table.DeleteEntityAsync(account, row.RowKey, ETag.All, cancellationToken).ConfigureAwait(false);
             else
-                await Table.UpdateEntityAsync(new TableEntity(account, row.RowKey) { ["Entries"] = string.Concat(keep.Select(FormatEntry)) }, ETag.All,
+                await Table.UpdateEntityAsync(new TableEntity(account, row.RowKey) { ["EntriesZ"] = Compress(string.Concat(keep.Select(FormatEntry))) }, ETag.All,
                     TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
         }
     }

@@ -31,14 +31,27 @@ public sealed class PullLedgerTests : IAsyncLifetime
         return keys;
     }
 
-    [Fact]
-    public async Task Entries_are_written_a_hundred_to_a_row_and_read_back_exactly()
+    private async Task<List<TableEntity>> RowsAsync(string account)
     {
-        var entries = Enumerable.Range(0, 250).Select(i => Entry(i, stored: i % 7 != 0)).ToList();
+        var rows = new List<TableEntity>();
+        await foreach (var e in _spool.Runtime.Storage.Ledger.QueryAsync<TableEntity>(e => e.PartitionKey == account))
+            rows.Add(e);
+        return rows;
+    }
+
+    [Fact]
+    public async Task Entries_are_written_four_hundred_to_a_compressed_row_and_read_back_exactly()
+    {
+        var entries = Enumerable.Range(0, 1000).Select(i => Entry(i, stored: i % 7 != 0)).ToList();
 
         await Ledger.MarkSeenAsync("chunky", "INBOX", "v1", entries, CancellationToken.None);
 
-        Assert.Equal(3, (await RowKeysAsync("chunky")).Count);
+        var rows = await RowsAsync("chunky");
+        Assert.Equal(3, rows.Count);
+        Assert.All(rows, r => Assert.Null(r.GetString("Entries")));
+        // Compressed to well under half of the text (a mailbox kept upstream has a ledger as large as itself).
+        var text = string.Concat(entries.Select(AzurePullLedger.FormatEntry));
+        Assert.InRange(rows.Sum(r => r.GetBinary("EntriesZ")!.Length), 1, text.Length / 2);
         var seen = await Ledger.LoadSeenAsync("chunky", "INBOX", "v1", CancellationToken.None);
         Assert.Equal(entries.ToDictionary(e => e.Key), seen);
         Assert.Empty(await Ledger.LoadSeenAsync("chunky", "INBOX", "v2", CancellationToken.None));
@@ -46,13 +59,29 @@ public sealed class PullLedgerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Chunks_written_before_compression_read_the_same()
+    {
+        var entries = Enumerable.Range(0, 50).Select(i => Entry(i)).ToList();
+        await _spool.Runtime.Storage.Ledger.AddEntityAsync(new TableEntity("plain", StorageNames.SeenChunkPrefix("INBOX", "v1") + "0639320535426831346-0")
+        {
+            ["Entries"] = string.Concat(entries.Select(AzurePullLedger.FormatEntry)),
+        });
+
+        Assert.Equal(entries.ToDictionary(e => e.Key), await Ledger.LoadSeenAsync("plain", "INBOX", "v1", CancellationToken.None));
+        await Ledger.ForgetSeenAsync("plain", "INBOX", "v1", [entries[0].Key], CancellationToken.None);
+        Assert.Equal(entries.Skip(1).ToDictionary(e => e.Key), await Ledger.LoadSeenAsync("plain", "INBOX", "v1", CancellationToken.None));
+    }
+
+    [Fact]
     public async Task Long_keys_go_into_more_rows_each_within_a_property_s_limit()
     {
-        var entries = Enumerable.Range(0, 100).Select(i => Entry(i) with { Key = new string('k', 900) + i }).ToList();
+        var entries = Enumerable.Range(0, 200).Select(i => Entry(i) with { Key = new string('k', 900) + i }).ToList();
 
         await Ledger.MarkSeenAsync("long", "INBOX", "v1", entries, CancellationToken.None);
 
-        Assert.InRange((await RowKeysAsync("long")).Count, 4, 10);
+        var rows = await RowsAsync("long");
+        Assert.InRange(rows.Count, 3, 10);
+        Assert.All(rows, r => Assert.InRange(r.GetBinary("EntriesZ")!.Length, 1, 65_536));
         Assert.Equal(entries.ToDictionary(e => e.Key), await Ledger.LoadSeenAsync("long", "INBOX", "v1", CancellationToken.None));
     }
 
