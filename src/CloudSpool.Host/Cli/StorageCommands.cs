@@ -84,7 +84,7 @@ public static class StorageCommands
         var mailbox = new Option<string?>("--mailbox") { Description = "Compact this mailbox only (default: every mailbox that has rows of earlier versions)" };
         var command = new Command("compact",
             "Move the messages that earlier versions stored as a table row each into segments (a row per up to 49 messages): about "
-            + "30 times less of the embedded store's table database per message. Keys, UIDLs, sizes and bytes stay as they are. Safe to stop "
+            + "a tenth of the embedded store's table database per message. Keys, UIDLs, sizes and bytes stay as they are. Safe to stop "
             + "and run again; pulls and the edge may go on meanwhile, retention and forwarding wait for it.") { mailbox };
         command.SetAction((parse, ct) => context.WithRuntimeAsync(parse, ct, async runtime =>
         {
