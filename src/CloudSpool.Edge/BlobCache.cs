@@ -349,7 +349,8 @@ public sealed class BlobCache : IDisposable
     }
 
     /// <summary>
-    /// Fetches a message's stored bytes into a new file and proves them (length and SHA-256 as ingest recorded);
+    /// Fetches a message's stored bytes into a new file (a large one in parallel ranges: <see cref="RangedDownload"/>) and
+    /// proves them (length and SHA-256 as ingest recorded);
     /// <paramref name="durable"/> writes the file through to disk. Throws, the file removed, when storage cannot
     /// deliver those bytes.
     /// </summary>
@@ -357,9 +358,22 @@ public sealed class BlobCache : IDisposable
     {
         try
         {
-            await using var source = await spool.OpenContentAsync(entry, cancellationToken).ConfigureAwait(false);
-            await using var target = new FileStream(path, PrivateFiles.NewFileOptions(FileAccess.Write, FileOptions.Asynchronous, bufferSize: 1));
-            if (await CopyAndCheckAsync(source, target, entry, cancellationToken).ConfigureAwait(false) is { } mismatch)
+            await using var target = new FileStream(path, PrivateFiles.NewFileOptions(FileAccess.ReadWrite, FileOptions.Asynchronous, bufferSize: 1));
+            string? mismatch;
+            if (RangedDownload.Applies(entry))
+            {
+                // Ranges arrive out of order: the file is filled at their offsets, then read back whole for the proof,
+                // so what is proven is what the file holds.
+                target.SetLength(entry.RawLength);
+                await RangedDownload.FillAsync(spool, entry, target.SafeFileHandle, cancellationToken).ConfigureAwait(false);
+                mismatch = await CopyAndCheckAsync(target, null, entry, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await using var source = await spool.OpenContentAsync(entry, cancellationToken).ConfigureAwait(false);
+                mismatch = await CopyAndCheckAsync(source, target, entry, cancellationToken).ConfigureAwait(false);
+            }
+            if (mismatch is not null)
                 throw new InvalidDataException($"the stored bytes of message {entry.MessageKey} do not match what ingest recorded ({mismatch})");
             if (durable)
                 target.Flush(flushToDisk: true);

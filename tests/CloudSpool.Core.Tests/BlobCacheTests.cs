@@ -23,8 +23,12 @@ public sealed class BlobCacheTests : IDisposable
 
         public Task<Stream> OpenContentAsync(string blobName, long? offset, long length, CancellationToken cancellationToken)
         {
-            Reads++;
-            return Task.FromResult<Stream>(new MemoryStream(Blobs[blobName], writable: false));
+            lock (Blobs)
+                Reads++;
+            var blob = Blobs[blobName];
+            return Task.FromResult<Stream>(offset is { } at
+                ? new MemoryStream(blob, (int)at, (int)Math.Min(length, blob.Length - at), writable: false)
+                : new MemoryStream(blob, writable: false));
         }
 
         public IAsyncEnumerable<SpoolIndexEntry> ListIndexAsync(string mailbox, string? afterKey, CancellationToken cancellationToken) => throw new NotSupportedException();
@@ -36,6 +40,8 @@ public sealed class BlobCacheTests : IDisposable
     private static SpoolIndexEntry Put(MemorySpool spool, int n, int size = 1000)
     {
         var bytes = new byte[size];
+        if (size > 4096)
+            new Random(n).NextBytes(bytes);
         BitConverter.TryWriteBytes(bytes, n);
         var sha = Convert.ToHexStringLower(SHA256.HashData(bytes));
         spool.Blobs["b" + n] = bytes;
@@ -56,6 +62,42 @@ public sealed class BlobCacheTests : IDisposable
     [InlineData(-5L, 100L, 0.9, 0L, 90L)]            // a disk that reports nonsense still leaves the cache its own
     public void A_disk_sized_cache_takes_its_share_and_leaves_the_reserve(long free, long cached, double share, long reserve, long limit) =>
         Assert.Equal(limit, new CacheSizing(null, share, reserve).LimitFor(free, cached));
+
+    [Theory]
+    [InlineData(0L, new long[] { 0 })]
+    [InlineData(4L << 20, new long[] { 4L << 20 })]                             // at the threshold: one request
+    [InlineData((4L << 20) + 1, new long[] { 2L << 20, 2L << 20, 1 })]          // past it: 2 MiB ranges, the last takes the rest
+    [InlineData(9_000_000L, new long[] { 2L << 20, 2L << 20, 2L << 20, 2L << 20, 9_000_000L - (8L << 20) })]
+    public void A_large_message_is_planned_as_ranges_that_cover_it_once(long length, long[] lengths)
+    {
+        var plan = RangedDownload.Plan(length);
+        Assert.Equal(lengths, plan.Select(r => r.Length));
+        // Back to back from 0: every byte in exactly one range.
+        Assert.Equal(plan.Select(r => r.Offset), plan.Select((r, i) => plan.Take(i).Sum(p => p.Length)));
+        Assert.Equal(length, plan.Sum(r => r.Length));
+    }
+
+    [Fact]
+    public async Task A_large_message_is_fetched_in_ranges_and_proven_whole()
+    {
+        var spool = new MemorySpool();
+        using var cache = new BlobCache(_folder, CacheSizing.Fixed(64L << 20), spool, NullLogger.Instance);
+        var entry = Put(spool, 7, size: 9_000_000);
+        await using (var stream = await cache.OpenAsync(entry, CancellationToken.None))
+        {
+            using var copy = new MemoryStream();
+            await stream.CopyToAsync(copy);
+            Assert.Equal(spool.Blobs["b7"], copy.ToArray());
+        }
+        Assert.Equal(5, spool.Reads);
+
+        // One range with other bytes (the blob changed in storage): refused, and nothing is published.
+        var damaged = Put(spool, 8, size: 9_000_000);
+        spool.Blobs["b8"][5_000_000] ^= 0x20;
+        await Assert.ThrowsAsync<InvalidDataException>(() => cache.OpenAsync(damaged, CancellationToken.None));
+        Assert.False(cache.Contains(damaged));
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(_folder, "tmp")));
+    }
 
     [Fact]
     public void A_fixed_cache_keeps_its_size_whatever_the_disk()

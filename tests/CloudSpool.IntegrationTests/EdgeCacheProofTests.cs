@@ -1,3 +1,4 @@
+using MailKit.Net.Pop3;
 using CloudSpool.Core.Pull;
 using CloudSpool.Core.Spool;
 using CloudSpool.Edge;
@@ -215,5 +216,62 @@ public sealed partial class EdgeMirrorTests
         await WaitForAsync(() => cache.Count == 7, "the read-ahead of messages 5-7");
         Assert.Equal(TopWire(raws[9]), await raw.MultiLineAsync("TOP 10 0"));
         Assert.Equal(8, cache.Count);
+    }
+
+    /// <summary>A message with a body of random bytes, base64 in 76-character lines (nothing compresses or repeats).</summary>
+    private static byte[] LargeMail(string subject, int randomBytes, int seed)
+    {
+        var data = new byte[randomBytes];
+        new Random(seed).NextBytes(data);
+        var body = Convert.ToBase64String(data, Base64FormattingOptions.InsertLineBreaks);
+        return System.Text.Encoding.ASCII.GetBytes(
+            $"From: Sender <sender@example.org>\r\nTo: alice@example.com\r\nSubject: {subject}\r\nMessage-ID: <{Guid.NewGuid():N}@example.org>\r\n" +
+            "MIME-Version: 1.0\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n" + body + "\r\n");
+    }
+
+    [Fact]
+    public async Task A_large_message_is_fetched_in_parallel_ranges_proven_and_served_byte_exact()
+    {
+        // 1: a blob of its own, 12 MiB; 2: 9 MiB inside a pack, between two small members; 3: like 1, damaged in storage.
+        var own = LargeMail("own blob", 9_000_000, 1);
+        await _spool.PutAsync("alice", own);
+        var packed = new List<byte[]> { TestMail.Create("before", bodyBytes: 3_000), LargeMail("packed", 6_800_000, 2), TestMail.Create("after", bodyBytes: 3_000) };
+        var ingested = packed.Select(r => IngestedMessage.FromBytes(r, "test", Guid.NewGuid().ToString("N"), DateTimeOffset.UtcNow)).ToList();
+        var slots = await _spool.Runtime.Spool.WritePackAsync("alice", ingested.Zip(packed, (m, r) => (m, (Stream)new MemoryStream(r))).ToList(), CancellationToken.None);
+        await _spool.Runtime.Spool.CommitAsync("alice", ingested.Select((m, i) => m with { Pack = slots[i] }).ToList(), CancellationToken.None);
+        var damaged = LargeMail("damaged", 9_000_000, 3);
+        var stored = await _spool.PutAsync("alice", damaged);
+        // Other bytes in the middle of one range, same length: only the proof of the whole can tell.
+        await SpoilBlobAsync(stored, b => { b[7_000_000] ^= 0x20; return b; });
+
+        var reader = new CountingReader(_spool.Runtime.SpoolReader);
+        var edge = NewEdge(_spool.Runtime, new SpoolEdgeOptions { StateDirectory = _state, CacheBytes = 128L << 20, Prefetch = false, ReadAheadMessages = 0 }, reader);
+        var port = await ServeAsync(edge);
+        var entries = (await edge.Mirror.SnapshotForLoginAsync("alice", CancellationToken.None)).ToList();
+        using (var client = await ConnectAsync(port, "alice"))
+        {
+            Assert.Equal(5, client.Count);
+            Assert.Equal(own, await RetrieveRawAsync(client, 0));
+            Assert.Equal(packed[1], await RetrieveRawAsync(client, 2));
+            var error = await Assert.ThrowsAsync<Pop3CommandException>(() => RetrieveRawAsync(client, 4));
+            Assert.Contains("SYS/TEMP", error.StatusText + " " + error.Message, StringComparison.Ordinal);
+            Assert.Equal(packed[0], await RetrieveRawAsync(client, 1)); // the session goes on
+            await client.DisconnectAsync(quit: true);
+        }
+
+        // Each large one was read as 2 MiB ranges of its blob (a packed one's from its offset), covering it once.
+        List<(string Blob, long? Offset, long Length)> reads;
+        lock (reader.Reads)
+            reads = [.. reader.Reads];
+        foreach (var entry in new[] { entries[0], entries[2] })
+        {
+            var ranges = reads.Where(r => r.Blob == entry.BlobName && r.Length <= RangedDownload.RangeBytes && r.Offset >= (entry.BlobOffset ?? 0)).OrderBy(r => r.Offset).ToList();
+            Assert.Equal(RangedDownload.Plan(entry.RawLength).Select(p => ((entry.BlobOffset ?? 0) + p.Offset, p.Length)), ranges.Select(r => (r.Offset!.Value, r.Length)));
+        }
+        var cache = edge.Mirror.Cache!;
+        Assert.True(cache.Contains(entries[0]) && cache.Contains(entries[2]));
+        Assert.False(cache.Contains(entries[4]));
+        Assert.Equal(own, await File.ReadAllBytesAsync(CacheFileOf(entries[0])));
+        Assert.DoesNotContain(Directory.EnumerateFiles(Path.Combine(_state, "cache", "tmp")), f => !f.EndsWith(".json", StringComparison.Ordinal));
     }
 }

@@ -650,7 +650,16 @@ public sealed partial class EdgeMirrorTests : IAsyncLifetime
 
         public Task<string?> FirstKeyAsync(string mailbox, CancellationToken cancellationToken) => inner.FirstKeyAsync(mailbox, cancellationToken);
         public Task<string?> ChangeTokenAsync(string mailbox, CancellationToken cancellationToken) => inner.ChangeTokenAsync(mailbox, cancellationToken);
-        public Task<Stream> OpenContentAsync(string blobName, long? offset, long length, CancellationToken cancellationToken) => inner.OpenContentAsync(blobName, offset, length, cancellationToken);
+        /// <summary>Every content read: blob, offset (null: the whole blob) and length.</summary>
+        public List<(string Blob, long? Offset, long Length)> Reads { get; } = [];
+
+        public Task<Stream> OpenContentAsync(string blobName, long? offset, long length, CancellationToken cancellationToken)
+        {
+            lock (Reads)
+                Reads.Add((blobName, offset, length));
+            return inner.OpenContentAsync(blobName, offset, length, cancellationToken);
+        }
+
         public IAsyncEnumerable<SpoolMessage> ListAsync(string mailbox, string? afterKey, CancellationToken cancellationToken) => inner.ListAsync(mailbox, afterKey, cancellationToken);
         public Task<SpoolMessage?> GetAsync(string mailbox, string messageKey, CancellationToken cancellationToken) => inner.GetAsync(mailbox, messageKey, cancellationToken);
     }
