@@ -236,6 +236,117 @@ public sealed class BlobCache : IDisposable
         }
     }
 
+    /// <summary>
+    /// Fetches neighbouring members of one pack (<see cref="PackRuns"/>) into the cache with one range request, each
+    /// proven and published on its own; a run of one is <see cref="PrefetchAsync"/>. Failures are logged, not thrown.
+    /// </summary>
+    public async Task PrefetchRunAsync(IReadOnlyList<SpoolIndexEntry> run)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        if (run.Count == 1)
+        {
+            await PrefetchAsync(run[0]).ConfigureAwait(false);
+            return;
+        }
+        // The members no one holds or fetches yet are claimed, so a session asking for one of them meanwhile waits for
+        // this read instead of starting its own.
+        var claimed = new List<(SpoolIndexEntry Entry, TaskCompletionSource Done)>();
+        lock (_gate)
+        {
+            foreach (var entry in run)
+            {
+                if (!Fits(entry) || _items.ContainsKey(entry.Sha256) || _filling.ContainsKey(entry.Sha256))
+                    continue;
+                var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                _filling[entry.Sha256] = done.Task;
+                claimed.Add((entry, done));
+            }
+        }
+        if (claimed.Count == 0)
+            return;
+        try
+        {
+            await KeepRunAsync(claimed, _stopping.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            EdgeLog.PrefetchFailed(_logger, ex, claimed[0].Entry.MessageKey);
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                foreach (var (entry, done) in claimed)
+                {
+                    _filling.Remove(entry.Sha256);
+                    done.TrySetException(new IOException($"message {entry.MessageKey} was not read with its pack neighbours"));
+                }
+            }
+        }
+    }
+
+    /// <summary>Reads a run's span in one request and splits it into the members' files, each proven on its own.</summary>
+    private async Task KeepRunAsync(List<(SpoolIndexEntry Entry, TaskCompletionSource Done)> members, CancellationToken cancellationToken)
+    {
+        var start = members[0].Entry.BlobOffset!.Value;
+        var end = PackRuns.End(members[^1].Entry);
+        await using var source = await _spool.OpenContentAsync(members[0].Entry.BlobName, start, end - start, cancellationToken).ConfigureAwait(false);
+        var at = start;
+        foreach (var (entry, done) in members)
+        {
+            await SkipAsync(source, entry.BlobOffset!.Value - at, cancellationToken).ConfigureAwait(false);
+            at = PackRuns.End(entry);
+            var temp = Path.Combine(_directory, "tmp", Guid.NewGuid().ToString("N"));
+            try
+            {
+                FileIdentity identity;
+                string? mismatch;
+                await using (var target = new FileStream(temp, PrivateFiles.NewFileOptions(FileAccess.Write, FileOptions.Asynchronous, bufferSize: 1)))
+                {
+                    mismatch = await CopyAndCheckAsync(source, target, entry, cancellationToken, limit: entry.RawLength).ConfigureAwait(false);
+                    target.Flush(flushToDisk: true);
+                    identity = FileIdentity.Of(target.SafeFileHandle);
+                }
+                if (mismatch is not null)
+                {
+                    // Its bytes were read whole (or the stream ended): the next member starts where it should.
+                    File.Delete(temp);
+                    EdgeLog.PrefetchFailed(_logger, new InvalidDataException($"the stored bytes of message {entry.MessageKey} do not match what ingest recorded ({mismatch})"), entry.MessageKey);
+                    continue;
+                }
+                Publish(entry, temp, identity);
+                done.TrySetResult();
+            }
+            catch
+            {
+                File.Delete(temp);
+                throw;
+            }
+        }
+    }
+
+    /// <summary>Reads and drops <paramref name="count"/> bytes (the gap between two members of a run).</summary>
+    private static async Task SkipAsync(Stream source, long count, CancellationToken cancellationToken)
+    {
+        if (count <= 0)
+            return;
+        var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
+        {
+            while (count > 0)
+            {
+                var read = await source.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, count)), cancellationToken).ConfigureAwait(false);
+                if (read == 0)
+                    throw new EndOfStreamException("storage ended a pack range early");
+                count -= read;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
     private string PathOf(string sha256) => Path.Combine(_directory, sha256[..2], sha256 + ".eml");
 
     // FileShare.Delete: eviction may remove the name while a session still reads the file. No FileStream buffer (the
@@ -328,6 +439,12 @@ public sealed class BlobCache : IDisposable
     {
         var temp = Path.Combine(_directory, "tmp", Guid.NewGuid().ToString("N"));
         var identity = await DownloadAsync(_spool, entry, temp, durable: true, cancellationToken).ConfigureAwait(false);
+        Publish(entry, temp, identity);
+    }
+
+    /// <summary>Renames a proven file into the cache under its hash and counts it (the temporary name is gone after).</summary>
+    private void Publish(SpoolIndexEntry entry, string temp, FileIdentity identity)
+    {
         try
         {
             var path = PathOf(entry.Sha256);
@@ -387,10 +504,10 @@ public sealed class BlobCache : IDisposable
     }
 
     /// <summary>
-    /// Reads <paramref name="source"/> to its end (copied to <paramref name="target"/> when given) and compares it with
+    /// Reads <paramref name="source"/> to its end or <paramref name="limit"/> bytes (copied to <paramref name="target"/> when given) and compares it with
     /// what ingest recorded: null when length and SHA-256 match, else what was found.
     /// </summary>
-    private static async Task<string?> CopyAndCheckAsync(Stream source, Stream? target, SpoolIndexEntry entry, CancellationToken cancellationToken)
+    private static async Task<string?> CopyAndCheckAsync(Stream source, Stream? target, SpoolIndexEntry entry, CancellationToken cancellationToken, long limit = long.MaxValue)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
@@ -398,7 +515,7 @@ public sealed class BlobCache : IDisposable
         {
             long length = 0;
             int read;
-            while ((read = await source.ReadAsync(buffer.AsMemory(0, 64 * 1024), cancellationToken).ConfigureAwait(false)) > 0)
+            while (length < limit && (read = await source.ReadAsync(buffer.AsMemory(0, (int)Math.Min(64 * 1024, limit - length)), cancellationToken).ConfigureAwait(false)) > 0)
             {
                 hash.AppendData(buffer, 0, read);
                 if (target is not null)

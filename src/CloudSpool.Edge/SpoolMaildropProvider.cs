@@ -303,11 +303,16 @@ internal sealed class SpoolMaildrop : IMaildrop
 
     /// <summary>
     /// Opening message <paramref name="index"/>: the next messages of the listing are fetched in the background, so a
-    /// client walking it in order finds them cached. Each index is asked for once per session.
+    /// client walking it in order finds them cached. Each index is asked for once per session, in batches: the window
+    /// is filled again only when less than half of it is left ahead, so neighbours in one pack are asked for together
+    /// and read with one request.
     /// </summary>
     private void ReadAheadFrom(int index)
     {
-        var until = Math.Min(_messages.Count - 1, index + _mirror.ReadAheadMessages);
+        var ahead = _mirror.ReadAheadMessages;
+        if (Volatile.Read(ref _readAheadUntil) - index > ahead / 2)
+            return;
+        var until = Math.Min(_messages.Count - 1, index + ahead);
         var from = Math.Max(index + 1, Volatile.Read(ref _readAheadUntil) + 1);
         if (from > until)
             return;

@@ -22,8 +22,9 @@ public sealed class SpoolMirror : IAsyncDisposable
     private readonly ConcurrentDictionary<string, MailboxIndex> _indexes = new(StringComparer.Ordinal);
     private readonly Channel<SpoolIndexEntry> _prefetch = Channel.CreateBounded<SpoolIndexEntry>(new BoundedChannelOptions(10_000) { FullMode = BoundedChannelFullMode.DropWrite });
 
-    // Messages sessions are about to read: the oldest requests make way for new ones (a session that moved on).
-    private readonly Channel<SpoolIndexEntry> _readAhead = Channel.CreateBounded<SpoolIndexEntry>(new BoundedChannelOptions(256) { FullMode = BoundedChannelFullMode.DropOldest });
+    // Messages sessions are about to read, as runs of pack neighbours read with one request: the oldest requests make
+    // way for new ones (a session that moved on).
+    private readonly Channel<IReadOnlyList<SpoolIndexEntry>> _readAhead = Channel.CreateBounded<IReadOnlyList<SpoolIndexEntry>>(new BoundedChannelOptions(256) { FullMode = BoundedChannelFullMode.DropOldest });
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _loops = [];
     private DateTimeOffset _usersListed = DateTimeOffset.MinValue;
@@ -164,23 +165,21 @@ public sealed class SpoolMirror : IAsyncDisposable
         if (Cache is { } reading && _options.ReadAheadMessages > 0)
         {
             for (var i = 0; i < _options.ReadAheadFetches; i++)
-                _loops.Add(Task.Run(() => PrefetchLoopAsync(reading, _readAhead.Reader, _stop.Token)));
+                _loops.Add(Task.Run(() => ReadAheadLoopAsync(reading, _readAhead.Reader, _stop.Token)));
         }
     }
 
     /// <summary>
     /// Asks for messages a session is about to read to be fetched into the cache in the background (each proven as any
-    /// fill is); what is cached already, or too large for the cache, is left alone.
+    /// fill is); what is cached already, or too large for the cache, is left alone. Neighbours in one pack are read
+    /// with one range request (<see cref="PackRuns"/>).
     /// </summary>
     public void ReadAhead(IEnumerable<SpoolIndexEntry> next)
     {
         if (Cache is not { } cache || _options.ReadAheadMessages == 0 || Health.IsDown)
             return;
-        foreach (var entry in next)
-        {
-            if (cache.Fits(entry) && !cache.Contains(entry))
-                _readAhead.Writer.TryWrite(entry);
-        }
+        foreach (var run in PackRuns.Group(next.Where(e => cache.Fits(e) && !cache.Contains(e))))
+            _readAhead.Writer.TryWrite(run);
     }
 
     /// <summary>How many messages after the one opened a session reads ahead.</summary>
@@ -251,6 +250,18 @@ public sealed class SpoolMirror : IAsyncDisposable
         {
             await foreach (var entry in queue.ReadAllAsync(cancellationToken).ConfigureAwait(false))
                 await cache.PrefetchAsync(entry).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private static async Task ReadAheadLoopAsync(BlobCache cache, ChannelReader<IReadOnlyList<SpoolIndexEntry>> queue, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await foreach (var run in queue.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+                await cache.PrefetchRunAsync(run).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {

@@ -100,6 +100,23 @@ public sealed class BlobCacheTests : IDisposable
     }
 
     [Fact]
+    public void Pack_neighbours_are_grouped_into_runs_within_the_gap_and_the_span()
+    {
+        static SpoolIndexEntry Member(string blob, long offset, long length) =>
+            new($"k{blob}{offset}", "u", length, length, "00", blob, offset);
+        var own = new SpoolIndexEntry("own", "u", 10, 10, "00", "own.eml");
+        var a = new[] { Member("p1", 0, 100), Member("p1", 100, 100), Member("p1", 250, 100), Member("p1", 70_000, 100) };
+        var b = new[] { Member("p2", 0, 100), Member("p2", 100, 100) };
+
+        var runs = PackRuns.Group([a[1], own, a[0], b[0], a[2], a[3], b[1]], maxGap: 64 * 1024, maxSpan: 1_000);
+        // a[0..2] back to back or with a small gap; a[3] too far; the blob of its own alone; another pack apart.
+        Assert.Equal([[a[0], a[1], a[2]], [own], [b[0], b[1]], [a[3]]], runs.Select(r => r.ToArray()).ToArray());
+
+        // The span bounds a run: 250 bytes allowed, so a[2] (ending at 350) starts a new one.
+        Assert.Equal([[a[0], a[1]], [a[2]]], PackRuns.Group(a[..3], maxGap: 64 * 1024, maxSpan: 250).Select(r => r.ToArray()).ToArray());
+    }
+
+    [Fact]
     public void A_fixed_cache_keeps_its_size_whatever_the_disk()
     {
         Assert.Equal(5_000, CacheSizing.Fixed(5_000).LimitFor(0, 0));

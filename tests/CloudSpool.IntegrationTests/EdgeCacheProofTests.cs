@@ -212,10 +212,12 @@ public sealed partial class EdgeMirrorTests
         for (var i = 1; i < 4; i++)
             Assert.Equal(RetrWire(raws[i]), await raw.MultiLineAsync($"RETR {i + 1}"));
         Assert.Equal(misses, cache.Misses); // served from what was read ahead
-        // Walking on keeps the window ahead: TOP counts as opening too.
-        await WaitForAsync(() => cache.Count == 7, "the read-ahead of messages 5-7");
+        // Walking on keeps the window ahead, filled again in a batch once less than half of it is left (at RETR 3: 5-6).
+        await WaitForAsync(() => cache.Count == 6, "the read-ahead of messages 5-6");
+        Assert.All(entries.Skip(6), e => Assert.False(cache.Contains(e)));
+        // TOP counts as opening too.
         Assert.Equal(TopWire(raws[9]), await raw.MultiLineAsync("TOP 10 0"));
-        Assert.Equal(8, cache.Count);
+        Assert.Equal(7, cache.Count);
     }
 
     /// <summary>A message with a body of random bytes, base64 in 76-character lines (nothing compresses or repeats).</summary>
@@ -273,5 +275,45 @@ public sealed partial class EdgeMirrorTests
         Assert.False(cache.Contains(entries[4]));
         Assert.Equal(own, await File.ReadAllBytesAsync(CacheFileOf(entries[0])));
         Assert.DoesNotContain(Directory.EnumerateFiles(Path.Combine(_state, "cache", "tmp")), f => !f.EndsWith(".json", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Read_ahead_reads_neighbours_in_a_pack_with_one_request_each_proven()
+    {
+        // One pack of 12 small messages; the 7th is damaged in storage.
+        var packed = Enumerable.Range(0, 12).Select(i => TestMail.Create($"packed {i}", bodyBytes: 1_000 + (i * 500))).ToList();
+        var ingested = packed.Select(r => IngestedMessage.FromBytes(r, "test", Guid.NewGuid().ToString("N"), DateTimeOffset.UtcNow)).ToList();
+        var slots = await _spool.Runtime.Spool.WritePackAsync("alice", ingested.Zip(packed, (m, r) => (m, (Stream)new MemoryStream(r))).ToList(), CancellationToken.None);
+        await _spool.Runtime.Spool.CommitAsync("alice", ingested.Select((m, i) => m with { Pack = slots[i] }).ToList(), CancellationToken.None);
+        var stored = await _spool.ListAsync("alice");
+        await SpoilBlobAsync(stored[6], b => { b[(int)stored[6].Pack!.Offset + 100] ^= 0x20; return b; });
+
+        var reader = new CountingReader(_spool.Runtime.SpoolReader);
+        var edge = NewEdge(_spool.Runtime, new SpoolEdgeOptions { StateDirectory = _state, CacheBytes = 64L << 20, Prefetch = false, ReadAheadMessages = 8 }, reader);
+        edge.Start();
+        var port = await ServeAsync(edge);
+        await using var raw = await RawPop3Client.LogInAsync(port, "alice", "secret");
+        var cache = edge.Mirror.Cache!;
+
+        Assert.Equal(RetrWire(packed[0]), await raw.MultiLineAsync("RETR 1"));
+        // Messages 2-9 in one range request; the damaged one is refused, its neighbours proven and kept.
+        await WaitForAsync(() => cache.Count == 8, "the read-ahead of messages 2-9");
+        int Reads()
+        {
+            lock (reader.Reads)
+                return reader.Reads.Count;
+        }
+        Assert.Equal(2, Reads());
+        for (var i = 1; i < 12; i++)
+        {
+            if (i == 6)
+                Assert.StartsWith("-ERR [SYS/TEMP]", await raw.CommandAsync("RETR 7"));
+            else
+                Assert.Equal(RetrWire(packed[i]), await raw.MultiLineAsync($"RETR {i + 1}"));
+        }
+        // 1 (RETR 1), 1 (2-9), 1 (the damaged one asked for again by RETR 7), 1 (10-12 once RETR 5 left less than half the window).
+        Assert.Equal(4, Reads());
+        lock (reader.Reads)
+            Assert.Contains(reader.Reads, r => r.Offset == stored[1].Pack!.Offset && r.Length == stored[8].Pack!.Offset + stored[8].RawLength - stored[1].Pack!.Offset);
     }
 }
