@@ -118,10 +118,13 @@ public static partial class Program
             Console.WriteLine();
             var ok = ReportEdge(options, mailbox, listing, retr, edgePeakKb, edgeRssKb, null);
 
-            // 5. The listing at many small messages, on a second edge process of its own (its memory is that index's).
+            // 5. A spool twice the cache's size, cold, then a second client reading the newest messages after that pass.
+            await edge.StopAsync().ConfigureAwait(false);
+            ok &= await MeasureColdAsync(options, mailbox, servers[0], retr, environment, work.FullName, password, edges, ct).ConfigureAwait(false);
+
+            // 6. The listing at many small messages, on a second edge process of its own (its memory is that index's).
             if (options.ListingMessages > 0)
             {
-                await edge.StopAsync().ConfigureAwait(false);
                 var large = await MeasureLargeListingAsync(options, dovecot, spool, environment, work.FullName, password, azuritePid, edges, ct).ConfigureAwait(false);
                 Console.WriteLine();
                 ok &= ReportEdge(options, mailbox, listing, retr, edgePeakKb, edgeRssKb, large);
@@ -142,6 +145,74 @@ public static partial class Program
             }
         }
     }
+
+    /// <summary>How many of the newest messages the second client reads after the cold pass.</summary>
+    private const int NewestMessages = 500;
+
+    /// <summary>
+    /// The cold cases: for 1 and for 4 sessions, a fresh edge (empty state folder, prefetch off, cache half the spool)
+    /// reads every message once, against Dovecot's figures of the same run. After the 4-session pass, a second client
+    /// identity reads the newest <see cref="NewestMessages"/> messages: its throughput and the cache's hit rate on them.
+    /// </summary>
+    private static async Task<bool> MeasureColdAsync(Options options, Mailbox mailbox, Server dovecot, Dictionary<(string, int), Throughput> retr,
+        Dictionary<string, string> environment, string work, string password, List<EdgeProcess> edges, CancellationToken ct)
+    {
+        var cacheMb = Math.Max(1, (int)(mailbox.Bytes / 2 / 1_000_000));
+        var ok = true;
+        Console.WriteLine();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"cold: a spool of {mailbox.Bytes / 1_000_000} MB, twice the cache ({cacheMb} MB), an empty state folder per pass, prefetch off"));
+        var rows = new List<string>();
+        foreach (var sessions in new[] { 1, 4 })
+        {
+            var state = Path.Combine(work, $"edge-cold-{sessions}");
+            var edge = await EdgeProcess.StartAsync(options.CloudSpoolDll, environment, state, cacheMb, prefetch: false, ct).ConfigureAwait(false);
+            edges.Add(edge);
+            var server = new Server("edge", "127.0.0.1", edge.Port, await CapabilitiesAsync("127.0.0.1", edge.Port, ct).ConfigureAwait(false));
+            await WaitForCountAsync(server, MailUser, password, options.Messages, ct).ConfigureAwait(false);
+            Console.WriteLine($"measuring RETR of every message, cold edge, {sessions} session(s) ...");
+            var cold = await RetrieveAllAsync(server, MailUser, password, options.Messages, sessions, ct).ConfigureAwait(false);
+            var d = retr[("dovecot", sessions)];
+            var same = d.Checksum == cold.Checksum && d.Bytes == cold.Bytes;
+            ok &= same;
+            rows.Add(string.Create(CultureInfo.InvariantCulture,
+                $"  RETR all, {sessions} session(s), cold, MiB/s     {d.MibPerSecond,10:F1}{cold.MibPerSecond,12:F1}{cold.MibPerSecond / d.MibPerSecond,15:F2}   >= {TargetRetrRatio:F2} "
+                + $"{(cold.MibPerSecond / d.MibPerSecond >= TargetRetrRatio ? "met" : "NOT met")}   edge peak RSS {ProcStats.StatusKb(edge.Pid, "VmHWM") / 1024.0:F1} MiB{(same ? "" : "   DIFFERENT BYTES")}"));
+            if (sessions == 4)
+            {
+                // The figures file is written at most every 10 s, at a read: wait, and one read by another identity saves them.
+                await Task.Delay(TimeSpan.FromSeconds(11), ct).ConfigureAwait(false);
+                await RetrieveAllAsync(server, $"{MailUser}+probe", password, options.Messages, 1, ct, first: options.Messages).ConfigureAwait(false);
+                var before = ReadFigures(state);
+                var first = Math.Max(1, options.Messages - NewestMessages + 1);
+                Console.WriteLine($"measuring a second client reading the newest {options.Messages - first + 1} messages after the pass ...");
+                var newest = await RetrieveAllAsync(server, $"{MailUser}+newest", password, options.Messages, 1, ct, first).ConfigureAwait(false);
+                var dNewest = await RetrieveAllAsync(dovecot, MailUser, password, options.Messages, 1, ct, first).ConfigureAwait(false);
+                var peakKb = ProcStats.StatusKb(edge.Pid, "VmHWM");
+                await edge.StopAsync().ConfigureAwait(false); // saves the figures
+                var after = ReadFigures(state);
+                var hits = after.Hits - before.Hits;
+                var reads = hits + after.Misses - before.Misses;
+                same = dNewest.Checksum == newest.Checksum;
+                ok &= same;
+                rows.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"  newest {newest.Messages} after the pass, 1 session, MiB/s{dNewest.MibPerSecond,10:F1}{newest.MibPerSecond,12:F1}{newest.MibPerSecond / dNewest.MibPerSecond,15:F2}   "
+                    + $"cache hit rate {100.0 * hits / Math.Max(1, reads):F0} % ({hits} of {reads} reads, the probe's one read included)   edge peak RSS {peakKb / 1024.0:F1} MiB{(same ? "" : "   DIFFERENT BYTES")}"));
+            }
+
+            await edge.StopAsync().ConfigureAwait(false);
+        }
+
+        Console.WriteLine("                                              dovecot        edge   edge/dovecot   target");
+        rows.ForEach(Console.WriteLine);
+        return ok;
+    }
+
+    /// <summary>The cache's figures as the edge last saved them (<c>cache/figures.json</c> in its folder for this spool, under the state folder).</summary>
+    private static CloudSpool.Edge.CacheFigures ReadFigures(string state) =>
+        Directory.EnumerateFiles(state, "figures.json", SearchOption.AllDirectories).Where(f => Path.GetFileName(Path.GetDirectoryName(f)) == "cache").ToList() is [var path]
+            ? System.Text.Json.JsonSerializer.Deserialize<CloudSpool.Edge.CacheFigures>(File.ReadAllText(path)) ?? throw new BenchException($"{path} is empty")
+            : throw new BenchException($"no single cache/figures.json under {state}");
 
     private static async Task<(Dictionary<string, Latency>, Mailbox, long, long, double)> MeasureLargeListingAsync(
         Options options, DovecotServer dovecot, AzureSpool spool, Dictionary<string, string> environment, string work, string password, int azuritePid,
@@ -394,10 +465,10 @@ public static partial class Program
     private static double Percentile(List<double> sorted, double p) => sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p * sorted.Count) - 1)];
 
     /// <summary>
-    /// RETR of every message with <paramref name="sessions"/> sessions at once, message i going to session i mod n. On the
+    /// RETR of every message from <paramref name="first"/> with <paramref name="sessions"/> sessions at once, message i going to session i mod n. On the
     /// edge each session is its own client identity (user, user+s1, ...), since one identity gets one session at a time.
     /// </summary>
-    private static async Task<Throughput> RetrieveAllAsync(Server server, string user, string password, int count, int sessions, CancellationToken ct)
+    private static async Task<Throughput> RetrieveAllAsync(Server server, string user, string password, int count, int sessions, CancellationToken ct, int first = 1)
     {
         // The clock starts when every session is logged in: this is the transfer, the listing measures the login.
         var clock = new Stopwatch();
@@ -408,7 +479,7 @@ public static partial class Program
             await using var client = await RawPop3Client.ConnectAsync(server.Host, server.Port, ct).ConfigureAwait(false);
             var (messages, _) = await client.LoginAsync(login, password, server.Pipelining, ct).ConfigureAwait(false);
             Require(messages == count, $"{server.Name} shows {messages} messages to {login}, expected {count}");
-            var numbers = Enumerable.Range(1, count).Where(n => (n - 1) % sessions == s).ToList();
+            var numbers = Enumerable.Range(first, count - first + 1).Where(n => (n - 1) % sessions == s).ToList();
             ready.SignalAndWait(ct);
             var result = await client.RetrieveAsync(numbers, server.Pipelining, ct).ConfigureAwait(false);
             await client.QuitAsync(ct).ConfigureAwait(false);
