@@ -196,7 +196,15 @@ public sealed class BlobCache : IDisposable
         Interlocked.Increment(ref _misses);
         if (!Fits(entry))
             return await OpenStagedAsync(_spool, entry, Path.Combine(_directory, "tmp"), cancellationToken).ConfigureAwait(false);
-        await FillAsync(entry).WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await FillAsync(entry).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (NotReadWithRunException)
+        {
+            // It was being read with its pack neighbours, and that read did not bring it: fetched on its own.
+            await FillAsync(entry).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
         return await TryOpenCachedAsync(entry, cancellationToken).ConfigureAwait(false)
             ?? throw new IOException($"message {entry.MessageKey} was evicted from the cache as soon as it was fetched");
     }
@@ -279,11 +287,14 @@ public sealed class BlobCache : IDisposable
                 foreach (var (entry, done) in claimed)
                 {
                     _filling.Remove(entry.Sha256);
-                    done.TrySetException(new IOException($"message {entry.MessageKey} was not read with its pack neighbours"));
+                    done.TrySetException(new NotReadWithRunException(entry.MessageKey));
                 }
             }
         }
     }
+
+    /// <summary>A member of a run that the run's read did not bring into the cache (the read failed, or its bytes did).</summary>
+    private sealed class NotReadWithRunException(string messageKey) : IOException($"message {messageKey} was not read with its pack neighbours");
 
     /// <summary>Reads a run's span in one request and splits it into the members' files, each proven on its own.</summary>
     private async Task KeepRunAsync(List<(SpoolIndexEntry Entry, TaskCompletionSource Done)> members, CancellationToken cancellationToken)

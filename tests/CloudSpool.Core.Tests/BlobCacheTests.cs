@@ -21,14 +21,28 @@ public sealed class BlobCacheTests : IDisposable
         public Dictionary<string, byte[]> Blobs { get; } = new(StringComparer.Ordinal);
         public int Reads { get; private set; }
 
-        public Task<Stream> OpenContentAsync(string blobName, long? offset, long length, CancellationToken cancellationToken)
+        /// <summary>When set, the next read waits for it and fails (a storage error after a while).</summary>
+        public TaskCompletionSource? FailNext { get; set; }
+
+        public async Task<Stream> OpenContentAsync(string blobName, long? offset, long length, CancellationToken cancellationToken)
+        {
+            if (FailNext is { } fail)
+            {
+                FailNext = null;
+                await fail.Task;
+                throw new IOException("storage failed");
+            }
+            return Open(blobName, offset, length);
+        }
+
+        private Stream Open(string blobName, long? offset, long length)
         {
             lock (Blobs)
                 Reads++;
             var blob = Blobs[blobName];
-            return Task.FromResult<Stream>(offset is { } at
+            return offset is { } at
                 ? new MemoryStream(blob, (int)at, (int)Math.Min(length, blob.Length - at), writable: false)
-                : new MemoryStream(blob, writable: false));
+                : new MemoryStream(blob, writable: false);
         }
 
         public IAsyncEnumerable<SpoolIndexEntry> ListIndexAsync(string mailbox, string? afterKey, CancellationToken cancellationToken) => throw new NotSupportedException();
@@ -114,6 +128,32 @@ public sealed class BlobCacheTests : IDisposable
 
         // The span bounds a run: 250 bytes allowed, so a[2] (ending at 350) starts a new one.
         Assert.Equal([[a[0], a[1]], [a[2]]], PackRuns.Group(a[..3], maxGap: 64 * 1024, maxSpan: 250).Select(r => r.ToArray()).ToArray());
+    }
+
+    [Fact]
+    public async Task A_session_waiting_for_a_pack_read_that_fails_fetches_its_message_on_its_own()
+    {
+        var spool = new MemorySpool();
+        using var cache = new BlobCache(_folder, CacheSizing.Fixed(1L << 20), spool, NullLogger.Instance);
+        // Three members back to back in one pack.
+        var members = Enumerable.Range(0, 3).Select(n => Put(spool, n)).ToList();
+        spool.Blobs["pack"] = [.. members.SelectMany(m => spool.Blobs[m.BlobName])];
+        var run = members.Select((m, i) => m with { BlobName = "pack", BlobOffset = i * 1000L }).ToList();
+
+        var fail = new TaskCompletionSource();
+        spool.FailNext = fail;
+        var reading = cache.PrefetchRunAsync(run);
+        var open = cache.OpenAsync(run[1], CancellationToken.None); // joins the run's read
+        Assert.False(open.IsCompleted);
+        fail.SetResult();
+        await reading;
+
+        await using var stream = await open;
+        using var copy = new MemoryStream();
+        await stream.CopyToAsync(copy);
+        Assert.Equal(spool.Blobs["b1"], copy.ToArray());
+        Assert.Equal(1, spool.Reads); // its own read; the run's failed
+        Assert.False(cache.Contains(run[0]));
     }
 
     [Fact]
