@@ -32,7 +32,7 @@ public sealed class AzureForwardStore(AzureStorage storage, TimeProvider clock) 
     }
 
     public Task SetSwitchAsync(ForwardSwitchState state, CancellationToken cancellationToken) =>
-        storage.Control.UpsertEntityAsync(new TableEntity(StorageNames.ForwardPartition, StorageNames.ForwardSwitchRow)
+        storage.ForwardSwitch.UpsertEntityAsync(new TableEntity(StorageNames.ForwardPartition, StorageNames.ForwardSwitchRow)
         {
             ["On"] = state.On,
             ["Until"] = state.Until,

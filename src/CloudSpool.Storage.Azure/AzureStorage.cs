@@ -8,21 +8,88 @@ namespace CloudSpool.Storage.Azure;
 /// <summary>Thread-safe clients for the storage account, shared by every adapter.</summary>
 public sealed class AzureStorage
 {
+    /// <summary>Connection-string settings naming one table's own SAS: <c>TableSas.{table}=token</c>.</summary>
+    public const string TableSasPrefix = "TableSas.";
+
+    /// <summary>Connection-string settings naming one container's own SAS: <c>BlobSas.{container}=token</c>.</summary>
+    public const string BlobSasPrefix = "BlobSas.";
+
+    /// <summary>The SAS that may write the away switch's row of the control table and no other row.</summary>
+    public const string SwitchSasSetting = "SwitchSas";
+
     public AzureStorage(string connectionString, string namePrefix = "")
     {
         Names = new StorageNames(namePrefix);
-        var blobs = new BlobServiceClient(connectionString);
-        var tables = new TableServiceClient(connectionString);
-        Messages = tables.GetTableClient(Names.MessagesTable);
-        Ledger = tables.GetTableClient(Names.LedgerTable);
-        Control = tables.GetTableClient(Names.ControlTable);
-        Runs = tables.GetTableClient(Names.RunsTable);
-        Views = tables.GetTableClient(Names.ViewsTable);
-        Forwards = tables.GetTableClient(Names.ForwardsTable);
-        Spool = blobs.GetBlobContainerClient(Names.SpoolContainer);
-        Leases = blobs.GetBlobContainerClient(Names.LeaseContainer);
-        BlobServiceUri = blobs.Uri;
-        TableServiceUri = tables.Uri;
+        var settings = ParseSettings(connectionString);
+        if (!settings.Keys.Any(IsServiceSasSetting))
+        {
+            var blobs = new BlobServiceClient(connectionString);
+            var tables = new TableServiceClient(connectionString);
+            Messages = tables.GetTableClient(Names.MessagesTable);
+            Ledger = tables.GetTableClient(Names.LedgerTable);
+            Control = tables.GetTableClient(Names.ControlTable);
+            Runs = tables.GetTableClient(Names.RunsTable);
+            Views = tables.GetTableClient(Names.ViewsTable);
+            Forwards = tables.GetTableClient(Names.ForwardsTable);
+            Spool = blobs.GetBlobContainerClient(Names.SpoolContainer);
+            Leases = blobs.GetBlobContainerClient(Names.LeaseContainer);
+            ForwardSwitch = Control;
+            BlobServiceUri = blobs.Uri;
+            TableServiceUri = tables.Uri;
+            return;
+        }
+
+        // One SAS per table and container (what `edge-credentials` issues): each client signs with its own token, so a
+        // write is confined to the tables and containers whose token allows it.
+        BlobServiceUri = new Uri(settings["BlobEndpoint"].TrimEnd('/'));
+        TableServiceUri = new Uri(settings["TableEndpoint"].TrimEnd('/'));
+        string Token(string setting) => settings.GetValueOrDefault(setting) is { Length: > 0 } sas
+            ? sas.TrimStart('?')
+            : throw new ArgumentException($"the storage connection string carries a SAS per table and container, but none as '{setting}=': issue a whole new one (`cloudspool edge-credentials`)");
+        TableClient Table(string name, string setting) =>
+            new TableServiceClient(TableServiceUri, new AzureSasCredential(Token(setting))).GetTableClient(name);
+        BlobContainerClient Container(string name) =>
+            new BlobServiceClient(BlobServiceUri, new AzureSasCredential(Token(BlobSasPrefix + name))).GetBlobContainerClient(name);
+        Messages = Table(Names.MessagesTable, TableSasPrefix + Names.MessagesTable);
+        Ledger = Table(Names.LedgerTable, TableSasPrefix + Names.LedgerTable);
+        Control = Table(Names.ControlTable, TableSasPrefix + Names.ControlTable);
+        Runs = Table(Names.RunsTable, TableSasPrefix + Names.RunsTable);
+        Views = Table(Names.ViewsTable, TableSasPrefix + Names.ViewsTable);
+        Forwards = Table(Names.ForwardsTable, TableSasPrefix + Names.ForwardsTable);
+        ForwardSwitch = Table(Names.ControlTable, SwitchSasSetting);
+        Spool = Container(Names.SpoolContainer);
+        Leases = Container(Names.LeaseContainer);
+    }
+
+    /// <summary>The settings a connection string with a SAS per table and container must carry for these names, and does not.</summary>
+    public static IEnumerable<string> MissingSasSettings(string? connectionString, StorageNames names)
+    {
+        var settings = ParseSettings(connectionString);
+        string[] required =
+        [
+            "BlobEndpoint", "TableEndpoint", SwitchSasSetting,
+            .. new[] { names.MessagesTable, names.LedgerTable, names.ControlTable, names.RunsTable, names.ViewsTable, names.ForwardsTable }.Select(t => TableSasPrefix + t),
+            BlobSasPrefix + names.SpoolContainer, BlobSasPrefix + names.LeaseContainer,
+        ];
+        return required.Where(r => !settings.TryGetValue(r, out var value) || value.Length == 0);
+    }
+
+    /// <summary>True for a setting that carries the SAS of one table, container or row range.</summary>
+    public static bool IsServiceSasSetting(string name) =>
+        name.StartsWith(TableSasPrefix, StringComparison.OrdinalIgnoreCase) || name.StartsWith(BlobSasPrefix, StringComparison.OrdinalIgnoreCase)
+        || name.Equals(SwitchSasSetting, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>A connection string's settings (names case-insensitive); values keep their own '=' characters.</summary>
+    public static Dictionary<string, string> ParseSettings(string? connectionString)
+    {
+        var settings = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var part in (connectionString ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var equals = part.IndexOf('=', StringComparison.Ordinal);
+            if (equals > 0)
+                settings[part[..equals].Trim()] = part[(equals + 1)..].Trim();
+        }
+        return settings;
     }
 
     /// <summary>The blob service's address (with a SAS credential, its token in the query).</summary>
@@ -40,6 +107,9 @@ public sealed class AzureStorage
     public TableClient Forwards { get; }
     public BlobContainerClient Spool { get; }
     public BlobContainerClient Leases { get; }
+
+    /// <summary>The control table as the away switch writes it: <see cref="Control"/>, or a client whose SAS reaches only the switch's row.</summary>
+    public TableClient ForwardSwitch { get; }
 
     /// <summary>Every table of the spool, in the same order for every account.</summary>
     public IReadOnlyList<TableClient> Tables => [Messages, Ledger, Control, Runs, Views, Forwards];

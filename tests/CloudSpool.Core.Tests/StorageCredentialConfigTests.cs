@@ -49,5 +49,23 @@ public sealed class StorageCredentialConfigTests : IDisposable
         Assert.Contains(ex.Problems, p => p.StartsWith("Storage:SasToken:", StringComparison.Ordinal) && p.Contains("not a SAS token", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void A_sas_per_table_and_container_is_a_sas_and_must_be_whole()
+    {
+        var tokens = "TableSas.messages=tn=messages&sig=a;TableSas.ledger=tn=ledger&sig=a;TableSas.control=tn=control&sig=a;TableSas.runs=tn=runs&sig=a;" +
+                     "TableSas.views=tn=views&sig=a;TableSas.forwards=tn=forwards&sig=a;SwitchSas=tn=control&spk=forward&sig=a;BlobSas.spool=sr=c&sig=a;BlobSas.leases=sr=c&sig=a";
+        var options = Load($$"""{ "Storage": { "ConnectionString": "{{Endpoints}};{{tokens}}" } }""");
+        Assert.True(StorageConnection.IsSas(StorageConnection.Effective(options.Storage)!));
+
+        // Cut short (or issued for another name prefix): a configuration error naming what is missing, not a failure later.
+        var ex = Assert.Throws<ConfigurationInvalidException>(() => Load($$"""{ "Storage": { "ConnectionString": "{{Endpoints}};{{tokens.Replace("TableSas.views=", "X=", StringComparison.Ordinal)}}" } }"""));
+        Assert.Contains(ex.Problems, p => p.StartsWith("Storage:ConnectionString:", StringComparison.Ordinal) && p.Contains("TableSas.views", StringComparison.Ordinal));
+        ex = Assert.Throws<ConfigurationInvalidException>(() => Load($$"""{ "Storage": { "ConnectionString": "{{Endpoints}};{{tokens}}", "NamePrefix": "home" } }"""));
+        Assert.Contains(ex.Problems, p => p.Contains("TableSas.homemessages", StringComparison.Ordinal));
+        // And no second credential beside it.
+        ex = Assert.Throws<ConfigurationInvalidException>(() => Load($$"""{ "Storage": { "ConnectionString": "{{Endpoints}};{{tokens}}", "SasToken": "{{Token}}" } }"""));
+        Assert.Contains(ex.Problems, p => p.StartsWith("Storage:SasToken:", StringComparison.Ordinal));
+    }
+
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 }

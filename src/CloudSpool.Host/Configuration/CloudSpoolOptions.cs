@@ -202,7 +202,8 @@ public sealed class StorageOptions
 {
     /// <summary>
     /// Azure Storage connection string: with the account key, or a SAS connection string (BlobEndpoint=...;TableEndpoint=...;
-    /// SharedAccessSignature=..., what `cloudspool edge-credentials` prints); empty means the embedded Azurite.
+    /// SharedAccessSignature=...), or one with a SAS per table and container (TableSas.{table}=...;BlobSas.{container}=...;SwitchSas=...,
+    /// what `cloudspool edge-credentials` prints); empty means the embedded Azurite.
     /// </summary>
     public string? ConnectionString { get; set; }
 

@@ -72,6 +72,13 @@ public sealed class CloudSpoolOptionsValidator : AbstractValidator<CloudSpoolOpt
                 .When(s => !string.IsNullOrWhiteSpace(s.SasToken))
                 .WithMessage("a SAS token needs Storage:ConnectionString to name the endpoints without a key or another SAS: " +
                              "'BlobEndpoint=https://ACCOUNT.blob.core.windows.net;TableEndpoint=https://ACCOUNT.table.core.windows.net'");
+            RuleFor(s => s.ConnectionString)
+                .Must((s, cs) => !Storage.Azure.AzureStorage.MissingSasSettings(cs, new Storage.Azure.StorageNames(s.NamePrefix)).Any())
+                .When(s => StorageConnection.Parse(s.ConnectionString).Keys.Any(Storage.Azure.AzureStorage.IsServiceSasSetting)
+                           && System.Text.RegularExpressions.Regex.IsMatch(s.NamePrefix, "^([a-z][a-z0-9]{0,19})?$"))
+                .WithMessage((s, cs) => "this connection string carries a SAS per table and container (what `cloudspool edge-credentials` prints) but lacks " +
+                                        string.Join(", ", Storage.Azure.AzureStorage.MissingSasSettings(cs, new Storage.Azure.StorageNames(s.NamePrefix))) +
+                                        " for Storage:NamePrefix '" + s.NamePrefix + "': paste the whole line it printed, with the same name prefix");
             RuleFor(s => s.Azurite.BlobPort).InclusiveBetween(1, 65535).WithMessage("{PropertyValue} is not a TCP port: expected 1-65535");
             RuleFor(s => s.Azurite.QueuePort).InclusiveBetween(1, 65535).WithMessage("{PropertyValue} is not a TCP port: expected 1-65535");
             RuleFor(s => s.Azurite.TablePort).InclusiveBetween(1, 65535).WithMessage("{PropertyValue} is not a TCP port: expected 1-65535");
