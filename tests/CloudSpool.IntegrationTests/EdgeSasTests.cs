@@ -177,6 +177,36 @@ public sealed class EdgeSasTests : IAsyncLifetime
         Assert.Contains("a SAS token needs", alone.Stderr);
     }
 
+    [Fact]
+    public async Task The_away_switch_on_the_status_page_of_an_edge_on_its_sas_switches()
+    {
+        Assert.True(await _spool.Runtime.Pop3Users.AddAsync(new Pop3User("owner", "home", Pop3Passwords.Hash("s3cret-pw")), CancellationToken.None));
+        var issued = await CliProcess.RunAsync(_spool.CliEnvironment(), "edge-credentials");
+        Assert.True(issued.ExitCode == 0, issued.Stderr);
+        var admin = StatusPageTests.PageEnvironment(_spool);
+        var env = StatusPageTests.PageEnvironment(_spool, ("CLOUDSPOOL__Storage__ConnectionString", issued.Stdout.Trim()),
+            ("CLOUDSPOOL__Edge__StateDirectory", Path.Combine(_spool.TempDirectory, "edge-switch")));
+        using var edge = CliProcess.Start(env, "edge");
+        var url = await StatusPageTests.WaitForPageAsync(edge);
+        using var handler = new HttpClientHandler { AllowAutoRedirect = false, CookieContainer = new System.Net.CookieContainer() };
+        using var client = new HttpClient(handler) { BaseAddress = url, Timeout = Bound };
+        var token = await StatusPageTests.TokenOfAsync(client, "login");
+        var login = await client.PostAsync(new Uri("login", UriKind.Relative), StatusPageTests.Form(("_token", token), ("user", "owner"), ("password", "s3cret-pw")));
+        Assert.Equal(System.Net.HttpStatusCode.SeeOther, login.StatusCode);
+
+        token = await StatusPageTests.TokenOfAsync(client, "/");
+        var on = await client.PostAsync(new Uri("forward", UriKind.Relative), StatusPageTests.Form(("_token", token), ("action", "on")));
+        Assert.True(on.StatusCode == System.Net.HttpStatusCode.SeeOther, await on.Content.ReadAsStringAsync() + edge.Stderr);
+        Assert.True(await StatusPageTests.ForwardIsOnAsync(admin));
+        token = await StatusPageTests.TokenOfAsync(client, "/");
+        var off = await client.PostAsync(new Uri("forward", UriKind.Relative), StatusPageTests.Form(("_token", token), ("action", "off")));
+        Assert.Equal(System.Net.HttpStatusCode.SeeOther, off.StatusCode);
+        Assert.False(await StatusPageTests.ForwardIsOnAsync(admin));
+
+        await edge.TerminateAsync();
+        Assert.Equal(0, await edge.WaitAsync(Bound));
+    }
+
     private static string StorageConnectionKey(string connectionString) =>
         CloudSpool.Host.Configuration.StorageConnection.Parse(connectionString)["AccountKey"];
 }
