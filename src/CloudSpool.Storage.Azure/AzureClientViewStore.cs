@@ -53,7 +53,7 @@ public sealed class AzureClientViewStore(AzureStorage storage, TimeProvider cloc
             }
             try
             {
-                var response = await storage.Views.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
+                var response = await storage.ViewBatches.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
                 if (fence is not null)
                     fence = response.Value[^1].Headers.ETag?.ToString() ?? throw new InvalidOperationException("the session row's new ETag was not returned");
             }

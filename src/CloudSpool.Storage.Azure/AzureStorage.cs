@@ -14,6 +14,12 @@ public sealed class AzureStorage
     /// <summary>Connection-string settings naming one container's own SAS: <c>BlobSas.{container}=token</c>.</summary>
     public const string BlobSasPrefix = "BlobSas.";
 
+    /// <summary>
+    /// Connection-string settings naming the SAS one table's entity-group transactions are signed with, when it is not
+    /// the table's own (Azurite refuses a batch signed with a table SAS): <c>TableBatchSas.{table}=token</c>.
+    /// </summary>
+    public const string TableBatchSasPrefix = "TableBatchSas.";
+
     /// <summary>The SAS that may write the away switch's row of the control table and no other row.</summary>
     public const string SwitchSasSetting = "SwitchSas";
 
@@ -34,6 +40,7 @@ public sealed class AzureStorage
             Spool = blobs.GetBlobContainerClient(Names.SpoolContainer);
             Leases = blobs.GetBlobContainerClient(Names.LeaseContainer);
             ForwardSwitch = Control;
+            ViewBatches = Views;
             BlobServiceUri = blobs.Uri;
             TableServiceUri = tables.Uri;
             return;
@@ -57,6 +64,7 @@ public sealed class AzureStorage
         Views = Table(Names.ViewsTable, TableSasPrefix + Names.ViewsTable);
         Forwards = Table(Names.ForwardsTable, TableSasPrefix + Names.ForwardsTable);
         ForwardSwitch = Table(Names.ControlTable, SwitchSasSetting);
+        ViewBatches = settings.ContainsKey(TableBatchSasPrefix + Names.ViewsTable) ? Table(Names.ViewsTable, TableBatchSasPrefix + Names.ViewsTable) : Views;
         Spool = Container(Names.SpoolContainer);
         Leases = Container(Names.LeaseContainer);
     }
@@ -77,6 +85,7 @@ public sealed class AzureStorage
     /// <summary>True for a setting that carries the SAS of one table, container or row range.</summary>
     public static bool IsServiceSasSetting(string name) =>
         name.StartsWith(TableSasPrefix, StringComparison.OrdinalIgnoreCase) || name.StartsWith(BlobSasPrefix, StringComparison.OrdinalIgnoreCase)
+        || name.StartsWith(TableBatchSasPrefix, StringComparison.OrdinalIgnoreCase)
         || name.Equals(SwitchSasSetting, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>A connection string's settings (names case-insensitive); values keep their own '=' characters.</summary>
@@ -107,6 +116,9 @@ public sealed class AzureStorage
     public TableClient Forwards { get; }
     public BlobContainerClient Spool { get; }
     public BlobContainerClient Leases { get; }
+
+    /// <summary>The views table as its entity-group transactions are sent: <see cref="Views"/>, or a client with the batch SAS.</summary>
+    public TableClient ViewBatches { get; }
 
     /// <summary>The control table as the away switch writes it: <see cref="Control"/>, or a client whose SAS reaches only the switch's row.</summary>
     public TableClient ForwardSwitch { get; }
