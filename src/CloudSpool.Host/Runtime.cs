@@ -40,7 +40,7 @@ public sealed class Runtime : IAsyncDisposable
         Ledger = new AzurePullLedger(storage);
         States = new AzurePullStateStore(storage);
         Leases = new BlobLeaseManager(storage, loggers.CreateLogger<BlobLeaseManager>()) { Duration = TimeSpan.FromSeconds(options.Pull.LeaseSeconds) };
-        Connector = new MailKitConnector { TimeoutMilliseconds = options.Pull.TimeoutSeconds * 1000 };
+        Connector = CreateConnector(options);
         var azuriteData = azurite?.Location ?? options.Storage.Azurite.Location;
         var limits = options.Storage.Azurite;
         StoreGauge = azuriteData is null ? null
@@ -55,7 +55,7 @@ public sealed class Runtime : IAsyncDisposable
             MaxMessageBytes = options.Pull.MaxMessageBytes,
             DayZone = TimeZoneInfo.FindSystemTimeZoneById(options.Pull.TimeZone),
         }, TimeProvider.System, loggers.CreateLogger<PullEngine>()) { Capacity = StoreGauge };
-        AccountValidator = new AccountValidator(s => Cron.IsValid(s), Secrets);
+        AccountValidator = CreateAccountValidator(Secrets);
         StoredAccountValidator = new AccountValidator(s => Cron.IsValid(s));
         Schedules = new AzureScheduleStore(storage);
         JobRuns = new AzureJobRunLog(storage);
@@ -206,7 +206,26 @@ public sealed class Runtime : IAsyncDisposable
         ? "the configured storage account"
         : $"embedded Azurite (blob 127.0.0.1:{_azurite.BlobPort}, table 127.0.0.1:{_azurite.TablePort}, data {_azurite.Location})";
 
-    public static async Task<Runtime> StartAsync(CloudSpoolOptions options, ILoggerFactory loggers, CancellationToken cancellationToken)
+    /// <summary>The upstream connector, with the configured timeout.</summary>
+    public static MailKitConnector CreateConnector(CloudSpoolOptions options) => new() { TimeoutMilliseconds = options.Pull.TimeoutSeconds * 1000 };
+
+    /// <summary>The validator of an account about to be stored, its password reference checked against <paramref name="secrets"/>.</summary>
+    public static AccountValidator CreateAccountValidator(SecretPolicy secrets) => new(s => Cron.IsValid(s), secrets);
+
+    /// <summary>
+    /// Whether the configured storage can hold anything yet: a storage account always may; the embedded Azurite only
+    /// once its data folder has its key (its first start made it). A command that must write nothing (a dry run) reads
+    /// no store when there is none, rather than start one.
+    /// </summary>
+    public static bool StorageMayHoldData(CloudSpoolOptions options) =>
+        !string.IsNullOrWhiteSpace(StorageConnection.Effective(options.Storage))
+        || File.Exists(Path.Combine(options.Storage.Azurite.Location ?? EmbeddedAzurite.DefaultLocation(), EmbeddedAzurite.KeyFileName));
+
+    /// <summary>
+    /// Starts the store (the embedded Azurite when no connection string is configured) and wires every adapter.
+    /// <paramref name="createStorage"/> false leaves missing tables and containers missing (a dry run reads, never creates).
+    /// </summary>
+    public static async Task<Runtime> StartAsync(CloudSpoolOptions options, ILoggerFactory loggers, CancellationToken cancellationToken, bool createStorage = true)
     {
         EmbeddedAzurite? azurite = null;
         var connectionString = StorageConnection.Effective(options.Storage);
@@ -219,7 +238,7 @@ public sealed class Runtime : IAsyncDisposable
         {
             var storage = new AzureStorage(connectionString, options.Storage.NamePrefix);
             // A SAS (the LAN edge's) is not meant to create tables or containers: the worker or an admin command made them.
-            if (!StorageConnection.IsSas(connectionString))
+            if (createStorage && !StorageConnection.IsSas(connectionString))
                 await storage.EnsureCreatedAsync(cancellationToken).ConfigureAwait(false);
             return new Runtime(options, connectionString, storage, azurite, loggers);
         }
@@ -235,14 +254,18 @@ public sealed class Runtime : IAsyncDisposable
     /// The schedule in effect for an account's pull job: an edit (`schedule set`) wins, then the account's
     /// own schedule, then the configured default.
     /// </summary>
-    public EffectiveSchedule ScheduleOf(AccountDefinition account, IReadOnlyDictionary<string, ScheduleOverride>? edits = null)
+    public EffectiveSchedule ScheduleOf(AccountDefinition account, IReadOnlyDictionary<string, ScheduleOverride>? edits = null) =>
+        ScheduleOf(Options, account, edits);
+
+    /// <summary>As <see cref="ScheduleOf(AccountDefinition, IReadOnlyDictionary{string, ScheduleOverride}?)"/>, without a started runtime.</summary>
+    public static EffectiveSchedule ScheduleOf(CloudSpoolOptions options, AccountDefinition account, IReadOnlyDictionary<string, ScheduleOverride>? edits = null)
     {
         var job = JobNames.Pull(account.Name);
         if (edits is not null && edits.TryGetValue(job, out var edit))
             return new EffectiveSchedule(job, edit.Cron, edit.TimeZone, ScheduleSource.Edited);
         if (account.Schedule is not null)
-            return new EffectiveSchedule(job, account.Schedule, account.TimeZone ?? Options.Pull.TimeZone, ScheduleSource.Account);
-        return new EffectiveSchedule(job, Options.Pull.DefaultSchedule, account.TimeZone ?? Options.Pull.TimeZone, ScheduleSource.Default);
+            return new EffectiveSchedule(job, account.Schedule, account.TimeZone ?? options.Pull.TimeZone, ScheduleSource.Account);
+        return new EffectiveSchedule(job, options.Pull.DefaultSchedule, account.TimeZone ?? options.Pull.TimeZone, ScheduleSource.Default);
     }
 
     public async ValueTask DisposeAsync()

@@ -339,4 +339,72 @@ public sealed class AccountImportTests : DovecotAndSpoolTest
         Assert.Empty(await AccountNamesAsync());
         Assert.False(Directory.Exists(Secrets));
     }
+
+    /// <summary>The command's standard output without its last line (the totals, which differ between a dry and a real run).</summary>
+    private static string[] PlanLines(string stdout) => stdout.TrimEnd('\n').Split('\n')[..^1];
+
+    [Fact]
+    public async Task Dry_run_creates_no_table_container_or_secret_and_prints_the_plan_the_real_run_carries_out()
+    {
+        Dovecot.AddUser("dr", "dr-pw");
+        Deliver("dr", "dry 1");
+        var dir = Dir("dry");
+        var rc = Path.Combine(dir, "fetchmailrc");
+        // nokeep: fetchmail deleted what it fetched, so no .fetchids is needed to plan it.
+        await WritePrivateAsync(rc, $"poll 127.0.0.1 proto pop3 port {Dovecot.Pop3Port} user dr password 'dr-pw' is drbox here nokeep sslproto ''\n");
+        // A store never written to under this prefix: the dry run must leave it so.
+        var prefix = SharedAzurite.NewPrefix();
+        var env = new Dictionary<string, string>(Env) { ["CLOUDSPOOL__Storage__NamePrefix"] = prefix };
+
+        var dry = await CliProcess.RunAsync(env, "account", "import", "--from", "fetchmail", rc, "--dry-run");
+        Assert.True(dry.ExitCode == 0, dry.Stdout + dry.Stderr);
+        Assert.Contains("127.0.0.1: would be created", dry.Stdout);
+        Assert.Contains("nothing was written", dry.Stdout);
+        var tables = new Azure.Data.Tables.TableServiceClient(Spool.ConnectionString);
+        var blobs = new Azure.Storage.Blobs.BlobServiceClient(Spool.ConnectionString);
+        async Task<List<string>> StoreNamesAsync()
+        {
+            var names = new List<string>();
+            await foreach (var t in tables.QueryAsync())
+                if (t.Name.StartsWith(prefix, StringComparison.Ordinal))
+                    names.Add(t.Name);
+            await foreach (var c in blobs.GetBlobContainersAsync(prefix: prefix))
+                names.Add(c.Name);
+            return names;
+        }
+        Assert.Empty(await StoreNamesAsync());
+        Assert.False(Directory.Exists(Secrets));
+
+        var run = await CliProcess.RunAsync(env, "account", "import", "--from", "fetchmail", rc);
+        Assert.True(run.ExitCode == 0, run.Stdout + run.Stderr);
+        Assert.Equal(PlanLines(dry.Stdout).Select(l => l.Replace(": would be created", ": created", StringComparison.Ordinal)), PlanLines(run.Stdout));
+        Assert.NotEmpty(await StoreNamesAsync());
+        Assert.True(File.Exists(Path.Combine(Secrets, "127.0.0.1")));
+
+        // Against the store the real run wrote, a dry run reads it: the account exists, and it still writes nothing.
+        var after = await CliProcess.RunAsync(env, "account", "import", "--from", "fetchmail", rc, "--dry-run");
+        Assert.True(after.ExitCode == 0, after.Stdout + after.Stderr);
+        Assert.Contains("127.0.0.1: exists already", after.Stdout);
+        Assert.Contains("0 accounts would be created, 1 exist already", after.Stdout);
+    }
+
+    [Fact]
+    public async Task Dry_run_without_a_storage_account_starts_no_embedded_store_that_was_never_started()
+    {
+        var dir = Dir("dry-embedded");
+        var rc = Path.Combine(dir, "fetchmailrc");
+        await WritePrivateAsync(rc, "poll pop.example.net proto pop3 user u password 'p' is m here nokeep\n");
+        var location = Path.Combine(dir, "azurite-data");
+        var env = new Dictionary<string, string>(Env)
+        {
+            ["CLOUDSPOOL__Storage__ConnectionString"] = "",
+            ["CLOUDSPOOL__Storage__NamePrefix"] = "",
+            ["CLOUDSPOOL__Storage__Azurite__Location"] = location,
+        };
+        var dry = await CliProcess.RunAsync(env, "account", "import", "--from", "fetchmail", rc, "--dry-run");
+        Assert.True(dry.ExitCode == 0, dry.Stdout + dry.Stderr);
+        Assert.Contains("pop.example.net: would be created", dry.Stdout);
+        Assert.False(Directory.Exists(location));
+        Assert.False(Directory.Exists(Secrets));
+    }
 }

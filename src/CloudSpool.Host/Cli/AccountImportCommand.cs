@@ -1,6 +1,9 @@
 using System.CommandLine;
 using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Import;
+using CloudSpool.Core.Pull;
+using CloudSpool.Core.Scheduling;
+using CloudSpool.Host.Configuration;
 using CloudSpool.Host.Import;
 
 namespace CloudSpool.Host.Cli;
@@ -41,9 +44,48 @@ public static class AccountImportCommand
                 context.Error.WriteLine("nothing was imported.");
                 return Task.FromResult(ExitCodes.Usage);
             }
-            return context.WithRuntimeAsync(parse, ct, runtime => RunAsync(context, runtime, accounts, parse.GetValue(mailbox), dry, ct));
+            if (context.LoadOptions(parse) is not { } options)
+                return Task.FromResult(ExitCodes.Usage);
+            // A dry run writes nothing: it creates no table or container, and starts no embedded store that has never
+            // been started (nothing can exist there yet).
+            if (dry && !Runtime.StorageMayHoldData(options))
+                return RunAsync(context, Target.Empty(options), accounts, parse.GetValue(mailbox), dry, ct);
+            return context.WithRuntimeAsync(options, ct, runtime => RunAsync(context, Target.Of(runtime), accounts, parse.GetValue(mailbox), dry, ct), createStorage: !dry);
         });
         return command;
+    }
+
+    /// <summary>
+    /// What the import reads and writes: a started runtime's store, or none (a dry run before the embedded store was ever
+    /// started). A dry run's store may lack tables: missing ones read as empty.
+    /// </summary>
+    private sealed record Target(CloudSpoolOptions Options, SecretPolicy Secrets, AccountValidator Validator, IUpstreamConnector Connector, Runtime? Store)
+    {
+        public static Target Of(Runtime runtime) => new(runtime.Options, runtime.Secrets, runtime.AccountValidator, runtime.Connector, runtime);
+
+        public static Target Empty(CloudSpoolOptions options)
+        {
+            var secrets = options.Secrets.Policy();
+            return new(options, secrets, Runtime.CreateAccountValidator(secrets), Runtime.CreateConnector(options), null);
+        }
+
+        public async Task<bool> ExistsAsync(string name, CancellationToken ct) =>
+            Store is not null && await OrEmptyAsync(() => Store.Accounts.GetAsync(name, ct), null).ConfigureAwait(false) is not null;
+
+        public async Task<IReadOnlyDictionary<string, ScheduleOverride>> EditsAsync(CancellationToken ct) =>
+            Store is null ? new Dictionary<string, ScheduleOverride>() : await OrEmptyAsync(() => Store.Schedules.ListAsync(ct), new Dictionary<string, ScheduleOverride>()).ConfigureAwait(false);
+
+        private static async Task<T> OrEmptyAsync<T>(Func<Task<T>> read, T empty)
+        {
+            try
+            {
+                return await read().ConfigureAwait(false);
+            }
+            catch (Azure.RequestFailedException ex) when (ex.Status == 404)
+            {
+                return empty;
+            }
+        }
     }
 
     private static async Task<int> RefuseAsync(CommandContext context, List<string> problems, int exitCode)
@@ -54,13 +96,13 @@ public static class AccountImportCommand
         return exitCode;
     }
 
-    private static async Task<int> RunAsync(CommandContext context, Runtime runtime, IReadOnlyList<ImportedAccount> accounts, string? mailbox, bool dry, CancellationToken ct)
+    private static async Task<int> RunAsync(CommandContext context, Target target, IReadOnlyList<ImportedAccount> accounts, string? mailbox, bool dry, CancellationToken ct)
     {
         var problems = new List<string>();
         IReadOnlyList<PlannedImport> plans;
         try
         {
-            plans = AccountImport.Plan(accounts, runtime.Secrets, mailbox, problems);
+            plans = AccountImport.Plan(accounts, target.Secrets, mailbox, problems);
         }
         catch (ImportException ex)
         {
@@ -71,9 +113,9 @@ public static class AccountImportCommand
         var existing = new HashSet<string>(StringComparer.Ordinal);
         foreach (var plan in plans)
         {
-            var validation = await runtime.AccountValidator.ValidateAsync(plan.Definition, ct).ConfigureAwait(false);
+            var validation = await target.Validator.ValidateAsync(plan.Definition, ct).ConfigureAwait(false);
             problems.AddRange(validation.Errors.Select(e => $"{plan}: {e.PropertyName}: {e.ErrorMessage}"));
-            if (await runtime.Accounts.GetAsync(plan.Definition.Name, ct).ConfigureAwait(false) is not null)
+            if (await target.ExistsAsync(plan.Definition.Name, ct).ConfigureAwait(false))
                 existing.Add(plan.Definition.Name);
             else if (AccountImport.SecretConflict(plan) is { } conflict)
                 problems.Add($"{plan}: {conflict}");
@@ -92,8 +134,8 @@ public static class AccountImportCommand
             }
             try
             {
-                var password = plan.SecretValue ?? runtime.Secrets.Resolve(plan.Definition.PasswordRef);
-                read.Add(await AccountImport.ReadServerAsync(runtime.Connector, plan, password, ct).ConfigureAwait(false));
+                var password = plan.SecretValue ?? target.Secrets.Resolve(plan.Definition.PasswordRef);
+                read.Add(await AccountImport.ReadServerAsync(target.Connector, plan, password, ct).ConfigureAwait(false));
             }
             catch (Exception ex) when (ex is SecretUnavailableException or Core.Pull.UpstreamException)
             {
@@ -104,7 +146,7 @@ public static class AccountImportCommand
             return await RefuseAsync(context, problems, ExitCodes.Failed).ConfigureAwait(false);
         plans = read;
 
-        var edits = await runtime.Schedules.ListAsync(ct).ConfigureAwait(false);
+        var edits = await target.EditsAsync(ct).ConfigureAwait(false);
         var now = DateTimeOffset.UtcNow;
         foreach (var plan in plans)
         {
@@ -112,7 +154,7 @@ public static class AccountImportCommand
             var exists = existing.Contains(d.Name);
             var what = exists ? "exists already: left as it is, nothing imported again" : dry ? "would be created" : "created";
             await context.PrintAsync($"{d.Name}: {what} (from {plan.Source.Tool.ToString().ToLowerInvariant()} {plan.Source.Label}, {plan.Source.File}:{plan.Source.Line})").ConfigureAwait(false);
-            var schedule = runtime.ScheduleOf(d, edits);
+            var schedule = Runtime.ScheduleOf(target.Options, d, edits);
             await context.PrintAsync($"  {d.Protocol} {d.Host}:{d.EffectivePort} ({d.Tls}) user {d.Username} → mailbox {d.Mailbox}, leave {d.Leave}, "
                 + $"schedule \"{schedule.Cron}\" {schedule.TimeZone}{(d.Schedule is null ? " (default)" : "")}, first run import{(d.Enabled ? "" : ", disabled")}"
                 + (d.Protocol == UpstreamProtocol.Imap ? ", folders " + string.Join(", ", d.Folders) : "")).ConfigureAwait(false);
@@ -123,7 +165,7 @@ public static class AccountImportCommand
                 await context.PrintAsync($"  seen: {s.Keys.Count} messages{(s.Scope.Length > 0 ? $" of folder {s.Scope} (UIDVALIDITY {s.Validity})" : "")} from {s.Source}").ConfigureAwait(false);
             foreach (var note in plan.Source.Notes)
                 await context.PrintAsync($"  not mapped: {note.Setting}{(note.Line > 0 ? $" ({plan.Source.File}:{note.Line})" : "")}: {note.Reason}").ConfigureAwait(false);
-            if (dry || exists)
+            if (dry || exists || target.Store is not { } runtime)
                 continue;
             // The secret and the seen entries first, the account last: a run cut short leaves no account that would
             // pull without its record, and running the import again completes it.

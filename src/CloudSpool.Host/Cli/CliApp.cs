@@ -112,16 +112,20 @@ public sealed class CommandContext(Option<string?> configOption, TextReader inpu
     }
 
     /// <summary>Runs <paramref name="body"/> with a started runtime; handles config and storage start-up errors.</summary>
-    public async Task<int> WithRuntimeAsync(ParseResult parse, CancellationToken cancellationToken, Func<Runtime, Task<int>> body)
+    public Task<int> WithRuntimeAsync(ParseResult parse, CancellationToken cancellationToken, Func<Runtime, Task<int>> body) =>
+        LoadOptions(parse) is { } options ? WithRuntimeAsync(options, cancellationToken, body) : Task.FromResult(ExitCodes.Usage);
+
+    /// <summary>
+    /// As <see cref="WithRuntimeAsync(ParseResult, CancellationToken, Func{Runtime, Task{int}})"/> with loaded options;
+    /// <paramref name="createStorage"/> false creates no table or container (see <see cref="Runtime.StartAsync"/>).
+    /// </summary>
+    public async Task<int> WithRuntimeAsync(CloudSpoolOptions options, CancellationToken cancellationToken, Func<Runtime, Task<int>> body, bool createStorage = true)
     {
-        var options = LoadOptions(parse);
-        if (options is null)
-            return ExitCodes.Usage;
         using var loggers = CreateLoggers();
         Runtime runtime;
         try
         {
-            runtime = await Runtime.StartAsync(options, loggers, cancellationToken).ConfigureAwait(false);
+            runtime = await Runtime.StartAsync(options, loggers, cancellationToken, createStorage).ConfigureAwait(false);
         }
         catch (Azurite.AzuriteRefusedException ex)
         {
