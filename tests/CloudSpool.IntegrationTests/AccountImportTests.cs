@@ -407,4 +407,53 @@ public sealed class AccountImportTests : DovecotAndSpoolTest
         Assert.False(Directory.Exists(location));
         Assert.False(Directory.Exists(Secrets));
     }
+
+    [Fact]
+    public async Task Import_that_cannot_read_the_imap_seen_flags_names_the_account_and_reason_creates_nothing_and_a_rerun_completes()
+    {
+        Dovecot.AddUser("fs", "fs-pw");
+        Deliver("fs", "seen work 1", "Work");
+        Deliver("fs", "seen work 2", "Work");
+        var dir = Dir("imap-seen");
+        var rc = Path.Combine(dir, "fetchmailrc");
+        string Rc(string password, int port) =>
+            $"poll imapwork via 127.0.0.1 proto IMAP port {port} user fs {password} is fsbox here folder Work keep fetchlimit 1 sslproto '' mda \"cat > {dir}/got.$$\"\n";
+        await WritePrivateAsync(rc, Rc("password 'fs-pw'", Dovecot.ImapPort));
+        var fetchmail = await ToolAsync("fetchmail", ["FETCHMAILHOME=" + dir], "-d0", "--nosyslog", "-f", rc);
+        Assert.True(fetchmail.ExitCode is 0 or 13, fetchmail.Output);
+        Deliver("fs", "seen work 3 (new)", "Work");
+
+        async Task RefusedAsync(string reason)
+        {
+            foreach (var dry in new[] { true, false })
+            {
+                var import = await CliProcess.RunAsync(Env, ["account", "import", "--from", "fetchmail", rc, .. dry ? new[] { "--dry-run" } : []]);
+                Assert.True(import.ExitCode == 1, import.Stdout + import.Stderr);
+                Assert.Contains($"imapwork from {rc}:1: its record of fetched mail is the server's (IMAP \\Seen flags), which the import reads: ", import.Stderr);
+                Assert.True(import.Stderr.Contains(reason, StringComparison.Ordinal), import.Stderr);
+                Assert.Contains("nothing was imported", import.Stderr);
+                Assert.Empty(await AccountNamesAsync());
+                Assert.False(Directory.Exists(Secrets));
+            }
+        }
+
+        // No password in the configuration and its variable not set.
+        await WritePrivateAsync(rc, Rc("", Dovecot.ImapPort));
+        await RefusedAsync("CLOUDSPOOL_SECRET_IMAPWORK");
+        // The server refuses the password.
+        await WritePrivateAsync(rc, Rc("password 'wrong'", Dovecot.ImapPort));
+        await RefusedAsync("127.0.0.1 refused the login: Authentication failed");
+        // Nothing listens on the port.
+        var closed = CloudSpool.Host.Azurite.EmbeddedAzurite.FreePort();
+        await WritePrivateAsync(rc, Rc("password 'fs-pw'", closed));
+        await RefusedAsync($"cannot connect to 127.0.0.1:{closed}: Connection refused");
+
+        // The cause fixed (the variable set), the same command completes the import.
+        await WritePrivateAsync(rc, Rc("", Dovecot.ImapPort));
+        _extraEnv["CLOUDSPOOL_SECRET_IMAPWORK"] = "fs-pw";
+        var run = await CliProcess.RunAsync(Env, "account", "import", "--from", "fetchmail", rc);
+        Assert.True(run.ExitCode == 0, run.Stdout + run.Stderr);
+        Assert.Contains("seen: 1 messages of folder Work", run.Stdout);
+        await PullAndVerifyAsync("fsbox", ["imapwork"], "seen work 2", "seen work 3 (new)");
+    }
 }
