@@ -456,4 +456,27 @@ public sealed class AccountImportTests : DovecotAndSpoolTest
         Assert.Contains("seen: 1 messages of folder Work", run.Stdout);
         await PullAndVerifyAsync("fsbox", ["imapwork"], "seen work 2", "seen work 3 (new)");
     }
+
+    [Fact]
+    public async Task Pull_of_imported_uidls_from_a_pop3_server_without_uidl_fetches_and_deletes_nothing_and_says_why()
+    {
+        // Dovecot always offers UIDL: a scripted server that answers UIDL with -ERR (keys become header hashes).
+        var messages = new[] { TestMail.Create("old 1"), TestMail.Create("old 2"), TestMail.Create("new 3") };
+        await using var server = new ScriptedPop3Server(ScriptedPop3Server.Mailbox(messages, capabilities: "USER\r\nTOP\r\nPIPELINING\r\n",
+            overrides: c => c == "UIDL" ? "-ERR no UIDL here\r\n" : null));
+        var dir = Dir("no-uidl");
+        var rc = Path.Combine(dir, "fetchmailrc");
+        await WritePrivateAsync(rc, $"poll 127.0.0.1 proto pop3 port {server.Port} user nu password 'p' is nubox here nokeep sslproto ''\n");
+        var fetchids = Path.Combine(dir, "fetchids");
+        await File.WriteAllTextAsync(fetchids, "nu@127.0.0.1 uid1\nnu@127.0.0.1 uid2\n");
+        var import = await CliProcess.RunAsync(Env, "account", "import", "--from", "fetchmail", rc, "--state", fetchids);
+        Assert.True(import.ExitCode == 0, import.Stdout + import.Stderr);
+        Assert.Contains("seen: 2 messages", import.Stdout);
+
+        var pull = await CliProcess.RunAsync(Env, "job", "run", "pull", "--account", "127.0.0.1");
+        Assert.True(pull.ExitCode == 1, pull.Stdout + pull.Stderr);
+        Assert.Contains("127.0.0.1 offers no UIDL, but 2 messages are recorded by their UIDL as fetched before", pull.Stdout + pull.Stderr);
+        Assert.Empty(await Spool.ListAsync("nubox"));
+        Assert.DoesNotContain(server.Received, c => c.StartsWith("RETR", StringComparison.Ordinal) || c.StartsWith("DELE", StringComparison.Ordinal));
+    }
 }

@@ -48,6 +48,7 @@ internal sealed class ScopePass(
         }
 
         var seen = await ledger.LoadSeenAsync(account.Name, scopeName, listing.Validity, ct).ConfigureAwait(false);
+        RefuseUidlEntriesWithoutUidl(account, listing, seen);
         var failedBefore = (await ledger.ListMessageFailuresAsync(account.Name, ct).ConfigureAwait(false))
             .Where(f => f.Scope == scopeName).Select(f => f.Key).ToHashSet(StringComparer.Ordinal);
 
@@ -80,6 +81,26 @@ internal sealed class ScopePass(
             await ledger.SetScopeValidityAsync(account.Name, scopeName, listing.Validity, ct).ConfigureAwait(false);
         var expunged = await session.CloseScopeAsync(ct).ConfigureAwait(false);
         await deletions.ConfirmAsync(expunged).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Refuses to pull a POP3 maildrop that lists no UIDL (its keys are header hashes) while the ledger holds messages
+    /// taken as fetched under their UIDL and never stored here (imported from another tool's record, or a first run
+    /// that skipped them): no key matches them, so they would be fetched again as new mail, and their entries forgotten
+    /// as gone. Nothing is fetched, deleted or forgotten; once the ledger holds header-hash keys (a run under a new
+    /// account name with first run skip), the leftover UIDL entries are forgotten as usual.
+    /// </summary>
+    private static void RefuseUidlEntriesWithoutUidl(AccountDefinition account, ScopeListing listing, IReadOnlyDictionary<string, SeenEntry> seen)
+    {
+        if (!listing.Messages.Any(m => m.Key.StartsWith(UpstreamScopes.Pop3HeaderPrefix, StringComparison.Ordinal))
+            || seen.Keys.Any(k => k.StartsWith(UpstreamScopes.Pop3HeaderPrefix, StringComparison.Ordinal)))
+            return;
+        var byUidl = seen.Values.Count(e => !e.Stored && e.Key.StartsWith(UpstreamScopes.Pop3UidlPrefix, StringComparison.Ordinal));
+        if (byUidl > 0)
+            throw new UpstreamException(UpstreamErrorKind.Protocol,
+                $"{account.Host} offers no UIDL, but {byUidl} messages are recorded by their UIDL as fetched before (imported from another tool, or taken as seen by a first run): "
+                + "without UIDL they cannot be recognised and would be fetched again, so nothing is fetched or deleted. "
+                + $"Ask the provider for UIDL, or `account add` the account under another name with --first-run skip (every message now on the server is taken as fetched)");
     }
 
     /// <summary>

@@ -25,7 +25,13 @@ public static class UpstreamScopes
     public const string Pop3Validity = "pop3";
 
     /// <summary>The seen-ledger key of a POP3 message listed with a UIDL.</summary>
-    public static string Pop3Key(string uidl) => "u:" + uidl;
+    public static string Pop3Key(string uidl) => Pop3UidlPrefix + uidl;
+
+    /// <summary>How a key made from a POP3 UIDL starts.</summary>
+    public const string Pop3UidlPrefix = "u:";
+
+    /// <summary>How a key of a POP3 server without UIDL starts (a hash of the header block and the size).</summary>
+    public const string Pop3HeaderPrefix = "h:";
 }
 
 /// <summary>What the server says about the mailbox as a whole, where it says it.</summary>

@@ -150,7 +150,7 @@ internal sealed class Pop3StreamingSession : IUpstreamSession
             if (!reply.IsOk)
                 throw Fatal(new UpstreamException(UpstreamErrorKind.Protocol,
                     $"{_account.Host} supports neither UIDL nor TOP ({reply}): messages cannot be told apart between runs"));
-            keys.Add($"h:{Convert.ToHexStringLower(sink.GetHashAndReset())[..32]}-{sizes[keys.Count].Value}");
+            keys.Add($"{UpstreamScopes.Pop3HeaderPrefix}{Convert.ToHexStringLower(sink.GetHashAndReset())[..32]}-{sizes[keys.Count].Value}");
         }
         return keys;
     }
