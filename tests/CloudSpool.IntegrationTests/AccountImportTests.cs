@@ -457,6 +457,22 @@ public sealed class AccountImportTests : DovecotAndSpoolTest
         await PullAndVerifyAsync("fsbox", ["imapwork"], "seen work 2", "seen work 3 (new)");
     }
 
+    /// <summary>
+    /// Imports a fetchmail configuration whose record holds two UIDLs, then pulls from its server, which offers no UIDL:
+    /// the pull is refused, saying why. Returns what the pull printed.
+    /// </summary>
+    private async Task<string> ImportTwoUidlsAndPullRefusedAsync(string rc, string fetchids)
+    {
+        var import = await CliProcess.RunAsync(Env, "account", "import", "--from", "fetchmail", rc, "--state", fetchids);
+        Assert.True(import.ExitCode == 0, import.Stdout + import.Stderr);
+        Assert.Contains("seen: 2 messages", import.Stdout);
+
+        var pull = await CliProcess.RunAsync(Env, "job", "run", "pull", "--account", "127.0.0.1");
+        Assert.True(pull.ExitCode == 1, pull.Stdout + pull.Stderr);
+        Assert.Contains("127.0.0.1 offers no UIDL, but 2 messages are recorded by their UIDL as fetched before", pull.Stdout + pull.Stderr);
+        return pull.Stdout + pull.Stderr;
+    }
+
     [Fact]
     public async Task Pull_of_imported_uidls_from_a_pop3_server_without_uidl_fetches_and_deletes_nothing_and_says_why()
     {
@@ -469,14 +485,65 @@ public sealed class AccountImportTests : DovecotAndSpoolTest
         await WritePrivateAsync(rc, $"poll 127.0.0.1 proto pop3 port {server.Port} user nu password 'p' is nubox here nokeep sslproto ''\n");
         var fetchids = Path.Combine(dir, "fetchids");
         await File.WriteAllTextAsync(fetchids, "nu@127.0.0.1 uid1\nnu@127.0.0.1 uid2\n");
-        var import = await CliProcess.RunAsync(Env, "account", "import", "--from", "fetchmail", rc, "--state", fetchids);
-        Assert.True(import.ExitCode == 0, import.Stdout + import.Stderr);
-        Assert.Contains("seen: 2 messages", import.Stdout);
-
-        var pull = await CliProcess.RunAsync(Env, "job", "run", "pull", "--account", "127.0.0.1");
-        Assert.True(pull.ExitCode == 1, pull.Stdout + pull.Stderr);
-        Assert.Contains("127.0.0.1 offers no UIDL, but 2 messages are recorded by their UIDL as fetched before", pull.Stdout + pull.Stderr);
+        await ImportTwoUidlsAndPullRefusedAsync(rc, fetchids);
         Assert.Empty(await Spool.ListAsync("nubox"));
         Assert.DoesNotContain(server.Received, c => c.StartsWith("RETR", StringComparison.Ordinal) || c.StartsWith("DELE", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Pull_refused_for_lack_of_uidl_is_remedied_as_its_message_says_by_an_account_under_another_name_with_first_run_skip()
+    {
+        Dovecot.AddUser("nu", "nu-pw");
+        for (var i = 1; i <= 3; i++)
+            Deliver("nu", $"no-uidl {i}");
+        // Dovecot always offers UIDL: in front of it, a proxy that can make UIDL an unknown command (keys become header hashes).
+        await using var proxy = new CuttingProxy(Dovecot.Pop3Port);
+        var received = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var dir = Dir("no-uidl-remedy");
+        var rc = Path.Combine(dir, "fetchmailrc");
+        await WritePrivateAsync(rc, $"poll 127.0.0.1 proto pop3 port {proxy.Port} user nu password 'nu-pw' is nubox here keep fetchlimit 2 sslproto '' mda \"cat > {dir}/got.$$\"\n");
+        var fetchids = Path.Combine(dir, "fetchids");
+        var fetchmail = await ToolAsync("fetchmail", ["FETCHMAILHOME=" + dir], "-d0", "--nosyslog", "-f", rc, "-i", fetchids);
+        Assert.True(fetchmail.ExitCode is 0 or 13, fetchmail.Output);
+        Assert.Equal(2, File.ReadAllLines(fetchids).Length);
+
+        // The server stops offering UIDL; the import records what fetchmail fetched under their UIDLs.
+        proxy.RewriteCommand = command =>
+        {
+            received.Enqueue(command);
+            return command.Equals("UIDL", StringComparison.OrdinalIgnoreCase) ? "XUIDL" : command;
+        };
+        var refused = await ImportTwoUidlsAndPullRefusedAsync(rc, fetchids);
+        Assert.Contains("`account add` the account under another name with --first-run skip", refused);
+        Assert.Contains("and `account remove 127.0.0.1`", refused);
+        Assert.Contains("UIDL", received); // the pull did ask, and the server refused it
+
+        // The remedy, as a user follows it: the same server, user and password file, under another name, first run skip.
+        var list = await CliProcess.RunAsync(Env, "account", "list", "--json");
+        using (var accounts = JsonDocument.Parse(list.Stdout))
+        {
+            var passwordRef = accounts.RootElement.EnumerateArray().Single().GetProperty("passwordRef").GetString()!;
+            var add = await CliProcess.RunAsync(Env, "account", "add", "isp", "--protocol", "pop3", "--host", "127.0.0.1", "--port", proxy.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                "--tls", "none", "--user", "nu", "--password-ref", passwordRef, "--mailbox", "nubox", "--first-run", "skip");
+            Assert.True(add.ExitCode == 0, add.Stdout + add.Stderr);
+        }
+        var first = await CliProcess.RunAsync(Env, "job", "run", "pull", "--account", "isp");
+        Assert.True(first.ExitCode == 0, first.Stdout + first.Stderr);
+        Assert.Empty(await Spool.ListAsync("nubox"));
+
+        // The refused account still refuses: its ledger holds only UIDLs, whatever the new account recorded.
+        var again = await CliProcess.RunAsync(Env, "job", "run", "pull", "--account", "127.0.0.1");
+        Assert.True(again.ExitCode == 1, again.Stdout + again.Stderr);
+        Assert.Contains("offers no UIDL", again.Stdout + again.Stderr);
+        var remove = await CliProcess.RunAsync(Env, "account", "remove", "127.0.0.1");
+        Assert.True(remove.ExitCode == 0, remove.Stdout + remove.Stderr);
+
+        // Mail that arrives now is fetched, byte for byte; nothing that was there before, and nothing is deleted upstream.
+        Deliver("nu", "no-uidl 4 (new)");
+        await PullAndVerifyAsync("nubox", ["isp"], "no-uidl 4 (new)");
+        await PullAndVerifyAsync("nubox", ["isp"], "no-uidl 4 (new)");
+        Assert.Equal(["RETR 4"], received.Where(c => c.StartsWith("RETR", StringComparison.OrdinalIgnoreCase) || c.StartsWith("DELE", StringComparison.OrdinalIgnoreCase)));
+        Assert.Equal(4, await UpstreamProbe.CountAsync(Dovecot, "nu", "nu-pw"));
+        Assert.Equal(["isp"], await AccountNamesAsync());
     }
 }

@@ -100,7 +100,8 @@ internal sealed class ScopePass(
             throw new UpstreamException(UpstreamErrorKind.Protocol,
                 $"{account.Host} offers no UIDL, but {byUidl} messages are recorded by their UIDL as fetched before (imported from another tool, or taken as seen by a first run): "
                 + "without UIDL they cannot be recognised and would be fetched again, so nothing is fetched or deleted. "
-                + $"Ask the provider for UIDL, or `account add` the account under another name with --first-run skip (every message now on the server is taken as fetched)");
+                + $"Ask the provider for UIDL, or `account add` the account under another name with --first-run skip (every message now on the server is taken as fetched) "
+                + $"and `account remove {account.Name}`, which would refuse every run");
     }
 
     /// <summary>

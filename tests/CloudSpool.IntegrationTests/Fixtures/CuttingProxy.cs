@@ -1,11 +1,13 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Text;
 
 namespace CloudSpool.IntegrationTests.Fixtures;
 
 /// <summary>
 /// A loopback TCP proxy in front of a server that can cut a connection after a given number of bytes
-/// from the server: a connection that drops in the middle of a RETR.
+/// from the server (a connection that drops in the middle of a RETR), or rewrite the command lines sent to it
+/// (a real server made to lack a command).
 /// </summary>
 public sealed class CuttingProxy : IAsyncDisposable
 {
@@ -26,6 +28,12 @@ public sealed class CuttingProxy : IAsyncDisposable
     /// <summary>Cut each new connection after this many bytes from the server; null passes everything.</summary>
     public long? CutAfterBytes { get; set; }
 
+    /// <summary>
+    /// For each new connection: every command line from the client is sent as what this returns instead (e.g. UIDL as
+    /// an unknown command, for a server without UIDL); null passes the bytes as they are.
+    /// </summary>
+    public Func<string, string>? RewriteCommand { get; set; }
+
     /// <summary>How many connections were cut.</summary>
     public int Cuts => _cuts;
     private int _cuts;
@@ -43,11 +51,11 @@ public sealed class CuttingProxy : IAsyncDisposable
             {
                 return;
             }
-            _ = RelayAsync(client, CutAfterBytes);
+            _ = RelayAsync(client, CutAfterBytes, RewriteCommand);
         }
     }
 
-    private async Task RelayAsync(TcpClient client, long? cutAfter)
+    private async Task RelayAsync(TcpClient client, long? cutAfter, Func<string, string>? rewrite)
     {
         using var _ = client;
         using var server = new TcpClient();
@@ -55,7 +63,9 @@ public sealed class CuttingProxy : IAsyncDisposable
         {
             await server.ConnectAsync(IPAddress.Loopback, _targetPort, _stop.Token);
             using var pair = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-            var up = client.GetStream().CopyToAsync(server.GetStream(), pair.Token);
+            var up = rewrite is null
+                ? client.GetStream().CopyToAsync(server.GetStream(), pair.Token)
+                : CopyCommandsAsync(client.GetStream(), server.GetStream(), rewrite, pair.Token);
             var down = CopyDownAsync(server.GetStream(), client.GetStream(), cutAfter, pair.Token);
             await Task.WhenAny(up, down);
             await pair.CancelAsync();
@@ -65,6 +75,13 @@ public sealed class CuttingProxy : IAsyncDisposable
             // Either side went away: that is what this proxy is for.
         }
         client.Client.LingerState = new LingerOption(true, 0); // RST, like a dead network path
+    }
+
+    private static async Task CopyCommandsAsync(Stream from, Stream to, Func<string, string> rewrite, CancellationToken ct)
+    {
+        using var reader = new StreamReader(from, Encoding.Latin1, detectEncodingFromByteOrderMarks: false, leaveOpen: true);
+        while (await reader.ReadLineAsync(ct) is { } line)
+            await to.WriteAsync(Encoding.Latin1.GetBytes(rewrite(line) + "\r\n"), ct);
     }
 
     private async Task CopyDownAsync(Stream from, Stream to, long? cutAfter, CancellationToken ct)
