@@ -66,9 +66,11 @@ public sealed class AccountImportTests : DovecotAndSpoolTest
         File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
     }
 
-    private async Task<List<string>> AccountNamesAsync()
+    private Task<List<string>> AccountNamesAsync() => AccountNamesOfAsync(Env);
+
+    private static async Task<List<string>> AccountNamesOfAsync(IReadOnlyDictionary<string, string> env)
     {
-        var list = await CliProcess.RunAsync(Env, "account", "list", "--json");
+        var list = await CliProcess.RunAsync(env, "account", "list", "--json");
         Assert.True(list.ExitCode == 0, list.Stderr);
         using var doc = JsonDocument.Parse(list.Stdout);
         return [.. doc.RootElement.EnumerateArray().Select(a => a.GetProperty("name").GetString()!).Order()];
@@ -340,6 +342,73 @@ public sealed class AccountImportTests : DovecotAndSpoolTest
         Assert.False(Directory.Exists(Secrets));
     }
 
+    [Fact]
+    public async Task Import_of_bad_input_from_each_tool_names_the_file_and_line_and_creates_nothing_even_for_its_good_accounts()
+    {
+        var dir = Dir("bad-each");
+        var rc = Path.Combine(dir, "rc");
+        var good = Path.Combine(dir, "getmailrc-good");
+        var bad = Path.Combine(dir, "getmailrc-bad");
+        // Each configuration starts with an account that is fine (its inline password would become a secret file).
+        const string fetchmailGood = "poll good.example.net proto pop3 user g password 'good-secret-77' is m here nokeep\n";
+        const string mpopGood = "account good\nhost good.example.net\nuser g\npassword good-secret-77\n\n";
+        await WritePrivateAsync(good, "[retriever]\ntype = SimplePOP3Retriever\nserver = good.example.net\nusername = g\npassword = good-secret-77\n[options]\ndelete = true\n");
+        var cases = new (string Tool, string Text, string[] Args, string Error)[]
+        {
+            // A syntax error.
+            ("fetchmail", fetchmailGood + "poll bad proto pop3\n  user u\n  password \"open\n", [], $"{rc}:4: the string opened with \" here is never closed"),
+            ("mpop", mpopGood + "account bad\nhost \"h\nuser u\n", [], $"{rc}:7: the quoted argument is never closed"),
+            ("getmail", "[retriever\ntype = SimplePOP3Retriever\n", [], $"{bad}:1: '[retriever' is not a section header"),
+            // An unknown keyword.
+            ("fetchmail", fetchmailGood + "poll bad proto pop3 user u frobnicate\n", [], $"{rc}:2: unknown keyword 'frobnicate'"),
+            ("mpop", mpopGood + "account bad\nhost h\nuser u\nfrobnicate on\n", [], $"{rc}:9: unknown command 'frobnicate'"),
+            ("getmail", "[retriever]\ntype = SimplePOP3Retriever\nserver = s\nusername = u\ncolour = blue\n", [], $"{bad}:5: unknown key 'colour' in [retriever]"),
+            // What CloudSpool does not speak (mpop speaks only POP3: its nearest case is a login CloudSpool does not offer).
+            ("fetchmail", fetchmailGood + "poll bad proto ETRN user u\n", [], $"{rc}:2: protocol 'ETRN' of poll bad: CloudSpool speaks only POP3 and IMAP"),
+            ("mpop", mpopGood + "account bad\nhost h\nuser u\nauth digest-md5\n", [], $"{rc}:9: authentication 'digest-md5' is not one CloudSpool offers"),
+            ("getmail", "[retriever]\ntype = SimpleSPDSRetriever\nserver = s\nusername = u\n", [], $"{bad}:2: retriever type 'SimpleSPDSRetriever': CloudSpool follows"),
+            // A missing record of fetched mail, where the tool kept mail on the server.
+            ("fetchmail", fetchmailGood + "poll bad proto pop3 user u password 'p' is m here keep\n", ["--state", Path.Combine(dir, "no-fetchids")],
+                $"{dir}/no-fetchids: the record of what fetchmail fetched for bad ({rc}:2) does not exist"),
+            ("mpop", mpopGood + $"account bad\nhost h\nuser u\nkeep on\nuidls_file {dir}/no-uidls\n", [],
+                $"{dir}/no-uidls: the record of what mpop fetched for bad ({rc}:6) does not exist"),
+            ("getmail", "[retriever]\ntype = SimplePOP3Retriever\nserver = s\nusername = u\npassword = p\n", [],
+                $"{dir}/oldmail-s-110-u: the record of what getmail fetched for getmailrc-bad ({bad}:2) does not exist"),
+        };
+        foreach (var (tool, text, args, error) in cases)
+        {
+            var getmail = tool == "getmail";
+            await WritePrivateAsync(getmail ? bad : rc, text);
+            var import = await CliProcess.RunAsync(Env, ["account", "import", "--from", tool, .. getmail ? new[] { good, bad } : [rc], "--mailbox", "m", .. args]);
+            Assert.True(import.ExitCode == 2, $"{tool}: {error}\n{import.Stdout}{import.Stderr}");
+            Assert.True(import.Stderr.Contains(error, StringComparison.Ordinal), $"{tool}: expected '{error}' in:\n{import.Stderr}");
+            Assert.Contains("nothing was imported", import.Stderr);
+            Assert.DoesNotContain("good-secret-77", import.Stdout + import.Stderr, StringComparison.Ordinal);
+        }
+        Assert.Empty(await AccountNamesAsync());
+        Assert.False(Directory.Exists(Secrets));
+    }
+
+    [Fact]
+    public async Task Import_runs_no_password_command_and_names_the_variable_that_takes_its_place()
+    {
+        var dir = Dir("password-command");
+        var (rc, ran) = (Path.Combine(dir, "getmailrc-cmd"), Path.Combine(dir, "ran")); // the command would create "ran"
+        await WritePrivateAsync(rc, $"[retriever]\ntype = SimplePOP3SSLRetriever\nserver = pop.example.net\nusername = u\npassword_command = (\"/usr/bin/touch\", \"{ran}\")\n[options]\ndelete = true\n");
+        foreach (var dry in new[] { true, false })
+        {
+            var import = await CliProcess.RunAsync(Env, ["account", "import", "--from", "getmail", rc, "--mailbox", "m", .. dry ? new[] { "--dry-run" } : []]);
+            Assert.True(import.ExitCode == 0, import.Stdout + import.Stderr);
+            Assert.Contains($"password: env:CLOUDSPOOL_SECRET_CMD: not taken over: {rc}:5 runs a command for it (/usr/bin/touch {ran}), and CloudSpool runs no command a stored account names", import.Stdout);
+            Assert.Contains("export CLOUDSPOOL_SECRET_CMD=", import.Stdout);
+            Assert.False(File.Exists(ran));
+        }
+        var rows = await CliProcess.RunAsync(Env, "account", "list", "--json");
+        Assert.Contains("\"passwordRef\": \"env:CLOUDSPOOL_SECRET_CMD\"", rows.Stdout);
+        Assert.DoesNotContain("touch", rows.Stdout, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Secrets));
+    }
+
     /// <summary>The command's standard output without its last line (the totals, which differ between a dry and a real run).</summary>
     private static string[] PlanLines(string stdout) => stdout.TrimEnd('\n').Split('\n')[..^1];
 
@@ -386,6 +455,21 @@ public sealed class AccountImportTests : DovecotAndSpoolTest
         Assert.True(after.ExitCode == 0, after.Stdout + after.Stderr);
         Assert.Contains("127.0.0.1: exists already", after.Stdout);
         Assert.Contains("0 accounts would be created, 1 exist already", after.Stdout);
+
+        // The real run again: the same plan, the account left as it is, nothing written twice.
+        var secret = await File.ReadAllTextAsync(Path.Combine(Secrets, "127.0.0.1"));
+        var again = await CliProcess.RunAsync(env, "account", "import", "--from", "fetchmail", rc);
+        Assert.True(again.ExitCode == 0, again.Stdout + again.Stderr);
+        Assert.Equal(PlanLines(run.Stdout).Select(l => l.Replace(": created", ": exists already: left as it is, nothing imported again", StringComparison.Ordinal)), PlanLines(again.Stdout));
+        Assert.Contains("imported 0 accounts; 1 existed already", again.Stdout);
+        Assert.Equal(secret, await File.ReadAllTextAsync(Path.Combine(Secrets, "127.0.0.1")));
+        Assert.Equal(["127.0.0.1"], await AccountNamesOfAsync(env));
+        var pull = await CliProcess.RunAsync(env, "job", "run", "pull", "--account", "127.0.0.1");
+        Assert.True(pull.ExitCode == 0, pull.Stdout + pull.Stderr);
+        var spool = await CliProcess.RunAsync(env, "messages", "list", "--mailbox", "drbox");
+        Assert.True(spool.ExitCode == 0, spool.Stdout + spool.Stderr);
+        Assert.Single(spool.Stdout.Split('\n'), l => l.EndsWith("| dry 1", StringComparison.Ordinal));
+        Assert.Contains("\n1 messages", spool.Stdout);
     }
 
     [Fact]
