@@ -64,6 +64,65 @@ public sealed partial class DocumentationTests
         Assert.True(problems.Count == 0, "docs/configuration.md and the options classes differ:\n  " + string.Join("\n  ", problems));
     }
 
+    [Fact]
+    public async Task Readme_quick_start_shows_moving_in_from_each_tool_and_from_gmail_s_fetcher_with_options_that_exist()
+    {
+        var lines = File.ReadAllLines(RepoFile("README.md"));
+        var quickStart = Array.FindIndex(lines, l => l.StartsWith("## Five minutes", StringComparison.Ordinal));
+        var start = Array.IndexOf(lines, "### Moving from fetchmail / mpop / getmail / Gmail's fetcher");
+        Assert.True(quickStart >= 0 && start > quickStart, "README.md: no section \"### Moving from fetchmail / mpop / getmail / Gmail's fetcher\" in the quick start");
+        Assert.DoesNotContain(lines[quickStart..start], l => l.StartsWith("## ", StringComparison.Ordinal) && l != lines[quickStart]);
+        var end = Array.FindIndex(lines, start + 1, l => l.StartsWith("## ", StringComparison.Ordinal) || l.StartsWith("### ", StringComparison.Ordinal));
+        var commands = ShellCommands(lines[start..end]);
+
+        foreach (var tool in new[] { "fetchmail", "mpop", "getmail" })
+            Assert.Contains(commands, c => c.StartsWith($"cloudspool account import --from {tool} ", StringComparison.Ordinal));
+        // Gmail's fetcher leaves no file: a typical ISP POP3 account, added to pull what is still on the server.
+        Assert.Contains(commands, c => c.StartsWith("cloudspool account add ", StringComparison.Ordinal)
+            && c.Contains("--protocol pop3", StringComparison.Ordinal) && c.Contains("--first-run import", StringComparison.Ordinal));
+
+        foreach (var command in commands)
+        {
+            var words = command.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1..];
+            var path = new List<string>();
+            var (options, subcommands) = await HelpAsync(path);
+            while (path.Count < words.Length && subcommands.Contains(words[path.Count]))
+            {
+                path.Add(words[path.Count]);
+                (options, subcommands) = await HelpAsync(path);
+            }
+            Assert.True(subcommands.Count == 0, $"README.md: '{command}' names no command");
+            foreach (var option in words.Where(w => w.StartsWith("--", StringComparison.Ordinal)))
+                Assert.True(options.Contains(option), $"README.md: '{command}': {Title(string.Join(' ', path))} has no option {option}");
+        }
+    }
+
+    /// <summary>The cloudspool commands of the ```sh blocks in <paramref name="lines"/>: continuations joined, comments cut.</summary>
+    private static List<string> ShellCommands(string[] lines)
+    {
+        var commands = new List<string>();
+        var inBlock = false;
+        var current = "";
+        foreach (var line in lines)
+        {
+            if (line.StartsWith("```", StringComparison.Ordinal))
+            {
+                inBlock = !inBlock;
+                continue;
+            }
+            if (!inBlock)
+                continue;
+            var text = line.Split(" #", 2)[0].Trim();
+            current += text.TrimEnd('\\').Trim() + " ";
+            if (text.EndsWith('\\'))
+                continue;
+            if (current.StartsWith("cloudspool ", StringComparison.Ordinal))
+                commands.Add(current.Trim());
+            current = "";
+        }
+        return commands;
+    }
+
     /// <summary>A command section: "## cloudspool account add"; its options: "- `--host HOST`: ..." under "### OPTIONS".</summary>
     private static Dictionary<string, SortedSet<string>> DocumentedCommands(string[] lines)
     {
@@ -98,11 +157,7 @@ public sealed partial class DocumentationTests
     /// <summary>Walks the command tree through --help: a command with subcommands is a group; its leaves are compared.</summary>
     private static async Task CollectCommandsAsync(List<string> path, SortedDictionary<string, SortedSet<string>> commands)
     {
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        var code = await CliApp.InvokeAsync([.. path, "--help"], TextReader.Null, output, error);
-        Assert.True(code == ExitCodes.Ok, $"'{Title(string.Join(' ', path))} --help' exited {code}: {error}");
-        var (options, subcommands) = ParseHelp(output.ToString());
+        var (options, subcommands) = await HelpAsync(path);
         if (path.Count == 0)
         {
             // The root's options are the global ones.
@@ -114,6 +169,16 @@ public sealed partial class DocumentationTests
         }
         foreach (var sub in subcommands)
             await CollectCommandsAsync([.. path, sub], commands);
+    }
+
+    /// <summary>The options and subcommands of a command, as its --help shows them.</summary>
+    private static async Task<(List<string> Options, List<string> Subcommands)> HelpAsync(List<string> path)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var code = await CliApp.InvokeAsync([.. path, "--help"], TextReader.Null, output, error);
+        Assert.True(code == ExitCodes.Ok, $"'{Title(string.Join(' ', path))} --help' exited {code}: {error}");
+        return ParseHelp(output.ToString());
     }
 
     /// <summary>The options (long names) and subcommands of one help text (System.CommandLine's layout).</summary>
