@@ -1,4 +1,5 @@
 using Azure.Data.Tables;
+using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Pull;
 using CloudSpool.IntegrationTests.Fixtures;
 using CloudSpool.Storage.Azure;
@@ -35,13 +36,19 @@ public sealed class ImportedSeenTests : DovecotAndSpoolTest
         Assert.Equal(SeenEntry.UnknownSize, Assert.Single(AzurePullLedger.ParseChunk("u:x\t1\t0\t\t?\n")).Size);
     }
 
+    /// <summary>A Dovecot user (password "pw") with <paramref name="count"/> messages; their keys as the server lists them.</summary>
+    private async Task<List<string>> MailboxAsync(string user, int count)
+    {
+        Dovecot.AddUser(user, "pw");
+        for (var i = 0; i < count; i++)
+            Dovecot.DeliverRaw(user, TestMail.Create($"{user} {i}", bodyBytes: 100 + i));
+        return [.. (await UpstreamProbe.FetchAllAsync(Dovecot, user, "pw")).Keys];
+    }
+
     [Fact]
     public async Task Import_entries_without_size_keep_their_messages_from_being_fetched_and_learn_their_sizes()
     {
-        Dovecot.AddUser("sized", "pw");
-        for (var i = 0; i < 4; i++)
-            Dovecot.DeliverRaw("sized", TestMail.Create($"sized {i}", bodyBytes: 100 + i));
-        var keys = (await UpstreamProbe.FetchAllAsync(Dovecot, "sized", "pw")).Keys.ToList();
+        var keys = await MailboxAsync("sized", 4);
         var account = PullHarness.Account(Dovecot, "sized", "sized", "pw", "sized-box");
         await Spool.Runtime.Ledger.MarkSeenAsync("sized", "", "pop3",
             keys.Take(3).Select(k => new SeenEntry(k, Now, false, null, SeenEntry.UnknownSize)).ToList(), CancellationToken.None);
@@ -54,5 +61,22 @@ public sealed class ImportedSeenTests : DovecotAndSpoolTest
         Assert.Equal(4, seen.Count);
         Assert.All(seen.Values, e => Assert.NotEqual(SeenEntry.UnknownSize, e.Size));
         Assert.Equal(0, (await Spool.PullAsync(account)).Stored);
+    }
+
+    [Fact]
+    public async Task Import_entries_are_never_deleted_upstream_by_an_account_that_deletes_what_it_stores()
+    {
+        // The old tool left these on the server; CloudSpool deletes only what it stored itself.
+        var keys = await MailboxAsync("left", 3);
+        var account = PullHarness.Account(Dovecot, "left", "left", "pw", "left-box") with { Leave = new LeavePolicy { DeleteWhenStored = true, DeleteAfterDays = 1 } };
+        await Spool.Runtime.Ledger.MarkSeenAsync("left", "", "pop3",
+            keys.Select(k => new SeenEntry(k, Now.AddDays(-400), false, null, SeenEntry.UnknownSize)).ToList(), CancellationToken.None);
+        Dovecot.DeliverRaw("left", TestMail.Create("arrived later"));
+
+        Assert.Equal(1, (await Spool.PullAsync(account)).Stored);
+        Assert.Equal(0, (await Spool.PullAsync(account)).Stored);
+
+        Assert.Equal(["arrived later"], (await Spool.ListAsync("left-box")).Select(m => m.Summary.Subject));
+        Assert.Equal(keys.Order(StringComparer.Ordinal), (await UpstreamProbe.FetchAllAsync(Dovecot, "left", "pw")).Keys.Order(StringComparer.Ordinal));
     }
 }
