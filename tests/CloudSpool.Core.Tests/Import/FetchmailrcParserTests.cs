@@ -84,6 +84,16 @@ public sealed class FetchmailrcParserTests
         Assert.Equal("/fm/.fetchids", FetchmailrcParser.Parse("poll a proto pop3 user u", File, Home, fetchmailHome: "/fm")[0].Seen[0].Path);
     }
 
+    [Fact]
+    public void Import_takes_uidl_as_what_the_pull_does_and_reads_fetchids_as_the_record()
+    {
+        // 'uidl' makes fetchmail track POP3 messages by UIDL in .fetchids: what every CloudSpool POP3 pull does.
+        var account = Assert.Single(Parse("poll a proto pop3 user u uidl keep"));
+        Assert.DoesNotContain(account.Notes, n => n.Setting.Contains("uidl", StringComparison.Ordinal));
+        Assert.True(account.Leave.KeepsEverything);
+        Assert.Equal((SeenFormat.Fetchids, "/home/alice/.fetchids", true), (account.Seen[0].Format, account.Seen[0].Path, account.Seen[0].Required));
+    }
+
     [Theory]
     [InlineData("poll a proto pop3 user u frobnicate", 1, "unknown keyword 'frobnicate'")]
     [InlineData("poll a proto pop3\n  user u\n  password \"open", 3, "never closed")]
