@@ -67,4 +67,19 @@ public sealed class AccountImportPlanTests : IDisposable
         Assert.Null(AccountImport.SecretConflict(plan));
         Assert.Contains("holds another secret", AccountImport.SecretConflict(plan with { SecretValue = "other" }), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Import_reads_each_tool_s_own_default_file_when_none_is_named()
+    {
+        var home = Path.Combine(_dir, "home");
+        var config = Environment.GetEnvironmentVariable("XDG_CONFIG_HOME") is { Length: > 0 } xdg ? xdg : Path.Combine(home, ".config");
+        Assert.Equal([Path.Combine(home, ".fetchmailrc")], AccountImport.DefaultFiles(ImportTool.Fetchmail, home));
+        // mpop reads ~/.mpoprc when it exists, else its XDG file.
+        Assert.Equal([Path.Combine(config, "mpop", "config")], AccountImport.DefaultFiles(ImportTool.Mpop, home));
+        Directory.CreateDirectory(home);
+        File.WriteAllText(Path.Combine(home, ".mpoprc"), "");
+        Assert.Equal([Path.Combine(home, ".mpoprc")], AccountImport.DefaultFiles(ImportTool.Mpop, home));
+        // getmail 6 reads its XDG directory first, then ~/.getmail.
+        Assert.Equal([Path.Combine(home, ".getmail", "getmailrc")], AccountImport.DefaultFiles(ImportTool.Getmail, home));
+    }
 }
