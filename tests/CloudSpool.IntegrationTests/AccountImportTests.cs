@@ -158,6 +158,10 @@ public sealed class AccountImportTests : DovecotAndSpoolTest
         var again = await CliProcess.RunAsync(Env, "account", "import", "--from", "fetchmail", rc, "--state", fetchids);
         Assert.True(again.ExitCode == 0, again.Stdout + again.Stderr);
         Assert.Contains("127.0.0.1: exists already", again.Stdout);
+        Assert.Contains("imap.invalid: exists already", again.Stdout);
+        Assert.Contains("seen: not read again (the account exists; its record is the server's IMAP \\Seen flags)", again.Stdout);
+        Assert.DoesNotContain("does not exist", again.Stdout, StringComparison.Ordinal);
+        Assert.Equal(["127.0.0.1", "imap.invalid"], await AccountNamesAsync());
 
         // Only what fetchmail left unfetched and what came later: in POP3 by its .fetchids, in the IMAP folder by \Seen.
         await PullAndVerifyAsync("fmbox", ["127.0.0.1", "imap.invalid"], "fetchmail 4", "fetchmail 5", "fetchmail 6 (new)", "fetchmail work 2");

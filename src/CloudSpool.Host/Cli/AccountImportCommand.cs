@@ -88,6 +88,18 @@ public static class AccountImportCommand
         }
     }
 
+    /// <summary>Why an account has no seen entries to import: no record, a record file that is missing, or a record on the server not read again.</summary>
+    private static string NoSeen(PlannedImport plan)
+    {
+        var files = plan.Source.Seen.Where(s => s.Path.Length > 0).Select(s => s.Path).ToList();
+        if (plan.Source.Seen.Count == 0)
+            return "none (see below)";
+        // The server's flags are read only for an account to be created: an existing one keeps what it has.
+        return files.Count == 0
+            ? "not read again (the account exists; its record is the server's IMAP \\Seen flags)"
+            : $"none ({string.Join(", ", files)} does not exist; the old tool deleted what it fetched)";
+    }
+
     private static async Task<int> RefuseAsync(CommandContext context, List<string> problems, int exitCode)
     {
         foreach (var p in problems)
@@ -160,7 +172,7 @@ public static class AccountImportCommand
                 + (d.Protocol == UpstreamProtocol.Imap ? ", folders " + string.Join(", ", d.Folders) : "")).ConfigureAwait(false);
             await context.PrintAsync($"  password: {d.PasswordRef}: {plan.Password}").ConfigureAwait(false);
             if (plan.Seen.Count == 0)
-                await context.PrintAsync(plan.Source.Seen.Count == 0 ? "  seen: none (see below)" : $"  seen: none ({string.Join(", ", plan.Source.Seen.Select(s => s.Path))} does not exist; the old tool deleted what it fetched)").ConfigureAwait(false);
+                await context.PrintAsync("  seen: " + NoSeen(plan)).ConfigureAwait(false);
             foreach (var s in plan.Seen)
                 await context.PrintAsync($"  seen: {s.Keys.Count} messages{(s.Scope.Length > 0 ? $" of folder {s.Scope} (UIDVALIDITY {s.Validity})" : "")} from {s.Source}").ConfigureAwait(false);
             foreach (var note in plan.Source.Notes)
