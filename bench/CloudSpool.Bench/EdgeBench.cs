@@ -5,7 +5,7 @@ using System.Text;
 using System.Text.RegularExpressions;
 using System.Threading.Channels;
 using CloudSpool.Core.Ingest;
-using CloudSpool.Core.Pull;
+using CloudSpool.Core.Spool;
 using CloudSpool.Host.Azurite;
 using CloudSpool.IntegrationTests.Fixtures;
 using CloudSpool.Storage.Azure;

@@ -1,5 +1,5 @@
 using CloudSpool.Core.Edge;
-using CloudSpool.Core.Pull;
+using CloudSpool.Core.Leases;
 using CloudSpool.Core.Spool;
 using CloudSpool.Pop3;
 using Microsoft.Extensions.Logging;

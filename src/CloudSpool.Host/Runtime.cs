@@ -2,6 +2,7 @@ using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Edge;
 using CloudSpool.Core.Health;
 using CloudSpool.Core.Forward;
+using CloudSpool.Core.Leases;
 using CloudSpool.Core.Pull;
 using CloudSpool.Core.Retention;
 using CloudSpool.Core.Scheduling;

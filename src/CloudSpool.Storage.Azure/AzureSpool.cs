@@ -6,7 +6,6 @@ using Azure;
 using Azure.Data.Tables;
 using Azure.Storage.Blobs.Models;
 using CloudSpool.Core.Ingest;
-using CloudSpool.Core.Pull;
 using CloudSpool.Core.Spool;
 
 namespace CloudSpool.Storage.Azure;
@@ -261,7 +260,7 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
     {
         SpoolKeys.TryGetTicks(key, out var ticks);
         var pack = m.Pack is { } slot ? packs.FindIndex(p => p.BlobName == slot.BlobName) : -1;
-        return new SegmentMember(ticks, m.Figures.Sha256, StorageNames.Uidl(m.DedupKey), m.Figures.RawLength, m.Figures.Pop3Size, pack, m.Pack?.Offset ?? 0);
+        return new SegmentMember(ticks, m.Figures.Sha256, SpoolUidl.For(m.DedupKey), m.Figures.RawLength, m.Figures.Pop3Size, pack, m.Pack?.Offset ?? 0);
     }
 
     /// <summary>The key of the message the mailbox holds under this dedup key: in its buckets, or in a row of an earlier version.</summary>

@@ -1,7 +1,7 @@
 using Azure;
 using Azure.Storage.Blobs.Models;
 using Azure.Storage.Blobs.Specialized;
-using CloudSpool.Core.Pull;
+using CloudSpool.Core.Leases;
 using Microsoft.Extensions.Logging;
 
 namespace CloudSpool.Storage.Azure;

@@ -124,7 +124,7 @@ public sealed class SpoolCompaction(AzureStorage storage, AzureSpool spool)
             return "its SHA-256 is not 64 lower-case hex digits";
         if (!IsHex64(dedup))
             return "its dedup key is not 64 lower-case hex digits";
-        if (row.GetString("Uidl") != StorageNames.Uidl(dedup!))
+        if (row.GetString("Uidl") != SpoolUidl.For(dedup!))
             return "its UIDL is not the one a segment would give it";
         if (!SpoolKeys.TryGetTicks(row.RowKey, out var ticks) || row.RowKey != SpoolKeys.Message(ticks, sha!))
             return "its key is not made of its commit time and hash";

@@ -108,9 +108,6 @@ public sealed class StorageNames
     public static string PackBlobName(string mailbox, DateTimeOffset now) =>
         string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{mailbox}/packs/{now.UtcDateTime:yyyyMMdd}/{Guid.NewGuid():N}.pack");
 
-    /// <summary>The POP3 UIDL of a message: stable, unique in the mailbox, 40 characters of its dedup key.</summary>
-    public static string Uidl(string dedupKey) => dedupKey[..40];
-
     public static string ScopeValidityRowKey(string scope) => "v:" + Escape(scope);
     /// <summary>Seen-ledger rows of one message each, as versions before seen chunks wrote them (still read and forgotten).</summary>
     public static string SeenPrefix(string scope, string validity) => $"s:{Escape(scope)}:{Escape(validity)}:";

@@ -1,9 +1,8 @@
 using System.Security.Cryptography;
 using System.Text;
 using CloudSpool.Core.Ingest;
-using CloudSpool.Core.Pull;
+using CloudSpool.Core.Spool;
 using CloudSpool.Pop3.Tests.Support;
-using CloudSpool.Storage.Azure;
 using MimeKit;
 
 namespace CloudSpool.Fuzz;
@@ -11,7 +10,7 @@ namespace CloudSpool.Fuzz;
 /// <summary>
 /// Ingest of one fetched message: <see cref="IngestedMessage.FromBytes"/> (the RFC 1939 size and hashes of
 /// <see cref="IngestMeter"/>, the header summary of <see cref="MessageSummarizer"/>, the dedup key) and the UIDL the
-/// spool derives from it (<see cref="StorageNames.Uidl"/>).
+/// spool derives from it (<see cref="SpoolUidl.For"/>).
 /// </summary>
 /// <remarks>
 /// Invariants: nothing throws; the figures match the slow reference (length, SHA-256, the size of the bytes with every
@@ -57,7 +56,7 @@ public sealed class IngestTarget : IFuzzTarget
         if (summary.AttachmentNames.Count > MessageSummary.MaxAttachmentNames || summary.AttachmentNames.Any(n => n.Length > MessageSummary.MaxAttachmentNameLength || !IsWellFormed(n)))
             throw new FuzzFindingException("ingest: attachment names over their bounds or not well-formed");
 
-        var uidl = StorageNames.Uidl(ingested.DedupKey);
+        var uidl = SpoolUidl.For(ingested.DedupKey);
         if (uidl.Length is < 1 or > 70 || uidl.Any(c => c is < '!' or > '~'))
             throw new FuzzFindingException($"ingest: UIDL \"{uidl}\" is not 1-70 characters of 0x21-0x7E");
 

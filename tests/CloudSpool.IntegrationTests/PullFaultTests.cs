@@ -1,4 +1,5 @@
 using CloudSpool.Core.Accounts;
+using CloudSpool.Core.Leases;
 using CloudSpool.Core.Pull;
 using CloudSpool.IntegrationTests.Fixtures;
 

@@ -1,6 +1,7 @@
 using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Ingest;
 using CloudSpool.Core.Pull;
+using CloudSpool.Core.Spool;
 using CloudSpool.IntegrationTests.Fixtures;
 
 namespace CloudSpool.IntegrationTests;

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using CloudSpool.Core.Leases;
 using CloudSpool.Core.Pull;
 using CloudSpool.Core.Retention;
 using CloudSpool.Core.Security;

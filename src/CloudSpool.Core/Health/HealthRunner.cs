@@ -1,8 +1,10 @@
 using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Ingest;
+using CloudSpool.Core.Leases;
 using CloudSpool.Core.Pull;
 using CloudSpool.Core.Retention;
 using CloudSpool.Core.Security;
+using CloudSpool.Core.Spool;
 using Microsoft.Extensions.Logging;
 
 namespace CloudSpool.Core.Health;

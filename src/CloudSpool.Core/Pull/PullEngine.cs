@@ -1,4 +1,5 @@
 using CloudSpool.Core.Accounts;
+using CloudSpool.Core.Leases;
 using CloudSpool.Core.Spool;
 using Microsoft.Extensions.Logging;
 

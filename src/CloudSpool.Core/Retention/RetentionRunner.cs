@@ -1,3 +1,4 @@
+using CloudSpool.Core.Leases;
 using CloudSpool.Core.Pull;
 using Microsoft.Extensions.Logging;
 

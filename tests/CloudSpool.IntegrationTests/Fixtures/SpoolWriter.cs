@@ -1,6 +1,5 @@
 using Azure.Data.Tables;
 using CloudSpool.Core.Ingest;
-using CloudSpool.Core.Pull;
 using CloudSpool.Core.Spool;
 using CloudSpool.Storage.Azure;
 
@@ -35,7 +34,7 @@ public static class SpoolWriter
         var key = StorageNames.MessageRowKey((committedAt ?? DateTimeOffset.UtcNow).UtcTicks, m.Figures.Sha256);
         var row = new TableEntity(mailbox, key)
         {
-            ["Uidl"] = StorageNames.Uidl(m.DedupKey), ["BlobName"] = blob, ["RawLength"] = m.Figures.RawLength, ["Pop3Size"] = m.Figures.Pop3Size,
+            ["Uidl"] = SpoolUidl.For(m.DedupKey), ["BlobName"] = blob, ["RawLength"] = m.Figures.RawLength, ["Pop3Size"] = m.Figures.Pop3Size,
             ["Pop3SizeRule"] = IngestFigures.SizeRule, ["Sha256"] = m.Figures.Sha256, ["DedupKey"] = m.DedupKey, ["SourceAccount"] = m.SourceAccount,
             ["SourceKey"] = m.SourceKey, ["ReceivedAt"] = m.ReceivedAt,
             ["Summary"] = System.Text.Json.JsonSerializer.Serialize(m.Summary),

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
-using CloudSpool.Core.Pull;
+using CloudSpool.Core.Spool;
 
 namespace CloudSpool.IntegrationTests.Soak;
 
