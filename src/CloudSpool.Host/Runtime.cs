@@ -134,11 +134,6 @@ public sealed class Runtime : IAsyncDisposable
         return await Health.RunAsync(inputs, HealthThresholds, cancellationToken, StoreGauge?.Measure()).ConfigureAwait(false);
     }
 
-    /// <summary>The health job's schedule: an edit wins over the configuration.</summary>
-    public EffectiveSchedule HealthSchedule(IReadOnlyDictionary<string, ScheduleOverride>? edits = null) =>
-        edits is not null && edits.TryGetValue(HealthRunner.Job, out var edit)
-            ? new EffectiveSchedule(HealthRunner.Job, edit.Cron, edit.TimeZone, ScheduleSource.Edited)
-            : new EffectiveSchedule(HealthRunner.Job, Options.Health.Schedule, Options.Health.TimeZone ?? Options.Pull.TimeZone, ScheduleSource.Default);
     public IPop3UserStore Pop3Users { get; }
     public IClientViewStore ClientViews { get; }
     public ForwardRunner Forward { get; }
@@ -190,18 +185,6 @@ public sealed class Runtime : IAsyncDisposable
         return result;
     }
 
-    /// <summary>The retention job's schedule: an edit wins over the configuration.</summary>
-    public EffectiveSchedule RetentionSchedule(IReadOnlyDictionary<string, ScheduleOverride>? edits = null) =>
-        edits is not null && edits.TryGetValue(RetentionRunner.Job, out var edit)
-            ? new EffectiveSchedule(RetentionRunner.Job, edit.Cron, edit.TimeZone, ScheduleSource.Edited)
-            : new EffectiveSchedule(RetentionRunner.Job, Options.Retention.Schedule, Options.Retention.TimeZone ?? Options.Pull.TimeZone, ScheduleSource.Default);
-
-    /// <summary>The forward job's schedule: an edit wins over the configuration.</summary>
-    public EffectiveSchedule ForwardSchedule(IReadOnlyDictionary<string, ScheduleOverride>? edits = null) =>
-        edits is not null && edits.TryGetValue(ForwardRunner.Job, out var edit)
-            ? new EffectiveSchedule(ForwardRunner.Job, edit.Cron, edit.TimeZone, ScheduleSource.Edited)
-            : new EffectiveSchedule(ForwardRunner.Job, Options.Forward.Schedule, Options.Forward.TimeZone ?? Options.Pull.TimeZone, ScheduleSource.Default);
-
     /// <summary>A short description of where the spool lives, for logs.</summary>
     public string StorageDescription => _azurite is null
         ? "the configured storage account"
@@ -249,24 +232,6 @@ public sealed class Runtime : IAsyncDisposable
                 await azurite.DisposeAsync().ConfigureAwait(false);
             throw;
         }
-    }
-
-    /// <summary>
-    /// The schedule in effect for an account's pull job: an edit (`schedule set`) wins, then the account's
-    /// own schedule, then the configured default.
-    /// </summary>
-    public EffectiveSchedule ScheduleOf(AccountDefinition account, IReadOnlyDictionary<string, ScheduleOverride>? edits = null) =>
-        ScheduleOf(Options, account, edits);
-
-    /// <summary>As <see cref="ScheduleOf(AccountDefinition, IReadOnlyDictionary{string, ScheduleOverride}?)"/>, without a started runtime.</summary>
-    public static EffectiveSchedule ScheduleOf(CloudSpoolOptions options, AccountDefinition account, IReadOnlyDictionary<string, ScheduleOverride>? edits = null)
-    {
-        var job = JobNames.Pull(account.Name);
-        if (edits is not null && edits.TryGetValue(job, out var edit))
-            return new EffectiveSchedule(job, edit.Cron, edit.TimeZone, ScheduleSource.Edited);
-        if (account.Schedule is not null)
-            return new EffectiveSchedule(job, account.Schedule, account.TimeZone ?? options.Pull.TimeZone, ScheduleSource.Account);
-        return new EffectiveSchedule(job, options.Pull.DefaultSchedule, account.TimeZone ?? options.Pull.TimeZone, ScheduleSource.Default);
     }
 
     public async ValueTask DisposeAsync()

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Pull;
+using CloudSpool.Host.Scheduling;
 
 namespace CloudSpool.Host.Cli;
 
@@ -98,7 +99,7 @@ public static class AccountCommands
                     await context.PrintErrorAsync($"an account named '{definition.Name}' exists already (remove it first)").ConfigureAwait(false);
                     return ExitCodes.Failed;
                 }
-                var schedule = runtime.ScheduleOf(definition, await runtime.Schedules.ListAsync(ct).ConfigureAwait(false));
+                var schedule = JobSchedules.Pull(runtime.Options, definition, await runtime.Schedules.ListAsync(ct).ConfigureAwait(false));
                 await context.PrintAsync($"added {definition.Name}: {definition.Protocol} {definition.Host}:{definition.EffectivePort} ({definition.Tls}) → mailbox {definition.Mailbox}, leave {definition.Leave}, schedule \"{schedule.Cron}\" {schedule.TimeZone}").ConfigureAwait(false);
                 return ExitCodes.Ok;
             });
@@ -127,7 +128,7 @@ public static class AccountCommands
             await context.PrintAsync($"{"NAME",-16} {"PROTOCOL",-8} {"SERVER",-28} {"TLS",-9} {"MAILBOX",-12} {"LEAVE",-20} SCHEDULE").ConfigureAwait(false);
             foreach (var a in accounts)
             {
-                var schedule = runtime.ScheduleOf(a, edits);
+                var schedule = JobSchedules.Pull(runtime.Options, a, edits);
                 await context.PrintAsync($"{a.Name,-16} {a.Protocol,-8} {a.Host + ":" + a.EffectivePort,-28} {a.Tls,-9} {a.Mailbox,-12} {a.Leave,-20} \"{schedule.Cron}\" {schedule.TimeZone}{(a.Enabled ? "" : " (disabled)")}").ConfigureAwait(false);
             }
             return ExitCodes.Ok;

@@ -5,6 +5,7 @@ using CloudSpool.Core.Pull;
 using CloudSpool.Core.Scheduling;
 using CloudSpool.Host.Configuration;
 using CloudSpool.Host.Import;
+using CloudSpool.Host.Scheduling;
 
 namespace CloudSpool.Host.Cli;
 
@@ -166,7 +167,7 @@ public static class AccountImportCommand
             var exists = existing.Contains(d.Name);
             var what = exists ? "exists already: left as it is, nothing imported again" : dry ? "would be created" : "created";
             await context.PrintAsync($"{d.Name}: {what} (from {plan.Source.Tool.ToString().ToLowerInvariant()} {plan.Source.Label}, {plan.Source.File}:{plan.Source.Line})").ConfigureAwait(false);
-            var schedule = Runtime.ScheduleOf(target.Options, d, edits);
+            var schedule = JobSchedules.Pull(target.Options, d, edits);
             await context.PrintAsync($"  {d.Protocol} {d.Host}:{d.EffectivePort} ({d.Tls}) user {d.Username} → mailbox {d.Mailbox}, leave {d.Leave}, "
                 + $"schedule \"{schedule.Cron}\" {schedule.TimeZone}{(d.Schedule is null ? " (default)" : "")}, first run import{(d.Enabled ? "" : ", disabled")}"
                 + (d.Protocol == UpstreamProtocol.Imap ? ", folders " + string.Join(", ", d.Folders) : "")).ConfigureAwait(false);

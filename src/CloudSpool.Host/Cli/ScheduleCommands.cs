@@ -77,15 +77,15 @@ public static class ScheduleCommands
         foreach (var account in await runtime.Accounts.ListAsync(ct).ConfigureAwait(false))
         {
             var last = (await runtime.States.RecentRunsAsync(account.Name, 1, ct).ConfigureAwait(false)).FirstOrDefault();
-            views.Add(View(runtime.ScheduleOf(account, edits), account.Enabled,
+            views.Add(View(JobSchedules.Pull(runtime.Options, account, edits), account.Enabled,
                 last is null ? null : new LastJobRun(last.Started, last.Finished, last.Outcome, last.Error), last?.Outcome.ToString()));
         }
         // The jobs that are not per account, in a fixed order; each with whether it is scheduled at all.
         (EffectiveSchedule Schedule, bool Enabled)[] others =
         [
-            (runtime.RetentionSchedule(edits), runtime.Options.Retention.Scheduled),
-            (runtime.HealthSchedule(edits), true),
-            (runtime.ForwardSchedule(edits), runtime.Options.Forward.Configured),
+            (JobSchedules.Retention(runtime.Options, edits), runtime.Options.Retention.Scheduled),
+            (JobSchedules.Health(runtime.Options, edits), true),
+            (JobSchedules.Forward(runtime.Options, edits), runtime.Options.Forward.Configured),
         ];
         foreach (var (s, enabled) in others)
         {
@@ -158,13 +158,13 @@ public static class ScheduleCommands
     private static async Task<EffectiveSchedule?> FindAsync(Runtime runtime, string job, IReadOnlyDictionary<string, ScheduleOverride>? edits, CancellationToken ct)
     {
         if (job == Core.Retention.RetentionRunner.Job)
-            return runtime.RetentionSchedule(edits);
+            return JobSchedules.Retention(runtime.Options, edits);
         if (job == Core.Health.HealthRunner.Job)
-            return runtime.HealthSchedule(edits);
+            return JobSchedules.Health(runtime.Options, edits);
         if (job == Core.Forward.ForwardRunner.Job)
-            return runtime.ForwardSchedule(edits);
+            return JobSchedules.Forward(runtime.Options, edits);
         var account = JobNames.PullAccount(job) is { } a ? await runtime.Accounts.GetAsync(a, ct).ConfigureAwait(false) : null;
-        return account is null ? null : runtime.ScheduleOf(account, edits);
+        return account is null ? null : JobSchedules.Pull(runtime.Options, account, edits);
     }
 
     private static List<DateTimeOffset> NextFires(string cron, string zone, int count)

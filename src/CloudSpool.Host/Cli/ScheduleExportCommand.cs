@@ -55,18 +55,18 @@ public static partial class ScheduleExportCommand
             {
                 if (!account.Enabled)
                     continue;
-                schedules.Add(runtime.ScheduleOf(account, edits));
+                schedules.Add(JobSchedules.Pull(runtime.Options, account, edits));
                 AddSecret(runtime.Secrets, JobNames.Pull(account.Name), account.PasswordRef, secrets, problems,
                     $"the password comes from '{account.PasswordRef}', a file the cloud containers do not have; use --password-ref env:{runtime.Secrets.EnvironmentPrefix}NAME for an account that runs in the cloud");
                 if (account.TrustedCertificateFile is not null)
                     problems.Add($"{JobNames.Pull(account.Name)}: it trusts the certificate file {account.TrustedCertificateFile}, which the cloud containers do not have");
             }
             if (RetentionWanted(runtime.Options))
-                schedules.Add(runtime.RetentionSchedule(edits));
-            schedules.Add(runtime.HealthSchedule(edits));
+                schedules.Add(JobSchedules.Retention(runtime.Options, edits));
+            schedules.Add(JobSchedules.Health(runtime.Options, edits));
             if (runtime.Options.Forward.Configured)
             {
-                schedules.Add(runtime.ForwardSchedule(edits));
+                schedules.Add(JobSchedules.Forward(runtime.Options, edits));
                 if (runtime.Options.Forward.Smtp.Password is { } relayPassword)
                 {
                     AddSecret(runtime.Secrets, "forward", relayPassword, secrets, problems,

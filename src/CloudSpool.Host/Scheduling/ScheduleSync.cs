@@ -69,16 +69,16 @@ public sealed class ScheduleSync(ISchedulerFactory schedulers, Runtime runtime, 
 
         foreach (var (key, account) in wanted)
         {
-            await EnsureAsync(scheduler, key, runtime.ScheduleOf(account, edits),
+            await EnsureAsync(scheduler, key, JobSchedules.Pull(runtime.Options, account, edits),
                 () => JobBuilder.Create<PullJob>().WithIdentity(key).UsingJobData(PullJob.AccountKey, account.Name).Build(), cancellationToken).ConfigureAwait(false);
         }
 
-        await EnsureAsync(scheduler, HealthJob.Key, runtime.HealthSchedule(edits),
+        await EnsureAsync(scheduler, HealthJob.Key, JobSchedules.Health(runtime.Options, edits),
             () => JobBuilder.Create<HealthJob>().WithIdentity(HealthJob.Key).Build(), cancellationToken).ConfigureAwait(false);
 
         if (runtime.Options.Retention.Scheduled)
         {
-            await EnsureAsync(scheduler, RetentionJob.Key, runtime.RetentionSchedule(edits),
+            await EnsureAsync(scheduler, RetentionJob.Key, JobSchedules.Retention(runtime.Options, edits),
                 () => JobBuilder.Create<RetentionJob>().WithIdentity(RetentionJob.Key).Build(), cancellationToken).ConfigureAwait(false);
         }
         else if (await scheduler.DeleteJob(RetentionJob.Key, cancellationToken).ConfigureAwait(false))
@@ -88,7 +88,7 @@ public sealed class ScheduleSync(ISchedulerFactory schedulers, Runtime runtime, 
 
         if (runtime.Options.Forward.Configured)
         {
-            await EnsureAsync(scheduler, ForwardJob.Key, runtime.ForwardSchedule(edits),
+            await EnsureAsync(scheduler, ForwardJob.Key, JobSchedules.Forward(runtime.Options, edits),
                 () => JobBuilder.Create<ForwardJob>().WithIdentity(ForwardJob.Key).Build(), cancellationToken).ConfigureAwait(false);
         }
     }
