@@ -1,7 +1,7 @@
 using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Edge;
-using CloudSpool.Core.Health;
 using CloudSpool.Core.Forward;
+using CloudSpool.Core.Health;
 using CloudSpool.Core.Leases;
 using CloudSpool.Core.Pull;
 using CloudSpool.Core.Retention;
@@ -11,8 +11,8 @@ using CloudSpool.Edge;
 using CloudSpool.Host.Azurite;
 using CloudSpool.Host.Configuration;
 using CloudSpool.Host.Scheduling;
-using CloudSpool.Mail;
 using CloudSpool.Storage.Azure;
+using CloudSpool.Upstream;
 using Microsoft.Extensions.Logging;
 
 namespace CloudSpool.Host;
@@ -191,7 +191,7 @@ public sealed class Runtime : IAsyncDisposable
         : $"embedded Azurite (blob 127.0.0.1:{_azurite.BlobPort}, table 127.0.0.1:{_azurite.TablePort}, data {_azurite.Location})";
 
     /// <summary>The upstream connector, with the configured timeout.</summary>
-    public static MailKitConnector CreateConnector(CloudSpoolOptions options) => new() { TimeoutMilliseconds = options.Pull.TimeoutSeconds * 1000 };
+    public static UpstreamConnector CreateConnector(CloudSpoolOptions options) => new() { TimeoutMilliseconds = options.Pull.TimeoutSeconds * 1000 };
 
     /// <summary>The validator of an account about to be stored, its password reference checked against <paramref name="secrets"/>.</summary>
     public static AccountValidator CreateAccountValidator(SecretPolicy secrets) => new(s => Cron.IsValid(s), secrets);

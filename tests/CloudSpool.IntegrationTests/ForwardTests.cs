@@ -4,8 +4,8 @@ using CloudSpool.Core.Forward;
 using CloudSpool.Core.Pull;
 using CloudSpool.Core.Spool;
 using CloudSpool.IntegrationTests.Fixtures;
-using CloudSpool.Mail;
 using CloudSpool.Storage.Azure;
+using CloudSpool.Upstream;
 using Microsoft.Extensions.Logging.Abstractions;
 using MimeKit;
 

@@ -4,8 +4,8 @@ using System.Text;
 using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Pull;
 using CloudSpool.IntegrationTests.Fixtures;
-using CloudSpool.Mail;
-using CloudSpool.Mail.Pop3;
+using CloudSpool.Upstream;
+using CloudSpool.Upstream.Pop3;
 using Xunit.Abstractions;
 
 namespace CloudSpool.IntegrationTests;
@@ -303,10 +303,10 @@ public sealed class Pop3StreamingTests : IAsyncLifetime
     }
 
     private async Task<Pop3StreamingSession> ConnectAsync(AccountDefinition account) =>
-        (Pop3StreamingSession)await new MailKitConnector { TimeoutMilliseconds = 15_000 }.ConnectAsync(account, Password(account), Ct);
+        (Pop3StreamingSession)await new UpstreamConnector { TimeoutMilliseconds = 15_000 }.ConnectAsync(account, Password(account), Ct);
 
     private async Task<UpstreamException> ConnectFailsAsync(AccountDefinition account) =>
-        await Assert.ThrowsAsync<UpstreamException>(() => new MailKitConnector { TimeoutMilliseconds = 15_000 }.ConnectAsync(account, Password(account), Ct));
+        await Assert.ThrowsAsync<UpstreamException>(() => new UpstreamConnector { TimeoutMilliseconds = 15_000 }.ConnectAsync(account, Password(account), Ct));
 
     private static string Password(AccountDefinition account) =>
         Environment.GetEnvironmentVariable(account.PasswordRef["env:".Length..]) ?? throw new InvalidOperationException("no password");
@@ -588,7 +588,7 @@ public sealed class Pop3MemoryTests(ITestOutputHelper output) : IAsyncLifetime
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(2));
         var account = PullHarness.Account(_dovecot, "huge", "huge", "pw", "nina");
-        await using var session = (Pop3StreamingSession)await new MailKitConnector { TimeoutMilliseconds = 30_000 }.ConnectAsync(account, "pw", cts.Token);
+        await using var session = (Pop3StreamingSession)await new UpstreamConnector { TimeoutMilliseconds = 30_000 }.ConnectAsync(account, "pw", cts.Token);
         var messages = (await session.OpenScopeAsync("", cts.Token)).Messages;
         session.PlanFetches(messages);
         await session.FetchAsync(messages[0], Stream.Null, cts.Token); // warms up the paths (JIT, timers, pools)

@@ -1,5 +1,5 @@
 using System.Text;
-using CloudSpool.Mail.Pop3;
+using CloudSpool.Upstream.Pop3;
 
 namespace CloudSpool.IntegrationTests;
 

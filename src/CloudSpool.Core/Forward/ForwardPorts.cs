@@ -125,7 +125,7 @@ public enum SendStatus
 /// <param name="ConnectionFailed">True when the relay itself is unusable (unreachable, TLS, login): stop sending this run.</param>
 public sealed record SendResult(SendStatus Status, string Detail, bool ConnectionFailed = false);
 
-/// <summary>The SMTP relay (MailKit in CloudSpool.Mail).</summary>
+/// <summary>The SMTP relay (MailKit in CloudSpool.Upstream).</summary>
 public interface IForwardTransport
 {
     /// <summary>A session that connects on first use and sends messages one by one.</summary>

@@ -3,8 +3,8 @@ using CloudSpool.Core.Pull;
 using CloudSpool.Core.Spool;
 using CloudSpool.Host;
 using CloudSpool.Host.Configuration;
-using CloudSpool.Mail;
 using CloudSpool.Storage.Azure;
+using CloudSpool.Upstream;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 

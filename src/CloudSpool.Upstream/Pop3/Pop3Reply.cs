@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace CloudSpool.Mail.Pop3;
+namespace CloudSpool.Upstream.Pop3;
 
 /// <summary>A POP3 status reply: "+OK" or "-ERR" and the text after it (RFC 1939 section 3).</summary>
 internal readonly record struct Pop3Reply(bool IsOk, string Text)

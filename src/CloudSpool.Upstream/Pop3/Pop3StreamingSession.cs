@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Pull;
 
-namespace CloudSpool.Mail.Pop3;
+namespace CloudSpool.Upstream.Pop3;
 
 /// <summary>
 /// A POP3 maildrop as one scope, over CloudSpool's own streaming client: RETR data goes straight to the destination

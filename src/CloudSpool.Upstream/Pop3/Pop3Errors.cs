@@ -1,7 +1,7 @@
 using CloudSpool.Core.Pull;
 using MailKit.Security;
 
-namespace CloudSpool.Mail.Pop3;
+namespace CloudSpool.Upstream.Pop3;
 
 /// <summary>Turns the POP3 client's failures into the plain-words kinds that status and alerts show.</summary>
 internal static class Pop3Errors

@@ -2,7 +2,7 @@ using System.Net;
 using CloudSpool.Core.Pull;
 using MailKit.Security;
 
-namespace CloudSpool.Mail.Pop3;
+namespace CloudSpool.Upstream.Pop3;
 
 /// <summary>
 /// Chooses and runs the POP3 login: SASL (RFC 5034, mechanisms from MailKit), APOP or USER/PASS (RFC 1939 section 7).

@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Text;
 
-namespace CloudSpool.Mail.Pop3;
+namespace CloudSpool.Upstream.Pop3;
 
 /// <summary>
 /// The byte layer of a POP3 client connection: reads reply lines with a hard length cap, copies multi-line

@@ -1,17 +1,17 @@
 using System.Net;
 using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Pull;
-using CloudSpool.Mail.Pop3;
+using CloudSpool.Upstream.Pop3;
 using MailKit.Net.Imap;
 using MailKit.Security;
 
-namespace CloudSpool.Mail;
+namespace CloudSpool.Upstream;
 
 /// <summary>
 /// Connects to upstream mailboxes: POP3 with CloudSpool's own streaming client (<see cref="Pop3StreamingSession"/>,
 /// SASL from MailKit), IMAP with MailKit.
 /// </summary>
-public sealed class MailKitConnector : IUpstreamConnector
+public sealed class UpstreamConnector : IUpstreamConnector
 {
     /// <summary>Network timeout of a single command (POP3: of each read or write), in milliseconds.</summary>
     public int TimeoutMilliseconds { get; init; } = 60_000;

@@ -4,7 +4,7 @@ using MailKit.Net.Smtp;
 using MailKit.Security;
 using MimeKit;
 
-namespace CloudSpool.Mail;
+namespace CloudSpool.Upstream;
 
 /// <summary>
 /// Sends forwarded copies through the configured relay with MailKit's <see cref="SmtpClient"/>: implicit TLS or STARTTLS

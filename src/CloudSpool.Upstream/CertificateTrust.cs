@@ -1,7 +1,7 @@
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 
-namespace CloudSpool.Mail;
+namespace CloudSpool.Upstream;
 
 /// <summary>
 /// Server certificate validation: the system's trust store, plus (optionally) one PEM file of

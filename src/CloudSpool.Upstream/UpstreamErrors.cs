@@ -5,7 +5,7 @@ using MailKit.Net.Imap;
 using MailKit.Net.Pop3;
 using MailKit.Security;
 
-namespace CloudSpool.Mail;
+namespace CloudSpool.Upstream;
 
 /// <summary>Turns MailKit and socket exceptions into the plain-words kinds that status and alerts show.</summary>
 internal static class UpstreamErrors

@@ -4,7 +4,7 @@ using MailKit;
 using MailKit.Net.Imap;
 using MailKit.Search;
 
-namespace CloudSpool.Mail;
+namespace CloudSpool.Upstream;
 
 /// <summary>
 /// IMAP folders as scopes; keys are UIDs, valid within the folder's UIDVALIDITY (RFC 3501 section 2.3.1.1).

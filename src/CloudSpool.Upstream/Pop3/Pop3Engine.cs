@@ -9,7 +9,7 @@ using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Pull;
 using MailKit.Security;
 
-namespace CloudSpool.Mail.Pop3;
+namespace CloudSpool.Upstream.Pop3;
 
 /// <summary>How to reach a POP3 server.</summary>
 internal sealed record Pop3EngineOptions(string Host, int Port, TlsMode Tls, RemoteCertificateValidationCallback? CertificateValidation, TimeSpan Timeout)
