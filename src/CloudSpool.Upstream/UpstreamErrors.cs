@@ -2,7 +2,6 @@ using System.Net.Sockets;
 using CloudSpool.Core.Pull;
 using MailKit;
 using MailKit.Net.Imap;
-using MailKit.Net.Pop3;
 using MailKit.Security;
 
 namespace CloudSpool.Upstream;
@@ -21,9 +20,9 @@ internal static class UpstreamErrors
         MailKit.Security.AuthenticationException => new(UpstreamErrorKind.Authentication, $"{host} refused the login: {ex.Message}", ex),
         NotSupportedException when stage == "connect" => new(UpstreamErrorKind.Tls, $"{host}:{port} does not offer STARTTLS/STLS, which this account requires: {ex.Message}", ex),
         TimeoutException or OperationCanceledException => new(UpstreamErrorKind.Timeout, $"{host}:{port} did not answer in time during {stage}", ex),
-        Pop3ProtocolException or ImapProtocolException or ProtocolException =>
+        ImapProtocolException or ProtocolException =>
             new(UpstreamErrorKind.Protocol, $"{host}:{port} broke the protocol during {stage} (connection lost or garbled reply): {ex.Message}", ex),
-        Pop3CommandException or ImapCommandException => new(UpstreamErrorKind.Protocol, $"{host} refused a command during {stage}: {ex.Message}", ex),
+        ImapCommandException => new(UpstreamErrorKind.Protocol, $"{host} refused a command during {stage}: {ex.Message}", ex),
         IOException => new(UpstreamErrorKind.Connect, $"connection to {host}:{port} lost during {stage}: {ex.Message}", ex),
         _ => new(UpstreamErrorKind.Unknown, $"{stage} with {host}:{port} failed: {ex.GetType().Name}: {ex.Message}", ex),
     };

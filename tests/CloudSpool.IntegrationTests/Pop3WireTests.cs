@@ -91,7 +91,7 @@ public sealed class Pop3WireTests
     public async Task A_reply_line_over_the_cap_is_refused()
     {
         var wire = Wire("+OK " + new string('a', 100) + "\r\n", maxLineLength: 64, bufferSize: 128);
-        await Assert.ThrowsAsync<Pop3ProtocolException>(async () => await wire.ReadLineAsync(default));
+        await Assert.ThrowsAsync<UpstreamPop3ProtocolException>(async () => await wire.ReadLineAsync(default));
 
         // Exactly at the cap is fine.
         var fits = Wire("+OK " + new string('a', 60) + "\r\n", chunk: 1, maxLineLength: 64, bufferSize: 128);
@@ -102,7 +102,7 @@ public sealed class Pop3WireTests
     public async Task An_endless_line_without_lf_is_refused_without_growing()
     {
         var wire = new Pop3Wire(new EndlessStream((byte)'a'), Timeout, maxLineLength: 1024, bufferSize: 4096);
-        await Assert.ThrowsAsync<Pop3ProtocolException>(async () => await wire.ReadLineAsync(default));
+        await Assert.ThrowsAsync<UpstreamPop3ProtocolException>(async () => await wire.ReadLineAsync(default));
     }
 
     [Theory]

@@ -9,7 +9,7 @@ internal static class Pop3Errors
     public static UpstreamException Classify(Exception ex, string host, int port, string stage) => ex switch
     {
         UpstreamException u => u,
-        Pop3ProtocolException => new(UpstreamErrorKind.Protocol, $"{host}:{port} broke the protocol during {stage}: {ex.Message}", ex),
+        UpstreamPop3ProtocolException => new(UpstreamErrorKind.Protocol, $"{host}:{port} broke the protocol during {stage}: {ex.Message}", ex),
         Pop3DestinationException => new(UpstreamErrorKind.Storage, $"{stage} from {host}:{port}: {ex.Message}", ex),
         TimeoutException => new(UpstreamErrorKind.Timeout, $"{host}:{port} did not answer in time during {stage}: {ex.Message}", ex),
         EndOfStreamException => new(UpstreamErrorKind.Connect, $"connection to {host}:{port} lost during {stage}: {ex.Message}", ex),

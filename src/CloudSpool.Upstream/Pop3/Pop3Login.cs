@@ -19,7 +19,7 @@ internal static class Pop3Login
     /// Logs in, then reads the capabilities again (they may change after login, RFC 2449 section 5). The mechanism is
     /// null (strongest offered), "USER" (USER/PASS), "APOP", or the name of a SASL mechanism.
     /// </summary>
-    public static async Task LoginAsync(Pop3Engine engine, string user, string password, string? mechanism, CancellationToken cancellationToken)
+    public static async Task LoginAsync(UpstreamPop3Engine engine, string user, string password, string? mechanism, CancellationToken cancellationToken)
     {
         var credentials = new NetworkCredential(user, password);
         var requested = mechanism?.ToUpperInvariant();
@@ -49,7 +49,7 @@ internal static class Pop3Login
         await engine.QueryCapabilitiesAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private static async Task LoginStrongestAsync(Pop3Engine engine, NetworkCredential credentials, CancellationToken cancellationToken)
+    private static async Task LoginStrongestAsync(UpstreamPop3Engine engine, NetworkCredential credentials, CancellationToken cancellationToken)
     {
         Pop3Reply reply;
         foreach (var name in SaslPreference)
@@ -76,7 +76,7 @@ internal static class Pop3Login
         Require(engine, "USER/PASS", await UserPassAsync(engine, credentials, cancellationToken).ConfigureAwait(false));
     }
 
-    private static async Task<Pop3Reply> UserPassAsync(Pop3Engine engine, NetworkCredential credentials, CancellationToken cancellationToken)
+    private static async Task<Pop3Reply> UserPassAsync(UpstreamPop3Engine engine, NetworkCredential credentials, CancellationToken cancellationToken)
     {
         var reply = await engine.ExecuteAsync("USER", credentials.UserName, cancellationToken).ConfigureAwait(false);
         return reply.IsOk ? await engine.ExecuteAsync("PASS", credentials.Password, cancellationToken).ConfigureAwait(false) : reply;
@@ -90,20 +90,20 @@ internal static class Pop3Login
         name is "DIGEST-MD5" or "OAUTHBEARER" ? null : SaslMechanism.Create(name, credentials);
 
     /// <summary>USER, PASS and APOP send the name (and PASS the password) as a command line: no line breaks.</summary>
-    private static void EnsureSendable(Pop3Engine engine, NetworkCredential credentials)
+    private static void EnsureSendable(UpstreamPop3Engine engine, NetworkCredential credentials)
     {
         if (credentials.UserName.AsSpan().IndexOfAny('\r', '\n') >= 0 || credentials.Password.AsSpan().IndexOfAny('\r', '\n') >= 0)
             throw new UpstreamException(UpstreamErrorKind.Configuration,
                 $"the user name or password for {engine.Host} contains a line break, which USER/PASS and APOP cannot send");
     }
 
-    private static void Require(Pop3Engine engine, string method, Pop3Reply reply)
+    private static void Require(UpstreamPop3Engine engine, string method, Pop3Reply reply)
     {
         if (!reply.IsOk)
             throw Refused(engine, method, reply);
     }
 
-    private static UpstreamException Refused(Pop3Engine engine, string method, Pop3Reply reply) => reply.ResponseCode switch
+    private static UpstreamException Refused(UpstreamPop3Engine engine, string method, Pop3Reply reply) => reply.ResponseCode switch
     {
         // The credentials may be fine: the server cannot or will not open the mailbox now.
         "IN-USE" => new(UpstreamErrorKind.Protocol, $"{engine.Host} accepted no session ({method}): the mailbox is locked by another session: {reply}"),

@@ -10,7 +10,7 @@ internal readonly record struct Pop3Reply(bool IsOk, string Text)
     {
         if (TryParse(line, out var reply))
             return reply;
-        throw new Pop3ProtocolException($"unexpected reply to {command}: \"{Printable(line)}\"");
+        throw new UpstreamPop3ProtocolException($"unexpected reply to {command}: \"{Printable(line)}\"");
     }
 
     public static bool TryParse(string line, out Pop3Reply reply)
@@ -58,78 +58,4 @@ internal readonly record struct Pop3Reply(bool IsOk, string Text)
 
     private static bool HasIndicator(string line, string indicator) =>
         line.StartsWith(indicator, StringComparison.OrdinalIgnoreCase) && (line.Length == indicator.Length || line[indicator.Length] == ' ');
-}
-
-/// <summary>What the server announced with CAPA (RFC 2449 section 5); <see cref="Unknown"/> for a server without CAPA.</summary>
-internal sealed record Pop3Capabilities
-{
-    public static readonly Pop3Capabilities Unknown = new();
-
-    /// <summary>True when the server answered CAPA with +OK.</summary>
-    public bool Known { get; init; }
-
-    /// <summary>SASL mechanisms offered (RFC 5034 section 6), upper case.</summary>
-    public IReadOnlySet<string> SaslMechanisms { get; init; } = new HashSet<string>();
-
-    /// <summary>RFC 2449 section 6.6: commands may be sent without waiting for each reply.</summary>
-    public bool Pipelining { get; init; }
-    public bool Uidl { get; init; }
-    public bool Top { get; init; }
-    public bool Stls { get; init; }
-    public bool User { get; init; }
-    public bool ResponseCodes { get; init; }
-
-    public static Pop3Capabilities Parse(IEnumerable<string> lines)
-    {
-        var sasl = new HashSet<string>(StringComparer.Ordinal);
-        var names = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var line in lines)
-        {
-            var tokens = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            if (tokens.Length == 0)
-                continue;
-            var name = tokens[0].ToUpperInvariant();
-            names.Add(name);
-            if (name == "SASL")
-            {
-                foreach (var mechanism in tokens.Skip(1))
-                    sasl.Add(mechanism.ToUpperInvariant());
-            }
-        }
-
-        return new Pop3Capabilities
-        {
-            Known = true,
-            SaslMechanisms = sasl,
-            Pipelining = names.Contains("PIPELINING"),
-            Uidl = names.Contains("UIDL"),
-            Top = names.Contains("TOP"),
-            Stls = names.Contains("STLS"),
-            User = names.Contains("USER"),
-            ResponseCodes = names.Contains("RESP-CODES"),
-        };
-    }
-
-    public override string ToString() => !Known ? "(no CAPA)" :
-        string.Join(' ', new[] { Pipelining ? "PIPELINING" : null, Uidl ? "UIDL" : null, Top ? "TOP" : null, Stls ? "STLS" : null, User ? "USER" : null, ResponseCodes ? "RESP-CODES" : null }
-            .OfType<string>().Concat(SaslMechanisms.Count > 0 ? ["SASL " + string.Join(' ', SaslMechanisms.Order(StringComparer.Ordinal))] : []));
-}
-
-/// <summary>A command sent and waiting for its reply, in the order of the wire (RFC 2449 section 6.6).</summary>
-/// <param name="Verb">RETR, DELE, LIST, ...; never the arguments of a login command.</param>
-/// <param name="Number">Message number argument, 0 when none.</param>
-/// <param name="Multiline">Whether a +OK reply is followed by multi-line data.</param>
-/// <param name="AnnouncedSize">For RETR, the size from LIST: bounds how much is requested ahead.</param>
-/// <param name="Tag">What the caller needs to match the reply to its request.</param>
-/// <param name="Extra">Arguments after the message number (TOP's line count).</param>
-internal sealed record Pop3Command(string Verb, int Number, bool Multiline, long AnnouncedSize = 0, object? Tag = null, string? Extra = null)
-{
-    public string Line => (Number > 0 ? $"{Verb} {Number.ToString(System.Globalization.CultureInfo.InvariantCulture)}" : Verb)
-        + (Extra is null ? "" : " " + Extra);
-
-    /// <summary>True for the commands whose data is a message or part of one.</summary>
-    public bool CarriesMessageData => Verb is "RETR" or "TOP";
-
-    /// <summary>Verb and message number only: never the arguments of USER, PASS or APOP.</summary>
-    public override string ToString() => Number > 0 ? $"{Verb} {Number.ToString(System.Globalization.CultureInfo.InvariantCulture)}" : Verb;
 }

@@ -32,7 +32,7 @@ internal sealed class Pop3StreamingSession : IUpstreamSession
     /// </summary>
     internal const int MaxOutstanding = 64;
 
-    private readonly Pop3Engine _engine;
+    private readonly UpstreamPop3Engine _engine;
     private readonly AccountDefinition _account;
     private readonly Queue<UpstreamMessage> _plan = new();
     private readonly Queue<UpstreamMessage> _deferredDeletes = new();
@@ -41,7 +41,7 @@ internal sealed class Pop3StreamingSession : IUpstreamSession
     private UpstreamException? _failure;
     private int _busy;
 
-    private Pop3StreamingSession(Pop3Engine engine, AccountDefinition account)
+    private Pop3StreamingSession(UpstreamPop3Engine engine, AccountDefinition account)
     {
         _engine = engine;
         _account = account;
@@ -51,7 +51,7 @@ internal sealed class Pop3StreamingSession : IUpstreamSession
     public UpstreamMailboxStatus? Status { get; private set; }
 
     /// <summary>What the server offers after login.</summary>
-    internal Pop3Capabilities Capabilities => _engine.Capabilities;
+    internal UpstreamPop3Capabilities Capabilities => _engine.Capabilities;
 
     /// <summary>Most commands that were in flight at once.</summary>
     internal int PeakOutstanding => _engine.PeakOutstanding;
@@ -61,12 +61,12 @@ internal sealed class Pop3StreamingSession : IUpstreamSession
     /// <summary>Connects, negotiates TLS as the account says, and logs in. Throws <see cref="UpstreamException"/> with the kind of failure.</summary>
     public static async Task<Pop3StreamingSession> ConnectAsync(AccountDefinition account, string password, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var options = new Pop3EngineOptions(account.Host, account.EffectivePort, account.Tls, CertificateTrust.Create(account.TrustedCertificateFile), timeout);
+        var options = new UpstreamPop3EngineOptions(account.Host, account.EffectivePort, account.Tls, CertificateTrust.Create(account.TrustedCertificateFile), timeout);
         var stage = "connect";
-        Pop3Engine? engine = null;
+        UpstreamPop3Engine? engine = null;
         try
         {
-            engine = await Pop3Engine.ConnectAsync(options, cancellationToken).ConfigureAwait(false);
+            engine = await UpstreamPop3Engine.ConnectAsync(options, cancellationToken).ConfigureAwait(false);
             stage = "login";
             await Pop3Login.LoginAsync(engine, account.Username, password, account.AuthMechanism, cancellationToken).ConfigureAwait(false);
             return new Pop3StreamingSession(engine, account);
@@ -92,9 +92,9 @@ internal sealed class Pop3StreamingSession : IUpstreamSession
         {
             await DrainAsync(cancellationToken).ConfigureAwait(false);
             var pipelined = _engine.Capabilities.Pipelining;
-            _engine.Enqueue(new Pop3Command("LIST", 0, Multiline: true));
+            _engine.Enqueue(new UpstreamPop3Command("LIST", 0, Multiline: true));
             if (pipelined)
-                _engine.Enqueue(new Pop3Command("UIDL", 0, Multiline: true));
+                _engine.Enqueue(new UpstreamPop3Command("UIDL", 0, Multiline: true));
 
             var lines = new List<string>();
             var list = await _engine.ReadReplyLinesAsync(lines, cancellationToken).ConfigureAwait(false);
@@ -104,7 +104,7 @@ internal sealed class Pop3StreamingSession : IUpstreamSession
                 long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var size) ? size : throw NotUnderstood("LIST", line));
 
             if (!pipelined)
-                _engine.Enqueue(new Pop3Command("UIDL", 0, Multiline: true));
+                _engine.Enqueue(new UpstreamPop3Command("UIDL", 0, Multiline: true));
             lines.Clear();
             var uidl = await _engine.ReadReplyLinesAsync(lines, cancellationToken).ConfigureAwait(false);
 
@@ -114,7 +114,7 @@ internal sealed class Pop3StreamingSession : IUpstreamSession
                 var uids = ParseListing(lines, "UIDL", static (text, _) => text).ToDictionary(p => p.Number, p => p.Value);
                 keys = sizes.Select(s => uids.TryGetValue(s.Number, out var uid)
                     ? UpstreamScopes.Pop3Key(uid)
-                    : throw new Pop3ProtocolException($"UIDL lists no unique-id for message {s.Number}")).ToList();
+                    : throw new UpstreamPop3ProtocolException($"UIDL lists no unique-id for message {s.Number}")).ToList();
             }
             else
             {
@@ -143,7 +143,7 @@ internal sealed class Pop3StreamingSession : IUpstreamSession
         {
             while (sent < sizes.Count && (sent == keys.Count || (_engine.Capabilities.Pipelining && sent - keys.Count < MaxLookaheadCommands)))
             {
-                _engine.Enqueue(new Pop3Command("TOP", sizes[sent].Number, Multiline: true, Extra: "0"));
+                _engine.Enqueue(new UpstreamPop3Command("TOP", sizes[sent].Number, Multiline: true, Extra: "0"));
                 sent++;
             }
             var reply = await _engine.ReadReplyAsync(sink, ct).ConfigureAwait(false);
@@ -265,10 +265,10 @@ internal sealed class Pop3StreamingSession : IUpstreamSession
     /// <summary>Closes the connection without QUIT: per RFC 1939 section 6 the server deletes nothing.</summary>
     public ValueTask DisposeAsync() => _engine.DisposeAsync();
 
-    private static Pop3Command Retr(UpstreamMessage message) =>
+    private static UpstreamPop3Command Retr(UpstreamMessage message) =>
         new("RETR", (int)message.Handle, Multiline: true, AnnouncedSize: message.Size, Tag: message);
 
-    private static Pop3Command Dele(UpstreamMessage message) =>
+    private static UpstreamPop3Command Dele(UpstreamMessage message) =>
         new("DELE", (int)message.Handle, Multiline: false, Tag: message);
 
     /// <summary>Sends what may go ahead now: waiting DELEs, then RETRs of the next planned messages within the limits.</summary>
@@ -369,7 +369,7 @@ internal sealed class Pop3StreamingSession : IUpstreamSession
         return result;
     }
 
-    private static Pop3ProtocolException NotUnderstood(string command, string line) =>
+    private static UpstreamPop3ProtocolException NotUnderstood(string command, string line) =>
         new($"{command} line not understood: \"{Pop3Reply.Printable(line)}\"");
 
     private readonly struct BusyScope(Pop3StreamingSession session) : IDisposable

@@ -12,7 +12,7 @@ namespace CloudSpool.Upstream.Pop3;
 /// </summary>
 /// <remarks>
 /// Failures: <see cref="TimeoutException"/> (the peer sent nothing for the timeout), <see cref="EndOfStreamException"/>
-/// (the peer closed the connection), <see cref="Pop3ProtocolException"/> (an over-long line), any I/O exception of the
+/// (the peer closed the connection), <see cref="UpstreamPop3ProtocolException"/> (an over-long line), any I/O exception of the
 /// stream, and <see cref="Pop3DestinationException"/> when the destination of a multi-line reply fails. After any of them
 /// the position in the byte stream is unknown: the connection is unusable.
 /// </remarks>
@@ -253,15 +253,12 @@ internal sealed class Pop3Wire : IDisposable
         _end += read;
     }
 
-    private Pop3ProtocolException LineTooLong() =>
+    private UpstreamPop3ProtocolException LineTooLong() =>
         new($"the server sent a reply line longer than {_maxLineLength} bytes");
 
     private TimeoutException IdleTimeout() =>
         new($"the server sent nothing for {_timeout.TotalSeconds:0.#} s");
 }
-
-/// <summary>The server's bytes make no sense as POP3 (a garbled or over-long reply): the connection is unusable.</summary>
-internal sealed class Pop3ProtocolException(string message) : Exception(message);
 
 /// <summary>Writing a multi-line reply's data to its destination failed (not the server's fault).</summary>
 internal sealed class Pop3DestinationException(Exception inner) : Exception($"writing the message locally failed: {inner.Message}", inner);

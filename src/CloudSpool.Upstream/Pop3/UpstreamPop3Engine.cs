@@ -12,7 +12,7 @@ using MailKit.Security;
 namespace CloudSpool.Upstream.Pop3;
 
 /// <summary>How to reach a POP3 server.</summary>
-internal sealed record Pop3EngineOptions(string Host, int Port, TlsMode Tls, RemoteCertificateValidationCallback? CertificateValidation, TimeSpan Timeout)
+internal sealed record UpstreamPop3EngineOptions(string Host, int Port, TlsMode Tls, RemoteCertificateValidationCallback? CertificateValidation, TimeSpan Timeout)
 {
     public int MaxLineLength { get; init; } = Pop3Wire.DefaultMaxLineLength;
     public int BufferSize { get; init; } = Pop3Wire.DefaultBufferSize;
@@ -29,10 +29,10 @@ internal sealed record Pop3EngineOptions(string Host, int Port, TlsMode Tls, Rem
 /// Any exception from an I/O method means the server made no sense or the connection failed: <see cref="IsBroken"/>
 /// is then true and nothing more may be sent.
 /// </remarks>
-internal sealed class Pop3Engine : IAsyncDisposable
+internal sealed class UpstreamPop3Engine : IAsyncDisposable
 {
-    private readonly Pop3EngineOptions _options;
-    private readonly Queue<Pop3Command> _outstanding = new();
+    private readonly UpstreamPop3EngineOptions _options;
+    private readonly Queue<UpstreamPop3Command> _outstanding = new();
     private Stream _stream;
     private Pop3Wire _wire;
     private bool _disposed;
@@ -43,7 +43,7 @@ internal sealed class Pop3Engine : IAsyncDisposable
     /// <summary>Why the last write failed; replies to commands written before it can still be read.</summary>
     private Exception? _writeFailure;
 
-    private Pop3Engine(Pop3EngineOptions options, Stream stream)
+    private UpstreamPop3Engine(UpstreamPop3EngineOptions options, Stream stream)
     {
         _options = options;
         _stream = stream;
@@ -52,7 +52,7 @@ internal sealed class Pop3Engine : IAsyncDisposable
 
     public string Host => _options.Host;
     public int Port => _options.Port;
-    public Pop3Capabilities Capabilities { get; private set; } = Pop3Capabilities.Unknown;
+    public UpstreamPop3Capabilities Capabilities { get; private set; } = UpstreamPop3Capabilities.Unknown;
 
     /// <summary>The APOP timestamp of the greeting, brackets included (RFC 1939 section 7), or null.</summary>
     public string? ApopTimestamp { get; private set; }
@@ -71,9 +71,9 @@ internal sealed class Pop3Engine : IAsyncDisposable
     public int PeakOutstanding { get; private set; }
 
     /// <summary>The command whose reply comes next, or null.</summary>
-    public Pop3Command? NextReply => _outstanding.TryPeek(out var head) ? head : null;
+    public UpstreamPop3Command? NextReply => _outstanding.TryPeek(out var head) ? head : null;
 
-    public bool IsOutstanding(Predicate<Pop3Command> match)
+    public bool IsOutstanding(Predicate<UpstreamPop3Command> match)
     {
         foreach (var command in _outstanding)
         {
@@ -87,11 +87,11 @@ internal sealed class Pop3Engine : IAsyncDisposable
     /// Connects, negotiates TLS as configured, reads the greeting and the capabilities. For STLS the server must
     /// accept it; its capabilities are then read again over TLS (RFC 2595 section 4).
     /// </summary>
-    public static async Task<Pop3Engine> ConnectAsync(Pop3EngineOptions options, CancellationToken cancellationToken)
+    public static async Task<UpstreamPop3Engine> ConnectAsync(UpstreamPop3EngineOptions options, CancellationToken cancellationToken)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         Stream? stream = null;
-        Pop3Engine? engine = null;
+        UpstreamPop3Engine? engine = null;
         try
         {
             using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
@@ -110,7 +110,7 @@ internal sealed class Pop3Engine : IAsyncDisposable
             stream = new NetworkStream(socket, ownsSocket: true);
             if (options.Tls == TlsMode.Implicit)
                 stream = await NegotiateTlsAsync(stream, options, cancellationToken).ConfigureAwait(false);
-            engine = new Pop3Engine(options, stream);
+            engine = new UpstreamPop3Engine(options, stream);
             await engine.ReadGreetingAsync(cancellationToken).ConfigureAwait(false);
             await engine.QueryCapabilitiesAsync(cancellationToken).ConfigureAwait(false);
             if (options.Tls == TlsMode.StartTls)
@@ -133,13 +133,13 @@ internal sealed class Pop3Engine : IAsyncDisposable
     public async Task QueryCapabilitiesAsync(CancellationToken cancellationToken)
     {
         var lines = new List<string>();
-        Enqueue(new Pop3Command("CAPA", 0, Multiline: true));
+        Enqueue(new UpstreamPop3Command("CAPA", 0, Multiline: true));
         var reply = await ReadReplyLinesAsync(lines, cancellationToken).ConfigureAwait(false);
-        Capabilities = reply.IsOk ? Pop3Capabilities.Parse(lines) : Pop3Capabilities.Unknown;
+        Capabilities = reply.IsOk ? UpstreamPop3Capabilities.Parse(lines) : UpstreamPop3Capabilities.Unknown;
     }
 
     /// <summary>Queues a command; it is sent by <see cref="FlushAsync"/> or before the next reply is read.</summary>
-    public void Enqueue(Pop3Command command)
+    public void Enqueue(UpstreamPop3Command command)
     {
         ThrowIfUnusable();
         if (!Capabilities.Pipelining && _outstanding.Count > 0)
@@ -226,7 +226,7 @@ internal sealed class Pop3Engine : IAsyncDisposable
     {
         if (_outstanding.Count > 0)
             throw new InvalidOperationException($"{verb} while {_outstanding.Peek().Verb} is outstanding");
-        Enqueue(new Pop3Command(verb, 0, Multiline: false, Extra: arguments));
+        Enqueue(new UpstreamPop3Command(verb, 0, Multiline: false, Extra: arguments));
         return await ReadReplyAsync(null, cancellationToken).ConfigureAwait(false);
     }
 
@@ -248,7 +248,7 @@ internal sealed class Pop3Engine : IAsyncDisposable
                 if (Pop3Reply.TryParse(line, out var reply))
                     return reply;
                 if (line != "+" && !line.StartsWith("+ ", StringComparison.Ordinal))
-                    throw new Pop3ProtocolException($"unexpected reply during AUTH {mechanism.MechanismName}: \"{Pop3Reply.Printable(line)}\"");
+                    throw new UpstreamPop3ProtocolException($"unexpected reply during AUTH {mechanism.MechanismName}: \"{Pop3Reply.Printable(line)}\"");
 
                 string response;
                 try
@@ -309,7 +309,7 @@ internal sealed class Pop3Engine : IAsyncDisposable
         if (!Pop3Reply.TryParse(line, out var greeting))
         {
             IsBroken = true;
-            throw new Pop3ProtocolException($"the greeting is not POP3: \"{Pop3Reply.Printable(line)}\"");
+            throw new UpstreamPop3ProtocolException($"the greeting is not POP3: \"{Pop3Reply.Printable(line)}\"");
         }
         if (!greeting.IsOk)
             throw new UpstreamException(UpstreamErrorKind.Connect, $"{Host}:{Port} refused the session: {greeting}");
@@ -341,7 +341,7 @@ internal sealed class Pop3Engine : IAsyncDisposable
             // Bytes after the +OK were sent in plain text before TLS began: whatever they are (a man-in-the-middle
             // injecting replies, as in CVE-2011-0411 for SMTP), they must not be taken as the server's words.
             IsBroken = true;
-            throw new Pop3ProtocolException($"the server sent {_wire.BufferedCount} bytes after its STLS reply, before TLS began; refusing to continue");
+            throw new UpstreamPop3ProtocolException($"the server sent {_wire.BufferedCount} bytes after its STLS reply, before TLS began; refusing to continue");
         }
 
         _wire.Dispose();
@@ -356,11 +356,11 @@ internal sealed class Pop3Engine : IAsyncDisposable
         }
         _wire = NewWire(_stream);
         // RFC 2595 section 4: forget what was learnt before TLS and ask again.
-        Capabilities = Pop3Capabilities.Unknown;
+        Capabilities = UpstreamPop3Capabilities.Unknown;
         await QueryCapabilitiesAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private static async Task<SslStream> NegotiateTlsAsync(Stream inner, Pop3EngineOptions options, CancellationToken cancellationToken)
+    private static async Task<SslStream> NegotiateTlsAsync(Stream inner, UpstreamPop3EngineOptions options, CancellationToken cancellationToken)
     {
         var ssl = new SslStream(inner, leaveInnerStreamOpen: false);
         var authentication = new SslClientAuthenticationOptions
@@ -415,7 +415,7 @@ internal sealed class Pop3Engine : IAsyncDisposable
 
     private Pop3Wire NewWire(Stream stream) => new(stream, _options.Timeout, _options.MaxLineLength, _options.BufferSize);
 
-    private Pop3Command StartReply()
+    private UpstreamPop3Command StartReply()
     {
         ThrowIfUnusable();
         return _outstanding.TryPeek(out var head) ? head : throw new InvalidOperationException("no command is waiting for its reply");
