@@ -1,5 +1,6 @@
 using CloudSpool.Core.Health;
 using CloudSpool.Core.Pull;
+using CloudSpool.Core.Scheduling;
 
 namespace CloudSpool.Core.Tests;
 
@@ -15,7 +16,7 @@ public sealed class JobHealthEvaluatorTests
         return next;
     }
 
-    private static LastJobRun Run(DateTimeOffset started, PullOutcome outcome = PullOutcome.Succeeded, string? error = null) =>
+    private static LastJobRun Run(DateTimeOffset started, RunOutcome outcome = RunOutcome.Succeeded, string? error = null) =>
         new(started, started.AddSeconds(3), outcome, error);
 
     [Fact]
@@ -26,9 +27,9 @@ public sealed class JobHealthEvaluatorTests
         Assert.Null(ok.DueSince);
 
         // A skipped run (backoff, another worker holds the job) is a fire too.
-        Assert.Equal(JobHealthState.Ok, JobHealthEvaluator.Evaluate(true, Run(Now.AddMinutes(-4), PullOutcome.Skipped), EveryFiveMinutes, Now, Grace).State);
+        Assert.Equal(JobHealthState.Ok, JobHealthEvaluator.Evaluate(true, Run(Now.AddMinutes(-4), RunOutcome.Skipped), EveryFiveMinutes, Now, Grace).State);
 
-        var failing = JobHealthEvaluator.Evaluate(true, Run(Now.AddMinutes(-4), PullOutcome.Failed, "relay refused"), EveryFiveMinutes, Now, Grace);
+        var failing = JobHealthEvaluator.Evaluate(true, Run(Now.AddMinutes(-4), RunOutcome.Failed, "relay refused"), EveryFiveMinutes, Now, Grace);
         Assert.Equal(JobHealthState.Failing, failing.State);
         Assert.Contains("relay refused", failing.Reason);
     }
@@ -45,7 +46,7 @@ public sealed class JobHealthEvaluatorTests
         Assert.Contains("no run recorded since 2026-11-28 11:24:00Z", stuck.Reason);
 
         // Overdue wins over a failed last run: the silence is the bigger problem.
-        Assert.Equal(JobHealthState.Overdue, JobHealthEvaluator.Evaluate(true, Run(Now.AddDays(-2), PullOutcome.Failed, "x"), EveryFiveMinutes, Now, Grace).State);
+        Assert.Equal(JobHealthState.Overdue, JobHealthEvaluator.Evaluate(true, Run(Now.AddDays(-2), RunOutcome.Failed, "x"), EveryFiveMinutes, Now, Grace).State);
     }
 
     [Fact]

@@ -5,6 +5,7 @@ using System.Text.RegularExpressions;
 using Azure.Data.Tables;
 using CloudSpool.Core.Edge;
 using CloudSpool.Core.Pull;
+using CloudSpool.Core.Scheduling;
 using CloudSpool.Edge;
 using CloudSpool.IntegrationTests.Fixtures;
 using CloudSpool.Pop3;
@@ -134,7 +135,7 @@ public sealed class EdgeCorpusTests : DovecotAndSpoolTest
         foreach (var file in TestMail.CorpusFiles())
             Dovecot.DeliverRaw("corpus", await File.ReadAllBytesAsync(file));
         var run = await Spool.PullAsync(PullHarness.Account(Dovecot, "corpus", "corpus", "pw", "pulled"));
-        Assert.Equal((PullOutcome.Succeeded, 0), (run.Outcome, run.FailedMessages));
+        Assert.Equal((RunOutcome.Succeeded, 0), (run.Outcome, run.FailedMessages));
         Assert.True(await Spool.Runtime.Pop3Users.AddAsync(new Pop3User("pulled", "pulled", Pop3Passwords.Hash("pw")), CancellationToken.None));
         var stored = await Spool.ListAsync("pulled");
 

@@ -2,6 +2,7 @@ using System.Text;
 using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Forward;
 using CloudSpool.Core.Pull;
+using CloudSpool.Core.Scheduling;
 using CloudSpool.Core.Spool;
 using CloudSpool.IntegrationTests.Fixtures;
 using CloudSpool.Storage.Azure;
@@ -75,7 +76,7 @@ public sealed class ForwardTests : DovecotAndSpoolTest, IAsyncLifetime
         foreach (var raw in messages)
             Dovecot.DeliverRaw("fwduser", raw);
         var run = await Spool.PullAsync(_account);
-        Assert.Equal((PullOutcome.Succeeded, messages.Length), (run.Outcome, run.Stored));
+        Assert.Equal((RunOutcome.Succeeded, messages.Length), (run.Outcome, run.Stored));
     }
 
     private static byte[] Bytes(MimeMessage message)
@@ -123,7 +124,7 @@ public sealed class ForwardTests : DovecotAndSpoolTest, IAsyncLifetime
         await DeliverAndPullAsync(WithAttachments("校正刷り"));
         var run = await runner.RunAsync(CancellationToken.None);
 
-        Assert.Equal(PullOutcome.Succeeded, run.Outcome);
+        Assert.Equal(RunOutcome.Succeeded, run.Outcome);
         Assert.StartsWith("1 sent, 0 skipped", run.Summary, StringComparison.Ordinal);
         var (copy, size) = Assert.Single(_smtp.Received());
         Assert.True(size <= 100 * 1024, $"{size} bytes");
@@ -214,7 +215,7 @@ public sealed class ForwardTests : DovecotAndSpoolTest, IAsyncLifetime
         await _smtp.StopProcessAsync();
 
         var failed = await runner.RunAsync(CancellationToken.None);
-        Assert.Equal(PullOutcome.Failed, failed.Outcome);
+        Assert.Equal(RunOutcome.Failed, failed.Outcome);
         Assert.Contains("connect failed", failed.Error, StringComparison.Ordinal);
         var row = Assert.Single(await store.ListAfterAsync(Mailbox, null, CancellationToken.None));
         Assert.Equal((ForwardState.Retry, 1), (row.State, row.Attempts));
@@ -223,7 +224,7 @@ public sealed class ForwardTests : DovecotAndSpoolTest, IAsyncLifetime
         await _smtp.StartProcessAsync();
         await Task.Delay(TimeSpan.FromSeconds(1.5)); // BaseBackoff
         var ok = await runner.RunAsync(CancellationToken.None);
-        Assert.Equal(PullOutcome.Succeeded, ok.Outcome);
+        Assert.Equal(RunOutcome.Succeeded, ok.Outcome);
         Assert.StartsWith("1 sent", ok.Summary, StringComparison.Ordinal);
         await runner.RunAsync(CancellationToken.None);
         Assert.Equal("while the relay is down", Assert.Single(_smtp.Received()).Message.Subject);
@@ -327,7 +328,7 @@ public sealed class ForwardTests : DovecotAndSpoolTest, IAsyncLifetime
         await DeliverAndPullAsync(TestMail.Create("refused"));
 
         var first = await runner.RunAsync(CancellationToken.None);
-        Assert.Equal(PullOutcome.Succeeded, first.Outcome);
+        Assert.Equal(RunOutcome.Succeeded, first.Outcome);
         Assert.StartsWith("0 sent, 0 skipped, 1 refused, 1 waiting", first.Summary, StringComparison.Ordinal);
         var rows = (await store.ListAfterAsync(Mailbox, null, CancellationToken.None)).ToDictionary(r => r.Destination);
         Assert.Equal(ForwardState.Failed, rows[Phone].State);
@@ -360,14 +361,14 @@ public sealed class ForwardTests : DovecotAndSpoolTest, IAsyncLifetime
         await DeliverAndPullAsync(TestMail.Create("over tls"));
 
         var refused = await untrusting.RunAsync(CancellationToken.None);
-        Assert.Equal(PullOutcome.Failed, refused.Outcome);
+        Assert.Equal(RunOutcome.Failed, refused.Outcome);
         Assert.Contains("TLS failed (certificate not trusted", refused.Error, StringComparison.Ordinal);
         Assert.Empty(tlsRelay.Received());
 
         await Task.Delay(TimeSpan.FromSeconds(1.5));
         var (trusting, _) = Runner(Options(o => Relay(o, tlsRelay.CertificatePemPath)));
         var ok = await trusting.RunAsync(CancellationToken.None);
-        Assert.True(ok.Outcome == PullOutcome.Succeeded, ok.Error);
+        Assert.True(ok.Outcome == RunOutcome.Succeeded, ok.Error);
         Assert.Equal("over tls", Assert.Single(tlsRelay.Received()).Message.Subject);
         Assert.Equal(ForwardState.Sent, Assert.Single(await store.ListAfterAsync(Mailbox, null, CancellationToken.None)).State);
     }
@@ -387,14 +388,14 @@ public sealed class ForwardTests : DovecotAndSpoolTest, IAsyncLifetime
         await DeliverAndPullAsync(TestMail.Create("authenticated"));
 
         var refused = await runner.RunAsync(CancellationToken.None);
-        Assert.Equal(PullOutcome.Failed, refused.Outcome);
+        Assert.Equal(RunOutcome.Failed, refused.Outcome);
         Assert.Contains("login failed: the relay refused the login", refused.Error, StringComparison.Ordinal);
         Assert.Empty(authRelay.Received());
 
         Environment.SetEnvironmentVariable(variable, "s3cret");
         await Task.Delay(TimeSpan.FromSeconds(1.5));
         var ok = await runner.RunAsync(CancellationToken.None);
-        Assert.True(ok.Outcome == PullOutcome.Succeeded, ok.Error);
+        Assert.True(ok.Outcome == RunOutcome.Succeeded, ok.Error);
         Assert.Equal("authenticated", Assert.Single(authRelay.Received()).Message.Subject);
     }
 

@@ -1,5 +1,6 @@
 using CloudSpool.Core.Health;
 using CloudSpool.Core.Pull;
+using CloudSpool.Core.Scheduling;
 using CloudSpool.IntegrationTests.Fixtures;
 using MimeKit;
 
@@ -37,7 +38,7 @@ public sealed class HealthTests : DovecotAndSpoolTest
         Dovecot.AddUser("hal", "pw");
         Dovecot.DeliverRaw("hal", TestMail.Create("first mail"));
         var account = PullHarness.Account(Dovecot, "hal", "hal", "pw", "home");
-        Assert.Equal(PullOutcome.Succeeded, (await Spool.PullAsync(account)).Outcome);
+        Assert.Equal(RunOutcome.Succeeded, (await Spool.PullAsync(account)).Outcome);
 
         var healthy = await CheckAsync(account);
         Assert.Equal(AccountHealthState.Ok, Assert.Single(healthy.Accounts).State);
@@ -45,7 +46,7 @@ public sealed class HealthTests : DovecotAndSpoolTest
         Assert.Empty(await AlertsInAsync("home"));
 
         await Dovecot.StopAsync();
-        Assert.Equal(PullOutcome.Failed, (await Spool.PullAsync(account)).Outcome);
+        Assert.Equal(RunOutcome.Failed, (await Spool.PullAsync(account)).Outcome);
         var failing = await CheckAsync(account);
         Assert.Equal(AccountHealthState.Failing, Assert.Single(failing.Accounts).State);
         Assert.Contains("alerts raised: hal failing", failing.Run.Summary);
@@ -56,7 +57,7 @@ public sealed class HealthTests : DovecotAndSpoolTest
         Assert.Contains("cannot fetch the mail of account hal", alert.TextBody);
 
         // Every later run while it keeps failing: no new mail.
-        Assert.Equal(PullOutcome.Failed, (await Spool.PullAsync(account)).Outcome);
+        Assert.Equal(RunOutcome.Failed, (await Spool.PullAsync(account)).Outcome);
         Assert.DoesNotContain("alerts raised", (await CheckAsync(account)).Run.Summary);
         Assert.Single(await AlertsInAsync("home"));
 
@@ -68,7 +69,7 @@ public sealed class HealthTests : DovecotAndSpoolTest
         Assert.True(Assert.Single(await Spool.Runtime.Alerts.ListAsync(CancellationToken.None)).Delivered);
 
         await Dovecot.RestartAsync();
-        Assert.Equal(PullOutcome.Succeeded, (await Spool.PullAsync(account)).Outcome);
+        Assert.Equal(RunOutcome.Succeeded, (await Spool.PullAsync(account)).Outcome);
         var recovered = await CheckAsync(account);
         Assert.Contains("recovered: hal failing", recovered.Run.Summary);
         var alerts = await AlertsInAsync("home");
@@ -78,7 +79,7 @@ public sealed class HealthTests : DovecotAndSpoolTest
 
         await CheckAsync(account);
         Assert.Equal(2, (await AlertsInAsync("home")).Count);
-        Assert.Equal(6, (await Spool.Runtime.JobRuns.RecentAsync(HealthRunner.Job, 10, CancellationToken.None)).Count(r => r.Outcome == PullOutcome.Succeeded));
+        Assert.Equal(6, (await Spool.Runtime.JobRuns.RecentAsync(HealthRunner.Job, 10, CancellationToken.None)).Count(r => r.Outcome == RunOutcome.Succeeded));
     }
 
     [Fact]
@@ -95,7 +96,7 @@ public sealed class HealthTests : DovecotAndSpoolTest
         }
 
         await Dovecot.StopAsync();
-        Assert.Equal(PullOutcome.Failed, (await Spool.PullAsync(account)).Outcome);
+        Assert.Equal(RunOutcome.Failed, (await Spool.PullAsync(account)).Outcome);
         await CheckAsync();
         await CheckAsync();
         var inArchive = Assert.Single(await AlertsInAsync("archive"));
@@ -104,7 +105,7 @@ public sealed class HealthTests : DovecotAndSpoolTest
         Assert.Equal(inArchive.MessageId, forPhone.MessageId);
 
         await Dovecot.RestartAsync();
-        Assert.Equal(PullOutcome.Succeeded, (await Spool.PullAsync(account)).Outcome);
+        Assert.Equal(RunOutcome.Succeeded, (await Spool.PullAsync(account)).Outcome);
         await CheckAsync();
         Assert.Equal(2, (await AlertsInAsync("phone-box")).Count);
         Assert.Equal(2, (await AlertsInAsync("archive")).Count);

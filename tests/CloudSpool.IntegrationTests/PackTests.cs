@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using CloudSpool.Core.Pull;
+using CloudSpool.Core.Scheduling;
 using CloudSpool.Core.Spool;
 using CloudSpool.IntegrationTests.Fixtures;
 using CloudSpool.Storage.Azure;
@@ -50,7 +51,7 @@ public sealed class PackTests : DovecotAndSpoolTest
         var run = await Engine(stageInMemoryBytes: stageInMemoryBytes)
             .RunAsync(PullHarness.Account(Dovecot, "packs", "packs", "pw", "packed"), new PullRunRequest { IgnoreBackoff = true }, CancellationToken.None);
 
-        Assert.Equal((PullOutcome.Succeeded, 62), (run.Outcome, run.Stored));
+        Assert.Equal((RunOutcome.Succeeded, 62), (run.Outcome, run.Stored));
         Assert.Empty(Directory.GetFiles(Spool.TempDirectory, "ingest-*")); // every staged file is gone
         var messages = await Spool.ListAsync("packed");
         Assert.Equal(62, messages.Count);

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Pull;
+using CloudSpool.Core.Scheduling;
 using CloudSpool.IntegrationTests.Fixtures;
 using CloudSpool.Upstream;
 using CloudSpool.Upstream.Pop3;
@@ -631,7 +632,7 @@ public sealed class Pop3MemoryTests(ITestOutputHelper output) : IAsyncLifetime
         await stop.CancelAsync();
         await sampler;
         output.WriteLine($"heap before {baseline >> 20} MB, peak while pulling {peak >> 20} MB; {allocated >> 20} MB allocated in all (storage included)");
-        Assert.Equal((PullOutcome.Succeeded, 2), (run.Outcome, run.Stored));
+        Assert.Equal((RunOutcome.Succeeded, 2), (run.Outcome, run.Stored));
         var stored = (await spool.ListAsync("nina")).Single(m => m.RawLength == Huge.Value.Length);
         await using (var raw = await spool.Runtime.SpoolReader.OpenRawAsync(stored, CancellationToken.None))
             Assert.Equal(SHA256.HashData(Huge.Value), await SHA256.HashDataAsync(raw));

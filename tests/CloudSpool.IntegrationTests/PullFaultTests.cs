@@ -1,6 +1,7 @@
 using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Leases;
 using CloudSpool.Core.Pull;
+using CloudSpool.Core.Scheduling;
 using CloudSpool.IntegrationTests.Fixtures;
 
 namespace CloudSpool.IntegrationTests;
@@ -24,7 +25,7 @@ public sealed class PullFaultTests : DovecotAndSpoolTest
             new PullEngineOptions { TempDirectory = Spool.TempDirectory }, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<PullEngine>.Instance);
 
         var run = await engine.RunAsync(account, new PullRunRequest(), CancellationToken.None);
-        Assert.Equal(PullOutcome.Skipped, run.Outcome);
+        Assert.Equal(RunOutcome.Skipped, run.Outcome);
         Assert.StartsWith("backing off after 2 failures", run.SkipReason, StringComparison.Ordinal);
         var state = await Spool.Runtime.States.GetStateAsync("raced", CancellationToken.None);
         Assert.Equal(2, state!.FailureStreak); // the other worker's outcome stands
@@ -54,7 +55,7 @@ public sealed class PullFaultTests : DovecotAndSpoolTest
 
         var run = await Spool.PullAsync(account);
 
-        Assert.Equal((PullOutcome.Succeeded, 2, 1), (run.Outcome, run.Stored, run.FailedMessages));
+        Assert.Equal((RunOutcome.Succeeded, 2, 1), (run.Outcome, run.Stored, run.FailedMessages));
         Assert.Equal(["after the bad one", "first"], (await Spool.ListAsync("uma")).Select(m => m.Summary.Subject).Order());
         var failure = Assert.Single(await Spool.Runtime.Ledger.ListMessageFailuresAsync("broken", CancellationToken.None));
         Assert.Contains("RETR", failure.Error);
@@ -84,7 +85,7 @@ public sealed class PullFaultTests : DovecotAndSpoolTest
         var cut = await Spool.PullAsync(account);
 
         Assert.Equal(1, proxy.Cuts);
-        Assert.Equal(PullOutcome.Failed, cut.Outcome);
+        Assert.Equal(RunOutcome.Failed, cut.Outcome);
         Assert.True(cut.ErrorKind is UpstreamErrorKind.Protocol or UpstreamErrorKind.Connect, $"{cut.ErrorKind}: {cut.Error}");
         Assert.True(cut.Stored is >= 3 and <= 5, $"stored {cut.Stored} before the cut: {cut.ErrorKind}: {cut.Error}");
         Assert.Equal(cut.Stored, (await Spool.ListAsync("vera")).Count);
@@ -96,7 +97,7 @@ public sealed class PullFaultTests : DovecotAndSpoolTest
         proxy.CutAfterBytes = null;
         var next = await Spool.PullAsync(account);
 
-        Assert.Equal((PullOutcome.Succeeded, 10 - cut.Stored, 10), (next.Outcome, next.Stored, next.DeletedUpstream));
+        Assert.Equal((RunOutcome.Succeeded, 10 - cut.Stored, 10), (next.Outcome, next.Stored, next.DeletedUpstream));
         Assert.Equal(10, (await Spool.ListAsync("vera")).Select(m => m.Summary.Subject).Distinct().Count());
         Assert.Equal(0, await UpstreamProbe.CountAsync(Dovecot, "cut", "pw"));
     }

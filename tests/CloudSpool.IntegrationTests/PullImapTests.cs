@@ -1,5 +1,6 @@
 using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Pull;
+using CloudSpool.Core.Scheduling;
 using CloudSpool.IntegrationTests.Fixtures;
 using MailKit;
 using MailKit.Net.Imap;
@@ -36,7 +37,7 @@ public sealed class PullImapTests : DovecotAndSpoolTest
 
         var run = await Spool.PullAsync(account);
 
-        Assert.Equal((PullOutcome.Succeeded, 2), (run.Outcome, run.Stored));
+        Assert.Equal((RunOutcome.Succeeded, 2), (run.Outcome, run.Stored));
         var stored = await Spool.ListAsync("mona");
         Assert.Equal(["in inbox", "in archive"], stored.Select(m => m.Summary.Subject));
         Assert.Equal(inbox, await Spool.ReadRawAsync(stored[0]));
@@ -59,7 +60,7 @@ public sealed class PullImapTests : DovecotAndSpoolTest
         Dovecot.DeliverRaw("reset", TestMail.Create("after reset"));
         var run = await Spool.PullAsync(account);
 
-        Assert.Equal((PullOutcome.Succeeded, 1, 3), (run.Outcome, run.Stored, run.Duplicates));
+        Assert.Equal((RunOutcome.Succeeded, 1, 3), (run.Outcome, run.Stored, run.Duplicates));
         Assert.Equal(4, (await Spool.ListAsync("ned")).Count);
         var third = await Spool.PullAsync(account);
         Assert.Equal((0, 0), (third.Stored, third.Duplicates));
@@ -94,7 +95,7 @@ public sealed class PullImapTests : DovecotAndSpoolTest
 
         var run = await Spool.PullAsync(account);
 
-        Assert.Equal((PullOutcome.Failed, UpstreamErrorKind.Configuration), (run.Outcome, run.ErrorKind));
+        Assert.Equal((RunOutcome.Failed, UpstreamErrorKind.Configuration), (run.Outcome, run.ErrorKind));
         Assert.Contains("Nope", run.Error);
     }
 }

@@ -1,6 +1,7 @@
 using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Ingest;
 using CloudSpool.Core.Pull;
+using CloudSpool.Core.Scheduling;
 using CloudSpool.Core.Spool;
 using CloudSpool.IntegrationTests.Fixtures;
 
@@ -35,7 +36,7 @@ public sealed class PullPipelineTests : DovecotAndSpoolTest
 
         var run = await Engine(watched).RunAsync(account, new PullRunRequest { IgnoreBackoff = true }, CancellationToken.None);
 
-        Assert.Equal((PullOutcome.Succeeded, Messages, Messages), (run.Outcome, run.Stored, run.DeletedUpstream));
+        Assert.Equal((RunOutcome.Succeeded, Messages, Messages), (run.Outcome, run.Stored, run.DeletedUpstream));
         // The first commit waited (up to 20 s) for the write of a message fetched after the commit began: it came.
         Assert.True(watched.WriteStartedDuringFirstCommit, "no message was fetched and written while the first batch was being committed");
         Assert.True(watched.Commits >= 3, $"{watched.Commits} commits");
@@ -54,7 +55,7 @@ public sealed class PullPipelineTests : DovecotAndSpoolTest
 
         var failed = await Engine(watched).RunAsync(account, new PullRunRequest { IgnoreBackoff = true }, CancellationToken.None);
 
-        Assert.Equal((PullOutcome.Failed, UpstreamErrorKind.Storage), (failed.Outcome, failed.ErrorKind));
+        Assert.Equal((RunOutcome.Failed, UpstreamErrorKind.Storage), (failed.Outcome, failed.ErrorKind));
         Assert.Contains("could not commit", failed.Error, StringComparison.Ordinal);
         Assert.Contains("refused by the test", failed.Error, StringComparison.Ordinal);
         var first = await Spool.ListAsync("refused");
@@ -66,7 +67,7 @@ public sealed class PullPipelineTests : DovecotAndSpoolTest
 
         var next = await Spool.PullAsync(account);
 
-        Assert.Equal(PullOutcome.Succeeded, next.Outcome);
+        Assert.Equal(RunOutcome.Succeeded, next.Outcome);
         Assert.Equal(Messages - first.Count, next.Stored);
         var stored = await Spool.ListAsync("refused");
         Assert.Equal(Enumerable.Range(0, Messages).Select(i => $"refused {i}").Order(), stored.Select(m => m.Summary.Subject).Order());

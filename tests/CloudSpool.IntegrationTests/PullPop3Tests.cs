@@ -1,6 +1,7 @@
 using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Ingest;
 using CloudSpool.Core.Pull;
+using CloudSpool.Core.Scheduling;
 using CloudSpool.IntegrationTests.Fixtures;
 
 namespace CloudSpool.IntegrationTests;
@@ -19,7 +20,7 @@ public sealed class PullPop3Tests : DovecotAndSpoolTest
 
         var run = await Spool.PullAsync(account);
 
-        Assert.Equal(PullOutcome.Succeeded, run.Outcome);
+        Assert.Equal(RunOutcome.Succeeded, run.Outcome);
         Assert.Equal(0, run.FailedMessages);
         var stored = await Spool.ListAsync("alice");
         // Identical files in the corpus (e.g. *.anonymized.eml twins) are the same message: stored once.
@@ -40,7 +41,7 @@ public sealed class PullPop3Tests : DovecotAndSpoolTest
         // Keep policy: nothing changed upstream; a second run stores nothing.
         Assert.Equal(upstream.Count, await UpstreamProbe.CountAsync(Dovecot, "corpus", "pw"));
         var again = await Spool.PullAsync(account);
-        Assert.Equal((PullOutcome.Succeeded, 0, 0), (again.Outcome, again.Stored, again.Duplicates));
+        Assert.Equal((RunOutcome.Succeeded, 0, 0), (again.Outcome, again.Stored, again.Duplicates));
         Assert.Equal(stored.Count, (await Spool.ListAsync("alice")).Count);
     }
 
@@ -54,7 +55,7 @@ public sealed class PullPop3Tests : DovecotAndSpoolTest
 
         var run = await Spool.PullAsync(account);
 
-        Assert.Equal((PullOutcome.Succeeded, 5, 5), (run.Outcome, run.Stored, run.DeletedUpstream));
+        Assert.Equal((RunOutcome.Succeeded, 5, 5), (run.Outcome, run.Stored, run.DeletedUpstream));
         Assert.Equal(0, await UpstreamProbe.CountAsync(Dovecot, "tiny", "pw"));
         Assert.Equal(5, (await Spool.ListAsync("bob")).Count);
 
@@ -186,7 +187,7 @@ public sealed class PullPop3Tests : DovecotAndSpoolTest
         var first = await Spool.PullAsync(account);
         var second = await Spool.PullAsync(account);
 
-        Assert.Equal((PullOutcome.Failed, UpstreamErrorKind.Connect), (first.Outcome, first.ErrorKind));
+        Assert.Equal((RunOutcome.Failed, UpstreamErrorKind.Connect), (first.Outcome, first.ErrorKind));
         Assert.Contains(Dovecot.Pop3Port.ToString(System.Globalization.CultureInfo.InvariantCulture), first.Error);
         var state = await Spool.Runtime.States.GetStateAsync("flaky", CancellationToken.None);
         Assert.Equal(2, state!.FailureStreak);
@@ -195,17 +196,17 @@ public sealed class PullPop3Tests : DovecotAndSpoolTest
 
         // A scheduled run (not forced) during the backoff is skipped and says why.
         var scheduled = await Spool.Runtime.Engine.RunAsync(account, new PullRunRequest(), CancellationToken.None);
-        Assert.Equal(PullOutcome.Skipped, scheduled.Outcome);
+        Assert.Equal(RunOutcome.Skipped, scheduled.Outcome);
         Assert.Contains("backing off", scheduled.SkipReason);
 
         await Dovecot.RestartAsync();
         var recovered = await Spool.PullAsync(account);
-        Assert.Equal((PullOutcome.Succeeded, 1), (recovered.Outcome, recovered.Stored));
+        Assert.Equal((RunOutcome.Succeeded, 1), (recovered.Outcome, recovered.Stored));
         state = await Spool.Runtime.States.GetStateAsync("flaky", CancellationToken.None);
         Assert.Equal((0, (DateTimeOffset?)null), (state!.FailureStreak, state.NextAttemptAfter));
         Assert.NotNull(state.LastSuccess);
         var runs = await Spool.Runtime.States.RecentRunsAsync("flaky", 10, CancellationToken.None);
-        Assert.Equal([PullOutcome.Succeeded, PullOutcome.Skipped, PullOutcome.Failed, PullOutcome.Failed], runs.Select(r => r.Outcome));
+        Assert.Equal([RunOutcome.Succeeded, RunOutcome.Skipped, RunOutcome.Failed, RunOutcome.Failed], runs.Select(r => r.Outcome));
     }
 
     [Fact]
@@ -217,7 +218,7 @@ public sealed class PullPop3Tests : DovecotAndSpoolTest
 
         var run = await Spool.PullAsync(account);
 
-        Assert.Equal((PullOutcome.Failed, UpstreamErrorKind.Authentication), (run.Outcome, run.ErrorKind));
+        Assert.Equal((RunOutcome.Failed, UpstreamErrorKind.Authentication), (run.Outcome, run.ErrorKind));
         Assert.Equal(1, await UpstreamProbe.CountAsync(Dovecot, "locked", "right"));
     }
 
@@ -229,7 +230,7 @@ public sealed class PullPop3Tests : DovecotAndSpoolTest
 
         var run = await Spool.PullAsync(account);
 
-        Assert.Equal((PullOutcome.Failed, UpstreamErrorKind.Configuration), (run.Outcome, run.ErrorKind));
+        Assert.Equal((RunOutcome.Failed, UpstreamErrorKind.Configuration), (run.Outcome, run.ErrorKind));
         Assert.Contains("CLOUDSPOOL_SECRET_TEST_NOT_SET_ANYWHERE", run.Error);
     }
 
@@ -244,7 +245,7 @@ public sealed class PullPop3Tests : DovecotAndSpoolTest
 
         var run = await Spool.PullAsync(account);
 
-        Assert.Equal((PullOutcome.Succeeded, 1), (run.Outcome, run.Stored));
+        Assert.Equal((RunOutcome.Succeeded, 1), (run.Outcome, run.Stored));
     }
 
     [Fact]
@@ -256,7 +257,7 @@ public sealed class PullPop3Tests : DovecotAndSpoolTest
 
         var run = await Spool.PullAsync(account);
 
-        Assert.Equal((PullOutcome.Failed, UpstreamErrorKind.Tls), (run.Outcome, run.ErrorKind));
+        Assert.Equal((RunOutcome.Failed, UpstreamErrorKind.Tls), (run.Outcome, run.ErrorKind));
         Assert.Empty(await Spool.ListAsync("kim"));
     }
 
@@ -272,7 +273,7 @@ public sealed class PullPop3Tests : DovecotAndSpoolTest
         await using var other = await PullHarness.AttachAsync(Spool);
         var runs = await Task.WhenAll(Spool.PullAsync(account), other.PullAsync(account));
 
-        Assert.Single(runs, r => r.Outcome == PullOutcome.Skipped && r.SkipReason!.Contains("another worker"));
+        Assert.Single(runs, r => r.Outcome == RunOutcome.Skipped && r.SkipReason!.Contains("another worker"));
         Assert.Equal(40, runs.Sum(r => r.Stored));
         Assert.Equal(40, (await Spool.ListAsync("lee")).Count);
         Assert.Equal(0, await UpstreamProbe.CountAsync(Dovecot, "busy", "pw"));
@@ -291,9 +292,9 @@ public sealed class PullPop3Tests : DovecotAndSpoolTest
         var sasl = await Spool.PullAsync(PullHarness.Account(Dovecot, "plain", "plain", "pw", "wanda") with { AuthMechanism = "PLAIN" });
         var noApop = await Spool.PullAsync(PullHarness.Account(Dovecot, "noapop", "plain", "pw", "wanda") with { AuthMechanism = "APOP" });
 
-        Assert.Equal((PullOutcome.Succeeded, 1), (apop.Outcome, apop.Stored));
-        Assert.Equal((PullOutcome.Succeeded, 1), (sasl.Outcome, sasl.Stored));
-        Assert.Equal((PullOutcome.Failed, UpstreamErrorKind.Authentication), (noApop.Outcome, noApop.ErrorKind));
+        Assert.Equal((RunOutcome.Succeeded, 1), (apop.Outcome, apop.Stored));
+        Assert.Equal((RunOutcome.Succeeded, 1), (sasl.Outcome, sasl.Stored));
+        Assert.Equal((RunOutcome.Failed, UpstreamErrorKind.Authentication), (noApop.Outcome, noApop.ErrorKind));
         Assert.Contains("APOP", noApop.Error);
     }
 
@@ -330,7 +331,7 @@ public sealed class PullPop3Tests : DovecotAndSpoolTest
 
         var run = await Spool.PullAsync(account);
 
-        Assert.Equal((PullOutcome.Succeeded, 3, 0), (run.Outcome, run.Stored, run.FailedMessages));
+        Assert.Equal((RunOutcome.Succeeded, 3, 0), (run.Outcome, run.Stored, run.FailedMessages));
         var stored = await Spool.ListAsync("zoe");
         Assert.Equal(2, stored.Count(m => m.Summary.Malformed && !string.IsNullOrEmpty(m.Summary.ParseError)));
         foreach (var m in stored)
@@ -349,7 +350,7 @@ public sealed class PullPop3Tests : DovecotAndSpoolTest
 
         var run = await engine.RunAsync(account, new PullRunRequest { IgnoreBackoff = true }, CancellationToken.None);
 
-        Assert.Equal((PullOutcome.Succeeded, 1, 1), (run.Outcome, run.Stored, run.FailedMessages));
+        Assert.Equal((RunOutcome.Succeeded, 1, 1), (run.Outcome, run.Stored, run.FailedMessages));
         Assert.Contains("larger than the limit", Assert.Single(await Spool.Runtime.Ledger.ListMessageFailuresAsync("huge", CancellationToken.None)).Error);
         Assert.Equal(1, await UpstreamProbe.CountAsync(Dovecot, "huge", "pw"));
     }

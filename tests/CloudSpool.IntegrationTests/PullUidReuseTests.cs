@@ -1,6 +1,7 @@
 using System.Text;
 using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Pull;
+using CloudSpool.Core.Scheduling;
 using CloudSpool.IntegrationTests.Fixtures;
 using MailKit;
 using MailKit.Net.Imap;
@@ -67,7 +68,7 @@ public sealed class PullUidReuseTests : IAsyncLifetime
 
         var run = await _spool.PullAsync(account);
 
-        Assert.Equal((PullOutcome.Succeeded, 1, 1), (run.Outcome, run.Stored, run.DeletedUpstream));
+        Assert.Equal((RunOutcome.Succeeded, 1, 1), (run.Outcome, run.Stored, run.DeletedUpstream));
         Assert.Equal(["first A", "later B"], await SubjectsAsync("m-del"));
         Assert.Equal(0, await UpstreamProbe.CountAsync(_dovecot, "del", "pw"));
         Assert.Empty(await _spool.Runtime.Ledger.LoadSeenAsync("del", "", "pop3", CancellationToken.None));
@@ -89,7 +90,7 @@ public sealed class PullUidReuseTests : IAsyncLifetime
 
         var run = await _spool.PullAsync(account);
 
-        Assert.Equal((PullOutcome.Succeeded, 1, 0), (run.Outcome, run.Stored, run.DeletedUpstream));
+        Assert.Equal((RunOutcome.Succeeded, 1, 0), (run.Outcome, run.Stored, run.DeletedUpstream));
         Assert.Equal(["kept A", "later B"], await SubjectsAsync("m-keep"));
         Assert.Equal(1, await UpstreamProbe.CountAsync(_dovecot, "keep", "pw"));
         Assert.Equal(0, (await _spool.PullAsync(account)).Stored);
@@ -113,7 +114,7 @@ public sealed class PullUidReuseTests : IAsyncLifetime
         var run = await engine.RunAsync(account, request, CancellationToken.None);
 
         // B is stored, and kept upstream for its own 30 days.
-        Assert.Equal((PullOutcome.Succeeded, 1, 0), (run.Outcome, run.Stored, run.DeletedUpstream));
+        Assert.Equal((RunOutcome.Succeeded, 1, 0), (run.Outcome, run.Stored, run.DeletedUpstream));
         Assert.Equal(["aged A", "later B"], await SubjectsAsync("m-aged"));
         Assert.Contains("later B", Encoding.ASCII.GetString(Assert.Single((await UpstreamProbe.FetchAllAsync(_dovecot, "aged", "pw")).Values)));
     }
@@ -139,7 +140,7 @@ public sealed class PullUidReuseTests : IAsyncLifetime
 
         var run = await _spool.PullAsync(account);
 
-        Assert.Equal((PullOutcome.Succeeded, 1, 1), (run.Outcome, run.Stored, run.DeletedUpstream));
+        Assert.Equal((RunOutcome.Succeeded, 1, 1), (run.Outcome, run.Stored, run.DeletedUpstream));
         Assert.Equal(["large A", "large B"], await SubjectsAsync("m-large"));
         Assert.Equal(0, await UpstreamProbe.CountAsync(_dovecot, "large", "pw"));
     }
@@ -157,7 +158,7 @@ public sealed class PullUidReuseTests : IAsyncLifetime
 
         var run = await _spool.PullAsync(account);
 
-        Assert.Equal((PullOutcome.Succeeded, 0, 1, 0), (run.Outcome, run.Stored, run.Duplicates, run.DeletedUpstream));
+        Assert.Equal((RunOutcome.Succeeded, 0, 1, 0), (run.Outcome, run.Stored, run.Duplicates, run.DeletedUpstream));
         Assert.Single(await _spool.ListAsync("m-same"));
         Assert.Equal(entry.Size, Assert.Single((await ledger.LoadSeenAsync("same", "", "pop3", CancellationToken.None)).Values).Size);
     }
@@ -187,7 +188,7 @@ public sealed class PullUidReuseTests : IAsyncLifetime
 
         var run = await _spool.PullAsync(account);
 
-        Assert.Equal((PullOutcome.Succeeded, 1, 0), (run.Outcome, run.Stored, run.DeletedUpstream));
+        Assert.Equal((RunOutcome.Succeeded, 1, 0), (run.Outcome, run.Stored, run.DeletedUpstream));
         Assert.Equal(["new mail"], await SubjectsAsync("m-noplus"));
         using (var probe = await ConnectImapAsync("noplus"))
         {

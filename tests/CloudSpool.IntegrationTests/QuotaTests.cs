@@ -1,6 +1,7 @@
 using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Health;
 using CloudSpool.Core.Pull;
+using CloudSpool.Core.Scheduling;
 using CloudSpool.IntegrationTests.Fixtures;
 
 namespace CloudSpool.IntegrationTests;
@@ -49,7 +50,7 @@ public sealed class QuotaTests : IAsyncLifetime
         _dovecot.AddUser("small", "pw");
         Fill("small");
         var account = PullHarness.Account(_dovecot, "small", "small", "pw", "small", UpstreamProtocol.Imap);
-        Assert.Equal((PullOutcome.Succeeded, 3), await PullAsync(account));
+        Assert.Equal((RunOutcome.Succeeded, 3), await PullAsync(account));
 
         var state = await _spool.Runtime.States.GetStateAsync("small", CancellationToken.None);
         Assert.Equal(64 * 1024, state!.UpstreamQuotaBytes);
@@ -103,7 +104,7 @@ public sealed class QuotaTests : IAsyncLifetime
         await host.TerminateAsync();
     }
 
-    private async Task<(PullOutcome, int)> PullAsync(AccountDefinition account)
+    private async Task<(RunOutcome, int)> PullAsync(AccountDefinition account)
     {
         var run = await _spool.PullAsync(account);
         return (run.Outcome, run.Stored);

@@ -1,4 +1,5 @@
 using CloudSpool.Core.Pull;
+using CloudSpool.Core.Scheduling;
 using CloudSpool.IntegrationTests.Fixtures;
 
 namespace CloudSpool.IntegrationTests;
@@ -12,7 +13,7 @@ public sealed class RetentionTests : DovecotAndSpoolTest
         Dovecot.DeliverRaw(user, TestMail.Create(subject));
         var engine = Spool.EngineWith(new ManualClock(DateTimeOffset.UtcNow - TimeSpan.FromDays(daysAgo)));
         var run = await engine.RunAsync(PullHarness.Account(Dovecot, user, user, "pw", mailbox), new PullRunRequest { IgnoreBackoff = true }, CancellationToken.None);
-        Assert.Equal((PullOutcome.Succeeded, 1), (run.Outcome, run.Stored));
+        Assert.Equal((RunOutcome.Succeeded, 1), (run.Outcome, run.Stored));
     }
 
     [Fact]
@@ -26,7 +27,7 @@ public sealed class RetentionTests : DovecotAndSpoolTest
 
         var run = await Spool.Runtime.Retention.RunAsync(new Dictionary<string, int> { ["kept30"] = 30, ["forever"] = 0 }, CancellationToken.None);
 
-        Assert.Equal(PullOutcome.Succeeded, run.Outcome);
+        Assert.Equal(RunOutcome.Succeeded, run.Outcome);
         Assert.Contains("kept30: 1 removed", run.Summary);
         Assert.Equal("recent", Assert.Single(await Spool.ListAsync("kept30")).Summary.Subject);
         Assert.Equal("ancient elsewhere", Assert.Single(await Spool.ListAsync("forever")).Summary.Subject);
@@ -95,12 +96,12 @@ public sealed class RetentionTests : DovecotAndSpoolTest
         var days = new Dictionary<string, int> { ["kept"] = 0 };
 
         var report = await Spool.Runtime.Retention.RunAsync(days, CancellationToken.None, CloudSpool.Core.Retention.RepairMode.Report);
-        Assert.Equal(PullOutcome.Failed, report.Outcome);
+        Assert.Equal(RunOutcome.Failed, report.Outcome);
         Assert.Contains("repair check: 1 messages without their blob, 0 blobs without a message", report.Summary);
         Assert.Contains(messages[0].MessageKey, report.Error);
         Assert.Equal(report, (await Spool.Runtime.JobRuns.RecentAsync("retention", 1, CancellationToken.None))[0]);
 
         var quiet = await Spool.Runtime.Retention.RunAsync(days, CancellationToken.None, CloudSpool.Core.Retention.RepairMode.Off);
-        Assert.Equal((PullOutcome.Succeeded, "no mailbox has a retention period"), (quiet.Outcome, quiet.Summary));
+        Assert.Equal((RunOutcome.Succeeded, "no mailbox has a retention period"), (quiet.Outcome, quiet.Summary));
     }
 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using CloudSpool.Core.Scheduling;
 using CloudSpool.IntegrationTests.Fixtures;
 
 namespace CloudSpool.IntegrationTests;
@@ -72,7 +73,7 @@ public sealed class ScheduleTests : DovecotAndSpoolTest
         // The health job (every five minutes) last ran two hours ago: its trigger stopped firing.
         var twoHoursAgo = DateTimeOffset.UtcNow.AddHours(-2);
         await Spool.Runtime.JobRuns.AppendAsync(new Core.Retention.JobRunRecord("health", twoHoursAgo, twoHoursAgo.AddSeconds(2),
-            Core.Pull.PullOutcome.Succeeded, "0 accounts", null), CancellationToken.None);
+            Core.Scheduling.RunOutcome.Succeeded, "0 accounts", null), CancellationToken.None);
         var overdue = await ListAsync(env, "health");
         Assert.Equal("overdue", overdue.GetProperty("state").GetString());
         Assert.Contains("no run recorded since", overdue.GetProperty("stateReason").GetString());
@@ -143,8 +144,8 @@ public sealed class ScheduleTests : DovecotAndSpoolTest
             runs = [.. await Spool.Runtime.States.RecentRunsAsync("busy", 500, CancellationToken.None)];
         }
         // Until the workers have collided too: a run can end within the second both fired in (the pull got faster).
-        while (!(runs.Sum(r => r.Stored) >= count && runs.Count(r => r.Outcome == CloudSpool.Core.Pull.PullOutcome.Succeeded) >= 3
-                 && runs.Any(r => r.Outcome == CloudSpool.Core.Pull.PullOutcome.Skipped)) && DateTime.UtcNow < deadline);
+        while (!(runs.Sum(r => r.Stored) >= count && runs.Count(r => r.Outcome == CloudSpool.Core.Scheduling.RunOutcome.Succeeded) >= 3
+                 && runs.Any(r => r.Outcome == CloudSpool.Core.Scheduling.RunOutcome.Skipped)) && DateTime.UtcNow < deadline);
         await first.TerminateAsync();
         await second.TerminateAsync();
         Assert.Equal(0, await first.WaitAsync(TimeSpan.FromSeconds(30)));
@@ -155,9 +156,9 @@ public sealed class ScheduleTests : DovecotAndSpoolTest
         Assert.Equal(count, runs.Sum(r => r.Stored));
         Assert.Equal(0, runs.Sum(r => r.Duplicates));
         Assert.Equal(count, (await Spool.ListAsync("box")).Count);
-        Assert.All(runs, r => Assert.NotEqual(CloudSpool.Core.Pull.PullOutcome.Failed, r.Outcome));
+        Assert.All(runs, r => Assert.NotEqual(CloudSpool.Core.Scheduling.RunOutcome.Failed, r.Outcome));
         // And the workers did collide: fires that found the account busy were skipped, and said why.
-        Assert.Contains(runs, r => r.Outcome == CloudSpool.Core.Pull.PullOutcome.Skipped && r.SkipReason == "another worker is pulling this account");
+        Assert.Contains(runs, r => r.Outcome == CloudSpool.Core.Scheduling.RunOutcome.Skipped && r.SkipReason == "another worker is pulling this account");
         Assert.Contains("another worker is pulling this account", first.Stderr + second.Stderr, StringComparison.Ordinal);
     }
 

@@ -1,5 +1,6 @@
 using CloudSpool.Core.Edge;
 using CloudSpool.Core.Pull;
+using CloudSpool.Core.Scheduling;
 using CloudSpool.Edge;
 using CloudSpool.IntegrationTests.Fixtures;
 using Microsoft.Playwright;
@@ -49,7 +50,7 @@ public sealed class StatusPageBrowserTests : DovecotAndSpoolTest
         Dovecot.DeliverRaw("hal", TestMail.Create("Proofs for Monday"));
         var account = PullHarness.Account(Dovecot, "hal", "hal", "pw", "home") with { Schedule = "0 0 0 1 1 ? 2099" };
         Assert.True(await Spool.Runtime.Accounts.AddAsync(account, CancellationToken.None));
-        Assert.Equal(PullOutcome.Succeeded, (await Spool.PullAsync(account)).Outcome);
+        Assert.Equal(RunOutcome.Succeeded, (await Spool.PullAsync(account)).Outcome);
         Assert.True(await Spool.Runtime.Pop3Users.AddAsync(new Pop3User("owner", "home", Pop3Passwords.Hash("s3cret-pw")), CancellationToken.None));
 
         var env = StatusPageTests.PageEnvironment(Spool);
@@ -85,14 +86,14 @@ public sealed class StatusPageBrowserTests : DovecotAndSpoolTest
 
         // The upstream stops: after a failed pull (and the health job) the page, reloading by itself, shows it red.
         await Dovecot.StopAsync();
-        Assert.Equal(PullOutcome.Failed, (await Spool.PullAsync(account)).Outcome);
+        Assert.Equal(RunOutcome.Failed, (await Spool.PullAsync(account)).Outcome);
         await Spool.Runtime.RunHealthAsync(CancellationToken.None);
         await page.Locator("[data-account='hal'][data-state='failing']").WaitForAsync();
         await ExpectColourAsync(hal, Red);
         await Assertions.Expect(hal).ToContainTextAsync("1 failed run (cannot connect): cannot connect to 127.0.0.1", new LocatorAssertionsToContainTextOptions { Timeout = Wait });
 
         await Dovecot.RestartAsync();
-        Assert.Equal(PullOutcome.Succeeded, (await Spool.PullAsync(account)).Outcome);
+        Assert.Equal(RunOutcome.Succeeded, (await Spool.PullAsync(account)).Outcome);
         await page.Locator("[data-account='hal'][data-state='ok']").WaitForAsync();
         await ExpectColourAsync(hal, Green);
 

@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using CloudSpool.Core.Edge;
 using CloudSpool.Core.Pull;
+using CloudSpool.Core.Scheduling;
 using CloudSpool.Edge;
 using CloudSpool.IntegrationTests.Fixtures;
 
@@ -361,7 +362,7 @@ public sealed partial class StatusPageTests : DovecotAndSpoolTest
 
         Assert.Equal("{\"status\":\"ok\",\"storage\":\"reachable\",\"accounts\":{\"never-run\":1}}", await client.GetStringAsync(new Uri("healthz", UriKind.Relative)));
         await Dovecot.StopAsync();
-        Assert.Equal(PullOutcome.Failed, (await Spool.PullAsync(account)).Outcome);
+        Assert.Equal(RunOutcome.Failed, (await Spool.PullAsync(account)).Outcome);
         var failing = await client.GetAsync(new Uri("healthz", UriKind.Relative));
         Assert.Equal(HttpStatusCode.ServiceUnavailable, failing.StatusCode);
         var body = await failing.Content.ReadAsStringAsync();
@@ -383,7 +384,7 @@ public sealed partial class StatusPageTests : DovecotAndSpoolTest
         }
 
         await Dovecot.RestartAsync();
-        Assert.Equal(PullOutcome.Succeeded, (await Spool.PullAsync(account)).Outcome);
+        Assert.Equal(RunOutcome.Succeeded, (await Spool.PullAsync(account)).Outcome);
         Assert.Equal("{\"status\":\"ok\",\"storage\":\"reachable\",\"accounts\":{\"ok\":1}}", await client.GetStringAsync(new Uri("healthz", UriKind.Relative)));
         await host.TerminateAsync();
         Assert.Equal(0, await host.WaitAsync(Bound));

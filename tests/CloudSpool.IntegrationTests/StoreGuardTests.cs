@@ -1,5 +1,6 @@
 using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Pull;
+using CloudSpool.Core.Scheduling;
 using CloudSpool.Core.Spool;
 using CloudSpool.Host;
 using CloudSpool.Host.Azurite;
@@ -92,7 +93,7 @@ public sealed class StoreGuardTests : IAsyncLifetime
 
             var refused = await runtime.Engine.RunAsync(account, new PullRunRequest { IgnoreBackoff = true }, CancellationToken.None);
 
-            Assert.Equal((PullOutcome.Failed, UpstreamErrorKind.Storage, 0, 0), (refused.Outcome, refused.ErrorKind, refused.Stored, refused.DeletedUpstream));
+            Assert.Equal((RunOutcome.Failed, UpstreamErrorKind.Storage, 0, 0), (refused.Outcome, refused.ErrorKind, refused.Stored, refused.DeletedUpstream));
             Assert.Contains("too full to take more mail", refused.Error, StringComparison.Ordinal);
             Assert.Contains(StoreCapacity.WayOut, refused.Error, StringComparison.Ordinal);
             Assert.Equal(3, await UpstreamProbe.CountAsync(_dovecot, "full", "pw"));
@@ -102,7 +103,7 @@ public sealed class StoreGuardTests : IAsyncLifetime
         await using (var roomy = await Runtime.StartAsync(Options(limitBytes: AzuriteCapacityGauge.V8MaxStringLength), NullLoggerFactory.Instance, CancellationToken.None))
         {
             var run = await roomy.Engine.RunAsync(account, new PullRunRequest { IgnoreBackoff = true }, CancellationToken.None);
-            Assert.Equal((PullOutcome.Succeeded, 3, 3), (run.Outcome, run.Stored, run.DeletedUpstream));
+            Assert.Equal((RunOutcome.Succeeded, 3, 3), (run.Outcome, run.Stored, run.DeletedUpstream));
             Assert.Equal(0, await UpstreamProbe.CountAsync(_dovecot, "full", "pw"));
         }
     }
@@ -136,7 +137,7 @@ public sealed class StoreGuardTests : IAsyncLifetime
         // The check before connecting and those before the first four messages find room; the fifth does not.
         var stopped = await Engine(new FillingGauge(roomyMeasurements: 5)).RunAsync(account, new PullRunRequest { IgnoreBackoff = true }, CancellationToken.None);
 
-        Assert.Equal((PullOutcome.Failed, UpstreamErrorKind.Storage, 0), (stopped.Outcome, stopped.ErrorKind, stopped.DeletedUpstream));
+        Assert.Equal((RunOutcome.Failed, UpstreamErrorKind.Storage, 0), (stopped.Outcome, stopped.ErrorKind, stopped.DeletedUpstream));
         Assert.Contains("too full to take more mail", stopped.Error, StringComparison.Ordinal);
         // What was fetched before the refusal is stored (not lost, not fetched again as new), and all twelve stay upstream.
         Assert.Equal(4, stopped.Stored);
@@ -144,7 +145,7 @@ public sealed class StoreGuardTests : IAsyncLifetime
         Assert.Equal(12, await UpstreamProbe.CountAsync(_dovecot, "filling", "pw"));
 
         var resumed = await Engine(new FillingGauge(roomyMeasurements: int.MaxValue)).RunAsync(account, new PullRunRequest { IgnoreBackoff = true }, CancellationToken.None);
-        Assert.Equal((PullOutcome.Succeeded, 8, 12), (resumed.Outcome, resumed.Stored, resumed.DeletedUpstream));
+        Assert.Equal((RunOutcome.Succeeded, 8, 12), (resumed.Outcome, resumed.Stored, resumed.DeletedUpstream));
         Assert.Equal(12, (await ListAsync(runtime, "m-filling")).Count);
         Assert.Equal(0, await UpstreamProbe.CountAsync(_dovecot, "filling", "pw"));
     }

@@ -3,6 +3,7 @@ using System.Text;
 using CloudSpool.Core.Leases;
 using CloudSpool.Core.Pull;
 using CloudSpool.Core.Retention;
+using CloudSpool.Core.Scheduling;
 using CloudSpool.Core.Security;
 using CloudSpool.Core.Spool;
 using Microsoft.Extensions.Logging;
@@ -84,10 +85,10 @@ public sealed partial class ForwardRunner(
     {
         var started = clock.GetUtcNow();
         if (!options.Configured)
-            return await RecordAsync(started, PullOutcome.Skipped, "forwarding is not configured (Forward:Destinations is empty)", null).ConfigureAwait(false);
+            return await RecordAsync(started, RunOutcome.Skipped, "forwarding is not configured (Forward:Destinations is empty)", null).ConfigureAwait(false);
         var lease = await leases.TryAcquireAsync(Job, cancellationToken).ConfigureAwait(false);
         if (lease is null)
-            return await RecordAsync(started, PullOutcome.Skipped, "another worker is forwarding", null).ConfigureAwait(false);
+            return await RecordAsync(started, RunOutcome.Skipped, "another worker is forwarding", null).ConfigureAwait(false);
 
         await using (lease.ConfigureAwait(false))
         {
@@ -97,14 +98,14 @@ public sealed partial class ForwardRunner(
             {
                 var summary = await ForwardAsync(tally, linked.Token).ConfigureAwait(false);
                 Telemetry.CloudSpoolMetrics.RecordForwards(tally.Sent, tally.Skipped, tally.Failed, tally.Waiting);
-                var outcome = tally.RelayDown is null ? PullOutcome.Succeeded : PullOutcome.Failed;
+                var outcome = tally.RelayDown is null ? RunOutcome.Succeeded : RunOutcome.Failed;
                 return await RecordAsync(started, outcome, summary, tally.RelayDown).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
                 LogRunFailed(logger, ex.Message);
                 Telemetry.CloudSpoolMetrics.RecordForwards(tally.Sent, tally.Skipped, tally.Failed, tally.Waiting);
-                return await RecordAsync(started, PullOutcome.Failed, tally.ToString(), ex.Message).ConfigureAwait(false);
+                return await RecordAsync(started, RunOutcome.Failed, tally.ToString(), ex.Message).ConfigureAwait(false);
             }
         }
     }
@@ -460,7 +461,7 @@ public sealed partial class ForwardRunner(
         }
     }
 
-    private Task<JobRunRecord> RecordAsync(DateTimeOffset started, PullOutcome outcome, string summary, string? error) =>
+    private Task<JobRunRecord> RecordAsync(DateTimeOffset started, RunOutcome outcome, string summary, string? error) =>
         runs.RecordAsync(new JobRunRecord(Job, started, clock.GetUtcNow(), outcome, summary, error));
 
     private sealed class Tally

@@ -3,6 +3,7 @@ using CloudSpool.Core.Ingest;
 using CloudSpool.Core.Leases;
 using CloudSpool.Core.Pull;
 using CloudSpool.Core.Retention;
+using CloudSpool.Core.Scheduling;
 using CloudSpool.Core.Security;
 using CloudSpool.Core.Spool;
 using Microsoft.Extensions.Logging;
@@ -55,7 +56,7 @@ public sealed class HealthRunner(IAlertLedger alerts, ISpool spool, ILeaseManage
         IReadOnlyList<AccountHealth> subjects = storeHealth is null ? health : [.. health, storeHealth];
         var lease = await leases.TryAcquireAsync(Job, cancellationToken).ConfigureAwait(false);
         if (lease is null)
-            return new HealthReport(health, await RecordAsync(new JobRunRecord(Job, started, clock.GetUtcNow(), PullOutcome.Skipped, "another worker is running the health check", null)).ConfigureAwait(false));
+            return new HealthReport(health, await RecordAsync(new JobRunRecord(Job, started, clock.GetUtcNow(), RunOutcome.Skipped, "another worker is running the health check", null)).ConfigureAwait(false));
 
         await using (lease.ConfigureAwait(false))
         {
@@ -101,12 +102,12 @@ public sealed class HealthRunner(IAlertLedger alerts, ISpool spool, ILeaseManage
                     await alerts.RemoveAsync(alert.Account, alert.Condition, cancellationToken).ConfigureAwait(false);
                 }
                 var summary = Summary(health, raised, cleared);
-                return new HealthReport(health, await RecordAsync(new JobRunRecord(Job, started, clock.GetUtcNow(), PullOutcome.Succeeded, summary, null)).ConfigureAwait(false));
+                return new HealthReport(health, await RecordAsync(new JobRunRecord(Job, started, clock.GetUtcNow(), RunOutcome.Succeeded, summary, null)).ConfigureAwait(false));
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
                 logger.LogError("health check failed: {Error}", ex.Message);
-                return new HealthReport(health, await RecordAsync(new JobRunRecord(Job, started, clock.GetUtcNow(), PullOutcome.Failed, Summary(health, raised, cleared), ex.Message)).ConfigureAwait(false));
+                return new HealthReport(health, await RecordAsync(new JobRunRecord(Job, started, clock.GetUtcNow(), RunOutcome.Failed, Summary(health, raised, cleared), ex.Message)).ConfigureAwait(false));
             }
         }
     }

@@ -1,4 +1,5 @@
 using CloudSpool.Core.Pull;
+using CloudSpool.Core.Scheduling;
 
 namespace CloudSpool.Core.Health;
 
@@ -26,7 +27,7 @@ public enum JobHealthState
 }
 
 /// <summary>The last recorded run of a job, as far as its health needs it.</summary>
-public sealed record LastJobRun(DateTimeOffset Started, DateTimeOffset Finished, PullOutcome Outcome, string? Error);
+public sealed record LastJobRun(DateTimeOffset Started, DateTimeOffset Finished, RunOutcome Outcome, string? Error);
 
 /// <summary>A job's health.</summary>
 /// <param name="State">In one word.</param>
@@ -54,7 +55,7 @@ public static class JobHealthEvaluator
             return new JobHealth(JobHealthState.Overdue, due,
                 $"should have run at {due:u}; no run recorded since {last.Started:u}: is a worker running, or is its scheduler stuck?");
         }
-        if (last.Outcome == PullOutcome.Failed)
+        if (last.Outcome == RunOutcome.Failed)
             return new JobHealth(JobHealthState.Failing, null, $"last run {last.Started:u} failed: {last.Error}");
         return new JobHealth(JobHealthState.Ok, null, $"last run {last.Started:u} {last.Outcome.ToString().ToLowerInvariant()}");
     }

@@ -1,5 +1,6 @@
 using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Leases;
+using CloudSpool.Core.Scheduling;
 using CloudSpool.Core.Spool;
 using Microsoft.Extensions.Logging;
 
@@ -66,11 +67,11 @@ public sealed class PullEngine(
             try
             {
                 upstreamStatus = await PullAsync(account, request, run, linked.Token).ConfigureAwait(false);
-                record = run.ToRecord(account.Name, started, clock.GetUtcNow(), PullOutcome.Succeeded);
+                record = run.ToRecord(account.Name, started, clock.GetUtcNow(), RunOutcome.Succeeded);
             }
             catch (OperationCanceledException) when (lease.Lost.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
             {
-                record = run.ToRecord(account.Name, started, clock.GetUtcNow(), PullOutcome.Failed) with
+                record = run.ToRecord(account.Name, started, clock.GetUtcNow(), RunOutcome.Failed) with
                 {
                     Error = "the pull lease was lost (storage unreachable or taken over); stopped to avoid double work",
                     ErrorKind = UpstreamErrorKind.Storage,
@@ -79,7 +80,7 @@ public sealed class PullEngine(
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 var (kind, text) = Describe(ex);
-                record = run.ToRecord(account.Name, started, clock.GetUtcNow(), PullOutcome.Failed) with { Error = text, ErrorKind = kind };
+                record = run.ToRecord(account.Name, started, clock.GetUtcNow(), RunOutcome.Failed) with { Error = text, ErrorKind = kind };
             }
 
             await RecordAsync(account, state, record, upstreamStatus).ConfigureAwait(false);
@@ -120,7 +121,7 @@ public sealed class PullEngine(
             Account = account.Name,
             Started = started,
             Finished = clock.GetUtcNow(),
-            Outcome = PullOutcome.Skipped,
+            Outcome = RunOutcome.Skipped,
             SkipReason = reason,
         };
         Telemetry.CloudSpoolMetrics.RecordPullRun(record);
@@ -131,7 +132,7 @@ public sealed class PullEngine(
     private async Task RecordAsync(AccountDefinition account, AccountPullState state, PullRunRecord record, UpstreamMailboxStatus? upstream)
     {
         var next = state.After(record, upstream, options.DayZone, Backoff(state.FailureStreak + 1));
-        if (record.Outcome == PullOutcome.Succeeded)
+        if (record.Outcome == RunOutcome.Succeeded)
         {
             logger.LogInformation(
                 "{Account}: pulled {Stored} new messages ({Bytes} bytes), {Duplicates} already held, {Deleted} deleted upstream, {Failed} failed, in {Seconds:F1}s",

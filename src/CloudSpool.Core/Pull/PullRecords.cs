@@ -1,3 +1,5 @@
+using CloudSpool.Core.Scheduling;
+
 namespace CloudSpool.Core.Pull;
 
 /// <summary>Health of one account's pulling, kept across runs.</summary>
@@ -41,20 +43,13 @@ public sealed record AccountPullState
     public long TodayBytes { get; init; }
 }
 
-public enum PullOutcome
-{
-    Succeeded,
-    Failed,
-    Skipped,
-}
-
 /// <summary>The outcome of one pull run of one account.</summary>
 public sealed record PullRunRecord
 {
     public required string Account { get; init; }
     public required DateTimeOffset Started { get; init; }
     public DateTimeOffset Finished { get; init; }
-    public PullOutcome Outcome { get; init; }
+    public RunOutcome Outcome { get; init; }
 
     /// <summary>New messages stored in the spool.</summary>
     public int Stored { get; init; }

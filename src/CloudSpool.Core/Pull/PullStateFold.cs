@@ -1,3 +1,5 @@
+using CloudSpool.Core.Scheduling;
+
 namespace CloudSpool.Core.Pull;
 
 /// <summary>How a run's record changes an account's pull state: pure functions of their arguments.</summary>
@@ -18,7 +20,7 @@ public static class PullStateFold
             TodayMessages = (sameDay ? state.TodayMessages : 0) + record.Stored,
             TodayBytes = (sameDay ? state.TodayBytes : 0) + record.Bytes,
         };
-        if (record.Outcome == PullOutcome.Succeeded)
+        if (record.Outcome == RunOutcome.Succeeded)
         {
             return state with
             {

@@ -1,3 +1,5 @@
+using CloudSpool.Core.Scheduling;
+
 namespace CloudSpool.Core.Pull;
 
 /// <summary>One scope of an upstream account (a POP3 maildrop: "", or an IMAP folder) with the validity its keys belong to.</summary>
@@ -19,7 +21,7 @@ internal sealed class RunCounters
     public int Deleted;
     public int FailedMessages;
 
-    public PullRunRecord ToRecord(string account, DateTimeOffset started, DateTimeOffset finished, PullOutcome outcome) => new()
+    public PullRunRecord ToRecord(string account, DateTimeOffset started, DateTimeOffset finished, RunOutcome outcome) => new()
     {
         Account = account,
         Started = started,

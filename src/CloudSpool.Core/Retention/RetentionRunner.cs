@@ -1,11 +1,12 @@
 using CloudSpool.Core.Leases;
 using CloudSpool.Core.Pull;
+using CloudSpool.Core.Scheduling;
 using Microsoft.Extensions.Logging;
 
 namespace CloudSpool.Core.Retention;
 
 /// <summary>The outcome of one run of a job other than pull (retention, later forward and health).</summary>
-public sealed record JobRunRecord(string Job, DateTimeOffset Started, DateTimeOffset Finished, PullOutcome Outcome, string Summary, string? Error);
+public sealed record JobRunRecord(string Job, DateTimeOffset Started, DateTimeOffset Finished, RunOutcome Outcome, string Summary, string? Error);
 
 /// <summary>History of job runs (latest first), so every run's outcome is recorded.</summary>
 public interface IJobRunLog
@@ -62,7 +63,7 @@ public sealed class RetentionRunner(ISpoolMaintenance spool, ILeaseManager lease
         var started = clock.GetUtcNow();
         var lease = await leases.TryAcquireAsync(Job, cancellationToken).ConfigureAwait(false);
         if (lease is null)
-            return await RecordAsync(new JobRunRecord(Job, started, clock.GetUtcNow(), PullOutcome.Skipped, "another worker is running retention", null)).ConfigureAwait(false);
+            return await RecordAsync(new JobRunRecord(Job, started, clock.GetUtcNow(), RunOutcome.Skipped, "another worker is running retention", null)).ConfigureAwait(false);
 
         await using (lease.ConfigureAwait(false))
         {
@@ -94,13 +95,13 @@ public sealed class RetentionRunner(ISpoolMaintenance spool, ILeaseManager lease
                     if (lost > 0)
                         error = "messages whose blob is missing: " + string.Join(", ", checks.Where(c => c.RowsWithoutBlob.Count > 0).Select(c => $"{c.Mailbox}: {string.Join(" ", c.RowsWithoutBlob.Take(10))}"));
                 }
-                return await RecordAsync(new JobRunRecord(Job, started, clock.GetUtcNow(), error is null ? PullOutcome.Succeeded : PullOutcome.Failed, summary, error)).ConfigureAwait(false);
+                return await RecordAsync(new JobRunRecord(Job, started, clock.GetUtcNow(), error is null ? RunOutcome.Succeeded : RunOutcome.Failed, summary, error)).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
                 logger.LogError("retention failed: {Error}", ex.Message);
                 var summary = string.Join(", ", removed.Select(r => $"{r.Key}: {r.Value} removed"));
-                return await RecordAsync(new JobRunRecord(Job, started, clock.GetUtcNow(), PullOutcome.Failed, summary, ex.Message)).ConfigureAwait(false);
+                return await RecordAsync(new JobRunRecord(Job, started, clock.GetUtcNow(), RunOutcome.Failed, summary, ex.Message)).ConfigureAwait(false);
             }
         }
     }

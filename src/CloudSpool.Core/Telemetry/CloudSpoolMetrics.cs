@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using CloudSpool.Core.Pull;
 using CloudSpool.Core.Retention;
+using CloudSpool.Core.Scheduling;
 
 namespace CloudSpool.Core.Telemetry;
 
@@ -32,7 +33,7 @@ public static class CloudSpoolMetrics
         var account = new KeyValuePair<string, object?>("account", run.Account);
         var outcome = new KeyValuePair<string, object?>("outcome", Outcome(run.Outcome));
         PullRuns.Add(1, account, outcome);
-        if (run.Outcome == PullOutcome.Skipped)
+        if (run.Outcome == RunOutcome.Skipped)
             return;
         PullDuration.Record((run.Finished - run.Started).TotalSeconds, account, outcome);
         if (run.Stored > 0)
@@ -50,7 +51,7 @@ public static class CloudSpoolMetrics
         var job = new KeyValuePair<string, object?>("job", run.Job);
         var outcome = new KeyValuePair<string, object?>("outcome", Outcome(run.Outcome));
         JobRuns.Add(1, job, outcome);
-        if (run.Outcome != PullOutcome.Skipped)
+        if (run.Outcome != RunOutcome.Skipped)
             JobDuration.Record((run.Finished - run.Started).TotalSeconds, job, outcome);
     }
 
@@ -69,10 +70,10 @@ public static class CloudSpoolMetrics
             counter.Add(value, new KeyValuePair<string, object?>("state", state));
     }
 
-    private static string Outcome(PullOutcome outcome) => outcome switch
+    private static string Outcome(RunOutcome outcome) => outcome switch
     {
-        PullOutcome.Succeeded => "succeeded",
-        PullOutcome.Failed => "failed",
+        RunOutcome.Succeeded => "succeeded",
+        RunOutcome.Failed => "failed",
         _ => "skipped",
     };
 }

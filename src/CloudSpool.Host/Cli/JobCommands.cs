@@ -1,6 +1,7 @@
 using System.CommandLine;
 using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Pull;
+using CloudSpool.Core.Scheduling;
 
 namespace CloudSpool.Host.Cli;
 
@@ -59,7 +60,7 @@ public static class JobCommands
         {
             var record = await runtime.Engine.RunAsync(account, new PullRunRequest { IgnoreBackoff = true, Progress = progress }, ct).ConfigureAwait(false);
             await context.PrintAsync(Describe(record)).ConfigureAwait(false);
-            failed |= record.Outcome == PullOutcome.Failed;
+            failed |= record.Outcome == RunOutcome.Failed;
         }
         return failed ? ExitCodes.Failed : ExitCodes.Ok;
     }
@@ -75,11 +76,11 @@ public static class JobCommands
     {
         await context.PrintAsync(record.Outcome switch
         {
-            PullOutcome.Succeeded => $"{record.Job}: ok: {record.Summary}",
-            PullOutcome.Skipped => $"{record.Job}: skipped: {record.Summary}",
+            RunOutcome.Succeeded => $"{record.Job}: ok: {record.Summary}",
+            RunOutcome.Skipped => $"{record.Job}: skipped: {record.Summary}",
             _ => $"{record.Job}: FAILED: {record.Error} [{record.Summary}]",
         }).ConfigureAwait(false);
-        return record.Outcome == PullOutcome.Failed ? ExitCodes.Failed : ExitCodes.Ok;
+        return record.Outcome == RunOutcome.Failed ? ExitCodes.Failed : ExitCodes.Ok;
     }
 
     private static async Task<int> HealthAsync(CommandContext context, Runtime runtime, CancellationToken ct)
@@ -111,8 +112,8 @@ public static class JobCommands
 
     internal static string Describe(PullRunRecord r) => r.Outcome switch
     {
-        PullOutcome.Succeeded => $"{r.Account}: ok: {r.Stored} new ({r.Bytes} bytes), {r.Duplicates} already held, {r.TakenAsSeen} taken as seen, {r.DeletedUpstream} deleted upstream, {r.FailedMessages} failed",
-        PullOutcome.Skipped => $"{r.Account}: skipped: {r.SkipReason}",
+        RunOutcome.Succeeded => $"{r.Account}: ok: {r.Stored} new ({r.Bytes} bytes), {r.Duplicates} already held, {r.TakenAsSeen} taken as seen, {r.DeletedUpstream} deleted upstream, {r.FailedMessages} failed",
+        RunOutcome.Skipped => $"{r.Account}: skipped: {r.SkipReason}",
         _ => $"{r.Account}: FAILED ({r.ErrorKind}): {r.Error} [{r.Stored} new stored before the failure]",
     };
 }

@@ -1,4 +1,5 @@
 using CloudSpool.Core.Pull;
+using CloudSpool.Core.Scheduling;
 
 namespace CloudSpool.Core.Tests.Pull;
 
@@ -7,7 +8,7 @@ public sealed class PullStateFoldTests
 {
     private static readonly DateTimeOffset Noon = new(2026, 12, 5, 12, 0, 0, TimeSpan.Zero);
 
-    private static PullRunRecord Run(PullOutcome outcome, DateTimeOffset finished, int stored = 0, long bytes = 0, string? error = null) => new()
+    private static PullRunRecord Run(RunOutcome outcome, DateTimeOffset finished, int stored = 0, long bytes = 0, string? error = null) => new()
     {
         Account = "a",
         Started = finished.AddMinutes(-1),
@@ -23,14 +24,14 @@ public sealed class PullStateFoldTests
     public void Failures_extend_the_streak_and_a_success_clears_it()
     {
         var state = new AccountPullState { Account = "a" };
-        state = state.After(Run(PullOutcome.Failed, Noon, error: "refused"), null, TimeZoneInfo.Utc, TimeSpan.FromMinutes(1));
-        state = state.After(Run(PullOutcome.Failed, Noon.AddMinutes(5), error: "refused again"), null, TimeZoneInfo.Utc, TimeSpan.FromMinutes(2));
+        state = state.After(Run(RunOutcome.Failed, Noon, error: "refused"), null, TimeZoneInfo.Utc, TimeSpan.FromMinutes(1));
+        state = state.After(Run(RunOutcome.Failed, Noon.AddMinutes(5), error: "refused again"), null, TimeZoneInfo.Utc, TimeSpan.FromMinutes(2));
         Assert.Equal(2, state.FailureStreak);
         Assert.Equal("refused again", state.LastError);
         Assert.Equal(Noon.AddMinutes(7), state.NextAttemptAfter);
         Assert.Null(state.LastSuccess);
 
-        state = state.After(Run(PullOutcome.Succeeded, Noon.AddMinutes(10), stored: 3, bytes: 300), new UpstreamMailboxStatus(7, 700), TimeZoneInfo.Utc, TimeSpan.FromHours(1));
+        state = state.After(Run(RunOutcome.Succeeded, Noon.AddMinutes(10), stored: 3, bytes: 300), new UpstreamMailboxStatus(7, 700), TimeZoneInfo.Utc, TimeSpan.FromHours(1));
         Assert.Equal(0, state.FailureStreak);
         Assert.Null(state.NextAttemptAfter);
         Assert.Equal(Noon.AddMinutes(10), state.LastSuccess);
@@ -45,11 +46,11 @@ public sealed class PullStateFoldTests
         var zone = TimeZoneInfo.CreateCustomTimeZone("plus-one", TimeSpan.FromHours(1), "plus-one", "plus-one");
         var lateEvening = new DateTimeOffset(2026, 12, 5, 22, 30, 0, TimeSpan.Zero);
         var state = new AccountPullState { Account = "a" }
-            .After(Run(PullOutcome.Succeeded, lateEvening, stored: 2, bytes: 20), null, zone, TimeSpan.Zero)
-            .After(Run(PullOutcome.Succeeded, lateEvening.AddMinutes(20), stored: 1, bytes: 10), null, zone, TimeSpan.Zero);
+            .After(Run(RunOutcome.Succeeded, lateEvening, stored: 2, bytes: 20), null, zone, TimeSpan.Zero)
+            .After(Run(RunOutcome.Succeeded, lateEvening.AddMinutes(20), stored: 1, bytes: 10), null, zone, TimeSpan.Zero);
         Assert.Equal((new DateOnly(2026, 12, 5), 3, 30L), (state.Today, state.TodayMessages, state.TodayBytes));
 
-        state = state.After(Run(PullOutcome.Succeeded, lateEvening.AddMinutes(40), stored: 5, bytes: 50), null, zone, TimeSpan.Zero);
+        state = state.After(Run(RunOutcome.Succeeded, lateEvening.AddMinutes(40), stored: 5, bytes: 50), null, zone, TimeSpan.Zero);
         Assert.Equal((new DateOnly(2026, 12, 6), 5, 50L), (state.Today, state.TodayMessages, state.TodayBytes));
     }
 
