@@ -217,7 +217,7 @@ public sealed class BlobCache : IDisposable
     internal static async Task<Stream> OpenStagedAsync(ISpoolReader spool, SpoolIndexEntry entry, string directory, CancellationToken cancellationToken)
     {
         var path = Path.Combine(PrivateFiles.EnsureDirectory(directory), Guid.NewGuid().ToString("N"));
-        await DownloadAsync(spool, entry, path, durable: false, cancellationToken).ConfigureAwait(false);
+        await DownloadAsync(spool, entry, path, cancellationToken).ConfigureAwait(false);
         try
         {
             return new ExactLengthStream(OpenRead(path), entry.RawLength);
@@ -315,7 +315,6 @@ public sealed class BlobCache : IDisposable
                 await using (var target = new FileStream(temp, PrivateFiles.NewFileOptions(FileAccess.Write, FileOptions.Asynchronous, bufferSize: 1)))
                 {
                     mismatch = await CopyAndCheckAsync(source, target, entry, cancellationToken, limit: entry.RawLength).ConfigureAwait(false);
-                    target.Flush(flushToDisk: true);
                     identity = FileIdentity.Of(target.SafeFileHandle);
                 }
                 if (mismatch is not null)
@@ -449,7 +448,7 @@ public sealed class BlobCache : IDisposable
     private async Task KeepAsync(SpoolIndexEntry entry, CancellationToken cancellationToken)
     {
         var temp = Path.Combine(_directory, "tmp", Guid.NewGuid().ToString("N"));
-        var identity = await DownloadAsync(_spool, entry, temp, durable: true, cancellationToken).ConfigureAwait(false);
+        var identity = await DownloadAsync(_spool, entry, temp, cancellationToken).ConfigureAwait(false);
         Publish(entry, temp, identity);
     }
 
@@ -478,11 +477,12 @@ public sealed class BlobCache : IDisposable
 
     /// <summary>
     /// Fetches a message's stored bytes into a new file (a large one in parallel ranges: <see cref="RangedDownload"/>) and
-    /// proves them (length and SHA-256 as ingest recorded);
-    /// <paramref name="durable"/> writes the file through to disk. Throws, the file removed, when storage cannot
-    /// deliver those bytes.
+    /// proves them (length and SHA-256 as ingest recorded). Throws, the file removed, when storage cannot deliver those
+    /// bytes. Nothing is written through to disk: a copy is trusted by this process only as it proved it, and what an
+    /// earlier process left is proven again at its first use, so a sync per fill would buy nothing and cost a disk
+    /// flush per miss.
     /// </summary>
-    private static async Task<FileIdentity> DownloadAsync(ISpoolReader spool, SpoolIndexEntry entry, string path, bool durable, CancellationToken cancellationToken)
+    private static async Task<FileIdentity> DownloadAsync(ISpoolReader spool, SpoolIndexEntry entry, string path, CancellationToken cancellationToken)
     {
         try
         {
@@ -503,8 +503,6 @@ public sealed class BlobCache : IDisposable
             }
             if (mismatch is not null)
                 throw new InvalidDataException($"the stored bytes of message {entry.MessageKey} do not match what ingest recorded ({mismatch})");
-            if (durable)
-                target.Flush(flushToDisk: true);
             return FileIdentity.Of(target.SafeFileHandle);
         }
         catch
