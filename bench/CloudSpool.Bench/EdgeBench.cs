@@ -120,7 +120,7 @@ public static partial class Program
 
             // 5. A spool twice the cache's size, cold, then a second client reading the newest messages after that pass.
             await edge.StopAsync().ConfigureAwait(false);
-            ok &= await MeasureColdAsync(options, mailbox, servers[0], retr, environment, work.FullName, password, edges, ct).ConfigureAwait(false);
+            ok &= await MeasureColdAsync(options, mailbox, servers[0], retr, spool, environment, work.FullName, password, edges, ct).ConfigureAwait(false);
 
             // 6. The listing at many small messages, on a second edge process of its own (its memory is that index's).
             if (options.ListingMessages > 0)
@@ -155,14 +155,22 @@ public static partial class Program
     /// identity reads the newest <see cref="NewestMessages"/> messages: its throughput and the cache's hit rate on them.
     /// </summary>
     private static async Task<bool> MeasureColdAsync(Options options, Mailbox mailbox, Server dovecot, Dictionary<(string, int), Throughput> retr,
-        Dictionary<string, string> environment, string work, string password, List<EdgeProcess> edges, CancellationToken ct)
+        AzureSpool spool, Dictionary<string, string> environment, string work, string password, List<EdgeProcess> edges, CancellationToken ct)
     {
         var cacheMb = Math.Max(1, (int)(mailbox.Bytes / 2 / 1_000_000));
         var ok = true;
         Console.WriteLine();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"cold: a spool of {mailbox.Bytes / 1_000_000} MB, twice the cache ({cacheMb} MB), an empty state folder per pass, prefetch off"));
-        var rows = new List<string>();
+        var floors = new List<(int Parallel, double MibPerSecond)>();
+        foreach (var parallel in StorageFloorParallel)
+        {
+            Console.WriteLine($"measuring the storage floor: every stored message read once, {parallel} at a time, no POP3 and no cache ...");
+            floors.Add((parallel, await ReadStorageFloorAsync(spool, MailUser, parallel, ct).ConfigureAwait(false)));
+        }
+        var rows = floors.Select(f => string.Create(CultureInfo.InvariantCulture,
+            $"  storage floor, {f.Parallel} reads at a time, MiB/s  {"",10}{f.MibPerSecond,12:F1}   (what the store delivers to any reader)")).ToList();
+        var bestFloor = floors.Max(f => f.MibPerSecond);
         foreach (var sessions in new[] { 1, 4 })
         {
             var state = Path.Combine(work, $"edge-cold-{sessions}");
@@ -177,7 +185,8 @@ public static partial class Program
             ok &= same;
             rows.Add(string.Create(CultureInfo.InvariantCulture,
                 $"  RETR all, {sessions} session(s), cold, MiB/s     {d.MibPerSecond,10:F1}{cold.MibPerSecond,12:F1}{cold.MibPerSecond / d.MibPerSecond,15:F2}   >= {TargetRetrRatio:F2} "
-                + $"{(cold.MibPerSecond / d.MibPerSecond >= TargetRetrRatio ? "met" : "NOT met")}   edge peak RSS {ProcStats.StatusKb(edge.Pid, "VmHWM") / 1024.0:F1} MiB{(same ? "" : "   DIFFERENT BYTES")}"));
+                + $"{(cold.MibPerSecond / d.MibPerSecond >= TargetRetrRatio ? "met" : "NOT met")}   {cold.MibPerSecond / bestFloor:F2} of the storage floor   "
+                + $"edge peak RSS {ProcStats.StatusKb(edge.Pid, "VmHWM") / 1024.0:F1} MiB{(same ? "" : "   DIFFERENT BYTES")}"));
             if (sessions == 4)
             {
                 // The figures file is written at most every 10 s, at a read: wait, and one read by another identity saves them.
@@ -209,6 +218,34 @@ public static partial class Program
         Console.WriteLine("                                              dovecot        edge   edge/dovecot   target");
         rows.ForEach(Console.WriteLine);
         return ok;
+    }
+
+    /// <summary>How many stored messages the storage floor reads at once: as many as the edge's read-ahead, and twice that.</summary>
+    private static readonly int[] StorageFloorParallel = [4, 8];
+
+    /// <summary>
+    /// What the store itself delivers: every message of <paramref name="mailbox"/> read once through the storage adapter
+    /// (one request per message, as a cache miss makes), <paramref name="parallel"/> at a time, bytes drained; MiB/s of
+    /// stored bytes. A cold edge can serve no faster than this.
+    /// </summary>
+    private static async Task<double> ReadStorageFloorAsync(AzureSpool spool, string mailbox, int parallel, CancellationToken ct)
+    {
+        var entries = new List<SpoolIndexEntry>();
+        await foreach (var entry in spool.ListIndexAsync(mailbox, null, ct).ConfigureAwait(false))
+            entries.Add(entry);
+        long bytes = 0;
+        var clock = Stopwatch.StartNew();
+        await Parallel.ForEachAsync(entries, new ParallelOptions { MaxDegreeOfParallelism = parallel, CancellationToken = ct }, async (entry, token) =>
+        {
+            await using var content = await spool.OpenContentAsync(entry, token).ConfigureAwait(false);
+            var buffer = new byte[64 * 1024];
+            long read = 0;
+            int n;
+            while ((n = await content.ReadAsync(buffer, token).ConfigureAwait(false)) > 0)
+                read += n;
+            Interlocked.Add(ref bytes, read);
+        }).ConfigureAwait(false);
+        return bytes / 1024.0 / 1024.0 / clock.Elapsed.TotalSeconds;
     }
 
     /// <summary>The cache's figures as the edge last saved them (<c>cache/figures.json</c> in its folder for this spool, under the state folder).</summary>

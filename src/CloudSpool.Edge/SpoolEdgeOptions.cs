@@ -50,10 +50,13 @@ public sealed class SpoolEdgeOptions
     /// How many of the next messages a session reads ahead into the cache when it opens one (RETR or TOP), so a client
     /// walking its listing (pipelined or not) finds them fetched in parallel; 0: none.
     /// </summary>
-    public int ReadAheadMessages { get; init; } = 8;
+    public int ReadAheadMessages { get; init; } = 16;
 
-    /// <summary>How many read-ahead fetches run at once, for all sessions together.</summary>
-    public int ReadAheadFetches { get; init; } = 4;
+    /// <summary>
+    /// How many read-ahead fetches run at once, for all sessions together. Each holds one storage request and one 64 KiB
+    /// buffer, so this bounds both; a store far away (latency per request) needs more of them than a local one.
+    /// </summary>
+    public int ReadAheadFetches { get; init; } = 8;
 
     /// <summary>Mailboxes with classic shared deletion: DELE+QUIT by any client hides the message for every client.</summary>
     public IReadOnlySet<string> SharedDeleteMailboxes { get; init; } = new HashSet<string>(StringComparer.Ordinal);

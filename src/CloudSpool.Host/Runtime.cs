@@ -152,6 +152,7 @@ public sealed class Runtime : IAsyncDisposable
             CacheDiskShare = edge.CacheDiskPercent / 100.0,
             CacheReserveBytes = edge.CacheReserveMegabytes * 1024L * 1024L,
             ReadAheadMessages = edge.ReadAheadMessages,
+            ReadAheadFetches = edge.ReadAheadFetches,
             SyncInterval = TimeSpan.FromSeconds(edge.SyncSeconds),
             ReconcileInterval = TimeSpan.FromMinutes(edge.ReconcileMinutes),
             Lookback = TimeSpan.FromSeconds(edge.LookbackSeconds),

@@ -91,6 +91,23 @@ public sealed class EdgeConfigTests : IDisposable
         Assert.Equal((null, 50, 2048), (sized.CacheMegabytes, sized.CacheDiskPercent, sized.CacheReserveMegabytes));
     }
 
+    [Fact]
+    public void Read_ahead_depth_and_fetches_are_bound_and_checked()
+    {
+        var defaults = ConfigLoader.Load(Write("""{ "Edge": { } }""")).Edge;
+        Assert.Equal((16, 8), (defaults.ReadAheadMessages, defaults.ReadAheadFetches));
+        Assert.Equal((16, 8), (new CloudSpool.Edge.SpoolEdgeOptions().ReadAheadMessages, new CloudSpool.Edge.SpoolEdgeOptions().ReadAheadFetches));
+
+        var set = ConfigLoader.Load(Write("""{ "Edge": { "ReadAheadMessages": 32, "ReadAheadFetches": 12 } }""")).Edge;
+        Assert.Equal((32, 12), (set.ReadAheadMessages, set.ReadAheadFetches));
+
+        foreach (var fetches in new[] { 0, 33 })
+        {
+            var ex = Assert.Throws<ConfigurationInvalidException>(() => ConfigLoader.Load(Write($$"""{ "Edge": { "ReadAheadFetches": {{fetches}} } }""")));
+            Assert.Contains(ex.Problems, p => p.StartsWith("Edge:ReadAheadFetches:", StringComparison.Ordinal) && p.Contains("1-32", StringComparison.Ordinal));
+        }
+    }
+
     [Theory]
     [InlineData("alice", true, "alice", "alice")]
     [InlineData("Alice+Laptop", true, "alice", "alice+laptop")]

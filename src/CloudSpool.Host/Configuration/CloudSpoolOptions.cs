@@ -155,8 +155,11 @@ public sealed class EdgeOptions
     /// <summary>With CacheMegabytes null: the disk space in MiB the cache always leaves free.</summary>
     public int CacheReserveMegabytes { get; set; } = 2048;
 
-    /// <summary>How many of the next messages a session reads ahead into the cache when it opens one (0: none); four fetches run at once.</summary>
-    public int ReadAheadMessages { get; set; } = 8;
+    /// <summary>How many of the next messages a session reads ahead into the cache when it opens one (0: none).</summary>
+    public int ReadAheadMessages { get; set; } = 16;
+
+    /// <summary>How many read-ahead fetches from storage run at once, for all sessions together.</summary>
+    public int ReadAheadFetches { get; set; } = 8;
 
     /// <summary>Seconds between background syncs of each mailbox's index (new mail appears within this).</summary>
     public int SyncSeconds { get; set; } = 5;

@@ -133,6 +133,7 @@ public sealed class CloudSpoolOptionsValidator : AbstractValidator<CloudSpoolOpt
                 .WithMessage("{PropertyValue} is out of range: expected 0-1048576 MiB (0: no cache; null: sized by the disk)");
             RuleFor(e => e.CacheDiskPercent).InclusiveBetween(1, 95).WithMessage("{PropertyValue} is out of range: expected 1-95 percent of the disk");
             RuleFor(e => e.ReadAheadMessages).InclusiveBetween(0, 64).WithMessage("{PropertyValue} is out of range: expected 0-64 messages (0: no read-ahead)");
+            RuleFor(e => e.ReadAheadFetches).InclusiveBetween(1, 32).WithMessage("{PropertyValue} is out of range: expected 1-32 fetches at once");
             RuleFor(e => e.CacheReserveMegabytes).InclusiveBetween(0, 1 << 24).WithMessage("{PropertyValue} is out of range: expected 0-16777216 MiB kept free");
             RuleFor(e => e.SyncSeconds).InclusiveBetween(1, 3600).WithMessage("{PropertyValue} is out of range: expected 1-3600 seconds");
             RuleFor(e => e.ReconcileMinutes).InclusiveBetween(1, 7 * 24 * 60).WithMessage("{PropertyValue} is out of range: expected 1-10080 minutes");
