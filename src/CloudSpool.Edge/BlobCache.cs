@@ -1,9 +1,6 @@
-using System.Buffers;
-using System.Security.Cryptography;
 using CloudSpool.Core.Security;
 using CloudSpool.Core.Spool;
 using Microsoft.Extensions.Logging;
-using Microsoft.Win32.SafeHandles;
 
 namespace CloudSpool.Edge;
 
@@ -21,8 +18,8 @@ namespace CloudSpool.Edge;
 /// </remarks>
 /// <remarks>
 /// Nothing is served from a file this process has not proven: a fill checks the length and SHA-256 recorded at ingest
-/// as it writes (and writes the file through to disk before the rename that publishes it); a file found at start is
-/// hashed at its first use. The proof is remembered with the file's length and write time; an open that finds either
+/// as it writes, before the rename that publishes it (<see cref="ProvenCopy"/>); a file found at start is hashed at its
+/// first use. The proof is remembered with the file's length and write time; an open that finds either
 /// changed proves it again. A file that fails is dropped and fetched again. A file that shrinks after its proof ends
 /// its read with an error, never early (<see cref="ExactLengthStream"/>).
 /// </remarks>
@@ -60,12 +57,6 @@ public sealed class BlobCache : IDisposable
 
         /// <summary>The file as this process proved it; null until then.</summary>
         public FileIdentity? Proven { get; set; } = proven;
-    }
-
-    /// <summary>What a proven file looked like: an open that finds another length or write time proves it again.</summary>
-    internal readonly record struct FileIdentity(long Length, DateTime LastWriteUtc)
-    {
-        public static FileIdentity Of(SafeFileHandle file) => new(RandomAccess.GetLength(file), File.GetLastWriteTimeUtc(file));
     }
 
     public BlobCache(string directory, CacheSizing sizing, ISpoolReader spool, ILogger logger)
@@ -108,16 +99,7 @@ public sealed class BlobCache : IDisposable
             var measured = Interlocked.Read(ref _limitMeasured);
             if (measured != 0 && now - measured < 1000)
                 return Interlocked.Read(ref _limit);
-            long free;
-            try
-            {
-                free = new DriveInfo(_directory).AvailableFreeSpace;
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
-            {
-                free = 0; // a disk that cannot say how full it is gets no more than the cache holds
-            }
-            var limit = _sizing.LimitFor(free, Bytes);
+            var limit = _sizing.LimitFor(CacheSizing.FreeBytes(_directory), Bytes);
             Interlocked.Exchange(ref _limit, limit);
             Interlocked.Exchange(ref _limitMeasured, now);
             return limit;
@@ -181,7 +163,7 @@ public sealed class BlobCache : IDisposable
 
     /// <summary>
     /// Opens the proven bytes of a message: from the cache, else fetched into it first (or, when too large to cache,
-    /// into a temporary file: <see cref="OpenStagedAsync"/>). Throws when storage cannot deliver them or they do not
+    /// into a temporary file: <see cref="ProvenCopy.OpenStagedAsync"/>). Throws when storage cannot deliver them or they do not
     /// match what ingest recorded.
     /// </summary>
     public async Task<Stream> OpenAsync(SpoolIndexEntry entry, CancellationToken cancellationToken)
@@ -195,7 +177,7 @@ public sealed class BlobCache : IDisposable
         }
         Interlocked.Increment(ref _misses);
         if (!Fits(entry))
-            return await OpenStagedAsync(_spool, entry, Path.Combine(_directory, "tmp"), cancellationToken).ConfigureAwait(false);
+            return await ProvenCopy.OpenStagedAsync(_spool, entry, Path.Combine(_directory, "tmp"), cancellationToken).ConfigureAwait(false);
         try
         {
             await FillAsync(entry).WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -207,25 +189,6 @@ public sealed class BlobCache : IDisposable
         }
         return await TryOpenCachedAsync(entry, cancellationToken).ConfigureAwait(false)
             ?? throw new IOException($"message {entry.MessageKey} was evicted from the cache as soon as it was fetched");
-    }
-
-    /// <summary>
-    /// Opens a message not kept in a cache: fetched into a private file in <paramref name="directory"/> and proven
-    /// first, so not a byte goes out before the whole is known to be right. The name is removed at once; the open
-    /// handle keeps the bytes until the transfer ends.
-    /// </summary>
-    internal static async Task<Stream> OpenStagedAsync(ISpoolReader spool, SpoolIndexEntry entry, string directory, CancellationToken cancellationToken)
-    {
-        var path = Path.Combine(PrivateFiles.EnsureDirectory(directory), Guid.NewGuid().ToString("N"));
-        await DownloadAsync(spool, entry, path, cancellationToken).ConfigureAwait(false);
-        try
-        {
-            return new ExactLengthStream(OpenRead(path), entry.RawLength);
-        }
-        finally
-        {
-            File.Delete(path);
-        }
     }
 
     /// <summary>Fetches a message into the cache unless it is there; failures are logged, not thrown.</summary>
@@ -296,74 +259,18 @@ public sealed class BlobCache : IDisposable
     /// <summary>A member of a run that the run's read did not bring into the cache (the read failed, or its bytes did).</summary>
     private sealed class NotReadWithRunException(string messageKey) : IOException($"message {messageKey} was not read with its pack neighbours");
 
-    /// <summary>Reads a run's span in one request and splits it into the members' files, each proven on its own.</summary>
-    private async Task KeepRunAsync(List<(SpoolIndexEntry Entry, TaskCompletionSource Done)> members, CancellationToken cancellationToken)
-    {
-        var start = members[0].Entry.BlobOffset!.Value;
-        var end = PackRuns.End(members[^1].Entry);
-        await using var source = await _spool.OpenContentAsync(members[0].Entry.BlobName, start, end - start, cancellationToken).ConfigureAwait(false);
-        var at = start;
-        foreach (var (entry, done) in members)
-        {
-            await SkipAsync(source, entry.BlobOffset!.Value - at, cancellationToken).ConfigureAwait(false);
-            at = PackRuns.End(entry);
-            var temp = Path.Combine(_directory, "tmp", Guid.NewGuid().ToString("N"));
-            try
+    /// <summary>Reads a run's span in one request into the members' files, each proven and published on its own.</summary>
+    private Task KeepRunAsync(List<(SpoolIndexEntry Entry, TaskCompletionSource Done)> members, CancellationToken cancellationToken) =>
+        ProvenCopy.ReadRunAsync(_spool, members.ConvertAll(m => m.Entry), Path.Combine(_directory, "tmp"),
+            (index, temp, identity) =>
             {
-                FileIdentity identity;
-                string? mismatch;
-                await using (var target = new FileStream(temp, PrivateFiles.NewFileOptions(FileAccess.Write, FileOptions.Asynchronous, bufferSize: 1)))
-                {
-                    mismatch = await CopyAndCheckAsync(source, target, entry, cancellationToken, limit: entry.RawLength).ConfigureAwait(false);
-                    identity = FileIdentity.Of(target.SafeFileHandle);
-                }
-                if (mismatch is not null)
-                {
-                    // Its bytes were read whole (or the stream ended): the next member starts where it should.
-                    File.Delete(temp);
-                    EdgeLog.PrefetchFailed(_logger, new InvalidDataException($"the stored bytes of message {entry.MessageKey} do not match what ingest recorded ({mismatch})"), entry.MessageKey);
-                    continue;
-                }
-                Publish(entry, temp, identity);
-                done.TrySetResult();
-            }
-            catch
-            {
-                File.Delete(temp);
-                throw;
-            }
-        }
-    }
-
-    /// <summary>Reads and drops <paramref name="count"/> bytes (the gap between two members of a run).</summary>
-    private static async Task SkipAsync(Stream source, long count, CancellationToken cancellationToken)
-    {
-        if (count <= 0)
-            return;
-        var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
-        try
-        {
-            while (count > 0)
-            {
-                var read = await source.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, count)), cancellationToken).ConfigureAwait(false);
-                if (read == 0)
-                    throw new EndOfStreamException("storage ended a pack range early");
-                count -= read;
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
+                Publish(members[index].Entry, temp, identity);
+                members[index].Done.TrySetResult();
+            },
+            (index, mismatch) => EdgeLog.PrefetchFailed(_logger, new InvalidDataException(mismatch), members[index].Entry.MessageKey),
+            cancellationToken);
 
     private string PathOf(string sha256) => Path.Combine(_directory, sha256[..2], sha256 + ".eml");
-
-    // FileShare.Delete: eviction may remove the name while a session still reads the file. No FileStream buffer (the
-    // POP3 transfer reads whole 64 KiB chunks) and no Asynchronous flag (on Linux that only hands each read to the
-    // thread pool; a read of a cached file is a page-cache copy).
-    private static FileStream OpenRead(string path) =>
-        new(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, bufferSize: 0, FileOptions.SequentialScan);
 
     /// <summary>
     /// The cached copy of a message, proven; null when there is none (or it failed its proof and was dropped). Its
@@ -385,7 +292,7 @@ public sealed class BlobCache : IDisposable
         FileStream file;
         try
         {
-            file = OpenRead(PathOf(entry.Sha256));
+            file = ProvenCopy.OpenRead(PathOf(entry.Sha256));
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
         {
@@ -400,7 +307,7 @@ public sealed class BlobCache : IDisposable
                 string? mismatch;
                 try
                 {
-                    mismatch = await CopyAndCheckAsync(file, null, entry, cancellationToken).ConfigureAwait(false);
+                    mismatch = await ProvenCopy.CheckAsync(file, null, entry, cancellationToken).ConfigureAwait(false);
                 }
                 catch (IOException ex)
                 {
@@ -448,7 +355,7 @@ public sealed class BlobCache : IDisposable
     private async Task KeepAsync(SpoolIndexEntry entry, CancellationToken cancellationToken)
     {
         var temp = Path.Combine(_directory, "tmp", Guid.NewGuid().ToString("N"));
-        var identity = await DownloadAsync(_spool, entry, temp, cancellationToken).ConfigureAwait(false);
+        var identity = await ProvenCopy.DownloadAsync(_spool, entry, temp, cancellationToken).ConfigureAwait(false);
         Publish(entry, temp, identity);
     }
 
@@ -472,73 +379,6 @@ public sealed class BlobCache : IDisposable
         finally
         {
             File.Delete(temp);
-        }
-    }
-
-    /// <summary>
-    /// Fetches a message's stored bytes into a new file (a large one in parallel ranges: <see cref="RangedDownload"/>) and
-    /// proves them (length and SHA-256 as ingest recorded). Throws, the file removed, when storage cannot deliver those
-    /// bytes. Nothing is written through to disk: a copy is trusted by this process only as it proved it, and what an
-    /// earlier process left is proven again at its first use, so a sync per fill would buy nothing and cost a disk
-    /// flush per miss.
-    /// </summary>
-    private static async Task<FileIdentity> DownloadAsync(ISpoolReader spool, SpoolIndexEntry entry, string path, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await using var target = new FileStream(path, PrivateFiles.NewFileOptions(FileAccess.ReadWrite, FileOptions.Asynchronous, bufferSize: 1));
-            string? mismatch;
-            if (RangedDownload.Applies(entry))
-            {
-                // Ranges arrive out of order: the file is filled at their offsets, then read back whole for the proof,
-                // so what is proven is what the file holds.
-                target.SetLength(entry.RawLength);
-                await RangedDownload.FillAsync(spool, entry, target.SafeFileHandle, cancellationToken).ConfigureAwait(false);
-                mismatch = await CopyAndCheckAsync(target, null, entry, cancellationToken).ConfigureAwait(false);
-            }
-            else
-            {
-                await using var source = await spool.OpenContentAsync(entry, cancellationToken).ConfigureAwait(false);
-                mismatch = await CopyAndCheckAsync(source, target, entry, cancellationToken).ConfigureAwait(false);
-            }
-            if (mismatch is not null)
-                throw new InvalidDataException($"the stored bytes of message {entry.MessageKey} do not match what ingest recorded ({mismatch})");
-            return FileIdentity.Of(target.SafeFileHandle);
-        }
-        catch
-        {
-            File.Delete(path);
-            throw;
-        }
-    }
-
-    /// <summary>
-    /// Reads <paramref name="source"/> to its end or <paramref name="limit"/> bytes (copied to <paramref name="target"/> when given) and compares it with
-    /// what ingest recorded: null when length and SHA-256 match, else what was found.
-    /// </summary>
-    private static async Task<string?> CopyAndCheckAsync(Stream source, Stream? target, SpoolIndexEntry entry, CancellationToken cancellationToken, long limit = long.MaxValue)
-    {
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
-        try
-        {
-            long length = 0;
-            int read;
-            while (length < limit && (read = await source.ReadAsync(buffer.AsMemory(0, (int)Math.Min(64 * 1024, limit - length)), cancellationToken).ConfigureAwait(false)) > 0)
-            {
-                hash.AppendData(buffer, 0, read);
-                if (target is not null)
-                    await target.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
-                length += read;
-            }
-            var sha = Convert.ToHexStringLower(hash.GetHashAndReset());
-            return length == entry.RawLength && string.Equals(sha, entry.Sha256, StringComparison.OrdinalIgnoreCase)
-                ? null
-                : $"{length} bytes, SHA-256 {sha}; expected {entry.RawLength} bytes, {entry.Sha256}";
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 

@@ -20,6 +20,19 @@ public sealed record CacheSizing(long? FixedBytes, double DiskShare, long Reserv
         return Math.Max(0, Math.Min((long)(usable * DiskShare), usable - ReserveBytes));
     }
 
+    /// <summary>The free bytes of <paramref name="directory"/>'s disk; 0 when it cannot say (the cache then gets no more than it holds).</summary>
+    public static long FreeBytes(string directory)
+    {
+        try
+        {
+            return new DriveInfo(directory).AvailableFreeSpace;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            return 0;
+        }
+    }
+
     /// <summary>"1024 MiB" or "50 % of the disk, 2048 MiB kept free".</summary>
     public override string ToString() => FixedBytes is { } bytes
         ? $"{bytes >> 20} MiB"

@@ -144,7 +144,7 @@ public sealed class SpoolMirror : IAsyncDisposable
         {
             return Cache is { } filling
                 ? await filling.OpenAsync(entry, cancellationToken).ConfigureAwait(false)
-                : await BlobCache.OpenStagedAsync(_spool, entry, _options.TempDirectory, cancellationToken).ConfigureAwait(false);
+                : await ProvenCopy.OpenStagedAsync(_spool, entry, _options.TempDirectory, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
