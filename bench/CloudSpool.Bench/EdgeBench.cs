@@ -70,7 +70,7 @@ public static partial class Program
             // 1. The mailbox, into Dovecot's maildir and (as Dovecot serves it, CRLF) into the spool.
             dovecot.AddUser(MailUser, password);
             var generator = new MailboxGenerator(options.Seed);
-            var mailbox = await FillAsync(dovecot, spool, MailUser, options.Messages, () => generator.Next(), ct).ConfigureAwait(false);
+            var mailbox = await FillAsync(dovecot, spool, MailUser, options.Messages, () => generator.Next(), !options.Unpacked, ct).ConfigureAwait(false);
             var filled = Stopwatch.StartNew();
             await AddEdgeUserAsync(options, environment, MailUser, password, ct).ConfigureAwait(false);
 
@@ -262,7 +262,7 @@ public static partial class Program
         dovecot.AddUser(SmallUser, password);
         var rng = new Random(options.Seed + 1);
         var index = 0;
-        var mailbox = await FillAsync(dovecot, spool, SmallUser, options.ListingMessages, () => (SmallMessage(rng, index++), MailKind.Text), ct).ConfigureAwait(false);
+        var mailbox = await FillAsync(dovecot, spool, SmallUser, options.ListingMessages, () => (SmallMessage(rng, index++), MailKind.Text), !options.Unpacked, ct).ConfigureAwait(false);
         var filled = Stopwatch.StartNew();
         await AddEdgeUserAsync(options, environment, SmallUser, password, ct).ConfigureAwait(false);
 
@@ -290,12 +290,14 @@ public static partial class Program
 
     /// <summary>
     /// Generates the mailbox once: each message goes to Dovecot's maildir as generated (LF) and, with CRLF line ends as
-    /// Dovecot serves it, into the spool through the spool port (blob, then metadata committed 50 per transaction, as the
-    /// pull job does), with many writers in parallel.
+    /// Dovecot serves it, into the spool through the spool port, with many writers in parallel: with <paramref name="packed"/>
+    /// as the pull job stores a batch (messages up to 2 MiB together in one pack blob, larger ones alone, then their
+    /// metadata in one transaction), else each message in a blob of its own.
     /// </summary>
-    private static async Task<Mailbox> FillAsync(DovecotServer dovecot, AzureSpool spool, string user, int count, Func<(byte[] Bytes, MailKind Kind)> next, CancellationToken ct)
+    private static async Task<Mailbox> FillAsync(DovecotServer dovecot, AzureSpool spool, string user, int count, Func<(byte[] Bytes, MailKind Kind)> next, bool packed, CancellationToken ct)
     {
-        const int Batch = 50;
+        const int Batch = 49; // the pull's commit batch and most messages in a pack
+        const long PackMessageBytes = 2L << 20, PackBytes = 8L << 20; // the pull's defaults
         var clock = Stopwatch.StartNew();
         var channel = Channel.CreateBounded<List<byte[]>>(new BoundedChannelOptions(16) { SingleWriter = true });
         var writers = Enumerable.Range(0, 12).Select(_ => Task.Run(async () =>
@@ -303,12 +305,32 @@ public static partial class Program
             await foreach (var batch in channel.Reader.ReadAllAsync(ct).ConfigureAwait(false))
             {
                 var messages = new List<IngestedMessage>(batch.Count);
+                var pack = new List<(IngestedMessage Message, Stream Content)>();
+                long packBytes = 0;
+                async Task WritePackAsync()
+                {
+                    if (pack.Count == 0)
+                        return;
+                    var slots = await spool.WritePackAsync(user, pack, ct).ConfigureAwait(false);
+                    messages.AddRange(pack.Select((p, i) => p.Message with { Pack = slots[i] }));
+                    pack.Clear();
+                    packBytes = 0;
+                }
                 foreach (var raw in batch)
                 {
                     var message = Ingested(raw);
+                    if (packed && raw.Length <= PackMessageBytes)
+                    {
+                        pack.Add((message, new MemoryStream(raw, writable: false)));
+                        packBytes += raw.Length;
+                        if (packBytes >= PackBytes)
+                            await WritePackAsync().ConfigureAwait(false);
+                        continue;
+                    }
                     await spool.WriteContentAsync(user, message, new MemoryStream(raw, writable: false), ct).ConfigureAwait(false);
                     messages.Add(message);
                 }
+                await WritePackAsync().ConfigureAwait(false);
 
                 var results = await spool.CommitAsync(user, messages, ct).ConfigureAwait(false);
                 if (results.Any(r => r.Outcome != StoreOutcome.Stored))
@@ -356,7 +378,7 @@ public static partial class Program
             + $"{kinds[MailKind.Text]} text, {kinds[MailKind.Html]} HTML, {kinds[MailKind.Attachment]} with attachment, {kinds[MailKind.Large]} of about 5 MB; "
             + $"{smallest / 1024.0:F1} KiB to {Mib(largest):F2} MiB, median {sizes[sizes.Count / 2] / 1024.0:F1} KiB"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"          generated, delivered to Dovecot and written to the spool (12 writers) in {mailbox.Seconds:F1} s ({count / mailbox.Seconds:F0} msgs/s)"));
+            $"          generated, delivered to Dovecot and written to the spool (12 writers; {(packed ? "up to 2 MiB in packs, as a pull stores them" : "a blob per message")}) in {mailbox.Seconds:F1} s ({count / mailbox.Seconds:F0} msgs/s)"));
         return mailbox;
 
         static string SeedOf(string user) => user == MailUser ? "--seed" : "--seed + 1";

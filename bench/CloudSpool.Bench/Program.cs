@@ -25,7 +25,7 @@ public static partial class Program
 
     private sealed record Options(int Messages, int Seed, string CloudSpoolDll, string? Source, bool CloudSpoolFirst, bool Timeline, bool KeepTemp, bool Edge, int ListingMessages, bool Trim,
         bool Soak = false, double Minutes = 30, string? Corpus = null, bool Delay = false, int Repeat = 1, string? Against = null,
-        bool Scale = false, int Batch = 49, bool Lean = false, bool Restart = true, bool Slices = false);
+        bool Scale = false, int Batch = 49, bool Lean = false, bool Restart = true, bool Slices = false, bool Unpacked = false);
 
     private sealed record ToolResult(string Tool, int Messages, long Bytes, TimedResult Timed, Dictionary<string, double> CpuSeconds,
         IReadOnlyList<(double Seconds, Dictionary<string, long> Ticks)> Samples, Dictionary<string, long> SampledPeakRssKb, Dictionary<string, long> OtherTicks)
@@ -90,7 +90,7 @@ public static partial class Program
 
     private const string Usage = """
         usage: CloudSpool.Bench [--messages N] [--seed S] [--repeat R] [--cloudspool PATH/cloudspool.dll] [--source TEXT] [--against PATH/cloudspool.dll] [--cloudspool-first] [--timeline] [--slices] [--keep-temp]
-               CloudSpool.Bench edge [--messages N] [--listing-messages N] [--seed S] [--cloudspool PATH] [--source TEXT] [--keep-temp]
+               CloudSpool.Bench edge [--messages N] [--listing-messages N] [--unpacked] [--seed S] [--cloudspool PATH] [--source TEXT] [--keep-temp]
                CloudSpool.Bench trim [--messages N] [--seed S]
                CloudSpool.Bench delay [--messages N] [--seed S] [--cloudspool PATH] [--keep-temp]
                CloudSpool.Bench soak [--minutes M] [--seed S] [--corpus DIR] [--cloudspool PATH] [--source TEXT]
@@ -108,6 +108,8 @@ public static partial class Program
           --no-restart         scale: skip the restart of Azurite under `cloudspool run` at the end
           --minutes M          soak: minutes of load and faults
           --corpus DIR         soak: odd real-world messages delivered once each (default: tests/corpus/mimekit)
+          --unpacked           edge: store every message in a blob of its own (default: as a pull stores a mailbox it finds
+                               full: messages up to 2 MiB in packs of at most 49 and 8 MiB, larger ones alone)
           --listing-messages N edge: small messages of the second mailbox whose listing is measured (default 100000; 0 = skip)
           --messages N         messages in the generated mailbox (default 10000)
           --seed S             seed of the generated mailbox (default 2); the same seed gives the same bytes
@@ -136,7 +138,7 @@ public static partial class Program
         string? corpus = null;
         var listing = 100_000;
         var repeat = 1;
-        bool scale = false, lean = false, restart = true, slices = false;
+        bool scale = false, lean = false, restart = true, slices = false, unpacked = false;
         var batch = 49;
         for (var i = 0; i < args.Length; i++)
         {
@@ -235,6 +237,9 @@ public static partial class Program
                 case "--slices":
                     slices = true;
                     break;
+                case "--unpacked":
+                    unpacked = true;
+                    break;
                 case "--keep-temp":
                     keep = true;
                     break;
@@ -253,7 +258,7 @@ public static partial class Program
         if (delay && messages > 100)
             throw new ArgumentException($"--messages: {messages} is too many for the delay benchmark (at most 100)");
         return new Options(messages ?? (delay ? 5 : scale ? 1_000_000 : 10_000), seed, dll, source, first, timeline, keep, edge, listing, trim, soak, minutes, corpus, delay, repeat, against,
-            scale, batch, lean, restart, slices);
+            scale, batch, lean, restart, slices, unpacked);
     }
 
     private static string DefaultCloudSpoolDll()
