@@ -7,8 +7,8 @@ using System.Threading.Channels;
 using CloudSpool.Core.Ingest;
 using CloudSpool.Core.Spool;
 using CloudSpool.Host.Azurite;
-using CloudSpool.IntegrationTests.Fixtures;
 using CloudSpool.Storage.Azure;
+using CloudSpool.TestSupport.Fixtures;
 
 namespace CloudSpool.Bench;
 

@@ -5,7 +5,8 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using CloudSpool.Host.Azurite;
-using CloudSpool.IntegrationTests.Fixtures;
+using CloudSpool.TestSupport;
+using CloudSpool.TestSupport.Fixtures;
 using Microsoft.Extensions.Logging.Abstractions;
 
 // Dovecot, mpop, GNU time and /proc: the bench runs on Linux only.
@@ -261,18 +262,10 @@ public static partial class Program
             scale, batch, lean, restart, slices, unpacked);
     }
 
-    private static string DefaultCloudSpoolDll()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "CloudSpool.sln")))
-            {
-                return Path.Combine(dir.FullName, "src", "CloudSpool.Host", "bin", "Release", "net10.0", "cloudspool.dll");
-            }
-        }
-
-        return Path.GetFullPath("src/CloudSpool.Host/bin/Release/net10.0/cloudspool.dll");
-    }
+    private static string DefaultCloudSpoolDll() =>
+        Repository.FindRoot(AppContext.BaseDirectory) is { } root
+            ? Path.Combine(root, "src", "CloudSpool.Host", "bin", "Release", "net10.0", "cloudspool.dll")
+            : Path.GetFullPath("src/CloudSpool.Host/bin/Release/net10.0/cloudspool.dll");
 
     private static async Task<int> RunAsync(Options options, CancellationToken ct)
     {

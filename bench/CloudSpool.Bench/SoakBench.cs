@@ -1,11 +1,11 @@
-using CloudSpool.IntegrationTests.Fixtures;
-using CloudSpool.IntegrationTests.Soak;
+using CloudSpool.TestSupport.Fixtures;
+using CloudSpool.TestSupport.Soak;
 
 namespace CloudSpool.Bench;
 
 /// <summary>
-/// The long soak of issue 7 (`bench/run soak --minutes 30`): the suite's two-minute soak (SoakRunner, compiled in from
-/// the integration tests) run for as long as asked, with one fault cycle every five minutes; prints the same figures and
+/// The long soak of issue 7 (`bench/run soak --minutes 30`): the suite's two-minute soak (SoakRunner, from the
+/// test-support library) run for as long as asked, with one fault cycle every five minutes; prints the same figures and
 /// exits 1 when an invariant broke.
 /// </summary>
 public static class SoakBench

@@ -2,6 +2,7 @@ using System.Reflection;
 using System.Text.RegularExpressions;
 using CloudSpool.Host.Cli;
 using CloudSpool.Host.Configuration;
+using CloudSpool.TestSupport;
 
 namespace CloudSpool.Core.Tests;
 
@@ -19,7 +20,7 @@ public sealed partial class DocumentationTests
     [Fact]
     public async Task Commands_md_documents_every_command_and_option_of_the_command_line_and_nothing_else()
     {
-        var documented = DocumentedCommands(File.ReadAllLines(RepoFile("docs", "commands.md")));
+        var documented = DocumentedCommands(File.ReadAllLines(Repository.PathOf("docs", "commands.md")));
         var actual = new SortedDictionary<string, SortedSet<string>>(StringComparer.Ordinal);
         await CollectCommandsAsync([], actual);
 
@@ -47,7 +48,7 @@ public sealed partial class DocumentationTests
     public void Configuration_md_documents_every_configuration_key_and_nothing_else()
     {
         var documented = new SortedSet<string>(StringComparer.Ordinal);
-        foreach (var line in File.ReadAllLines(RepoFile("docs", "configuration.md")))
+        foreach (var line in File.ReadAllLines(Repository.PathOf("docs", "configuration.md")))
         {
             var match = KeyRow().Match(line);
             if (match.Success)
@@ -67,7 +68,7 @@ public sealed partial class DocumentationTests
     [Fact]
     public async Task Readme_quick_start_shows_moving_in_from_each_tool_and_from_gmail_s_fetcher_with_options_that_exist()
     {
-        var lines = File.ReadAllLines(RepoFile("README.md"));
+        var lines = File.ReadAllLines(Repository.PathOf("README.md"));
         var quickStart = Array.FindIndex(lines, l => l.StartsWith("## Five minutes", StringComparison.Ordinal));
         var start = Array.IndexOf(lines, "### Moving from fetchmail / mpop / getmail / Gmail's fetcher");
         Assert.True(quickStart >= 0 && start > quickStart, "README.md: no section \"### Moving from fetchmail / mpop / getmail / Gmail's fetcher\" in the quick start");
@@ -228,17 +229,6 @@ public sealed partial class DocumentationTests
     }
 
     private static string Title(string command) => command.Length == 0 ? "cloudspool" : "cloudspool " + command;
-
-    /// <summary>A file of the repository, found by walking up from the test's base directory to CloudSpool.sln.</summary>
-    private static string RepoFile(params string[] parts)
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "CloudSpool.sln")))
-                return Path.Combine([dir.FullName, .. parts]);
-        }
-        throw new InvalidOperationException("the repository (a folder with CloudSpool.sln) was not found above " + AppContext.BaseDirectory);
-    }
 
     [GeneratedRegex(@"^\|\s*`(?<key>[A-Z][A-Za-z]*(?::[A-Z][A-Za-z]*(?:\[\])?)+)`\s*\|")]
     private static partial Regex KeyRow();

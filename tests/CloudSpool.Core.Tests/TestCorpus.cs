@@ -1,4 +1,4 @@
-using CloudSpool.Testing;
+using CloudSpool.TestSupport;
 
 namespace CloudSpool.Core.Tests;
 

@@ -1,6 +1,6 @@
 using System.Text;
 using System.Text.RegularExpressions;
-using CloudSpool.Testing;
+using CloudSpool.TestSupport;
 using Xunit.Abstractions;
 
 namespace CloudSpool.Fuzz.Tests;

@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using CloudSpool.Core.Ingest;
 using CloudSpool.Core.Spool;
-using CloudSpool.Pop3.Tests.Support;
+using CloudSpool.TestSupport.Pop3;
 using MimeKit;
 
 namespace CloudSpool.Fuzz;

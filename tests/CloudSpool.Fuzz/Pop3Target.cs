@@ -3,7 +3,7 @@ using System.Net;
 using System.Text;
 using CloudSpool.Pop3;
 using CloudSpool.Pop3.Engine;
-using CloudSpool.Pop3.Tests.Support;
+using CloudSpool.TestSupport.Pop3;
 using Microsoft.Extensions.Logging;
 
 namespace CloudSpool.Fuzz;

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using CloudSpool.Infra.Tests.Support;
+using CloudSpool.TestSupport;
 
 namespace CloudSpool.Infra.Tests;
 
@@ -10,8 +11,8 @@ public sealed partial class BicepTemplateTests
     public static TheoryData<string> Templates()
     {
         var data = new TheoryData<string>();
-        foreach (var file in Directory.GetFiles(Repo.PathOf("infra/bicep"), "*.bicep").Order(StringComparer.Ordinal))
-            data.Add(Path.GetRelativePath(Repo.Root, file));
+        foreach (var file in Directory.GetFiles(Repository.PathOf("infra/bicep"), "*.bicep").Order(StringComparer.Ordinal))
+            data.Add(Path.GetRelativePath(Repository.Root, file));
         return data;
     }
 
@@ -83,7 +84,7 @@ public sealed partial class BicepTemplateTests
     [Fact]
     public void The_settings_the_template_sets_are_real_configuration_keys()
     {
-        var text = File.ReadAllText(Repo.PathOf("infra/bicep/main.bicep"));
+        var text = File.ReadAllText(Repository.PathOf("infra/bicep/main.bicep"));
         var names = SettingName().Matches(text).Select(m => m.Groups[1].Value).Distinct().ToList();
         Assert.Contains("CLOUDSPOOL__Storage__ConnectionString", names);
         Assert.Empty(ConfigKeys.Problems(names.Select(n => KeyValuePair.Create(n, n.EndsWith("ConnectionString", StringComparison.Ordinal) ? "UseDevelopmentStorage=true" : "x"))));

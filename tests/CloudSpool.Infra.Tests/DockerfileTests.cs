@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using System.Xml.Linq;
 using CloudSpool.Infra.Tests.Support;
+using CloudSpool.TestSupport;
 
 namespace CloudSpool.Infra.Tests;
 
@@ -14,7 +15,7 @@ public sealed partial class DockerfileTests
 {
     private sealed record Instruction(string Name, string Arguments, int Stage);
 
-    private static readonly List<Instruction> Instructions = Parse(File.ReadAllText(Repo.PathOf("infra/Dockerfile")));
+    private static readonly List<Instruction> Instructions = Parse(File.ReadAllText(Repository.PathOf("infra/Dockerfile")));
 
     /// <summary>Instructions with continuation lines joined and comments dropped; stages counted from 0.</summary>
     private static List<Instruction> Parse(string text)
@@ -47,13 +48,13 @@ public sealed partial class DockerfileTests
     [Fact]
     public void Every_file_the_build_copies_exists_and_is_not_excluded_from_the_build_context()
     {
-        var ignored = File.ReadAllLines(Repo.PathOf(".dockerignore"))
+        var ignored = File.ReadAllLines(Repository.PathOf(".dockerignore"))
             .Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')).ToList();
         var sources = CopiesFromContext().SelectMany(c => c.Sources).ToList();
         Assert.NotEmpty(sources);
         foreach (var source in sources)
         {
-            Assert.True(File.Exists(Repo.PathOf(source)) || Directory.Exists(Repo.PathOf(source)), $"COPY {source}: no such file in the repository");
+            Assert.True(File.Exists(Repository.PathOf(source)) || Directory.Exists(Repository.PathOf(source)), $"COPY {source}: no such file in the repository");
             var hit = ignored.FirstOrDefault(p => Excludes(p, source.TrimEnd('/')));
             Assert.True(hit is null, $"COPY {source}: excluded from the build context by .dockerignore '{hit}'");
         }
@@ -97,11 +98,11 @@ public sealed partial class DockerfileTests
         {
             if (!seen.Add(current))
                 continue;
-            var dir = Path.GetDirectoryName(Repo.PathOf(current))!;
-            foreach (var reference in XDocument.Load(Repo.PathOf(current)).Descendants("ProjectReference"))
+            var dir = Path.GetDirectoryName(Repository.PathOf(current))!;
+            foreach (var reference in XDocument.Load(Repository.PathOf(current)).Descendants("ProjectReference"))
             {
                 var full = Path.GetFullPath(Path.Combine(dir, reference.Attribute("Include")!.Value.Replace('\\', '/')));
-                queue.Enqueue(Path.GetRelativePath(Repo.Root, full).Replace('\\', '/'));
+                queue.Enqueue(Path.GetRelativePath(Repository.Root, full).Replace('\\', '/'));
             }
         }
         Assert.True(seen.Count >= 5, $"the host references too few projects: {string.Join(", ", seen)}");
@@ -114,10 +115,10 @@ public sealed partial class DockerfileTests
         var publish = Assert.Single(Instructions, i => i.Name == "RUN" && i.Arguments.StartsWith("dotnet publish", StringComparison.Ordinal));
         var args = publish.Arguments.Split(' ');
         Assert.Equal(Host, args[2]);
-        Assert.True(File.Exists(Repo.PathOf(args[2])));
+        Assert.True(File.Exists(Repository.PathOf(args[2])));
         var output = args[Array.IndexOf(args, "-o") + 1];
 
-        var assemblyName = XDocument.Load(Repo.PathOf(Host)).Descendants("AssemblyName").Single().Value;
+        var assemblyName = XDocument.Load(Repository.PathOf(Host)).Descendants("AssemblyName").Single().Value;
         Assert.Equal("cloudspool", assemblyName);
         var copied = Assert.Single(Instructions, i => i.Name == "COPY" && i.Stage == LastStage && i.Arguments.StartsWith("--from=build", StringComparison.Ordinal));
         Assert.Equal($"--from=build {output} ./", copied.Arguments);
@@ -131,14 +132,14 @@ public sealed partial class DockerfileTests
     [Fact]
     public void The_image_is_built_with_the_sdk_and_runs_on_the_runtime_of_the_target_framework()
     {
-        var framework = XDocument.Load(Repo.PathOf("Directory.Build.props")).Descendants("TargetFramework").Single().Value;
+        var framework = XDocument.Load(Repository.PathOf("Directory.Build.props")).Descendants("TargetFramework").Single().Value;
         var version = framework["net".Length..];
         var froms = Instructions.Where(i => i.Name == "FROM").Select(i => i.Arguments).ToList();
         Assert.Equal(2, froms.Count);
         Assert.Equal($"mcr.microsoft.com/dotnet/sdk:{version} AS build", froms[0]);
         // No SDK; the ASP.NET Core runtime when the host uses it (the status page), with ICU and time zone data for
         // schedules in zones like Asia/Tokyo.
-        var usesAspNetCore = XDocument.Load(Repo.PathOf(Host)).Descendants("FrameworkReference")
+        var usesAspNetCore = XDocument.Load(Repository.PathOf(Host)).Descendants("FrameworkReference")
             .Any(f => f.Attribute("Include")?.Value == "Microsoft.AspNetCore.App");
         var image = usesAspNetCore ? "aspnet" : "runtime";
         Assert.Matches($"^mcr\\.microsoft\\.com/dotnet/{image}:{Regex.Escape(version)}-[a-z]+-chiseled-extra$", froms[1]);

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using CloudSpool.Infra.Tests.Support;
-using CloudSpool.IntegrationTests.Fixtures;
+using CloudSpool.TestSupport;
+using CloudSpool.TestSupport.Fixtures;
 
 namespace CloudSpool.Infra.Tests;
 
@@ -53,7 +54,7 @@ public sealed class ScheduleExportTests : IAsyncLifetime, IDisposable
         Assert.True(set.ExitCode == 0, set.Stderr);
 
         var file = Path.Combine(_dir, "cloudspool.bicepparam");
-        var export = await CliAsync("schedule", "export", "--out", file, "--template", Repo.PathOf("infra/bicep/main.bicep"));
+        var export = await CliAsync("schedule", "export", "--out", file, "--template", Repository.PathOf("infra/bicep/main.bicep"));
         Assert.True(export.ExitCode == 0, export.Stderr);
         var text = await File.ReadAllTextAsync(file);
         Assert.Contains("cron: '*/2 * * * *'", text, StringComparison.Ordinal);

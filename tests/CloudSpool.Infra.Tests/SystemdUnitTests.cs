@@ -1,13 +1,14 @@
 using System.Text.RegularExpressions;
 using CloudSpool.Host.Cli;
 using CloudSpool.Infra.Tests.Support;
+using CloudSpool.TestSupport;
 
 namespace CloudSpool.Infra.Tests;
 
 /// <summary>infra/systemd/cloudspool-edge.service: verified by systemd itself, hardened, and starting a real command.</summary>
 public sealed partial class SystemdUnitTests
 {
-    private static readonly string UnitPath = Repo.PathOf("infra/systemd/cloudspool-edge.service");
+    private static readonly string UnitPath = Repository.PathOf("infra/systemd/cloudspool-edge.service");
 
     /// <summary>Every Key=Value line of the unit (commented-out examples included when asked), in order.</summary>
     private static List<(string Key, string Value)> Settings(bool includeCommented = false) =>

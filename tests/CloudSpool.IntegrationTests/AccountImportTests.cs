@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.Json;
-using CloudSpool.IntegrationTests.Fixtures;
-using CloudSpool.Testing;
+using CloudSpool.TestSupport;
+using CloudSpool.TestSupport.Fixtures;
 
 namespace CloudSpool.IntegrationTests;
 

@@ -2,7 +2,7 @@ using System.Text;
 using System.Text.Json;
 using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Pull;
-using CloudSpool.IntegrationTests.Fixtures;
+using CloudSpool.TestSupport.Fixtures;
 
 namespace CloudSpool.IntegrationTests;
 

@@ -1,6 +1,6 @@
 using System.Net.Sockets;
 using System.Text;
-using CloudSpool.IntegrationTests.Fixtures;
+using CloudSpool.TestSupport.Fixtures;
 using MailKit;
 using MailKit.Net.Imap;
 using MailKit.Net.Pop3;

@@ -1,8 +1,8 @@
-using MailKit.Net.Pop3;
 using CloudSpool.Core.Pull;
 using CloudSpool.Core.Spool;
 using CloudSpool.Edge;
-using CloudSpool.IntegrationTests.Fixtures;
+using CloudSpool.TestSupport.Fixtures;
+using MailKit.Net.Pop3;
 
 namespace CloudSpool.IntegrationTests;
 

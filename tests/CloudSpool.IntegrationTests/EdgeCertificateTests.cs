@@ -5,8 +5,8 @@ using CloudSpool.Core.Edge;
 using CloudSpool.Edge;
 using CloudSpool.Host.Configuration;
 using CloudSpool.Host.Edge;
-using CloudSpool.IntegrationTests.Fixtures;
-using CloudSpool.Testing;
+using CloudSpool.TestSupport;
+using CloudSpool.TestSupport.Fixtures;
 using MailKit.Net.Pop3;
 using MailKit.Security;
 

@@ -7,8 +7,8 @@ using CloudSpool.Core.Edge;
 using CloudSpool.Core.Pull;
 using CloudSpool.Core.Scheduling;
 using CloudSpool.Edge;
-using CloudSpool.IntegrationTests.Fixtures;
 using CloudSpool.Pop3;
+using CloudSpool.TestSupport.Fixtures;
 
 namespace CloudSpool.IntegrationTests;
 
@@ -91,7 +91,7 @@ public sealed class EdgeCorpusTests : DovecotAndSpoolTest
     {
         // One Dovecot user per file, so each is message 1 there; the spool keeps identical files once, so the edge
         // mailbox holds the distinct files in corpus order.
-        var files = CloudSpool.Testing.Corpus.Files();
+        var files = CloudSpool.TestSupport.Corpus.Files();
         var distinct = new List<(string File, byte[] Raw, string DovecotUser)>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < files.Count; i++)
@@ -153,7 +153,7 @@ public sealed class EdgeCorpusTests : DovecotAndSpoolTest
         // CRLF Dovecot put before the terminating dot (POP3 cannot tell it from the message's own), so the spool
         // keeps it and the edge counts it: the edge's size is Dovecot's plus 2 there, and the bytes on the wire are
         // the same.
-        var withoutFinalLineEnd = CloudSpool.Testing.Corpus.Files().Select(File.ReadAllBytes).Where(raw => raw[^1] != '\n').ToList();
+        var withoutFinalLineEnd = CloudSpool.TestSupport.Corpus.Files().Select(File.ReadAllBytes).Where(raw => raw[^1] != '\n').ToList();
         Assert.NotEmpty(withoutFinalLineEnd);
         var differences = new List<string>();
         var grown = 0;

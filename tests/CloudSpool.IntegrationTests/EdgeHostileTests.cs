@@ -4,8 +4,8 @@ using System.Net.Sockets;
 using System.Text;
 using CloudSpool.Core.Edge;
 using CloudSpool.Edge;
-using CloudSpool.IntegrationTests.Fixtures;
 using CloudSpool.Pop3;
+using CloudSpool.TestSupport.Fixtures;
 using MailKit.Net.Pop3;
 
 namespace CloudSpool.IntegrationTests;

@@ -6,9 +6,9 @@ using CloudSpool.Edge;
 using CloudSpool.Host;
 using CloudSpool.Host.Azurite;
 using CloudSpool.Host.Configuration;
-using CloudSpool.IntegrationTests.Fixtures;
 using CloudSpool.Pop3;
 using CloudSpool.Storage.Azure;
+using CloudSpool.TestSupport.Fixtures;
 using MailKit.Net.Pop3;
 using Microsoft.Extensions.Logging.Abstractions;
 

@@ -4,8 +4,8 @@ using Azure.Storage.Blobs;
 using Azure.Storage.Sas;
 using CloudSpool.Core.Edge;
 using CloudSpool.Edge;
-using CloudSpool.IntegrationTests.Fixtures;
 using CloudSpool.Storage.Azure;
+using CloudSpool.TestSupport.Fixtures;
 using MailKit.Net.Pop3;
 
 namespace CloudSpool.IntegrationTests;

@@ -7,9 +7,9 @@ using CloudSpool.Core.Ingest;
 using CloudSpool.Core.Pull;
 using CloudSpool.Core.Spool;
 using CloudSpool.Edge;
-using CloudSpool.IntegrationTests.Fixtures;
 using CloudSpool.Pop3;
-using CloudSpool.Testing;
+using CloudSpool.TestSupport;
+using CloudSpool.TestSupport.Fixtures;
 using MailKit.Net.Pop3;
 
 namespace CloudSpool.IntegrationTests;

@@ -4,7 +4,7 @@ using Azure.Data.Tables;
 using Azure.Storage.Blobs;
 using CloudSpool.Host.Azurite;
 using CloudSpool.Host.Configuration;
-using CloudSpool.IntegrationTests.Fixtures;
+using CloudSpool.TestSupport.Fixtures;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace CloudSpool.IntegrationTests;

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using CloudSpool.Host.Azurite;
-using CloudSpool.IntegrationTests.Fixtures;
+using CloudSpool.TestSupport.Fixtures;
 
 namespace CloudSpool.IntegrationTests;
 

@@ -1,7 +1,7 @@
 using CloudSpool.Core.Health;
 using CloudSpool.Core.Pull;
 using CloudSpool.Core.Scheduling;
-using CloudSpool.IntegrationTests.Fixtures;
+using CloudSpool.TestSupport.Fixtures;
 using MimeKit;
 
 namespace CloudSpool.IntegrationTests;

@@ -1,8 +1,8 @@
 using Azure.Data.Tables;
 using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Pull;
-using CloudSpool.IntegrationTests.Fixtures;
 using CloudSpool.Storage.Azure;
+using CloudSpool.TestSupport.Fixtures;
 
 namespace CloudSpool.IntegrationTests;
 

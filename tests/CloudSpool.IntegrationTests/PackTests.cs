@@ -2,8 +2,8 @@ using System.Security.Cryptography;
 using CloudSpool.Core.Pull;
 using CloudSpool.Core.Scheduling;
 using CloudSpool.Core.Spool;
-using CloudSpool.IntegrationTests.Fixtures;
 using CloudSpool.Storage.Azure;
+using CloudSpool.TestSupport.Fixtures;
 
 namespace CloudSpool.IntegrationTests;
 

@@ -4,7 +4,7 @@ using System.Text;
 using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Pull;
 using CloudSpool.Core.Scheduling;
-using CloudSpool.IntegrationTests.Fixtures;
+using CloudSpool.TestSupport.Fixtures;
 using CloudSpool.Upstream;
 using CloudSpool.Upstream.Pop3;
 using Xunit.Abstractions;

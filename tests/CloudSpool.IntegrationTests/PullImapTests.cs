@@ -1,7 +1,7 @@
 using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Pull;
 using CloudSpool.Core.Scheduling;
-using CloudSpool.IntegrationTests.Fixtures;
+using CloudSpool.TestSupport.Fixtures;
 using MailKit;
 using MailKit.Net.Imap;
 using MailKit.Security;

@@ -1,7 +1,7 @@
 using Azure.Data.Tables;
 using CloudSpool.Core.Pull;
-using CloudSpool.IntegrationTests.Fixtures;
 using CloudSpool.Storage.Azure;
+using CloudSpool.TestSupport.Fixtures;
 
 namespace CloudSpool.IntegrationTests;
 

@@ -3,7 +3,7 @@ using CloudSpool.Core.Ingest;
 using CloudSpool.Core.Pull;
 using CloudSpool.Core.Scheduling;
 using CloudSpool.Core.Spool;
-using CloudSpool.IntegrationTests.Fixtures;
+using CloudSpool.TestSupport.Fixtures;
 
 namespace CloudSpool.IntegrationTests;
 

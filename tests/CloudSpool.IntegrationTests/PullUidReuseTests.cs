@@ -2,7 +2,7 @@ using System.Text;
 using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Pull;
 using CloudSpool.Core.Scheduling;
-using CloudSpool.IntegrationTests.Fixtures;
+using CloudSpool.TestSupport.Fixtures;
 using MailKit;
 using MailKit.Net.Imap;
 using MailKit.Security;

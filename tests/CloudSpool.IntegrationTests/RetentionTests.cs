@@ -1,6 +1,6 @@
 using CloudSpool.Core.Pull;
 using CloudSpool.Core.Scheduling;
-using CloudSpool.IntegrationTests.Fixtures;
+using CloudSpool.TestSupport.Fixtures;
 
 namespace CloudSpool.IntegrationTests;
 

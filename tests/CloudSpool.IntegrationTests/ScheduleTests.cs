@@ -1,6 +1,6 @@
 using System.Text.Json;
 using CloudSpool.Core.Scheduling;
-using CloudSpool.IntegrationTests.Fixtures;
+using CloudSpool.TestSupport.Fixtures;
 
 namespace CloudSpool.IntegrationTests;
 

@@ -1,5 +1,5 @@
-using CloudSpool.IntegrationTests.Soak;
-using CloudSpool.Testing;
+using CloudSpool.TestSupport;
+using CloudSpool.TestSupport.Soak;
 using Xunit.Abstractions;
 
 namespace CloudSpool.IntegrationTests;

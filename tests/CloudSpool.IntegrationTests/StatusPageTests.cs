@@ -7,7 +7,7 @@ using CloudSpool.Core.Edge;
 using CloudSpool.Core.Pull;
 using CloudSpool.Core.Scheduling;
 using CloudSpool.Edge;
-using CloudSpool.IntegrationTests.Fixtures;
+using CloudSpool.TestSupport.Fixtures;
 
 namespace CloudSpool.IntegrationTests;
 

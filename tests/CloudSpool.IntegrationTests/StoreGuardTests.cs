@@ -5,7 +5,7 @@ using CloudSpool.Core.Spool;
 using CloudSpool.Host;
 using CloudSpool.Host.Azurite;
 using CloudSpool.Host.Configuration;
-using CloudSpool.IntegrationTests.Fixtures;
+using CloudSpool.TestSupport.Fixtures;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace CloudSpool.IntegrationTests;

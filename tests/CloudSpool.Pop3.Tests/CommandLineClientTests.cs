@@ -1,6 +1,6 @@
 using System.Text;
 using CloudSpool.Pop3.Tests.Support;
-using CloudSpool.Testing;
+using CloudSpool.TestSupport;
 
 namespace CloudSpool.Pop3.Tests;
 

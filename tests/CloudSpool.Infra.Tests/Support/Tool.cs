@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using CloudSpool.TestSupport;
 
 namespace CloudSpool.Infra.Tests.Support;
 
@@ -18,7 +19,7 @@ public static class Tool
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
-            WorkingDirectory = workingDirectory ?? Repo.Root,
+            WorkingDirectory = workingDirectory ?? Repository.Root,
         };
         foreach (var a in args)
             start.ArgumentList.Add(a);
