@@ -1,10 +1,5 @@
 // The test suite runs real Linux processes (Azurite, Dovecot) and checks Unix file modes.
 [assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
 
-/// <summary>Runs when the test assembly loads, before any test (see <see cref="CloudSpool.TestSupport.TestEncodings"/>).</summary>
-internal static class TestAssemblySetup
-{
-#pragma warning disable CA2255 // The one case module initializers are for: set-up that must precede any other code.
-    [System.Runtime.CompilerServices.ModuleInitializer]
-    internal static void Run() => CloudSpool.TestSupport.TestEncodings.Register();
-}
+// The code-page encodings are registered before any test runs (see TestEncodings).
+[assembly: Xunit.TestFramework(CloudSpool.TestSupport.TestFramework.TypeName, CloudSpool.TestSupport.TestFramework.AssemblyName)]
