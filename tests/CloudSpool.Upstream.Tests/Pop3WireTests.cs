@@ -1,7 +1,7 @@
 using System.Text;
 using CloudSpool.Upstream.Pop3;
 
-namespace CloudSpool.IntegrationTests;
+namespace CloudSpool.Upstream.Tests;
 
 /// <summary>The POP3 client's byte layer on transcripts: exact bytes in, exact bytes out, however the reads are split.</summary>
 public sealed class Pop3WireTests

@@ -1,6 +1,6 @@
 using CloudSpool.Host.Configuration;
 
-namespace CloudSpool.Core.Tests;
+namespace CloudSpool.Host.Tests;
 
 /// <summary>Storage:SasToken and SAS connection strings: what the edge runs on instead of the account key.</summary>
 public sealed class StorageCredentialConfigTests : IDisposable

@@ -1,7 +1,7 @@
 using CloudSpool.Core.Forward;
 using CloudSpool.Host.Configuration;
 
-namespace CloudSpool.Core.Tests.Forward;
+namespace CloudSpool.Host.Tests;
 
 public sealed class ForwardConfigTests : ConfigFileTest
 {

@@ -4,7 +4,7 @@ using CloudSpool.Core.Accounts;
 using CloudSpool.Core.Pull;
 using CloudSpool.TestSupport.Fixtures;
 
-namespace CloudSpool.IntegrationTests;
+namespace CloudSpool.Host.Tests;
 
 /// <summary>The `cloudspool` executable as users, scripts and cron hosts run it, against real Dovecot and Azurite.</summary>
 public sealed class CliTests : DovecotAndSpoolTest

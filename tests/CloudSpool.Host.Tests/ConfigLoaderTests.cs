@@ -1,6 +1,6 @@
 using CloudSpool.Host.Configuration;
 
-namespace CloudSpool.Core.Tests;
+namespace CloudSpool.Host.Tests;
 
 public sealed class ConfigLoaderTests : IDisposable
 {

@@ -4,7 +4,7 @@ using CloudSpool.Core.Spool;
 using CloudSpool.Storage.Azure;
 using CloudSpool.TestSupport.Fixtures;
 
-namespace CloudSpool.IntegrationTests;
+namespace CloudSpool.Storage.Azure.Tests;
 
 /// <summary>
 /// The segment layout on a real Azurite: a mailbox written partly by earlier versions (a row per message) and partly in
@@ -125,7 +125,7 @@ public sealed class SpoolLayoutTests : IAsyncLifetime
         rows[5]["Pop3Size"] = rows[5].GetInt64("Pop3Size") + 3;
         rows[7]["Uidl"] = "an-older-uidl";
         foreach (var row in new[] { rows[5], rows[7] })
-            await _spool.Runtime.Storage.Messages.UpdateEntityAsync(row, Azure.ETag.All, TableUpdateMode.Replace);
+            await _spool.Runtime.Storage.Messages.UpdateEntityAsync(row, global::Azure.ETag.All, TableUpdateMode.Replace);
         await _spool.PutAsync("compact", Mail("new after the upgrade"));
         var before = await ReadAllAsync("compact");
         Assert.True(before.Index[5].BareCrAsCrlf);

@@ -2,7 +2,7 @@ using Azure;
 using Azure.Data.Tables;
 using CloudSpool.Storage.Azure;
 
-namespace CloudSpool.Core.Tests;
+namespace CloudSpool.Storage.Azure.Tests;
 
 /// <summary>The stored formats of segments: their index, their removed members, and the dedup buckets.</summary>
 public sealed class SpoolSegmentTests

@@ -1,7 +1,7 @@
 using CloudSpool.Core.Spool;
 using CloudSpool.Edge;
 
-namespace CloudSpool.IntegrationTests;
+namespace CloudSpool.Edge.Tests;
 
 /// <summary>
 /// The edge's on-disk index of a mailbox: entries of messages in packs keep their offset, and entries of rows sized by

@@ -14,7 +14,7 @@ using MailKit.Net.Pop3;
 using MailKit.Security;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace CloudSpool.IntegrationTests;
+namespace CloudSpool.Storage.Azure.Tests;
 
 /// <summary>
 /// `cloudspool storage copy`: a spool pulled from Dovecot (packs), with large and many small messages, POP3 users,

@@ -1,4 +1,4 @@
-namespace CloudSpool.Core.Tests;
+namespace CloudSpool.Host.Tests;
 
 /// <summary>Base of tests that load configuration files: each test gets its own temporary folder.</summary>
 public abstract class ConfigFileTest : IDisposable

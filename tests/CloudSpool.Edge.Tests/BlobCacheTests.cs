@@ -3,7 +3,7 @@ using CloudSpool.Core.Spool;
 using CloudSpool.Edge;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace CloudSpool.Core.Tests;
+namespace CloudSpool.Edge.Tests;
 
 /// <summary>
 /// The edge's blob cache as pure logic over a spool in memory: how large it may grow, and which files a scan (one

@@ -5,7 +5,7 @@ using CloudSpool.Core.Spool;
 using CloudSpool.Storage.Azure;
 using CloudSpool.TestSupport.Fixtures;
 
-namespace CloudSpool.IntegrationTests;
+namespace CloudSpool.Storage.Azure.Tests;
 
 /// <summary>
 /// Packs: small messages pulled together are written as one blob (one storage request for many messages); each message
@@ -17,7 +17,7 @@ public sealed class PackTests : DovecotAndSpoolTest
     private async Task<List<string>> BlobNamesAsync(string mailbox)
     {
         var names = new List<string>();
-        await foreach (var blob in Spool.Runtime.Storage.Spool.GetBlobsAsync(new Azure.Storage.Blobs.Models.GetBlobsOptions { Prefix = mailbox + "/" }))
+        await foreach (var blob in Spool.Runtime.Storage.Spool.GetBlobsAsync(new global::Azure.Storage.Blobs.Models.GetBlobsOptions { Prefix = mailbox + "/" }))
         {
             if (!StorageNames.IsSegmentBlob(mailbox, blob.Name))
                 names.Add(blob.Name);

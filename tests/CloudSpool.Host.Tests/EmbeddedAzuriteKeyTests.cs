@@ -7,7 +7,7 @@ using CloudSpool.Host.Configuration;
 using CloudSpool.TestSupport.Fixtures;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace CloudSpool.IntegrationTests;
+namespace CloudSpool.Host.Tests;
 
 /// <summary>
 /// The embedded Azurite cannot be taken over by another local user: it runs with a key generated for its data folder

@@ -6,7 +6,7 @@ using CloudSpool.Core.Spool;
 using CloudSpool.Storage.Azure;
 using CloudSpool.TestSupport.Fixtures;
 
-namespace CloudSpool.IntegrationTests;
+namespace CloudSpool.Storage.Azure.Tests;
 
 /// <summary>
 /// A message's metadata on a real Azurite: in a segment (its index in the segment's table row, its header summary in a line

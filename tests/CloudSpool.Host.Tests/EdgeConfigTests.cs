@@ -1,7 +1,7 @@
 using CloudSpool.Core.Edge;
 using CloudSpool.Host.Configuration;
 
-namespace CloudSpool.Core.Tests;
+namespace CloudSpool.Host.Tests;
 
 public sealed class EdgeConfigTests : IDisposable
 {

@@ -4,7 +4,7 @@ using CloudSpool.Host.Cli;
 using CloudSpool.Host.Configuration;
 using CloudSpool.TestSupport;
 
-namespace CloudSpool.Core.Tests;
+namespace CloudSpool.Host.Tests;
 
 /// <summary>
 /// The reference in docs/ and the code agree: every command and option of docs/commands.md exists in the command line

@@ -1,6 +1,6 @@
 using CloudSpool.Host.Cli;
 
-namespace CloudSpool.Core.Tests;
+namespace CloudSpool.Host.Tests;
 
 /// <summary>Exit codes of the command line that scripts and cron hosts rely on (no storage needed for these).</summary>
 public sealed class CommandLineTests

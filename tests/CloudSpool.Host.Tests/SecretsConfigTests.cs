@@ -1,6 +1,6 @@
 using CloudSpool.Host.Configuration;
 
-namespace CloudSpool.Core.Tests.Security;
+namespace CloudSpool.Host.Tests;
 
 /// <summary>The Secrets section, and the relay password reference judged by it when the configuration loads.</summary>
 public sealed class SecretsConfigTests : ConfigFileTest

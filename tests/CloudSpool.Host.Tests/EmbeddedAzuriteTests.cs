@@ -3,7 +3,7 @@ using System.Net.Sockets;
 using CloudSpool.Host.Azurite;
 using CloudSpool.TestSupport.Fixtures;
 
-namespace CloudSpool.IntegrationTests;
+namespace CloudSpool.Host.Tests;
 
 /// <summary>With no connection string configured, every command runs on the embedded Azurite it starts and stops itself.</summary>
 public sealed class EmbeddedAzuriteTests : IDisposable

@@ -1,6 +1,6 @@
 using CloudSpool.Host.Cli;
 
-namespace CloudSpool.Core.Tests.Forward;
+namespace CloudSpool.Host.Tests;
 
 public sealed class ForwardUntilTests
 {

@@ -2,7 +2,7 @@ using System.Text.Json;
 using CloudSpool.Core.Scheduling;
 using CloudSpool.TestSupport.Fixtures;
 
-namespace CloudSpool.IntegrationTests;
+namespace CloudSpool.Host.Tests;
 
 /// <summary>Schedules edited while everything runs (`cloudspool schedule ...`), against real Azurite and Dovecot.</summary>
 public sealed class ScheduleTests : DovecotAndSpoolTest
