@@ -7,7 +7,7 @@ using CloudSpool.TestSupport.Fixtures;
 namespace CloudSpool.Bench;
 
 /// <summary>
-/// Issue 4's delay benchmark: how long a message takes from its arrival in the upstream mailbox to its delivery at the
+/// The delay benchmark: how long a message takes from its arrival in the upstream mailbox to its delivery at the
 /// phone's SMTP server, with the worker pulling on a one-minute schedule and forwarding switched on. Messages arrive at
 /// random moments of the pull cycle; each one's delay is measured from the moment it is dropped into Dovecot's maildir to
 /// the moment aiosmtpd has stored it.

@@ -13,7 +13,7 @@ using CloudSpool.TestSupport.Fixtures;
 namespace CloudSpool.Bench;
 
 /// <summary>
-/// Issue 3's edge benchmark (<c>bench/run edge</c>): one generated mailbox served by Dovecot (maildir) and by the
+/// The edge benchmark (<c>bench/run edge</c>): one generated mailbox served by Dovecot (maildir) and by the
 /// CloudSpool edge (a separate <c>cloudspool edge</c> process on a private Azurite) side by side, measured with the
 /// same raw POP3 client: listing latency, RETR throughput with 1 and 4 sessions, the listing at 100,000 small
 /// messages, and the edge's peak memory.
@@ -23,8 +23,9 @@ public static partial class Program
     private const string SmallUser = "small";
     private const int Repetitions = 20;
     private const int LookbackSeconds = 10;
-    private const double TargetListingRatio = 0.5;
-    private const double TargetRetrRatio = 1.0;
+    private const double TargetListingRatio = 0.1;
+    private const double TargetWarmRetrRatio = 2.0;
+    private const double TargetColdRetrRatio = 1.0;
     private const long TargetEdgeRssBytes = 300L * 1000 * 1000; // "300 MB"
 
     private sealed record Server(string Name, string Host, int Port, bool Pipelining);
@@ -184,8 +185,8 @@ public static partial class Program
             var same = d.Checksum == cold.Checksum && d.Bytes == cold.Bytes;
             ok &= same;
             rows.Add(string.Create(CultureInfo.InvariantCulture,
-                $"  RETR all, {sessions} session(s), cold, MiB/s     {d.MibPerSecond,10:F1}{cold.MibPerSecond,12:F1}{cold.MibPerSecond / d.MibPerSecond,15:F2}   >= {TargetRetrRatio:F2} "
-                + $"{(cold.MibPerSecond / d.MibPerSecond >= TargetRetrRatio ? "met" : "NOT met")}   {cold.MibPerSecond / bestFloor:F2} of the storage floor   "
+                $"  RETR all, {sessions} session(s), cold, MiB/s     {d.MibPerSecond,10:F1}{cold.MibPerSecond,12:F1}{cold.MibPerSecond / d.MibPerSecond,15:F2}   >= {TargetColdRetrRatio:F2} "
+                + $"{(cold.MibPerSecond / d.MibPerSecond >= TargetColdRetrRatio ? "met" : "NOT met")}   {cold.MibPerSecond / bestFloor:F2} of the storage floor   "
                 + $"edge peak RSS {ProcStats.StatusKb(edge.Pid, "VmHWM") / 1024.0:F1} MiB{(same ? "" : "   DIFFERENT BYTES")}"));
             if (sessions == 4)
             {
@@ -578,7 +579,7 @@ public static partial class Program
         {
             var d = retr[("dovecot", sessions)];
             var e = retr[("edge", sessions)];
-            Row($"RETR all, {sessions} session(s), MiB/s", d.MibPerSecond, e.MibPerSecond, "", $">= {TargetRetrRatio:F2} {Met(e.MibPerSecond / d.MibPerSecond >= TargetRetrRatio)}");
+            Row($"RETR all, {sessions} session(s), MiB/s", d.MibPerSecond, e.MibPerSecond, "", $">= {TargetWarmRetrRatio:F2} {Met(e.MibPerSecond / d.MibPerSecond >= TargetWarmRetrRatio)}");
             Row($"RETR all, {sessions} session(s), msgs/s", d.MessagesPerSecond, e.MessagesPerSecond, "", "");
             var same = d.Checksum == e.Checksum && d.Bytes == e.Bytes && d.Messages == e.Messages;
             ok &= same;

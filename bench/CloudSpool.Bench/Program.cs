@@ -15,7 +15,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace CloudSpool.Bench;
 
 /// <summary>
-/// Issue 2's pull benchmark: one Dovecot mailbox pulled by mpop into a maildir and by CloudSpool into the
+/// The pull benchmark: one Dovecot mailbox pulled by mpop into a maildir and by CloudSpool into the
 /// spool (on a private Azurite), one after the other in one run; prints wall time, peak memory and their ratio.
 /// </summary>
 public static partial class Program
@@ -96,12 +96,12 @@ public static partial class Program
                CloudSpool.Bench delay [--messages N] [--seed S] [--cloudspool PATH] [--keep-temp]
                CloudSpool.Bench soak [--minutes M] [--seed S] [--corpus DIR] [--cloudspool PATH] [--source TEXT]
                CloudSpool.Bench scale [--messages N] [--seed S] [--batch B] [--lean] [--no-restart] [--cloudspool PATH] [--source TEXT] [--keep-temp]
-          edge                 the edge benchmark (issue 3): Dovecot and the CloudSpool edge serving the same mailbox
-          trim                 the trimming benchmark (issue 4): the generated mailbox trimmed for a phone on one thread
-          delay                the delay benchmark (issue 4): arrival upstream to delivery at the phone's SMTP server, one-minute pulls (--messages default 5 here)
-          soak                 the whole-system soak with faults (issue 7): load and faults for M minutes (default 30), one
+          edge                 the edge benchmark: Dovecot and the CloudSpool edge serving the same mailbox
+          trim                 the trimming benchmark: the generated mailbox trimmed for a phone on one thread
+          delay                the delay benchmark: arrival upstream to delivery at the phone's SMTP server, one-minute pulls (--messages default 5 here)
+          soak                 the whole-system soak with faults: load and faults for M minutes (default 30), one
                                fault cycle per 5 minutes, then a drain and the end checks; exit 1 if an invariant broke
-          scale                the scale case (issue 17): N generated messages (default 1000000) written into a private Azurite
+          scale                the scale case: N generated messages (default 1000000) written into a private Azurite
                                through the storage adapter as a pull writes them; per tenth: rate, Azurite RSS and databases;
                                then the targets, the databases extrapolated to 1,000,000, a no-loss check and a restart
           --batch B            scale: messages per pack and per commit (default 49, the pull's; at most 49)
@@ -124,7 +124,7 @@ public static partial class Program
           --cloudspool-first   run CloudSpool before mpop (default: mpop first)
           --timeline           print CPU use of the tool, Azurite and Dovecot every 5 s of each run
           --slices             pull benchmark: print CloudSpool's rate in each tenth of the messages and the last tenth's over
-                               the first's (issue 17: bench/run --messages 100000 --slices)
+                               the first's (bench/run --messages 100000 --slices)
           --keep-temp          keep the work folder (maildirs, Azurite data, outputs) for inspection
         Needs root (Dovecot switches to its mail user), mpop, GNU time, Dovecot and Azurite: bench/run installs them.
         """;
@@ -758,7 +758,7 @@ public static partial class Program
 
     /// <summary>
     /// --slices: the pull's rate in each tenth of its messages, from when each was fetched (receivedAt; a message is
-    /// committed a bounded 16 MiB of writes later), and the last tenth's rate over the first's (issue 17: at 100,000
+    /// committed a bounded 16 MiB of writes later), and the last tenth's rate over the first's (at 100,000
     /// messages, the last 10,000 at no less than 80% of the first 10,000's rate).
     /// </summary>
     private static void PrintPullSlices(ToolResult r, string label)
@@ -786,7 +786,7 @@ public static partial class Program
 
         var ratio = rates[^1] / rates[0];
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"last tenth / first tenth: {ratio:F2} (issue 17's target at 100,000 messages: >= 0.80: {(ratio >= 0.8 ? "met" : "NOT met")}{(t.Count < 100_000 ? $"; this pull had {t.Count}" : "")})"));
+            $"last tenth / first tenth: {ratio:F2} (the target at 100,000 messages: >= 0.80: {(ratio >= 0.8 ? "met" : "NOT met")}{(t.Count < 100_000 ? $"; this pull had {t.Count}" : "")})"));
     }
 
     private static void Timeline(ToolResult r)

@@ -14,7 +14,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace CloudSpool.Bench;
 
 /// <summary>
-/// Issue 17's scale case (<c>bench/run scale</c>): a private Azurite, started as the product starts its embedded one, is
+/// The scale case (<c>bench/run scale</c>): a private Azurite, started as the product starts its embedded one, is
 /// filled with N generated messages (default 1,000,000) through the real storage adapter, the way a pull writes them
 /// (packs of small messages, own blobs for large ones, commits of one pack or up to 49 messages, the seen ledger every
 /// 200), without POP3. Prints each tenth of the fill (rate, Azurite's RSS and CPU, its database files), then the totals
@@ -111,7 +111,7 @@ public static partial class Program
             }
             catch (Exception ex) when (!ct.IsCancellationRequested && ex is not OutOfMemoryException)
             {
-                // What issue 17 is about: the store failing under the fill (Azurite aborted, or too slow to answer). The
+                // What this case is about: the store failing under the fill (Azurite aborted, or too slow to answer). The
                 // figures so far are reported, and what was acknowledged is checked, on a restarted Azurite if it died.
                 failure = ex.Message.Split('\n')[0];
                 Console.WriteLine($"FILL FAILED after {tally.Committed} committed messages: {ex.GetType().Name}: {failure}");

@@ -6,7 +6,7 @@ using MimeKit;
 namespace CloudSpool.Bench;
 
 /// <summary>
-/// Issue 4's trimming benchmark: the generated benchmark mailbox trimmed for a phone (100 KB limit) on one thread,
+/// The trimming benchmark: the generated benchmark mailbox trimmed for a phone (100 KB limit) on one thread,
 /// messages per second and peak memory, then one 50 MB message alone. No servers: trimming is pure CPU and memory.
 /// </summary>
 public static class TrimBench
@@ -65,7 +65,7 @@ public static class TrimBench
                 big.Add((name, bigWatch.Elapsed.TotalSeconds, size, ProcStats.StatusKb(Environment.ProcessId, "VmHWM"), baseKb));
             }
 
-            Console.WriteLine($"trimming benchmark (issue 4): {messages} generated messages, {totalBytes / 1048576.0:0.0} MiB, limit 100 KB, one thread");
+            Console.WriteLine($"trimming benchmark: {messages} generated messages, {totalBytes / 1048576.0:0.0} MiB, limit 100 KB, one thread");
             Console.WriteLine($"| figure | value | target |");
             Console.WriteLine($"|---|---|---|");
             Console.WriteLine($"| messages/s (wall, one thread) | {messages / watch.Elapsed.TotalSeconds:0} | >= 500 |");
