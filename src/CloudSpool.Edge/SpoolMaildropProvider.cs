@@ -44,8 +44,12 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
         if (identity is not SpoolIdentity id)
             return Pop3MaildropResult.Unavailable($"identity {identity?.Name} was not authenticated by the spool");
         var key = (id.Mailbox, options.SharedDeleteMailboxes.Contains(id.Mailbox) ? SharedView : id.Client);
-        // The index's catch-up does not depend on who holds the view: it runs while the view is claimed.
+        // The index's catch-up does not depend on who holds the view: it runs while the view is claimed. Nor does the
+        // change token of the view this session does not claim (the client's own in a shared-delete mailbox, else the
+        // shared one): no claim of this session orders the commits to it.
         var snapshotTask = mirror.SnapshotForLoginAsync(id.Mailbox, cancellationToken);
+        var otherView = key.Item2 == SharedView ? id.Client : SharedView;
+        var otherToken = TokenAsync(id.Mailbox, otherView, cancellationToken);
         // Logins of one view in this process one after the other: each takes over from the one before.
         var opening = _opening.GetOrAdd(key, _ => new SemaphoreSlim(1, 1));
         ILease? lease = null;
@@ -58,15 +62,20 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
                 if (_open.TryGetValue(key, out var earlier))
                 {
                     if (!string.Equals(earlier.Client, id.Client, StringComparison.Ordinal))
-                        return await InUseAsync(id, snapshotTask).ConfigureAwait(false);
+                        return await InUseAsync(id, snapshotTask, otherToken).ConfigureAwait(false);
                     await earlier.TakeOverAsync(TakeoverWait).ConfigureAwait(false);
                 }
-                var (claimed, fence, inUse) = await ClaimAsync(id, key.Item2, deadline, cancellationToken).ConfigureAwait(false);
+                var (claimed, fence, inUse, claimedToken) = await ClaimAsync(id, key.Item2, deadline, cancellationToken).ConfigureAwait(false);
                 if (inUse)
-                    return await InUseAsync(id, snapshotTask).ConfigureAwait(false);
+                    return await InUseAsync(id, snapshotTask, otherToken).ConfigureAwait(false);
                 lease = claimed;
-                // Read after the claim: a QUIT that finished before it is in the view, and none can land after it.
-                var hidden = await HiddenAsync(id, cancellationToken).ConfigureAwait(false);
+                // The claimed view's token was read after the claim it was made on (see ClaimAsync): a QUIT that finished
+                // before the claim is in it, and none can land after it. Without a claim (storage did not answer), read now.
+                var ownToken = claimedToken ?? TokenAsync(id.Mailbox, key.Item2, cancellationToken);
+                var hiddenTasks = new[] { ViewAsync(id, key.Item2, ownToken, cancellationToken), ViewAsync(id, otherView, otherToken, cancellationToken) };
+                await ObserveAsync(hiddenTasks).ConfigureAwait(false);
+                var hidden = new HashSet<string>(await hiddenTasks[0].ConfigureAwait(false), StringComparer.Ordinal);
+                hidden.UnionWith(await hiddenTasks[1].ConfigureAwait(false));
                 var snapshot = await snapshotTask.ConfigureAwait(false);
                 var messages = snapshot.Where(m => !hidden.Contains(m.MessageKey)).ToList();
                 SweepMarkersOfRemovedMessages(id, hidden, snapshot);
@@ -83,7 +92,7 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
         }
         catch (Exception ex)
         {
-            await ObserveAsync(snapshotTask).ConfigureAwait(false);
+            await ObserveAsync(snapshotTask, otherToken).ConfigureAwait(false);
             if (lease is not null)
                 await lease.DisposeAsync().ConfigureAwait(false);
             if (ex is OperationCanceledException)
@@ -93,43 +102,59 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
         }
     }
 
-    private async Task<Pop3MaildropResult> InUseAsync(SpoolIdentity id, Task snapshotTask)
+    private async Task<Pop3MaildropResult> InUseAsync(SpoolIdentity id, params Task[] started)
     {
         EdgeLog.InUse(logger, id.Client);
-        await ObserveAsync(snapshotTask).ConfigureAwait(false);
+        await ObserveAsync(started).ConfigureAwait(false);
         return Pop3MaildropResult.InUse;
     }
 
     /// <summary>
     /// Claims the view across processes: waits (until <paramref name="deadline"/>) while an earlier session applies its
     /// QUIT, claims the view, and takes the session lease, from its holder when that is an earlier session of the same
-    /// client identity. (lease, fence, false) when claimed; (null, null, true) when a live session of another identity
-    /// holds a shared-delete mailbox; (null, null, false) when storage does not answer (this process's own rule still
-    /// holds; logged).
+    /// client identity. (lease, fence, false, token) when claimed; (null, null, true, null) when a live session of another
+    /// identity holds a shared-delete mailbox; (null, null, false, null) when storage does not answer (this process's own
+    /// rule still holds; logged).
     /// </summary>
-    private async Task<(ILease? Lease, string? Fence, bool InUse)> ClaimAsync(SpoolIdentity id, string view, DateTimeOffset deadline, CancellationToken cancellationToken)
+    /// <remarks>
+    /// The token is the view's change token, read after the claim row was read and while the claim is written: every
+    /// commit step changes the claim row, so when the claim made on what was read succeeds, no commit landed between that
+    /// read and the claim, and the token (read after it) holds every commit before the claim. The lease is asked for
+    /// while the claim is read. A login thus waits for two round trips of storage here, not four.
+    /// </remarks>
+    private async Task<(ILease? Lease, string? Fence, bool InUse, Task<string?>? Token)> ClaimAsync(SpoolIdentity id, string view, DateTimeOffset deadline, CancellationToken cancellationToken)
     {
         var name = $"pop3/{id.Mailbox}/{view}";
         ILease? lease = null;
+        Task<string?>? token = null;
         try
         {
             for (var attempt = 1; ; attempt++)
             {
-                var seen = await mirror.Health.CallAsync(ct => views.ReadClaimAsync(id.Mailbox, view, ct), cancellationToken).ConfigureAwait(false);
+                var read = mirror.Health.CallAsync(ct => views.ReadClaimAsync(id.Mailbox, view, ct), cancellationToken);
+                var taking = leases is null || lease is not null
+                    ? Task.FromResult(lease)
+                    : mirror.Health.CallAsync(ct => leases.TryAcquireAsync(name, ct), cancellationToken);
+                await ObserveAsync(read, taking).ConfigureAwait(false);
+                if (taking.IsCompletedSuccessfully)
+                    lease = taking.Result;
+                var seen = await read.ConfigureAwait(false);
+                await taking.ConfigureAwait(false);
                 if (seen.Committing && DateTimeOffset.UtcNow < deadline)
                 {
                     await Task.Delay(TimeSpan.FromMilliseconds(100), cancellationToken).ConfigureAwait(false);
                     continue;
                 }
-                if (leases is not null)
-                    lease ??= await mirror.Health.CallAsync(ct => leases.TryAcquireAsync(name, ct), cancellationToken).ConfigureAwait(false);
                 var held = leases is not null && lease is null;
                 // Only a session of the same identity is taken over (a shared-delete mailbox keeps one reader at a time).
                 if (held && !string.Equals(seen.Client, id.Client, StringComparison.Ordinal))
-                    return (null, null, true);
+                    return (null, null, true, null);
+                token = TokenAsync(id.Mailbox, view, cancellationToken);
                 var fence = await mirror.Health.CallAsync(ct => views.ClaimAsync(id.Mailbox, view, id.Client, seen, ct), cancellationToken).ConfigureAwait(false);
                 if (fence is null)
                 {
+                    await ObserveAsync(token).ConfigureAwait(false);
+                    token = null;
                     if (attempt < 10)
                         continue;
                     throw new InvalidOperationException($"the session claim of {name} kept changing");
@@ -141,15 +166,17 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
                     EdgeLog.TakingOver(logger, id.Client, id.Mailbox);
                     lease = await mirror.Health.CallAsync(ct => leases!.TakeOverAsync(name, ct), cancellationToken).ConfigureAwait(false);
                 }
-                return (lease, fence, false);
+                return (lease, fence, false, token);
             }
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
+            if (token is not null)
+                await ObserveAsync(token).ConfigureAwait(false);
             if (lease is not null)
                 await lease.DisposeAsync().ConfigureAwait(false);
             EdgeLog.SessionLeaseUnavailable(logger, ex, id.Client);
-            return (null, null, false);
+            return (null, null, false, null);
         }
     }
 
@@ -166,41 +193,32 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
         }
     }
 
-    /// <summary>
-    /// What the client may not see: its own hidden messages and the mailbox's shared ones, each from storage (or as
-    /// last read when storage does not answer).
-    /// </summary>
-    private async Task<IReadOnlySet<string>> HiddenAsync(SpoolIdentity id, CancellationToken cancellationToken)
-    {
-        var ownTask = ViewAsync(id, id.Client, cancellationToken);
-        var sharedTask = ViewAsync(id, SharedView, cancellationToken);
-        await ObserveAsync(ownTask, sharedTask).ConfigureAwait(false);
-        var all = new HashSet<string>(await ownTask.ConfigureAwait(false), StringComparer.Ordinal);
-        all.UnionWith(await sharedTask.ConfigureAwait(false));
-        return all;
-    }
+    /// <summary>A view's change token from storage (see <see cref="IClientViewStore.ChangeTokenAsync"/>).</summary>
+    private Task<string?> TokenAsync(string mailbox, string view, CancellationToken cancellationToken) =>
+        mirror.Health.CallAsync(ct => views.ChangeTokenAsync(mailbox, view, ct), cancellationToken);
 
     /// <summary>
-    /// One view's hidden keys. The view's change token is read first: when it is the one seen with the keys held
-    /// here, they are still right and the listing (a query that scans the table on Azurite) is skipped.
+    /// One view's hidden keys, from storage or as last read when storage does not answer. When the view's change token
+    /// is the one seen with the keys held here, they are still right and the listing (a query that scans the table on
+    /// Azurite) is skipped.
     /// </summary>
-    private async Task<IReadOnlySet<string>> ViewAsync(SpoolIdentity id, string view, CancellationToken cancellationToken)
+    private async Task<IReadOnlySet<string>> ViewAsync(SpoolIdentity id, string view, Task<string?> tokenTask, CancellationToken cancellationToken)
     {
         var key = (id.Mailbox, view);
-        _views.TryGetValue(key, out var cached);
         try
         {
-            var token = await mirror.Health.CallAsync(ct => views.ChangeTokenAsync(id.Mailbox, view, ct), cancellationToken).ConfigureAwait(false);
+            var token = await tokenTask.ConfigureAwait(false);
+            _views.TryGetValue(key, out var cached);
             if (token is not null && cached.Keys is not null && string.Equals(token, cached.Token, StringComparison.Ordinal))
                 return cached.Keys;
             var keys = await mirror.Health.CallAsync(ct => views.ListHiddenAsync(id.Mailbox, view, ct), cancellationToken).ConfigureAwait(false);
             _views[key] = (token, keys);
             return keys;
         }
-        catch (Exception ex) when (ex is not OperationCanceledException && cached.Keys is not null)
+        catch (Exception ex) when (ex is not OperationCanceledException && _views.TryGetValue(key, out var last) && last.Keys is not null)
         {
             EdgeLog.ServingCachedView(logger, ex, id.Client, id.Mailbox);
-            return cached.Keys;
+            return last.Keys;
         }
     }
 

@@ -403,6 +403,47 @@ public sealed partial class EdgeMirrorTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_quit_applied_on_another_edge_just_before_a_login_reads_the_claim_is_seen_by_that_login()
+    {
+        await PutAsync("one");
+        await PutAsync("two");
+        var views = new CountingViews(_spool.Runtime.ClientViews);
+        var portA = await ServeAsync(NewEdge(_spool.Runtime, Options(Path.Combine(_state, "a")), views: views));
+        await using var other = await PullHarness.AttachAsync(_spool);
+        var portB = await ServeAsync(NewEdge(other.Runtime, Options(Path.Combine(_state, "b"))));
+        // Edge A holds alice's view as listed now (nothing hidden) with the change token of now.
+        using (var first = await ConnectAsync(portA, "alice"))
+        {
+            Assert.Equal(2, first.Count);
+            await first.DisconnectAsync(quit: true);
+        }
+
+        // alice deletes message 1 on edge B. A login on edge A is held just before it reads the view's claim, and the
+        // QUIT on B is applied then: the login must see the view as changed (its token read after the claim it makes),
+        // not the copy edge A listed before, which still shows message 1.
+        var onB = await RawPop3Client.LogInAsync(portB, "alice", "secret");
+        Assert.StartsWith("+OK", await onB.CommandAsync("DELE 1"));
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        views.BeforeClaimRead = async () =>
+        {
+            held.TrySetResult();
+            await release.Task;
+        };
+        var login = ConnectAsync(portA, "alice");
+        await held.Task.WaitAsync(Bound);
+        Assert.StartsWith("+OK", await onB.CommandAsync("QUIT"));
+        views.BeforeClaimRead = null;
+        release.SetResult();
+
+        using var after = await login;
+        Assert.Equal(1, after.Count);
+        Assert.Equal("two", (await after.GetMessageAsync(0)).Subject);
+        await after.DisconnectAsync(quit: true);
+        await onB.DisposeAsync();
+    }
+
+    [Fact]
     public async Task A_login_lists_a_view_again_only_when_it_changed_on_this_edge_or_another()
     {
         await PutAsync("one");
@@ -606,8 +647,15 @@ public sealed partial class EdgeMirrorTests : IAsyncLifetime
         public Task<string?> ChangeTokenAsync(string mailbox, string client, CancellationToken cancellationToken) =>
             inner.ChangeTokenAsync(mailbox, client, cancellationToken);
 
-        public Task<ViewClaim> ReadClaimAsync(string mailbox, string view, CancellationToken cancellationToken) =>
-            inner.ReadClaimAsync(mailbox, view, cancellationToken);
+        public async Task<ViewClaim> ReadClaimAsync(string mailbox, string view, CancellationToken cancellationToken)
+        {
+            if (BeforeClaimRead is { } before)
+                await before();
+            return await inner.ReadClaimAsync(mailbox, view, cancellationToken);
+        }
+
+        /// <summary>Awaited (when set) before each read of a session claim: holds a login just before it reads the claim.</summary>
+        public Func<Task>? BeforeClaimRead { get; set; }
 
         public Task<string?> ClaimAsync(string mailbox, string view, string client, ViewClaim seen, CancellationToken cancellationToken) =>
             inner.ClaimAsync(mailbox, view, client, seen, cancellationToken);
