@@ -32,6 +32,7 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
     private readonly ConcurrentDictionary<(string Mailbox, string View), SpoolMaildrop> _open = new();
     private readonly ConcurrentDictionary<(string Mailbox, string View), SemaphoreSlim> _opening = new();
     private readonly ConcurrentDictionary<(string Mailbox, string View), (string? Token, IReadOnlySet<string>? Keys)> _views = new();
+    private readonly ConcurrentDictionary<(string Mailbox, string View), string> _lastFences = new();
 
     /// <summary>Set once storage refused a marker deletion for want of permission (an edge on its SAS): no more sweeps.</summary>
     private volatile bool _sweepRefused;
@@ -65,7 +66,7 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
                         return await InUseAsync(id, snapshotTask, otherToken).ConfigureAwait(false);
                     await earlier.TakeOverAsync(TakeoverWait).ConfigureAwait(false);
                 }
-                var (claimed, fence, inUse, claimedToken) = await ClaimAsync(id, key.Item2, deadline, cancellationToken).ConfigureAwait(false);
+                var (claimed, fence, inUse, claimedToken) = await ClaimAsync(id, key, deadline, cancellationToken).ConfigureAwait(false);
                 if (inUse)
                     return await InUseAsync(id, snapshotTask, otherToken).ConfigureAwait(false);
                 lease = claimed;
@@ -117,54 +118,68 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
     /// rule still holds; logged).
     /// </summary>
     /// <remarks>
-    /// The token is the view's change token, read after the claim row was read and while the claim is written: every
-    /// commit step changes the claim row, so when the claim made on what was read succeeds, no commit landed between that
-    /// read and the claim, and the token (read after it) holds every commit before the claim. The lease is asked for
-    /// while the claim is read. A login thus waits for two round trips of storage here, not four.
+    /// The token is the view's change token, read after the claim row was seen and while the claim is written: every
+    /// commit step rewrites the claim row, so when the claim made on the row as seen succeeds, no commit landed since it
+    /// was seen, and the token holds every commit before the claim. The row is seen by reading it, or, for the view of
+    /// one client identity whose last session here ended without writing to it, as that session left it (its fence):
+    /// the claim is then made without reading the row, and when the row changed since (another edge claimed it), the
+    /// claim fails and the row is read. In such a view the lease only tells whether an earlier session is to be taken
+    /// over, so it is asked for alongside; in a shared-delete mailbox its holder decides whether this login is let in,
+    /// so it is known before the claim. A login of a client polling through one edge thus waits for one round trip of
+    /// storage here.
     /// </remarks>
-    private async Task<(ILease? Lease, string? Fence, bool InUse, Task<string?>? Token)> ClaimAsync(SpoolIdentity id, string view, DateTimeOffset deadline, CancellationToken cancellationToken)
+    private async Task<(ILease? Lease, string? Fence, bool InUse, Task<string?>? Token)> ClaimAsync(SpoolIdentity id, (string Mailbox, string View) key, DateTimeOffset deadline, CancellationToken cancellationToken)
     {
+        var view = key.View;
         var name = $"pop3/{id.Mailbox}/{view}";
+        var shared = view == SharedView;
         ILease? lease = null;
+        Task<ILease?>? taking = null;
         Task<string?>? token = null;
+        var seen = !shared && _lastFences.TryRemove(key, out var last) ? new ViewClaim(last, id.Client, false) : null;
         try
         {
             for (var attempt = 1; ; attempt++)
             {
-                var read = mirror.Health.CallAsync(ct => views.ReadClaimAsync(id.Mailbox, view, ct), cancellationToken);
-                var taking = leases is null || lease is not null
-                    ? Task.FromResult(lease)
-                    : mirror.Health.CallAsync(ct => leases.TryAcquireAsync(name, ct), cancellationToken);
-                await ObserveAsync(read, taking).ConfigureAwait(false);
-                if (taking.IsCompletedSuccessfully)
-                    lease = taking.Result;
-                var seen = await read.ConfigureAwait(false);
-                await taking.ConfigureAwait(false);
-                if (seen.Committing && DateTimeOffset.UtcNow < deadline)
+                if (leases is not null && lease is null && taking is null)
+                    taking = mirror.Health.CallAsync(ct => leases.TryAcquireAsync(name, ct), cancellationToken);
+                if (seen is null)
                 {
-                    await Task.Delay(TimeSpan.FromMilliseconds(100), cancellationToken).ConfigureAwait(false);
-                    continue;
+                    seen = await mirror.Health.CallAsync(ct => views.ReadClaimAsync(id.Mailbox, view, ct), cancellationToken).ConfigureAwait(false);
+                    if (seen.Committing && DateTimeOffset.UtcNow < deadline)
+                    {
+                        lease ??= await TakenAsync().ConfigureAwait(false);
+                        await Task.Delay(TimeSpan.FromMilliseconds(100), cancellationToken).ConfigureAwait(false);
+                        seen = null;
+                        continue;
+                    }
                 }
-                var held = leases is not null && lease is null;
-                // Only a session of the same identity is taken over (a shared-delete mailbox keeps one reader at a time).
-                if (held && !string.Equals(seen.Client, id.Client, StringComparison.Ordinal))
-                    return (null, null, true, null);
+                if (shared)
+                {
+                    lease ??= await TakenAsync().ConfigureAwait(false);
+                    // Only a session of the same identity is taken over (a shared-delete mailbox keeps one reader at a time).
+                    if (leases is not null && lease is null && !string.Equals(seen.Client, id.Client, StringComparison.Ordinal))
+                        return (null, null, true, null);
+                }
                 token = TokenAsync(id.Mailbox, view, cancellationToken);
-                var fence = await mirror.Health.CallAsync(ct => views.ClaimAsync(id.Mailbox, view, id.Client, seen, ct), cancellationToken).ConfigureAwait(false);
+                var claim = seen;
+                var fence = await mirror.Health.CallAsync(ct => views.ClaimAsync(id.Mailbox, view, id.Client, claim, ct), cancellationToken).ConfigureAwait(false);
                 if (fence is null)
                 {
                     await ObserveAsync(token).ConfigureAwait(false);
                     token = null;
+                    seen = null;
                     if (attempt < 10)
                         continue;
                     throw new InvalidOperationException($"the session claim of {name} kept changing");
                 }
-                if (held)
+                lease ??= await TakenAsync().ConfigureAwait(false);
+                if (leases is not null && lease is null)
                 {
                     // A session of this identity on another edge (or one here that did not let go in time): it is superseded
                     // already (the claim); breaking its lease makes its edge notice and close it.
                     EdgeLog.TakingOver(logger, id.Client, id.Mailbox);
-                    lease = await mirror.Health.CallAsync(ct => leases!.TakeOverAsync(name, ct), cancellationToken).ConfigureAwait(false);
+                    lease = await mirror.Health.CallAsync(ct => leases.TakeOverAsync(name, ct), cancellationToken).ConfigureAwait(false);
                 }
                 return (lease, fence, false, token);
             }
@@ -173,11 +188,35 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
         {
             if (token is not null)
                 await ObserveAsync(token).ConfigureAwait(false);
+            if (taking is not null)
+                await ObserveAsync(taking).ConfigureAwait(false);
+            if (taking is { IsCompletedSuccessfully: true, Result: { } late })
+                await late.DisposeAsync().ConfigureAwait(false);
             if (lease is not null)
                 await lease.DisposeAsync().ConfigureAwait(false);
             EdgeLog.SessionLeaseUnavailable(logger, ex, id.Client);
             return (null, null, false, null);
         }
+
+        // The lease asked for, once it is answered (null: another session holds it); the next attempt asks again.
+        async Task<ILease?> TakenAsync()
+        {
+            if (taking is null)
+                return null;
+            var task = taking;
+            taking = null;
+            return await task.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// A session of a client identity's own view ended without writing to its claim: the next login here may claim the
+    /// view on the row as this session left it (see <see cref="ClaimAsync"/>).
+    /// </summary>
+    internal void RememberFence((string Mailbox, string View) key, string fence)
+    {
+        if (key.View != SharedView)
+            _lastFences[key] = fence;
     }
 
     /// <summary>Waits for calls whose results are no longer wanted, so none of them fails unobserved.</summary>
@@ -289,6 +328,7 @@ internal sealed class SpoolMaildrop : IMaildrop
     private readonly CancellationTokenRegistration _leaseLost;
     private ILease? _lease;
     private int _state;
+    private volatile bool _wroteClaim;
 
     // fence: the view's session claim (null: storage did not answer at login; this process's rule only); open: where the
     // provider keeps the open session of key, from which this one removes itself when it ends.
@@ -416,6 +456,7 @@ internal sealed class SpoolMaildrop : IMaildrop
             if (indexes.Count == 0)
                 return;
             var keys = indexes.Order().Select(i => _messages[i].MessageKey).ToList();
+            _wroteClaim = true;
             if (_fence is null)
             {
                 await _views.HideAsync(_identity.Mailbox, _view, keys, cancellationToken).ConfigureAwait(false);
@@ -444,8 +485,12 @@ internal sealed class SpoolMaildrop : IMaildrop
 
     public async ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _state, Ended) == Ended)
+        var ending = Interlocked.Exchange(ref _state, Ended);
+        if (ending == Ended)
             return;
+        // Not taken over and nothing committed: the view's claim row is as this session's claim left it.
+        if (ending != Superseded && !_wroteClaim && _fence is not null)
+            _provider.RememberFence(_key, _fence);
         await _leaseLost.DisposeAsync().ConfigureAwait(false);
         if (Interlocked.Exchange(ref _lease, null) is { } lease)
             await lease.DisposeAsync().ConfigureAwait(false);

@@ -86,6 +86,30 @@ public sealed partial class EdgeMirrorTests : IAsyncLifetime
         }
     }
 
+    /// <summary>Three messages for alice, edge A on views that count their calls and edge B on its own runtime.</summary>
+    private async Task<(CountingViews Counting, int PortA, int PortB, PullHarness Other)> ThreeMessagesOnTwoEdgesAsync()
+    {
+        await PutAsync("one");
+        await PutAsync("two");
+        await PutAsync("three");
+        var counting = new CountingViews(_spool.Runtime.ClientViews);
+        var portA = await ServeAsync(NewEdge(_spool.Runtime, Options(Path.Combine(_state, "a")), views: counting));
+        var other = await PullHarness.AttachAsync(_spool);
+        var portB = await ServeAsync(NewEdge(other.Runtime, Options(Path.Combine(_state, "b"))));
+        return (counting, portA, portB, other);
+    }
+
+    /// <summary>One poll of a mail client: log in, count, delete the first message when asked, QUIT.</summary>
+    private static async Task<int> PollAsync(int port, string login, bool deleteFirst = false)
+    {
+        using var client = await ConnectAsync(port, login);
+        var count = client.Count;
+        if (deleteFirst)
+            await client.DeleteMessageAsync(0);
+        await client.DisconnectAsync(quit: true);
+        return count;
+    }
+
     private static async Task<byte[]> RetrieveRawAsync(Pop3Client client, int index)
     {
         using var stream = await client.GetStreamAsync(index);
@@ -444,24 +468,37 @@ public sealed partial class EdgeMirrorTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_client_polling_through_one_edge_claims_its_view_without_reading_the_claim_until_it_changed()
+    {
+        var (counting, portA, portB, other) = await ThreeMessagesOnTwoEdgesAsync();
+        await using var _ = other;
+        Task<int> PollLaptopAsync(int port, bool deleteFirst = false) => PollAsync(port, "alice+laptop", deleteFirst);
+
+        Assert.Equal(3, await PollLaptopAsync(portA));
+        Assert.Equal(1, counting.ClaimReads);
+        // The last session here ended without writing to the claim: the next logins claim on the row it left.
+        Assert.Equal(3, await PollLaptopAsync(portA));
+        Assert.Equal(3, await PollLaptopAsync(portA, deleteFirst: true));
+        Assert.Equal(1, counting.ClaimReads);
+        // That session wrote its deletion: the next login reads the claim again, and sees the deletion.
+        Assert.Equal(2, await PollLaptopAsync(portA));
+        Assert.Equal(2, counting.ClaimReads);
+
+        // Another edge claims the view and deletes: the claim on the row as left here fails, the row is read, and the
+        // deletion made there is seen here.
+        Assert.Equal(2, await PollLaptopAsync(portB, deleteFirst: true));
+        Assert.Equal(1, await PollLaptopAsync(portA));
+        Assert.Equal(3, counting.ClaimReads);
+        Assert.Equal(1, await PollLaptopAsync(portA));
+        Assert.Equal(3, counting.ClaimReads);
+    }
+
+    [Fact]
     public async Task A_login_lists_a_view_again_only_when_it_changed_on_this_edge_or_another()
     {
-        await PutAsync("one");
-        await PutAsync("two");
-        await PutAsync("three");
-        var counting = new CountingViews(_spool.Runtime.ClientViews);
-        var portA = await ServeAsync(NewEdge(_spool.Runtime, Options(Path.Combine(_state, "a")), views: counting));
-        await using var other = await PullHarness.AttachAsync(_spool);
-        var portB = await ServeAsync(NewEdge(other.Runtime, Options(Path.Combine(_state, "b"))));
-        async Task<int> CountAsync(int port, bool deleteFirst = false)
-        {
-            using var client = await ConnectAsync(port, "alice+laptop");
-            var count = client.Count;
-            if (deleteFirst)
-                await client.DeleteMessageAsync(0);
-            await client.DisconnectAsync(quit: true);
-            return count;
-        }
+        var (counting, portA, portB, other) = await ThreeMessagesOnTwoEdgesAsync();
+        await using var _ = other;
+        Task<int> CountAsync(int port, bool deleteFirst = false) => PollAsync(port, "alice+laptop", deleteFirst);
 
         Assert.Equal(3, await CountAsync(portA));
         Assert.Equal(2, counting.Listings); // its own view and the mailbox's shared one
@@ -629,8 +666,11 @@ public sealed partial class EdgeMirrorTests : IAsyncLifetime
     private sealed class CountingViews(IClientViewStore inner) : IClientViewStore
     {
         private int _listings;
+        private int _claimReads;
 
         public int Listings => Volatile.Read(ref _listings);
+
+        public int ClaimReads => Volatile.Read(ref _claimReads);
 
         public Task<IReadOnlySet<string>> ListHiddenAsync(string mailbox, string client, CancellationToken cancellationToken)
         {
@@ -649,6 +689,7 @@ public sealed partial class EdgeMirrorTests : IAsyncLifetime
 
         public async Task<ViewClaim> ReadClaimAsync(string mailbox, string view, CancellationToken cancellationToken)
         {
+            Interlocked.Increment(ref _claimReads);
             if (BeforeClaimRead is { } before)
                 await before();
             return await inner.ReadClaimAsync(mailbox, view, cancellationToken);
