@@ -1,3 +1,5 @@
+// Longer than the 450 lines a file should keep to: the segmented LRU's use order, the files it governs and their
+// proofs change together under one lock, and splitting them would spread that lock across classes.
 using CloudSpool.Core.Security;
 using CloudSpool.Core.Spool;
 using Microsoft.Extensions.Logging;

@@ -66,7 +66,7 @@ public sealed record StoreCapacity(IReadOnlyList<StoreDatabaseUse> Databases, do
     /// <summary>The way out, named in every warning.</summary>
     public const string WayOut =
         "Move the spool to an Azure storage account: `cloudspool storage copy --to env:VAR`, then set Storage:ConnectionString to it "
-        + "(see \"The embedded store's ceiling\" in the README).";
+        + "(see \"The embedded store's ceiling\" in docs/design.md).";
 }
 
 /// <summary>Measures the embedded store's databases; a storage account has no such ceiling and no gauge.</summary>

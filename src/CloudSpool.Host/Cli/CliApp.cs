@@ -12,7 +12,7 @@ public static class ExitCodes
     public const int Usage = 2;
 }
 
-/// <summary>The `cloudspool` command line (see DESIGN.md, command-line contract).</summary>
+/// <summary>The `cloudspool` command line (see docs/commands.md).</summary>
 public static class CliApp
 {
     public static Task<int> InvokeAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default) =>

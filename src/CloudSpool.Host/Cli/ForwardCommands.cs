@@ -85,7 +85,7 @@ public static class ForwardCommands
     {
         if (runtime.Options.Forward.Configured)
             return true;
-        await context.PrintErrorAsync("forwarding is not configured: set Forward:Mailbox, Forward:Sender, Forward:Destinations and Forward:Smtp (see README, Configuration)").ConfigureAwait(false);
+        await context.PrintErrorAsync("forwarding is not configured: set Forward:Mailbox, Forward:Sender, Forward:Destinations and Forward:Smtp (see docs/configuration.md, Forward)").ConfigureAwait(false);
         return false;
     }
 

@@ -81,7 +81,7 @@ internal static class StatusPageHtml
         b.Append("<h2>Forwarding to the phone</h2><div class=\"card\" id=\"switch\">");
         if (!s.Switch.Configured)
         {
-            b.Append("<p>Forwarding is not configured (Forward:Mailbox, Forward:Destinations, Forward:Smtp; see README).</p>");
+            b.Append("<p>Forwarding is not configured (Forward:Mailbox, Forward:Destinations, Forward:Smtp; see docs/configuration.md, Forward).</p>");
         }
         else
         {

@@ -1,0 +1,199 @@
+using System.Collections.Concurrent;
+using CloudSpool.Core.Edge;
+using CloudSpool.Core.Leases;
+using CloudSpool.Core.Spool;
+using CloudSpool.Pop3;
+using Microsoft.Extensions.Logging;
+
+namespace CloudSpool.Edge;
+
+/// <summary>One session's snapshot of a client's view: sizes and UIDLs from the index, bytes from the cache or Blob.</summary>
+internal sealed class SpoolMaildrop : IMaildrop
+{
+    private const int Open = 0, Committing = 1, Superseded = 2, Ended = 3;
+
+    private readonly SpoolMirror _mirror;
+    private readonly IClientViewStore _views;
+    private readonly SpoolIdentity _identity;
+    private readonly string _view;
+    private readonly IReadOnlyList<SpoolIndexEntry> _messages;
+    private readonly string? _fence;
+    private readonly ConcurrentDictionary<(string Mailbox, string View), SpoolMaildrop> _open;
+    private readonly (string Mailbox, string View) _key;
+    private readonly SpoolMaildropProvider _provider;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _revoked = new();
+    private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly CancellationTokenRegistration _leaseLost;
+    private ILease? _lease;
+    private int _state;
+    private volatile bool _wroteClaim;
+
+    // fence: the view's session claim (null: storage did not answer at login; this process's rule only); open: where the
+    // provider keeps the open session of key, from which this one removes itself when it ends.
+    public SpoolMaildrop(SpoolMirror mirror, IClientViewStore views, SpoolIdentity identity, string view, IReadOnlyList<SpoolIndexEntry> messages,
+        ILease? lease, string? fence, ConcurrentDictionary<(string Mailbox, string View), SpoolMaildrop> open, (string Mailbox, string View) key,
+        SpoolMaildropProvider provider, ILogger logger)
+    {
+        _mirror = mirror;
+        _views = views;
+        _identity = identity;
+        _view = view;
+        _messages = messages;
+        _lease = lease;
+        _fence = fence;
+        _open = open;
+        _key = key;
+        _provider = provider;
+        _logger = logger;
+        Messages = messages.Select(m => new Pop3MessageInfo(m.Uidl, m.Pop3Size, m.BareCrAsCrlf)).ToList();
+        if (lease is not null)
+            _leaseLost = lease.Lost.Register(() => _ = CheckClaimAsync());
+    }
+
+    public IReadOnlyList<Pop3MessageInfo> Messages { get; }
+
+    public CancellationToken Revoked => _revoked.Token;
+
+    // The highest message index this session has asked to be read ahead.
+    private int _readAheadUntil = -1;
+
+    /// <summary>
+    /// Opening message <paramref name="index"/>: the next messages of the listing are fetched in the background, so a
+    /// client walking it in order finds them cached. Each index is asked for once per session, in batches: the window
+    /// is filled again only when less than half of it is left ahead, so neighbours in one pack are asked for together
+    /// and read with one request.
+    /// </summary>
+    private void ReadAheadFrom(int index)
+    {
+        var ahead = _mirror.ReadAheadMessages;
+        if (Volatile.Read(ref _readAheadUntil) - index > ahead / 2)
+            return;
+        var until = Math.Min(_messages.Count - 1, index + ahead);
+        var from = Math.Max(index + 1, Volatile.Read(ref _readAheadUntil) + 1);
+        if (from > until)
+            return;
+        Volatile.Write(ref _readAheadUntil, until);
+        _mirror.ReadAhead(Enumerable.Range(from, until - from + 1).Select(i => _messages[i]));
+    }
+
+    /// <summary>The client identity of the session.</summary>
+    public string Client => _identity.Client;
+
+    public async ValueTask<Stream> OpenAsync(int index, CancellationToken cancellationToken)
+    {
+        var message = _messages[index];
+        ReadAheadFrom(index);
+        try
+        {
+            return await _mirror.OpenAsync(message, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The library answers -ERR [SYS/TEMP] for this RETR/TOP only; the session goes on.
+            EdgeLog.OpenFailed(_logger, ex, _identity.Client, _identity.Mailbox, message.MessageKey);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// A newer login of this client takes the view over: a session that is not applying its QUIT is revoked at once (it
+    /// will never commit); returns when the session has let go of the view (after its commit, when it was applying
+    /// one), or after <paramref name="wait"/>.
+    /// </summary>
+    public async Task TakeOverAsync(TimeSpan wait)
+    {
+        Revoke();
+        try
+        {
+            await _ended.Task.WaitAsync(wait).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // Still committing or closing: the storage claim fences it from here on.
+        }
+    }
+
+    private void Revoke()
+    {
+        if (Interlocked.CompareExchange(ref _state, Superseded, Open) != Open)
+            return;
+        EdgeLog.TakenOver(_logger, _identity.Client, _identity.Mailbox);
+        _ = _revoked.CancelAsync();
+    }
+
+    /// <summary>
+    /// The session lease could not be renewed: either another edge took the session over (it broke the lease after
+    /// claiming the view) or storage does not answer. Only the first ends the session.
+    /// </summary>
+    private async Task CheckClaimAsync()
+    {
+        try
+        {
+            var claim = await _views.ReadClaimAsync(_identity.Mailbox, _view, CancellationToken.None).ConfigureAwait(false);
+            if (Volatile.Read(ref _state) == Open && !string.Equals(claim.Fence, _fence, StringComparison.Ordinal))
+                Revoke();
+        }
+        catch (Exception)
+        {
+            // Storage does not answer (the lease manager logged the failed renewal): the session goes on; should another
+            // edge have claimed the view meanwhile, this session's commit fails on the claim.
+        }
+    }
+
+    /// <remarks>
+    /// QUIT ends the session whatever this returns, so the client identity is released here, before the library
+    /// answers the QUIT: a client that logs in again as soon as it has the reply finds the view free. A session that
+    /// was taken over hides nothing: here, once revoked; across edges, by the claim its commit is conditional on.
+    /// </remarks>
+    public async ValueTask CommitDeletesAsync(IReadOnlySet<int> indexes, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (Interlocked.CompareExchange(ref _state, Committing, Open) != Open)
+                throw TakenOver(logged: true);
+            if (indexes.Count == 0)
+                return;
+            var keys = indexes.Order().Select(i => _messages[i].MessageKey).ToList();
+            _wroteClaim = true;
+            if (_fence is null)
+            {
+                await _views.HideAsync(_identity.Mailbox, _view, keys, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                var fence = await _views.BeginCommitAsync(_identity.Mailbox, _view, _fence, cancellationToken).ConfigureAwait(false) ?? throw TakenOver();
+                if (!await _views.CommitHiddenAsync(_identity.Mailbox, _view, keys, fence, cancellationToken).ConfigureAwait(false))
+                    throw TakenOver();
+            }
+            _provider.Remember(_identity.Mailbox, _view, keys);
+            EdgeLog.Hidden(_logger, _identity.Client, _identity.Mailbox, keys.Count);
+        }
+        finally
+        {
+            await DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private InvalidOperationException TakenOver(bool logged = false)
+    {
+        if (!logged)
+            EdgeLog.TakenOver(_logger, _identity.Client, _identity.Mailbox);
+        return new InvalidOperationException($"a newer login of {_identity.Client} took the session over; its deletions were not applied");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        var ending = Interlocked.Exchange(ref _state, Ended);
+        if (ending == Ended)
+            return;
+        // Not taken over and nothing committed: the view's claim row is as this session's claim left it.
+        if (ending != Superseded && !_wroteClaim && _fence is not null)
+            _provider.RememberFence(_key, _fence);
+        await _leaseLost.DisposeAsync().ConfigureAwait(false);
+        if (Interlocked.Exchange(ref _lease, null) is { } lease)
+            await lease.DisposeAsync().ConfigureAwait(false);
+        _open.TryRemove(KeyValuePair.Create(_key, this));
+        _ended.TrySetResult();
+    }
+}
