@@ -59,7 +59,11 @@ internal static class StorageFloor
     /// the mailbox (its CPU in the CloudSpool runs): the CPU a pull into Azurite would have for everything else (fetching,
     /// parsing, hashing, the table rows) if the machine were kept busy all the time.
     /// </summary>
-    public static void Print(Result floor, double mpopWallSeconds, double dovecotCpuSeconds)
+    /// <summary>The ratio of CloudSpool's wall time to the floor's that a pull must stay within.</summary>
+    public const double TargetFloorRatio = 1.5;
+
+    /// <summary>Prints the floor and CloudSpool's (median) wall time over it; false when that is above <see cref="TargetFloorRatio"/>.</summary>
+    public static bool Print(Result floor, double mpopWallSeconds, double dovecotCpuSeconds, double cloudSpoolWallSeconds)
     {
         var capacity = mpopWallSeconds * Environment.ProcessorCount;
         var bytesAlone = floor.AzuriteCpuSeconds + floor.UploaderCpuSeconds;
@@ -70,5 +74,9 @@ internal static class StorageFloor
             $"  {floor.WallSeconds:F2} s wall; azurite {floor.AzuriteCpuSeconds:F1} CPU-s, uploader {floor.UploaderCpuSeconds:F1} CPU-s"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  in mpop's {mpopWallSeconds:F2} s (median) the machine has {capacity:F1} CPU-s; dovecot serving the mailbox ({dovecotCpuSeconds:F1}) and the bytes' floor ({bytesAlone:F1}) leave {capacity - dovecotCpuSeconds - bytesAlone:F1} for everything else a pull into Azurite does, at 100% busy"));
+        var ratio = cloudSpoolWallSeconds / floor.WallSeconds;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"cloudspool wall / storage floor wall: {ratio:F2} (median); target <= {TargetFloorRatio:F2}: {(ratio <= TargetFloorRatio ? "met" : "NOT met")}"));
+        return ratio <= TargetFloorRatio;
     }
 }
