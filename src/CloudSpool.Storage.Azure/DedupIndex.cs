@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using Azure;
 using Azure.Data.Tables;
 
@@ -11,23 +12,88 @@ namespace CloudSpool.Storage.Azure;
 /// </summary>
 internal sealed class DedupIndex(TableClient messages)
 {
+    /// <summary>
+    /// Bucket queries of one mailbox after which all of its buckets are read in one query. Azurite answers every query by
+    /// scanning the whole table, so a large pull or retention pass reading thousands of buckets one by one pays that scan
+    /// thousands of times, and the pull slows as the spool grows; one query for all of a mailbox's bucket rows (28 bytes a
+    /// message) costs one scan. A small pull stays with the few buckets it needs.
+    /// </summary>
+    internal const int WholeIndexAfter = 64;
+
     /// <summary>One bucket row as last read or written.</summary>
     internal sealed record Row(string RowKey, ETag ETag, byte[] Entries);
 
     private readonly ConcurrentDictionary<(string Mailbox, string Bucket), IReadOnlyList<Row>> _rows = new();
+    private readonly ConcurrentDictionary<string, int> _bucketQueries = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Lazy<Task>> _wholeReads = new(StringComparer.Ordinal);
+
+    /// <summary>Queries of a single bucket made so far, for all mailboxes.</summary>
+    internal int BucketQueries => _bucketQueries.Values.Sum();
+
+    /// <summary>Mailboxes whose buckets were all read in one query.</summary>
+    internal int WholeReads => _wholeReads.Count;
 
     /// <summary>The rows of a bucket in row order.</summary>
     public async Task<IReadOnlyList<Row>> RowsAsync(string mailbox, string bucket, CancellationToken cancellationToken)
     {
         if (_rows.TryGetValue((mailbox, bucket), out var cached))
             return cached;
+        if (_bucketQueries.GetValueOrDefault(mailbox) >= WholeIndexAfter)
+        {
+            await ReadWholeAsync(mailbox, cancellationToken).ConfigureAwait(false);
+            if (_rows.TryGetValue((mailbox, bucket), out cached))
+                return cached;
+        }
+        _bucketQueries.AddOrUpdate(mailbox, 1, (_, n) => n + 1);
         var start = DedupBuckets.BucketStart(bucket);
-        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {mailbox} and RowKey ge {start} and RowKey lt {StorageNames.PrefixEnd(start)}");
         var rows = new List<Row>();
-        await foreach (var e in messages.QueryAsync<TableEntity>(filter, select: ["RowKey", "E"], cancellationToken: cancellationToken).ConfigureAwait(false))
-            rows.Add(new Row(e.RowKey, e.ETag, e.GetBinary("E") ?? []));
+        await foreach (var (_, row) in QueryAsync(mailbox, start, cancellationToken).ConfigureAwait(false))
+            rows.Add(row);
         _rows[(mailbox, bucket)] = rows;
         return rows;
+    }
+
+    /// <summary>
+    /// Reads every bucket row of the mailbox once per process (a failed read is tried again by the next caller). A bucket
+    /// already kept is left as it is: a commit of this process may have changed it since the query read it. A bucket the
+    /// query read before another writer changed it is stale like any kept bucket: its ETag refuses the next commit, which
+    /// reads it again.
+    /// </summary>
+    private async Task ReadWholeAsync(string mailbox, CancellationToken cancellationToken)
+    {
+        var read = _wholeReads.GetOrAdd(mailbox, m => new Lazy<Task>(() => ReadWholeCoreAsync(m, cancellationToken)));
+        try
+        {
+            await read.Value.ConfigureAwait(false);
+        }
+        catch
+        {
+            _wholeReads.TryRemove(new KeyValuePair<string, Lazy<Task>>(mailbox, read));
+            throw;
+        }
+    }
+
+    private async Task ReadWholeCoreAsync(string mailbox, CancellationToken cancellationToken)
+    {
+        var buckets = new Dictionary<string, List<Row>>(StringComparer.Ordinal);
+        await foreach (var (bucket, row) in QueryAsync(mailbox, DedupBuckets.RowPrefix, cancellationToken).ConfigureAwait(false))
+        {
+            if (!buckets.TryGetValue(bucket, out var rows))
+                buckets[bucket] = rows = [];
+            rows.Add(row);
+        }
+        foreach (var bucket in DedupBuckets.All)
+            _rows.TryAdd((mailbox, bucket), buckets.GetValueOrDefault(bucket) ?? []);
+        foreach (var (bucket, rows) in buckets)
+            _rows.TryAdd((mailbox, bucket), rows);
+    }
+
+    /// <summary>The bucket rows whose keys start with <paramref name="prefix"/>, in row order, each with its bucket.</summary>
+    private async IAsyncEnumerable<(string Bucket, Row Row)> QueryAsync(string mailbox, string prefix, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {mailbox} and RowKey ge {prefix} and RowKey lt {StorageNames.PrefixEnd(prefix)}");
+        await foreach (var e in messages.QueryAsync<TableEntity>(filter, maxPerPage: 1000, select: ["RowKey", "E"], cancellationToken: cancellationToken).ConfigureAwait(false))
+            yield return (DedupBuckets.BucketOfRow(e.RowKey), new Row(e.RowKey, e.ETag, e.GetBinary("E") ?? []));
     }
 
     /// <summary>The key of the message holding <paramref name="dedupKey"/>, or null.</summary>

@@ -203,6 +203,12 @@ internal static class DedupBuckets
 
     public static string BucketStart(string bucket) => $"{RowPrefix}{bucket}:";
 
+    /// <summary>The bucket a row belongs to.</summary>
+    public static string BucketOfRow(string rowKey) => rowKey[RowPrefix.Length..rowKey.LastIndexOf(':')];
+
+    /// <summary>Every bucket a dedup key (lowercase hex) can fall in.</summary>
+    public static IEnumerable<string> All => Enumerable.Range(0, 4096).Select(b => b.ToString("x3", CultureInfo.InvariantCulture));
+
     public static int RowNumber(string rowKey) => int.Parse(rowKey.AsSpan(rowKey.LastIndexOf(':') + 1), NumberStyles.None, CultureInfo.InvariantCulture);
 
     public static byte[] KeyOf(string dedupKey) => Convert.FromHexString(dedupKey.AsSpan(0, KeyBytes * 2));

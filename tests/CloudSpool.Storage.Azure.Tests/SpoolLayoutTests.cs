@@ -92,6 +92,49 @@ public sealed class SpoolLayoutTests : IAsyncLifetime
         Assert.Equal(Enumerable.Range(0, 120).Reverse().Select(i => keys[$"race {i}"]), both[1].Select(r => r.MessageKey));
     }
 
+    [Fact]
+    public async Task A_large_pull_reads_the_dedup_index_in_one_query_and_a_stale_copy_still_stores_each_message_once()
+    {
+        async Task<List<StoreResult>> CommitAsync(AzureSpool writer, IEnumerable<byte[]> mails)
+        {
+            var results = new List<StoreResult>();
+            foreach (var batch in mails.Chunk(AzureSpool.SegmentMembers))
+            {
+                var messages = batch.Select(raw => IngestedMessage.FromBytes(raw, "a", "k", DateTimeOffset.UtcNow)).ToList();
+                for (var i = 0; i < batch.Length; i++)
+                    await writer.WriteContentAsync("bulk", messages[i], new MemoryStream(batch[i]), CancellationToken.None);
+                results.AddRange(await writer.CommitAsync("bulk", messages, CancellationToken.None));
+            }
+            return results;
+        }
+
+        // A pull of 400 new messages looks up about 380 buckets: past the first ones, it reads them all in one query.
+        var first = Enumerable.Range(0, 400).Select(i => Mail($"bulk {i}")).ToList();
+        var puller = new AzureSpool(_spool.Runtime.Storage);
+        var stored = await CommitAsync(puller, first);
+        Assert.All(stored, r => Assert.Equal(StoreOutcome.Stored, r.Outcome));
+        Assert.Equal(1, puller.Dedup.WholeReads);
+        Assert.InRange(puller.Dedup.BucketQueries, DedupIndex.WholeIndexAfter, DedupIndex.WholeIndexAfter + AzureSpool.SegmentMembers);
+
+        // Another process reads the whole index while it finds the same mail held ...
+        var late = new AzureSpool(_spool.Runtime.Storage);
+        var again = await CommitAsync(late, first.Take(150));
+        Assert.Equal(stored.Take(150).Select(r => (StoreOutcome.Duplicate, r.MessageKey)), again.Select(r => (r.Outcome, r.MessageKey)));
+        Assert.Equal(1, late.Dedup.WholeReads);
+
+        // ... then a third stores new mail, which the second's copy of the index does not show: its commit of the same
+        // mail is refused by the buckets' ETags, it reads them again and finds every message held.
+        var more = Enumerable.Range(400, 60).Select(i => Mail($"bulk {i}")).ToList();
+        var third = await CommitAsync(new AzureSpool(_spool.Runtime.Storage), more);
+        Assert.All(third, r => Assert.Equal(StoreOutcome.Stored, r.Outcome));
+        var stale = await CommitAsync(late, more);
+        Assert.Equal(third.Select(r => (StoreOutcome.Duplicate, r.MessageKey)), stale.Select(r => (r.Outcome, r.MessageKey)));
+
+        var listed = await _spool.ListAsync("bulk");
+        Assert.Equal(460, listed.Count);
+        Assert.Equal(460, listed.Select(m => m.DedupKey).Distinct().Count());
+    }
+
     private async Task<int> RowCountAsync(string mailbox, string prefix)
     {
         var count = 0;
