@@ -74,4 +74,10 @@ internal static partial class EdgeLog
 
     [LoggerMessage(20, LogLevel.Warning, "the cached copy of message {MessageKey} ({Sha256}) failed its proof ({Mismatch}): dropped, read from storage again")]
     public static partial void CachedCopyDamaged(ILogger logger, string messageKey, string sha256, string mismatch);
+
+    [LoggerMessage(41, LogLevel.Information, "view {View} of mailbox {Mailbox}: {Count} small records merged")]
+    public static partial void ViewCompacted(ILogger logger, string view, string mailbox, int count);
+
+    [LoggerMessage(42, LogLevel.Warning, "view {View} of mailbox {Mailbox} could not be compacted; tried again at a later login")]
+    public static partial void ViewCompactionFailed(ILogger logger, Exception exception, string view, string mailbox);
 }

@@ -36,6 +36,7 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
 
     /// <summary>Set once storage refused a marker deletion for want of permission (an edge on its SAS): no more sweeps.</summary>
     private volatile bool _sweepRefused;
+    private readonly ConcurrentDictionary<(string Mailbox, string View), byte> _compacting = new();
 
     /// <summary>Client identities with a session now.</summary>
     public int OpenSessions => _open.Count;
@@ -80,6 +81,7 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
                 var snapshot = await snapshotTask.ConfigureAwait(false);
                 var messages = snapshot.Where(m => !hidden.Contains(m.MessageKey)).ToList();
                 SweepMarkersOfRemovedMessages(id, hidden, snapshot);
+                CompactViews(id, key.Item2, otherView);
                 EdgeLog.Opened(logger, id.Client, id.Mailbox, messages.Count, snapshot.Count - messages.Count);
                 var drop = new SpoolMaildrop(mirror, views, id, key.Item2, messages, lease, fence, _open, key, this, logger);
                 lease = null;
@@ -295,6 +297,43 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
                 EdgeLog.MarkerSweepFailed(logger, ex, id.Client, id.Mailbox);
             }
         });
+    }
+
+    /// <summary>
+    /// Merges the small records a view gathers, one a QUIT, in the background once there are many (the store keeps count
+    /// of what it listed, so a view with few costs nothing here).
+    /// </summary>
+    private void CompactViews(SpoolIdentity id, params string[] viewNames)
+    {
+        if (_sweepRefused)
+            return;
+        foreach (var view in viewNames)
+        {
+            if (!_compacting.TryAdd((id.Mailbox, view), 0))
+                continue;
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    var merged = await views.CompactAsync(id.Mailbox, view, CancellationToken.None).ConfigureAwait(false);
+                    if (merged > 0)
+                        EdgeLog.ViewCompacted(logger, view, id.Mailbox, merged);
+                }
+                catch (UnauthorizedAccessException ex)
+                {
+                    _sweepRefused = true;
+                    EdgeLog.MarkerSweepNotPermitted(logger, ex.Message);
+                }
+                catch (Exception ex)
+                {
+                    EdgeLog.ViewCompactionFailed(logger, ex, view, id.Mailbox);
+                }
+                finally
+                {
+                    _compacting.TryRemove((id.Mailbox, view), out _);
+                }
+            });
+        }
     }
 
     /// <summary>Remembers messages a session hid, so the next login sees them hidden even if storage is not reachable then.</summary>

@@ -1,3 +1,7 @@
+using System.Collections.Concurrent;
+using System.IO.Compression;
+using System.Text;
+using Azure;
 using Azure.Data.Tables;
 using CloudSpool.Core.Edge;
 
@@ -5,22 +9,90 @@ namespace CloudSpool.Storage.Azure;
 
 /// <summary>
 /// Per-client views in the <c>{p}views</c> table: one partition per mailbox and client identity
-/// (<see cref="StorageNames.ViewPartition"/>), one row per hidden message key.
+/// (<see cref="StorageNames.ViewPartition"/>). The hidden message keys are kept in chunk rows, <c>c:{ticks}-{id}</c>, each
+/// holding up to <see cref="KeysPerChunk"/> keys (Brotli, about 10 bytes a key): a QUIT adds one, and
+/// <see cref="CompactAsync"/> merges the small ones. Earlier versions wrote a row per hidden key, <c>m:{key}</c>; those
+/// are still read, swept and merged. A row per key would cost the embedded store about 200 bytes a message for every
+/// client that deletes what it downloads, as much as the spool itself.
 /// </summary>
 public sealed class AzureClientViewStore(AzureStorage storage, TimeProvider clock) : IClientViewStore
 {
     /// <summary>Entities in one entity-group transaction (the service's limit).</summary>
     private const int BatchSize = 100;
 
+    /// <summary>Keys in one chunk row: 2,000 keys of 30 characters stay under a binary property's 64 KiB even uncompressed.</summary>
+    internal const int KeysPerChunk = 2000;
+
+    /// <summary>Rows of a view past which <see cref="CompactAsync"/> merges the small ones.</summary>
+    internal const int CompactAbove = 32;
+
+    /// <summary>Rows merged in one transaction, with the rows that replace them within the service's limit.</summary>
+    private const int MergeRows = 64;
+
+    private const string ChunkPrefix = "c:";
+
+    /// <summary>One row of a view partition as read: a chunk of keys, or a marker of one key from an earlier version.</summary>
+    private sealed record ViewRow(string RowKey, ETag ETag, string[] Keys, bool IsChunk);
+
+    /// <summary>How many rows each view had when it was last listed here, so that compaction only reads views that need it.</summary>
+    private readonly ConcurrentDictionary<string, int> _rowsListed = new(StringComparer.Ordinal);
+
     public async Task<IReadOnlySet<string>> ListHiddenAsync(string mailbox, string client, CancellationToken cancellationToken)
     {
         var partition = StorageNames.ViewPartition(mailbox, client);
-        var filter = TableClient.CreateQueryFilter(
-            $"PartitionKey eq {partition} and RowKey gt {StorageNames.MessageRowPrefix} and RowKey lt {StorageNames.PrefixEnd(StorageNames.MessageRowPrefix)}");
-        var result = new HashSet<string>(StringComparer.Ordinal);
-        await foreach (var e in storage.Views.QueryAsync<TableEntity>(filter, maxPerPage: 1000, select: ["RowKey"], cancellationToken: cancellationToken).ConfigureAwait(false))
-            result.Add(e.RowKey);
-        return result;
+        var rows = await ReadRowsAsync(partition, cancellationToken).ConfigureAwait(false);
+        _rowsListed[partition] = rows.Count;
+        return rows.SelectMany(r => r.Keys).ToHashSet(StringComparer.Ordinal);
+    }
+
+    /// <summary>Every chunk and marker row of a view partition, in one query (on Azurite a query scans the whole table).</summary>
+    private async Task<List<ViewRow>> ReadRowsAsync(string partition, CancellationToken cancellationToken)
+    {
+        var rows = new List<ViewRow>();
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition}");
+        await foreach (var e in storage.Views.QueryAsync<TableEntity>(filter, maxPerPage: 1000, select: ["RowKey", "K"], cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            if (e.RowKey.StartsWith(ChunkPrefix, StringComparison.Ordinal))
+                rows.Add(new ViewRow(e.RowKey, e.ETag, DecodeKeys(e.GetBinary("K") ?? []), IsChunk: true));
+            else if (e.RowKey.StartsWith(StorageNames.MessageRowPrefix, StringComparison.Ordinal))
+                rows.Add(new ViewRow(e.RowKey, e.ETag, [e.RowKey], IsChunk: false));
+        }
+        return rows;
+    }
+
+    /// <summary>The keys, sorted and joined by line feeds, compressed with Brotli.</summary>
+    internal static byte[] EncodeKeys(IEnumerable<string> keys)
+    {
+        var text = Encoding.ASCII.GetBytes(string.Join('\n', keys));
+        using var buffer = new MemoryStream();
+        using (var brotli = new BrotliStream(buffer, CompressionLevel.Optimal, leaveOpen: true))
+            brotli.Write(text);
+        return buffer.ToArray();
+    }
+
+    internal static string[] DecodeKeys(byte[] compressed)
+    {
+        if (compressed.Length == 0)
+            return [];
+        using var brotli = new BrotliStream(new MemoryStream(compressed, writable: false), CompressionMode.Decompress);
+        using var text = new MemoryStream();
+        brotli.CopyTo(text);
+        return text.Length == 0 ? [] : Encoding.ASCII.GetString(text.GetBuffer(), 0, (int)text.Length).Split('\n');
+    }
+
+    /// <summary>New chunk rows holding <paramref name="keys"/>, each under a key of its own.</summary>
+    private List<TableEntity> ChunkRows(string partition, IEnumerable<string> keys)
+    {
+        var now = clock.GetUtcNow();
+        var id = Guid.NewGuid().ToString("N")[..12];
+        return keys.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).Chunk(KeysPerChunk)
+            .Select((chunk, i) => new TableEntity(partition, $"{ChunkPrefix}{now.UtcTicks:D19}-{id}-{i:D4}")
+            {
+                ["K"] = EncodeKeys(chunk),
+                ["Count"] = chunk.Length,
+                ["HiddenAt"] = now,
+            })
+            .ToList();
     }
 
     public Task HideAsync(string mailbox, string client, IReadOnlyCollection<string> messageKeys, CancellationToken cancellationToken) =>
@@ -30,26 +102,25 @@ public sealed class AzureClientViewStore(AzureStorage storage, TimeProvider cloc
         HideAsync(StorageNames.ViewPartition(mailbox, view), messageKeys, fence, cancellationToken);
 
     /// <summary>
-    /// Upserts the markers: hiding a hidden message again changes nothing, so a retried QUIT is harmless. Each batch
-    /// also replaces the view's change row, so a reader holding the view sees it changed, and with a fence updates the
-    /// session row on the condition that it is still the fence (the last batch ends the commit mark): a newer claim
-    /// fails the whole batch.
+    /// Adds the keys as chunk rows: hiding a hidden message again adds a row that changes nothing, so a retried QUIT is
+    /// harmless. Each transaction also replaces the view's change row, so a reader holding the view sees it changed, and
+    /// with a fence updates the session row on the condition that it is still the fence (the last transaction ends the
+    /// commit mark): a newer claim fails the whole transaction. One transaction holds up to 196,000 keys.
     /// </summary>
     private async Task<bool> HideAsync(string partition, IReadOnlyCollection<string> messageKeys, string? fence, CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
-        var chunks = messageKeys.Distinct(StringComparer.Ordinal).Chunk(BatchSize - 2).ToList();
-        if (chunks.Count == 0 && fence is not null)
-            chunks.Add([]);
-        for (var i = 0; i < chunks.Count; i++)
+        var batches = ChunkRows(partition, messageKeys).Chunk(BatchSize - 2).ToList();
+        if (batches.Count == 0 && fence is not null)
+            batches.Add([]);
+        for (var i = 0; i < batches.Count; i++)
         {
-            var actions = chunks[i].Select(key => new TableTransactionAction(TableTransactionActionType.UpsertReplace,
-                new TableEntity(partition, key) { ["HiddenAt"] = now })).ToList();
+            var actions = batches[i].Select(row => new TableTransactionAction(TableTransactionActionType.Add, row)).ToList();
             actions.Add(new TableTransactionAction(TableTransactionActionType.UpsertReplace, new TableEntity(partition, StorageNames.HeadRowKey) { ["Changed"] = now }));
             if (fence is not null)
             {
                 actions.Add(new TableTransactionAction(TableTransactionActionType.UpdateMerge,
-                    new TableEntity(partition, StorageNames.SessionRowKey) { ["Committing"] = i < chunks.Count - 1 }, new global::Azure.ETag(fence)));
+                    new TableEntity(partition, StorageNames.SessionRowKey) { ["Committing"] = i < batches.Count - 1 }, new ETag(fence)));
             }
             try
             {
@@ -86,10 +157,10 @@ public sealed class AzureClientViewStore(AzureStorage storage, TimeProvider cloc
         {
             var response = seen.Fence is null
                 ? await storage.Views.AddEntityAsync(row, cancellationToken).ConfigureAwait(false)
-                : await storage.Views.UpdateEntityAsync(row, new global::Azure.ETag(seen.Fence), TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
+                : await storage.Views.UpdateEntityAsync(row, new ETag(seen.Fence), TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
             return response.Headers.ETag?.ToString();
         }
-        catch (global::Azure.RequestFailedException ex) when (ex.IsConflict() || ex.IsPreconditionFailed() || ex.IsNotFound())
+        catch (RequestFailedException ex) when (ex.IsConflict() || ex.IsPreconditionFailed() || ex.IsNotFound())
         {
             return null;
         }
@@ -100,10 +171,10 @@ public sealed class AzureClientViewStore(AzureStorage storage, TimeProvider cloc
         var mark = new TableEntity(StorageNames.ViewPartition(mailbox, view), StorageNames.SessionRowKey) { ["Committing"] = true };
         try
         {
-            var response = await storage.Views.UpdateEntityAsync(mark, new global::Azure.ETag(fence), TableUpdateMode.Merge, cancellationToken).ConfigureAwait(false);
+            var response = await storage.Views.UpdateEntityAsync(mark, new ETag(fence), TableUpdateMode.Merge, cancellationToken).ConfigureAwait(false);
             return response.Headers.ETag?.ToString();
         }
-        catch (global::Azure.RequestFailedException ex) when (ex.IsPreconditionFailed() || ex.IsNotFound())
+        catch (RequestFailedException ex) when (ex.IsPreconditionFailed() || ex.IsNotFound())
         {
             return null;
         }
@@ -117,20 +188,74 @@ public sealed class AzureClientViewStore(AzureStorage storage, TimeProvider cloc
         return row.HasValue ? row.Value!.ETag.ToString() : "";
     }
 
+    /// <summary>
+    /// Takes the keys out of the view: markers of earlier versions are deleted, chunks rewritten without them (deleted
+    /// once empty). A row another sweep or a compaction changed since it was read is left for the next sweep.
+    /// </summary>
     public async Task ForgetAsync(string mailbox, string client, IReadOnlyCollection<string> messageKeys, CancellationToken cancellationToken)
     {
         var partition = StorageNames.ViewPartition(mailbox, client);
-        foreach (var key in messageKeys.Distinct(StringComparer.Ordinal))
+        var forget = messageKeys.ToHashSet(StringComparer.Ordinal);
+        foreach (var row in await ReadRowsAsync(partition, cancellationToken).ConfigureAwait(false))
         {
-            // One by one: a marker already gone (a sweep by another edge) answers 404 and is fine.
+            var keep = row.Keys.Where(k => !forget.Contains(k)).ToList();
+            if (keep.Count == row.Keys.Length)
+                continue;
             try
             {
-                await storage.Views.DeleteEntityAsync(partition, key, global::Azure.ETag.All, cancellationToken).ConfigureAwait(false);
+                if (keep.Count == 0)
+                    await storage.Views.DeleteEntityAsync(partition, row.RowKey, row.IsChunk ? row.ETag : ETag.All, cancellationToken).ConfigureAwait(false);
+                else
+                    await storage.Views.UpdateEntityAsync(new TableEntity(partition, row.RowKey) { ["K"] = EncodeKeys(keep), ["Count"] = keep.Count },
+                        row.ETag, TableUpdateMode.Merge, cancellationToken).ConfigureAwait(false);
             }
-            catch (global::Azure.RequestFailedException ex) when (ex.Status == 403)
+            catch (RequestFailedException ex) when (ex.IsPreconditionFailed() || ex.IsNotFound())
+            {
+                // Changed or gone since it was read: the next sweep reads it again.
+            }
+            catch (RequestFailedException ex) when (ex.Status == 403)
             {
                 throw new UnauthorizedAccessException($"the storage credential may not delete ({ex.ErrorCode}; an edge's SAS deletes nothing)", ex);
             }
         }
+    }
+
+    /// <summary>
+    /// Merges a view's small rows (chunks of a few keys, one a QUIT, and markers of earlier versions) into full chunks, when
+    /// it had more than <see cref="CompactAbove"/> rows when last listed here. Each transaction adds the merged chunks and
+    /// deletes the rows they replace under the ETags read, so a hidden key is never lost: a row changed in between fails
+    /// the transaction and stays. Returns how many rows were merged.
+    /// </summary>
+    public async Task<int> CompactAsync(string mailbox, string view, CancellationToken cancellationToken)
+    {
+        var partition = StorageNames.ViewPartition(mailbox, view);
+        if (_rowsListed.GetValueOrDefault(partition) <= CompactAbove)
+            return 0;
+        var rows = await ReadRowsAsync(partition, cancellationToken).ConfigureAwait(false);
+        _rowsListed[partition] = rows.Count;
+        var small = rows.Where(r => r.Keys.Length < KeysPerChunk / 2).ToList();
+        if (rows.Count <= CompactAbove || small.Count < 2)
+            return 0;
+        var merged = 0;
+        foreach (var group in small.Chunk(MergeRows))
+        {
+            var actions = ChunkRows(partition, group.SelectMany(r => r.Keys)).Select(row => new TableTransactionAction(TableTransactionActionType.Add, row)).ToList();
+            actions.AddRange(group.Select(r => new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(partition, r.RowKey), r.IsChunk ? r.ETag : ETag.All)));
+            try
+            {
+                await storage.Views.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
+                merged += group.Length;
+            }
+            catch (TableTransactionFailedException ex) when (ex.IsPreconditionFailed() || ex.IsNotFound())
+            {
+                // A sweep changed one of the rows: this group is merged another time.
+            }
+            catch (TableTransactionFailedException ex) when (ex.Status == 403)
+            {
+                throw new UnauthorizedAccessException($"the storage credential may not delete ({ex.ErrorCode}; an edge's SAS deletes nothing)", ex);
+            }
+        }
+        _rowsListed[partition] = rows.Count - merged;
+        return merged;
     }
 }

@@ -8,6 +8,7 @@ using CloudSpool.Core.Pull;
 using CloudSpool.Core.Spool;
 using CloudSpool.Edge;
 using CloudSpool.Pop3;
+using CloudSpool.Storage.Azure;
 using CloudSpool.TestSupport;
 using CloudSpool.TestSupport.Fixtures;
 using MailKit.Net.Pop3;
@@ -161,6 +162,48 @@ public sealed class EdgeTests : IAsyncLifetime
         // Hiding again is harmless (a retried QUIT).
         await _spool.Runtime.ClientViews.HideAsync("alice", "alice", [stored[0].MessageKey], CancellationToken.None);
         Assert.Equal(2, (await _spool.Runtime.ClientViews.ListHiddenAsync("alice", "alice", CancellationToken.None)).Count);
+    }
+
+    [Fact]
+    public async Task A_client_deleting_a_message_each_session_keeps_a_view_of_few_rows_and_every_deletion()
+    {
+        await AddUserAsync("erin", "secret");
+        const int sessions = AzureClientViewStore.CompactAbove + 8;
+        var stored = new List<SpoolMessage>();
+        foreach (var i in Enumerable.Range(0, sessions + 2))
+            stored.Add(await PutAsync("erin", TestMail.Create($"poll {i}")));
+
+        // A phone polling: each session deletes the oldest message it sees and quits.
+        for (var i = 0; i < sessions; i++)
+        {
+            using var phone = await ConnectAsync("erin", "secret");
+            Assert.Equal(stored[i].Uidl, (await phone.GetMessageUidsAsync())[0]);
+            await phone.DeleteMessageAsync(0);
+            await phone.DisconnectAsync(quit: true);
+            await WaitForNoSessionsAsync();
+        }
+
+        // The edge merged the view's rows in the background once a login listed more than CompactAbove of them (a row
+        // per QUIT without it), while the phone went on quitting.
+        var partition = StorageNames.ViewPartition("erin", "erin");
+        async Task<int> RowsAsync()
+        {
+            var count = 0;
+            await foreach (var e in _spool.Runtime.Storage.Views.QueryAsync<Azure.Data.Tables.TableEntity>($"PartitionKey eq '{partition}'", select: ["RowKey"]))
+                count += e.RowKey.StartsWith("h:", StringComparison.Ordinal) ? 0 : 1;
+            return count;
+        }
+        var deadline = DateTimeOffset.UtcNow + Bound;
+        while (await RowsAsync() > sessions - AzureClientViewStore.CompactAbove && DateTimeOffset.UtcNow < deadline)
+            await Task.Delay(100);
+        Assert.InRange(await RowsAsync(), 1, sessions - AzureClientViewStore.CompactAbove);
+
+        using (var laptop = await ConnectAsync("erin", "secret"))
+        {
+            Assert.Equal(stored.Skip(sessions).Select(m => m.Uidl), await laptop.GetMessageUidsAsync());
+            await laptop.DisconnectAsync(quit: true);
+        }
+        Assert.Equal(sessions, (await _spool.Runtime.ClientViews.ListHiddenAsync("erin", "erin", CancellationToken.None)).Count);
     }
 
     [Fact]

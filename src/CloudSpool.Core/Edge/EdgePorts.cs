@@ -41,6 +41,12 @@ public interface IClientViewStore
     Task ForgetAsync(string mailbox, string client, IReadOnlyCollection<string> messageKeys, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Merges a view's many small records (one a QUIT) into few, keeping every hidden key; returns how many records were
+    /// merged (0 when the view has few). Needs a credential that may delete: <see cref="UnauthorizedAccessException"/> otherwise.
+    /// </summary>
+    Task<int> CompactAsync(string mailbox, string view, CancellationToken cancellationToken) => Task.FromResult(0);
+
+    /// <summary>
     /// An opaque value that changes whenever <see cref="HideAsync"/> adds to the view (in the same transaction), so a
     /// reader holding the keys listed with the same value can skip listing them again; null when not known.
     /// </summary>
