@@ -23,8 +23,11 @@ public sealed class AzureClientViewStore(AzureStorage storage, TimeProvider cloc
     /// <summary>Keys in one chunk row: 2,000 keys of 30 characters stay under a binary property's 64 KiB even uncompressed.</summary>
     internal const int KeysPerChunk = 2000;
 
-    /// <summary>Rows of a view past which <see cref="CompactAsync"/> merges the small ones.</summary>
+    /// <summary>Small rows of a view past which <see cref="CompactAsync"/> merges them.</summary>
     internal const int CompactAbove = 32;
+
+    /// <summary>A row with fewer keys than this is small: a QUIT's, a marker of an earlier version, or a merge of a few.</summary>
+    internal const int SmallRow = KeysPerChunk / 2;
 
     /// <summary>Rows merged in one transaction, with the rows that replace them within the service's limit.</summary>
     private const int MergeRows = 64;
@@ -34,22 +37,33 @@ public sealed class AzureClientViewStore(AzureStorage storage, TimeProvider cloc
     /// <summary>One row of a view partition as read: a chunk of keys, or a marker of one key from an earlier version.</summary>
     private sealed record ViewRow(string RowKey, ETag ETag, string[] Keys, bool IsChunk);
 
-    /// <summary>How many rows each view had when it was last listed here, so that compaction only reads views that need it.</summary>
-    private readonly ConcurrentDictionary<string, int> _rowsListed = new(StringComparer.Ordinal);
+    /// <summary>
+    /// How many small rows each view has, as last listed here plus the rows added here since, so that compaction reads
+    /// only the views that need it.
+    /// </summary>
+    private readonly ConcurrentDictionary<string, int> _smallRows = new(StringComparer.Ordinal);
 
     public async Task<IReadOnlySet<string>> ListHiddenAsync(string mailbox, string client, CancellationToken cancellationToken)
     {
         var partition = StorageNames.ViewPartition(mailbox, client);
-        var rows = await ReadRowsAsync(partition, cancellationToken).ConfigureAwait(false);
-        _rowsListed[partition] = rows.Count;
+        var rows = await ReadRowsAsync(partition, smallOnly: false, cancellationToken).ConfigureAwait(false);
+        _smallRows[partition] = rows.Count(r => r.Keys.Length < SmallRow);
         return rows.SelectMany(r => r.Keys).ToHashSet(StringComparer.Ordinal);
     }
 
-    /// <summary>Every chunk and marker row of a view partition, in one query (on Azurite a query scans the whole table).</summary>
-    private async Task<List<ViewRow>> ReadRowsAsync(string partition, CancellationToken cancellationToken)
+    /// <summary>
+    /// Every chunk and marker row of a view partition, or only the small ones, in one query (on Azurite a query scans the
+    /// whole table).
+    /// </summary>
+    private async Task<List<ViewRow>> ReadRowsAsync(string partition, bool smallOnly, CancellationToken cancellationToken)
     {
         var rows = new List<ViewRow>();
-        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition}");
+        var chunks = StorageNames.PrefixEnd(ChunkPrefix);
+        var markers = StorageNames.PrefixEnd(StorageNames.MessageRowPrefix);
+        var filter = smallOnly
+            ? TableClient.CreateQueryFilter(
+                $"PartitionKey eq {partition} and ((RowKey ge {ChunkPrefix} and RowKey lt {chunks} and Count lt {SmallRow}) or (RowKey ge {StorageNames.MessageRowPrefix} and RowKey lt {markers}))")
+            : TableClient.CreateQueryFilter($"PartitionKey eq {partition}");
         await foreach (var e in storage.Views.QueryAsync<TableEntity>(filter, maxPerPage: 1000, select: ["RowKey", "K"], cancellationToken: cancellationToken).ConfigureAwait(false))
         {
             if (e.RowKey.StartsWith(ChunkPrefix, StringComparison.Ordinal))
@@ -127,6 +141,8 @@ public sealed class AzureClientViewStore(AzureStorage storage, TimeProvider cloc
                 var response = await storage.ViewBatches.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
                 if (fence is not null)
                     fence = response.Value[^1].Headers.ETag?.ToString() ?? throw new InvalidOperationException("the session row's new ETag was not returned");
+                var small = batches[i].Count(row => row.GetInt32("Count") < SmallRow);
+                _smallRows.AddOrUpdate(partition, small, (_, n) => n + small);
             }
             catch (TableTransactionFailedException ex) when (fence is not null && (ex.IsPreconditionFailed() || ex.IsNotFound()))
             {
@@ -196,7 +212,7 @@ public sealed class AzureClientViewStore(AzureStorage storage, TimeProvider cloc
     {
         var partition = StorageNames.ViewPartition(mailbox, client);
         var forget = messageKeys.ToHashSet(StringComparer.Ordinal);
-        foreach (var row in await ReadRowsAsync(partition, cancellationToken).ConfigureAwait(false))
+        foreach (var row in await ReadRowsAsync(partition, smallOnly: false, cancellationToken).ConfigureAwait(false))
         {
             var keep = row.Keys.Where(k => !forget.Contains(k)).ToList();
             if (keep.Count == row.Keys.Length)
@@ -221,30 +237,32 @@ public sealed class AzureClientViewStore(AzureStorage storage, TimeProvider cloc
     }
 
     /// <summary>
-    /// Merges a view's small rows (chunks of a few keys, one a QUIT, and markers of earlier versions) into full chunks, when
-    /// it had more than <see cref="CompactAbove"/> rows when last listed here. Each transaction adds the merged chunks and
+    /// Merges a view's small rows (chunks of a few keys, one a QUIT, and markers of earlier versions) into chunks, when it
+    /// has more than <see cref="CompactAbove"/> of them as far as this process knows. Each transaction adds the merged chunks and
     /// deletes the rows they replace under the ETags read, so a hidden key is never lost: a row changed in between fails
     /// the transaction and stays. Returns how many rows were merged.
     /// </summary>
     public async Task<int> CompactAsync(string mailbox, string view, CancellationToken cancellationToken)
     {
         var partition = StorageNames.ViewPartition(mailbox, view);
-        if (_rowsListed.GetValueOrDefault(partition) <= CompactAbove)
+        if (_smallRows.GetValueOrDefault(partition) <= CompactAbove)
             return 0;
-        var rows = await ReadRowsAsync(partition, cancellationToken).ConfigureAwait(false);
-        _rowsListed[partition] = rows.Count;
-        var small = rows.Where(r => r.Keys.Length < KeysPerChunk / 2).ToList();
-        if (rows.Count <= CompactAbove || small.Count < 2)
+        var small = await ReadRowsAsync(partition, smallOnly: true, cancellationToken).ConfigureAwait(false);
+        _smallRows[partition] = small.Count;
+        if (small.Count <= CompactAbove)
             return 0;
         var merged = 0;
+        var added = 0;
         foreach (var group in small.Chunk(MergeRows))
         {
-            var actions = ChunkRows(partition, group.SelectMany(r => r.Keys)).Select(row => new TableTransactionAction(TableTransactionActionType.Add, row)).ToList();
+            var chunkRows = ChunkRows(partition, group.SelectMany(r => r.Keys));
+            var actions = chunkRows.Select(row => new TableTransactionAction(TableTransactionActionType.Add, row)).ToList();
             actions.AddRange(group.Select(r => new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(partition, r.RowKey), r.IsChunk ? r.ETag : ETag.All)));
             try
             {
                 await storage.Views.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
                 merged += group.Length;
+                added += chunkRows.Count(row => row.GetInt32("Count") < SmallRow);
             }
             catch (TableTransactionFailedException ex) when (ex.IsPreconditionFailed() || ex.IsNotFound())
             {
@@ -255,7 +273,7 @@ public sealed class AzureClientViewStore(AzureStorage storage, TimeProvider cloc
                 throw new UnauthorizedAccessException($"the storage credential may not delete ({ex.ErrorCode}; an edge's SAS deletes nothing)", ex);
             }
         }
-        _rowsListed[partition] = rows.Count - merged;
+        _smallRows[partition] = small.Count - merged + added;
         return merged;
     }
 }

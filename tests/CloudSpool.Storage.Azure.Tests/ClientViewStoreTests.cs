@@ -110,4 +110,20 @@ public sealed class ClientViewStoreTests : IAsyncLifetime
         Assert.Equal(hidden.ToHashSet(), await Store().ListHiddenAsync("box", "carol", CancellationToken.None));
         Assert.Equal(0, await store.CompactAsync("box", "carol", CancellationToken.None));
     }
+
+    [Fact]
+    public async Task A_writer_merges_the_small_rows_it_added_without_listing_the_view_and_leaves_full_chunks_unread()
+    {
+        var writer = Store();
+        await writer.HideAsync("box", "frank", Keys(10_000, AzureClientViewStore.KeysPerChunk * 2), CancellationToken.None);
+        for (var quit = 0; quit < AzureClientViewStore.CompactAbove; quit++)
+            await writer.HideAsync("box", "frank", Keys(quit * 5, 5), CancellationToken.None);
+        Assert.Equal(0, await writer.CompactAsync("box", "frank", CancellationToken.None));
+
+        await writer.HideAsync("box", "frank", Keys(500, 5), CancellationToken.None);
+        Assert.Equal(AzureClientViewStore.CompactAbove + 1, await writer.CompactAsync("box", "frank", CancellationToken.None));
+        Assert.Equal(3, (await RowKeysAsync("box", "frank")).Count);
+        Assert.Equal(AzureClientViewStore.KeysPerChunk * 2 + (AzureClientViewStore.CompactAbove + 1) * 5,
+            (await Store().ListHiddenAsync("box", "frank", CancellationToken.None)).Count);
+    }
 }
