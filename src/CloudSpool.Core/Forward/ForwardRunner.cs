@@ -67,7 +67,7 @@ public sealed partial class ForwardRunner(
         var watermark = await control.LastMessageKeyAsync(options.Mailbox!, cancellationToken).ConfigureAwait(false);
         var state = new ForwardSwitchState { On = true, Until = until, Watermark = watermark, ChangedAt = clock.GetUtcNow(), Note = "switched on" };
         await control.SetSwitchAsync(state, cancellationToken).ConfigureAwait(false);
-        LogSwitchedOn(logger, options.Mailbox!, watermark ?? "(empty mailbox)", until);
+        CoreLog.ForwardSwitchedOn(logger, options.Mailbox!, watermark ?? "(empty mailbox)", until);
         return state;
     }
 
@@ -103,7 +103,7 @@ public sealed partial class ForwardRunner(
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
-                LogRunFailed(logger, ex.Message);
+                CoreLog.ForwardRunFailed(logger, ex.Message);
                 Telemetry.CloudSpoolMetrics.RecordForwards(tally.Sent, tally.Skipped, tally.Failed, tally.Waiting);
                 return await RecordAsync(started, RunOutcome.Failed, tally.ToString(), ex.Message).ConfigureAwait(false);
             }
@@ -179,7 +179,7 @@ public sealed partial class ForwardRunner(
             {
                 // Its blob cannot be read right now: this message waits, with the reason in its ledger rows (status,
                 // messages show), and is retried with backoff like a relay's temporary failure; the others go on.
-                LogUnreadable(logger, message.MessageKey, loaded.Error!);
+                CoreLog.ForwardUnreadable(logger, message.MessageKey, loaded.Error!);
                 foreach (var (destination, row) in pending)
                 {
                     var written = await ledger.TryWriteAsync(options.Mailbox!, Unreadable(message, destination, row, loaded.Error!, now), cancellationToken).ConfigureAwait(false);
@@ -227,7 +227,7 @@ public sealed partial class ForwardRunner(
             }
             catch (Exception ex) when (clock.GetUtcNow() + pause < giveUpAt)
             {
-                LogRecordRetry(logger, done.MessageKey, done.Destination, ex.Message);
+                CoreLog.ForwardRecordRetry(logger, done.MessageKey, done.Destination, ex.Message);
                 await Task.Delay(pause, clock, CancellationToken.None).ConfigureAwait(false);
                 pause = pause * 2 > TimeSpan.FromSeconds(10) ? TimeSpan.FromSeconds(10) : pause * 2;
             }
@@ -329,15 +329,15 @@ public sealed partial class ForwardRunner(
         {
             case SendStatus.Sent:
                 tally.Sent++;
-                LogSent(logger, message.MessageKey, destination.Address!, copy.Size);
+                CoreLog.ForwardSent(logger, message.MessageKey, destination.Address!, copy.Size);
                 break;
             case SendStatus.Permanent:
                 tally.Failed++;
-                LogRefused(logger, message.MessageKey, destination.Address!, sent.Detail);
+                CoreLog.ForwardRefused(logger, message.MessageKey, destination.Address!, sent.Detail);
                 break;
             default:
                 tally.Waiting++;
-                LogTemporary(logger, message.MessageKey, destination.Address!, sent.Detail);
+                CoreLog.ForwardTemporary(logger, message.MessageKey, destination.Address!, sent.Detail);
                 if (sent.ConnectionFailed)
                 {
                     tally.RelayDown = sent.Detail;
@@ -418,25 +418,4 @@ public sealed partial class ForwardRunner(
         public override string ToString() =>
             $"{Sent} sent, {Skipped} skipped, {Failed} refused, {Waiting} waiting" + (Stopped is null ? "" : $"; stopped: {Stopped}");
     }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "forward: {Key} to {Destination}: the relay's answer could not be recorded yet, retrying: {Error}")]
-    private static partial void LogRecordRetry(ILogger logger, string key, string destination, string error);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "forward: switched on for {Mailbox}; watermark {Watermark}, until {Until}")]
-    private static partial void LogSwitchedOn(ILogger logger, string mailbox, string watermark, DateTimeOffset? until);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "forward: {Key} sent to {Destination} ({Size} bytes)")]
-    private static partial void LogSent(ILogger logger, string key, string destination, long size);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "forward: {Key} to {Destination} refused permanently: {Detail}")]
-    private static partial void LogRefused(ILogger logger, string key, string destination, string detail);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "forward: {Key} to {Destination} failed for now, retried later: {Detail}")]
-    private static partial void LogTemporary(ILogger logger, string key, string destination, string detail);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "forward: {Key} cannot be read now, tried again next run: {Error}")]
-    private static partial void LogUnreadable(ILogger logger, string key, string error);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "forward run failed: {Error}")]
-    private static partial void LogRunFailed(ILogger logger, string error);
 }

@@ -80,7 +80,7 @@ public sealed class HealthRunner(IAlertLedger alerts, ISpool spool, ILeaseManage
                             await DeliverAsync(alert.Mailbox, AlertMail.Raised(alert), $"alert:{alert.Account}:{alert.Condition}:{alert.RaisedAt.UtcTicks}", cancellationToken).ConfigureAwait(false);
                             await alerts.UpdateAsync(alert with { Delivered = true }, cancellationToken).ConfigureAwait(false);
                             raised.Add($"{h.Account} {condition}");
-                            logger.LogWarning("health: {Account}: alert raised ({Condition}): {Reason}", h.Account, condition, h.Reason);
+                            CoreLog.AlertRaised(logger, h.Account, condition, h.Reason);
                         }
                     }
                 }
@@ -97,7 +97,7 @@ public sealed class HealthRunner(IAlertLedger alerts, ISpool spool, ILeaseManage
                             await alerts.UpdateAsync(recovered, cancellationToken).ConfigureAwait(false);
                         await DeliverAsync(alert.Mailbox, AlertMail.Recovered(recovered), $"recovered:{alert.Account}:{alert.Condition}:{alert.RaisedAt.UtcTicks}", cancellationToken).ConfigureAwait(false);
                         cleared.Add($"{alert.Account} {alert.Condition}");
-                        logger.LogInformation("health: {Account}: {Condition} cleared", alert.Account, alert.Condition);
+                        CoreLog.AlertCleared(logger, alert.Account, alert.Condition);
                     }
                     await alerts.RemoveAsync(alert.Account, alert.Condition, cancellationToken).ConfigureAwait(false);
                 }
@@ -106,7 +106,7 @@ public sealed class HealthRunner(IAlertLedger alerts, ISpool spool, ILeaseManage
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
-                logger.LogError("health check failed: {Error}", ex.Message);
+                CoreLog.HealthCheckFailed(logger, ex.Message);
                 return new HealthReport(health, await RecordAsync(new JobRunRecord(Job, started, clock.GetUtcNow(), RunOutcome.Failed, Summary(health, raised, cleared), ex.Message)).ConfigureAwait(false));
             }
         }

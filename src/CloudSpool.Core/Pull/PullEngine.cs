@@ -115,7 +115,7 @@ public sealed class PullEngine(
 
     private async Task<PullRunRecord> SkipAsync(AccountDefinition account, DateTimeOffset started, string reason, CancellationToken ct)
     {
-        logger.LogInformation("{Account}: run skipped: {Reason}", account.Name, reason);
+        CoreLog.RunSkipped(logger, account.Name, reason);
         var record = new PullRunRecord
         {
             Account = account.Name,
@@ -134,14 +134,11 @@ public sealed class PullEngine(
         var next = state.After(record, upstream, options.DayZone, Backoff(state.FailureStreak + 1));
         if (record.Outcome == RunOutcome.Succeeded)
         {
-            logger.LogInformation(
-                "{Account}: pulled {Stored} new messages ({Bytes} bytes), {Duplicates} already held, {Deleted} deleted upstream, {Failed} failed, in {Seconds:F1}s",
-                account.Name, record.Stored, record.Bytes, record.Duplicates, record.DeletedUpstream, record.FailedMessages, (record.Finished - record.Started).TotalSeconds);
+            CoreLog.Pulled(logger, account.Name, record.Stored, record.Bytes, record.Duplicates, record.DeletedUpstream, record.FailedMessages, (record.Finished - record.Started).TotalSeconds);
         }
         else
         {
-            logger.LogError("{Account}: pull failed ({Kind}, {Streak} in a row, next try after {Next:u}): {Error}",
-                account.Name, record.ErrorKind, next.FailureStreak, next.NextAttemptAfter, record.Error);
+            CoreLog.PullFailed(logger, account.Name, record.ErrorKind, next.FailureStreak, next.NextAttemptAfter, record.Error);
         }
 
         // The outcome must be recorded even when the run itself was cancelled by shutdown.

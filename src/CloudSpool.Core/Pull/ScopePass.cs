@@ -34,7 +34,7 @@ internal sealed class ScopePass(
             await ledger.MarkSeenAsync(account.Name, scopeName, listing.Validity, entries, ct).ConfigureAwait(false);
             await ledger.SetScopeValidityAsync(account.Name, scopeName, listing.Validity, ct).ConfigureAwait(false);
             run.TakenAsSeen += entries.Count;
-            logger.LogInformation("{Account}{Scope}: first run takes {Count} existing messages as seen", account.Name, scope.Label, entries.Count);
+            CoreLog.FirstRunTakesExisting(logger, account.Name, scope.Label, entries.Count);
             await session.CloseScopeAsync(ct).ConfigureAwait(false);
             return;
         }
@@ -43,8 +43,7 @@ internal sealed class ScopePass(
         {
             // IMAP UIDVALIDITY changed (RFC 3501 section 2.3.1.1): the old UIDs mean nothing now. Messages are
             // fetched again, and the mailbox's dedup key recognises those it already holds: none becomes new mail.
-            logger.LogWarning("{Account}{Scope}: UIDVALIDITY changed from {Old} to {New}; re-checking {Count} messages against the spool",
-                account.Name, scope.Label, knownValidity, listing.Validity, listing.Messages.Count);
+            CoreLog.ValidityChanged(logger, account.Name, scope.Label, knownValidity, listing.Validity, listing.Messages.Count);
         }
 
         var seen = await ledger.LoadSeenAsync(account.Name, scopeName, listing.Validity, ct).ConfigureAwait(false);
@@ -55,8 +54,7 @@ internal sealed class ScopePass(
         var review = ListingReview.Of(listing.Messages, seen, account.Leave, now);
         foreach (var (message, entry) in review.Reused)
         {
-            logger.LogWarning("{Account}{Scope}: message {Key} is listed with {Size} bytes, but the message seen under that key had {SeenSize}: the server reused the key; fetching it as new",
-                account.Name, scope.Label, message.Key, message.Size, entry.Size);
+            CoreLog.KeyReused(logger, account.Name, scope.Label, message.Key, message.Size, entry.Size);
         }
         foreach (var message in review.StoredToDelete)
             await deletions.MarkAsync(session, scope, message, ct).ConfigureAwait(false);
@@ -144,8 +142,7 @@ internal sealed class ScopePass(
                 {
                     progress.Restart();
                     request.Progress?.Report(new PullProgress(account.Name, scope.Name, done, unseen.Count, run.Bytes));
-                    logger.LogInformation("{Account}{Scope}: {Done}/{Total} new messages, {Bytes} bytes so far",
-                        account.Name, scope.Label, done, unseen.Count, run.Bytes);
+                    CoreLog.Progress(logger, account.Name, scope.Label, done, unseen.Count, run.Bytes);
                 }
             }
             await pipeline.DrainAsync(ct).ConfigureAwait(false);
@@ -176,8 +173,7 @@ internal sealed class ScopePass(
             }
             catch (UpstreamMessageException ex)
             {
-                logger.LogWarning("{Account}{Scope}: message {Key} could not be fetched ({Error}); it stays upstream and is retried next run",
-                    account.Name, scope.Label, message.Key, ex.Message);
+                CoreLog.FetchFailed(logger, account.Name, scope.Label, message.Key, ex.Message);
                 await ledger.RecordMessageFailureAsync(account.Name, scope.Name, message.Key, ex.Message, ct).ConfigureAwait(false);
                 run.FailedMessages++;
                 await file.DisposeAsync().ConfigureAwait(false);
@@ -189,7 +185,7 @@ internal sealed class ScopePass(
             var summary = MessageSummarizer.Summarize(content, ct);
             content.Position = 0;
             if (summary.Malformed)
-                logger.LogWarning("{Account}{Scope}: message {Key} is malformed ({Error}); storing it as received", account.Name, scope.Label, message.Key, summary.ParseError);
+                CoreLog.Malformed(logger, account.Name, scope.Label, message.Key, summary.ParseError);
             var ingested = new IngestedMessage(figures, summary, DedupKey.For(summary.MessageId, figures), account.Name, message.Key, clock.GetUtcNow());
             return new PendingStore(message, file, content, ingested);
         }

@@ -249,7 +249,7 @@ internal sealed class SpoolWritePipeline(
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             // Not marked seen: the next run fetches them again, and the dedup key recognises any that did commit.
-            logger.LogDebug("commit during a failing run ended with {Error}", ex.Message);
+            CoreLog.SettlingCommitEnded(logger, ex.Message);
         }
     }
 
@@ -280,7 +280,7 @@ internal sealed class SpoolWritePipeline(
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
-                logger.LogDebug("write of {Key} during a failing run ended with {Error}", unit.Members[0].Message.Key, ex.Message);
+                CoreLog.SettlingWriteEnded(logger, unit.Members[0].Message.Key, ex.Message);
             }
         }
         try
@@ -297,7 +297,7 @@ internal sealed class SpoolWritePipeline(
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             // Not marked seen: the next run fetches them again, and the dedup key recognises any that did commit.
-            logger.LogDebug("commit of {Count} written messages during a failing run ended with {Error}", written.Count, ex.Message);
+            CoreLog.SettlingWrittenCommitEnded(logger, written.Count, ex.Message);
         }
         finally
         {
@@ -320,8 +320,7 @@ internal sealed class SpoolWritePipeline(
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             // Harmless to lose: those messages are in the spool, and the next run's dedup key recognises them.
-            logger.LogWarning("{Account}{Scope}: could not record {Count} stored messages as seen ({Error}); the next run re-checks them",
-                account.Name, scope.Label, _pending.Count, ex.Message);
+            CoreLog.SeenNotRecorded(logger, account.Name, scope.Label, _pending.Count, ex.Message);
         }
     }
 

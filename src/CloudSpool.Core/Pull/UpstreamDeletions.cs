@@ -43,8 +43,7 @@ internal sealed class UpstreamDeletions(IPullLedger ledger, ILogger logger, Acco
             {
                 // The mail is safe (stored, then deleted upstream). The next run forgets entries no longer listed, and a
                 // listed message whose size differs from its entry is fetched as new whatever its key.
-                logger.LogWarning("{Account}{Scope}: could not forget the seen entries of {Count} messages deleted upstream ({Error})",
-                    account.Name, scope.Key.Label, scope.Count(), ex.Message);
+                CoreLog.SeenNotForgotten(logger, account.Name, scope.Key.Label, scope.Count(), ex.Message);
             }
         }
     }

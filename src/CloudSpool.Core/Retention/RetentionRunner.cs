@@ -81,7 +81,7 @@ public sealed class RetentionRunner(ISpoolMaintenance spool, ILeaseManager lease
                         count++;
                     }
                     removed[mailbox] = count;
-                    logger.LogInformation("retention: {Mailbox}: removed {Count} messages ingested before {Cutoff:u} ({Days} days)", mailbox, count, cutoff, days);
+                    CoreLog.RetentionRemoved(logger, mailbox, count, cutoff, days);
                 }
                 var summary = removed.Count == 0 ? "no mailbox has a retention period" : string.Join(", ", removed.Select(r => $"{r.Key}: {r.Value} removed"));
                 string? error = null;
@@ -99,7 +99,7 @@ public sealed class RetentionRunner(ISpoolMaintenance spool, ILeaseManager lease
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
-                logger.LogError("retention failed: {Error}", ex.Message);
+                CoreLog.RetentionFailed(logger, ex.Message);
                 var summary = string.Join(", ", removed.Select(r => $"{r.Key}: {r.Value} removed"));
                 return await RecordAsync(new JobRunRecord(Job, started, clock.GetUtcNow(), RunOutcome.Failed, summary, ex.Message)).ConfigureAwait(false);
             }
@@ -114,8 +114,7 @@ public sealed class RetentionRunner(ISpoolMaintenance spool, ILeaseManager lease
         {
             var check = await spool.CheckAsync(mailbox, graceAge ?? TimeSpan.FromHours(1), fix, cancellationToken).ConfigureAwait(false);
             if (!check.Consistent)
-                logger.LogWarning("repair: {Mailbox}: {Missing} rows without their blob, {Orphans} blobs without a row ({Deleted} deleted)",
-                    mailbox, check.RowsWithoutBlob.Count, check.BlobsWithoutRow.Count, check.BlobsDeleted);
+                CoreLog.RepairFound(logger, mailbox, check.RowsWithoutBlob.Count, check.BlobsWithoutRow.Count, check.BlobsDeleted);
             result.Add(check);
         }
         return result;
