@@ -12,7 +12,7 @@ namespace CloudSpool.Host;
 /// Exports <see cref="CloudSpoolMetrics"/> and the runtime's own meter (GC, memory, CPU: "System.Runtime") through
 /// OpenTelemetry's OTLP/HTTP exporter when Telemetry:OtlpEndpoint is set.
 /// </summary>
-internal static partial class Telemetry
+internal static class Telemetry
 {
     /// <summary>The meter provider, or null when no endpoint is configured. Disposing it exports once more.</summary>
     public static MeterProvider? StartMetrics(TelemetryOptions options, ILogger logger)
@@ -30,10 +30,7 @@ internal static partial class Telemetry
                 reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = options.ExportIntervalSeconds * 1000;
             })
             .Build();
-        LogExporting(logger, endpoint, options.ExportIntervalSeconds);
+        HostLog.ExportingMetrics(logger, endpoint, options.ExportIntervalSeconds);
         return provider;
     }
-
-    [LoggerMessage(1, LogLevel.Information, "exporting metrics over OTLP/HTTP to {Endpoint} every {Seconds} s")]
-    private static partial void LogExporting(ILogger logger, Uri endpoint, int seconds);
 }

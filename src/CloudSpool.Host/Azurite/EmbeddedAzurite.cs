@@ -142,8 +142,7 @@ public sealed class EmbeddedAzurite : IAsyncDisposable
                     "CloudSpool started with the public development key: stop it and start again (the data folder keeps its data), " +
                     "or configure other ports");
             }
-            logger.LogInformation("using the Azurite already listening on 127.0.0.1:{BlobPort}/{TablePort} (it accepts the key of {Location})",
-                options.BlobPort, options.TablePort, location);
+            HostLog.AzuriteReused(logger, options.BlobPort, options.TablePort, location);
             return reused;
         }
         return await LaunchAsync(options.Command, location, key, options.BlobPort, options.QueuePort, options.TablePort, logger, cancellationToken).ConfigureAwait(false);
@@ -243,7 +242,7 @@ public sealed class EmbeddedAzurite : IAsyncDisposable
             await azurite.DisposeAsync().ConfigureAwait(false);
             throw new AzuriteRefusedException($"what answers on 127.0.0.1:{blobPort}/{tablePort} does not accept the key of {location} ({refusal}); it is not used");
         }
-        logger.LogInformation("started Azurite on 127.0.0.1 (blob {BlobPort}, table {TablePort}), data in {Location}", blobPort, tablePort, location);
+        HostLog.AzuriteStarted(logger, blobPort, tablePort, location);
         return azurite;
     }
 
@@ -299,7 +298,7 @@ public sealed class EmbeddedAzurite : IAsyncDisposable
                 }
                 catch (OperationCanceledException)
                 {
-                    _logger.LogWarning("Azurite did not stop within 15 s; killing it");
+                    HostLog.AzuriteKilled(_logger);
                     _process.Kill(entireProcessTree: true);
                 }
             }

@@ -65,19 +65,19 @@ public static class RunCommands
             using var host = builder.Build();
             var logger = runtime.Loggers.CreateLogger("CloudSpool");
             if (scheduler)
-                logger.LogInformation("CloudSpool running on {Storage}; schedules refresh every {Seconds}s; Ctrl+C stops", runtime.StorageDescription, runtime.Options.Scheduler.RefreshSeconds);
+                HostLog.Running(logger, runtime.StorageDescription, runtime.Options.Scheduler.RefreshSeconds);
             else
-                logger.LogInformation("CloudSpool POP3 edge running on {Storage}; Ctrl+C stops", runtime.StorageDescription);
+                HostLog.EdgeRunning(logger, runtime.StorageDescription);
             try
             {
                 await host.RunAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (edge == EdgeMode.Required && ex is System.Net.Sockets.SocketException or System.Security.Cryptography.CryptographicException or IOException or ArgumentException or InvalidOperationException)
             {
-                logger.LogError(ex, "the POP3 edge could not start: {Error}", ex.Message);
+                HostLog.EdgeCouldNotStart(logger, ex, ex.Message);
                 return ExitCodes.Failed;
             }
-            logger.LogInformation("CloudSpool stopped");
+            HostLog.Stopped(logger);
             return ExitCodes.Ok;
         });
 }

@@ -27,7 +27,7 @@ internal sealed record EdgeFigures(IReadOnlyList<IPEndPoint> EndPoints, int Acti
 /// True for `cloudspool edge`: failing to listen stops the host. False inside `cloudspool run`: the failure is
 /// logged and the scheduler keeps pulling mail.
 /// </param>
-internal sealed partial class EdgeService(Runtime runtime, bool required) : IHostedService, IAsyncDisposable
+internal sealed class EdgeService(Runtime runtime, bool required) : IHostedService, IAsyncDisposable
 {
     private readonly ILogger _logger = runtime.Loggers.CreateLogger<EdgeService>();
     private Pop3Server? _server;
@@ -91,13 +91,13 @@ internal sealed partial class EdgeService(Runtime runtime, bool required) : IHos
             switch (origin)
             {
                 case EdgeCertificate.Origin.Generated:
-                    CertificateGenerated(_logger, path, CertificateFingerprint);
+                    HostLog.EdgeCertificateGenerated(_logger, path, CertificateFingerprint);
                     break;
                 case EdgeCertificate.Origin.Stored:
-                    CertificateStored(_logger, path, CertificateFingerprint, certificate.NotAfter.ToUniversalTime());
+                    HostLog.EdgeCertificateStored(_logger, path, CertificateFingerprint, certificate.NotAfter.ToUniversalTime());
                     break;
                 default:
-                    CertificateConfigured(_logger, path, CertificateFingerprint, certificate.NotAfter.ToUniversalTime());
+                    HostLog.EdgeCertificateConfigured(_logger, path, CertificateFingerprint, certificate.NotAfter.ToUniversalTime());
                     break;
             }
             var spoolEdge = runtime.CreateEdge();
@@ -116,13 +116,13 @@ internal sealed partial class EdgeService(Runtime runtime, bool required) : IHos
             _spoolEdge = spoolEdge;
             _server = server;
             foreach (var endPoint in server.LocalEndPoints)
-                Listening(_logger, endPoint);
+                HostLog.EdgeListening(_logger, endPoint);
         }
         catch (Exception ex) when (ex is SocketException or CryptographicException or IOException or ArgumentException or InvalidOperationException)
         {
             if (required)
                 throw;
-            NotListening(_logger, ex, edge.Listen, edge.Port);
+            HostLog.EdgeNotListening(_logger, ex, edge.Listen, edge.Port);
         }
     }
 
@@ -133,7 +133,7 @@ internal sealed partial class EdgeService(Runtime runtime, bool required) : IHos
             _server = null;
             await server.StopAsync(cancellationToken).ConfigureAwait(false);
             await server.DisposeAsync().ConfigureAwait(false);
-            Stopped(_logger);
+            HostLog.EdgeStopped(_logger);
         }
         if (_spoolEdge is { } spoolEdge)
         {
@@ -143,22 +143,4 @@ internal sealed partial class EdgeService(Runtime runtime, bool required) : IHos
     }
 
     public async ValueTask DisposeAsync() => await StopAsync(CancellationToken.None).ConfigureAwait(false);
-
-    [LoggerMessage(1, LogLevel.Information, "POP3 edge listening on {EndPoint}")]
-    private static partial void Listening(ILogger logger, IPEndPoint endPoint);
-
-    [LoggerMessage(2, LogLevel.Error, "the POP3 edge could not start on {Listen}:{Port}; the jobs keep running without it")]
-    private static partial void NotListening(ILogger logger, Exception exception, string listen, int port);
-
-    [LoggerMessage(3, LogLevel.Information, "POP3 edge stopped")]
-    private static partial void Stopped(ILogger logger);
-
-    [LoggerMessage(4, LogLevel.Warning, "POP3 edge: generated a self-signed TLS certificate {Path}, SHA-256 fingerprint {Fingerprint}; pin this fingerprint in your mail clients (it stays the same on later starts)")]
-    private static partial void CertificateGenerated(ILogger logger, string path, string fingerprint);
-
-    [LoggerMessage(5, LogLevel.Information, "POP3 edge TLS certificate {Path} (generated on the first start), SHA-256 fingerprint {Fingerprint}, valid until {NotAfter:u}")]
-    private static partial void CertificateStored(ILogger logger, string path, string fingerprint, DateTime notAfter);
-
-    [LoggerMessage(6, LogLevel.Information, "POP3 edge TLS certificate {Path} (Edge:CertificatePath), SHA-256 fingerprint {Fingerprint}, valid until {NotAfter:u}")]
-    private static partial void CertificateConfigured(ILogger logger, string path, string fingerprint, DateTime notAfter);
 }

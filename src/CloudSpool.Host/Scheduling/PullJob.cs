@@ -24,7 +24,7 @@ public sealed class PullJob(Runtime runtime, ILogger<PullJob> logger) : IJob
             var account = await runtime.Accounts.GetAsync(name, cancellationToken).ConfigureAwait(false);
             if (account is null)
             {
-                logger.LogWarning("{Account}: scheduled pull skipped: the account no longer exists", name);
+                HostLog.PullAccountGone(logger, name);
                 return;
             }
             var record = await runtime.Engine.RunAsync(account, new PullRunRequest(), cancellationToken).ConfigureAwait(false);
@@ -40,13 +40,13 @@ public sealed class PullJob(Runtime runtime, ILogger<PullJob> logger) : IJob
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            logger.LogInformation("{Account}: pull interrupted by shutdown; the next run resumes where it stopped", name);
+            HostLog.PullInterrupted(logger, name);
         }
         catch (Exception ex)
         {
             // The engine records upstream trouble itself; this is storage being unreachable while recording.
             // The job must not throw: the next fire retries.
-            logger.LogError(ex, "{Account}: pull run could not complete or record its outcome", name);
+            HostLog.PullJobFailed(logger, ex, name);
         }
     }
 }

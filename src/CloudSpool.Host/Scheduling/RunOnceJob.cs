@@ -20,11 +20,11 @@ public abstract class RunOnceJob(ILogger logger, string name) : IJob
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            logger.LogInformation("{Job} interrupted by shutdown; the next run continues", name);
+            HostLog.JobInterrupted(logger, name);
         }
         catch (Exception ex)
         {
-            logger.LogError(ex, "{Job} run could not complete", name);
+            HostLog.JobFailed(logger, ex, name);
         }
     }
 }

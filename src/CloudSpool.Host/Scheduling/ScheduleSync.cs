@@ -27,7 +27,7 @@ public sealed class ScheduleSync(ISchedulerFactory schedulers, Runtime runtime, 
             catch (Exception ex)
             {
                 // Storage unreachable: keep the current schedule and try again next interval.
-                logger.LogError("could not refresh schedules from storage ({Error}); keeping the current ones", ex.Message);
+                HostLog.SchedulesNotRefreshed(logger, ex.Message);
             }
             try
             {
@@ -52,7 +52,7 @@ public sealed class ScheduleSync(ISchedulerFactory schedulers, Runtime runtime, 
             var validation = await runtime.StoredAccountValidator.ValidateAsync(account, cancellationToken).ConfigureAwait(false);
             if (!validation.IsValid)
             {
-                logger.LogError("{Account}: not scheduled, its definition is invalid: {Errors}", account.Name,
+                HostLog.AccountInvalid(logger, account.Name,
                     string.Join("; ", validation.Errors.Select(e => $"{e.PropertyName}: {e.ErrorMessage}")));
                 continue;
             }
@@ -64,7 +64,7 @@ public sealed class ScheduleSync(ISchedulerFactory schedulers, Runtime runtime, 
         foreach (var key in existing.Where(k => !wanted.ContainsKey(k)))
         {
             await scheduler.DeleteJob(key, cancellationToken).ConfigureAwait(false);
-            logger.LogInformation("{Account}: unscheduled (removed or disabled)", key.Name);
+            HostLog.AccountUnscheduled(logger, key.Name);
         }
 
         foreach (var (key, account) in wanted)
@@ -83,7 +83,7 @@ public sealed class ScheduleSync(ISchedulerFactory schedulers, Runtime runtime, 
         }
         else if (await scheduler.DeleteJob(RetentionJob.Key, cancellationToken).ConfigureAwait(false))
         {
-            logger.LogInformation("retention: unscheduled (no mailbox has a retention period and the repair check is off)");
+            HostLog.RetentionUnscheduled(logger);
         }
 
         if (runtime.Options.Forward.Configured)
@@ -99,7 +99,7 @@ public sealed class ScheduleSync(ISchedulerFactory schedulers, Runtime runtime, 
         var (cron, zone) = (schedule.Cron, schedule.TimeZone);
         if (!Cron.IsValid(cron) || !TimeZoneInfo.TryFindSystemTimeZoneById(zone, out var timeZone))
         {
-            logger.LogError("{Job}: schedule \"{Cron}\" ({Zone}) is not valid; keeping the current one", schedule.Job, cron, zone);
+            HostLog.ScheduleInvalid(logger, schedule.Job, cron, zone);
             return;
         }
         var triggerKey = new TriggerKey(key.Name, key.Group);
@@ -119,12 +119,12 @@ public sealed class ScheduleSync(ISchedulerFactory schedulers, Runtime runtime, 
         if (current is null)
         {
             await scheduler.ScheduleJob(createJob(), [trigger], new ScheduleJobOptions { Replace = true }, cancellationToken).ConfigureAwait(false);
-            logger.LogInformation("{Job}: scheduled \"{Cron}\" ({Zone}, {Source}), next at {Next:u}", schedule.Job, cron, zone, schedule.Source, Cron.NextFire(cron, zone, DateTimeOffset.UtcNow));
+            HostLog.Scheduled(logger, schedule.Job, cron, zone, schedule.Source, Cron.NextFire(cron, zone, DateTimeOffset.UtcNow));
         }
         else
         {
             await scheduler.RescheduleJob(triggerKey, trigger, cancellationToken).ConfigureAwait(false);
-            logger.LogInformation("{Job}: schedule changed from \"{Old}\" ({OldZone}) to \"{Cron}\" ({Zone}, {Source}), next at {Next:u}", schedule.Job,
+            HostLog.ScheduleChanged(logger, schedule.Job,
                 current.CronExpressionString, current.TimeZone.Id, cron, zone, schedule.Source, Cron.NextFire(cron, zone, DateTimeOffset.UtcNow));
         }
     }

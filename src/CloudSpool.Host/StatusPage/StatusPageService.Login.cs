@@ -44,7 +44,7 @@ internal sealed partial class StatusPageService
         }
         if (why is null)
             return;
-        SessionRefused(_logger, name ?? "?", context.HttpContext.Connection.RemoteIpAddress?.ToString() ?? "?", why);
+        HostLog.StatusPageSessionRefused(_logger, name ?? "?", context.HttpContext.Connection.RemoteIpAddress?.ToString() ?? "?", why);
         context.RejectPrincipal();
         await context.HttpContext.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme).ConfigureAwait(false);
     }
@@ -111,7 +111,7 @@ internal sealed partial class StatusPageService
         {
             // Refused whatever the password: otherwise a lockout would only slow the guessing down.
             var what = refusal.Scope == LoginScope.Address ? "from your address" : "for this user";
-            LoginLockedOut(_logger, shown, remote?.ToString() ?? "?", refusal.Scope == LoginScope.Address ? "address" : "user", refusal.Left);
+            HostLog.StatusPageLoginLockedOut(_logger, shown, remote?.ToString() ?? "?", refusal.Scope == LoginScope.Address ? "address" : "user", refusal.Left);
             context.Response.Headers.RetryAfter = ((long)Math.Ceiling(refusal.Left.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
             return LoginPage(context, antiforgery, StatusCodes.Status429TooManyRequests,
                 $"Too many failed logins {what}; try again in {LoginRefusal.Describe(refusal.Left)}.");
@@ -133,11 +133,11 @@ internal sealed partial class StatusPageService
         if (!valid)
         {
             var penalty = attempt.Failed();
-            LoginRefused(_logger, shown, remote?.ToString() ?? "?");
+            HostLog.StatusPageLoginRefused(_logger, shown, remote?.ToString() ?? "?");
             if (penalty.AddressLocked)
-                AddressLockedOut(_logger, remote?.ToString() ?? "?", penalty.Lockout, penalty.RecentFailures);
+                HostLog.StatusPageAddressLockedOut(_logger, remote?.ToString() ?? "?", penalty.Lockout, penalty.RecentFailures);
             if (penalty.UserLocked)
-                UserLockedOut(_logger, shown, penalty.Lockout, penalty.UserFailures);
+                HostLog.StatusPageUserLockedOut(_logger, shown, penalty.Lockout, penalty.UserFailures);
             // Refused logins wait in one queue: at most one refusal a second for the whole process.
             await _refusals.WaitAsync(ct).ConfigureAwait(false);
             try
@@ -155,7 +155,7 @@ internal sealed partial class StatusPageService
             [new Claim(ClaimTypes.Name, user!.Name), new Claim(SessionClaim, NewSession(user.Name, user.PasswordHash))],
             CookieAuthenticationDefaults.AuthenticationScheme);
         await context.SignInAsync(CookieAuthenticationDefaults.AuthenticationScheme, new ClaimsPrincipal(identity)).ConfigureAwait(false);
-        LoggedIn(_logger, user.Name, remote?.ToString() ?? "?");
+        HostLog.StatusPageLoggedIn(_logger, user.Name, remote?.ToString() ?? "?");
         return SeeOther("/");
     }
 

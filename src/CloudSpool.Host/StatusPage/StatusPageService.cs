@@ -74,7 +74,7 @@ internal sealed partial class StatusPageService(Runtime runtime, Func<Edge.EdgeF
         }
         catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException)
         {
-            NotListening(_logger, ex, options.Listen, options.Port);
+            HostLog.StatusPageNotListening(_logger, ex, options.Listen, options.Port);
             return;
         }
         try
@@ -84,21 +84,21 @@ internal sealed partial class StatusPageService(Runtime runtime, Func<Edge.EdgeF
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             await app.DisposeAsync().ConfigureAwait(false);
-            NotListening(_logger, ex, options.Listen, options.Port);
+            HostLog.StatusPageNotListening(_logger, ex, options.Listen, options.Port);
             return;
         }
         _app = app;
         foreach (var url in app.Urls)
         {
             if (certificate is not null)
-                ListeningTls(_logger, url, Edge.EdgeCertificate.Fingerprint(certificate));
+                HostLog.StatusPageListeningTls(_logger, url, Edge.EdgeCertificate.Fingerprint(certificate));
             else
-                Listening(_logger, url);
+                HostLog.StatusPageListening(_logger, url);
         }
         if (certificate is null && !IPAddress.IsLoopback(IPAddress.Parse(options.Listen)))
-            PlainHttpOnNetwork(_logger, options.Listen);
+            HostLog.StatusPagePlainHttpOnNetwork(_logger, options.Listen);
         if (_users.Count == 0)
-            NobodyMayLogIn(_logger);
+            HostLog.StatusPageNobodyMayLogIn(_logger);
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
@@ -175,7 +175,7 @@ internal sealed partial class StatusPageService(Runtime runtime, Func<Edge.EdgeF
             catch (Exception ex) when (ex is not OperationCanceledException && !context.Response.HasStarted)
             {
                 // Storage down or slow: say so instead of an empty 500; the details go to the log only.
-                RequestFailed(_logger, ex, context.Request.Path);
+                HostLog.StatusPageRequestFailed(_logger, ex, context.Request.Path);
                 context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
                 await WriteHtmlAsync(context, StatusPageHtml.Problem("Not available", "CloudSpool could not read its storage just now; see its log. The page tries again by itself."), context.RequestAborted).ConfigureAwait(false);
             }
@@ -246,11 +246,11 @@ internal sealed partial class StatusPageService(Runtime runtime, Func<Edge.EdgeF
                     until = parsed;
                 }
                 var state = await runtime.Forward.SwitchOnAsync(until, ct).ConfigureAwait(false);
-                SwitchedOn(_logger, user, state.Until, state.Watermark ?? "(empty mailbox)");
+                HostLog.StatusPageSwitchedOn(_logger, user, state.Until, state.Watermark ?? "(empty mailbox)");
                 return SeeOther("/");
             case "off":
                 await runtime.Forward.SwitchOffAsync($"switched off on the status page by {user}", ct).ConfigureAwait(false);
-                SwitchedOff(_logger, user);
+                HostLog.StatusPageSwitchedOff(_logger, user);
                 return SeeOther("/");
             default:
                 return await StatusPageAsync(context, antiforgery, StatusCodes.Status400BadRequest, "Unknown action; nothing changed.").ConfigureAwait(false);
@@ -274,7 +274,7 @@ internal sealed partial class StatusPageService(Runtime runtime, Func<Edge.EdgeF
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
         {
-            StorageUnreachable(_logger, ex.Message);
+            HostLog.HealthEndpointStorageUnreachable(_logger, ex.Message);
             return false;
         }
     }
@@ -300,49 +300,4 @@ internal sealed partial class StatusPageService(Runtime runtime, Func<Edge.EdgeF
         return Results.Json(new { status = troubled ? "degraded" : "ok", storage = "reachable", accounts = counts }, Json,
             statusCode: troubled ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status200OK);
     }
-
-    [LoggerMessage(1, LogLevel.Information, "status page listening on {Url}")]
-    private static partial void Listening(ILogger logger, string url);
-
-    [LoggerMessage(10, LogLevel.Information, "status page listening on {Url}, TLS certificate SHA-256 fingerprint {Fingerprint}")]
-    private static partial void ListeningTls(ILogger logger, string url, string fingerprint);
-
-    [LoggerMessage(11, LogLevel.Warning, "status page: plain HTTP on {Listen}: passwords cross the network unencrypted; set StatusPage:Https or use a TLS reverse proxy")]
-    private static partial void PlainHttpOnNetwork(ILogger logger, string listen);
-
-    [LoggerMessage(2, LogLevel.Error, "the status page could not start on {Listen}:{Port}; everything else keeps running without it")]
-    private static partial void NotListening(ILogger logger, Exception exception, string listen, int port);
-
-    [LoggerMessage(3, LogLevel.Warning, "status page: nobody may log in (StatusPage:Users is empty); /healthz answers all the same")]
-    private static partial void NobodyMayLogIn(ILogger logger);
-
-    [LoggerMessage(4, LogLevel.Warning, "status page: login refused for '{User}' from {Remote}")]
-    private static partial void LoginRefused(ILogger logger, string user, string remote);
-
-    [LoggerMessage(12, LogLevel.Warning, "status page: logins from {Remote} refused for {Lockout} after {Failures} failed logins")]
-    private static partial void AddressLockedOut(ILogger logger, string remote, TimeSpan lockout, int failures);
-
-    [LoggerMessage(13, LogLevel.Warning, "status page: logins of '{User}' refused for {Lockout} after {Failures} failed logins")]
-    private static partial void UserLockedOut(ILogger logger, string user, TimeSpan lockout, int failures);
-
-    [LoggerMessage(14, LogLevel.Information, "status page: login for '{User}' from {Remote} refused: the {Scope} is locked out for {Left} more")]
-    private static partial void LoginLockedOut(ILogger logger, string user, string remote, string scope, TimeSpan left);
-
-    [LoggerMessage(15, LogLevel.Information, "status page: the login cookie of '{User}' from {Remote} refused: {Reason}")]
-    private static partial void SessionRefused(ILogger logger, string user, string remote, string reason);
-
-    [LoggerMessage(5, LogLevel.Information, "status page: {User} logged in from {Remote}")]
-    private static partial void LoggedIn(ILogger logger, string user, string remote);
-
-    [LoggerMessage(6, LogLevel.Information, "status page: {User} switched forwarding on (until {Until}; watermark {Watermark})")]
-    private static partial void SwitchedOn(ILogger logger, string user, DateTimeOffset? until, string watermark);
-
-    [LoggerMessage(7, LogLevel.Information, "status page: {User} switched forwarding off")]
-    private static partial void SwitchedOff(ILogger logger, string user);
-
-    [LoggerMessage(8, LogLevel.Error, "status page: {Path} failed")]
-    private static partial void RequestFailed(ILogger logger, Exception exception, string path);
-
-    [LoggerMessage(9, LogLevel.Warning, "health endpoint: storage is not reachable: {Error}")]
-    private static partial void StorageUnreachable(ILogger logger, string error);
 }
