@@ -93,7 +93,7 @@ public sealed class BlobLeaseManager(AzureStorage storage, ILogger<BlobLeaseMana
                     }
                     catch (RequestFailedException ex)
                     {
-                        _logger.LogError("lease {Lease} could not be renewed ({Status} {Code}); stopping the work it guards", _name, ex.Status, ex.ErrorCode);
+                        StorageLog.LeaseNotRenewed(_logger, _name, ex.Status, ex.ErrorCode);
                         await _lost.CancelAsync().ConfigureAwait(false);
                         return;
                     }
@@ -119,7 +119,7 @@ public sealed class BlobLeaseManager(AzureStorage storage, ILogger<BlobLeaseMana
                 catch (Exception ex) when (ex is RequestFailedException or OperationCanceledException)
                 {
                     // The lease expires by itself within its duration; the next run waits at most that long.
-                    _logger.LogWarning("lease {Lease} could not be released ({Error}); it will expire", _name, ex.Message);
+                    StorageLog.LeaseNotReleased(_logger, _name, ex.Message);
                 }
             }
             _lost.Dispose();
