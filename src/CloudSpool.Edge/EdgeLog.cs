@@ -3,7 +3,10 @@ using Microsoft.Extensions.Logging;
 
 namespace CloudSpool.Edge;
 
-/// <summary>The edge's log events (structured; never a password).</summary>
+/// <summary>
+/// The edge's log events (structured; never a password), each with an event id unique in this assembly: 1-39 in the
+/// order they were added (the next new one takes 23), 40 the marker sweep's policy.
+/// </summary>
 internal static partial class EdgeLog
 {
     [LoggerMessage(1, LogLevel.Information, "{Client} logged in from {Remote}; reads mailbox {Mailbox}")]
@@ -72,7 +75,7 @@ internal static partial class EdgeLog
     [LoggerMessage(19, LogLevel.Warning, "{Client}: hidden-markers of removed messages of mailbox {Mailbox} could not be dropped; tried again at a later login")]
     public static partial void MarkerSweepFailed(ILogger logger, Exception exception, string client, string mailbox);
 
-    [LoggerMessage(20, LogLevel.Warning, "the cached copy of message {MessageKey} ({Sha256}) failed its proof ({Mismatch}): dropped, read from storage again")]
+    [LoggerMessage(22, LogLevel.Warning, "the cached copy of message {MessageKey} ({Sha256}) failed its proof ({Mismatch}): dropped, read from storage again")]
     public static partial void CachedCopyDamaged(ILogger logger, string messageKey, string sha256, string mismatch);
 
     [LoggerMessage(41, LogLevel.Information, "view {View} of mailbox {Mailbox}: {Count} small records merged")]

@@ -3,7 +3,10 @@ using Microsoft.Extensions.Logging;
 
 namespace CloudSpool.Pop3;
 
-/// <summary>Every log message of the POP3 server, structured. Passwords and SASL responses never appear.</summary>
+/// <summary>
+/// Every log message of the POP3 server, structured. Passwords and SASL responses never appear. Event ids are unique
+/// in this assembly and numbered in the order the messages were added (1-27; the next new one takes 28).
+/// </summary>
 internal static partial class Pop3Log
 {
     [LoggerMessage(1, LogLevel.Information, "POP3 listening on {EndPoint} (implicit TLS: {ImplicitTls})")]

@@ -8,7 +8,7 @@ using Microsoft.Extensions.Logging.Console;
 namespace CloudSpool.Host.Logging;
 
 /// <summary>
-/// The one log line format of every command: <c>2026-12-01 18:00:00 info: Category[0] message exception</c> (UTC, one
+/// The one log line format of every command: <c>2026-12-01 18:00:00 info: Category[EventId] message exception</c> (UTC, one
 /// line per entry, as the simple console formatter's single-line mode), with every control character of the message and
 /// the exception escaped (<see cref="SafeText"/>). Subjects, senders, login names and upstream servers' error texts
 /// reach log lines; an ESC, CR or BEL in them must not act on the terminal that shows the log, nor forge a line.
