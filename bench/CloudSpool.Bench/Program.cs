@@ -26,7 +26,7 @@ public static partial class Program
 
     private sealed record Options(int Messages, int Seed, string CloudSpoolDll, string? Source, bool CloudSpoolFirst, bool Timeline, bool KeepTemp, bool Edge, int ListingMessages, bool Trim,
         bool Soak = false, double Minutes = 30, string? Corpus = null, bool Delay = false, int Repeat = 1, string? Against = null,
-        bool Scale = false, int Batch = 49, bool Lean = false, bool Restart = true, bool Slices = false, bool Unpacked = false);
+        bool Scale = false, int Batch = 49, bool Lean = false, bool Restart = true, bool Slices = false, bool Unpacked = false, bool Views = false);
 
     private sealed record ToolResult(string Tool, int Messages, long Bytes, TimedResult Timed, Dictionary<string, double> CpuSeconds,
         IReadOnlyList<(double Seconds, Dictionary<string, long> Ticks)> Samples, Dictionary<string, long> SampledPeakRssKb, Dictionary<string, long> OtherTicks)
@@ -139,7 +139,7 @@ public static partial class Program
         string? corpus = null;
         var listing = 100_000;
         var repeat = 1;
-        bool scale = false, lean = false, restart = true, slices = false, unpacked = false;
+        bool scale = false, lean = false, restart = true, slices = false, unpacked = false, views = false;
         var batch = 49;
         for (var i = 0; i < args.Length; i++)
         {
@@ -241,6 +241,9 @@ public static partial class Program
                 case "--unpacked":
                     unpacked = true;
                     break;
+                case "--views":
+                    views = true;
+                    break;
                 case "--keep-temp":
                     keep = true;
                     break;
@@ -259,7 +262,7 @@ public static partial class Program
         if (delay && messages > 100)
             throw new ArgumentException($"--messages: {messages} is too many for the delay benchmark (at most 100)");
         return new Options(messages ?? (delay ? 5 : scale ? 1_000_000 : 10_000), seed, dll, source, first, timeline, keep, edge, listing, trim, soak, minutes, corpus, delay, repeat, against,
-            scale, batch, lean, restart, slices, unpacked);
+            scale, batch, lean, restart, slices, unpacked, views);
     }
 
     private static string DefaultCloudSpoolDll() =>

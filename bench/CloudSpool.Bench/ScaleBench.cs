@@ -25,6 +25,7 @@ namespace CloudSpool.Bench;
 public static partial class Program
 {
     private const string ScaleUser = "bench";
+    private const string ScaleClient = "bench+phone";
     private const int ScaleChunk = 500; // messages generated together (each chunk has a seed of its own)
     private const int ScaleAim = 1_000_000;
     private const int ScaleSample = 1000;
@@ -58,6 +59,11 @@ public static partial class Program
         public readonly List<ScaleSlice> Slices = [];
         public readonly Dictionary<MailKind, int> Kinds = Enum.GetValues<MailKind>().ToDictionary(k => k, _ => 0);
         public readonly List<(string Key, string Sha256, long Length)> Sample = [];
+
+        /// <summary>With --views: the view of one client that deletes every message it downloads, a QUIT a commit.</summary>
+        public AzureClientViewStore? Views;
+        public int Hidden;
+        public UInt128 HiddenDigest;
     }
 
     private static async Task<int> RunScaleAsync(Options options, CancellationToken ct)
@@ -103,7 +109,7 @@ public static partial class Program
             // dirty in the page cache is written out first, so the first tenth does not wait for that write-back.
             await TimedProcess.RunAsync(["sync"], null, null, ct).ConfigureAwait(false);
 
-            var tally = new ScaleTally { Empty = empty };
+            var tally = new ScaleTally { Empty = empty, Views = options.Views ? new AzureClientViewStore(storage, TimeProvider.System) : null };
             string? failure = null;
             try
             {
@@ -129,7 +135,8 @@ public static partial class Program
                 azurite = await EmbeddedAzurite.StartPrivateAsync(location, NullLogger.Instance, ct).ConfigureAwait(false);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"          answered after {restart.Elapsed.TotalSeconds:F1} s"));
                 azuritePid = ProcStats.AzuritePid(location);
-                spool = new AzureSpool(new AzureStorage(azurite.ConnectionString, prefix));
+                storage = new AzureStorage(azurite.ConnectionString, prefix);
+                spool = new AzureSpool(storage);
             }
             else
             {
@@ -139,7 +146,7 @@ public static partial class Program
             }
 
             var filled = gauge.Measure();
-            var check = await CheckScaleAsync(spool, tally, ct).ConfigureAwait(false);
+            var check = await CheckScaleAsync(spool, options.Views ? new AzureClientViewStore(storage, TimeProvider.System) : null, tally, ct).ConfigureAwait(false);
 
             double? answerSeconds = null;
             long restartRssKb = 0;
@@ -416,6 +423,19 @@ public static partial class Program
                 pending.Add(new SeenEntry(m.Ingested.SourceKey, m.Ingested.ReceivedAt, true, key, m.Ingested.Figures.Pop3Size));
             }
 
+            if (tally.Views is { } views)
+            {
+                // A phone that deletes what it downloads: a QUIT hiding this commit's messages, merged as an edge merges them.
+                var keys = results.Select(r => r.MessageKey).ToList();
+                await views.HideAsync(mailbox, ScaleClient, keys, ct).ConfigureAwait(false);
+                await views.CompactAsync(mailbox, ScaleClient, ct).ConfigureAwait(false);
+                tally.Hidden += keys.Count;
+                foreach (var key in keys)
+                {
+                    tally.HiddenDigest += EntryDigest(key, "", 0);
+                }
+            }
+
             if (pending.Count >= PullDefaults.SeenBatchSize || tally.Committed == n)
             {
                 await ledger.MarkSeenAsync(mailbox, "", "pop3", pending, ct).ConfigureAwait(false);
@@ -507,13 +527,17 @@ public static partial class Program
         }
     }
 
-    private sealed record ScaleCheck(int Listed, bool DigestMatches, bool Ordered, double ListSeconds, int Sampled, int SampleMissing, int SampleWrong, double ReadSeconds);
+    private sealed record ScaleCheck(int Listed, bool DigestMatches, bool Ordered, double ListSeconds, int Sampled, int SampleMissing, int SampleWrong, double ReadSeconds)
+    {
+        /// <summary>With --views: the keys the client's view lists back, and whether they are exactly the ones hidden.</summary>
+        public (int Listed, bool DigestMatches, double Seconds)? View { get; init; }
+    }
 
     /// <summary>
     /// The no-loss check: the mailbox's index listed back (ListIndexAsync) holds exactly the committed messages (count,
     /// and an order-free digest of key, SHA-256 and length), and a uniform sample of them read back hashes to what was written.
     /// </summary>
-    private static async Task<ScaleCheck> CheckScaleAsync(AzureSpool spool, ScaleTally tally, CancellationToken ct)
+    private static async Task<ScaleCheck> CheckScaleAsync(AzureSpool spool, AzureClientViewStore? views, ScaleTally tally, CancellationToken ct)
     {
         Console.WriteLine();
         Console.WriteLine($"check:    listing the mailbox's index and reading back {tally.Sample.Count} sampled messages ...");
@@ -558,7 +582,21 @@ public static partial class Program
             }
         }
 
-        return new ScaleCheck(listed, digest == tally.Digest, ordered, listSeconds, found.Count, tally.Sample.Count - found.Count, wrong, clock.Elapsed.TotalSeconds);
+        var check = new ScaleCheck(listed, digest == tally.Digest, ordered, listSeconds, found.Count, tally.Sample.Count - found.Count, wrong, clock.Elapsed.TotalSeconds);
+        if (views is not null)
+        {
+            clock.Restart();
+            var hidden = await views.ListHiddenAsync(ScaleUser, ScaleClient, ct).ConfigureAwait(false);
+            UInt128 hiddenDigest = 0;
+            foreach (var key in hidden)
+            {
+                hiddenDigest += EntryDigest(key, "", 0);
+            }
+
+            check = check with { View = (hidden.Count, hiddenDigest == tally.HiddenDigest, clock.Elapsed.TotalSeconds) };
+        }
+
+        return check;
     }
 
     private static bool ReportScale(Options options, List<ScaleSlice> slices, ScaleTally tally, StoreCapacity empty, StoreCapacity end, long peakRssKb, double fillSeconds,
@@ -632,12 +670,19 @@ public static partial class Program
         }
 
         Console.WriteLine();
-        var complete = check.Listed == n && check.DigestMatches && check.Ordered && check.SampleMissing == 0 && check.SampleWrong == 0;
+        var complete = check.Listed == n && check.DigestMatches && check.Ordered && check.SampleMissing == 0 && check.SampleWrong == 0
+            && (check.View is not { } v || (v.Listed == tally.Hidden && v.DigestMatches));
         ok &= complete;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"no loss:  {check.Listed} of {n} committed messages listed back in {check.ListSeconds:F1} s (ListIndexAsync), keys {(check.Ordered ? "in order" : "OUT OF ORDER")}, "
             + $"key/SHA-256/length digest {(check.DigestMatches ? "matches" : "DIFFERS")}; {check.Sampled} sampled messages read back in {check.ReadSeconds:F1} s, "
             + $"{check.SampleMissing} missing, {check.SampleWrong} with wrong bytes: {(complete ? "every message is there" : "MESSAGES LOST OR WRONG")}"));
+        if (check.View is { } view)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"view:     {ScaleClient} deleted every message ({tally.Hidden} hidden, a QUIT a commit, merged as the edge merges): {view.Listed} listed back in {view.Seconds:F1} s, "
+                + $"keys {(view.DigestMatches ? "exactly those hidden" : "NOT THOSE HIDDEN")}; the databases above include the view"));
+        }
         if (answerSeconds is { } seconds)
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
