@@ -655,7 +655,7 @@ public static partial class Program
             // A login catches up from the newest key minus the look-back (default 5 min). The bench's mail was all
             // committed a moment ago, so the default would re-read the whole mailbox at every login, which a mailbox
             // whose mail is older than the look-back never does: 10 s stands for that steady state.
-            start.Environment["CLOUDSPOOL__Edge__LookbackSeconds"] = LookbackSeconds.ToString(CultureInfo.InvariantCulture);
+            start.Environment["CLOUDSPOOL__Edge__Lookback"] = TimeSpan.FromSeconds(LookbackSeconds).ToString("c", CultureInfo.InvariantCulture);
             var edge = new EdgeProcess(new Process { StartInfo = start });
             var port = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
             void OnLine(string? line)

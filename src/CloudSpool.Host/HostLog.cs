@@ -15,7 +15,7 @@ internal static partial class HostLog
     // The process: 1-99.
 
     [LoggerMessage(1, LogLevel.Information, "CloudSpool running on {Storage}; schedules refresh every {Seconds}s; Ctrl+C stops")]
-    public static partial void Running(ILogger logger, string storage, int seconds);
+    public static partial void Running(ILogger logger, string storage, double seconds);
 
     [LoggerMessage(2, LogLevel.Information, "CloudSpool POP3 edge running on {Storage}; Ctrl+C stops")]
     public static partial void EdgeRunning(ILogger logger, string storage);
@@ -27,7 +27,7 @@ internal static partial class HostLog
     public static partial void Stopped(ILogger logger);
 
     [LoggerMessage(5, LogLevel.Information, "exporting metrics over OTLP/HTTP to {Endpoint} every {Seconds} s")]
-    public static partial void ExportingMetrics(ILogger logger, Uri endpoint, int seconds);
+    public static partial void ExportingMetrics(ILogger logger, Uri endpoint, double seconds);
 
     // Scheduling: 100-199.
 

@@ -40,7 +40,7 @@ public sealed class Runtime : IAsyncDisposable
         Accounts = new AzureAccountStore(storage);
         Ledger = new AzurePullLedger(storage);
         States = new AzurePullStateStore(storage);
-        Leases = new BlobLeaseManager(storage, loggers.CreateLogger<BlobLeaseManager>()) { Duration = TimeSpan.FromSeconds(options.Pull.LeaseSeconds) };
+        Leases = new BlobLeaseManager(storage, loggers.CreateLogger<BlobLeaseManager>()) { Duration = options.Pull.LeaseDuration };
         Connector = CreateConnector(options);
         var azuriteData = azurite?.Location ?? options.Storage.Azurite.Location;
         var limits = options.Storage.Azurite;
@@ -71,13 +71,13 @@ public sealed class Runtime : IAsyncDisposable
         var forwards = new AzureForwardStore(storage, TimeProvider.System);
         ForwardLedger = forwards;
         ForwardControl = forwards;
-        var forwardLeases = new BlobLeaseManager(storage, loggers.CreateLogger<BlobLeaseManager>()) { Duration = TimeSpan.FromSeconds(options.Forward.LeaseSeconds) };
+        var forwardLeases = new BlobLeaseManager(storage, loggers.CreateLogger<BlobLeaseManager>()) { Duration = options.Forward.LeaseDuration };
         var smtp = options.Forward.Smtp;
         Forward = new ForwardRunner(options.Forward, spool, forwards, forwards,
             new SmtpForwardTransport(smtp, () => smtp.Password is null ? null : Secrets.Resolve(smtp.Password)),
             forwardLeases, JobRuns, TimeProvider.System, loggers.CreateLogger<ForwardRunner>())
         {
-            StaleSending = TimeSpan.FromSeconds(options.Forward.LeaseSeconds * 2),
+            StaleSending = options.Forward.LeaseDuration * 2,
             TimeZoneId = options.Forward.TimeZone ?? options.Pull.TimeZone,
             TempDirectory = TempDirectory,
         };
@@ -122,7 +122,7 @@ public sealed class Runtime : IAsyncDisposable
     public HealthRunner Health { get; }
 
     /// <summary>When accounts' trouble becomes an alert (Health section).</summary>
-    public HealthThresholds HealthThresholds => new(TimeSpan.FromMinutes(Options.Health.FailingAfterMinutes), TimeSpan.FromHours(Options.Health.StaleAfterHours),
+    public HealthThresholds HealthThresholds => new(Options.Health.FailingAfter, Options.Health.StaleAfter,
         Options.Health.QuotaWarnPercent / 100.0);
 
     /// <summary>One health run over every account: evaluate, raise and clear alerts, record the run.</summary>
@@ -153,9 +153,9 @@ public sealed class Runtime : IAsyncDisposable
             CacheReserveBytes = edge.CacheReserveMegabytes * 1024L * 1024L,
             ReadAheadMessages = edge.ReadAheadMessages,
             ReadAheadFetches = edge.ReadAheadFetches,
-            SyncInterval = TimeSpan.FromSeconds(edge.SyncSeconds),
-            ReconcileInterval = TimeSpan.FromMinutes(edge.ReconcileMinutes),
-            Lookback = TimeSpan.FromSeconds(edge.LookbackSeconds),
+            SyncInterval = edge.SyncInterval,
+            ReconcileInterval = edge.ReconcileInterval,
+            Lookback = edge.Lookback,
             Prefetch = edge.Prefetch,
             SharedDeleteMailboxes = edge.SharedDeleteMailboxes.ToHashSet(StringComparer.Ordinal),
         }, Loggers);
@@ -192,7 +192,7 @@ public sealed class Runtime : IAsyncDisposable
         : $"embedded Azurite (blob 127.0.0.1:{_azurite.BlobPort}, table 127.0.0.1:{_azurite.TablePort}, data {_azurite.Location})";
 
     /// <summary>The upstream connector, with the configured timeout.</summary>
-    public static UpstreamConnector CreateConnector(CloudSpoolOptions options) => new() { TimeoutMilliseconds = options.Pull.TimeoutSeconds * 1000 };
+    public static UpstreamConnector CreateConnector(CloudSpoolOptions options) => new() { TimeoutMilliseconds = (int)options.Pull.Timeout.TotalMilliseconds };
 
     /// <summary>The validator of an account about to be stored, its password reference checked against <paramref name="secrets"/>.</summary>
     public static AccountValidator CreateAccountValidator(SecretPolicy secrets) => new(s => Cron.IsValid(s), secrets);

@@ -27,10 +27,10 @@ internal static class Telemetry
             {
                 exporter.Endpoint = endpoint;
                 exporter.Protocol = OtlpExportProtocol.HttpProtobuf;
-                reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = options.ExportIntervalSeconds * 1000;
+                reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = (int)options.ExportInterval.TotalMilliseconds;
             })
             .Build();
-        HostLog.ExportingMetrics(logger, endpoint, options.ExportIntervalSeconds);
+        HostLog.ExportingMetrics(logger, endpoint, options.ExportInterval.TotalSeconds);
         return provider;
     }
 }

@@ -30,7 +30,7 @@ public sealed class SmtpForwardTransport(SmtpRelayOptions relay, Func<string?> p
                     _client?.Dispose();
                     _client = new SmtpClient
                     {
-                        Timeout = relay.TimeoutSeconds * 1000,
+                        Timeout = (int)relay.Timeout.TotalMilliseconds,
                         ServerCertificateValidationCallback = CertificateTrust.Create(relay.TrustedCertificateFile),
                     };
                     var security = relay.Security switch

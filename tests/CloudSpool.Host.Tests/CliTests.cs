@@ -85,13 +85,31 @@ public sealed class CliTests : DovecotAndSpoolTest
     public async Task An_invalid_configuration_is_refused_with_every_problem_and_its_path()
     {
         var config = Path.Combine(Spool.TempDirectory, "bad.json");
-        await File.WriteAllTextAsync(config, """{ "Pull": { "DefaultSchedule": "sometimes", "LeaseSeconds": 5, "Tmp": "x" } }""");
+        await File.WriteAllTextAsync(config, """{ "Pull": { "DefaultSchedule": "sometimes", "LeaseDuration": "00:00:05", "Tmp": "x" } }""");
 
         var result = await CliProcess.RunAsync(Spool.CliEnvironment(), "job", "run", "pull", "--config", config);
 
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("Pull:Tmp: unknown setting", result.Stderr);
         Assert.Contains("nothing was started", result.Stderr);
+    }
+
+    [Fact]
+    public async Task An_older_duration_variable_is_still_read_and_clashes_with_its_successor()
+    {
+        var export = await CliProcess.RunAsync(Spool.CliEnvironment(("CLOUDSPOOL__Health__StaleAfterHours", "48")), "schedule", "export", "--format", "json");
+        Assert.True(export.ExitCode == 0, export.Stderr);
+        using (var doc = JsonDocument.Parse(export.Stdout))
+        {
+            var settings = doc.RootElement.GetProperty("parameters").GetProperty("settings").GetProperty("value");
+            Assert.Equal("2.00:00:00", settings.GetProperty("CLOUDSPOOL__Health__StaleAfter").GetString());
+        }
+
+        // The environment of these tests sets Pull:Timeout already.
+        var clash = await CliProcess.RunAsync(Spool.CliEnvironment(("CLOUDSPOOL__Pull__TimeoutSeconds", "90")), "status");
+        Assert.Equal(2, clash.ExitCode);
+        Assert.Contains("Pull:TimeoutSeconds and Pull:Timeout are both set", clash.Stderr);
+        Assert.Contains("nothing was started", clash.Stderr);
     }
 
     [Fact]
@@ -174,7 +192,7 @@ public sealed class CliTests : DovecotAndSpoolTest
     {
         Dovecot.AddUser("sched", "pw");
         Dovecot.DeliverRaw("sched", TestMail.Create("scheduled"));
-        var env = Spool.CliEnvironment(("CLOUDSPOOL_SECRET_SCHED_PW", "pw"), ("CLOUDSPOOL__Scheduler__RefreshSeconds", "1"));
+        var env = Spool.CliEnvironment(("CLOUDSPOOL_SECRET_SCHED_PW", "pw"), ("CLOUDSPOOL__Scheduler__RefreshInterval", "00:00:01"));
         using var host = CliProcess.Start(env, "run");
         await Task.Delay(1500);
         Assert.False(host.HasExited, host.Stderr);

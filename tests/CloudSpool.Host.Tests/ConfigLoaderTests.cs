@@ -34,13 +34,13 @@ public sealed class ConfigLoaderTests : IDisposable
     {
         var ex = Assert.Throws<ConfigurationInvalidException>(() => ConfigLoader.Load(Write("""
             { "Storage": { "NamePrefix": "Bad-Prefix", "Azurite": { "BlobPort": 0 } },
-              "Pull": { "DefaultSchedule": "every five minutes", "TimeZone": "Nowhere/Land", "LeaseSeconds": 90 } }
+              "Pull": { "DefaultSchedule": "every five minutes", "TimeZone": "Nowhere/Land", "LeaseDuration": "00:01:30" } }
             """)));
         Assert.Contains(ex.Problems, p => p.StartsWith("Storage:NamePrefix:", StringComparison.Ordinal));
         Assert.Contains(ex.Problems, p => p.StartsWith("Storage:Azurite:BlobPort:", StringComparison.Ordinal));
         Assert.Contains(ex.Problems, p => p.StartsWith("Pull:DefaultSchedule:", StringComparison.Ordinal) && p.Contains("cron"));
         Assert.Contains(ex.Problems, p => p.StartsWith("Pull:TimeZone:", StringComparison.Ordinal));
-        Assert.Contains(ex.Problems, p => p.StartsWith("Pull:LeaseSeconds:", StringComparison.Ordinal) && p.Contains("15-60"));
+        Assert.Contains(ex.Problems, p => p.StartsWith("Pull:LeaseDuration:", StringComparison.Ordinal) && p.Contains("15-60"));
     }
 
     [Fact]
@@ -49,19 +49,19 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.Null(ConfigLoader.Load(null).Telemetry.OtlpEndpoint);
         Assert.Equal("http://127.0.0.1:4318", ConfigLoader.Load(Write("""{ "Telemetry": { "OtlpEndpoint": "http://127.0.0.1:4318" } }""")).Telemetry.OtlpEndpoint);
         var ex = Assert.Throws<ConfigurationInvalidException>(() => ConfigLoader.Load(Write("""
-            { "Telemetry": { "OtlpEndpoint": "collector:4318", "ExportIntervalSeconds": 0 }, "Health": { "JobOverdueMinutes": 0 } }
+            { "Telemetry": { "OtlpEndpoint": "collector:4318", "ExportInterval": "00:00:00" }, "Health": { "JobOverdueAfter": "00:00:00" } }
             """)));
         Assert.Contains(ex.Problems, p => p.StartsWith("Telemetry:OtlpEndpoint:", StringComparison.Ordinal) && p.Contains("http://"));
-        Assert.Contains(ex.Problems, p => p.StartsWith("Telemetry:ExportIntervalSeconds:", StringComparison.Ordinal));
-        Assert.Contains(ex.Problems, p => p.StartsWith("Health:JobOverdueMinutes:", StringComparison.Ordinal));
+        Assert.Contains(ex.Problems, p => p.StartsWith("Telemetry:ExportInterval:", StringComparison.Ordinal));
+        Assert.Contains(ex.Problems, p => p.StartsWith("Health:JobOverdueAfter:", StringComparison.Ordinal));
     }
 
     [Fact]
     public void Misspelt_keys_and_unconvertible_values_are_refused()
     {
-        var ex = Assert.Throws<ConfigurationInvalidException>(() => ConfigLoader.Load(Write("""{ "Pull": { "DefaultSchedul": "x", "LeaseSeconds": "thirty" }, "Edgee": {} }""")));
+        var ex = Assert.Throws<ConfigurationInvalidException>(() => ConfigLoader.Load(Write("""{ "Pull": { "DefaultSchedul": "x", "LeaseDuration": "thirty" }, "Edgee": {} }""")));
         Assert.Contains(ex.Problems, p => p.StartsWith("Pull:DefaultSchedul: unknown setting", StringComparison.Ordinal));
-        Assert.Contains(ex.Problems, p => p.Contains("Pull:LeaseSeconds") && p.Contains("thirty"));
+        Assert.Contains(ex.Problems, p => p.Contains("Pull:LeaseDuration") && p.Contains("thirty"));
     }
 
     [Fact]

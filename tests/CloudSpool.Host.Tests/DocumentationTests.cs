@@ -44,24 +44,40 @@ public sealed partial class DocumentationTests
         Assert.True(problems.Count == 0, "docs/commands.md and the command line differ:\n  " + string.Join("\n  ", problems));
     }
 
+    /// <summary>The section of docs/configuration.md whose table maps each older duration key to the key it sets.</summary>
+    private const string OlderKeysHeading = "## Older keys still read";
+
     [Fact]
     public void Configuration_md_documents_every_configuration_key_and_nothing_else()
     {
         var documented = new SortedSet<string>(StringComparer.Ordinal);
+        var documentedOlder = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        var inOlder = false;
         foreach (var line in File.ReadAllLines(Repository.PathOf("docs", "configuration.md")))
         {
-            var match = KeyRow().Match(line);
-            if (match.Success)
+            if (line.StartsWith("## ", StringComparison.Ordinal))
+                inOlder = line == OlderKeysHeading;
+            if (inOlder && OlderKeyRow().Match(line) is { Success: true } older)
+                documentedOlder[older.Groups["old"].Value] = older.Groups["new"].Value;
+            else if (!inOlder && KeyRow().Match(line) is { Success: true } match)
                 documented.Add(match.Groups["key"].Value);
         }
         var actual = new SortedSet<string>(StringComparer.Ordinal);
         CollectKeys(typeof(CloudSpoolOptions), "", actual);
+        var read = LegacyDurationKeys.All.ToDictionary(k => k.Old, k => k.New, StringComparer.Ordinal);
 
         var problems = actual.Where(k => !documented.Contains(k)).Select(k => $"key not documented in docs/configuration.md: {k}")
             .Concat(documented.Where(k => !actual.Contains(k)).Select(k => $"key documented in docs/configuration.md but not in the options classes: {k}"))
+            .Concat(read.Where(k => !documentedOlder.TryGetValue(k.Key, out var to) || to != k.Value)
+                .Select(k => $"older key not listed under '{OlderKeysHeading}' as read as {k.Value}: {k.Key}"))
+            .Concat(documentedOlder.Where(k => !read.ContainsKey(k.Key))
+                .Select(k => $"older key listed under '{OlderKeysHeading}' but not read by the configuration loader: {k.Key}"))
+            .Concat(read.Values.Where(k => !actual.Contains(k)).Select(k => $"an older key is read as {k}, which is no key of the options classes"))
+            .Concat(read.Keys.Where(actual.Contains).Select(k => $"{k} is both an older key and a key of the options classes"))
             .ToList();
 
         Assert.True(actual.Count > 50, $"only {actual.Count} keys found in the options classes");
+        Assert.True(read.Count > 10, $"only {read.Count} older keys found");
         Assert.True(problems.Count == 0, "docs/configuration.md and the options classes differ:\n  " + string.Join("\n  ", problems));
     }
 
@@ -232,6 +248,9 @@ public sealed partial class DocumentationTests
 
     [GeneratedRegex(@"^\|\s*`(?<key>[A-Z][A-Za-z]*(?::[A-Z][A-Za-z]*(?:\[\])?)+)`\s*\|")]
     private static partial Regex KeyRow();
+
+    [GeneratedRegex(@"^\|\s*`(?<old>[A-Z][A-Za-z]*(?::[A-Z][A-Za-z]*)+)`\s*\|\s*`(?<new>[A-Z][A-Za-z]*(?::[A-Z][A-Za-z]*)+)`\s*\|")]
+    private static partial Regex OlderKeyRow();
 
     [GeneratedRegex(@"^- `(?<option>--[a-z0-9-]+)")]
     private static partial Regex OptionItem();

@@ -73,17 +73,18 @@ public sealed class EdgeConfigTests : IDisposable
     public void Edge_index_and_cache_settings_are_bound_and_checked()
     {
         var ok = ConfigLoader.Load(Write("""
-            { "Edge": { "StateDirectory": "/var/lib/cloudspool", "CacheMegabytes": 0, "SyncSeconds": 2, "ReconcileMinutes": 30,
-                        "LookbackSeconds": 0, "Prefetch": false, "SharedDeleteMailboxes": [ "family" ] } }
+            { "Edge": { "StateDirectory": "/var/lib/cloudspool", "CacheMegabytes": 0, "SyncInterval": "00:00:02", "ReconcileInterval": "00:30:00",
+                        "Lookback": "00:00:00", "Prefetch": false, "SharedDeleteMailboxes": [ "family" ] } }
             """)).Edge;
-        Assert.Equal(("/var/lib/cloudspool", 0, 2, 30, 0, false), (ok.StateDirectory, ok.CacheMegabytes, ok.SyncSeconds, ok.ReconcileMinutes, ok.LookbackSeconds, ok.Prefetch));
+        Assert.Equal(("/var/lib/cloudspool", 0, TimeSpan.FromSeconds(2), TimeSpan.FromMinutes(30), TimeSpan.Zero, false),
+            (ok.StateDirectory, ok.CacheMegabytes, ok.SyncInterval, ok.ReconcileInterval, ok.Lookback, ok.Prefetch));
         Assert.Equal(["family"], ok.SharedDeleteMailboxes);
 
         var ex = Assert.Throws<ConfigurationInvalidException>(() => ConfigLoader.Load(Write("""
-            { "Edge": { "CacheMegabytes": -1, "CacheDiskPercent": 0, "CacheReserveMegabytes": -1, "SyncSeconds": 0, "ReconcileMinutes": 0,
-                        "LookbackSeconds": -5, "SharedDeleteMailboxes": [ "" ] } }
+            { "Edge": { "CacheMegabytes": -1, "CacheDiskPercent": 0, "CacheReserveMegabytes": -1, "SyncInterval": "00:00:00", "ReconcileInterval": "00:00:00",
+                        "Lookback": "-00:00:05", "SharedDeleteMailboxes": [ "" ] } }
             """)));
-        foreach (var key in new[] { "CacheMegabytes", "CacheDiskPercent", "CacheReserveMegabytes", "SyncSeconds", "ReconcileMinutes", "LookbackSeconds", "SharedDeleteMailboxes" })
+        foreach (var key in new[] { "CacheMegabytes", "CacheDiskPercent", "CacheReserveMegabytes", "SyncInterval", "ReconcileInterval", "Lookback", "SharedDeleteMailboxes" })
             Assert.Contains(ex.Problems, p => p.StartsWith("Edge:" + key, StringComparison.Ordinal));
 
         // By default the cache is sized by the disk: half of it, 2 GiB always left free.

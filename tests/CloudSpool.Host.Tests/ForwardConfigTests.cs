@@ -83,12 +83,12 @@ public sealed class ForwardConfigTests : ConfigFileTest
               "Smtp": { "Port": 70000, "Password": "hunter2" },
               "Schedule": "every minute", "TimeZone": "Mars/Olympus",
               "Windows": [ { "Days": "Weekdays", "Start": "9", "End": "18:00" } ],
-              "MaxAttempts": 0, "LeaseSeconds": 5 }
+              "MaxAttempts": 0, "LeaseDuration": "00:00:05" }
             """);
         foreach (var path in new[] { "Forward:Mailbox:", "Forward:Sender:", "Forward:Destinations[0]:Address:", "Forward:Destinations[0]:MaxBytes:",
             "Forward:Destinations[0]:KeepAttachmentTypes[0]:", "Forward:DefaultAction:", "Forward:Smtp:Host:", "Forward:Smtp:Port:",
             "Forward:Smtp:Password:", "Forward:Smtp:User:", "Forward:Schedule:", "Forward:TimeZone:", "Forward:Windows[0]:",
-            "Forward:MaxAttempts:", "Forward:LeaseSeconds:" })
+            "Forward:MaxAttempts:", "Forward:LeaseDuration:" })
             Assert.Contains(problems, p => p.StartsWith(path, StringComparison.Ordinal));
         Assert.Contains(problems, p => p.Contains("never the password itself", StringComparison.Ordinal));
     }

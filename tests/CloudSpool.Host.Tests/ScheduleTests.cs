@@ -67,7 +67,7 @@ public sealed class ScheduleTests : DovecotAndSpoolTest
     [Fact]
     public async Task A_job_with_no_run_since_a_fire_its_schedule_gave_is_overdue_in_schedule_list_and_status()
     {
-        var env = Spool.CliEnvironment(("CLOUDSPOOL__Health__JobOverdueMinutes", "10"));
+        var env = Spool.CliEnvironment(("CLOUDSPOOL__Health__JobOverdueAfter", "00:10:00"));
         Assert.Equal("never-run", (await ListAsync(env, "health")).GetProperty("state").GetString());
 
         // The health job (every five minutes) last ran two hours ago: its trigger stopped firing.
@@ -94,7 +94,7 @@ public sealed class ScheduleTests : DovecotAndSpoolTest
     {
         Dovecot.AddUser("later", "pw");
         Dovecot.DeliverRaw("later", TestMail.Create("waiting for the edit"));
-        var env = Spool.CliEnvironment(("CLOUDSPOOL_SECRET_SCHED_PW", "pw"), ("CLOUDSPOOL__Scheduler__RefreshSeconds", "1"));
+        var env = Spool.CliEnvironment(("CLOUDSPOOL_SECRET_SCHED_PW", "pw"), ("CLOUDSPOOL__Scheduler__RefreshInterval", "00:00:01"));
         await AddAccountAsync(env, "later", "later", "--schedule", "0 0 0 1 1 ? 2099");
         using var first = CliProcess.Start(env, "worker");
         using var second = CliProcess.Start(env, "worker");
@@ -130,7 +130,7 @@ public sealed class ScheduleTests : DovecotAndSpoolTest
         Dovecot.AddUser("busy", "pw");
         for (var i = 0; i < count; i++)
             Dovecot.DeliverRaw("busy", TestMail.Create("busy " + i, bodyBytes: 100_000)); // 30 MB: a first run of seconds
-        var env = Spool.CliEnvironment(("CLOUDSPOOL_SECRET_SCHED_PW", "pw"), ("CLOUDSPOOL__Scheduler__RefreshSeconds", "1"));
+        var env = Spool.CliEnvironment(("CLOUDSPOOL_SECRET_SCHED_PW", "pw"), ("CLOUDSPOOL__Scheduler__RefreshInterval", "00:00:01"));
         // Every second on both workers, so fires keep coming while the first (long) run still holds the account.
         await AddAccountAsync(env, "busy", "busy", "--schedule", "* * * * * ?");
         using var first = CliProcess.Start(env, "worker");
@@ -166,7 +166,7 @@ public sealed class ScheduleTests : DovecotAndSpoolTest
     public async Task A_host_that_slept_through_many_fires_runs_the_job_once_on_return()
     {
         Dovecot.AddUser("sleepy", "pw");
-        var env = Spool.CliEnvironment(("CLOUDSPOOL_SECRET_SCHED_PW", "pw"), ("CLOUDSPOOL__Scheduler__RefreshSeconds", "1"), ("CLOUDSPOOL__Scheduler__MisfireThresholdSeconds", "2"));
+        var env = Spool.CliEnvironment(("CLOUDSPOOL_SECRET_SCHED_PW", "pw"), ("CLOUDSPOOL__Scheduler__RefreshInterval", "00:00:01"), ("CLOUDSPOOL__Scheduler__MisfireThreshold", "00:00:02"));
         await AddAccountAsync(env, "sleepy", "sleepy", "--schedule", "*/2 * * * * ?");
         using var worker = CliProcess.Start(env, "worker");
         async Task<List<DateTimeOffset>> StartsAsync() =>

@@ -9,7 +9,7 @@ public sealed class StatusPageConfigTests : ConfigFileTest
     {
         var page = ConfigLoader.Load(null).StatusPage;
         Assert.True(page.Enabled);
-        Assert.Equal(("127.0.0.1", 8110, 30), (page.Listen, page.Port, page.RefreshSeconds));
+        Assert.Equal(("127.0.0.1", 8110, TimeSpan.FromSeconds(30)), (page.Listen, page.Port, page.RefreshInterval));
         Assert.Empty(page.Users);
     }
 
@@ -32,12 +32,12 @@ public sealed class StatusPageConfigTests : ConfigFileTest
         Assert.Equal((9000, 5), (ok.Port, ok.RecentMessages));
 
         var ex = Assert.Throws<ConfigurationInvalidException>(() => ConfigLoader.Load(Write("""
-            { "Edge": { "Port": 2110 }, "StatusPage": { "Listen": "my-host", "Port": 2110, "Users": [ "Alice Smith" ], "RefreshSeconds": 0, "RecentMessages": 1000 } }
+            { "Edge": { "Port": 2110 }, "StatusPage": { "Listen": "my-host", "Port": 2110, "Users": [ "Alice Smith" ], "RefreshInterval": "00:00:00", "RecentMessages": 1000 } }
             """)));
         Assert.Contains(ex.Problems, p => p.StartsWith("StatusPage:Listen:", StringComparison.Ordinal) && p.Contains("IP address"));
         Assert.Contains(ex.Problems, p => p.StartsWith("StatusPage:Port:", StringComparison.Ordinal) && p.Contains("Edge:Port"));
         Assert.Contains(ex.Problems, p => p.StartsWith("StatusPage:Users", StringComparison.Ordinal) && p.Contains("'Alice Smith'"));
-        Assert.Contains(ex.Problems, p => p.StartsWith("StatusPage:RefreshSeconds:", StringComparison.Ordinal));
+        Assert.Contains(ex.Problems, p => p.StartsWith("StatusPage:RefreshInterval:", StringComparison.Ordinal));
         Assert.Contains(ex.Problems, p => p.StartsWith("StatusPage:RecentMessages:", StringComparison.Ordinal));
         var misspelt = Assert.Throws<ConfigurationInvalidException>(() => ConfigLoader.Load(Write("""{ "StatusPage": { "User": [ "alice" ] } }""")));
         Assert.Contains(misspelt.Problems, p => p.StartsWith("StatusPage:User: unknown setting", StringComparison.Ordinal));

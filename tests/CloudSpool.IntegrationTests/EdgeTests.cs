@@ -429,7 +429,7 @@ public sealed class EdgeTests : IAsyncLifetime
         Assert.True(curl.ExitCode == 0, curl.Stderr);
         Assert.Equal(await _spool.ReadRawAsync(message), curl.Stdout);
 
-        // A running edge learns of a changed password from its background listing of the users (every Edge:SyncSeconds).
+        // A running edge learns of a changed password from its background listing of the users (every Edge:SyncInterval).
         Assert.Equal(0, (await RunWithStdinAsync(env, "changed\n", "user", "passwd", "carol")).ExitCode);
         var deadline = DateTime.UtcNow + Bound;
         while ((await CurlAsync($"pop3://127.0.0.1:{port}/1", "carol:hunter2-from-stdin")).ExitCode == 0)

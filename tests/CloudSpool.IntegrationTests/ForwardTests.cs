@@ -45,10 +45,10 @@ public sealed class ForwardTests : DovecotAndSpoolTest, IAsyncLifetime
             Mailbox = Mailbox,
             Sender = "cloudspool@home.test",
             Destinations = [new ForwardDestination { Address = Phone, MaxBytes = 100 * 1024 }],
-            Smtp = new SmtpRelayOptions { Host = "127.0.0.1", Port = _smtp.Port, Security = SmtpSecurity.None, TimeoutSeconds = 15 },
+            Smtp = new SmtpRelayOptions { Host = "127.0.0.1", Port = _smtp.Port, Security = SmtpSecurity.None, Timeout = TimeSpan.FromSeconds(15) },
             BaseBackoff = TimeSpan.FromSeconds(1),
             MaxBackoff = TimeSpan.FromSeconds(2),
-            LeaseSeconds = 15,
+            LeaseDuration = TimeSpan.FromSeconds(15),
         };
         configure?.Invoke(options);
         return options;
@@ -354,7 +354,7 @@ public sealed class ForwardTests : DovecotAndSpoolTest, IAsyncLifetime
         await using var tlsRelay = await SmtpSinkServer.StartAsync(security);
         void Relay(ForwardOptions o, string? trusted) => o.Smtp = new SmtpRelayOptions
         {
-            Host = "127.0.0.1", Port = tlsRelay.Port, Security = security, TimeoutSeconds = 15, TrustedCertificateFile = trusted,
+            Host = "127.0.0.1", Port = tlsRelay.Port, Security = security, Timeout = TimeSpan.FromSeconds(15), TrustedCertificateFile = trusted,
         };
         var (untrusting, store) = Runner(Options(o => Relay(o, null)));
         await untrusting.SwitchOnAsync(null, CancellationToken.None);
@@ -381,7 +381,7 @@ public sealed class ForwardTests : DovecotAndSpoolTest, IAsyncLifetime
         Environment.SetEnvironmentVariable(variable, "wrong");
         var options = Options(o => o.Smtp = new SmtpRelayOptions
         {
-            Host = "127.0.0.1", Port = authRelay.Port, Security = SmtpSecurity.None, TimeoutSeconds = 15, User = "cloudspool", Password = "env:" + variable,
+            Host = "127.0.0.1", Port = authRelay.Port, Security = SmtpSecurity.None, Timeout = TimeSpan.FromSeconds(15), User = "cloudspool", Password = "env:" + variable,
         });
         var (runner, _) = Runner(options);
         await runner.SwitchOnAsync(null, CancellationToken.None);
@@ -439,7 +439,7 @@ public sealed class ForwardTests : DovecotAndSpoolTest, IAsyncLifetime
             ("CLOUDSPOOL__Forward__Smtp__Host", "127.0.0.1"),
             ("CLOUDSPOOL__Forward__Smtp__Port", _smtp.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)),
             ("CLOUDSPOOL__Forward__Smtp__Security", "none"),
-            ("CLOUDSPOOL__Forward__LeaseSeconds", "15"));
+            ("CLOUDSPOOL__Forward__LeaseDuration", "00:00:15"));
         foreach (var (k, v) in extra)
             env[k] = v;
         return env;
@@ -545,7 +545,7 @@ public sealed class ForwardTests : DovecotAndSpoolTest, IAsyncLifetime
     [Fact]
     public async Task The_worker_runs_the_forward_job_on_its_schedule_and_the_schedule_is_editable()
     {
-        var env = ForwardEnvironment(("CLOUDSPOOL__Forward__Schedule", "*/2 * * * * ?"), ("CLOUDSPOOL__Scheduler__RefreshSeconds", "1"));
+        var env = ForwardEnvironment(("CLOUDSPOOL__Forward__Schedule", "*/2 * * * * ?"), ("CLOUDSPOOL__Scheduler__RefreshInterval", "00:00:01"));
         Assert.Equal(0, (await CliProcess.RunAsync(env, "forward", "on", "--until", "2h")).ExitCode);
         await DeliverAndPullAsync(TestMail.Create("scheduled"));
         using (var worker = CliProcess.Start(env, "worker"))
@@ -572,7 +572,7 @@ public sealed class ForwardTests : DovecotAndSpoolTest, IAsyncLifetime
     public async Task New_mail_pulled_by_the_worker_is_forwarded_at_once_not_at_the_forward_jobs_next_fire()
     {
         // The forward job's own schedule never fires in this test: only the pull's new mail can start it.
-        var env = ForwardEnvironment(("CLOUDSPOOL__Forward__Schedule", "0 0 0 1 1 ? 2099"), ("CLOUDSPOOL__Scheduler__RefreshSeconds", "1"));
+        var env = ForwardEnvironment(("CLOUDSPOOL__Forward__Schedule", "0 0 0 1 1 ? 2099"), ("CLOUDSPOOL__Scheduler__RefreshInterval", "00:00:01"));
         Assert.True(await Spool.Runtime.Accounts.AddAsync(_account with { Schedule = "*/2 * * * * ?" }, CancellationToken.None));
         Assert.Equal(0, (await CliProcess.RunAsync(env, "forward", "on")).ExitCode);
         using var worker = CliProcess.Start(env, "worker");

@@ -115,7 +115,7 @@ public sealed class HealthTests : DovecotAndSpoolTest
     public async Task Job_run_health_prints_each_account_and_status_tells_failing_from_quiet()
     {
         Dovecot.AddUser("quiet", "pw");
-        var env = Spool.CliEnvironment(("CLOUDSPOOL_SECRET_HEALTH_PW", "pw"), ("CLOUDSPOOL__Health__FailingAfterMinutes", "1"));
+        var env = Spool.CliEnvironment(("CLOUDSPOOL_SECRET_HEALTH_PW", "pw"), ("CLOUDSPOOL__Health__FailingAfter", "00:01:00"));
         var add = await CliProcess.RunAsync(env, "account", "add", "quiet", "--host", Dovecot.Host, "--port",
             Dovecot.Pop3Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--tls", "none", "--user", "quiet",
             "--password-ref", "env:CLOUDSPOOL_SECRET_HEALTH_PW", "--mailbox", "quiet");

@@ -24,8 +24,8 @@ public sealed partial class StatusPageTests : DovecotAndSpoolTest
     {
         var env = spool.CliEnvironment(
             ("CLOUDSPOOL__StatusPage__Users__0", "owner"),
-            ("CLOUDSPOOL__StatusPage__RefreshSeconds", "1"),
-            ("CLOUDSPOOL__Scheduler__RefreshSeconds", "1"),
+            ("CLOUDSPOOL__StatusPage__RefreshInterval", "00:00:01"),
+            ("CLOUDSPOOL__Scheduler__RefreshInterval", "00:00:01"),
             ("CLOUDSPOOL__Forward__Mailbox", "home"),
             ("CLOUDSPOOL__Forward__Sender", "cloudspool@home.test"),
             ("CLOUDSPOOL__Forward__Destinations__0__Address", "phone@mobile.test"),

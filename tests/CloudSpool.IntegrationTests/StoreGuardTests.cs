@@ -42,7 +42,7 @@ public sealed class StoreGuardTests : IAsyncLifetime
             ConnectionString = _azurite.ConnectionString,
             Azurite = new AzuriteOptions { Location = _azurite.Location, DatabaseLimitBytes = limitBytes, WarnPercent = warnPercent, RefusePercent = refusePercent },
         },
-        Pull = new PullOptions { TempDirectory = _temp, TimeoutSeconds = 15 },
+        Pull = new PullOptions { TempDirectory = _temp, Timeout = TimeSpan.FromSeconds(15) },
         Edge = new EdgeOptions { StateDirectory = Path.Combine(_temp, "edge") },
     };
 

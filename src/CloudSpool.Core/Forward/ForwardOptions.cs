@@ -37,8 +37,8 @@ public sealed class ForwardOptions
     /// <summary>A copy that failed temporarily this many times is given up (recorded as failed).</summary>
     public int MaxAttempts { get; set; } = 20;
 
-    /// <summary>Blob lease that makes one forwarder across all processes and machines (15-60 seconds).</summary>
-    public int LeaseSeconds { get; set; } = 30;
+    /// <summary>Blob lease that makes one forwarder across all processes and machines (whole seconds, 15-60: what Azure grants).</summary>
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>True when the section asks for forwarding at all.</summary>
     public bool Configured => Destinations.Count > 0;
@@ -88,7 +88,8 @@ public sealed class SmtpRelayOptions
     /// <summary>A PEM certificate (or private CA) trusted for this relay besides the system's.</summary>
     public string? TrustedCertificateFile { get; set; }
 
-    public int TimeoutSeconds { get; set; } = 60;
+    /// <summary>Network timeout with the relay.</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>The port actually used.</summary>
     public int EffectivePort => Port != 0 ? Port : Security switch

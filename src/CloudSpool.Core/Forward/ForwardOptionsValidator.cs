@@ -71,8 +71,7 @@ public sealed partial class ForwardOptionsValidator : AbstractValidator<ForwardO
             .WithMessage("a password reference without a user: set Smtp:User");
         RuleFor(f => f.Smtp.TrustedCertificateFile).Must(File.Exists!).When(f => f.Smtp.TrustedCertificateFile is not null)
             .WithMessage("the trusted certificate file '{PropertyValue}' does not exist");
-        RuleFor(f => f.Smtp.TimeoutSeconds).InclusiveBetween(5, 600)
-            .WithMessage("{PropertyValue} is out of range: expected 5-600 seconds");
+        RuleFor(f => f.Smtp.Timeout).Between(TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(10));
         RuleFor(f => f.Schedule).Must(s => isValidCron(s))
             .WithMessage("'{PropertyValue}' is not a Quartz cron expression (seconds minutes hours day-of-month month day-of-week [year]), e.g. \"0 * * * * ?\"");
         RuleFor(f => f.TimeZone).Must(tz => TimeZoneInfo.TryFindSystemTimeZoneById(tz!, out _)).When(f => f.TimeZone is not null)
@@ -88,8 +87,7 @@ public sealed partial class ForwardOptionsValidator : AbstractValidator<ForwardO
             .WithMessage("{PropertyValue} is out of range: at least BaseBackoff and at most 1.00:00:00");
         RuleFor(f => f.MaxAttempts).InclusiveBetween(1, 1000)
             .WithMessage("{PropertyValue} is out of range: expected 1-1000 attempts");
-        RuleFor(f => f.LeaseSeconds).InclusiveBetween(15, 60)
-            .WithMessage("{PropertyValue} is out of range: Azure blob leases last 15-60 seconds");
+        RuleFor(f => f.LeaseDuration).Between(TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(60), "Azure blob leases last 15-60 seconds").WholeSeconds();
     }
 
     private static bool IsAddress(string? text) =>

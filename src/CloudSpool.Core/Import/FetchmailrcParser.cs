@@ -234,7 +234,7 @@ public static class FetchmailrcParser
             ["fetchsizelimit"] = "CloudSpool lists every message in one run", ["fastuidl"] = "CloudSpool lists every UIDL in one run",
             ["expunge"] = "deletions are committed at the end of each run", ["limit"] = "the size limit is Pull:MaxMessageBytes, the same for every account",
             ["warnings"] = "oversized messages are reported in `cloudspool status`", ["limitflush"] = "oversized messages are left upstream and reported",
-            ["timeout"] = "the timeout is Pull:TimeoutSeconds", ["preconnect"] = "CloudSpool runs no command before connecting",
+            ["timeout"] = "the timeout is Pull:Timeout", ["preconnect"] = "CloudSpool runs no command before connecting",
             ["postconnect"] = "CloudSpool runs no command after connecting", ["plugin"] = "CloudSpool connects directly, through no command",
             ["plugout"] = "no SMTP delivery", ["idle"] = "CloudSpool polls on its schedule; it does not wait in IDLE",
             ["interface"] = "not checked: CloudSpool polls whatever the route", ["monitor"] = "not checked: CloudSpool polls on its schedule",

@@ -114,7 +114,7 @@ public static partial class GetmailRcParser
         Note(r, "ssl_ciphers", "TLS 1.2 or 1.3 is negotiated with the system's ciphers");
         Note(r, "ssl_fingerprints", "not pinned: the certificate is validated against the system's roots (or the --trust-cert file)");
         Note(r, "ssl_cert_hostname", "the name checked is the host's");
-        Note(r, "timeout", "the timeout is Pull:TimeoutSeconds");
+        Note(r, "timeout", "the timeout is Pull:Timeout");
         Note(r, "move_on_delete", "deleted messages are deleted, not moved");
         Note(r, "imap_on_delete", "deleted messages are flagged \\Deleted and expunged by UID");
         Note(r, "imap_search", "every message of the folder not stored yet is fetched");

@@ -144,7 +144,7 @@ public static class MpopConfigParser
         Note("filter", "no header filter: every message is stored");
         Note("received_header", "messages are stored byte for byte, no header added");
         Note("pipelining", "CloudSpool pipelines when the server offers it");
-        Note("timeout", "the timeout is Pull:TimeoutSeconds");
+        Note("timeout", "the timeout is Pull:Timeout");
         Note("proxy_host", "no SOCKS proxy");
         Note("socket", "CloudSpool connects over TCP");
         Note("source_ip", "the source address is the system's choice");

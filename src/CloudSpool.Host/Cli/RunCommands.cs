@@ -65,7 +65,7 @@ public static class RunCommands
             using var host = builder.Build();
             var logger = runtime.Loggers.CreateLogger("CloudSpool");
             if (scheduler)
-                HostLog.Running(logger, runtime.StorageDescription, runtime.Options.Scheduler.RefreshSeconds);
+                HostLog.Running(logger, runtime.StorageDescription, runtime.Options.Scheduler.RefreshInterval.TotalSeconds);
             else
                 HostLog.EdgeRunning(logger, runtime.StorageDescription);
             try

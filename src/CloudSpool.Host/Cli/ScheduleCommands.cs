@@ -20,7 +20,7 @@ public static class ScheduleCommands
 
     public static Command Create(CommandContext context)
     {
-        var schedule = new Command("schedule", "Show and edit job schedules; a running host applies edits within Scheduler:RefreshSeconds.");
+        var schedule = new Command("schedule", "Show and edit job schedules; a running host applies edits within Scheduler:RefreshInterval.");
         schedule.Subcommands.Add(List(context));
         schedule.Subcommands.Add(Set(context));
         schedule.Subcommands.Add(Reset(context));
@@ -64,7 +64,7 @@ public static class ScheduleCommands
     {
         ArgumentNullException.ThrowIfNull(runtime);
         var now = DateTimeOffset.UtcNow;
-        var grace = TimeSpan.FromMinutes(runtime.Options.Health.JobOverdueMinutes);
+        var grace = runtime.Options.Health.JobOverdueAfter;
         var edits = await runtime.Schedules.ListAsync(ct).ConfigureAwait(false);
         var views = new List<ScheduleView>();
         ScheduleView View(EffectiveSchedule s, bool enabled, LastJobRun? last, string? outcome)

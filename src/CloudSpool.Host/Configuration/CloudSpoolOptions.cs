@@ -47,7 +47,7 @@ public sealed class TelemetryOptions
     public string? OtlpEndpoint { get; set; }
 
     /// <summary>How often metrics are exported; a one-shot command (`job run`) also exports once when it ends.</summary>
-    public int ExportIntervalSeconds { get; set; } = 60;
+    public TimeSpan ExportInterval { get; set; } = TimeSpan.FromSeconds(60);
 }
 
 /// <summary>The status page and health endpoint (served by `run`, `worker` and `edge`).</summary>
@@ -71,8 +71,8 @@ public sealed class StatusPageOptions
     /// <summary>POP3 users (`cloudspool user add`) who may log in with their POP3 password; empty: nobody.</summary>
     public List<string> Users { get; set; } = [];
 
-    /// <summary>Seconds between automatic reloads of the page.</summary>
-    public int RefreshSeconds { get; set; } = 30;
+    /// <summary>Time between automatic reloads of the page (whole seconds: a refresh header counts seconds).</summary>
+    public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How many of the newest messages the page lists per mailbox.</summary>
     public int RecentMessages { get; set; } = 15;
@@ -88,16 +88,16 @@ public sealed class HealthOptions
     public string? TimeZone { get; set; }
 
     /// <summary>An account failing for this long (since its last success) raises an alert.</summary>
-    public int FailingAfterMinutes { get; set; } = 60;
+    public TimeSpan FailingAfter { get; set; } = TimeSpan.FromMinutes(60);
 
     /// <summary>An account with no successful check for this long raises an alert, whatever its runs say.</summary>
-    public int StaleAfterHours { get; set; } = 24;
+    public TimeSpan StaleAfter { get; set; } = TimeSpan.FromHours(24);
 
     /// <summary>
     /// A scheduled job with no run recorded this long after a fire time its schedule gave is reported overdue (its
     /// trigger stopped firing: no worker, a stuck scheduler) by `status`, `schedule list` and the status page.
     /// </summary>
-    public int JobOverdueMinutes { get; set; } = 30;
+    public TimeSpan JobOverdueAfter { get; set; } = TimeSpan.FromMinutes(30);
 
     /// <summary>An upstream mailbox this full (percent of its quota: the server's, or the account's --quota) raises an alert.</summary>
     public int QuotaWarnPercent { get; set; } = 80;
@@ -161,14 +161,14 @@ public sealed class EdgeOptions
     /// <summary>How many read-ahead fetches from storage run at once, for all sessions together.</summary>
     public int ReadAheadFetches { get; set; } = 8;
 
-    /// <summary>Seconds between background syncs of each mailbox's index (new mail appears within this).</summary>
-    public int SyncSeconds { get; set; } = 5;
+    /// <summary>Time between background syncs of each mailbox's index (new mail appears within this).</summary>
+    public TimeSpan SyncInterval { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>Minutes between full comparisons of an index with its mailbox.</summary>
-    public int ReconcileMinutes { get; set; } = 60;
+    /// <summary>Time between full comparisons of an index with its mailbox.</summary>
+    public TimeSpan ReconcileInterval { get; set; } = TimeSpan.FromMinutes(60);
 
-    /// <summary>Seconds an incremental sync looks back for metadata committed out of order (several pullers, clock skew).</summary>
-    public int LookbackSeconds { get; set; } = 300;
+    /// <summary>How far back an incremental sync looks for metadata committed out of order (several pullers, clock skew).</summary>
+    public TimeSpan Lookback { get; set; } = TimeSpan.FromSeconds(300);
 
     /// <summary>Whether new mail is copied into the cache ahead of time.</summary>
     public bool Prefetch { get; set; } = true;
@@ -265,20 +265,20 @@ public sealed class PullOptions
     public long MaxMessageBytes { get; set; } = 256L << 20;
 
     /// <summary>Network timeout of one upstream command.</summary>
-    public int TimeoutSeconds { get; set; } = 60;
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>Blob lease duration guarding each account's pull (15-60 seconds).</summary>
-    public int LeaseSeconds { get; set; } = 30;
+    /// <summary>Blob lease duration guarding each account's pull (whole seconds, 15-60: what Azure grants).</summary>
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(30);
 }
 
 public sealed class SchedulerOptions
 {
     /// <summary>How often a running host re-reads accounts and schedules from storage.</summary>
-    public int RefreshSeconds { get; set; } = 10;
+    public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
     /// A fire late by more than this (host asleep, stopped or busy) counts as missed: the job then runs once on return,
     /// not once per missed fire.
     /// </summary>
-    public int MisfireThresholdSeconds { get; set; } = 10;
+    public TimeSpan MisfireThreshold { get; set; } = TimeSpan.FromSeconds(10);
 }

@@ -1,3 +1,4 @@
+using CloudSpool.Core;
 using FluentValidation;
 using CloudSpool.Host.Scheduling;
 
@@ -25,14 +26,14 @@ public sealed class CloudSpoolOptionsValidator : AbstractValidator<CloudSpoolOpt
             .WithMessage("'{PropertyValue}' is not a Quartz cron expression (seconds minutes hours day-of-month month day-of-week [year]), e.g. \"0 */5 * * * ?\"");
         RuleFor(o => o.Health.TimeZone).Must(tz => TimeZoneInfo.TryFindSystemTimeZoneById(tz!, out _)).When(o => o.Health.TimeZone is not null)
             .WithMessage("'{PropertyValue}' is not a known time zone (e.g. UTC, Europe/Berlin, Asia/Tokyo)");
-        RuleFor(o => o.Health.FailingAfterMinutes).InclusiveBetween(1, 7 * 24 * 60).WithMessage("{PropertyValue} is out of range: expected 1-10080 minutes");
+        RuleFor(o => o.Health.FailingAfter).Between(TimeSpan.FromMinutes(1), TimeSpan.FromDays(7));
         RuleFor(o => o.Telemetry.OtlpEndpoint)
             .Must(e => string.IsNullOrEmpty(e) || Uri.TryCreate(e, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps))
             .WithMessage("'{PropertyValue}' is not an http:// or https:// URL (the OTLP/HTTP receiver's base, e.g. http://127.0.0.1:4318)");
-        RuleFor(o => o.Telemetry.ExportIntervalSeconds).InclusiveBetween(1, 3600).WithMessage("{PropertyValue} is out of range: expected 1-3600 seconds");
+        RuleFor(o => o.Telemetry.ExportInterval).Between(TimeSpan.FromSeconds(1), TimeSpan.FromHours(1));
         RuleFor(o => o.Health.QuotaWarnPercent).InclusiveBetween(1, 100).WithMessage("{PropertyValue} is out of range: expected 1-100 percent");
-        RuleFor(o => o.Health.JobOverdueMinutes).InclusiveBetween(1, 7 * 24 * 60).WithMessage("{PropertyValue} is out of range: expected 1-10080 minutes");
-        RuleFor(o => o.Health.StaleAfterHours).InclusiveBetween(1, 24 * 60).WithMessage("{PropertyValue} is out of range: expected 1-1440 hours");
+        RuleFor(o => o.Health.JobOverdueAfter).Between(TimeSpan.FromMinutes(1), TimeSpan.FromDays(7));
+        RuleFor(o => o.Health.StaleAfter).Between(TimeSpan.FromHours(1), TimeSpan.FromDays(60));
         RuleFor(o => o.StatusPage).NotNull().SetValidator(new StatusPageValidator());
         RuleFor(o => o.StatusPage.Port).Must((o, port) => port == 0 || port != o.Edge.Port && port != o.Edge.ImplicitTlsPort)
             .WithMessage("{PropertyValue}: the status page port must differ from Edge:Port and Edge:ImplicitTlsPort");
@@ -41,10 +42,8 @@ public sealed class CloudSpoolOptionsValidator : AbstractValidator<CloudSpoolOpt
         RuleFor(o => o.Secrets.EnvironmentPrefix).Must(Core.Accounts.SecretPolicy.IsValidPrefix)
             .WithMessage("'{PropertyValue}' is not a variable prefix: expected at least 4 upper-case letters, digits and single '_', ending in '_' (e.g. CLOUDSPOOL_SECRET_), and not CLOUDSPOOL_ (CloudSpool's configuration variables are never secrets to send)");
         RuleFor(o => o.Forward).NotNull().SetValidator(o => new Core.Forward.ForwardOptionsValidator(Cron.IsValid, ValidPolicy(o.Secrets)));
-        RuleFor(o => o.Scheduler.MisfireThresholdSeconds).InclusiveBetween(1, 3600)
-            .WithMessage("{PropertyValue} is out of range: expected 1-3600 seconds");
-        RuleFor(o => o.Scheduler.RefreshSeconds).InclusiveBetween(1, 3600)
-            .WithMessage("{PropertyValue} is out of range: expected 1-3600 seconds");
+        RuleFor(o => o.Scheduler.MisfireThreshold).Between(TimeSpan.FromSeconds(1), TimeSpan.FromHours(1));
+        RuleFor(o => o.Scheduler.RefreshInterval).Between(TimeSpan.FromSeconds(1), TimeSpan.FromHours(1));
     }
 
     /// <summary>The configured secret rule, or the defaults while the Secrets section itself is invalid (reported apart).</summary>
@@ -101,7 +100,7 @@ public sealed class CloudSpoolOptionsValidator : AbstractValidator<CloudSpoolOpt
             RuleFor(p => p.Port).InclusiveBetween(0, 65535).WithMessage("{PropertyValue} is not a TCP port: expected 1-65535 (0 picks a free one)");
             RuleForEach(p => p.Users).Must(Core.Edge.Pop3Names.IsValidName)
                 .WithMessage("'{PropertyValue}' is not a POP3 user name: expected lower-case letters, digits, '.', '_', '-' (a user of `cloudspool user add`)");
-            RuleFor(p => p.RefreshSeconds).InclusiveBetween(1, 3600).WithMessage("{PropertyValue} is out of range: expected 1-3600 seconds");
+            RuleFor(p => p.RefreshInterval).Between(TimeSpan.FromSeconds(1), TimeSpan.FromHours(1)).WholeSeconds();
             RuleFor(p => p.RecentMessages).InclusiveBetween(1, 200).WithMessage("{PropertyValue} is out of range: expected 1-200 messages");
         }
     }
@@ -135,9 +134,9 @@ public sealed class CloudSpoolOptionsValidator : AbstractValidator<CloudSpoolOpt
             RuleFor(e => e.ReadAheadMessages).InclusiveBetween(0, 64).WithMessage("{PropertyValue} is out of range: expected 0-64 messages (0: no read-ahead)");
             RuleFor(e => e.ReadAheadFetches).InclusiveBetween(1, 32).WithMessage("{PropertyValue} is out of range: expected 1-32 fetches at once");
             RuleFor(e => e.CacheReserveMegabytes).InclusiveBetween(0, 1 << 24).WithMessage("{PropertyValue} is out of range: expected 0-16777216 MiB kept free");
-            RuleFor(e => e.SyncSeconds).InclusiveBetween(1, 3600).WithMessage("{PropertyValue} is out of range: expected 1-3600 seconds");
-            RuleFor(e => e.ReconcileMinutes).InclusiveBetween(1, 7 * 24 * 60).WithMessage("{PropertyValue} is out of range: expected 1-10080 minutes");
-            RuleFor(e => e.LookbackSeconds).InclusiveBetween(0, 86400).WithMessage("{PropertyValue} is out of range: expected 0-86400 seconds");
+            RuleFor(e => e.SyncInterval).Between(TimeSpan.FromSeconds(1), TimeSpan.FromHours(1));
+            RuleFor(e => e.ReconcileInterval).Between(TimeSpan.FromMinutes(1), TimeSpan.FromDays(7));
+            RuleFor(e => e.Lookback).Between(TimeSpan.Zero, TimeSpan.FromDays(1));
             RuleForEach(e => e.SharedDeleteMailboxes).NotEmpty().WithMessage("a mailbox name must not be empty");
         }
     }
@@ -157,10 +156,8 @@ public sealed class CloudSpoolOptionsValidator : AbstractValidator<CloudSpoolOpt
                 .WithMessage("{PropertyValue} is out of range: at most 1.00:00:00, so a failing account is still retried every day");
             RuleFor(p => p.MaxMessageBytes).InclusiveBetween(1024, 4L << 30)
                 .WithMessage("{PropertyValue} is out of range: expected 1024 bytes to 4 GiB");
-            RuleFor(p => p.TimeoutSeconds).InclusiveBetween(5, 600)
-                .WithMessage("{PropertyValue} is out of range: expected 5-600 seconds");
-            RuleFor(p => p.LeaseSeconds).InclusiveBetween(15, 60)
-                .WithMessage("{PropertyValue} is out of range: Azure blob leases last 15-60 seconds");
+            RuleFor(p => p.Timeout).Between(TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(10));
+            RuleFor(p => p.LeaseDuration).Between(TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(60), "Azure blob leases last 15-60 seconds").WholeSeconds();
         }
     }
 }

@@ -51,24 +51,33 @@ public static class ConfigLoader
         var options = new CloudSpoolOptions();
         var problems = new List<string>();
         FindUnknownKeys(root.GetChildren(), typeof(CloudSpoolOptions), problems);
+        var (olderValues, readFrom) = LegacyDurationKeys.Translate(root, problems);
+        // Set in every provider rather than chained on top: a chained configuration drops empty values, which the
+        // validator must see (an empty rule pattern, an empty mailbox name).
+        foreach (var (key, value) in olderValues)
+            root[key] = value;
         try
         {
             root.Bind(options);
         }
         catch (InvalidOperationException ex)
         {
-            // The binder names the path and the expected type, e.g. "Failed to convert configuration value at 'Pull:LeaseSeconds' to type 'System.Int32'".
+            // The binder names the path and the expected type, e.g. "Failed to convert configuration value at 'Pull:LeaseDuration' to type 'System.TimeSpan'".
             problems.Add(ex.Message.Replace("Error:", "", StringComparison.Ordinal).Trim());
         }
         if (problems.Count == 0)
         {
             var result = new CloudSpoolOptionsValidator().Validate(options);
-            problems.AddRange(result.Errors.Select(e => $"{e.PropertyName.Replace('.', ':')}: {e.ErrorMessage}"));
+            problems.AddRange(result.Errors.Select(e => Problem(e.PropertyName.Replace('.', ':'), e.ErrorMessage, readFrom)));
         }
         if (problems.Count > 0)
             throw new ConfigurationInvalidException(problems);
         return options;
     }
+
+    /// <summary>A problem under the key the user wrote: an older duration key, when the value came from one.</summary>
+    private static string Problem(string path, string message, Dictionary<string, string> readFrom) =>
+        readFrom.TryGetValue(path, out var older) ? $"{older}: {message} (read as {path})" : $"{path}: {message}";
 
     /// <summary>A misspelt key would silently do nothing: report each with the keys that exist at its place.</summary>
     private static void FindUnknownKeys(IEnumerable<IConfigurationSection> sections, Type type, List<string> problems)
@@ -80,6 +89,8 @@ public static class ConfigLoader
                 continue; // Microsoft.Extensions.Logging's own section
             if (!properties.TryGetValue(section.Key, out var property))
             {
+                if (LegacyDurationKeys.IsOlderKey(section.Path))
+                    continue;
                 problems.Add($"{section.Path}: unknown setting (expected one of: {string.Join(", ", properties.Keys)})");
                 continue;
             }

@@ -13,7 +13,7 @@ public sealed class ScheduleSync(ISchedulerFactory schedulers, Runtime runtime, 
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var interval = TimeSpan.FromSeconds(runtime.Options.Scheduler.RefreshSeconds);
+        var interval = runtime.Options.Scheduler.RefreshInterval;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -111,7 +111,7 @@ public sealed class ScheduleSync(ISchedulerFactory schedulers, Runtime runtime, 
             .WithIdentity(triggerKey)
             .ForJob(key)
             // Later than this, a fire counts as missed, and FireAndProceed runs the job once instead of once per fire.
-            .WithMisfireThreshold(TimeSpan.FromSeconds(runtime.Options.Scheduler.MisfireThresholdSeconds))
+            .WithMisfireThreshold(runtime.Options.Scheduler.MisfireThreshold)
             .WithCronSchedule(cron, b => b.InTimeZone(timeZone)
                 // Host asleep or down at fire time: run once on return, not once per missed fire.
                 .WithMisfireInstruction(CronTriggerMisfireInstruction.FireAndProceed))

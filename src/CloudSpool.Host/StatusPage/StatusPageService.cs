@@ -212,7 +212,7 @@ internal sealed partial class StatusPageService(Runtime runtime, Func<Edge.EdgeF
         var snapshot = await StatusSnapshot.ReadAsync(runtime, edge?.Invoke(), edge is not null, context.RequestAborted).ConfigureAwait(false);
         var tokens = antiforgery.GetAndStoreTokens(context);
         return Html(StatusPageHtml.Status(snapshot, context.User.Identity!.Name!, tokens.FormFieldName, tokens.RequestToken!,
-            runtime.Options.StatusPage.RefreshSeconds, problem), status);
+            (int)runtime.Options.StatusPage.RefreshInterval.TotalSeconds, problem), status);
     }
 
     /// <summary>Per-account state (as `cloudspool status --json`) and the switch, for scripts; behind the login.</summary>

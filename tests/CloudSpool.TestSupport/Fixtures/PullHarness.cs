@@ -37,8 +37,8 @@ public sealed class PullHarness : IAsyncDisposable
             ["CLOUDSPOOL__Storage__ConnectionString"] = ConnectionString,
             ["CLOUDSPOOL__Storage__NamePrefix"] = Prefix,
             ["CLOUDSPOOL__Pull__TempDirectory"] = _temp,
-            ["CLOUDSPOOL__Pull__LeaseSeconds"] = "15",
-            ["CLOUDSPOOL__Pull__TimeoutSeconds"] = "15",
+            ["CLOUDSPOOL__Pull__LeaseDuration"] = "00:00:15",
+            ["CLOUDSPOOL__Pull__Timeout"] = "00:00:15",
             // `run` starts the POP3 edge: on a free port, never the fixed default, so parallel tests don't collide.
             ["CLOUDSPOOL__Edge__Port"] = "0",
             // Every host serves the status page: on a free port too.
@@ -76,7 +76,7 @@ public sealed class PullHarness : IAsyncDisposable
         var options = new CloudSpoolOptions
         {
             Storage = new StorageOptions { ConnectionString = azurite.ConnectionString, NamePrefix = prefix },
-            Pull = new PullOptions { TempDirectory = temp, BaseBackoff = TimeSpan.FromSeconds(30), MaxBackoff = TimeSpan.FromMinutes(10), TimeoutSeconds = 15 },
+            Pull = new PullOptions { TempDirectory = temp, BaseBackoff = TimeSpan.FromSeconds(30), MaxBackoff = TimeSpan.FromMinutes(10), Timeout = TimeSpan.FromSeconds(15) },
             Edge = new EdgeOptions { StateDirectory = Path.Combine(temp, "edge") },
         };
         var runtime = await Runtime.StartAsync(options, NullLoggerFactory.Instance, CancellationToken.None);
@@ -90,7 +90,7 @@ public sealed class PullHarness : IAsyncDisposable
         var options = new CloudSpoolOptions
         {
             Storage = new StorageOptions { ConnectionString = first.ConnectionString, NamePrefix = first.Prefix },
-            Pull = new PullOptions { TempDirectory = temp, TimeoutSeconds = 15 },
+            Pull = new PullOptions { TempDirectory = temp, Timeout = TimeSpan.FromSeconds(15) },
             Edge = new EdgeOptions { StateDirectory = Path.Combine(temp, "edge") },
         };
         var runtime = await Runtime.StartAsync(options, NullLoggerFactory.Instance, CancellationToken.None);

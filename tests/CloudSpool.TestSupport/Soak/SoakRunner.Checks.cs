@@ -16,7 +16,7 @@ public sealed partial class SoakRunner
     private bool _keepWork;
 
     /// <summary>
-    /// Health alerts found in the spool. With Health:FailingAfterMinutes at its default (60) no fault of the soak lasts
+    /// Health alerts found in the spool. With Health:FailingAfter at its default (one hour) no fault of the soak lasts
     /// long enough to deserve one, so each is printed and the evidence kept (the workers' logs say why it was raised).
     /// </summary>
     private readonly List<string> _alerts = [];
