@@ -61,17 +61,13 @@ public sealed class SpoolEdgeOptions
     /// <summary>Mailboxes with classic shared deletion: DELE+QUIT by any client hides the message for every client.</summary>
     public IReadOnlySet<string> SharedDeleteMailboxes { get; init; } = new HashSet<string>(StringComparer.Ordinal);
 
+    private static readonly SpoolEdgeOptionsValidator Validator = new();
+
+    /// <summary>Throws <see cref="ArgumentException"/> listing every broken rule of <see cref="SpoolEdgeOptionsValidator"/>.</summary>
     internal void Validate()
     {
-        if (CacheBytes < 0)
-            throw new ArgumentException($"{nameof(CacheBytes)} must not be negative (was {CacheBytes})");
-        if (CacheDiskShare is <= 0 or > 1 || CacheReserveBytes < 0)
-            throw new ArgumentException($"{nameof(CacheDiskShare)} must be in (0, 1] and {nameof(CacheReserveBytes)} not negative");
-        if (SyncInterval <= TimeSpan.Zero || ReconcileInterval <= TimeSpan.Zero || StorageTimeout <= TimeSpan.Zero)
-            throw new ArgumentException("the sync and reconcile intervals and the storage timeout must be positive");
-        if (ReadAheadMessages < 0 || ReadAheadFetches < 1)
-            throw new ArgumentException($"{nameof(ReadAheadMessages)} must not be negative and {nameof(ReadAheadFetches)} must be positive");
-        if (Lookback < TimeSpan.Zero)
-            throw new ArgumentException($"{nameof(Lookback)} must not be negative (was {Lookback})");
+        var result = Validator.Validate(this);
+        if (!result.IsValid)
+            throw new ArgumentException("invalid edge options: " + string.Join("; ", result.Errors.Select(e => e.ErrorMessage)));
     }
 }

@@ -95,6 +95,8 @@ public sealed class LoginThrottle
 
     private const int FirstSweepAt = 1024;
 
+    private static readonly LoginThrottleOptionsValidator OptionsValidator = new();
+
     private readonly LoginThrottleOptions _options;
     private readonly TimeProvider _clock;
     private readonly Dictionary<IPAddress, Entry> _addresses = [];
@@ -106,8 +108,9 @@ public sealed class LoginThrottle
     public LoginThrottle(LoginThrottleOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        if (options.MaxFailures < 1 || options.MaxConcurrentPerAddress is < 1)
-            throw new ArgumentException("MaxFailures and MaxConcurrentPerAddress must be at least 1", nameof(options));
+        var result = OptionsValidator.Validate(options);
+        if (!result.IsValid)
+            throw new ArgumentException("invalid login throttle options: " + string.Join("; ", result.Errors.Select(e => e.ErrorMessage)), nameof(options));
         _options = options;
         _clock = options.TimeProvider;
     }

@@ -97,44 +97,13 @@ public sealed class Pop3ServerOptions
     /// <summary>Bytes read from a stored message per chunk while sending it. Default 64 KiB.</summary>
     public int TransferChunkSize { get; set; } = 64 * 1024;
 
+    private static readonly Pop3ServerOptionsValidator Validator = new();
+
+    /// <summary>Throws <see cref="ArgumentException"/> listing every broken rule of <see cref="Pop3ServerOptionsValidator"/>.</summary>
     internal void Validate()
     {
-        var errors = new List<string>();
-        if (FailedLoginDelay < TimeSpan.Zero)
-            errors.Add($"{nameof(FailedLoginDelay)} must not be negative (was {FailedLoginDelay})");
-        if (MaxFailedLoginDelay < FailedLoginDelay)
-            errors.Add($"{nameof(MaxFailedLoginDelay)} must not be less than {nameof(FailedLoginDelay)} (was {MaxFailedLoginDelay}, {FailedLoginDelay})");
-        if (FailedLoginWindow <= TimeSpan.Zero)
-            errors.Add($"{nameof(FailedLoginWindow)} must be positive (was {FailedLoginWindow})");
-        if (MaxFailedLogins < 1)
-            errors.Add($"{nameof(MaxFailedLogins)} must be at least 1 (was {MaxFailedLogins})");
-        if (FailedLoginLockout <= TimeSpan.Zero)
-            errors.Add($"{nameof(FailedLoginLockout)} must be positive (was {FailedLoginLockout})");
-        if (TimeProvider is null)
-            errors.Add($"{nameof(TimeProvider)} must be set");
-        if (MaxBadCommands < 1)
-            errors.Add($"{nameof(MaxBadCommands)} must be at least 1 (was {MaxBadCommands})");
-        if (IdleTimeoutBeforeLogin <= TimeSpan.Zero)
-            errors.Add($"{nameof(IdleTimeoutBeforeLogin)} must be positive (was {IdleTimeoutBeforeLogin})");
-        if (LoginTimeout <= TimeSpan.Zero)
-            errors.Add($"{nameof(LoginTimeout)} must be positive (was {LoginTimeout})");
-        if (IdleTimeoutAfterLogin <= TimeSpan.Zero)
-            errors.Add($"{nameof(IdleTimeoutAfterLogin)} must be positive (was {IdleTimeoutAfterLogin})");
-        if (MaxSessions < 1)
-            errors.Add($"{nameof(MaxSessions)} must be at least 1 (was {MaxSessions})");
-        if (MaxSessionsPerAddress < 1)
-            errors.Add($"{nameof(MaxSessionsPerAddress)} must be at least 1 (was {MaxSessionsPerAddress})");
-        if (string.IsNullOrWhiteSpace(HostName) || HostName.Any(c => c is <= ' ' or >= (char)0x7F or '<' or '>'))
-            errors.Add($"{nameof(HostName)} must be printable ASCII without spaces or angle brackets (was '{HostName}')");
-        if (ExpireDays is < 0)
-            errors.Add($"{nameof(ExpireDays)} must not be negative (was {ExpireDays})");
-        if (TransferChunkSize is < 512 or > 16 * 1024 * 1024)
-            errors.Add($"{nameof(TransferChunkSize)} must be between 512 and 16777216 (was {TransferChunkSize})");
-        if (TlsProtocols == SslProtocols.None || (TlsProtocols & ~PinnedTlsProtocols) != 0)
-            errors.Add($"{nameof(TlsProtocols)} must be TLS 1.2, TLS 1.3 or both (was {TlsProtocols})");
-        if (Certificate is { HasPrivateKey: false })
-            errors.Add($"{nameof(Certificate)} must have a private key (subject {Certificate.Subject})");
-        if (errors.Count > 0)
-            throw new ArgumentException("invalid POP3 server options: " + string.Join("; ", errors));
+        var result = Validator.Validate(this);
+        if (!result.IsValid)
+            throw new ArgumentException("invalid POP3 server options: " + string.Join("; ", result.Errors.Select(e => e.ErrorMessage)));
     }
 }
