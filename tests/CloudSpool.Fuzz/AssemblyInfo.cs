@@ -1,2 +1,2 @@
-// The targets run under AFL++ on Linux, with the POP3 test doubles of the (Linux-only) test-support library.
+// The targets run under AFL++, as Linux processes (tests/CloudSpool.Fuzz/run).
 [assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
