@@ -27,46 +27,47 @@ public sealed class AzureStorage
     {
         Names = new StorageNames(namePrefix);
         var settings = ParseSettings(connectionString);
-        if (!settings.Keys.Any(IsServiceSasSetting))
+        var perServiceSas = settings.Keys.Any(IsServiceSasSetting);
+        Func<string, TableClient> table;
+        Func<string, BlobContainerClient> container;
+        if (!perServiceSas)
         {
             var blobs = new BlobServiceClient(connectionString);
             var tables = new TableServiceClient(connectionString);
-            Messages = tables.GetTableClient(Names.MessagesTable);
-            Ledger = tables.GetTableClient(Names.LedgerTable);
-            Control = tables.GetTableClient(Names.ControlTable);
-            Runs = tables.GetTableClient(Names.RunsTable);
-            Views = tables.GetTableClient(Names.ViewsTable);
-            Forwards = tables.GetTableClient(Names.ForwardsTable);
-            Spool = blobs.GetBlobContainerClient(Names.SpoolContainer);
-            Leases = blobs.GetBlobContainerClient(Names.LeaseContainer);
-            ForwardSwitch = Control;
-            ViewBatches = Views;
+            table = tables.GetTableClient;
+            container = blobs.GetBlobContainerClient;
             BlobServiceUri = blobs.Uri;
             TableServiceUri = tables.Uri;
-            return;
         }
-
-        // One SAS per table and container (what `edge-credentials` issues): each client signs with its own token, so a
-        // write is confined to the tables and containers whose token allows it.
-        BlobServiceUri = new Uri(settings["BlobEndpoint"].TrimEnd('/'));
-        TableServiceUri = new Uri(settings["TableEndpoint"].TrimEnd('/'));
+        else
+        {
+            // One SAS per table and container (what `edge-credentials` issues): each client signs with its own token, so
+            // a write is confined to the tables and containers whose token allows it.
+            BlobServiceUri = new Uri(settings["BlobEndpoint"].TrimEnd('/'));
+            TableServiceUri = new Uri(settings["TableEndpoint"].TrimEnd('/'));
+            table = name => SasTable(name, TableSasPrefix + name);
+            container = name => new BlobServiceClient(BlobServiceUri, new AzureSasCredential(Token(BlobSasPrefix + name))).GetBlobContainerClient(name);
+        }
         string Token(string setting) => settings.GetValueOrDefault(setting) is { Length: > 0 } sas
             ? sas.TrimStart('?')
             : throw new ArgumentException($"the storage connection string carries a SAS per table and container, but none as '{setting}=': issue a whole new one (`cloudspool edge-credentials`)");
-        TableClient Table(string name, string setting) =>
+        TableClient SasTable(string name, string setting) =>
             new TableServiceClient(TableServiceUri, new AzureSasCredential(Token(setting))).GetTableClient(name);
-        BlobContainerClient Container(string name) =>
-            new BlobServiceClient(BlobServiceUri, new AzureSasCredential(Token(BlobSasPrefix + name))).GetBlobContainerClient(name);
-        Messages = Table(Names.MessagesTable, TableSasPrefix + Names.MessagesTable);
-        Ledger = Table(Names.LedgerTable, TableSasPrefix + Names.LedgerTable);
-        Control = Table(Names.ControlTable, TableSasPrefix + Names.ControlTable);
-        Runs = Table(Names.RunsTable, TableSasPrefix + Names.RunsTable);
-        Views = Table(Names.ViewsTable, TableSasPrefix + Names.ViewsTable);
-        Forwards = Table(Names.ForwardsTable, TableSasPrefix + Names.ForwardsTable);
-        ForwardSwitch = Table(Names.ControlTable, SwitchSasSetting);
-        ViewBatches = settings.ContainsKey(TableBatchSasPrefix + Names.ViewsTable) ? Table(Names.ViewsTable, TableBatchSasPrefix + Names.ViewsTable) : Views;
-        Spool = Container(Names.SpoolContainer);
-        Leases = Container(Names.LeaseContainer);
+
+        var clients = Names.Tables.ToDictionary(name => name, table);
+        Tables = [.. Names.Tables.Select(name => clients[name])];
+        Messages = clients[Names.MessagesTable];
+        Ledger = clients[Names.LedgerTable];
+        Control = clients[Names.ControlTable];
+        Runs = clients[Names.RunsTable];
+        Views = clients[Names.ViewsTable];
+        Forwards = clients[Names.ForwardsTable];
+        ForwardSwitch = perServiceSas ? SasTable(Names.ControlTable, SwitchSasSetting) : Control;
+        ViewBatches = perServiceSas && settings.ContainsKey(TableBatchSasPrefix + Names.ViewsTable)
+            ? SasTable(Names.ViewsTable, TableBatchSasPrefix + Names.ViewsTable)
+            : Views;
+        Spool = container(Names.SpoolContainer);
+        Leases = container(Names.LeaseContainer);
     }
 
     /// <summary>The settings a connection string with a SAS per table and container must carry for these names, and does not.</summary>
@@ -76,7 +77,7 @@ public sealed class AzureStorage
         string[] required =
         [
             "BlobEndpoint", "TableEndpoint", SwitchSasSetting,
-            .. new[] { names.MessagesTable, names.LedgerTable, names.ControlTable, names.RunsTable, names.ViewsTable, names.ForwardsTable }.Select(t => TableSasPrefix + t),
+            .. names.Tables.Select(t => TableSasPrefix + t),
             BlobSasPrefix + names.SpoolContainer, BlobSasPrefix + names.LeaseContainer,
         ];
         return required.Where(r => !settings.TryGetValue(r, out var value) || value.Length == 0);
@@ -123,8 +124,8 @@ public sealed class AzureStorage
     /// <summary>The control table as the away switch writes it: <see cref="Control"/>, or a client whose SAS reaches only the switch's row.</summary>
     public TableClient ForwardSwitch { get; }
 
-    /// <summary>Every table of the spool, in the same order for every account.</summary>
-    public IReadOnlyList<TableClient> Tables => [Messages, Ledger, Control, Runs, Views, Forwards];
+    /// <summary>Every table of the spool, in the order of <see cref="StorageNames.Tables"/>.</summary>
+    public IReadOnlyList<TableClient> Tables { get; }
 
     /// <summary>Creates the tables and containers that do not exist yet (idempotent).</summary>
     public async Task EnsureCreatedAsync(CancellationToken cancellationToken)

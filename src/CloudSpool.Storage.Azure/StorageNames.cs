@@ -49,6 +49,7 @@ public sealed class StorageNames
         RunsTable = prefix + "runs";
         ViewsTable = prefix + "views";
         ForwardsTable = prefix + "forwards";
+        Tables = [MessagesTable, LedgerTable, ControlTable, RunsTable, ViewsTable, ForwardsTable];
         SpoolContainer = prefix + "spool";
         LeaseContainer = prefix + "leases";
     }
@@ -59,6 +60,13 @@ public sealed class StorageNames
     public string RunsTable { get; }
     public string ViewsTable { get; }
     public string ForwardsTable { get; }
+
+    /// <summary>
+    /// Every table of the spool, in the same order for every prefix: what is created, copied, and given a SAS of its
+    /// own; a new table added here is all of those at once.
+    /// </summary>
+    public IReadOnlyList<string> Tables { get; }
+
     public string SpoolContainer { get; }
     public string LeaseContainer { get; }
 

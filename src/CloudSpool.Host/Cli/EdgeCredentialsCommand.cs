@@ -68,7 +68,7 @@ public static class EdgeCredentialsCommand
                 Protocol = httpsOnly ? SasProtocol.Https : SasProtocol.HttpsAndHttp,
             }.ToSasQueryParameters(blobKey).ToString();
 
-        foreach (var table in new[] { names.MessagesTable, names.LedgerTable, names.ControlTable, names.RunsTable, names.ForwardsTable })
+        foreach (var table in names.Tables.Where(t => t != names.ViewsTable))
             yield return (AzureStorage.TableSasPrefix + table, TableToken(table, ReadRows));
         // Azurite lets a table's SAS with delete drop the table itself (Azure does not): there the views get no delete,
         // and the edge's sweep of markers is refused and skipped.
