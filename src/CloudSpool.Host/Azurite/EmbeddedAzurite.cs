@@ -309,6 +309,3 @@ public sealed class EmbeddedAzurite : IAsyncDisposable
         }
     }
 }
-
-/// <summary>A listener on the embedded Azurite's ports that does not accept the data folder's key: never used.</summary>
-public sealed class AzuriteRefusedException(string message) : InvalidOperationException(message);
