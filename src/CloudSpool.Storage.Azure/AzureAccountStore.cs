@@ -25,28 +25,14 @@ public sealed class AzureAccountStore(AzureStorage storage) : IAccountStore
         return row.HasValue ? Deserialize(row.Value!) : null;
     }
 
-    public async Task<bool> AddAsync(AccountDefinition account, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await storage.Control.AddEntityAsync(ToEntity(account), cancellationToken).ConfigureAwait(false);
-            return true;
-        }
-        catch (RequestFailedException ex) when (ex.IsConflict())
-        {
-            return false;
-        }
-    }
+    public async Task<bool> AddAsync(AccountDefinition account, CancellationToken cancellationToken) =>
+        await storage.Control.TryAddEntityAsync(ToEntity(account), cancellationToken).ConfigureAwait(false);
 
     public Task UpdateAsync(AccountDefinition account, CancellationToken cancellationToken) =>
         storage.Control.UpdateEntityAsync(ToEntity(account), ETag.All, TableUpdateMode.Replace, cancellationToken);
 
-    public async Task<bool> RemoveAsync(string name, CancellationToken cancellationToken)
-    {
-        // The Tables SDK reports a missing entity as a 404 response, not as an exception.
-        var response = await storage.Control.DeleteEntityAsync(StorageNames.AccountPartition, name, ETag.All, cancellationToken).ConfigureAwait(false);
-        return response.Status != 404;
-    }
+    public async Task<bool> RemoveAsync(string name, CancellationToken cancellationToken) =>
+        await storage.Control.TryDeleteEntityAsync(StorageNames.AccountPartition, name, cancellationToken).ConfigureAwait(false);
 
     private static TableEntity ToEntity(AccountDefinition account) =>
         new(StorageNames.AccountPartition, account.Name) { ["Definition"] = JsonSerializer.Serialize(account, Json) };

@@ -28,18 +28,8 @@ public sealed class AzureAlertLedger(AzureStorage storage) : IAlertLedger
         return result;
     }
 
-    public async Task<bool> AddAsync(AlertRecord alert, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await storage.Control.AddEntityAsync(ToEntity(alert), cancellationToken).ConfigureAwait(false);
-            return true;
-        }
-        catch (RequestFailedException ex) when (ex.IsConflict())
-        {
-            return false;
-        }
-    }
+    public async Task<bool> AddAsync(AlertRecord alert, CancellationToken cancellationToken) =>
+        await storage.Control.TryAddEntityAsync(ToEntity(alert), cancellationToken).ConfigureAwait(false);
 
     public Task UpdateAsync(AlertRecord alert, CancellationToken cancellationToken) =>
         storage.Control.UpsertEntityAsync(ToEntity(alert), TableUpdateMode.Replace, cancellationToken);

@@ -22,18 +22,8 @@ public sealed class AzurePop3UserStore(AzureStorage storage) : IPop3UserStore
         return result;
     }
 
-    public async Task<bool> AddAsync(Pop3User user, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await storage.Control.AddEntityAsync(ToEntity(user), cancellationToken).ConfigureAwait(false);
-            return true;
-        }
-        catch (RequestFailedException ex) when (ex.IsConflict())
-        {
-            return false;
-        }
-    }
+    public async Task<bool> AddAsync(Pop3User user, CancellationToken cancellationToken) =>
+        await storage.Control.TryAddEntityAsync(ToEntity(user), cancellationToken).ConfigureAwait(false);
 
     public async Task<bool> UpdateAsync(Pop3User user, CancellationToken cancellationToken)
     {
@@ -49,12 +39,8 @@ public sealed class AzurePop3UserStore(AzureStorage storage) : IPop3UserStore
         }
     }
 
-    public async Task<bool> RemoveAsync(string name, CancellationToken cancellationToken)
-    {
-        // The Tables SDK reports a missing entity as a 404 response, not as an exception.
-        var response = await storage.Control.DeleteEntityAsync(StorageNames.Pop3UserPartition, name, ETag.All, cancellationToken).ConfigureAwait(false);
-        return response.Status != 404;
-    }
+    public async Task<bool> RemoveAsync(string name, CancellationToken cancellationToken) =>
+        await storage.Control.TryDeleteEntityAsync(StorageNames.Pop3UserPartition, name, cancellationToken).ConfigureAwait(false);
 
     private static TableEntity ToEntity(Pop3User user) => new(StorageNames.Pop3UserPartition, user.Name)
     {
