@@ -7,24 +7,6 @@ internal sealed class UidlCommand : IPop3Command
 {
     public const string Command = "UIDL";
 
-    public async ValueTask<bool> ExecuteAsync(Pop3Session session, string arguments, CancellationToken cancellationToken)
-    {
-        if (arguments.Length > 0)
-        {
-            if (!session.TryResolveMessage(arguments, out var index))
-                return false;
-            session.Ok($"{index + 1} {session.Message(index).Uidl}");
-            return true;
-        }
-        session.Ok("unique-id listing follows");
-        for (var i = 0; i < session.MessageCount; i++)
-        {
-            if (session.IsDeleted(i))
-                continue;
-            session.Line($"{i + 1} {session.Message(i).Uidl}");
-            await session.FlushIfLargeAsync(cancellationToken).ConfigureAwait(false);
-        }
-        session.EndOfLines();
-        return true;
-    }
+    public ValueTask<bool> ExecuteAsync(Pop3Session session, string arguments, CancellationToken cancellationToken) =>
+        ScanListing.WriteAsync(session, arguments, "unique-id listing follows", static m => m.Uidl, cancellationToken);
 }
