@@ -109,6 +109,12 @@ public sealed class AzureClientViewStore(AzureStorage storage, TimeProvider cloc
             .ToList();
     }
 
+    /// <summary>How many of these new chunk rows are small (see <see cref="SmallRow"/>).</summary>
+    private static int SmallRowsOf(IEnumerable<TableEntity> chunkRows) => chunkRows.Count(row => row.GetInt32("Count") < SmallRow);
+
+    private static UnauthorizedAccessException DeleteRefused(RequestFailedException ex) =>
+        new($"the storage credential may not delete ({ex.ErrorCode}; an edge's SAS deletes nothing)", ex);
+
     public Task HideAsync(string mailbox, string client, IReadOnlyCollection<string> messageKeys, CancellationToken cancellationToken) =>
         HideAsync(StorageNames.ViewPartition(mailbox, client), messageKeys, fence: null, cancellationToken);
 
@@ -141,7 +147,7 @@ public sealed class AzureClientViewStore(AzureStorage storage, TimeProvider cloc
                 var response = await storage.ViewBatches.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
                 if (fence is not null)
                     fence = response.Value[^1].Headers.ETag?.ToString() ?? throw new InvalidOperationException("the session row's new ETag was not returned");
-                var small = batches[i].Count(row => row.GetInt32("Count") < SmallRow);
+                var small = SmallRowsOf(batches[i]);
                 _smallRows.AddOrUpdate(partition, small, (_, n) => n + small);
             }
             catch (TableTransactionFailedException ex) when (fence is not null && (ex.IsPreconditionFailed() || ex.IsNotFound()))
@@ -231,7 +237,7 @@ public sealed class AzureClientViewStore(AzureStorage storage, TimeProvider cloc
             }
             catch (RequestFailedException ex) when (ex.Status == 403)
             {
-                throw new UnauthorizedAccessException($"the storage credential may not delete ({ex.ErrorCode}; an edge's SAS deletes nothing)", ex);
+                throw DeleteRefused(ex);
             }
         }
     }
@@ -262,7 +268,7 @@ public sealed class AzureClientViewStore(AzureStorage storage, TimeProvider cloc
             {
                 await storage.Views.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
                 merged += group.Length;
-                added += chunkRows.Count(row => row.GetInt32("Count") < SmallRow);
+                added += SmallRowsOf(chunkRows);
             }
             catch (TableTransactionFailedException ex) when (ex.IsPreconditionFailed() || ex.IsNotFound())
             {
@@ -270,7 +276,7 @@ public sealed class AzureClientViewStore(AzureStorage storage, TimeProvider cloc
             }
             catch (TableTransactionFailedException ex) when (ex.Status == 403)
             {
-                throw new UnauthorizedAccessException($"the storage credential may not delete ({ex.ErrorCode}; an edge's SAS deletes nothing)", ex);
+                throw DeleteRefused(ex);
             }
         }
         _smallRows[partition] = small.Count - merged + added;
