@@ -97,6 +97,12 @@ internal static partial class CoreLog
     [LoggerMessage(302, LogLevel.Warning, "repair: {Mailbox}: {Missing} rows without their blob, {Orphans} blobs without a row ({Deleted} deleted)")]
     public static partial void RepairFound(ILogger logger, string mailbox, int missing, int orphans, int deleted);
 
+    [LoggerMessage(303, LogLevel.Information, "retention: {Mailbox}: views kept small: {Swept} markers of removed messages dropped, {Merged} records merged")]
+    public static partial void ViewsKeptSmall(ILogger logger, string mailbox, int swept, int merged);
+
+    [LoggerMessage(304, LogLevel.Warning, "retention: {Mailbox}: the views could not be kept small: {Error}")]
+    public static partial void ViewUpkeepFailed(ILogger logger, string mailbox, string error);
+
     // Health: 400-499.
 
     [LoggerMessage(400, LogLevel.Warning, "health: {Account}: alert raised ({Condition}): {Reason}")]

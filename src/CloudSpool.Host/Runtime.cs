@@ -67,7 +67,10 @@ public sealed class Runtime : IAsyncDisposable
         {
             PhoneMailbox = options.Forward.Configured ? options.Forward.Mailbox : null,
         };
-        Retention = new RetentionRunner(new AzureSpoolMaintenance(storage, spool), Leases, JobRuns, TimeProvider.System, loggers.CreateLogger<RetentionRunner>());
+        Retention = new RetentionRunner(new AzureSpoolMaintenance(storage, spool), Leases, JobRuns, TimeProvider.System, loggers.CreateLogger<RetentionRunner>())
+        {
+            Views = new ViewUpkeep(ClientViews, spool),
+        };
         var forwards = new AzureForwardStore(storage, TimeProvider.System);
         ForwardLedger = forwards;
         ForwardControl = forwards;

@@ -52,6 +52,20 @@ public sealed class AzureClientViewStore(AzureStorage storage, TimeProvider cloc
     }
 
     /// <summary>
+    /// The views of a mailbox: the partitions under its prefix, read with their keys only (one query over the range of
+    /// partitions; the retention run calls this once a day).
+    /// </summary>
+    public async Task<IReadOnlyList<string>> ListViewsAsync(string mailbox, CancellationToken cancellationToken)
+    {
+        var prefix = StorageNames.ViewPartition(mailbox, "");
+        var filter = TableClient.CreateQueryFilter($"PartitionKey ge {prefix} and PartitionKey lt {StorageNames.PrefixEnd(prefix)}");
+        var views = new SortedSet<string>(StringComparer.Ordinal);
+        await foreach (var e in storage.Views.QueryAsync<TableEntity>(filter, maxPerPage: 1000, select: ["PartitionKey"], cancellationToken: cancellationToken).ConfigureAwait(false))
+            views.Add(StorageNames.Unescape(e.PartitionKey[prefix.Length..]));
+        return [.. views];
+    }
+
+    /// <summary>
     /// Every chunk and marker row of a view partition, or only the small ones, in one query (on Azurite a query scans the
     /// whole table).
     /// </summary>

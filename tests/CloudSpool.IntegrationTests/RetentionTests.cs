@@ -1,5 +1,6 @@
 using CloudSpool.Core.Pull;
 using CloudSpool.Core.Scheduling;
+using CloudSpool.Core.Spool;
 using CloudSpool.TestSupport.Fixtures;
 
 namespace CloudSpool.IntegrationTests;
@@ -103,5 +104,44 @@ public sealed class RetentionTests : DovecotAndSpoolTest
 
         var quiet = await Spool.Runtime.Retention.RunAsync(days, CancellationToken.None, CloudSpool.Core.Retention.RepairMode.Off);
         Assert.Equal((RunOutcome.Succeeded, "no mailbox has a retention period"), (quiet.Outcome, quiet.Summary));
+    }
+
+    [Fact]
+    public async Task Retention_drops_the_markers_of_removed_mail_and_merges_a_view_that_an_edge_could_not()
+    {
+        // A phone reading through an edge on its SAS (which deletes nothing) leaves one record a QUIT, and the markers of
+        // messages retention removed: the retention run, with the key, keeps that view small, every live key hidden.
+        Dovecot.AddUser("views", "pw");
+        await IngestAsync("views", "phone", "ancient", daysAgo: 40);
+        await IngestAsync("views", "phone", "recent", daysAgo: 1);
+        var (ancient, recent) = (await Spool.ListAsync("phone")) switch { var m => (m[0].MessageKey, m[1].MessageKey) };
+        var views = Spool.Runtime.ClientViews;
+        await views.HideAsync("phone", "me+phone", [ancient], CancellationToken.None);
+        SpoolKeys.TryGetTicks(recent, out var ticks);
+        var later = Enumerable.Range(0, 40).Select(i => SpoolKeys.Message(ticks + i, new string('a', 64))).Prepend(recent).ToList();
+        foreach (var key in later)
+            await views.HideAsync("phone", "me+phone", [key], CancellationToken.None); // one QUIT each
+        await views.HideAsync("phone", "*", [ancient, recent], CancellationToken.None);
+        Assert.Equal(42, await ChunkRowsAsync("me+phone"));
+
+        var run = await Spool.Runtime.Retention.RunAsync(new Dictionary<string, int> { ["phone"] = 30 }, CancellationToken.None);
+
+        Assert.Equal(RunOutcome.Succeeded, run.Outcome);
+        Assert.Contains("phone: 1 removed; views: 2 markers of removed messages dropped, 41 records merged", run.Summary);
+        Assert.Equal(1, await ChunkRowsAsync("me+phone"));
+        Assert.Equal(later.ToHashSet(), await views.ListHiddenAsync("phone", "me+phone", CancellationToken.None));
+        Assert.Equal([recent], await views.ListHiddenAsync("phone", "*", CancellationToken.None));
+
+        var again = await Spool.Runtime.Retention.RunAsync(new Dictionary<string, int> { ["phone"] = 30 }, CancellationToken.None);
+        Assert.Equal("phone: 0 removed", again.Summary); // nothing left to do, nothing said
+    }
+
+    private async Task<int> ChunkRowsAsync(string view)
+    {
+        var filter = Azure.Data.Tables.TableClient.CreateQueryFilter($"PartitionKey eq {CloudSpool.Storage.Azure.StorageNames.ViewPartition("phone", view)}");
+        var count = 0;
+        await foreach (var e in Spool.Runtime.Storage.Views.QueryAsync<Azure.Data.Tables.TableEntity>(filter, select: ["RowKey"]))
+            count += e.RowKey.StartsWith("c:", StringComparison.Ordinal) ? 1 : 0;
+        return count;
     }
 }

@@ -126,4 +126,22 @@ public sealed class ClientViewStoreTests : IAsyncLifetime
         Assert.Equal(AzureClientViewStore.KeysPerChunk * 2 + (AzureClientViewStore.CompactAbove + 1) * 5,
             (await Store().ListHiddenAsync("box", "frank", CancellationToken.None)).Count);
     }
+
+    [Fact]
+    public async Task The_views_of_a_mailbox_are_listed_by_name_and_no_other_mailbox_s()
+    {
+        var store = Store();
+        await store.HideAsync("mail", "alice+phone", Keys(0, 2), CancellationToken.None);
+        await store.HideAsync("mail", "odd:name/with%signs", Keys(2, 1), CancellationToken.None);
+        await store.HideAsync("mail", "*", Keys(3, 1), CancellationToken.None);
+        await AddEarlierMarkersAsync("bob", Keys(4, 2)); // a view of an earlier version, markers only (mailbox "box")
+        await store.HideAsync("mail2", "alice+phone", Keys(5, 1), CancellationToken.None);
+        await store.HideAsync("mai", "zed", Keys(6, 1), CancellationToken.None);
+        await store.HideAsync("mail:x", "yan", Keys(7, 1), CancellationToken.None);
+
+        Assert.Equal(["*", "alice+phone", "odd:name/with%signs"], await store.ListViewsAsync("mail", CancellationToken.None));
+        Assert.Equal(["bob"], await store.ListViewsAsync("box", CancellationToken.None));
+        Assert.Equal(["yan"], await store.ListViewsAsync("mail:x", CancellationToken.None));
+        Assert.Empty(await store.ListViewsAsync("none", CancellationToken.None));
+    }
 }

@@ -44,6 +44,9 @@ public interface IClientViewStore
     /// </summary>
     Task<int> CompactAsync(string mailbox, string view, CancellationToken cancellationToken) => Task.FromResult(0);
 
+    /// <summary>The views a mailbox has in the store (client identities, and the shared view of a shared-delete mailbox).</summary>
+    Task<IReadOnlyList<string>> ListViewsAsync(string mailbox, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<string>>([]);
+
     /// <summary>
     /// An opaque value that changes whenever <see cref="HideAsync"/> adds to the view (in the same transaction), so a
     /// reader holding the keys listed with the same value can skip listing them again; null when not known.

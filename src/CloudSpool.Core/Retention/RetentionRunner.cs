@@ -25,6 +25,9 @@ public sealed class RetentionRunner(ISpoolMaintenance spool, ILeaseManager lease
 {
     public const string Job = "retention";
 
+    /// <summary>When set, every run also keeps the per-client views of each mailbox small (see <see cref="ViewUpkeep"/>).</summary>
+    public ViewUpkeep? Views { get; init; }
+
     /// <summary>
     /// Removes, per mailbox, the messages ingested more than its retention (days) ago (0 keeps everything); then,
     /// unless <paramref name="repair"/> is off, checks every mailbox for leftovers of crashes under the same lease.
@@ -55,6 +58,7 @@ public sealed class RetentionRunner(ISpoolMaintenance spool, ILeaseManager lease
                     CoreLog.RetentionRemoved(logger, mailbox, count, cutoff, days);
                 }
                 var summary = removed.Count == 0 ? "no mailbox has a retention period" : string.Join(", ", removed.Select(r => $"{r.Key}: {r.Value} removed"));
+                summary += await KeepViewsSmallAsync(retentionDays.Keys, linked.Token).ConfigureAwait(false);
                 string? error = null;
                 if (repair != RepairMode.Off)
                 {
@@ -75,6 +79,36 @@ public sealed class RetentionRunner(ISpoolMaintenance spool, ILeaseManager lease
                 return await RecordAsync(new JobRunRecord(Job, started, clock.GetUtcNow(), RunOutcome.Failed, summary, ex.Message)).ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>
+    /// Runs <see cref="Views"/> on every mailbox; returns what to add to the summary (nothing when there was nothing to
+    /// do). A mailbox whose views could not be kept small is logged and named, and does not fail the run: the mail is
+    /// safe either way, and the next run tries again.
+    /// </summary>
+    private async Task<string> KeepViewsSmallAsync(IEnumerable<string> mailboxes, CancellationToken cancellationToken)
+    {
+        if (Views is null)
+            return "";
+        var (swept, merged) = (0, 0);
+        var failed = new List<string>();
+        foreach (var mailbox in mailboxes.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
+        {
+            try
+            {
+                var (s, m) = await Views.RunAsync(mailbox, cancellationToken).ConfigureAwait(false);
+                if (s + m > 0)
+                    CoreLog.ViewsKeptSmall(logger, mailbox, s, m);
+                (swept, merged) = (swept + s, merged + m);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                CoreLog.ViewUpkeepFailed(logger, mailbox, ex.Message);
+                failed.Add($"{mailbox} ({ex.Message})");
+            }
+        }
+        var text = swept + merged > 0 ? $"; views: {swept} markers of removed messages dropped, {merged} records merged" : "";
+        return failed.Count > 0 ? text + "; views not kept small: " + string.Join(", ", failed) : text;
     }
 
     /// <summary>Checks (and with <paramref name="fix"/>, repairs) each mailbox; young unreferenced blobs are left to the ingest writing them.</summary>
