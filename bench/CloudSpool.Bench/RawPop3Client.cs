@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.IO.Hashing;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
@@ -130,12 +131,14 @@ public sealed class RawPop3Client : IAsyncDisposable
 
     /// <summary>
     /// RETR of each given message number (up to <see cref="Window"/> commands in flight when pipelining); returns the
-    /// SHA-256 of each message's content as served (dot-unstuffed, CRLF line ends, final CRLF included) and its length.
+    /// XXH128 of each message's content as served (dot-unstuffed, CRLF line ends, final CRLF included) and its length.
+    /// The digests only tell whether two servers served the same bytes, so a non-cryptographic hash does: SHA-256 cost
+    /// this client about as much CPU as the edge spent serving, on a 2-core machine beside the servers it measures.
     /// </summary>
     public async Task<List<(byte[] Digest, long Bytes)>> RetrieveAsync(IReadOnlyList<int> numbers, bool pipelining, CancellationToken ct)
     {
         var results = new List<(byte[], long)>(numbers.Count);
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var hash = new XxHash128();
         var window = pipelining ? Window : 1;
         var sent = 0;
         var commands = new StringBuilder();
@@ -267,7 +270,7 @@ public sealed class RawPop3Client : IAsyncDisposable
     /// Reads a multi-line body up to "CRLF.CRLF", removing the stuffed dot of lines that start with one, and hashes it
     /// in runs between line starts with a dot (the vectorised search for LF-dot keeps the common case one copy-free pass).
     /// </summary>
-    private async Task<long> ReadContentAsync(IncrementalHash hash, CancellationToken ct)
+    private async Task<long> ReadContentAsync(XxHash128 hash, CancellationToken ct)
     {
         long bytes = 0;
         var lineStart = true;
@@ -299,7 +302,7 @@ public sealed class RawPop3Client : IAsyncDisposable
             var at = span.IndexOf("\n."u8);
             if (at >= 0)
             {
-                hash.AppendData(span[..(at + 1)]);
+                hash.Append(span[..(at + 1)]);
                 bytes += at + 1;
                 _start += at + 1;
                 lineStart = true;
@@ -308,7 +311,7 @@ public sealed class RawPop3Client : IAsyncDisposable
 
             // Keep a final LF back: the byte after it may be a dot.
             var take = span.Length > 0 && span[^1] == (byte)'\n' ? span.Length - 1 : span.Length;
-            hash.AppendData(span[..take]);
+            hash.Append(span[..take]);
             bytes += take;
             _start += take;
             await FillAsync(ct).ConfigureAwait(false);
