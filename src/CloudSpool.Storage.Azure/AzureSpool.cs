@@ -441,12 +441,13 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
     public async Task<Stream> OpenContentAsync(string blobName, long? offset, long length, CancellationToken cancellationToken)
     {
         var blob = storage.Spool.GetBlobClient(blobName);
-        if (offset is null)
-            return await blob.OpenReadAsync(new BlobOpenReadOptions(allowModifications: false), cancellationToken).ConfigureAwait(false);
-        // One message of a pack: its range, streamed in one request (packed messages are small).
-        if (length == 0)
+        // One request, streamed: a message's own blob whole, or one message of a pack as its range. (OpenRead would ask for
+        // the blob's properties first, doubling the requests of a reader that misses its cache on every message.) The SDK's
+        // stream resumes a broken download with ranges on the same ETag, so a changed blob fails rather than mixes.
+        if (offset is not null && length == 0)
             return new MemoryStream([], writable: false);
-        var response = await blob.DownloadStreamingAsync(new BlobDownloadOptions { Range = new HttpRange(offset.Value, length) }, cancellationToken).ConfigureAwait(false);
+        var options = offset is null ? new BlobDownloadOptions() : new BlobDownloadOptions { Range = new HttpRange(offset.Value, length) };
+        var response = await blob.DownloadStreamingAsync(options, cancellationToken).ConfigureAwait(false);
         return response.Value.Content;
     }
 }
