@@ -121,13 +121,21 @@ public sealed class SmtpSinkServer : IAsyncDisposable
     /// Per-recipient RCPT replies (e.g. "550 5.1.1 no such mailbox"), a delay before every RCPT reply, and a delay
     /// between storing a message and its 250 reply to the end of DATA.
     /// </summary>
-    public void SetBehaviour(IReadOnlyDictionary<string, string>? codes = null, double rcptDelaySeconds = 0, double dataDelaySeconds = 0) =>
-        File.WriteAllText(Path.Combine(_root, "behaviour.json"), JsonSerializer.Serialize(new Dictionary<string, object>
+    /// <remarks>
+    /// The file is written aside and renamed over the old one: the server reads it at every RCPT, and a half-written
+    /// file made it answer a 500 (a permanent refusal the forwarder rightly never retries).
+    /// </remarks>
+    public void SetBehaviour(IReadOnlyDictionary<string, string>? codes = null, double rcptDelaySeconds = 0, double dataDelaySeconds = 0)
+    {
+        var path = Path.Combine(_root, "behaviour.json");
+        File.WriteAllText(path + ".new", JsonSerializer.Serialize(new Dictionary<string, object>
         {
             ["codes"] = codes ?? new Dictionary<string, string>(),
             ["rcpt_delay"] = rcptDelaySeconds,
             ["data_delay"] = dataDelaySeconds,
         }));
+        File.Move(path + ".new", path, overwrite: true);
+    }
 
     /// <summary>Every message received so far, parsed.</summary>
     public IReadOnlyList<(MimeMessage Message, long Size)> Received()
