@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using CloudSpool.Core.Edge;
 using CloudSpool.Core.Leases;
+using CloudSpool.Core.Retention;
 using CloudSpool.Core.Spool;
 using CloudSpool.Pop3;
 using Microsoft.Extensions.Logging;
@@ -273,7 +274,7 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
         if (snapshot.Count == 0 || hidden.Count == 0 || _sweepRefused)
             return;
         var oldest = snapshot[0].MessageKey;
-        var stale = hidden.Where(k => string.CompareOrdinal(k, oldest) < 0).ToList();
+        var stale = ViewUpkeep.StaleMarkers(hidden, oldest);
         if (stale.Count == 0)
             return;
         _ = Task.Run(async () =>

@@ -30,7 +30,7 @@ public sealed class ViewUpkeep(IClientViewStore views, ISpoolReader spool)
             var hidden = await views.ListHiddenAsync(mailbox, view, cancellationToken).ConfigureAwait(false);
             if (oldest is not null)
             {
-                var stale = hidden.Where(k => string.CompareOrdinal(k, oldest) < 0).ToList();
+                var stale = StaleMarkers(hidden, oldest);
                 if (stale.Count > 0)
                 {
                     await views.ForgetAsync(mailbox, view, stale, cancellationToken).ConfigureAwait(false);
@@ -41,4 +41,11 @@ public sealed class ViewUpkeep(IClientViewStore views, ISpoolReader spool)
         }
         return (swept, merged);
     }
+
+    /// <summary>
+    /// The hidden keys whose messages retention removed: those older than the oldest message of the mailbox (keys grow
+    /// with commit time and retention removes the oldest first, so nothing still in the spool is older).
+    /// </summary>
+    public static List<string> StaleMarkers(IEnumerable<string> hidden, string oldest) =>
+        hidden.Where(k => string.CompareOrdinal(k, oldest) < 0).ToList();
 }
