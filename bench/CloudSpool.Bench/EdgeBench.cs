@@ -121,7 +121,7 @@ public static partial class Program
 
             // 5. A spool twice the cache's size, cold, then a second client reading the newest messages after that pass.
             await edge.StopAsync().ConfigureAwait(false);
-            ok &= await MeasureColdAsync(options, mailbox, servers[0], retr, spool, environment, work.FullName, password, edges, ct).ConfigureAwait(false);
+            ok &= await MeasureColdAsync(options, mailbox, servers[0], retr, spool, environment, work.FullName, password, azuritePid, edges, ct).ConfigureAwait(false);
 
             // 6. The listing at many small messages, on a second edge process of its own (its memory is that index's).
             if (options.ListingMessages > 0)
@@ -156,7 +156,7 @@ public static partial class Program
     /// identity reads the newest <see cref="NewestMessages"/> messages: its throughput and the cache's hit rate on them.
     /// </summary>
     private static async Task<bool> MeasureColdAsync(Options options, Mailbox mailbox, Server dovecot, Dictionary<(string, int), Throughput> retr,
-        AzureSpool spool, Dictionary<string, string> environment, string work, string password, List<EdgeProcess> edges, CancellationToken ct)
+        AzureSpool spool, Dictionary<string, string> environment, string work, string password, int azuritePid, List<EdgeProcess> edges, CancellationToken ct)
     {
         var cacheMb = Math.Max(1, (int)(mailbox.Bytes / 2 / 1_000_000));
         var ok = true;
@@ -164,10 +164,13 @@ public static partial class Program
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"cold: a spool of {mailbox.Bytes / 1_000_000} MB, twice the cache ({cacheMb} MB), an empty state folder per pass, prefetch off"));
         var floors = new List<(int Parallel, double MibPerSecond)>();
+        var cpuRows = new List<string>();
         foreach (var parallel in StorageFloorParallel)
         {
             Console.WriteLine($"measuring the storage floor: every stored message read once, {parallel} at a time, no POP3 and no cache ...");
+            var floorCpu = PassCpu.Start(Environment.ProcessId, azuritePid);
             floors.Add((parallel, await ReadStorageFloorAsync(spool, MailUser, parallel, ct).ConfigureAwait(false)));
+            cpuRows.Add(floorCpu.Row($"storage floor, {parallel} at a time", mailbox.Bytes, "the bench (reader)"));
         }
         var rows = floors.Select(f => string.Create(CultureInfo.InvariantCulture,
             $"  storage floor, {f.Parallel} reads at a time, MiB/s  {"",10}{f.MibPerSecond,12:F1}   (what the store delivers to any reader)")).ToList();
@@ -180,7 +183,9 @@ public static partial class Program
             var server = new Server("edge", "127.0.0.1", edge.Port, await CapabilitiesAsync("127.0.0.1", edge.Port, ct).ConfigureAwait(false));
             await WaitForCountAsync(server, MailUser, password, options.Messages, ct).ConfigureAwait(false);
             Console.WriteLine($"measuring RETR of every message, cold edge, {sessions} session(s) ...");
+            var cpu = PassCpu.Start(edge.Pid, azuritePid);
             var cold = await RetrieveAllAsync(server, MailUser, password, options.Messages, sessions, ct).ConfigureAwait(false);
+            cpuRows.Add(cpu.Row($"cold, {sessions} session(s)", cold.Bytes));
             var d = retr[("dovecot", sessions)];
             var same = d.Checksum == cold.Checksum && d.Bytes == cold.Bytes;
             ok &= same;
@@ -218,7 +223,46 @@ public static partial class Program
 
         Console.WriteLine("                                              dovecot        edge   edge/dovecot   target");
         rows.ForEach(Console.WriteLine);
+        // The store's speed varies from run to run; the CPU each pass cost per MB served does much less.
+        Console.WriteLine($"CPU during each cold pass (CPU-s; ms per MB served; the machine has {Environment.ProcessorCount} CPU-s per second):");
+        cpuRows.ForEach(Console.WriteLine);
         return ok;
+    }
+
+    /// <summary>The CPU the edge, Azurite and the whole machine used during one timed pass (from /proc).</summary>
+    private sealed class PassCpu
+    {
+        private readonly int _edge;
+        private readonly int _azurite;
+        private readonly long _edgeTicks;
+        private readonly long _azuriteTicks;
+        private readonly long _machineTicks;
+        private readonly Stopwatch _clock = Stopwatch.StartNew();
+
+        private PassCpu(int edge, int azurite)
+        {
+            _edge = edge;
+            _azurite = azurite;
+            _edgeTicks = Ticks(edge);
+            _azuriteTicks = Ticks(azurite);
+            _machineTicks = ProcStats.MachineBusyTicks();
+        }
+
+        public static PassCpu Start(int edge, int azurite) => new(edge, azurite);
+
+        private static long Ticks(int pid) => ProcStats.TryRead(pid)?.OwnTicks ?? 0;
+
+        public string Row(string pass, long bytes, string reader = "edge")
+        {
+            var seconds = _clock.Elapsed.TotalSeconds;
+            var mb = bytes / 1_000_000.0;
+            var edge = (Ticks(_edge) - _edgeTicks) / ProcStats.TicksPerSecond;
+            var azurite = (Ticks(_azurite) - _azuriteTicks) / ProcStats.TicksPerSecond;
+            var machine = (ProcStats.MachineBusyTicks() - _machineTicks) / ProcStats.TicksPerSecond;
+            return string.Create(CultureInfo.InvariantCulture,
+                $"  {pass}: {seconds:F1} s; {reader} {edge:F2} CPU-s ({1000 * edge / mb:F1} ms/MB), Azurite {azurite:F2} ({1000 * azurite / mb:F1} ms/MB), "
+                + $"the rest (client, kernel, others) {machine - edge - azurite:F2}; machine busy {100 * machine / (Environment.ProcessorCount * seconds):F0} %");
+        }
     }
 
     /// <summary>How many stored messages the storage floor reads at once: as many as the edge's read-ahead, and twice that.</summary>
