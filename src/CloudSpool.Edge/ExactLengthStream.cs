@@ -6,7 +6,11 @@ namespace CloudSpool.Edge;
 /// POP3 server answers a throw before its first chunk with -ERR and ends the session without the terminating line
 /// after it.
 /// </summary>
-internal sealed class ExactLengthStream(Stream inner, long length) : Stream
+/// <remarks>
+/// Reads are synchronous even when asked for asynchronously: on Linux a file's ReadAsync only hands the same read to
+/// the thread pool, and a read of a cached file is a page-cache copy, cheaper than that hand-over.
+/// </remarks>
+internal sealed class ExactLengthStream(FileStream inner, long length) : Stream
 {
     private long _left = length;
 
@@ -29,8 +33,19 @@ internal sealed class ExactLengthStream(Stream inner, long length) : Stream
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
-    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-        _left == 0 || buffer.IsEmpty ? 0 : Counted(await inner.ReadAsync(buffer[..Limit(buffer.Length)], cancellationToken).ConfigureAwait(false));
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (cancellationToken.IsCancellationRequested)
+            return ValueTask.FromCanceled<int>(cancellationToken);
+        try
+        {
+            return ValueTask.FromResult(Read(buffer.Span));
+        }
+        catch (Exception ex)
+        {
+            return ValueTask.FromException<int>(ex);
+        }
+    }
 
     private int Limit(int wanted) => (int)Math.Min(wanted, _left);
 

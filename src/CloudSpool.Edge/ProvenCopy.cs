@@ -56,7 +56,7 @@ internal static class ProvenCopy
             {
                 FileIdentity identity;
                 string? mismatch;
-                await using (var target = new FileStream(temp, PrivateFiles.NewFileOptions(FileAccess.Write, FileOptions.Asynchronous, bufferSize: 1)))
+                await using (var target = new FileStream(temp, PrivateFiles.NewFileOptions(FileAccess.Write, bufferSize: 0)))
                 {
                     mismatch = await CheckAsync(source, target, entry, cancellationToken, limit: entry.RawLength).ConfigureAwait(false);
                     identity = FileIdentity.Of(target.SafeFileHandle);
@@ -117,7 +117,7 @@ internal static class ProvenCopy
     {
         try
         {
-            await using var target = new FileStream(path, PrivateFiles.NewFileOptions(FileAccess.ReadWrite, FileOptions.Asynchronous, bufferSize: 1));
+            await using var target = new FileStream(path, PrivateFiles.NewFileOptions(FileAccess.ReadWrite, bufferSize: 0));
             string? mismatch;
             if (RangedDownload.Applies(entry))
             {
@@ -147,7 +147,12 @@ internal static class ProvenCopy
     /// Reads <paramref name="source"/> to its end or <paramref name="limit"/> bytes (copied to <paramref name="target"/> when given) and compares it with
     /// what ingest recorded: null when length and SHA-256 match, else what was found.
     /// </summary>
-    internal static async Task<string?> CheckAsync(Stream source, Stream? target, SpoolIndexEntry entry, CancellationToken cancellationToken, long limit = long.MaxValue)
+    /// <remarks>
+    /// Files are read and written synchronously: on Linux a file's ReadAsync and WriteAsync only hand the same call to
+    /// the thread pool, and what they do here is a page-cache copy, cheaper than that hand-over. Storage's stream is
+    /// read asynchronously.
+    /// </remarks>
+    internal static async Task<string?> CheckAsync(Stream source, FileStream? target, SpoolIndexEntry entry, CancellationToken cancellationToken, long limit = long.MaxValue)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
@@ -155,11 +160,10 @@ internal static class ProvenCopy
         {
             long length = 0;
             int read;
-            while (length < limit && (read = await source.ReadAsync(buffer.AsMemory(0, (int)Math.Min(64 * 1024, limit - length)), cancellationToken).ConfigureAwait(false)) > 0)
+            while (length < limit && (read = await ReadAsync(source, buffer.AsMemory(0, (int)Math.Min(64 * 1024, limit - length)), cancellationToken).ConfigureAwait(false)) > 0)
             {
                 hash.AppendData(buffer, 0, read);
-                if (target is not null)
-                    await target.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+                target?.Write(buffer, 0, read);
                 length += read;
             }
             var sha = Convert.ToHexStringLower(hash.GetHashAndReset());
@@ -172,6 +176,9 @@ internal static class ProvenCopy
             ArrayPool<byte>.Shared.Return(buffer);
         }
     }
+
+    private static ValueTask<int> ReadAsync(Stream source, Memory<byte> buffer, CancellationToken cancellationToken) =>
+        source is FileStream file ? ValueTask.FromResult(file.Read(buffer.Span)) : source.ReadAsync(buffer, cancellationToken);
 }
 
 /// <summary>What a proven file looked like: an open that finds another length or write time proves it again.</summary>

@@ -238,4 +238,40 @@ public sealed class BlobCacheTests : IDisposable
         var saved = System.Text.Json.JsonSerializer.Deserialize<CacheFigures>(File.ReadAllText(BlobCache.FiguresPath(_folder)))!;
         Assert.Equal((1000L, 1, 20_000L, 0L, 1L), (saved.Bytes, saved.Messages, saved.LimitBytes, saved.Hits, saved.Misses));
     }
+
+    [Fact]
+    public async Task A_proven_copy_is_read_to_its_proven_length_and_a_shortened_one_fails_read_asynchronously_too()
+    {
+        var path = Path.Combine(_folder, "copy");
+        await File.WriteAllBytesAsync(path, Enumerable.Range(0, 200_000).Select(i => (byte)i).ToArray());
+
+        // Grown after its proof: the reader stops at the proven length, in chunks as the POP3 transfer asks.
+        await using (var grown = new ExactLengthStream(ProvenCopy.OpenRead(path), 150_000))
+        {
+            var buffer = new byte[64 * 1024];
+            var read = new List<int>();
+            int n;
+            while ((n = await grown.ReadAsync(buffer)) > 0)
+                read.Add(n);
+            Assert.Equal([65_536, 65_536, 18_928], read);
+        }
+
+        // Shortened after its proof: the read that finds the end early throws, never a short copy taken for the whole.
+        await using (var shortened = new ExactLengthStream(ProvenCopy.OpenRead(path), 250_000))
+        {
+            var buffer = new byte[64 * 1024];
+            var ex = await Assert.ThrowsAsync<EndOfStreamException>(async () =>
+            {
+                while (await shortened.ReadAsync(buffer) > 0)
+                {
+                }
+            });
+            Assert.Contains("50000 bytes short", ex.Message);
+        }
+
+        // A cancelled read reads nothing.
+        await using var cancelled = new ExactLengthStream(ProvenCopy.OpenRead(path), 200_000);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled.ReadAsync(new byte[10], new CancellationToken(canceled: true)).AsTask());
+        Assert.Equal(10, await cancelled.ReadAsync(new byte[10]));
+    }
 }
