@@ -136,6 +136,37 @@ public sealed class MessageTransferTranscriptTests
     }
 
     [Fact]
+    public async Task A_slow_store_is_waited_for_read_by_read_and_one_that_stops_answering_ends_the_transfer()
+    {
+        var body = Wire.Bytes("Subject: slow\r\n\r\n" + string.Concat(Enumerable.Repeat("0123456789abcdef\r\n", 600)));
+        // Every read waits 100 ms, 13 reads in all: longer than the 1 s timeout, but no single wait comes near it.
+        var slow = new FakeMessage("slow", body) { Open = () => new PausingStream(body, body.Length / 12 + 1, TimeSpan.FromMilliseconds(100)) };
+        // The first read at once; the store then answers no more.
+        var stuck = new FakeMessage("stuck", body) { Open = () => new PausingStream(body, 4096, TimeSpan.Zero, hangAfter: 1) };
+        var mute = new FakeMessage("mute", body) { Open = () => new PausingStream(body, 4096, TimeSpan.Zero, hangAfter: 0) };
+        await using var h = await LoggedInAsync([slow, mute, stuck], o =>
+        {
+            o.TransferChunkSize = 4096;
+            o.IdleTimeoutAfterLogin = TimeSpan.FromSeconds(1);
+        });
+
+        await h.ExpectAsync("RETR 1", $"+OK {slow.Pop3Size} octets");
+        var sent = await h.Client.ReadDataAsync();
+        Assert.True(Wire.RetrData(body).AsSpan().SequenceEqual(sent));
+
+        // Nothing read at all within the timeout: this RETR fails, the session goes on.
+        await h.ExpectAsync("RETR 2", "-ERR [SYS/TEMP] message 2 cannot be read right now; the other messages are not affected, try it again later");
+
+        // Silent after the first chunk: the connection ends without the terminating line.
+        await h.ExpectAsync("RETR 3", $"+OK {stuck.Pop3Size} octets");
+        var rest = await h.Client.ReadToEndAsync();
+        Assert.InRange(rest.Length, 4096, body.Length - 1);
+        Assert.False(rest.AsSpan().EndsWith("\r\n.\r\n"u8), "a truncated message must not look complete");
+        await h.WaitForEndAsync();
+        Assert.Contains(h.Logs.Entries, e => e.Message.Contains("failed while being sent"));
+    }
+
+    [Fact]
     public async Task Large_message_streams_through_a_small_chunk_without_loss()
     {
         var random = new Random(8314);

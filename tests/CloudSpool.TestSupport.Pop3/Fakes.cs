@@ -186,3 +186,26 @@ public sealed class TrickleStream(byte[] data, int maxRead) : ReadOnlyTestStream
         return n;
     }
 }
+
+/// <summary>
+/// A stored message stream that waits <paramref name="pause"/> before each read (a slow store), or, once
+/// <paramref name="hangAfter"/> bytes were read, never answers again (until the read is cancelled).
+/// </summary>
+public sealed class PausingStream(byte[] data, int maxRead, TimeSpan pause, int hangAfter = int.MaxValue) : ReadOnlyTestStream
+{
+    public override long Length => data.Length;
+
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException("read asynchronously");
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        await Task.Delay(Consumed >= hangAfter ? Timeout.InfiniteTimeSpan : pause, cancellationToken);
+        var n = Math.Min(Math.Min(buffer.Length, maxRead), data.Length - Consumed);
+        data.AsMemory(Consumed, n).CopyTo(buffer);
+        Consumed += n;
+        return n;
+    }
+}

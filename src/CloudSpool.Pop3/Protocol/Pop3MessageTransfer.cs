@@ -44,14 +44,15 @@ internal static class Pop3MessageTransfer
         CancellationToken cancellationToken)
     {
         var chunk = ArrayPool<byte>.Shared.Rent(chunkSize);
+        using var timer = new StoreTimer(connection.IdleTimeout, cancellationToken);
         Stream? source = null;
         try
         {
             int read;
             try
             {
-                source = await WithTimeoutAsync(open, connection.IdleTimeout, cancellationToken).ConfigureAwait(false);
-                read = await ReadAsync(source, chunk, chunkSize, connection.IdleTimeout, cancellationToken).ConfigureAwait(false);
+                source = await timer.RunAsync(static (open, token) => open(token), open).ConfigureAwait(false);
+                read = await ReadAsync(source, chunk, chunkSize, timer).ConfigureAwait(false);
             }
             catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
             {
@@ -77,7 +78,7 @@ internal static class Pop3MessageTransfer
                 await connection.FlushAsync(cancellationToken).ConfigureAwait(false);
                 try
                 {
-                    read = await ReadAsync(source, chunk, chunkSize, connection.IdleTimeout, cancellationToken).ConfigureAwait(false);
+                    read = await ReadAsync(source, chunk, chunkSize, timer).ConfigureAwait(false);
                 }
                 catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
                 {
@@ -97,16 +98,15 @@ internal static class Pop3MessageTransfer
         }
     }
 
-    private static async ValueTask<int> ReadAsync(
-        Stream source, byte[] chunk, int chunkSize, TimeSpan timeout, CancellationToken cancellationToken)
+    private static async ValueTask<int> ReadAsync(Stream source, byte[] chunk, int chunkSize, StoreTimer timer)
     {
         // Fill the chunk (a stream may return little at a time) so the client gets large writes.
         var total = 0;
         while (total < chunkSize)
         {
-            var n = await WithTimeoutAsync(
-                token => source.ReadAsync(chunk.AsMemory(total, chunkSize - total), token), timeout, cancellationToken)
-                .ConfigureAwait(false);
+            var n = await timer.RunAsync(
+                static (read, token) => read.Source.ReadAsync(read.Chunk.AsMemory(read.Total, read.Size - read.Total), token),
+                (Source: source, Chunk: chunk, Total: total, Size: chunkSize)).ConfigureAwait(false);
             if (n == 0)
                 break;
             total += n;
@@ -114,18 +114,39 @@ internal static class Pop3MessageTransfer
         return total;
     }
 
-    private static async ValueTask<T> WithTimeoutAsync<T>(
-        Func<CancellationToken, ValueTask<T>> operation, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>
+    /// Bounds each call to the store (the open, every read) by <c>timeout</c>, so a store that hangs fails like one
+    /// that throws. One timer serves the whole transfer: armed for each call and stopped after it, never while the
+    /// transfer waits on the client, whose own waits the connection bounds.
+    /// </summary>
+    private sealed class StoreTimer(TimeSpan timeout, CancellationToken cancellationToken) : IDisposable
     {
-        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        limit.CancelAfter(timeout);
-        try
+        private CancellationTokenSource _limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+
+        public async ValueTask<T> RunAsync<TState, T>(Func<TState, CancellationToken, ValueTask<T>> call, TState state)
         {
-            return await operation(limit.Token).ConfigureAwait(false);
+            if (_limit.IsCancellationRequested)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                // It went off just as the previous call ended: a new one for this call.
+                _limit.Dispose();
+                _limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            }
+            _limit.CancelAfter(timeout);
+            try
+            {
+                return await call(state, _limit.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TimeoutException("the stored message did not answer within " + timeout);
+            }
+            finally
+            {
+                _limit.CancelAfter(Timeout.InfiniteTimeSpan);
+            }
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            throw new TimeoutException("the stored message did not answer within " + timeout);
-        }
+
+        public void Dispose() => _limit.Dispose();
     }
 }
