@@ -55,8 +55,15 @@ internal sealed class SpoolMaildrop : IMaildrop
 
     public CancellationToken Revoked => _revoked.Token;
 
-    // The highest message index this session has asked to be read ahead.
+    // The highest message index this session has asked to be read ahead in the listing's order.
     private int _readAheadUntil = -1;
+
+    // Every message this session asked to be read ahead, either way; null until the first.
+    private System.Collections.BitArray? _asked;
+
+    // The last message opened, and whether the session was then picking messages out of the listing's order.
+    private int _lastOpened = -1;
+    private bool _picking;
 
     /// <summary>
     /// Opening message <paramref name="index"/>: the next messages of the listing are fetched in the background, so a
@@ -74,16 +81,62 @@ internal sealed class SpoolMaildrop : IMaildrop
         if (from > until)
             return;
         Volatile.Write(ref _readAheadUntil, until);
-        _mirror.ReadAhead(Enumerable.Range(from, until - from + 1).Select(i => _messages[i]));
+        var asked = _asked ??= new System.Collections.BitArray(_messages.Count);
+        var wanted = new List<SpoolIndexEntry>(until - from + 1);
+        for (var i = from; i <= until; i++)
+        {
+            if (!asked[i])
+                wanted.Add(_messages[i]);
+            asked[i] = true;
+        }
+        _mirror.ReadAhead(wanted);
+    }
+
+    /// <summary>
+    /// Opening message <paramref name="index"/> with the client's pipelined RETR and TOP commands for
+    /// <paramref name="upcoming"/> waiting: a client going on in the listing's order reads ahead as
+    /// <see cref="ReadAheadFrom"/> does; one that picks messages here and there (new mail among kept mail) gets what it
+    /// asked for read ahead instead of the listing's next messages, each once per session and at most the read-ahead
+    /// window at a time, and the last message it picked reads nothing ahead.
+    /// </summary>
+    private void ReadAheadFor(int index, IReadOnlyList<int> upcoming)
+    {
+        // With nothing pipelined, a session that was picking goes on picking unless it opens the next message.
+        var inOrder = upcoming.Count > 0 ? upcoming[0] == index + 1 : !_picking || index == _lastOpened + 1;
+        _picking = !inOrder;
+        _lastOpened = index;
+        if (inOrder)
+        {
+            ReadAheadFrom(index);
+            return;
+        }
+        var ahead = _mirror.ReadAheadMessages;
+        if (ahead == 0)
+            return;
+        var asked = _asked ??= new System.Collections.BitArray(_messages.Count);
+        var wanted = new List<SpoolIndexEntry>();
+        foreach (var next in upcoming)
+        {
+            if (wanted.Count == ahead)
+                break;
+            if (asked[next])
+                continue;
+            asked[next] = true;
+            wanted.Add(_messages[next]);
+        }
+        if (wanted.Count > 0)
+            _mirror.ReadAhead(wanted);
     }
 
     /// <summary>The client identity of the session.</summary>
     public string Client => _identity.Client;
 
-    public async ValueTask<Stream> OpenAsync(int index, CancellationToken cancellationToken)
+    public ValueTask<Stream> OpenAsync(int index, CancellationToken cancellationToken) => OpenAsync(index, [], cancellationToken);
+
+    public async ValueTask<Stream> OpenAsync(int index, IReadOnlyList<int> upcoming, CancellationToken cancellationToken)
     {
         var message = _messages[index];
-        ReadAheadFrom(index);
+        ReadAheadFor(index, upcoming);
         try
         {
             return await _mirror.OpenAsync(message, cancellationToken).ConfigureAwait(false);

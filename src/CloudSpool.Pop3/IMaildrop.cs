@@ -26,6 +26,15 @@ public interface IMaildrop : IAsyncDisposable
     ValueTask<Stream> OpenAsync(int index, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Opens message <paramref name="index"/> as <see cref="OpenAsync(int, CancellationToken)"/> does, told which
+    /// messages the client already asked for after it: the zero-based indexes of the RETR and TOP commands it
+    /// pipelined (RFC 2449 section 6.6) that are received and not yet run, in order, without duplicates (empty when
+    /// none are). A maildrop may start reading those ahead; the hint promises nothing (the client may still disconnect).
+    /// </summary>
+    ValueTask<Stream> OpenAsync(int index, IReadOnlyList<int> upcoming, CancellationToken cancellationToken) =>
+        OpenAsync(index, cancellationToken);
+
+    /// <summary>
     /// Applies the deletions of the session: called exactly once, in the UPDATE state after the client sent QUIT
     /// in the TRANSACTION state (RFC 1939 section 6), with the zero-based indexes of the messages marked by DELE
     /// and not unmarked by RSET (possibly none). Never called for a session that ends any other way.

@@ -220,6 +220,56 @@ public sealed partial class EdgeMirrorTests
         Assert.Equal(7, cache.Count);
     }
 
+    [Fact]
+    public async Task A_pipelined_run_of_RETR_and_TOP_reads_ahead_the_messages_it_asks_for_not_the_listings_next()
+    {
+        var raws = await PutRawsAsync(100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1100, 1200);
+        var reader = new CountingReader(_spool.Runtime.SpoolReader);
+        var edge = NewEdge(_spool.Runtime, new SpoolEdgeOptions { StateDirectory = _state, CacheBytes = 64L << 20, Prefetch = false, ReadAheadMessages = 3 }, reader);
+        edge.Start();
+        var port = await ServeAsync(edge);
+        await using var raw = await RawPop3Client.LogInAsync(port, "alice", "secret");
+        var entries = edge.Mirror.IndexOf("alice").Snapshot;
+        var cache = edge.Mirror.Cache!;
+        bool Read(SpoolIndexEntry entry)
+        {
+            lock (reader.Reads)
+                return reader.Reads.Any(r => r.Blob == entry.BlobName);
+        }
+
+        // Message 1's own read is held until the messages the client pipelined after it are being read.
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        reader.Before = blob => blob == entries[0].BlobName ? held.Task : Task.CompletedTask;
+        await raw.SendAsync("RETR 1\r\nRETR 6\r\nTOP 11 0\r\nRETR 9\r\n");
+        await WaitForAsync(() => Read(entries[5]) && Read(entries[10]) && Read(entries[8]), "the read-ahead of messages 6, 11 and 9");
+        held.SetResult();
+        Assert.StartsWith("+OK", await raw.ReadStatusAsync());
+        Assert.Equal(RetrWire(raws[0]), await raw.ReadMultiLineAsync());
+        Assert.StartsWith("+OK", await raw.ReadStatusAsync());
+        Assert.Equal(RetrWire(raws[5]), await raw.ReadMultiLineAsync());
+        Assert.StartsWith("+OK", await raw.ReadStatusAsync());
+        Assert.Equal(TopWire(raws[10]), await raw.ReadMultiLineAsync());
+        Assert.StartsWith("+OK", await raw.ReadStatusAsync());
+        Assert.Equal(RetrWire(raws[8]), await raw.ReadMultiLineAsync());
+
+        // Each was read from storage once, and the listing's next messages after 1 (2-4) not at all.
+        await WaitForAsync(() => cache.Count == 4, "the cache to hold the four messages read");
+        lock (reader.Reads)
+        {
+            Assert.All(new[] { 0, 5, 8, 10 }, i => Assert.Single(reader.Reads, r => r.Blob == entries[i].BlobName));
+            Assert.Equal(4, reader.Reads.Count);
+        }
+        Assert.All(new[] { 0, 5, 8, 10 }, i => Assert.True(cache.Contains(entries[i])));
+
+        // A client going on in the listing's order after a pipelined run gets the listing's next messages again.
+        await raw.SendAsync("RETR 10\r\nRETR 11\r\n");
+        Assert.StartsWith("+OK", await raw.ReadStatusAsync());
+        Assert.Equal(RetrWire(raws[9]), await raw.ReadMultiLineAsync());
+        Assert.StartsWith("+OK", await raw.ReadStatusAsync());
+        Assert.Equal(RetrWire(raws[10]), await raw.ReadMultiLineAsync());
+        await WaitForAsync(() => cache.Contains(entries[11]), "the read-ahead of message 12");
+    }
+
     /// <summary>A message with a body of random bytes, base64 in 76-character lines (nothing compresses or repeats).</summary>
     private static byte[] LargeMail(string subject, int randomBytes, int seed)
     {

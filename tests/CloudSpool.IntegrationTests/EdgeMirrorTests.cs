@@ -742,11 +742,16 @@ public sealed partial class EdgeMirrorTests : IAsyncLifetime
         /// <summary>Every content read: blob, offset (null: the whole blob) and length.</summary>
         public List<(string Blob, long? Offset, long Length)> Reads { get; } = [];
 
-        public Task<Stream> OpenContentAsync(string blobName, long? offset, long length, CancellationToken cancellationToken)
+        /// <summary>Awaited before a content read of the blob is passed on (recorded first): a test holds a read with it.</summary>
+        public Func<string, Task>? Before { get; set; }
+
+        public async Task<Stream> OpenContentAsync(string blobName, long? offset, long length, CancellationToken cancellationToken)
         {
             lock (Reads)
                 Reads.Add((blobName, offset, length));
-            return inner.OpenContentAsync(blobName, offset, length, cancellationToken);
+            if (Before is { } before)
+                await before(blobName).WaitAsync(cancellationToken);
+            return await inner.OpenContentAsync(blobName, offset, length, cancellationToken);
         }
 
         public IAsyncEnumerable<SpoolMessage> ListAsync(string mailbox, string? afterKey, CancellationToken cancellationToken) => inner.ListAsync(mailbox, afterKey, cancellationToken);

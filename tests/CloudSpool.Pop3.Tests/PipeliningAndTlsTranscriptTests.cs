@@ -32,6 +32,34 @@ public sealed class PipeliningAndTlsTranscriptTests
     }
 
     [Fact]
+    public async Task A_message_is_opened_knowing_the_messages_the_pipelined_RETR_and_TOP_after_it_ask_for()
+    {
+        var mail = Enumerable.Range(1, 6).Select(i => new FakeMessage($"uid-{i}", Wire.Bytes($"Subject: {i}\r\n\r\nbody\r\n"))).ToList();
+        await using var h = await SessionHarness.StartAsync(maildrops: new FakeMaildropProvider().Add(SessionHarness.User, mail));
+        // After RETR 2: its own number again, a deleted one, one out of range, a TOP, a repeat, a bad number, and what
+        // comes after QUIT (which never runs).
+        await h.Client.SendAsync("USER alice\r\nPASS secret\r\nDELE 4\r\nRETR 2\r\nNOOP\r\nretr 5\r\nRETR 2\r\nRETR 4\r\nRETR 9\r\nTOP 1 0\r\nRETR 5\r\nRETR x\r\nQUIT\r\nRETR 6\r\n");
+        var transcript = Wire.Text(await h.Client.ReadToEndAsync());
+        Assert.EndsWith("+OK CloudSpool signing off (5 messages left)\r\n", transcript, StringComparison.Ordinal);
+        await h.WaitForEndAsync();
+        Assert.Equal(
+            ["1: 4 0", "4: 1 0", "1: 0 4", "0: 4", "4: "],
+            h.Maildrop.OpenedWithUpcoming.Select(o => $"{o.Index}: {string.Join(' ', o.Upcoming)}"));
+    }
+
+    [Fact]
+    public async Task A_message_opened_with_nothing_pipelined_after_it_is_told_none()
+    {
+        await using var h = await SessionHarness.StartAsync();
+        await h.LoginAsync();
+        await h.ExpectAsync("RETR 1", "+OK 23 octets");
+        await h.Client.ReadDataAsync();
+        await h.ExpectAsync("TOP 3 0", "+OK top of message follows");
+        await h.Client.ReadDataAsync();
+        Assert.Equal(["0: ", "2: "], h.Maildrop.OpenedWithUpcoming.Select(o => $"{o.Index}: {string.Join(' ', o.Upcoming)}"));
+    }
+
+    [Fact]
     public async Task Pipelined_commands_split_at_arbitrary_bytes_are_answered_the_same()
     {
         await using var h = await SessionHarness.StartAsync();

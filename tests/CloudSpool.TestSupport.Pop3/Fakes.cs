@@ -111,6 +111,9 @@ public sealed class FakeMaildrop(IReadOnlyList<FakeMessage> messages, Action<IRe
 
     public ConcurrentQueue<int> OpenedIndexes { get; } = new();
 
+    /// <summary>Each open with the messages the session said were asked for after it (see IMaildrop.OpenAsync).</summary>
+    public ConcurrentQueue<(int Index, int[] Upcoming)> OpenedWithUpcoming { get; } = new();
+
     public bool Disposed { get; private set; }
 
     public ValueTask<Stream> OpenAsync(int index, CancellationToken cancellationToken)
@@ -118,6 +121,12 @@ public sealed class FakeMaildrop(IReadOnlyList<FakeMessage> messages, Action<IRe
         OpenedIndexes.Enqueue(index);
         var message = messages[index];
         return ValueTask.FromResult(message.Open?.Invoke() ?? new MemoryStream(message.Bytes, writable: false));
+    }
+
+    public ValueTask<Stream> OpenAsync(int index, IReadOnlyList<int> upcoming, CancellationToken cancellationToken)
+    {
+        OpenedWithUpcoming.Enqueue((index, [.. upcoming]));
+        return OpenAsync(index, cancellationToken);
     }
 
     public ValueTask CommitDeletesAsync(IReadOnlySet<int> indexes, CancellationToken cancellationToken)

@@ -1,3 +1,4 @@
+using CloudSpool.Pop3.Commands;
 using CloudSpool.Pop3.Protocol;
 
 namespace CloudSpool.Pop3.Engine;
@@ -77,11 +78,12 @@ internal sealed partial class Pop3Session
     {
         var maildrop = _maildrop!;
         var info = _messages[index];
+        var upcoming = UpcomingMessages(index);
         Pop3TransferResult result;
         try
         {
             result = await Pop3MessageTransfer.SendAsync(
-                _connection, token => maildrop.OpenAsync(index, token), "+OK " + okLine, encoder,
+                _connection, token => maildrop.OpenAsync(index, upcoming, token), "+OK " + okLine, encoder,
                 _context.Options.TransferChunkSize, cancellationToken).ConfigureAwait(false);
         }
         catch (Pop3TransferAbortedException ex)
@@ -96,6 +98,31 @@ internal sealed partial class Pop3Session
             return false;
         }
         return true;
+    }
+
+    /// <summary>
+    /// The messages a pipelining client asked for after message <paramref name="index"/>: the RETR and TOP commands
+    /// among its received, not yet run commands (at most <see cref="MaxPeekedCommands"/> of them, up to its QUIT), of
+    /// messages that exist and are not marked deleted now, in order, each once.
+    /// </summary>
+    private IReadOnlyList<int> UpcomingMessages(int index)
+    {
+        var lines = _connection.PeekLines(MaxPeekedCommands, MaxCommandOctets);
+        if (lines.Count == 0)
+            return [];
+        var upcoming = new List<int>();
+        foreach (var line in lines)
+        {
+            var words = line.Split(' ');
+            if (words[0].Equals(QuitCommand.Command, StringComparison.OrdinalIgnoreCase))
+                break;
+            if (words.Length < 2 || !(words[0].Equals(RetrCommand.Command, StringComparison.OrdinalIgnoreCase) || words[0].Equals(TopCommand.Command, StringComparison.OrdinalIgnoreCase)))
+                continue;
+            if (TryParseNumber(words[1], out var number) && number >= 1 && number <= _messages.Length && !_deleted[number - 1]
+                && number - 1 != index && !upcoming.Contains((int)number - 1))
+                upcoming.Add((int)number - 1);
+        }
+        return upcoming;
     }
 
     /// <summary>Reports a RETR that sent a different number of octets than the size announced by STAT and LIST.</summary>

@@ -22,6 +22,9 @@ internal sealed partial class Pop3Session : IAsyncDisposable
     /// <summary>RFC 2449 section 4: a command line is at most 255 octets, CRLF included.</summary>
     public const int MaxCommandOctets = 255;
 
+    /// <summary>The most pipelined commands looked at to tell the maildrop which messages are asked for next.</summary>
+    public const int MaxPeekedCommands = 64;
+
     /// <summary>
     /// RFC 5034 section 4 exempts base64 SASL responses from the 255-octet limit; this still bounds them
     /// (a PLAIN response with long names and password is far below it).

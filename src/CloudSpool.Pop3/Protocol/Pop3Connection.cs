@@ -145,6 +145,38 @@ internal sealed class Pop3Connection : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The complete lines the client has sent that <see cref="ReadLineAsync"/> has not returned yet, at most
+    /// <paramref name="max"/>, up to the first one longer than <paramref name="maxOctets"/>: the commands a pipelining
+    /// client already sent. Never waits and consumes nothing.
+    /// </summary>
+    public IReadOnlyList<string> PeekLines(int max, int maxOctets)
+    {
+        if (!_input.TryRead(out var result))
+            return [];
+        var buffer = result.Buffer;
+        var lines = new List<string>();
+        try
+        {
+            var rest = buffer;
+            while (lines.Count < max && rest.PositionOf((byte)'\n') is { } lf)
+            {
+                var next = rest.GetPosition(1, lf);
+                var line = rest.Slice(0, next);
+                if (line.Length > maxOctets)
+                    break;
+                lines.Add(Decode(line));
+                rest = rest.Slice(next);
+            }
+        }
+        finally
+        {
+            // Nothing consumed or examined: the next read returns the same bytes without waiting.
+            _input.AdvanceTo(buffer.Start, buffer.Start);
+        }
+        return lines;
+    }
+
     private async ValueTask<ReadResult> ReadBeforeDeadlineAsync(CancellationToken deadline, CancellationToken cancellationToken)
     {
         try

@@ -51,6 +51,13 @@ public sealed class RawPop3Client : IAsyncDisposable
         return await ReadLineAsync();
     }
 
+    /// <summary>Sends <paramref name="text"/> as it is, in one write: several commands at once for a pipelining test.</summary>
+    public async Task SendAsync(string text) =>
+        await _stream.WriteAsync(Encoding.ASCII.GetBytes(text)).AsTask().WaitAsync(Patience);
+
+    /// <summary>The next line the server sends (without CRLF): the status line of an answer to a command sent before.</summary>
+    public Task<string> ReadStatusAsync() => ReadLineAsync();
+
     /// <summary>A command with a multi-line answer: the bytes after the +OK line up to and including ".\r\n".</summary>
     public async Task<byte[]> MultiLineAsync(string command)
     {
