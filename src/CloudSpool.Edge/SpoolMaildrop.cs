@@ -46,12 +46,35 @@ internal sealed class SpoolMaildrop : IMaildrop
         _key = key;
         _provider = provider;
         _logger = logger;
-        Messages = messages.Select(m => new Pop3MessageInfo(m.Uidl, m.Pop3Size, m.BareCrAsCrlf)).ToList();
+        Messages = new Pop3Infos(messages);
         if (lease is not null)
             _leaseLost = lease.Lost.Register(() => _ = CheckClaimAsync());
     }
 
     public IReadOnlyList<Pop3MessageInfo> Messages { get; }
+
+    /// <summary>What POP3 needs of each index entry, made as it is read: a session of 100,000 messages copies nothing.</summary>
+    private sealed class Pop3Infos(IReadOnlyList<SpoolIndexEntry> entries) : IReadOnlyList<Pop3MessageInfo>
+    {
+        public Pop3MessageInfo this[int index]
+        {
+            get
+            {
+                var entry = entries[index];
+                return new Pop3MessageInfo(entry.Uidl, entry.Pop3Size, entry.BareCrAsCrlf);
+            }
+        }
+
+        public int Count => entries.Count;
+
+        public IEnumerator<Pop3MessageInfo> GetEnumerator()
+        {
+            for (var i = 0; i < entries.Count; i++)
+                yield return this[i];
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
 
     public CancellationToken Revoked => _revoked.Token;
 

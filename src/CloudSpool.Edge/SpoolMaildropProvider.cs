@@ -34,6 +34,7 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
     private readonly ConcurrentDictionary<(string Mailbox, string View), SemaphoreSlim> _opening = new();
     private readonly ConcurrentDictionary<(string Mailbox, string View), (string? Token, IReadOnlySet<string>? Keys)> _views = new();
     private readonly ConcurrentDictionary<(string Mailbox, string View), string> _lastFences = new();
+    private readonly ConcurrentDictionary<(string Mailbox, string View), ShownList> _shown = new();
 
     /// <summary>Set once storage refused a marker deletion for want of permission (an edge on its SAS): no more sweeps.</summary>
     private volatile bool _sweepRefused;
@@ -77,11 +78,11 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
                 var ownToken = claimedToken ?? TokenAsync(id.Mailbox, key.Item2, cancellationToken);
                 var hiddenTasks = new[] { ViewAsync(id, key.Item2, ownToken, cancellationToken), ViewAsync(id, otherView, otherToken, cancellationToken) };
                 await ObserveAsync(hiddenTasks).ConfigureAwait(false);
-                var hidden = new HashSet<string>(await hiddenTasks[0].ConfigureAwait(false), StringComparer.Ordinal);
-                hidden.UnionWith(await hiddenTasks[1].ConfigureAwait(false));
+                var own = await hiddenTasks[0].ConfigureAwait(false);
+                var other = await hiddenTasks[1].ConfigureAwait(false);
                 var snapshot = await snapshotTask.ConfigureAwait(false);
-                var messages = snapshot.Where(m => !hidden.Contains(m.MessageKey)).ToList();
-                SweepMarkersOfRemovedMessages(id, hidden, snapshot);
+                var messages = Shown(key, snapshot, own, other);
+                SweepMarkersOfRemovedMessages(id, own, other, snapshot);
                 CompactViews(id, key.Item2, otherView);
                 EdgeLog.Opened(logger, id.Client, id.Mailbox, messages.Count, snapshot.Count - messages.Count);
                 var drop = new SpoolMaildrop(mirror, views, id, key.Item2, messages, lease, fence, _open, key, this, logger);
@@ -105,6 +106,28 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
             return Pop3MaildropResult.Unavailable($"the view of {id.Mailbox} for {id.Client} could not be read: {ex.Message}");
         }
     }
+
+    /// <summary>
+    /// The messages of <paramref name="snapshot"/> that neither view hides, in order. The list is kept with what it was
+    /// made from, and the next login of the view with the same snapshot and the same hidden keys (a client polling a
+    /// mailbox where nothing changed) gets it again: a mailbox of 100,000 messages is not filtered, nor copied, at
+    /// every login. The lists are never changed, so sessions share them.
+    /// </summary>
+    private IReadOnlyList<SpoolIndexEntry> Shown((string Mailbox, string View) key, IReadOnlyList<SpoolIndexEntry> snapshot, IReadOnlySet<string> own, IReadOnlySet<string> other)
+    {
+        if (own.Count == 0 && other.Count == 0)
+        {
+            _shown.TryRemove(key, out _);
+            return snapshot;
+        }
+        if (_shown.TryGetValue(key, out var last) && ReferenceEquals(last.Snapshot, snapshot) && ReferenceEquals(last.Own, own) && ReferenceEquals(last.Other, other))
+            return last.Messages;
+        var messages = snapshot.Where(m => !own.Contains(m.MessageKey) && !other.Contains(m.MessageKey)).ToArray();
+        _shown[key] = new ShownList(snapshot, own, other, messages);
+        return messages;
+    }
+
+    private sealed record ShownList(IReadOnlyList<SpoolIndexEntry> Snapshot, IReadOnlySet<string> Own, IReadOnlySet<string> Other, IReadOnlyList<SpoolIndexEntry> Messages);
 
     private async Task<Pop3MaildropResult> InUseAsync(SpoolIdentity id, params Task[] started)
     {
@@ -269,12 +292,12 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
     /// the background so a view partition does not grow forever. (Keys grow with commit time and retention removes
     /// the oldest first, so nothing still in the spool is older than the oldest key.)
     /// </summary>
-    private void SweepMarkersOfRemovedMessages(SpoolIdentity id, IReadOnlySet<string> hidden, IReadOnlyList<SpoolIndexEntry> snapshot)
+    private void SweepMarkersOfRemovedMessages(SpoolIdentity id, IReadOnlySet<string> own, IReadOnlySet<string> other, IReadOnlyList<SpoolIndexEntry> snapshot)
     {
-        if (snapshot.Count == 0 || hidden.Count == 0 || _sweepRefused)
+        if (snapshot.Count == 0 || (own.Count == 0 && other.Count == 0) || _sweepRefused)
             return;
         var oldest = snapshot[0].MessageKey;
-        var stale = ViewUpkeep.StaleMarkers(hidden, oldest);
+        var stale = ViewUpkeep.StaleMarkers(own.Union(other, StringComparer.Ordinal), oldest);
         if (stale.Count == 0)
             return;
         _ = Task.Run(async () =>

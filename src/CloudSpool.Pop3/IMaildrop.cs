@@ -11,7 +11,7 @@ namespace CloudSpool.Pop3;
 /// </remarks>
 public interface IMaildrop : IAsyncDisposable
 {
-    /// <summary>The snapshot. It must not change during the session.</summary>
+    /// <summary>The snapshot. It must not change during the session: the session reads it where it is, without a copy.</summary>
     IReadOnlyList<Pop3MessageInfo> Messages { get; }
 
     /// <summary>

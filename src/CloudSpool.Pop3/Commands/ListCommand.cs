@@ -11,7 +11,6 @@ internal sealed class ListCommand : IPop3Command
     public ValueTask<bool> ExecuteAsync(Pop3Session session, string arguments, CancellationToken cancellationToken)
     {
         var (count, octets) = session.Remaining;
-        return ScanListing.WriteAsync(session, arguments, $"{count} messages ({octets} octets)",
-            static m => m.Pop3Size.ToString(CultureInfo.InvariantCulture), cancellationToken);
+        return ScanListing.WriteAsync(session, arguments, string.Create(CultureInfo.InvariantCulture, $"{count} messages ({octets} octets)"), uidl: false, cancellationToken);
     }
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using CloudSpool.Pop3.Engine;
 
 namespace CloudSpool.Pop3.Commands;
@@ -11,16 +12,16 @@ internal static class ScanListing
     /// <param name="session">The session whose maildrop is listed.</param>
     /// <param name="arguments">The command's argument: a message number, or empty for every message.</param>
     /// <param name="status">The text of the +OK reply before a whole listing.</param>
-    /// <param name="value">What a scan line says of a message after its number.</param>
+    /// <param name="uidl">True for UIDL (a scan line gives the unique id), false for LIST (the size in octets).</param>
     /// <param name="cancellationToken">Stops a long listing between lines.</param>
-    public static async ValueTask<bool> WriteAsync(
-        Pop3Session session, string arguments, string status, Func<Pop3MessageInfo, string> value, CancellationToken cancellationToken)
+    public static async ValueTask<bool> WriteAsync(Pop3Session session, string arguments, string status, bool uidl, CancellationToken cancellationToken)
     {
         if (arguments.Length > 0)
         {
             if (!session.TryResolveMessage(arguments, out var index))
                 return false;
-            session.Ok($"{index + 1} {value(session.Message(index))}");
+            var message = session.Message(index);
+            session.Ok(uidl ? $"{index + 1} {message.Uidl}" : string.Create(CultureInfo.InvariantCulture, $"{index + 1} {message.Pop3Size}"));
             return true;
         }
         session.Ok(status);
@@ -28,7 +29,11 @@ internal static class ScanListing
         {
             if (session.IsDeleted(i))
                 continue;
-            session.Line($"{i + 1} {value(session.Message(i))}");
+            var message = session.Message(i);
+            if (uidl)
+                session.ScanLine(i + 1, message.Uidl);
+            else
+                session.ScanLine(i + 1, message.Pop3Size);
             await session.FlushIfLargeAsync(cancellationToken).ConfigureAwait(false);
         }
         session.EndOfLines();

@@ -8,5 +8,5 @@ internal sealed class UidlCommand : IPop3Command
     public const string Command = "UIDL";
 
     public ValueTask<bool> ExecuteAsync(Pop3Session session, string arguments, CancellationToken cancellationToken) =>
-        ScanListing.WriteAsync(session, arguments, "unique-id listing follows", static m => m.Uidl, cancellationToken);
+        ScanListing.WriteAsync(session, arguments, "unique-id listing follows", uidl: true, cancellationToken);
 }

@@ -107,8 +107,13 @@ internal sealed partial class Pop3Session
         _revocation = _maildrop.Revoked.Register(static running => _ = ((CancellationTokenSource)running!).CancelAsync(), _running);
         try
         {
-            // RFC 1939 section 4: message numbers are fixed for the session: take the snapshot once.
-            _messages = [.. _maildrop.Messages];
+            // RFC 1939 section 4: message numbers are fixed for the session: the maildrop's snapshot does not change
+            // (IMaildrop.Messages), so it is read where it is, not copied.
+            _messages = _maildrop.Messages;
+            _messageCount = _messages.Count;
+            _totalOctets = 0;
+            for (var i = 0; i < _messageCount; i++)
+                _totalOctets += _messages[i].Pop3Size;
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
         {
@@ -118,12 +123,9 @@ internal sealed partial class Pop3Session
             Err("[SYS/TEMP] the maildrop is temporarily unavailable; try again later");
             return false;
         }
-        _deleted = new bool[_messages.Length];
-        _totalOctets = 0;
-        foreach (var message in _messages)
-            _totalOctets += message.Pop3Size;
-        Pop3Log.LoggedIn(_context.Logger, SessionId, identity.Name, mechanism, _messages.Length);
-        Ok($"logged in; maildrop has {_messages.Length} messages ({_totalOctets} octets)");
+        _deleted = null;
+        Pop3Log.LoggedIn(_context.Logger, SessionId, identity.Name, mechanism, _messageCount);
+        Ok($"logged in; maildrop has {_messageCount} messages ({_totalOctets} octets)");
         return true;
     }
 }

@@ -10,7 +10,7 @@ internal sealed partial class Pop3Session
 
     public Pop3MessageInfo Message(int index) => _messages[index];
 
-    public bool IsDeleted(int index) => _deleted[index];
+    public bool IsDeleted(int index) => _deleted is { } deleted && deleted[index];
 
     /// <summary>
     /// Parses a message-number argument and checks that the message exists and is not marked deleted
@@ -24,12 +24,12 @@ internal sealed partial class Pop3Session
             Reject("syntax: a message number is required");
             return false;
         }
-        if (number < 1 || number > _messages.Length)
+        if (number < 1 || number > _messageCount)
         {
-            Err($"no such message (the maildrop has {_messages.Length} messages, numbered from 1)");
+            Err($"no such message (the maildrop has {_messageCount} messages, numbered from 1)");
             return false;
         }
-        if (_deleted[number - 1])
+        if (IsDeleted((int)number - 1))
         {
             Err($"message {number} already deleted");
             return false;
@@ -56,7 +56,7 @@ internal sealed partial class Pop3Session
     /// <summary>Marks a message deleted (RFC 1939 section 5: DELE only marks; UPDATE removes).</summary>
     public void MarkDeleted(int index)
     {
-        _deleted[index] = true;
+        (_deleted ??= new bool[_messageCount])[index] = true;
         _deletedCount++;
         _deletedOctets += _messages[index].Pop3Size;
     }
@@ -64,7 +64,8 @@ internal sealed partial class Pop3Session
     /// <summary>Unmarks every message (RSET).</summary>
     public void ResetDeletions()
     {
-        Array.Clear(_deleted);
+        if (_deleted is not null)
+            Array.Clear(_deleted);
         _deletedCount = 0;
         _deletedOctets = 0;
     }
@@ -118,7 +119,7 @@ internal sealed partial class Pop3Session
                 break;
             if (words.Length < 2 || !(words[0].Equals(RetrCommand.Command, StringComparison.OrdinalIgnoreCase) || words[0].Equals(TopCommand.Command, StringComparison.OrdinalIgnoreCase)))
                 continue;
-            if (TryParseNumber(words[1], out var number) && number >= 1 && number <= _messages.Length && !_deleted[number - 1]
+            if (TryParseNumber(words[1], out var number) && number >= 1 && number <= _messageCount && !IsDeleted((int)number - 1)
                 && number - 1 != index && !upcoming.Contains((int)number - 1))
                 upcoming.Add((int)number - 1);
         }
@@ -143,9 +144,9 @@ internal sealed partial class Pop3Session
     {
         State = Pop3State.Update;
         var marked = new HashSet<int>();
-        for (var i = 0; i < _deleted.Length; i++)
+        for (var i = 0; i < _messageCount; i++)
         {
-            if (_deleted[i])
+            if (IsDeleted(i))
                 marked.Add(i);
         }
         try

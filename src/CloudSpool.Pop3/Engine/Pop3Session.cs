@@ -41,8 +41,10 @@ internal sealed partial class Pop3Session : IAsyncDisposable
     private IMaildrop? _maildrop;
     private CancellationTokenSource? _running;
     private CancellationTokenRegistration _revocation;
-    private Pop3MessageInfo[] _messages = [];
-    private bool[] _deleted = [];
+    private IReadOnlyList<Pop3MessageInfo> _messages = [];
+    private int _messageCount;
+    // Allocated at the first DELE: most sessions mark nothing, and a maildrop of 100,000 messages would cost 100 KB each.
+    private bool[]? _deleted;
     private int _deletedCount;
     private long _deletedOctets;
     private long _totalOctets;
@@ -81,10 +83,10 @@ internal sealed partial class Pop3Session : IAsyncDisposable
     public bool IsStlsAvailable => _context.TlsOptions is not null && !_connection.IsSecure;
 
     /// <summary>Messages in the session's snapshot, deleted ones included (numbers never change).</summary>
-    public int MessageCount => _messages.Length;
+    public int MessageCount => _messageCount;
 
     /// <summary>Messages not marked deleted and their total RFC 1939 size.</summary>
-    public (int Count, long Octets) Remaining => (_messages.Length - _deletedCount, _totalOctets - _deletedOctets);
+    public (int Count, long Octets) Remaining => (_messageCount - _deletedCount, _totalOctets - _deletedOctets);
 
     /// <summary>Runs the session to its end. Never throws.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
@@ -273,6 +275,12 @@ internal sealed partial class Pop3Session : IAsyncDisposable
 
     /// <summary>Queues one line of a multi-line reply, byte-stuffed (RFC 1939 section 3).</summary>
     public void Line(string text) => _connection.WriteLine(text.StartsWith('.') ? "." + text : text);
+
+    /// <summary>Queues a scan line of UIDL: the message number and its unique id (a scan line starts with a digit: no byte-stuffing).</summary>
+    public void ScanLine(int number, string uidl) => _connection.WriteScanLine(number, uidl);
+
+    /// <summary>Queues a scan line of LIST: the message number and its size in octets.</summary>
+    public void ScanLine(int number, long octets) => _connection.WriteScanLine(number, octets);
 
     /// <summary>Queues the terminating line of a multi-line reply.</summary>
     public void EndOfLines() => _connection.WriteLine(".");

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Globalization;
 using System.IO.Pipelines;
 using System.Net.Security;
 using System.Text;
@@ -200,6 +201,46 @@ internal sealed class Pop3Connection : IAsyncDisposable
         end[0] = (byte)'\r';
         end[1] = (byte)'\n';
         _output.Advance(2);
+    }
+
+    /// <summary>
+    /// Queues a scan line of a LIST or UIDL listing (RFC 1939 sections 5 and 7), "number value", formatted straight
+    /// into the output: a listing of 100,000 messages makes no string per line. <paramref name="value"/> must be ASCII
+    /// without CR or LF.
+    /// </summary>
+    public void WriteScanLine(int number, string value)
+    {
+        var span = _output.GetSpan(MaxNumberOctets + value.Length + 3);
+        var length = WriteNumberAndSpace(span, number);
+        length += Encoding.ASCII.GetBytes(value, span[length..]);
+        _output.Advance(length + WriteCrlf(span[length..]));
+    }
+
+    /// <inheritdoc cref="WriteScanLine(int, string)"/>
+    public void WriteScanLine(int number, long value)
+    {
+        var span = _output.GetSpan((2 * MaxNumberOctets) + 3);
+        var length = WriteNumberAndSpace(span, number);
+        value.TryFormat(span[length..], out var digits, default, CultureInfo.InvariantCulture);
+        length += digits;
+        _output.Advance(length + WriteCrlf(span[length..]));
+    }
+
+    /// <summary>The most octets a decimal int or long takes.</summary>
+    private const int MaxNumberOctets = 20;
+
+    private static int WriteNumberAndSpace(Span<byte> span, int number)
+    {
+        number.TryFormat(span, out var length, default, CultureInfo.InvariantCulture);
+        span[length] = (byte)' ';
+        return length + 1;
+    }
+
+    private static int WriteCrlf(Span<byte> span)
+    {
+        span[0] = (byte)'\r';
+        span[1] = (byte)'\n';
+        return 2;
     }
 
     /// <summary>Sends what was queued.</summary>
