@@ -119,8 +119,8 @@ internal sealed class SpoolMaildrop : IMaildrop
     /// Opening message <paramref name="index"/> with the client's pipelined RETR and TOP commands for
     /// <paramref name="upcoming"/> waiting: a client going on in the listing's order reads ahead as
     /// <see cref="ReadAheadFrom"/> does; one that picks messages here and there (new mail among kept mail) gets what it
-    /// asked for read ahead instead of the listing's next messages, each once per session and at most the read-ahead
-    /// window at a time, and the last message it picked reads nothing ahead.
+    /// asked for read ahead instead of the listing's next messages, each once per session, at most the read-ahead window
+    /// at a time and in batches, and the last message it picked reads nothing ahead.
     /// </summary>
     private void ReadAheadFor(int index, IReadOnlyList<int> upcoming)
     {
@@ -137,10 +137,17 @@ internal sealed class SpoolMaildrop : IMaildrop
         if (ahead == 0)
             return;
         var asked = _asked ??= new System.Collections.BitArray(_messages.Count);
+        // As in the listing's order, in batches: asked again once less than half of the window is left ahead, so
+        // neighbours in one pack are asked for together.
+        var outstanding = 0;
+        foreach (var next in upcoming)
+            outstanding += asked[next] ? 1 : 0;
+        if (outstanding > ahead / 2)
+            return;
         var wanted = new List<SpoolIndexEntry>();
         foreach (var next in upcoming)
         {
-            if (wanted.Count == ahead)
+            if (outstanding + wanted.Count == ahead)
                 break;
             if (asked[next])
                 continue;

@@ -241,8 +241,14 @@ public sealed partial class EdgeMirrorTests
         var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         reader.Before = blob => blob == entries[0].BlobName ? held.Task : Task.CompletedTask;
         await raw.SendAsync("RETR 1\r\nRETR 6\r\nTOP 11 0\r\nRETR 9\r\n");
-        await WaitForAsync(() => Read(entries[5]) && Read(entries[10]) && Read(entries[8]), "the read-ahead of messages 6, 11 and 9");
-        held.SetResult();
+        try
+        {
+            await WaitForAsync(() => Read(entries[5]) && Read(entries[10]) && Read(entries[8]), "the read-ahead of messages 6, 11 and 9");
+        }
+        finally
+        {
+            held.TrySetResult(); // let go however the wait ends: a fill left waiting would hold the edge's shutdown
+        }
         Assert.StartsWith("+OK", await raw.ReadStatusAsync());
         Assert.Equal(RetrWire(raws[0]), await raw.ReadMultiLineAsync());
         Assert.StartsWith("+OK", await raw.ReadStatusAsync());
@@ -268,6 +274,60 @@ public sealed partial class EdgeMirrorTests
         Assert.StartsWith("+OK", await raw.ReadStatusAsync());
         Assert.Equal(RetrWire(raws[10]), await raw.ReadMultiLineAsync());
         await WaitForAsync(() => cache.Contains(entries[11]), "the read-ahead of message 12");
+    }
+
+    [Fact]
+    public async Task Picked_messages_are_read_ahead_in_batches_of_at_most_the_window()
+    {
+        var raws = await PutRawsAsync(100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1100, 1200);
+        var reader = new CountingReader(_spool.Runtime.SpoolReader);
+        var edge = NewEdge(_spool.Runtime, new SpoolEdgeOptions { StateDirectory = _state, CacheBytes = 64L << 20, Prefetch = false, ReadAheadMessages = 4 }, reader);
+        edge.Start();
+        var port = await ServeAsync(edge);
+        await using var raw = await RawPop3Client.LogInAsync(port, "alice", "secret");
+        var entries = edge.Mirror.IndexOf("alice").Snapshot;
+        bool Read(int index)
+        {
+            lock (reader.Reads)
+                return reader.Reads.Any(r => r.Blob == entries[index].BlobName);
+        }
+        var first = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var third = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        reader.Before = blob => blob == entries[0].BlobName ? first.Task : blob == entries[2].BlobName ? third.Task : Task.CompletedTask;
+        // The held reads are let go however the test ends: a fill left waiting would hold the edge's shutdown.
+        try
+        {
+            var numbers = new[] { 1, 3, 5, 7, 9, 11 };
+            await raw.SendAsync(string.Concat(numbers.Select(n => $"RETR {n}\r\n")));
+
+            // RETR 1 asks for the window's four of the five picked after it (3, 5, 7, 9), not 11.
+            await WaitForAsync(() => Read(2) && Read(4) && Read(6) && Read(8), "the read-ahead of messages 3, 5, 7 and 9");
+            Assert.False(Read(10));
+            first.SetResult();
+            Assert.StartsWith("+OK", await raw.ReadStatusAsync());
+            Assert.Equal(RetrWire(raws[0]), await raw.ReadMultiLineAsync());
+            // RETR 3 (waiting for its held read) still has three of the window outstanding: it asks for nothing.
+            await Task.Delay(TimeSpan.FromMilliseconds(500));
+            Assert.False(Read(10));
+            third.SetResult();
+            // RETR 5 has two outstanding, half the window: 11 is asked for.
+            await WaitForAsync(() => Read(10), "the read-ahead of message 11");
+            foreach (var n in numbers[1..])
+            {
+                Assert.StartsWith("+OK", await raw.ReadStatusAsync());
+                Assert.Equal(RetrWire(raws[n - 1]), await raw.ReadMultiLineAsync());
+            }
+            lock (reader.Reads)
+            {
+                Assert.All(numbers, n => Assert.Single(reader.Reads, r => r.Blob == entries[n - 1].BlobName));
+                Assert.DoesNotContain(reader.Reads, r => new[] { 1, 3, 5, 7, 9, 11 }.Any(i => r.Blob == entries[i].BlobName));
+            }
+        }
+        finally
+        {
+            first.TrySetResult();
+            third.TrySetResult();
+        }
     }
 
     /// <summary>A message with a body of random bytes, base64 in 76-character lines (nothing compresses or repeats).</summary>
