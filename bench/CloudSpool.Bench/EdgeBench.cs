@@ -345,6 +345,9 @@ public static partial class Program
         const long PackMessageBytes = 2L << 20, PackBytes = 8L << 20; // the pull's defaults
         var clock = Stopwatch.StartNew();
         var channel = Channel.CreateBounded<List<byte[]>>(new BoundedChannelOptions(16) { SingleWriter = true });
+        // The blobs are written in parallel, the commits one at a time: a pull commits a mailbox from one writer, and a
+        // dozen committing into one mailbox at once conflict until the spool gives up.
+        using var committing = new SemaphoreSlim(1, 1);
         var writers = Enumerable.Range(0, 12).Select(_ => Task.Run(async () =>
         {
             await foreach (var batch in channel.Reader.ReadAllAsync(ct).ConfigureAwait(false))
@@ -377,7 +380,16 @@ public static partial class Program
                 }
                 await WritePackAsync().ConfigureAwait(false);
 
-                var results = await spool.CommitAsync(user, messages, ct).ConfigureAwait(false);
+                IReadOnlyList<StoreResult> results;
+                await committing.WaitAsync(ct).ConfigureAwait(false);
+                try
+                {
+                    results = await spool.CommitAsync(user, messages, ct).ConfigureAwait(false);
+                }
+                finally
+                {
+                    committing.Release();
+                }
                 if (results.Any(r => r.Outcome != StoreOutcome.Stored))
                 {
                     throw new BenchException($"the spool refused a generated message as a duplicate in mailbox {user}");
@@ -423,7 +435,7 @@ public static partial class Program
             + $"{kinds[MailKind.Text]} text, {kinds[MailKind.Html]} HTML, {kinds[MailKind.Attachment]} with attachment, {kinds[MailKind.Large]} of about 5 MB; "
             + $"{smallest / 1024.0:F1} KiB to {Mib(largest):F2} MiB, median {sizes[sizes.Count / 2] / 1024.0:F1} KiB"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"          generated, delivered to Dovecot and written to the spool (12 writers; {(packed ? "up to 2 MiB in packs, as a pull stores them" : "a blob per message")}) in {mailbox.Seconds:F1} s ({count / mailbox.Seconds:F0} msgs/s)"));
+            $"          generated, delivered to Dovecot and written to the spool (12 writers, commits one at a time; {(packed ? "up to 2 MiB in packs, as a pull stores them" : "a blob per message")}) in {mailbox.Seconds:F1} s ({count / mailbox.Seconds:F0} msgs/s)"));
         return mailbox;
 
         static string SeedOf(string user) => user == MailUser ? "--seed" : "--seed + 1";
