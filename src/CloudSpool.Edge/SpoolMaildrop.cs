@@ -104,15 +104,25 @@ internal sealed class SpoolMaildrop : IMaildrop
         if (from > until)
             return;
         Volatile.Write(ref _readAheadUntil, until);
+        AskAhead(Enumerable.Range(from, until - from + 1), until - from + 1);
+    }
+
+    /// <summary>Asks for up to <paramref name="most"/> of the messages at <paramref name="indexes"/> this session has not asked for yet to be read ahead.</summary>
+    private void AskAhead(IEnumerable<int> indexes, int most)
+    {
         var asked = _asked ??= new System.Collections.BitArray(_messages.Count);
-        var wanted = new List<SpoolIndexEntry>(until - from + 1);
-        for (var i = from; i <= until; i++)
+        var wanted = new List<SpoolIndexEntry>();
+        foreach (var next in indexes)
         {
-            if (!asked[i])
-                wanted.Add(_messages[i]);
-            asked[i] = true;
+            if (wanted.Count == most)
+                break;
+            if (asked[next])
+                continue;
+            asked[next] = true;
+            wanted.Add(_messages[next]);
         }
-        _mirror.ReadAhead(wanted);
+        if (wanted.Count > 0)
+            _mirror.ReadAhead(wanted);
     }
 
     /// <summary>
@@ -136,26 +146,11 @@ internal sealed class SpoolMaildrop : IMaildrop
         var ahead = _mirror.ReadAheadMessages;
         if (ahead == 0)
             return;
-        var asked = _asked ??= new System.Collections.BitArray(_messages.Count);
         // As in the listing's order, in batches: asked again once less than half of the window is left ahead, so
         // neighbours in one pack are asked for together.
-        var outstanding = 0;
-        foreach (var next in upcoming)
-            outstanding += asked[next] ? 1 : 0;
-        if (outstanding > ahead / 2)
-            return;
-        var wanted = new List<SpoolIndexEntry>();
-        foreach (var next in upcoming)
-        {
-            if (outstanding + wanted.Count == ahead)
-                break;
-            if (asked[next])
-                continue;
-            asked[next] = true;
-            wanted.Add(_messages[next]);
-        }
-        if (wanted.Count > 0)
-            _mirror.ReadAhead(wanted);
+        var outstanding = _asked is { } asked ? upcoming.Count(next => asked[next]) : 0;
+        if (outstanding <= ahead / 2)
+            AskAhead(upcoming, ahead - outstanding);
     }
 
     /// <summary>The client identity of the session.</summary>
