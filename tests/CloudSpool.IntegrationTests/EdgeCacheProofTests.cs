@@ -220,22 +220,28 @@ public sealed partial class EdgeMirrorTests
         Assert.Equal(7, cache.Count);
     }
 
-    [Fact]
-    public async Task A_pipelined_run_of_RETR_and_TOP_reads_ahead_the_messages_it_asks_for_not_the_listings_next()
+    /// <summary>
+    /// Twelve messages of their own blobs, an edge that reads them through a counting reader with a window of
+    /// <paramref name="readAheadMessages"/> (no prefetch), and a logged-in session of alice.
+    /// </summary>
+    private async Task<(List<byte[]> Raws, CountingReader Reader, SpoolEdge Edge, RawPop3Client Session, IReadOnlyList<SpoolIndexEntry> Entries)> ReadAheadSessionAsync(int readAheadMessages)
     {
         var raws = await PutRawsAsync(100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1100, 1200);
         var reader = new CountingReader(_spool.Runtime.SpoolReader);
-        var edge = NewEdge(_spool.Runtime, new SpoolEdgeOptions { StateDirectory = _state, CacheBytes = 64L << 20, Prefetch = false, ReadAheadMessages = 3 }, reader);
+        var edge = NewEdge(_spool.Runtime, new SpoolEdgeOptions { StateDirectory = _state, CacheBytes = 64L << 20, Prefetch = false, ReadAheadMessages = readAheadMessages }, reader);
         edge.Start();
         var port = await ServeAsync(edge);
-        await using var raw = await RawPop3Client.LogInAsync(port, "alice", "secret");
-        var entries = edge.Mirror.IndexOf("alice").Snapshot;
+        var session = await RawPop3Client.LogInAsync(port, "alice", "secret");
+        return (raws, reader, edge, session, edge.Mirror.IndexOf("alice").Snapshot);
+    }
+
+    [Fact]
+    public async Task A_pipelined_run_of_RETR_and_TOP_reads_ahead_the_messages_it_asks_for_not_the_listings_next()
+    {
+        var (raws, reader, edge, session, entries) = await ReadAheadSessionAsync(readAheadMessages: 3);
+        await using var raw = session;
         var cache = edge.Mirror.Cache!;
-        bool Read(SpoolIndexEntry entry)
-        {
-            lock (reader.Reads)
-                return reader.Reads.Any(r => r.Blob == entry.BlobName);
-        }
+        bool Read(SpoolIndexEntry entry) => reader.HasRead(entry.BlobName);
 
         // Message 1's own read is held until the messages the client pipelined after it are being read.
         var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -279,18 +285,9 @@ public sealed partial class EdgeMirrorTests
     [Fact]
     public async Task Picked_messages_are_read_ahead_in_batches_of_at_most_the_window()
     {
-        var raws = await PutRawsAsync(100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1100, 1200);
-        var reader = new CountingReader(_spool.Runtime.SpoolReader);
-        var edge = NewEdge(_spool.Runtime, new SpoolEdgeOptions { StateDirectory = _state, CacheBytes = 64L << 20, Prefetch = false, ReadAheadMessages = 4 }, reader);
-        edge.Start();
-        var port = await ServeAsync(edge);
-        await using var raw = await RawPop3Client.LogInAsync(port, "alice", "secret");
-        var entries = edge.Mirror.IndexOf("alice").Snapshot;
-        bool Read(int index)
-        {
-            lock (reader.Reads)
-                return reader.Reads.Any(r => r.Blob == entries[index].BlobName);
-        }
+        var (raws, reader, _, session, entries) = await ReadAheadSessionAsync(readAheadMessages: 4);
+        await using var raw = session;
+        bool Read(int index) => reader.HasRead(entries[index].BlobName);
         var first = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var third = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         reader.Before = blob => blob == entries[0].BlobName ? first.Task : blob == entries[2].BlobName ? third.Task : Task.CompletedTask;

@@ -742,6 +742,13 @@ public sealed partial class EdgeMirrorTests : IAsyncLifetime
         /// <summary>Every content read: blob, offset (null: the whole blob) and length.</summary>
         public List<(string Blob, long? Offset, long Length)> Reads { get; } = [];
 
+        /// <summary>Whether any content read of the blob was asked for.</summary>
+        public bool HasRead(string blobName)
+        {
+            lock (Reads)
+                return Reads.Any(r => r.Blob == blobName);
+        }
+
         /// <summary>Awaited before a content read of the blob is passed on (recorded first): a test holds a read with it.</summary>
         public Func<string, Task>? Before { get; set; }
 
