@@ -24,15 +24,17 @@ internal sealed class SpoolMaildrop : IMaildrop
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _revoked = new();
     private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly CancellationTokenRegistration _leaseLost;
+    private readonly Task _attaching;
+    private CancellationTokenRegistration _leaseLost;
     private ILease? _lease;
     private int _state;
     private volatile bool _wroteClaim;
 
-    // fence: the view's session claim (null: storage did not answer at login; this process's rule only); open: where the
-    // provider keeps the open session of key, from which this one removes itself when it ends.
+    // lease: the session lease once storage answers (never fails; null: none); fence: the view's session claim (null:
+    // storage did not answer at login; this process's rule only); open: where the provider keeps the open session of
+    // key, from which this one removes itself when it ends.
     public SpoolMaildrop(SpoolMirror mirror, IClientViewStore views, SpoolIdentity identity, string view, IReadOnlyList<SpoolIndexEntry> messages,
-        ILease? lease, string? fence, ConcurrentDictionary<(string Mailbox, string View), SpoolMaildrop> open, (string Mailbox, string View) key,
+        Task<ILease?>? lease, string? fence, ConcurrentDictionary<(string Mailbox, string View), SpoolMaildrop> open, (string Mailbox, string View) key,
         SpoolMaildropProvider provider, ILogger logger)
     {
         _mirror = mirror;
@@ -40,15 +42,22 @@ internal sealed class SpoolMaildrop : IMaildrop
         _identity = identity;
         _view = view;
         _messages = messages;
-        _lease = lease;
         _fence = fence;
         _open = open;
         _key = key;
         _provider = provider;
         _logger = logger;
         Messages = new Pop3Infos(messages);
-        if (lease is not null)
-            _leaseLost = lease.Lost.Register(() => _ = CheckClaimAsync());
+        _attaching = lease is null ? Task.CompletedTask : AttachAsync(lease);
+    }
+
+    /// <summary>Holds the session lease once it is settled (the session may be serving already), until the session ends.</summary>
+    private async Task AttachAsync(Task<ILease?> settling)
+    {
+        if (await settling.ConfigureAwait(false) is not { } lease)
+            return;
+        _lease = lease;
+        _leaseLost = lease.Lost.Register(() => _ = CheckClaimAsync());
     }
 
     public IReadOnlyList<Pop3MessageInfo> Messages { get; }
@@ -268,6 +277,8 @@ internal sealed class SpoolMaildrop : IMaildrop
         // Not taken over and nothing committed: the view's claim row is as this session's claim left it.
         if (ending != Superseded && !_wroteClaim && _fence is not null)
             _provider.RememberFence(_key, _fence);
+        // A lease still being settled is waited for (at most the storage time limit), so it is let go of here too.
+        await _attaching.ConfigureAwait(false);
         await _leaseLost.DisposeAsync().ConfigureAwait(false);
         if (Interlocked.Exchange(ref _lease, null) is { } lease)
             await lease.DisposeAsync().ConfigureAwait(false);

@@ -56,7 +56,7 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
         var otherToken = TokenAsync(id.Mailbox, otherView, cancellationToken);
         // Logins of one view in this process one after the other: each takes over from the one before.
         var opening = _opening.GetOrAdd(key, _ => new SemaphoreSlim(1, 1));
-        ILease? lease = null;
+        Task<ILease?>? lease = null;
         try
         {
             await opening.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -98,8 +98,8 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
         catch (Exception ex)
         {
             await ObserveAsync(snapshotTask, otherToken).ConfigureAwait(false);
-            if (lease is not null)
-                await lease.DisposeAsync().ConfigureAwait(false);
+            if (lease is not null && await lease.ConfigureAwait(false) is { } held)
+                await held.DisposeAsync().ConfigureAwait(false);
             if (ex is OperationCanceledException)
                 throw;
             EdgeLog.SnapshotFailed(logger, ex, id.Client, id.Mailbox);
@@ -141,7 +141,8 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
     /// QUIT, claims the view, and takes the session lease, from its holder when that is an earlier session of the same
     /// client identity. (lease, fence, false, token) when claimed; (null, null, true, null) when a live session of another
     /// identity holds a shared-delete mailbox; (null, null, false, null) when storage does not answer (this process's own
-    /// rule still holds; logged).
+    /// rule still holds; logged). The lease is a task: for the view of one client identity it is settled after the
+    /// login is answered (see <see cref="SettleLeaseAsync"/>), and it never fails (null: none held).
     /// </summary>
     /// <remarks>
     /// The token is the view's change token, read after the claim row was seen and while the claim is written: every
@@ -150,11 +151,12 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
     /// one client identity whose last session here ended without writing to it, as that session left it (its fence):
     /// the claim is then made without reading the row, and when the row changed since (another edge claimed it), the
     /// claim fails and the row is read. In such a view the lease only tells whether an earlier session is to be taken
-    /// over, so it is asked for alongside; in a shared-delete mailbox its holder decides whether this login is let in,
-    /// so it is known before the claim. A login of a client polling through one edge thus waits for one round trip of
-    /// storage here.
+    /// over, so it is asked for alongside and not waited for: the claim already fences the session, and a store that
+    /// answers one request at a time (Azurite) answers the login one request sooner. In a shared-delete mailbox the
+    /// lease's holder decides whether this login is let in, so it is known before the claim. A login of a client
+    /// polling through one edge thus waits for one round trip of storage here.
     /// </remarks>
-    private async Task<(ILease? Lease, string? Fence, bool InUse, Task<string?>? Token)> ClaimAsync(SpoolIdentity id, (string Mailbox, string View) key, DateTimeOffset deadline, CancellationToken cancellationToken)
+    private async Task<(Task<ILease?>? Lease, string? Fence, bool InUse, Task<string?>? Token)> ClaimAsync(SpoolIdentity id, (string Mailbox, string View) key, DateTimeOffset deadline, CancellationToken cancellationToken)
     {
         var view = key.View;
         var name = $"pop3/{id.Mailbox}/{view}";
@@ -199,15 +201,20 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
                         continue;
                     throw new InvalidOperationException($"the session claim of {name} kept changing");
                 }
+                if (!shared && lease is null && taking is not null)
+                {
+                    var pending = taking;
+                    taking = null;
+                    return (SettleLeaseAsync(id, name, pending), fence, false, token);
+                }
                 lease ??= await TakenAsync().ConfigureAwait(false);
                 if (leases is not null && lease is null)
                 {
-                    // A session of this identity on another edge (or one here that did not let go in time): it is superseded
-                    // already (the claim); breaking its lease makes its edge notice and close it.
+                    // As in SettleLeaseAsync: the holder is a session of this identity the claim superseded.
                     EdgeLog.TakingOver(logger, id.Client, id.Mailbox);
                     lease = await mirror.Health.CallAsync(ct => leases.TakeOverAsync(name, ct), cancellationToken).ConfigureAwait(false);
                 }
-                return (lease, fence, false, token);
+                return (Task.FromResult(lease), fence, false, token);
             }
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
@@ -232,6 +239,30 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
             var task = taking;
             taking = null;
             return await task.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The session lease of a claimed view, once storage answers: taken, or taken over from its holder, which the claim
+    /// superseded already (a session of this identity on another edge, or one here that did not let go in time; breaking
+    /// its lease makes its edge notice and close it). Null when storage did not answer: the claim still fences the
+    /// session, so it goes on without a lease (logged).
+    /// </summary>
+    private async Task<ILease?> SettleLeaseAsync(SpoolIdentity id, string name, Task<ILease?> taking)
+    {
+        try
+        {
+            var lease = await taking.ConfigureAwait(false);
+            if (lease is not null || leases is null)
+                return lease;
+            EdgeLog.TakingOver(logger, id.Client, id.Mailbox);
+            return await mirror.Health.CallAsync(ct => leases.TakeOverAsync(name, ct), CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            if (ex is not OperationCanceledException)
+                EdgeLog.SessionLeaseUnavailable(logger, ex, id.Client);
+            return null;
         }
     }
 

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Runtime.CompilerServices;
 using CloudSpool.Core.Edge;
+using CloudSpool.Core.Leases;
 using CloudSpool.Core.Spool;
 using CloudSpool.Edge;
 using CloudSpool.Host;
@@ -49,9 +50,10 @@ public sealed partial class EdgeMirrorTests : IAsyncLifetime
         SharedDeleteMailboxes = shared.ToHashSet(StringComparer.Ordinal),
     };
 
-    private SpoolEdge NewEdge(Runtime runtime, SpoolEdgeOptions options, ISpoolReader? reader = null, IClientViewStore? views = null, IPop3UserStore? users = null)
+    private SpoolEdge NewEdge(Runtime runtime, SpoolEdgeOptions options, ISpoolReader? reader = null, IClientViewStore? views = null, IPop3UserStore? users = null,
+        ILeaseManager? leases = null)
     {
-        var edge = new SpoolEdge(users ?? runtime.Pop3Users, views ?? runtime.ClientViews, reader ?? runtime.SpoolReader, runtime.Leases, options, NullLoggerFactory.Instance);
+        var edge = new SpoolEdge(users ?? runtime.Pop3Users, views ?? runtime.ClientViews, reader ?? runtime.SpoolReader, leases ?? runtime.Leases, options, NullLoggerFactory.Instance);
         _cleanup.Add(edge);
         return edge;
     }
@@ -397,6 +399,29 @@ public sealed partial class EdgeMirrorTests : IAsyncLifetime
         await idleOnA.DisposeAsync();
     }
 
+    [Fact]
+    public async Task A_login_is_answered_before_its_session_lease_is_settled_and_the_lease_is_held_until_quit()
+    {
+        await PutAsync("one");
+        var held = new HeldLeases(_spool.Runtime.Leases);
+        var port = await ServeAsync(NewEdge(_spool.Runtime, Options(Path.Combine(_state, "a")), leases: held));
+        const string lease = "pop3/alice/alice";
+
+        // The lease's storage request is held back: the claim fences the session, so the login is answered without it.
+        var session = await RawPop3Client.LogInAsync(port, "alice", "secret").WaitAsync(Bound);
+        Assert.Equal(1, held.Asked);
+        Assert.StartsWith("+OK 1 ", await session.CommandAsync("STAT"));
+
+        held.Release.SetResult();
+        await held.Answered.Task.WaitAsync(Bound);
+        Assert.Null(await _spool.Runtime.Leases.TryAcquireAsync(lease, CancellationToken.None));
+        // Let go of before QUIT is answered, as a lease taken before the answer to PASS was.
+        Assert.StartsWith("+OK", await session.CommandAsync("QUIT"));
+        await using var free = await _spool.Runtime.Leases.TryAcquireAsync(lease, CancellationToken.None);
+        Assert.NotNull(free);
+        await session.DisposeAsync();
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
@@ -660,6 +685,29 @@ public sealed partial class EdgeMirrorTests : IAsyncLifetime
         public Task<bool> AddAsync(Pop3User user, CancellationToken cancellationToken) => inner.AddAsync(user, cancellationToken);
         public Task<bool> UpdateAsync(Pop3User user, CancellationToken cancellationToken) => inner.UpdateAsync(user, cancellationToken);
         public Task<bool> RemoveAsync(string name, CancellationToken cancellationToken) => inner.RemoveAsync(name, cancellationToken);
+    }
+
+    /// <summary>Passes through to the real lease manager; the answers to TryAcquireAsync wait for <see cref="Release"/>.</summary>
+    private sealed class HeldLeases(ILeaseManager inner) : ILeaseManager
+    {
+        private int _asked;
+
+        public int Asked => Volatile.Read(ref _asked);
+
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Answered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public async Task<ILease?> TryAcquireAsync(string name, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _asked);
+            await Release.Task.WaitAsync(cancellationToken);
+            var lease = await inner.TryAcquireAsync(name, cancellationToken);
+            Answered.TrySetResult();
+            return lease;
+        }
+
+        public Task<ILease?> TakeOverAsync(string name, CancellationToken cancellationToken) => inner.TakeOverAsync(name, cancellationToken);
     }
 
     /// <summary>Passes through to the real view store and counts the listings of hidden keys.</summary>
