@@ -150,7 +150,9 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
     /// was seen, and the token holds every commit before the claim. The row is seen by reading it, or, for the view of
     /// one client identity whose last session here ended without writing to it, as that session left it (its fence):
     /// the claim is then made without reading the row, and when the row changed since (another edge claimed it), the
-    /// claim fails and the row is read. In such a view the lease only tells whether an earlier session is to be taken
+    /// claim fails and the row is read. Every write to a view moves its claim row (a commit, and a hide without a claim),
+    /// so when the claim on the row as this edge's last session left it succeeds, the view is as that session found it,
+    /// and its token is the one held here with the keys: it is not read again. In such a view the lease only tells whether an earlier session is to be taken
     /// over, so it is asked for alongside and not waited for: the claim already fences the session, and a store that
     /// answers one request at a time (Azurite) answers the login one request sooner. In a shared-delete mailbox the
     /// lease's holder decides whether this login is let in, so it is known before the claim. A login of a client
@@ -164,7 +166,9 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
         ILease? lease = null;
         Task<ILease?>? taking = null;
         Task<string?>? token = null;
-        var seen = !shared && _lastFences.TryRemove(key, out var last) ? new ViewClaim(last, id.Client, false) : null;
+        string? last = null;
+        var remembered = !shared && _lastFences.TryRemove(key, out last);
+        var seen = remembered ? new ViewClaim(last, id.Client, false) : null;
         try
         {
             for (var attempt = 1; ; attempt++)
@@ -173,6 +177,7 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
                     taking = mirror.Health.CallAsync(ct => leases.TryAcquireAsync(name, ct), cancellationToken);
                 if (seen is null)
                 {
+                    remembered = false;
                     seen = await mirror.Health.CallAsync(ct => views.ReadClaimAsync(id.Mailbox, view, ct), cancellationToken).ConfigureAwait(false);
                     if (seen.Committing && DateTimeOffset.UtcNow < deadline)
                     {
@@ -189,7 +194,7 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
                     if (leases is not null && lease is null && !string.Equals(seen.Client, id.Client, StringComparison.Ordinal))
                         return (null, null, true, null);
                 }
-                token = TokenAsync(id.Mailbox, view, cancellationToken);
+                token = remembered && HeldToken(key) is { } held ? Task.FromResult<string?>(held) : TokenAsync(id.Mailbox, view, cancellationToken);
                 var claim = seen;
                 var fence = await mirror.Health.CallAsync(ct => views.ClaimAsync(id.Mailbox, view, id.Client, claim, ct), cancellationToken).ConfigureAwait(false);
                 if (fence is null)
@@ -288,6 +293,10 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
             // The login already failed or was refused for another reason; the snapshot and view errors are logged there.
         }
     }
+
+    /// <summary>The change token of the keys of a view held here, if any.</summary>
+    private string? HeldToken((string Mailbox, string View) key) =>
+        _views.TryGetValue(key, out var held) && held.Keys is not null ? held.Token : null;
 
     /// <summary>A view's change token from storage (see <see cref="IClientViewStore.ChangeTokenAsync"/>).</summary>
     private Task<string?> TokenAsync(string mailbox, string view, CancellationToken cancellationToken) =>

@@ -138,8 +138,9 @@ public sealed class AzureClientViewStore(AzureStorage storage, TimeProvider cloc
     /// <summary>
     /// Adds the keys as chunk rows: hiding a hidden message again adds a row that changes nothing, so a retried QUIT is
     /// harmless. Each transaction also replaces the view's change row, so a reader holding the view sees it changed, and
-    /// with a fence updates the session row on the condition that it is still the fence (the last transaction ends the
-    /// commit mark): a newer claim fails the whole transaction. One transaction holds up to 196,000 keys.
+    /// updates the session row: with a fence on the condition that it is still the fence (the last transaction ends the
+    /// commit mark), so a newer claim fails the whole transaction; without one unconditionally (no commit mark), so the
+    /// claim moves as with any other write. One transaction holds up to 196,000 keys.
     /// </summary>
     private async Task<bool> HideAsync(string partition, IReadOnlyCollection<string> messageKeys, string? fence, CancellationToken cancellationToken)
     {
@@ -151,11 +152,10 @@ public sealed class AzureClientViewStore(AzureStorage storage, TimeProvider cloc
         {
             var actions = batches[i].Select(row => new TableTransactionAction(TableTransactionActionType.Add, row)).ToList();
             actions.Add(new TableTransactionAction(TableTransactionActionType.UpsertReplace, new TableEntity(partition, StorageNames.HeadRowKey) { ["Changed"] = now }));
-            if (fence is not null)
-            {
-                actions.Add(new TableTransactionAction(TableTransactionActionType.UpdateMerge,
+            actions.Add(fence is null
+                ? new TableTransactionAction(TableTransactionActionType.UpsertMerge, new TableEntity(partition, StorageNames.SessionRowKey) { ["Committing"] = false })
+                : new TableTransactionAction(TableTransactionActionType.UpdateMerge,
                     new TableEntity(partition, StorageNames.SessionRowKey) { ["Committing"] = i < batches.Count - 1 }, new ETag(fence)));
-            }
             try
             {
                 var response = await storage.ViewBatches.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);

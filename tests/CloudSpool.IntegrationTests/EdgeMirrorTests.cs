@@ -501,21 +501,48 @@ public sealed partial class EdgeMirrorTests : IAsyncLifetime
 
         Assert.Equal(3, await PollLaptopAsync(portA));
         Assert.Equal(1, counting.ClaimReads);
-        // The last session here ended without writing to the claim: the next logins claim on the row it left.
+        Assert.Equal(1, counting.TokenReads("alice+laptop"));
+        // The last session here ended without writing to the claim: the next logins claim on the row it left, and as
+        // the claim succeeds, the view is unchanged: its token is not read either.
         Assert.Equal(3, await PollLaptopAsync(portA));
         Assert.Equal(3, await PollLaptopAsync(portA, deleteFirst: true));
         Assert.Equal(1, counting.ClaimReads);
+        Assert.Equal(1, counting.TokenReads("alice+laptop"));
         // That session wrote its deletion: the next login reads the claim again, and sees the deletion.
         Assert.Equal(2, await PollLaptopAsync(portA));
         Assert.Equal(2, counting.ClaimReads);
+        Assert.Equal(2, counting.TokenReads("alice+laptop"));
 
         // Another edge claims the view and deletes: the claim on the row as left here fails, the row is read, and the
         // deletion made there is seen here.
         Assert.Equal(2, await PollLaptopAsync(portB, deleteFirst: true));
         Assert.Equal(1, await PollLaptopAsync(portA));
         Assert.Equal(3, counting.ClaimReads);
+        Assert.Equal(3, counting.TokenReads("alice+laptop"));
         Assert.Equal(1, await PollLaptopAsync(portA));
         Assert.Equal(3, counting.ClaimReads);
+        Assert.Equal(3, counting.TokenReads("alice+laptop"));
+    }
+
+    [Fact]
+    public async Task A_deletion_applied_without_a_claim_is_seen_by_a_client_polling_through_another_edge()
+    {
+        var (counting, portA, _, other) = await ThreeMessagesOnTwoEdgesAsync();
+        await using var _ = other;
+        var unclaimable = new CountingViews(other.Runtime.ClientViews) { ClaimFailure = new InvalidOperationException("the claim is refused in this test") };
+        var portC = await ServeAsync(NewEdge(other.Runtime, Options(Path.Combine(_state, "c")), views: unclaimable));
+
+        Assert.Equal(3, await PollAsync(portA, "alice+laptop"));
+        Assert.Equal(3, await PollAsync(portA, "alice+laptop"));
+        Assert.Equal(1, counting.ClaimReads);
+        // Edge C cannot claim the view (as when storage did not answer at the login): the session goes on under that
+        // edge's own rule, and its QUIT hides the message without a fence. That moves the view's claim, so edge A's
+        // claim on the row as its last session left it fails, and the view is read again.
+        Assert.Equal(3, await PollAsync(portC, "alice+laptop", deleteFirst: true));
+        Assert.Equal(2, await PollAsync(portA, "alice+laptop"));
+        Assert.Equal(2, counting.ClaimReads);
+        Assert.Equal(2, await PollAsync(portA, "alice+laptop"));
+        Assert.Equal(2, counting.ClaimReads);
     }
 
     [Fact]
@@ -732,8 +759,16 @@ public sealed partial class EdgeMirrorTests : IAsyncLifetime
         public Task ForgetAsync(string mailbox, string client, IReadOnlyCollection<string> messageKeys, CancellationToken cancellationToken) =>
             inner.ForgetAsync(mailbox, client, messageKeys, cancellationToken);
 
-        public Task<string?> ChangeTokenAsync(string mailbox, string client, CancellationToken cancellationToken) =>
-            inner.ChangeTokenAsync(mailbox, client, cancellationToken);
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _tokenReads = new();
+
+        /// <summary>How many times the change token of the view was read.</summary>
+        public int TokenReads(string view) => _tokenReads.GetValueOrDefault(view);
+
+        public Task<string?> ChangeTokenAsync(string mailbox, string client, CancellationToken cancellationToken)
+        {
+            _tokenReads.AddOrUpdate(client, 1, (_, n) => n + 1);
+            return inner.ChangeTokenAsync(mailbox, client, cancellationToken);
+        }
 
         public async Task<ViewClaim> ReadClaimAsync(string mailbox, string view, CancellationToken cancellationToken)
         {
@@ -746,8 +781,11 @@ public sealed partial class EdgeMirrorTests : IAsyncLifetime
         /// <summary>Awaited (when set) before each read of a session claim: holds a login just before it reads the claim.</summary>
         public Func<Task>? BeforeClaimRead { get; set; }
 
+        /// <summary>Thrown (when set) by every claim: a login that cannot claim its view.</summary>
+        public Exception? ClaimFailure { get; set; }
+
         public Task<string?> ClaimAsync(string mailbox, string view, string client, ViewClaim seen, CancellationToken cancellationToken) =>
-            inner.ClaimAsync(mailbox, view, client, seen, cancellationToken);
+            ClaimFailure is { } failure ? Task.FromException<string?>(failure) : inner.ClaimAsync(mailbox, view, client, seen, cancellationToken);
 
         public Task<string?> BeginCommitAsync(string mailbox, string view, string fence, CancellationToken cancellationToken) =>
             inner.BeginCommitAsync(mailbox, view, fence, cancellationToken);

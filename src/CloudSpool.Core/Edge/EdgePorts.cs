@@ -32,7 +32,11 @@ public interface IClientViewStore
     /// <summary>Message keys hidden for <paramref name="client"/> in <paramref name="mailbox"/>.</summary>
     Task<IReadOnlySet<string>> ListHiddenAsync(string mailbox, string client, CancellationToken cancellationToken);
 
-    /// <summary>Hides messages for one client identity; idempotent.</summary>
+    /// <summary>
+    /// Hides messages for one client identity, for a session that could not claim the view; idempotent. It moves the
+    /// view's claim as a claim does (without taking it): every session's fence goes stale, and a claim made on the claim
+    /// as it was before fails, so no reader takes the view for unchanged since that claim.
+    /// </summary>
     Task HideAsync(string mailbox, string client, IReadOnlyCollection<string> messageKeys, CancellationToken cancellationToken);
 
     /// <summary>Drops the markers of messages that are gone from the spool (removed by retention); idempotent.</summary>
