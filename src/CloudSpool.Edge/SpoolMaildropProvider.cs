@@ -150,13 +150,14 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
     /// was seen, and the token holds every commit before the claim. The row is seen by reading it, or, for the view of
     /// one client identity whose last session here ended without writing to it, as that session left it (its fence):
     /// the claim is then made without reading the row, and when the row changed since (another edge claimed it), the
-    /// claim fails and the row is read. Every write to a view moves its claim row (a commit, and a hide without a claim),
-    /// so when the claim on the row as this edge's last session left it succeeds, the view is as that session found it,
-    /// and its token is the one held here with the keys: it is not read again. In such a view the lease only tells whether an earlier session is to be taken
-    /// over, so it is asked for alongside and not waited for: the claim already fences the session, and a store that
-    /// answers one request at a time (Azurite) answers the login one request sooner. In a shared-delete mailbox the
-    /// lease's holder decides whether this login is let in, so it is known before the claim. A login of a client
-    /// polling through one edge thus waits for one round trip of storage here.
+    /// claim fails and the row is read. Every write to a view moves its claim row (a commit, and a hide without a
+    /// claim), so when the claim on the row as this edge's last session left it succeeds, the view is as that session
+    /// found it, and its token is the one held here with the keys: it is not read again. In such a view the lease only
+    /// tells whether an earlier session is to be taken over, so it is asked for alongside and not waited for: the claim
+    /// already fences the session, and a store that answers one request at a time (Azurite) answers the login one
+    /// request sooner. In a shared-delete mailbox the lease's holder decides whether this login is let in, so it is
+    /// known before the claim. A login of a client polling through one edge thus waits for one round trip of storage
+    /// here.
     /// </remarks>
     private async Task<(Task<ILease?>? Lease, string? Fence, bool InUse, Task<string?>? Token)> ClaimAsync(SpoolIdentity id, (string Mailbox, string View) key, DateTimeOffset deadline, CancellationToken cancellationToken)
     {
