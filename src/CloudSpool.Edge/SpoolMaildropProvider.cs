@@ -215,11 +215,7 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
                 }
                 lease ??= await TakenAsync().ConfigureAwait(false);
                 if (leases is not null && lease is null)
-                {
-                    // As in SettleLeaseAsync: the holder is a session of this identity the claim superseded.
-                    EdgeLog.TakingOver(logger, id.Client, id.Mailbox);
-                    lease = await mirror.Health.CallAsync(ct => leases.TakeOverAsync(name, ct), cancellationToken).ConfigureAwait(false);
-                }
+                    lease = await TakeOverAsync(leases, id, name, cancellationToken).ConfigureAwait(false);
                 return (Task.FromResult(lease), fence, false, token);
             }
         }
@@ -249,10 +245,9 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
     }
 
     /// <summary>
-    /// The session lease of a claimed view, once storage answers: taken, or taken over from its holder, which the claim
-    /// superseded already (a session of this identity on another edge, or one here that did not let go in time; breaking
-    /// its lease makes its edge notice and close it). Null when storage did not answer: the claim still fences the
-    /// session, so it goes on without a lease (logged).
+    /// The session lease of a claimed view, once storage answers: taken, or taken over from its holder (see
+    /// <see cref="TakeOverAsync"/>). Null when storage did not answer: the claim still fences the session, so it goes on
+    /// without a lease (logged).
     /// </summary>
     private async Task<ILease?> SettleLeaseAsync(SpoolIdentity id, string name, Task<ILease?> taking)
     {
@@ -261,8 +256,7 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
             var lease = await taking.ConfigureAwait(false);
             if (lease is not null || leases is null)
                 return lease;
-            EdgeLog.TakingOver(logger, id.Client, id.Mailbox);
-            return await mirror.Health.CallAsync(ct => leases.TakeOverAsync(name, ct), CancellationToken.None).ConfigureAwait(false);
+            return await TakeOverAsync(leases, id, name, CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -270,6 +264,16 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
                 EdgeLog.SessionLeaseUnavailable(logger, ex, id.Client);
             return null;
         }
+    }
+
+    /// <summary>
+    /// Takes the session lease from its holder: a session of this identity that the claim superseded already (on another
+    /// edge, or one here that did not let go in time); breaking its lease makes its edge notice and close it.
+    /// </summary>
+    private Task<ILease?> TakeOverAsync(ILeaseManager leases, SpoolIdentity id, string name, CancellationToken cancellationToken)
+    {
+        EdgeLog.TakingOver(logger, id.Client, id.Mailbox);
+        return mirror.Health.CallAsync(ct => leases.TakeOverAsync(name, ct), cancellationToken);
     }
 
     /// <summary>
