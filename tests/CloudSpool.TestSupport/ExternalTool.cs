@@ -34,8 +34,13 @@ public static class ExternalTool
         }
         catch (OperationCanceledException)
         {
+            // What it printed before it stopped is where to look: the output closes once the process tree is gone.
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException(file + " did not finish in 60 s");
+            var closed = Task.WhenAll(copy, stderr);
+            var printed = await Task.WhenAny(closed, Task.Delay(TimeSpan.FromSeconds(5))) == closed && closed.IsCompletedSuccessfully;
+            throw new TimeoutException(file + " did not finish in 60 s" + (printed
+                ? "; it printed:\n" + System.Text.Encoding.UTF8.GetString(stdout.ToArray()) + stderr.Result
+                : " and its output did not close"));
         }
         await copy;
         return (process.ExitCode, stdout.ToArray(), await stderr);

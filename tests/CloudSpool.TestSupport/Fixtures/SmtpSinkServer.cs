@@ -10,7 +10,8 @@ namespace CloudSpool.TestSupport.Fixtures;
 /// <summary>
 /// A real SMTP server process: Debian's aiosmtpd (python3-aiosmtpd, run by /usr/bin/python3) with the
 /// <c>smtp_sink.py</c> handler beside this file, which stores what it accepts in a maildir and answers RCPT with codes
-/// (and delays) the test sets while it runs. Stoppable and restartable on the same port (relay down, then up).
+/// (and delays) the test sets while it runs. Stoppable and restartable on the same port (relay down, then up). Started
+/// with <see cref="StartLmtpAsync"/>, the same handler speaks LMTP instead.
 /// </summary>
 public sealed class SmtpSinkServer : IAsyncDisposable
 {
@@ -20,13 +21,15 @@ public sealed class SmtpSinkServer : IAsyncDisposable
 
     private readonly SmtpSecurity _security;
     private readonly (string User, string Password)? _login;
+    private readonly bool _lmtp;
 
-    private SmtpSinkServer(string root, int port, SmtpSecurity security, (string User, string Password)? login)
+    private SmtpSinkServer(string root, int port, SmtpSecurity security, (string User, string Password)? login, bool lmtp)
     {
         _root = root;
         Port = port;
         _security = security;
         _login = login;
+        _lmtp = lmtp;
         if (security != SmtpSecurity.None)
             TestCertificates.WriteSelfSigned(CertificatePemPath, Path.Combine(root, "key.pem"));
     }
@@ -39,7 +42,16 @@ public sealed class SmtpSinkServer : IAsyncDisposable
 
     /// <param name="security">STARTTLS (required by the server before MAIL) or implicit TLS with a self-signed certificate, or plain.</param>
     /// <param name="login">When set, SMTP AUTH with this user and password is required (plain connection only: the handler's own launcher).</param>
-    public static async Task<SmtpSinkServer> StartAsync(SmtpSecurity security = SmtpSecurity.None, (string User, string Password)? login = null)
+    public static Task<SmtpSinkServer> StartAsync(SmtpSecurity security = SmtpSecurity.None, (string User, string Password)? login = null) =>
+        StartAsync(security, login, lmtp: false);
+
+    /// <summary>
+    /// An LMTP server (plain, no AUTH) storing what it accepts: a delivery target for a fetch tool that must not fork
+    /// (getmail's maildir delivery forks a child per message and can lose its exit, then waits out its timeout).
+    /// </summary>
+    public static Task<SmtpSinkServer> StartLmtpAsync() => StartAsync(SmtpSecurity.None, login: null, lmtp: true);
+
+    private static async Task<SmtpSinkServer> StartAsync(SmtpSecurity security, (string User, string Password)? login, bool lmtp)
     {
         if (!File.Exists(Python) || !Directory.Exists("/usr/lib/python3/dist-packages/aiosmtpd"))
             throw new InvalidOperationException("aiosmtpd is missing: apt-get install -y python3-aiosmtpd (tests/run installs it)");
@@ -48,7 +60,7 @@ public sealed class SmtpSinkServer : IAsyncDisposable
         listener.Start();
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;
         listener.Stop();
-        var server = new SmtpSinkServer(root, port, security, login);
+        var server = new SmtpSinkServer(root, port, security, login, lmtp);
         await server.StartProcessAsync();
         return server;
     }
@@ -70,8 +82,11 @@ public sealed class SmtpSinkServer : IAsyncDisposable
             _ => [],
         };
         var fixtures = Path.Combine(AppContext.BaseDirectory, "Fixtures");
-        string[] args = _login is { } login
-            ? [Path.Combine(fixtures, "smtp_sink.py"), Port.ToString(System.Globalization.CultureInfo.InvariantCulture), _root, login.User, login.Password]
+        var port = Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        string[] args = _lmtp
+            ? [Path.Combine(fixtures, "smtp_sink.py"), "--lmtp", port, _root]
+            : _login is { } login
+            ? [Path.Combine(fixtures, "smtp_sink.py"), port, _root, login.User, login.Password]
             : ["-m", "aiosmtpd", "-n", "-l", $"127.0.0.1:{Port}", .. tls, "-c", "smtp_sink.Sink", _root];
         foreach (var arg in args)
             start.ArgumentList.Add(arg);

@@ -1,6 +1,6 @@
-"""An aiosmtpd handler for CloudSpool's forward tests: stores every accepted message in a maildir, and answers
-RCPT per recipient with codes configured in DIR/behaviour.json, re-read on every command so a test can change it
-while the server runs:
+"""An aiosmtpd handler for CloudSpool's forward tests (and an LMTP target for the import tests' old tools): stores
+every accepted message in a maildir, and answers RCPT per recipient with codes configured in DIR/behaviour.json,
+re-read on every command so a test can change it while the server runs:
     {"codes": {"phone@carrier.test": "550 5.1.1 no such mailbox"}, "rcpt_delay": 2.5, "data_delay": 4}
 (data_delay: the message is stored at once and its 250 reply held that long: a sender stopped meanwhile never hears it).
 Run: /usr/bin/python3 -m aiosmtpd -n -l 127.0.0.1:PORT -c smtp_sink.Sink DIR  (with this folder on PYTHONPATH)."""
@@ -49,20 +49,32 @@ class Sink:
 
 def main():
     """With SMTP AUTH (which the aiosmtpd command line cannot configure):
-    /usr/bin/python3 smtp_sink.py PORT DIR USER PASSWORD  (AUTH PLAIN/LOGIN required, allowed without TLS on loopback)."""
+    /usr/bin/python3 smtp_sink.py PORT DIR USER PASSWORD  (AUTH PLAIN/LOGIN required, allowed without TLS on loopback).
+    As an LMTP server (a delivery target for the old fetch tools that `account import` reads, such as getmail's MDA_lmtp):
+    /usr/bin/python3 smtp_sink.py --lmtp PORT DIR"""
     import sys
     import time
     from aiosmtpd.controller import Controller
+    from aiosmtpd.lmtp import LMTP
     from aiosmtpd.smtp import AuthResult, LoginPassword
 
-    port, directory, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+    if sys.argv[1] == "--lmtp":
+        port, directory = int(sys.argv[2]), sys.argv[3]
 
-    def authenticator(server, session, envelope, mechanism, auth_data):
-        ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == user and auth_data.password.decode() == password
-        return AuthResult(success=ok, handled=False)  # handled=False: the server answers 535 itself
+        class LmtpController(Controller):
+            def factory(self):
+                return LMTP(self.handler)
 
-    controller = Controller(Sink(directory), hostname="127.0.0.1", port=port, authenticator=authenticator,
-                            auth_required=True, auth_require_tls=False)
+        controller = LmtpController(Sink(directory), hostname="127.0.0.1", port=port)
+    else:
+        port, directory, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == user and auth_data.password.decode() == password
+            return AuthResult(success=ok, handled=False)  # handled=False: the server answers 535 itself
+
+        controller = Controller(Sink(directory), hostname="127.0.0.1", port=port, authenticator=authenticator,
+                                auth_required=True, auth_require_tls=False)
     controller.start()
     while True:
         time.sleep(3600)
