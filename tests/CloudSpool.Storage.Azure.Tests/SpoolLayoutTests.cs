@@ -135,6 +135,26 @@ public sealed class SpoolLayoutTests : IAsyncLifetime
         Assert.Equal(460, listed.Select(m => m.DedupKey).Distinct().Count());
     }
 
+    [Fact]
+    public async Task A_mailbox_of_more_segment_rows_than_a_page_lists_every_message_once_in_key_order()
+    {
+        var count = SegmentTable.PageRows + 3;
+        var keys = new List<string>();
+        for (var i = 0; i < count; i++)
+            keys.Add((await _spool.PutAsync("paged", Mail($"paged {i}"))).MessageKey);
+        Assert.Equal(count, await RowCountAsync("paged", StorageNames.SegmentRowPrefix)); // a commit each: a row each
+
+        var (messages, index) = await ReadAllAsync("paged");
+
+        Assert.Equal(keys, index.Select(e => e.MessageKey));
+        Assert.Equal(keys, messages.Select(m => m.MessageKey));
+        var after = new List<string>();
+        await foreach (var e in _spool.Runtime.SpoolReader.ListIndexAsync("paged", keys[count - 5], CancellationToken.None))
+            after.Add(e.MessageKey);
+        Assert.Equal(keys[^4..], after);
+        Assert.Equal(keys[0], await _spool.Runtime.SpoolReader.FirstKeyAsync("paged", CancellationToken.None));
+    }
+
     private async Task<int> RowCountAsync(string mailbox, string prefix)
     {
         var count = 0;
