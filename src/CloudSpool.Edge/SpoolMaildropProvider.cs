@@ -141,8 +141,8 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
     /// QUIT, claims the view, and takes the session lease, from its holder when that is an earlier session of the same
     /// client identity. (lease, fence, false, token) when claimed; (null, null, true, null) when a live session of another
     /// identity holds a shared-delete mailbox; (null, null, false, null) when storage does not answer (this process's own
-    /// rule still holds; logged). The lease is a task: for the view of one client identity it is settled after the
-    /// login is answered (see <see cref="SettleLeaseAsync"/>), and it never fails (null: none held).
+    /// rule still holds; logged). The lease is a task settled after the login is answered (see
+    /// <see cref="SettleLeaseAsync"/>), and it never fails (null: none held).
     /// </summary>
     /// <remarks>
     /// The token is the view's change token, read after the claim row was seen and while the claim is written: every
@@ -155,9 +155,10 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
     /// found it, and its token is the one held here with the keys: it is not read again. In such a view the lease only
     /// tells whether an earlier session is to be taken over, so it is asked for alongside and not waited for: the claim
     /// already fences the session, and a store that answers one request at a time (Azurite) answers the login one
-    /// request sooner. In a shared-delete mailbox the lease's holder decides whether this login is let in, so it is
-    /// known before the claim. A login of a client polling through one edge thus waits for one round trip of storage
-    /// here.
+    /// request sooner. In a shared-delete mailbox the lease's holder decides whether this login is let in, so whether it
+    /// is free is known before the claim; taking it over from an earlier session of the same identity waits, as in
+    /// every view, until the login is answered. A login of a client polling through one edge thus waits for one round
+    /// trip of storage here.
     /// </remarks>
     private async Task<(Task<ILease?>? Lease, string? Fence, bool InUse, Task<string?>? Token)> ClaimAsync(SpoolIdentity id, (string Mailbox, string View) key, DateTimeOffset deadline, CancellationToken cancellationToken)
     {
@@ -207,16 +208,11 @@ public sealed class SpoolMaildropProvider(SpoolMirror mirror, IClientViewStore v
                         continue;
                     throw new InvalidOperationException($"the session claim of {name} kept changing");
                 }
-                if (!shared && lease is null && taking is not null)
-                {
-                    var pending = taking;
-                    taking = null;
-                    return (SettleLeaseAsync(id, name, pending), fence, false, token);
-                }
-                lease ??= await TakenAsync().ConfigureAwait(false);
-                if (leases is not null && lease is null)
-                    lease = await TakeOverAsync(leases, id, name, cancellationToken).ConfigureAwait(false);
-                return (Task.FromResult(lease), fence, false, token);
+                // The claim fences every earlier session: the lease (taken, or taken over from an earlier session of
+                // this identity) is settled after the answer, and a take-over that fails leaves the session fenced.
+                var pending = lease is null && taking is not null ? taking : Task.FromResult(lease);
+                taking = null;
+                return (SettleLeaseAsync(id, name, pending), fence, false, token);
             }
         }
         catch (Exception ex) when (ex is not OperationCanceledException)

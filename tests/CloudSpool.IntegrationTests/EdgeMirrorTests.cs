@@ -644,6 +644,39 @@ public sealed partial class EdgeMirrorTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_shared_delete_session_whose_take_over_fails_stays_fenced_and_a_newer_login_voids_its_deletions()
+    {
+        Assert.True(await _spool.Runtime.Pop3Users.AddAsync(new Pop3User("fam", "family", Pop3Passwords.Hash("secret")), CancellationToken.None));
+        await PutAsync("one", mailbox: "family");
+        await PutAsync("two", mailbox: "family");
+        await using var other = await PullHarness.AttachAsync(_spool);
+        var portA = await ServeAsync(NewEdge(_spool.Runtime, Options(Path.Combine(_state, "a"), shared: "family")));
+        var refusing = new RefusedTakeOvers(other.Runtime.Leases);
+        var portB = await ServeAsync(NewEdge(other.Runtime, Options(Path.Combine(_state, "b"), shared: "family"), leases: refusing));
+
+        // The desktop's session on edge A holds the mailbox's lease; its next login, on edge B, claims the mailbox, but
+        // storage refuses to break the lease: the session is served, fenced by its claim.
+        var onA = await RawPop3Client.LogInAsync(portA, "fam+desktop", "secret");
+        var onB = await RawPop3Client.LogInAsync(portB, "fam+desktop", "secret");
+        await WaitForAsync(() => refusing.Refused > 0, "edge B to try to take the lease over");
+        Assert.StartsWith("+OK", await onB.CommandAsync("DELE 1"));
+
+        // A newer login claims the mailbox again: the session on edge B was superseded, and its QUIT hides nothing.
+        using (var newer = await ConnectAsync(portA, "fam+desktop"))
+        {
+            Assert.Equal(2, newer.Count);
+            Assert.StartsWith("-ERR", await onB.CommandAsync("QUIT"));
+            await newer.DisconnectAsync(quit: true);
+        }
+        Assert.Empty(await _spool.Runtime.ClientViews.ListHiddenAsync("family", "*", CancellationToken.None));
+        using var last = await ConnectAsync(portA, "fam+desktop");
+        Assert.Equal(2, last.Count);
+        await last.DisconnectAsync(quit: true);
+        await onA.DisposeAsync();
+        await onB.DisposeAsync();
+    }
+
+    [Fact]
     public async Task Cached_mail_stays_readable_while_storage_is_down_and_only_uncached_retr_fails()
     {
         var location = Directory.CreateTempSubdirectory("cloudspool-test-azurite-").FullName;
@@ -735,6 +768,22 @@ public sealed partial class EdgeMirrorTests : IAsyncLifetime
         }
 
         public Task<ILease?> TakeOverAsync(string name, CancellationToken cancellationToken) => inner.TakeOverAsync(name, cancellationToken);
+    }
+
+    /// <summary>Passes through to the real lease manager, except that every take-over fails as storage refusing it would.</summary>
+    private sealed class RefusedTakeOvers(ILeaseManager inner) : ILeaseManager
+    {
+        private int _refused;
+
+        public int Refused => Volatile.Read(ref _refused);
+
+        public Task<ILease?> TryAcquireAsync(string name, CancellationToken cancellationToken) => inner.TryAcquireAsync(name, cancellationToken);
+
+        public Task<ILease?> TakeOverAsync(string name, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _refused);
+            throw new InvalidOperationException("storage refused to break the lease (test)");
+        }
     }
 
     /// <summary>Passes through to the real view store and counts the listings of hidden keys.</summary>
