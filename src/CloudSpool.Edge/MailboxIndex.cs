@@ -86,15 +86,25 @@ public sealed class MailboxIndex
             // An incremental sync also needs the oldest key (to trim what retention removed): asked alongside the listing.
             var firstTask = full ? null : spool.FirstKeyAsync(Mailbox, cancellationToken);
             var listed = new List<SpoolIndexEntry>();
+            var held = 0;
             try
             {
                 await foreach (var entry in spool.ListIndexAsync(Mailbox, from, cancellationToken).ConfigureAwait(false))
-                    listed.Add(entry);
+                    listed.Add(Held(entry));
             }
             catch when (firstTask is not null)
             {
                 _ = firstTask.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
                 throw;
+            }
+
+            // An entry listed as it is held is kept as held: after a restart, the index read from disk and the first full
+            // listing would otherwise both be held, each with its strings, until the listing is done. Both come in key order.
+            SpoolIndexEntry Held(SpoolIndexEntry entry)
+            {
+                while (held < current.Count && string.CompareOrdinal(current[held].MessageKey, entry.MessageKey) < 0)
+                    held++;
+                return held < current.Count && current[held] == entry ? current[held] : entry;
             }
 
             IndexSyncResult result;

@@ -80,9 +80,21 @@ public sealed class SpoolMirror : IAsyncDisposable
     /// <summary>When the last background sync pass ended without error.</summary>
     public DateTimeOffset? LastSyncPass { get; private set; }
 
-    /// <summary>The index of a mailbox, loaded from its file on first use.</summary>
-    public MailboxIndex IndexOf(string mailbox) => _indexes.GetOrAdd(mailbox, m => new MailboxIndex(m,
-        _stateDirectory is { } state ? Path.Combine(state, "index", FileName(m) + ".idx") : null, _clock));
+    /// <summary>The index of a mailbox, loaded from its file on first use, once.</summary>
+    /// <remarks>
+    /// A first login and the background sync at start ask at the same moment, and a dictionary's GetOrAdd may run its
+    /// factory for each: each would read the whole file (the index of 100,000 messages is about 50 MB in memory).
+    /// </remarks>
+    public MailboxIndex IndexOf(string mailbox)
+    {
+        if (_indexes.TryGetValue(mailbox, out var index))
+            return index;
+        lock (_indexes)
+        {
+            return _indexes.GetOrAdd(mailbox, m => new MailboxIndex(m,
+                _stateDirectory is { } state ? Path.Combine(state, "index", FileName(m) + ".idx") : null, _clock));
+        }
+    }
 
     /// <summary>
     /// The messages of a mailbox for a new session: synced first (bounded by the login-sync timeout), else the index

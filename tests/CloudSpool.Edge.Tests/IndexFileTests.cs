@@ -5,7 +5,8 @@ namespace CloudSpool.Edge.Tests;
 
 /// <summary>
 /// The edge's on-disk index of a mailbox: entries of messages in packs keep their offset, and entries of rows sized by
-/// the old bare-CR rule keep that mark, across a restart.
+/// the old bare-CR rule keep that mark, across a restart; a torn append is cut off; and the first full listing after a
+/// restart keeps the entries read from disk that it lists unchanged.
 /// </summary>
 public sealed class IndexFileTests : IDisposable
 {
@@ -29,6 +30,72 @@ public sealed class IndexFileTests : IDisposable
         var loaded = new IndexFile(path, "box").Load();
 
         Assert.Equal([.. first.Skip(1), .. added], loaded);
+    }
+
+    [Theory]
+    [InlineData(40)]
+    [InlineData(70_000)] // longer than the block the end of the file is searched in
+    public void A_torn_append_is_cut_off_at_load_and_the_next_append_starts_on_a_line_of_its_own(int tornBytes)
+    {
+        var path = Path.Combine(_directory, "box.index");
+        var entries = new[] { Entry(1, null), Entry(2, 4096) };
+        new IndexFile(path, "box").Rewrite(entries);
+        var whole = new FileInfo(path).Length;
+        File.AppendAllText(path, "+\tm:" + new string('7', tornBytes));
+
+        var index = new IndexFile(path, "box");
+        Assert.Equal(entries, index.Load());
+        Assert.Equal(whole, new FileInfo(path).Length);
+
+        index.Append([Entry(3, null)], [], () => [.. entries, Entry(3, null)]);
+        Assert.Equal([.. entries, Entry(3, null)], new IndexFile(path, "box").Load());
+    }
+
+    [Fact]
+    public void A_file_without_a_whole_line_is_unusable_and_emptied()
+    {
+        var path = Path.Combine(_directory, "box.index");
+        File.WriteAllText(path, "cloudspool-index\t2\tbo");
+
+        Assert.Null(new IndexFile(path, "box").Load());
+        Assert.Equal(0, new FileInfo(path).Length);
+    }
+
+    [Fact]
+    public async Task The_first_full_listing_after_a_restart_keeps_the_entries_read_from_disk_that_it_lists_unchanged()
+    {
+        var path = Path.Combine(_directory, "box.index");
+        new IndexFile(path, "box").Rewrite([Entry(1, null), Entry(2, 10), Entry(3, 20)]);
+        var index = new MailboxIndex("box", path, TimeProvider.System);
+        var loaded = index.Snapshot;
+        var changed = Entry(2, 10) with { Pop3Size = 7 };
+
+        var result = await index.SyncAsync(new Listing([Entry(1, null), changed, Entry(3, 20), Entry(4, null)]), TimeSpan.Zero, full: true, CancellationToken.None);
+
+        Assert.Equal([Entry(1, null), changed, Entry(3, 20), Entry(4, null)], index.Snapshot);
+        Assert.Same(loaded[0], index.Snapshot[0]);
+        Assert.Same(loaded[2], index.Snapshot[2]);
+        Assert.NotSame(loaded[1], index.Snapshot[1]);
+        Assert.Equal([Entry(4, null)], result.Added);
+    }
+
+    /// <summary>A spool that lists the given entries (new instances at every listing) and nothing else.</summary>
+    private sealed class Listing(SpoolIndexEntry[] entries) : ISpoolReader
+    {
+        public async IAsyncEnumerable<SpoolIndexEntry> ListIndexAsync(string mailbox, string? afterKey, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+        {
+            await Task.Yield();
+            foreach (var e in entries)
+                yield return e with { };
+        }
+
+        public Task<string?> FirstKeyAsync(string mailbox, CancellationToken cancellationToken) => Task.FromResult<string?>(entries[0].MessageKey);
+
+        public Task<Stream> OpenContentAsync(string blobName, long? offset, long length, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public IAsyncEnumerable<SpoolMessage> ListAsync(string mailbox, string? afterKey, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public Task<SpoolMessage?> GetAsync(string mailbox, string messageKey, CancellationToken cancellationToken) => throw new NotSupportedException();
     }
 
     [Fact]
