@@ -90,7 +90,7 @@ public sealed class MailboxIndex
             try
             {
                 await foreach (var entry in spool.ListIndexAsync(Mailbox, from, cancellationToken).ConfigureAwait(false))
-                    listed.Add(Held(entry));
+                    listed.Add(full ? Held(entry) : entry);
             }
             catch when (firstTask is not null)
             {
@@ -98,8 +98,9 @@ public sealed class MailboxIndex
                 throw;
             }
 
-            // An entry listed as it is held is kept as held: after a restart, the index read from disk and the first full
-            // listing would otherwise both be held, each with its strings, until the listing is done. Both come in key order.
+            // An entry a full listing lists as it is held is kept as held: after a restart, the index read from disk and the
+            // first full listing would otherwise both be held, each with its strings, until the listing is done. Both come
+            // in key order. (An incremental listing's entries that are held already are dropped below.)
             SpoolIndexEntry Held(SpoolIndexEntry entry)
             {
                 while (held < current.Count && string.CompareOrdinal(current[held].MessageKey, entry.MessageKey) < 0)
