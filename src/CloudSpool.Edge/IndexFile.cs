@@ -25,8 +25,8 @@ internal sealed class IndexFile(string path, string mailbox)
 
     /// <summary>The entries stored, or null when there is no usable file (missing, other mailbox or version, corrupt).</summary>
     /// <remarks>
-    /// Read a line at a time: the file of 100,000 messages is about 21 MB, and reading it whole as bytes, then as one
-    /// string, then as lines held three copies of it at once, which took a restarted edge over its memory target.
+    /// Read a line at a time: the file of 100,000 messages is about 21 MB, and read whole (as bytes, then one string, then
+    /// lines) it would be held three times over while the edge starts.
     /// </remarks>
     public List<SpoolIndexEntry>? Load()
     {

@@ -38,10 +38,10 @@ internal sealed class SegmentTable(TableClient messages)
         QueryAsync($"PartitionKey eq {mailbox} and RowKey ge {StorageNames.SegmentRowKey(first)} and RowKey lt {SpanEnd(last)}", cancellationToken);
 
     /// <summary>
-    /// Rows asked for in one request. A row holds up to 49 messages (about 4 KB of JSON), so a page of 1,000 was 4-5 MB:
-    /// the SDK buffers each page whole, growing its buffer by doubling on the large object heap, and the edge's first
-    /// listing of 100,000 messages left some 50 MB of that to the next full collection, at the peak of its memory. A page
-    /// of 100 keeps each buffer under 1 MB at no measurable cost in listing time; fewer rows cost time, not memory.
+    /// Rows asked for in one request. A row holds up to 49 messages (about 4 KB of JSON), and the SDK buffers each page
+    /// whole, growing its buffer by doubling on the large object heap, which only a full collection frees: pages of 1,000
+    /// rows (4-5 MB) leave some 50 MB of such buffers at the peak of an edge listing 100,000 messages. Pages of 100 keep
+    /// each buffer under 1 MB at no measurable cost in listing time; fewer rows cost time and save no more memory.
     /// </summary>
     internal const int PageRows = 100;
 
