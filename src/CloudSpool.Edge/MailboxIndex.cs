@@ -86,27 +86,21 @@ public sealed class MailboxIndex
             // An incremental sync also needs the oldest key (to trim what retention removed): asked alongside the listing.
             var firstTask = full ? null : spool.FirstKeyAsync(Mailbox, cancellationToken);
             var listed = new List<SpoolIndexEntry>();
-            var held = 0;
             try
             {
-                await foreach (var entry in spool.ListIndexAsync(Mailbox, from, cancellationToken).ConfigureAwait(false))
-                    listed.Add(full ? Held(entry) : entry);
+                // A full listing is taken in storage's order and put in key order here: in key order, storage would hold
+                // decoded rows of much of the mailbox until the end, beside this index and the list being built.
+                var entries = full ? spool.ScanIndexAsync(Mailbox, cancellationToken) : spool.ListIndexAsync(Mailbox, from, cancellationToken);
+                await foreach (var entry in entries.ConfigureAwait(false))
+                    listed.Add(full ? Held(current, entry) : entry);
             }
             catch when (firstTask is not null)
             {
                 _ = firstTask.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
                 throw;
             }
-
-            // An entry a full listing lists as it is held is kept as held: after a restart, the index read from disk and the
-            // first full listing would otherwise both be held, each with its strings, until the listing is done. Both come
-            // in key order. (An incremental listing's entries that are held already are dropped below.)
-            SpoolIndexEntry Held(SpoolIndexEntry entry)
-            {
-                while (held < current.Count && string.CompareOrdinal(current[held].MessageKey, entry.MessageKey) < 0)
-                    held++;
-                return held < current.Count && current[held] == entry ? current[held] : entry;
-            }
+            if (full)
+                InKeyOrder(listed);
 
             IndexSyncResult result;
             if (full)
@@ -146,6 +140,45 @@ public sealed class MailboxIndex
         finally
         {
             _sync.Release();
+        }
+    }
+
+    /// <summary>
+    /// The held entry equal to <paramref name="entry"/>, else <paramref name="entry"/>. After a restart, the index read
+    /// from disk and the first full listing would otherwise both be held, each with its strings, until the listing is done.
+    /// </summary>
+    private static SpoolIndexEntry Held(IReadOnlyList<SpoolIndexEntry> held, SpoolIndexEntry entry)
+    {
+        int low = 0, high = held.Count - 1;
+        while (low <= high)
+        {
+            var middle = low + ((high - low) >> 1);
+            var order = string.CompareOrdinal(held[middle].MessageKey, entry.MessageKey);
+            if (order == 0)
+                return held[middle] == entry ? held[middle] : entry;
+            if (order < 0)
+                low = middle + 1;
+            else
+                high = middle - 1;
+        }
+        return entry;
+    }
+
+    /// <summary>Sorts a listing by key (when it is not in order already) and keeps the first of any key listed twice.</summary>
+    private static void InKeyOrder(List<SpoolIndexEntry> listed)
+    {
+        static int ByKey(SpoolIndexEntry a, SpoolIndexEntry b) => string.CompareOrdinal(a.MessageKey, b.MessageKey);
+        var ordered = true;
+        for (var i = 1; i < listed.Count && ordered; i++)
+            ordered = ByKey(listed[i - 1], listed[i]) < 0;
+        if (ordered)
+            return;
+        var sorted = listed.OrderBy(e => e.MessageKey, StringComparer.Ordinal).ToList(); // stable: the first of one key stays first
+        listed.Clear();
+        foreach (var e in sorted)
+        {
+            if (listed.Count == 0 || ByKey(listed[^1], e) != 0)
+                listed.Add(e);
         }
     }
 

@@ -336,6 +336,33 @@ public sealed class AzureSpool(AzureStorage storage, TimeProvider? clock = null)
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// Segment rows come by their last key, and a row can hold keys up to <see cref="SegmentTable.MaxSpan"/> before the rows
+    /// read before it, so <see cref="ListIndexAsync"/> holds every decoded row within that span: on a mailbox committed
+    /// within a few hours (an import, a first pull), the whole mailbox. Here each row is let out as it is read. Rows of
+    /// earlier versions are still read first, for the reason given at <see cref="ListIndexAsync"/>, and their keys are not
+    /// listed again from a segment.
+    /// </remarks>
+    public async IAsyncEnumerable<SpoolIndexEntry> ScanIndexAsync(string mailbox, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var old = new HashSet<string>(StringComparer.Ordinal);
+        await foreach (var e in _legacy.ListIndexAsync(mailbox, null, cancellationToken).ConfigureAwait(false))
+        {
+            old.Add(e.MessageKey);
+            yield return e;
+        }
+        await foreach (var segment in _segmentRows.RowsAsync(mailbox, null, cancellationToken).ConfigureAwait(false))
+        {
+            foreach (var i in segment.LiveAfter(null))
+            {
+                var entry = segment.IndexEntryOf(i);
+                if (old.Count == 0 || !old.Contains(entry.MessageKey))
+                    yield return entry;
+            }
+        }
+    }
+
+    /// <inheritdoc />
     public async Task<string?> FirstKeyAsync(string mailbox, CancellationToken cancellationToken)
     {
         var old = await _legacy.FirstKeyAsync(mailbox, cancellationToken).ConfigureAwait(false);

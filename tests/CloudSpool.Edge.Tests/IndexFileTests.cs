@@ -5,8 +5,9 @@ namespace CloudSpool.Edge.Tests;
 
 /// <summary>
 /// The edge's on-disk index of a mailbox: entries of messages in packs keep their offset, and entries of rows sized by
-/// the old bare-CR rule keep that mark, across a restart; a torn append is cut off; and the first full listing after a
-/// restart keeps the entries read from disk that it lists unchanged.
+/// the old bare-CR rule keep that mark, across a restart; a torn append is cut off; the first full listing after a
+/// restart keeps the entries read from disk that it lists unchanged; and a full listing in storage's order is held in key
+/// order.
 /// </summary>
 public sealed class IndexFileTests : IDisposable
 {
@@ -79,13 +80,38 @@ public sealed class IndexFileTests : IDisposable
         Assert.Equal([Entry(4, null)], result.Added);
     }
 
-    /// <summary>A spool that lists the given entries (new instances at every listing) and nothing else.</summary>
-    private sealed class Listing(SpoolIndexEntry[] entries) : ISpoolReader
+    [Fact]
+    public async Task A_full_listing_that_storage_gives_out_of_key_order_is_held_in_key_order_each_key_once()
+    {
+        var path = Path.Combine(_directory, "box.index");
+        var index = new MailboxIndex("box", path, TimeProvider.System);
+        var first = Entry(2, 10);
+        var scan = new[] { Entry(5, null), first, Entry(1, null), first with { Uidl = "a second listing of the key" }, Entry(4, 30), Entry(3, 20) };
+
+        var result = await index.SyncAsync(new Listing(scan, scan), TimeSpan.Zero, full: true, CancellationToken.None);
+
+        Assert.Equal([Entry(1, null), first, Entry(3, 20), Entry(4, 30), Entry(5, null)], index.Snapshot);
+        Assert.Equal(index.Snapshot, result.Added);
+        Assert.Equal(index.Snapshot, new IndexFile(path, "box").Load());
+    }
+
+    /// <summary>
+    /// A spool that lists the given entries (new instances at every listing) and nothing else; a whole mailbox is scanned in
+    /// the order of <paramref name="scan"/> (by default the listing's, reversed).
+    /// </summary>
+    private sealed class Listing(SpoolIndexEntry[] entries, SpoolIndexEntry[]? scan = null) : ISpoolReader
     {
         public async IAsyncEnumerable<SpoolIndexEntry> ListIndexAsync(string mailbox, string? afterKey, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
         {
             await Task.Yield();
             foreach (var e in entries)
+                yield return e with { };
+        }
+
+        public async IAsyncEnumerable<SpoolIndexEntry> ScanIndexAsync(string mailbox, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+        {
+            await Task.Yield();
+            foreach (var e in scan ?? entries.Reverse())
                 yield return e with { };
         }
 

@@ -36,6 +36,7 @@ public sealed class SpoolLayoutTests : IAsyncLifetime
         await foreach (var e in _spool.Runtime.SpoolReader.ListIndexAsync("mixed", null, CancellationToken.None))
             index.Add(e);
         Assert.Equal(listed.Select(m => (m.MessageKey, m.Uidl, m.Pop3Size, m.BlobName)), index.Select(e => (e.MessageKey, e.Uidl, e.Pop3Size, e.BlobName)));
+        Assert.Equal(index, await ScanAsync("mixed"));
         Assert.Equal(listed[0].MessageKey, await _spool.Runtime.SpoolReader.FirstKeyAsync("mixed", CancellationToken.None));
         foreach (var m in listed)
             Assert.Equal(m.Sha256, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(await _spool.ReadRawAsync(m))));
@@ -84,6 +85,7 @@ public sealed class SpoolLayoutTests : IAsyncLifetime
 
         var listed = await _spool.ListAsync("race");
         Assert.Equal(120, listed.Count);
+        Assert.Equal(listed.Select(m => m.MessageKey), (await ScanAsync("race")).Select(e => e.MessageKey)); // rows that overlap
         Assert.Equal(120, listed.Select(m => m.DedupKey).Distinct().Count());
         Assert.Equal(120, both.Sum(r => r.Count(x => x.Outcome == StoreOutcome.Stored)));
         // Each writer was told the key that holds each message.
@@ -155,6 +157,36 @@ public sealed class SpoolLayoutTests : IAsyncLifetime
         Assert.Equal(keys[0], await _spool.Runtime.SpoolReader.FirstKeyAsync("paged", CancellationToken.None));
     }
 
+    [Fact]
+    public async Task Segments_whose_key_ranges_overlap_list_in_key_order_and_scan_each_message_once()
+    {
+        // Two writers whose clocks are three ticks apart commit at once: the row of the one behind ends first but holds
+        // keys after the start of the other's, so rows in the order of their last keys are not in the order of their members.
+        var start = DateTimeOffset.UtcNow - TimeSpan.FromHours(1);
+        async Task<List<string>> CommitAsync(DateTimeOffset clock, string name)
+        {
+            var writer = new AzureSpool(_spool.Runtime.Storage, new ManualClock(clock));
+            var mails = Enumerable.Range(0, 6).Select(i => Mail($"{name} {i}")).ToList();
+            var messages = mails.Select(raw => IngestedMessage.FromBytes(raw, "a", "k", DateTimeOffset.UtcNow)).ToList();
+            for (var i = 0; i < mails.Count; i++)
+                await writer.WriteContentAsync("overlap", messages[i], new MemoryStream(mails[i]), CancellationToken.None);
+            return [.. (await writer.CommitAsync("overlap", messages, CancellationToken.None)).Select(r => r.MessageKey)];
+        }
+        var behind = await CommitAsync(start, "behind");
+        var ahead = await CommitAsync(start + TimeSpan.FromTicks(3), "ahead");
+        Assert.True(string.CompareOrdinal(ahead[0], behind[^1]) < 0, "the rows overlap");
+
+        var (messages, index) = await ReadAllAsync("overlap"); // which also compares the scan
+
+        var keys = behind.Concat(ahead).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(keys, index.Select(e => e.MessageKey));
+        Assert.Equal(keys, messages.Select(m => m.MessageKey));
+        var scanned = new List<string>();
+        await foreach (var e in new AzureSpool(_spool.Runtime.Storage).ScanIndexAsync("overlap", CancellationToken.None))
+            scanned.Add(e.MessageKey);
+        Assert.Equal([.. behind, .. ahead], scanned); // storage's order: by row, the row ending first first
+    }
+
     private async Task<int> RowCountAsync(string mailbox, string prefix)
     {
         var count = 0;
@@ -173,7 +205,18 @@ public sealed class SpoolLayoutTests : IAsyncLifetime
         var index = new List<SpoolIndexEntry>();
         await foreach (var e in reader.ListIndexAsync(mailbox, null, CancellationToken.None))
             index.Add(e);
+        Assert.Equal(index, await ScanAsync(mailbox));
         return (messages, index);
+    }
+
+    /// <summary>The mailbox's index as scanned in storage's order, then put in key order.</summary>
+    private async Task<List<SpoolIndexEntry>> ScanAsync(string mailbox)
+    {
+        var scanned = new List<SpoolIndexEntry>();
+        await foreach (var e in new AzureSpool(_spool.Runtime.Storage).ScanIndexAsync(mailbox, CancellationToken.None))
+            scanned.Add(e);
+        Assert.Equal(scanned.Count, scanned.Select(e => e.MessageKey).Distinct().Count());
+        return [.. scanned.OrderBy(e => e.MessageKey, StringComparer.Ordinal)];
     }
 
     [Fact]

@@ -6,6 +6,13 @@ public interface ISpoolReader
     /// <summary>The index entries of a mailbox in key order, starting after <paramref name="afterKey"/> when given.</summary>
     IAsyncEnumerable<SpoolIndexEntry> ListIndexAsync(string mailbox, string? afterKey, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Every index entry of a mailbox, each message once, in whatever order storage yields them most cheaply. For a
+    /// reader that takes the whole mailbox and orders it itself: putting a listing in key order can mean holding much of
+    /// it until it is done (see the spool's own notes), which such a reader pays for twice.
+    /// </summary>
+    IAsyncEnumerable<SpoolIndexEntry> ScanIndexAsync(string mailbox, CancellationToken cancellationToken) => ListIndexAsync(mailbox, null, cancellationToken);
+
     /// <summary>The smallest message key of a mailbox (its oldest message), or null when it is empty.</summary>
     Task<string?> FirstKeyAsync(string mailbox, CancellationToken cancellationToken);
 
