@@ -51,6 +51,9 @@ internal sealed class IndexFile(string path, string mailbox)
             new FileStreamOptions { Access = FileAccess.Read, Share = FileShare.ReadWrite, BufferSize = 64 * 1024 });
         var first = true;
         var entries = new Dictionary<string, SpoolIndexEntry>(StringComparer.Ordinal);
+        // A pack's name is on the line of each of its messages (a thousand small ones fill a pack): held once, as a
+        // listing from storage holds it, rather than once a line.
+        var packs = new HashSet<string>(StringComparer.Ordinal);
         var removals = 0;
         while (reader.ReadLine() is { } line)
         {
@@ -80,6 +83,9 @@ internal sealed class IndexFile(string path, string mailbox)
                     if (!long.TryParse(f[7], NumberStyles.None, CultureInfo.InvariantCulture, out var at))
                         return null;
                     offset = at;
+                    if (!packs.TryGetValue(blob, out var shared))
+                        packs.Add(shared = blob);
+                    blob = shared;
                 }
                 entries[k] = new SpoolIndexEntry(k, uidl, pop3Size, rawLength, sha, blob, offset, BareCrAsCrlf: kind == "~");
             }

@@ -4,10 +4,10 @@ using CloudSpool.Edge;
 namespace CloudSpool.Edge.Tests;
 
 /// <summary>
-/// The edge's on-disk index of a mailbox: entries of messages in packs keep their offset, and entries of rows sized by
-/// the old bare-CR rule keep that mark, across a restart; a torn append is cut off; the first full listing after a
-/// restart keeps the entries read from disk that it lists unchanged; and a full listing in storage's order is held in key
-/// order.
+/// The edge's on-disk index of a mailbox: entries of messages in packs keep their offset and share the pack's name, and
+/// entries of rows sized by the old bare-CR rule keep that mark, across a restart; a torn append is cut off; the first
+/// full listing after a restart keeps the entries read from disk that it lists unchanged; and a full listing in
+/// storage's order is held in key order.
 /// </summary>
 public sealed class IndexFileTests : IDisposable
 {
@@ -31,6 +31,7 @@ public sealed class IndexFileTests : IDisposable
         var loaded = new IndexFile(path, "box").Load();
 
         Assert.Equal([.. first.Skip(1), .. added], loaded);
+        Assert.Same(loaded![0].BlobName, loaded[2].BlobName); // one pack's name, held once
     }
 
     [Theory]
