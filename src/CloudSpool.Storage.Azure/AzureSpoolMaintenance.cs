@@ -70,7 +70,7 @@ public sealed class AzureSpoolMaintenance(AzureStorage storage, AzureSpool spool
     {
         var rows = new Dictionary<string, string>(StringComparer.Ordinal); // blob name -> a message key naming it
         var messages = 0;
-        await foreach (var m in spool.ListIndexAsync(mailbox, null, cancellationToken).ConfigureAwait(false))
+        await foreach (var m in spool.ScanIndexAsync(mailbox, cancellationToken).ConfigureAwait(false)) // no order needed
         {
             rows[m.BlobName] = m.MessageKey;
             messages++;
