@@ -26,9 +26,11 @@ internal sealed class IndexFile(string path, string mailbox)
     /// <summary>The entries stored, or null when there is no usable file (missing, other mailbox or version, corrupt).</summary>
     /// <remarks>
     /// Read a line at a time: the file of 100,000 messages is about 21 MB, and read whole (as bytes, then one string, then
-    /// lines) it would be held three times over while the edge starts.
+    /// lines) it would be held three times over while the edge starts. The entries are gathered in a list sized from the
+    /// file's length and sorted only when the appends left them out of order: a map of every key, grown as it fills,
+    /// would leave several times the index's own size of garbage on the large-object heap.
     /// </remarks>
-    public List<SpoolIndexEntry>? Load()
+    public SpoolIndexEntry[]? Load()
     {
         long end, length;
         try
@@ -50,13 +52,17 @@ internal sealed class IndexFile(string path, string mailbox)
         using var reader = new StreamReader(Path, new UTF8Encoding(false), detectEncodingFromByteOrderMarks: false,
             new FileStreamOptions { Access = FileAccess.Read, Share = FileShare.ReadWrite, BufferSize = 64 * 1024 });
         var first = true;
-        var entries = new Dictionary<string, SpoolIndexEntry>(StringComparer.Ordinal);
+        var entries = new List<(SpoolIndexEntry Entry, int Line)>((int)Math.Min(end / ApproximateLineBytes + 16, 1 << 24));
+        var removedAt = new Dictionary<string, int>(StringComparer.Ordinal); // key -> the last line removing it
+        var ordered = true;
+        var number = 0;
         // A pack's name is on the line of each of its messages (a thousand small ones fill a pack): held once, as a
         // listing from storage holds it, rather than once a line.
         var packs = new HashSet<string>(StringComparer.Ordinal);
         var removals = 0;
         while (reader.ReadLine() is { } line)
         {
+            number++;
             if (line.Length == 0)
                 continue;
             if (first)
@@ -69,7 +75,7 @@ internal sealed class IndexFile(string path, string mailbox)
             var f = line.Split('\t');
             if (f is ["-", var key])
             {
-                entries.Remove(key);
+                removedAt[key] = number;
                 removals++;
             }
             else if (f is [var kind and ("+" or "~"), var k, var uidl, var size, var raw, var sha, var blob, ..] && f.Length <= 8
@@ -87,7 +93,8 @@ internal sealed class IndexFile(string path, string mailbox)
                         packs.Add(shared = blob);
                     blob = shared;
                 }
-                entries[k] = new SpoolIndexEntry(k, uidl, pop3Size, rawLength, sha, blob, offset, BareCrAsCrlf: kind == "~");
+                ordered &= entries.Count == 0 || string.CompareOrdinal(entries[^1].Entry.MessageKey, k) < 0;
+                entries.Add((new SpoolIndexEntry(k, uidl, pop3Size, rawLength, sha, blob, offset, BareCrAsCrlf: kind == "~"), number));
             }
             else
             {
@@ -97,8 +104,26 @@ internal sealed class IndexFile(string path, string mailbox)
         if (first)
             return null;
         _appendedRemovals = removals;
-        return [.. entries.Values.OrderBy(e => e.MessageKey, StringComparer.Ordinal)];
+        if (!ordered)
+            entries.Sort(static (a, b) => string.CompareOrdinal(a.Entry.MessageKey, b.Entry.MessageKey) is var c and not 0 ? c : a.Line.CompareTo(b.Line));
+        // Of a key's lines, the last counts: an entry stands unless a later line removes it or adds it again.
+        bool Stands(int i) =>
+            (i + 1 == entries.Count || entries[i + 1].Entry.MessageKey != entries[i].Entry.MessageKey)
+            && !(removedAt.TryGetValue(entries[i].Entry.MessageKey, out var removedLine) && removedLine > entries[i].Line);
+        var count = 0;
+        for (var i = 0; i < entries.Count; i++)
+            count += Stands(i) ? 1 : 0;
+        var loaded = new SpoolIndexEntry[count];
+        for (int i = 0, at = 0; i < entries.Count; i++)
+        {
+            if (Stands(i))
+                loaded[at++] = entries[i].Entry;
+        }
+        return loaded;
     }
+
+    /// <summary>About how long a line is (a key, a UIDL, sizes, a SHA-256, a blob name and an offset): sizes the list at load.</summary>
+    private const int ApproximateLineBytes = 200;
 
     /// <summary>The length of the file up to and with its last line end (0 when it has none).</summary>
     private static long WholeLinesLength(FileStream file)

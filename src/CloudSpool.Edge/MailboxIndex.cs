@@ -19,12 +19,10 @@ public sealed record IndexSyncResult(IReadOnlyList<SpoolIndexEntry> Added, IRead
 /// </remarks>
 public sealed class MailboxIndex
 {
-    private readonly object _gate = new();
     private readonly SemaphoreSlim _sync = new(1, 1);
     private readonly IndexFile? _file;
     private readonly TimeProvider _clock;
     private SpoolIndexEntry[] _entries = [];
-    private HashSet<string> _keys = new(StringComparer.Ordinal);
     private string? _changeToken;
 
     internal MailboxIndex(string mailbox, string? path, TimeProvider clock)
@@ -36,8 +34,7 @@ public sealed class MailboxIndex
             _file = new IndexFile(path, mailbox);
             if (_file.Load() is { } loaded)
             {
-                _entries = [.. loaded];
-                _keys = new HashSet<string>(loaded.Select(e => e.MessageKey), StringComparer.Ordinal);
+                _entries = loaded;
                 LoadedFromDisk = true;
             }
         }
@@ -85,7 +82,7 @@ public sealed class MailboxIndex
             var from = full ? null : SpoolKeys.Rewind(current[^1].MessageKey, lookback);
             // An incremental sync also needs the oldest key (to trim what retention removed): asked alongside the listing.
             var firstTask = full ? null : spool.FirstKeyAsync(Mailbox, cancellationToken);
-            var listed = new List<SpoolIndexEntry>();
+            var listed = new List<SpoolIndexEntry>(full ? current.Count + 64 : 64);
             try
             {
                 // A full listing is taken in storage's order and put in key order here: in key order, storage would hold
@@ -105,10 +102,8 @@ public sealed class MailboxIndex
             IndexSyncResult result;
             if (full)
             {
-                var listedKeys = new HashSet<string>(listed.Select(e => e.MessageKey), StringComparer.Ordinal);
-                var added = listed.Where(e => !_keys.Contains(e.MessageKey)).ToList();
-                var removed = current.Where(e => !listedKeys.Contains(e.MessageKey)).Select(e => e.MessageKey).ToList();
-                Replace([.. listed], listedKeys);
+                var (added, removed) = Differences(current, listed);
+                Volatile.Write(ref _entries, [.. listed]);
                 _file?.Rewrite(listed);
                 LastFullSync = started;
                 result = new IndexSyncResult(added, removed, true);
@@ -119,16 +114,14 @@ public sealed class MailboxIndex
                 // empty mailbox has no oldest key).
                 var first = await firstTask!.ConfigureAwait(false);
                 bool Gone(SpoolIndexEntry e) => first is null || string.CompareOrdinal(e.MessageKey, first) < 0;
-                var added = listed.Where(e => !_keys.Contains(e.MessageKey) && !Gone(e)).ToList();
-                var removed = current.Where(Gone).Select(e => e.MessageKey).ToList();
+                var added = listed.Where(e => !Gone(e) && Find(current, e.MessageKey) < 0).ToList();
+                var gone = 0;
+                while (gone < current.Count && Gone(current[gone]))
+                    gone++;
+                var removed = current.Take(gone).Select(e => e.MessageKey).ToList();
                 if (added.Count > 0 || removed.Count > 0)
                 {
-                    var keys = new HashSet<string>(_keys, StringComparer.Ordinal);
-                    keys.ExceptWith(removed);
-                    keys.UnionWith(added.Select(e => e.MessageKey));
-                    var merged = current.Where(e => keys.Contains(e.MessageKey)).Concat(added)
-                        .OrderBy(e => e.MessageKey, StringComparer.Ordinal).ToArray();
-                    Replace(merged, keys);
+                    Volatile.Write(ref _entries, Merge(current, gone, added));
                     _file?.Append(added, removed, () => Snapshot);
                 }
                 result = new IndexSyncResult(added, removed, false);
@@ -147,21 +140,59 @@ public sealed class MailboxIndex
     /// The held entry equal to <paramref name="entry"/>, else <paramref name="entry"/>. After a restart, the index read
     /// from disk and the first full listing would otherwise both be held, each with its strings, until the listing is done.
     /// </summary>
-    private static SpoolIndexEntry Held(IReadOnlyList<SpoolIndexEntry> held, SpoolIndexEntry entry)
+    private static SpoolIndexEntry Held(IReadOnlyList<SpoolIndexEntry> held, SpoolIndexEntry entry) =>
+        Find(held, entry.MessageKey) is >= 0 and var at && held[at] == entry ? held[at] : entry;
+
+    /// <summary>Where <paramref name="key"/> is in entries in key order; negative when it is not there.</summary>
+    /// <remarks>The index is searched rather than mirrored in a set of its keys, which would cost about 30 bytes a message.</remarks>
+    private static int Find(IReadOnlyList<SpoolIndexEntry> entries, string key)
     {
-        int low = 0, high = held.Count - 1;
+        int low = 0, high = entries.Count - 1;
         while (low <= high)
         {
             var middle = low + ((high - low) >> 1);
-            var order = string.CompareOrdinal(held[middle].MessageKey, entry.MessageKey);
+            var order = string.CompareOrdinal(entries[middle].MessageKey, key);
             if (order == 0)
-                return held[middle] == entry ? held[middle] : entry;
+                return middle;
             if (order < 0)
                 low = middle + 1;
             else
                 high = middle - 1;
         }
-        return entry;
+        return -1;
+    }
+
+    /// <summary>What a full listing (in key order, each key once) adds to the index and removes from it.</summary>
+    private static (List<SpoolIndexEntry> Added, List<string> Removed) Differences(IReadOnlyList<SpoolIndexEntry> held, List<SpoolIndexEntry> listed)
+    {
+        var added = new List<SpoolIndexEntry>();
+        var removed = new List<string>();
+        int i = 0, j = 0;
+        while (i < held.Count || j < listed.Count)
+        {
+            var order = i == held.Count ? 1 : j == listed.Count ? -1 : string.CompareOrdinal(held[i].MessageKey, listed[j].MessageKey);
+            if (order < 0)
+                removed.Add(held[i++].MessageKey);
+            else if (order > 0)
+                added.Add(listed[j++]);
+            else
+                (i, j) = (i + 1, j + 1);
+        }
+        return (added, removed);
+    }
+
+    /// <summary>The held entries from <paramref name="from"/> on with <paramref name="added"/> (in key order, none held), in key order.</summary>
+    private static SpoolIndexEntry[] Merge(IReadOnlyList<SpoolIndexEntry> held, int from, List<SpoolIndexEntry> added)
+    {
+        var merged = new List<SpoolIndexEntry>(held.Count - from + added.Count);
+        int i = from, j = 0;
+        while (i < held.Count || j < added.Count)
+        {
+            var next = j == added.Count || (i < held.Count && string.CompareOrdinal(held[i].MessageKey, added[j].MessageKey) <= 0) ? held[i++] : added[j++];
+            if (merged.Count == 0 || string.CompareOrdinal(merged[^1].MessageKey, next.MessageKey) < 0)
+                merged.Add(next); // a key listed twice is kept once
+        }
+        return [.. merged];
     }
 
     /// <summary>Sorts a listing by key (when it is not in order already) and keeps the first of any key listed twice.</summary>
@@ -179,15 +210,6 @@ public sealed class MailboxIndex
         {
             if (listed.Count == 0 || ByKey(listed[^1], e) != 0)
                 listed.Add(e);
-        }
-    }
-
-    private void Replace(SpoolIndexEntry[] entries, HashSet<string> keys)
-    {
-        lock (_gate)
-        {
-            _keys = keys;
-            Volatile.Write(ref _entries, entries);
         }
     }
 }

@@ -28,10 +28,38 @@ public sealed class IndexFileTests : IDisposable
         var added = new[] { Entry(4, 123_456_789), Entry(5, null, bareCrAsCrlf: true) };
         new IndexFile(path, "box").Append(added, ["m:0000000000000000001-0000abcd"], () => [.. first.Skip(1), .. added]);
 
-        var loaded = new IndexFile(path, "box").Load();
+        var loaded = new IndexFile(path, "box").Load()!;
 
         Assert.Equal([.. first.Skip(1), .. added], loaded);
-        Assert.Same(loaded![0].BlobName, loaded[2].BlobName); // one pack's name, held once
+        Assert.Same(loaded[0].BlobName, loaded[2].BlobName); // one pack's name, held once
+    }
+
+    [Fact]
+    public void Appends_out_of_key_order_a_removal_and_a_key_added_again_read_back_in_key_order_the_last_line_counting()
+    {
+        var path = Path.Combine(_directory, "box.index");
+        var file = new IndexFile(path, "box");
+        file.Rewrite([Entry(2, null), Entry(5, 10)]);
+        file.Append([Entry(4, null), Entry(1, null)], [], () => []); // a late commit with an older key
+        file.Append([], [Entry(5, 10).MessageKey, Entry(1, null).MessageKey], () => []);
+        file.Append([Entry(1, null) with { Pop3Size = 7 }, Entry(3, 20)], [], () => []); // one removed comes back, changed
+        file.Append([Entry(3, 30)], [], () => []); // the same key again: the later line counts
+
+        Assert.Equal([Entry(1, null) with { Pop3Size = 7 }, Entry(2, null), Entry(3, 30), Entry(4, null)], new IndexFile(path, "box").Load()!);
+    }
+
+    [Fact]
+    public async Task An_incremental_sync_merges_an_older_key_in_order_and_trims_what_retention_removed()
+    {
+        var index = new MailboxIndex("box", null, TimeProvider.System);
+        await index.SyncAsync(new Listing([Entry(1, null), Entry(3, null), Entry(5, null)]), TimeSpan.Zero, full: true, CancellationToken.None);
+
+        // Entry 2 was committed late with an older key; entry 1 was removed by retention (the oldest key is now 2).
+        var result = await index.SyncAsync(new Listing([Entry(2, null), Entry(3, null), Entry(5, null), Entry(6, null)]), TimeSpan.Zero, full: false, CancellationToken.None);
+
+        Assert.Equal([Entry(2, null), Entry(3, null), Entry(5, null), Entry(6, null)], index.Snapshot);
+        Assert.Equal([Entry(2, null), Entry(6, null)], result.Added);
+        Assert.Equal([Entry(1, null).MessageKey], result.Removed);
     }
 
     [Theory]
@@ -50,7 +78,7 @@ public sealed class IndexFileTests : IDisposable
         Assert.Equal(whole, new FileInfo(path).Length);
 
         index.Append([Entry(3, null)], [], () => [.. entries, Entry(3, null)]);
-        Assert.Equal([.. entries, Entry(3, null)], new IndexFile(path, "box").Load());
+        Assert.Equal([.. entries, Entry(3, null)], new IndexFile(path, "box").Load()!);
     }
 
     [Fact]
