@@ -35,8 +35,8 @@ public sealed class BlobCache : IDisposable
     private readonly ISpoolReader _spool;
     private readonly ILogger _logger;
     private readonly object _gate = new();
-    private readonly Dictionary<string, Item> _items = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, Task> _filling = new(StringComparer.Ordinal);
+    private readonly Dictionary<Sha256Digest, Item> _items = [];
+    private readonly Dictionary<Sha256Digest, Task> _filling = [];
     private readonly CancellationTokenSource _stopping = new();
     private long _bytes;
     private long _protectedBytes;
@@ -79,7 +79,12 @@ public sealed class BlobCache : IDisposable
         var files = Directory.EnumerateFiles(directory, "*.eml", SearchOption.AllDirectories)
             .Select(f => new FileInfo(f)).OrderBy(f => f.LastWriteTimeUtc);
         foreach (var file in files)
-            _items[Path.GetFileNameWithoutExtension(file.Name)] = new Item(file.Length, ++_uses);
+        {
+            if (Sha256Digest.TryParse(Path.GetFileNameWithoutExtension(file.Name), out var sha))
+                _items[sha] = new Item(file.Length, ++_uses);
+            else
+                file.Delete(); // no message's copy: nothing would ever read or evict it
+        }
         _bytes = _items.Values.Sum(i => i.Length);
         Evict();
     }
@@ -157,7 +162,7 @@ public sealed class BlobCache : IDisposable
     {
         ArgumentNullException.ThrowIfNull(entry);
         lock (_gate)
-            return _items.ContainsKey(entry.Sha256);
+            return _items.ContainsKey(entry.Digest);
     }
 
     /// <summary>Whether a message fits the cache at all (larger ones are streamed from Blob).</summary>
@@ -228,10 +233,10 @@ public sealed class BlobCache : IDisposable
         {
             foreach (var entry in run)
             {
-                if (!Fits(entry) || _items.ContainsKey(entry.Sha256) || _filling.ContainsKey(entry.Sha256))
+                if (!Fits(entry) || _items.ContainsKey(entry.Digest) || _filling.ContainsKey(entry.Digest))
                     continue;
                 var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                _filling[entry.Sha256] = done.Task;
+                _filling[entry.Digest] = done.Task;
                 claimed.Add((entry, done));
             }
         }
@@ -251,7 +256,7 @@ public sealed class BlobCache : IDisposable
             {
                 foreach (var (entry, done) in claimed)
                 {
-                    _filling.Remove(entry.Sha256);
+                    _filling.Remove(entry.Digest);
                     done.TrySetException(new NotReadWithRunException(entry.MessageKey));
                 }
             }
@@ -272,7 +277,11 @@ public sealed class BlobCache : IDisposable
             (index, mismatch) => EdgeLog.PrefetchFailed(_logger, new InvalidDataException(mismatch), members[index].Entry.MessageKey),
             cancellationToken);
 
-    private string PathOf(string sha256) => Path.Combine(_directory, sha256[..2], sha256 + ".eml");
+    private string PathOf(Sha256Digest sha256)
+    {
+        var hex = sha256.ToString();
+        return Path.Combine(_directory, hex[..2], hex + ".eml");
+    }
 
     /// <summary>
     /// The cached copy of a message, proven; null when there is none (or it failed its proof and was dropped). Its
@@ -284,7 +293,7 @@ public sealed class BlobCache : IDisposable
         FileIdentity? proven;
         lock (_gate)
         {
-            if (!_items.TryGetValue(entry.Sha256, out item))
+            if (!_items.TryGetValue(entry.Digest, out item))
                 return null;
             item.LastUse = ++_uses;
             if (++item.Reads >= 2 && !item.Protected)
@@ -294,11 +303,11 @@ public sealed class BlobCache : IDisposable
         FileStream file;
         try
         {
-            file = ProvenCopy.OpenRead(PathOf(entry.Sha256));
+            file = ProvenCopy.OpenRead(PathOf(entry.Digest));
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
         {
-            Drop(entry.Sha256, item); // removed behind our back: fetch again
+            Drop(entry.Digest, item); // removed behind our back: fetch again
             return null;
         }
         try
@@ -319,7 +328,7 @@ public sealed class BlobCache : IDisposable
                 {
                     EdgeLog.CachedCopyDamaged(_logger, entry.MessageKey, entry.Sha256, mismatch);
                     await file.DisposeAsync().ConfigureAwait(false);
-                    Drop(entry.Sha256, item);
+                    Drop(entry.Digest, item);
                     return null;
                 }
                 lock (_gate)
@@ -340,14 +349,14 @@ public sealed class BlobCache : IDisposable
     {
         lock (_gate)
         {
-            if (_filling.TryGetValue(entry.Sha256, out var running))
+            if (_filling.TryGetValue(entry.Digest, out var running))
                 return running;
             var task = Task.Run(() => KeepAsync(entry, _stopping.Token));
-            _filling[entry.Sha256] = task;
+            _filling[entry.Digest] = task;
             _ = task.ContinueWith(_ =>
             {
                 lock (_gate)
-                    _filling.Remove(entry.Sha256);
+                    _filling.Remove(entry.Digest);
             }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             return task;
         }
@@ -366,14 +375,14 @@ public sealed class BlobCache : IDisposable
     {
         try
         {
-            var path = PathOf(entry.Sha256);
+            var path = PathOf(entry.Digest);
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
             File.Move(temp, path, overwrite: true); // a rename keeps the length and write time proven above
             lock (_gate)
             {
-                if (_items.TryGetValue(entry.Sha256, out var replaced))
-                    Forget(entry.Sha256, replaced);
-                _items[entry.Sha256] = new Item(identity.Length, ++_uses, identity);
+                if (_items.TryGetValue(entry.Digest, out var replaced))
+                    Forget(entry.Digest, replaced);
+                _items[entry.Digest] = new Item(identity.Length, ++_uses, identity);
                 _bytes += identity.Length;
             }
             Evict();
@@ -406,7 +415,7 @@ public sealed class BlobCache : IDisposable
     }
 
     /// <summary>Takes an item out of the counts (under the gate).</summary>
-    private void Forget(string sha256, Item item)
+    private void Forget(Sha256Digest sha256, Item item)
     {
         _items.Remove(sha256);
         _bytes -= item.Length;
@@ -415,7 +424,7 @@ public sealed class BlobCache : IDisposable
     }
 
     /// <summary>Removes a file from the cache, unless another copy took its place meanwhile.</summary>
-    private void Drop(string sha256, Item item)
+    private void Drop(Sha256Digest sha256, Item item)
     {
         lock (_gate)
         {
@@ -433,7 +442,7 @@ public sealed class BlobCache : IDisposable
     private void Evict()
     {
         var limit = LimitBytes;
-        List<string> victims;
+        List<Sha256Digest> victims;
         lock (_gate)
         {
             if (_bytes <= limit)
@@ -452,7 +461,7 @@ public sealed class BlobCache : IDisposable
             Delete(sha);
     }
 
-    private void Delete(string sha256)
+    private void Delete(Sha256Digest sha256)
     {
         try
         {
@@ -460,7 +469,7 @@ public sealed class BlobCache : IDisposable
         }
         catch (IOException ex)
         {
-            EdgeLog.EvictFailed(_logger, ex, sha256);
+            EdgeLog.EvictFailed(_logger, ex, sha256.ToString());
         }
     }
 

@@ -80,7 +80,8 @@ internal sealed class IndexFile(string path, string mailbox)
             }
             else if (f is [var kind and ("+" or "~"), var k, var uidl, var size, var raw, var sha, var blob, ..] && f.Length <= 8
                      && long.TryParse(size, NumberStyles.None, CultureInfo.InvariantCulture, out var pop3Size)
-                     && long.TryParse(raw, NumberStyles.None, CultureInfo.InvariantCulture, out var rawLength))
+                     && long.TryParse(raw, NumberStyles.None, CultureInfo.InvariantCulture, out var rawLength)
+                     && Sha256Digest.TryParse(sha, out _))
             {
                 // An eighth field is the message's offset in its pack (absent: the blob is the message's own).
                 long? offset = null;

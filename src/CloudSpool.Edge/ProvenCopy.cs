@@ -166,8 +166,8 @@ internal static class ProvenCopy
                 target?.Write(buffer, 0, read);
                 length += read;
             }
-            var sha = Convert.ToHexStringLower(hash.GetHashAndReset());
-            return length == entry.RawLength && string.Equals(sha, entry.Sha256, StringComparison.OrdinalIgnoreCase)
+            var sha = Sha256Digest.FromBytes(hash.GetHashAndReset());
+            return length == entry.RawLength && entry.HasDigest && sha == entry.Digest
                 ? null
                 : $"{length} bytes, SHA-256 {sha}; expected {entry.RawLength} bytes, {entry.Sha256}";
         }

@@ -114,6 +114,41 @@ public sealed class BlobCacheTests : IDisposable
     }
 
     [Fact]
+    public async Task An_entry_whose_sha_is_no_sha256_is_never_served_and_one_in_capitals_is_proven_as_before()
+    {
+        var spool = new MemorySpool();
+        using var cache = new BlobCache(_folder, CacheSizing.Fixed(64L << 20), spool, NullLogger.Instance);
+        var entry = Put(spool, 1);
+
+        await Assert.ThrowsAsync<InvalidDataException>(() => cache.OpenAsync(entry with { Sha256 = "damaged" }, CancellationToken.None));
+        Assert.Equal(0, cache.Count);
+
+        await ReadAsync(cache, entry with { Sha256 = entry.Sha256.ToUpperInvariant() });
+        Assert.True(cache.Contains(entry));
+    }
+
+    [Fact]
+    public async Task A_cached_copy_survives_a_restart_and_a_file_named_by_no_sha256_is_removed()
+    {
+        var spool = new MemorySpool();
+        var entry = Put(spool, 1);
+        using (var first = new BlobCache(_folder, CacheSizing.Fixed(64L << 20), spool, NullLogger.Instance))
+            await ReadAsync(first, entry);
+        var stray = Path.Combine(_folder, "zz", "not-a-sha.eml");
+        Directory.CreateDirectory(Path.GetDirectoryName(stray)!);
+        File.WriteAllText(stray, "stray");
+
+        using var again = new BlobCache(_folder, CacheSizing.Fixed(64L << 20), spool, NullLogger.Instance);
+
+        Assert.True(again.Contains(entry));
+        Assert.Equal(1, again.Count);
+        Assert.False(File.Exists(stray));
+        var reads = spool.Reads;
+        await ReadAsync(again, entry);
+        Assert.Equal(reads, spool.Reads); // served from the copy, proven again, not fetched
+    }
+
+    [Fact]
     public void Pack_neighbours_are_grouped_into_runs_within_the_gap_and_the_span()
     {
         static SpoolIndexEntry Member(string blob, long offset, long length) =>

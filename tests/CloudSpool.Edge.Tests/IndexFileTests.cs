@@ -164,6 +164,16 @@ public sealed class IndexFileTests : IDisposable
     }
 
     [Fact]
+    public void An_index_line_whose_sha_is_no_sha256_makes_the_file_unusable_so_it_is_rebuilt_from_storage()
+    {
+        var path = Path.Combine(_directory, "box.index");
+        new IndexFile(path, "box").Rewrite([Entry(1, 10)]);
+        File.WriteAllText(path, File.ReadAllText(path).Replace(new string('a', 64), new string('a', 63) + "z", StringComparison.Ordinal));
+
+        Assert.Null(new IndexFile(path, "box").Load());
+    }
+
+    [Fact]
     public void A_version_1_file_is_rebuilt_from_storage_since_it_cannot_tell_which_entries_have_the_old_size_rule()
     {
         var path = Path.Combine(_directory, "box.index");

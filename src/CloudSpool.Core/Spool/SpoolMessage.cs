@@ -43,8 +43,60 @@ public sealed record SpoolMessage
 /// A <c>BlobOffset</c> is where the message starts in its blob when the blob is a pack; null when the blob is the message's
 /// own. <c>BareCrAsCrlf</c>: the row's <c>Pop3Size</c> may count a bare CR as CRLF (size rule 1, rows written before rule 2
 /// whose size is larger than their length), so the edge sends a bare CR of this message as CRLF to match it.
+/// The SHA-256 is held as its bytes (<see cref="Digest"/>); <see cref="Sha256"/> gives it as hex.
 /// </remarks>
-public sealed record SpoolIndexEntry(string MessageKey, string Uidl, long Pop3Size, long RawLength, string Sha256, string BlobName, long? BlobOffset = null, bool BareCrAsCrlf = false);
+public sealed record SpoolIndexEntry
+{
+    private readonly string? _unreadableSha256;
+
+    public SpoolIndexEntry(string MessageKey, string Uidl, long Pop3Size, long RawLength, string Sha256, string BlobName, long? BlobOffset = null, bool BareCrAsCrlf = false)
+    {
+        this.MessageKey = MessageKey;
+        this.Uidl = Uidl;
+        this.Pop3Size = Pop3Size;
+        this.RawLength = RawLength;
+        this.Sha256 = Sha256;
+        this.BlobName = BlobName;
+        this.BlobOffset = BlobOffset;
+        this.BareCrAsCrlf = BareCrAsCrlf;
+    }
+
+    public string MessageKey { get; init; }
+
+    public string Uidl { get; init; }
+
+    public long Pop3Size { get; init; }
+
+    public long RawLength { get; init; }
+
+    /// <summary>
+    /// The SHA-256 of the raw bytes in lower-case hex (made on each read). A value that is no SHA-256 (a damaged row) is
+    /// kept as it was given, and no bytes are ever proven against it.
+    /// </summary>
+    public string Sha256
+    {
+        get => _unreadableSha256 ?? Digest.ToString();
+        init
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            var readable = Sha256Digest.TryParse(value, out var digest);
+            Digest = digest;
+            _unreadableSha256 = readable ? null : value;
+        }
+    }
+
+    /// <summary>The SHA-256 as bytes; meaningless unless <see cref="HasDigest"/>.</summary>
+    public Sha256Digest Digest { get; private init; }
+
+    /// <summary>Whether <see cref="Sha256"/> was a SHA-256 at all.</summary>
+    public bool HasDigest => _unreadableSha256 is null;
+
+    public string BlobName { get; init; }
+
+    public long? BlobOffset { get; init; }
+
+    public bool BareCrAsCrlf { get; init; }
+}
 
 /// <summary>
 /// A message's place in a pack: a write-once blob holding the bytes of several small messages one after the other
