@@ -134,6 +134,8 @@ public sealed class DovecotServerTests
         server.AddUser("frank", "pw");
         server.DeliverRaw("frank", Message("survives restart"));
         var port = server.Pop3Port;
+        // Below the ports outgoing connections are given, so none of them can take Dovecot's while it is down.
+        Assert.All(new[] { server.Pop3Port, server.Pop3sPort, server.ImapPort, server.ImapsPort }, p => Assert.InRange(p, 1024, DovecotServer.EphemeralLow() - 1));
 
         await server.StopAsync();
         await server.StopAsync();

@@ -450,12 +450,48 @@ public sealed class DovecotServer : IAsyncDisposable
 
     private static PlatformNotSupportedException NotOnWindows() => new("DovecotServer runs Debian's Dovecot and needs Linux.");
 
+    /// <summary>
+    /// A free port below the kernel's ephemeral range. Dovecot is restarted on the same ports; while it is down, an
+    /// outgoing connection of the test run (to Azurite, to an edge) is given a local port from the ephemeral range, and
+    /// one given Dovecot's would fail the restart with "Address already in use".
+    /// </summary>
     private static int ProbeFreePort(List<TcpListener> holders)
     {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        holders.Add(listener);
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        var top = EphemeralLow() - 1;
+        var bottom = Math.Max(1024, top - 12_000);
+        for (var attempt = 0; top - bottom >= 1_000 && attempt < 200; attempt++)
+        {
+            var listener = new TcpListener(IPAddress.Loopback, Random.Shared.Next(bottom, top + 1));
+            try
+            {
+                listener.Start();
+            }
+            catch (SocketException)
+            {
+                continue;
+            }
+            holders.Add(listener);
+            return ((IPEndPoint)listener.LocalEndpoint).Port;
+        }
+        // No room below the range (an unusual kernel setting): any free port.
+        var any = new TcpListener(IPAddress.Loopback, 0);
+        any.Start();
+        holders.Add(any);
+        return ((IPEndPoint)any.LocalEndpoint).Port;
+    }
+
+    /// <summary>The lowest port the kernel hands out to outgoing connections (32768 when it cannot be read).</summary>
+    public static int EphemeralLow()
+    {
+        try
+        {
+            var range = File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[])['\t', ' ', '\n'], StringSplitOptions.RemoveEmptyEntries);
+            return int.Parse(range[0], CultureInfo.InvariantCulture);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+        {
+            return 32768;
+        }
     }
 
     private void Prepare()
