@@ -66,5 +66,10 @@ public sealed class Sha256DigestTests
         Assert.Equal("damaged", damaged.Sha256);
         Assert.NotEqual(entry, damaged);
         Assert.Equal(entry, damaged with { Sha256 = Hex });
+
+        // A row without the column at all: listed, never proven.
+        var missing = new SpoolIndexEntry("m:1", "u", 10, 10, null!, "box/aa/x.eml");
+        Assert.False(missing.HasDigest);
+        Assert.Equal("", missing.Sha256);
     }
 }

@@ -71,17 +71,16 @@ public sealed record SpoolIndexEntry
 
     /// <summary>
     /// The SHA-256 of the raw bytes in lower-case hex (made on each read). A value that is no SHA-256 (a damaged row) is
-    /// kept as it was given, and no bytes are ever proven against it.
+    /// kept as it was given (empty for none), and no bytes are ever proven against it.
     /// </summary>
     public string Sha256
     {
         get => _unreadableSha256 ?? Digest.ToString();
         init
         {
-            ArgumentNullException.ThrowIfNull(value);
             var readable = Sha256Digest.TryParse(value, out var digest);
             Digest = digest;
-            _unreadableSha256 = readable ? null : value;
+            _unreadableSha256 = readable ? null : value ?? string.Empty;
         }
     }
 
