@@ -80,8 +80,7 @@ internal sealed class IndexFile(string path, string mailbox)
             }
             else if (f is [var kind and ("+" or "~"), var k, var uidl, var size, var raw, var sha, var blob, ..] && f.Length <= 8
                      && long.TryParse(size, NumberStyles.None, CultureInfo.InvariantCulture, out var pop3Size)
-                     && long.TryParse(raw, NumberStyles.None, CultureInfo.InvariantCulture, out var rawLength)
-                     && Sha256Digest.TryParse(sha, out _))
+                     && long.TryParse(raw, NumberStyles.None, CultureInfo.InvariantCulture, out var rawLength))
             {
                 // An eighth field is the message's offset in its pack (absent: the blob is the message's own).
                 long? offset = null;
@@ -94,8 +93,11 @@ internal sealed class IndexFile(string path, string mailbox)
                         packs.Add(shared = blob);
                     blob = shared;
                 }
+                var entry = new SpoolIndexEntry(k, uidl, pop3Size, rawLength, sha, blob, offset, BareCrAsCrlf: kind == "~");
+                if (!entry.HasDigest)
+                    return null;
                 ordered &= entries.Count == 0 || string.CompareOrdinal(entries[^1].Entry.MessageKey, k) < 0;
-                entries.Add((new SpoolIndexEntry(k, uidl, pop3Size, rawLength, sha, blob, offset, BareCrAsCrlf: kind == "~"), number));
+                entries.Add((entry, number));
             }
             else
             {
